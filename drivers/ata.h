@@ -1,0 +1,31 @@
+/* ata.h: ATA PIO driver for the legacy primary/secondary channels, behind struct blk_dev. */
+#ifndef ATA_H
+#define ATA_H
+
+#include <stdint.h>
+#include "blk.h"
+
+#define ATA_MAX_DISKS 4
+
+struct ata_disk {
+	struct blk_dev blk;    /* the block-device view (blk.priv points back here) */
+	uint16_t io_base;      /* 0x1F0 / 0x170 */
+	uint16_t ctl_base;     /* 0x3F6 / 0x376 */
+	uint8_t channel;       /* 0 primary, 1 secondary */
+	uint8_t slave;         /* 0 master, 1 slave */
+	uint8_t lba48;
+	uint8_t pio32;         /* 32-bit data transfers in use */
+	uint16_t multi;        /* sectors per DRQ block for READ/WRITE MULTIPLE (0 = off) */
+	uint64_t sectors;
+	char model[41];
+	char serial[21];
+	char label[8];         /* "pm" "ps" "sm" "ss" */
+};
+
+/*
+ * Probe the four legacy positions; fill disks[] with ATA hard disks
+ * (ATAPI and absent devices logged and skipped). Returns the count.
+ */
+int ata_probe(struct ata_disk *disks, int max);
+
+#endif
