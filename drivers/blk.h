@@ -32,6 +32,8 @@ struct blk_dev {
 	int (*write)(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf);
 	/* Make every completed write durable. */
 	int (*flush)(struct blk_dev *d);
+	/* Optional (may be NULL): write count zero sectors at lba, faster than write(). */
+	int (*write_zeroes)(struct blk_dev *d, uint64_t lba, uint64_t count);
 	void *priv;            /* backend state */
 };
 
