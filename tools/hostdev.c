@@ -121,6 +121,46 @@ static int hostdev_write(struct blk_dev *d, uint64_t lba, uint32_t count, const 
 	return BLK_OK;
 }
 
+/* blk_dev write_zeroes: extends with ftruncate past EOF, punches holes inside; writes zeros as a fallback. */
+static int hostdev_write_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
+{
+	struct hostdev *h = (struct hostdev *)d;
+	static const uint8_t zeros[64 * 1024];
+	uint64_t start = lba * BLK_SECTOR, end, inside;
+
+	if (d->read_only)
+		return BLK_E_RO;
+	if (lba > d->max_sectors || count > d->max_sectors - lba)
+		return BLK_E_NOSPACE;
+	end = (lba + count) * BLK_SECTOR;
+	inside = end < d->size_bytes ? end : d->size_bytes;
+	if (start < inside) {
+		int done = 0;
+		if (!h->is_blkdev &&
+		    fallocate(h->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start, (off_t)(inside - start)) == 0)
+			done = 1;
+		for (uint64_t off = start; !done && off < inside;) {
+			size_t n = inside - off < sizeof(zeros) ? (size_t)(inside - off) : sizeof(zeros);
+			if (hostdev_pwrite_full(h->fd, zeros, n, off) < 0) {
+				h->last_errno = errno;
+				return errno == ENOSPC ? BLK_E_NOSPACE : BLK_E_IO;
+			}
+			off += n;
+		}
+	}
+	if (end > d->size_bytes) {
+		if (h->is_blkdev)
+			return BLK_E_RANGE;
+		if (ftruncate(h->fd, (off_t)end) < 0) {
+			h->last_errno = errno;
+			return (errno == ENOSPC || errno == EFBIG) ? BLK_E_NOSPACE : BLK_E_IO;
+		}
+		d->size_bytes = end;
+		d->sectors = lba + count;
+	}
+	return BLK_OK;
+}
+
 /* blk_dev flush: fsync unless HOSTDEV_NOSYNC (then the caller syncs once at the end). */
 static int hostdev_flush(struct blk_dev *d)
 {
@@ -184,6 +224,8 @@ int hostdev_open(struct hostdev *h, const char *path, unsigned flags)
 	h->dev.read = hostdev_read;
 	h->dev.write = hostdev_write;
 	h->dev.flush = hostdev_flush;
+	h->dev.write_zeroes = hostdev_write_zeroes;
+	h->is_blkdev = S_ISBLK(st.st_mode);
 	h->dev.priv = h;
 	return 0;
 fail: {

@@ -19,6 +19,7 @@ struct hostdev {
 	struct blk_dev dev;       /* must stay first: the callbacks cast back from it */
 	int fd;
 	unsigned flags;
+	int is_blkdev;            /* a block device: can't grow or be truncated */
 	int last_errno;           /* errno of the last failed system call, 0 if none */
 	char path[4096];
 };
