@@ -65,8 +65,10 @@ $(BUILD)/fuzz_vhd: tests/fuzz/fuzz_vhd.c $(VHD_SRCS)
 	clang -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $^
 
 fuzz: $(BUILD)/fuzz_vhd
-	@mkdir -p $(BUILD)/fuzz-corpus
-	$(BUILD)/fuzz_vhd -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz-corpus tests/fuzz/seeds
+	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-artifacts
+	$(PYTHON) tests/fuzz/make_seeds.py $(BUILD)/fuzz-seeds
+	$(BUILD)/fuzz_vhd -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-artifact_prefix=$(BUILD)/fuzz-artifacts/ $(BUILD)/fuzz-corpus $(BUILD)/fuzz-seeds
 
 # ---------------------------------------------------------------- firmware
 include kernel.mk
