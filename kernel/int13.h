@@ -39,6 +39,9 @@ struct int13_drive {
  */
 void *int13_guest_ptr(uint32_t linear, uint32_t bytes);
 
+/* Optional (NULL = off): called after every int13_handle() with the registers before and after. */
+extern void (*int13_trace_hook)(const struct rm_regs *in, const struct rm_regs *out);
+
 /* Reset the table; bios_disks = hard disks the BIOS had before we shifted them up. */
 void int13_init(uint8_t bios_disks);
 /* Add an emulated drive (numbered 0x80 + order added); geometry derived from its LBA 0 MBR or 255x63. */
