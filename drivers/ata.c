@@ -1,0 +1,701 @@
+/* ata.c: polled ATA PIO driver (LBA28/LBA48, READ/WRITE MULTIPLE, 32-bit PIO) for the legacy IDE channels, behind struct blk_dev. */
+#include <stdint.h>
+#include "ata.h"
+#include "../kernel/console.h"
+#include "../kernel/io.h"
+#include "../kernel/string.h"
+
+/* Command block registers, offsets from io_base. */
+#define ATA_REG_DATA 0
+#define ATA_REG_ERROR 1        /* read */
+#define ATA_REG_FEATURES 1     /* write */
+#define ATA_REG_NSECT 2
+#define ATA_REG_LBA0 3
+#define ATA_REG_LBA1 4         /* cylinder low; signature byte 1 */
+#define ATA_REG_LBA2 5         /* cylinder high; signature byte 2 */
+#define ATA_REG_DEVICE 6
+#define ATA_REG_STATUS 7       /* read: also clears a pending INTRQ */
+#define ATA_REG_COMMAND 7      /* write */
+/* Control block register, offset from ctl_base. */
+#define ATA_REG_ALTSTATUS 0    /* read: status without side effects */
+#define ATA_REG_DEVCTL 0       /* write */
+
+/* Legacy channel addresses. */
+#define ATA_PRI_IO 0x1F0
+#define ATA_PRI_CTL 0x3F6
+#define ATA_SEC_IO 0x170
+#define ATA_SEC_CTL 0x376
+
+/* Status register bits. */
+#define ATA_SR_BSY 0x80
+#define ATA_SR_DRDY 0x40
+#define ATA_SR_DF 0x20
+#define ATA_SR_DRQ 0x08
+#define ATA_SR_ERR 0x01
+/* A bus with nothing driving it reads all ones. */
+#define ATA_SR_FLOATING 0xFF
+
+/* Device control bits: nIEN always set (we poll; the BIOS must never see IRQ 14 from us). */
+#define ATA_DC_HD15 0x08       /* obsolete, set by convention as SeaBIOS does */
+#define ATA_DC_SRST 0x04
+#define ATA_DC_NIEN 0x02
+#define ATA_DC_RUN (ATA_DC_HD15 | ATA_DC_NIEN)
+
+/* Device register bits. */
+#define ATA_DEV_OBS 0xA0       /* bits 7 and 5: obsolete, traditionally set */
+#define ATA_DEV_LBA 0x40
+#define ATA_DEV_SLAVE 0x10
+
+/* Command opcodes. */
+#define ATA_CMD_READ_SECTORS 0x20
+#define ATA_CMD_READ_SECTORS_EXT 0x24
+#define ATA_CMD_READ_MULTIPLE_EXT 0x29
+#define ATA_CMD_WRITE_SECTORS 0x30
+#define ATA_CMD_WRITE_SECTORS_EXT 0x34
+#define ATA_CMD_WRITE_MULTIPLE_EXT 0x39
+#define ATA_CMD_READ_MULTIPLE 0xC4
+#define ATA_CMD_WRITE_MULTIPLE 0xC5
+#define ATA_CMD_SET_MULTIPLE 0xC6
+#define ATA_CMD_FLUSH_CACHE 0xE7
+#define ATA_CMD_FLUSH_CACHE_EXT 0xEA
+#define ATA_CMD_IDENTIFY 0xEC
+
+/* Signatures (LBA1, LBA2) left by a reset. */
+#define ATA_SIG_ATA_1 0x00
+#define ATA_SIG_ATA_2 0x00
+#define ATA_SIG_SATA_1 0x3C
+#define ATA_SIG_SATA_2 0xC3
+#define ATA_SIG_ATAPI_1 0x14
+#define ATA_SIG_ATAPI_2 0xEB
+#define ATA_SIG_SATAPI_1 0x69
+#define ATA_SIG_SATAPI_2 0x96
+#define ATA_SIG_NONE_1 0xFF    /* QEMU: no drive at this position */
+#define ATA_SIG_NONE_2 0xFF
+
+/* IDENTIFY DEVICE word indices and bits. */
+#define ATA_ID_WORDS 256
+#define ATA_ID_CONFIG 0
+#define ATA_ID_CONFIG_ATAPI 0x8000
+#define ATA_ID_SERIAL 10       /* 10 words */
+#define ATA_ID_MODEL 27        /* 20 words */
+#define ATA_ID_MAX_MULTI 47    /* bits 7:0 = largest DRQ block for READ/WRITE MULTIPLE */
+#define ATA_ID_CAPS 49
+#define ATA_ID_CAPS_LBA 0x0200
+#define ATA_ID_LBA28 60        /* 2 words */
+#define ATA_ID_CMDSET2 83
+#define ATA_ID_CMDSET2_VALID_MASK 0xC000
+#define ATA_ID_CMDSET2_VALID 0x4000
+#define ATA_ID_CMDSET2_LBA48 0x0400
+#define ATA_ID_CMDSET2_FLUSH 0x1000
+#define ATA_ID_CMDSET2_FLUSH_EXT 0x2000
+#define ATA_ID_LBA48 100       /* 4 words */
+
+/* Transfer limits. */
+#define ATA_SECTOR_WORDS 256
+#define ATA_SECTOR_DWORDS 128
+#define ATA_LBA28_LIMIT (1ull << 28)
+#define ATA_LBA28_MAX_COUNT 256u
+#define ATA_LBA48_MAX_COUNT 65536u
+#define ATA_MULTI_MAX 16u
+
+/* Timeouts in milliseconds (the spec allows 31 s for a reset; disks are spun up by the time GRUB ran). */
+#define ATA_TMO_RESET_MS 31000u
+#define ATA_TMO_CMD_MS 10000u
+#define ATA_TMO_FLUSH_MS 30000u
+/* Polls between two rdtsc deadline checks. */
+#define ATA_POLL_BATCH 64u
+
+/* PIT channel 2 (speaker timer), used once to calibrate the TSC. */
+#define PIT_CH2_DATA 0x42
+#define PIT_CMD 0x43
+#define PIT_CMD_CH2_LOHI_MODE0 0xB0
+#define PIT_PORT_B 0x61
+#define PIT_PORT_B_GATE2 0x01
+#define PIT_PORT_B_SPEAKER 0x02
+#define PIT_PORT_B_OUT2 0x20
+#define PIT_HZ 1193182u
+#define PIT_CAL_MS 10u
+#define PIT_CAL_SPIN 10000000u
+#define ATA_TSC_FALLBACK_PER_MS 3000000u /* 3 GHz if the PIT does not answer */
+
+/* Per-channel state: the device we last selected and the disks found there. */
+struct ata_chan {
+	uint16_t io;
+	uint16_t ctl;
+	uint8_t sel;                   /* 0/1 last selected device, ATA_SEL_UNKNOWN after a reset */
+	struct ata_disk *disk[2];      /* probed disks, for re-setup after a recovery reset */
+	uint8_t flush_cmd[2];          /* FLUSH CACHE opcode per device, 0 = not supported */
+};
+#define ATA_SEL_UNKNOWN 0xFF
+
+static struct ata_chan ata_chans[2] = {
+	{ ATA_PRI_IO, ATA_PRI_CTL, ATA_SEL_UNKNOWN, { 0, 0 }, { 0, 0 } },
+	{ ATA_SEC_IO, ATA_SEC_CTL, ATA_SEL_UNKNOWN, { 0, 0 }, { 0, 0 } },
+};
+static const char *const ata_labels[4] = { "pm", "ps", "sm", "ss" };
+static uint32_t ata_tsc_per_ms, ata_tsc_per_us;
+
+/* Measure TSC ticks per millisecond against PIT channel 2 (speaker muted, port 0x61 restored). */
+static void ata_calibrate(void)
+{
+	uint8_t portb = inb(PIT_PORT_B);
+	uint16_t count = (uint16_t)(PIT_HZ * PIT_CAL_MS / 1000u);
+	uint64_t t0, t1;
+	uint32_t spin;
+
+	outb(PIT_PORT_B, (uint8_t)((portb & ~PIT_PORT_B_SPEAKER) | PIT_PORT_B_GATE2));
+	outb(PIT_CMD, PIT_CMD_CH2_LOHI_MODE0);
+	outb(PIT_CH2_DATA, (uint8_t)count);
+	outb(PIT_CH2_DATA, (uint8_t)(count >> 8));
+	t0 = rdtsc();
+	for (spin = 0; !(inb(PIT_PORT_B) & PIT_PORT_B_OUT2) && spin < PIT_CAL_SPIN; spin++)
+		;
+	t1 = rdtsc();
+	outb(PIT_PORT_B, portb);
+	if (spin >= PIT_CAL_SPIN || t1 - t0 < PIT_CAL_MS * 1000u || (t1 - t0) >> 32) {
+		ata_tsc_per_ms = ATA_TSC_FALLBACK_PER_MS;
+		con_printf("ata: PIT calibration failed, assuming %u TSC ticks/ms\n", ata_tsc_per_ms);
+	} else {
+		ata_tsc_per_ms = (uint32_t)(t1 - t0) / PIT_CAL_MS;
+	}
+	ata_tsc_per_us = ata_tsc_per_ms / 1000u + 1;
+}
+
+/* Busy-wait about us microseconds using the calibrated TSC. */
+static void ata_udelay(uint32_t us)
+{
+	uint64_t end = rdtsc() + (uint64_t)us * ata_tsc_per_us;
+
+	while (rdtsc() < end)
+		cpu_relax();
+}
+
+/* The ~400 ns settle time: four reads of the alternate status register. */
+static void ata_delay400(const struct ata_chan *c)
+{
+	inb(c->ctl + ATA_REG_ALTSTATUS);
+	inb(c->ctl + ATA_REG_ALTSTATUS);
+	inb(c->ctl + ATA_REG_ALTSTATUS);
+	inb(c->ctl + ATA_REG_ALTSTATUS);
+}
+
+/*
+ * Poll the alternate status until (status & mask) == want; returns 0, or -1
+ * after ms milliseconds. *st gets the last status read either way.
+ */
+static int ata_wait(const struct ata_chan *c, uint8_t mask, uint8_t want, uint32_t ms, uint8_t *st)
+{
+	uint64_t deadline = 0;
+	uint32_t i;
+
+	for (i = 0;; i++) {
+		*st = inb(c->ctl + ATA_REG_ALTSTATUS);
+		if ((*st & mask) == want)
+			return 0;
+		if (i % ATA_POLL_BATCH == 0) {
+			uint64_t now = rdtsc();
+
+			if (i == 0)
+				deadline = now + (uint64_t)ms * ata_tsc_per_ms;
+			else if (now > deadline)
+				return -1;
+		}
+	}
+}
+
+/* Name of a command opcode, for messages. */
+static const char *ata_cmd_name(uint8_t cmd)
+{
+	switch (cmd) {
+	case ATA_CMD_READ_SECTORS: return "READ SECTORS";
+	case ATA_CMD_READ_SECTORS_EXT: return "READ SECTORS EXT";
+	case ATA_CMD_READ_MULTIPLE: return "READ MULTIPLE";
+	case ATA_CMD_READ_MULTIPLE_EXT: return "READ MULTIPLE EXT";
+	case ATA_CMD_WRITE_SECTORS: return "WRITE SECTORS";
+	case ATA_CMD_WRITE_SECTORS_EXT: return "WRITE SECTORS EXT";
+	case ATA_CMD_WRITE_MULTIPLE: return "WRITE MULTIPLE";
+	case ATA_CMD_WRITE_MULTIPLE_EXT: return "WRITE MULTIPLE EXT";
+	case ATA_CMD_SET_MULTIPLE: return "SET MULTIPLE MODE";
+	case ATA_CMD_FLUSH_CACHE: return "FLUSH CACHE";
+	case ATA_CMD_FLUSH_CACHE_EXT: return "FLUSH CACHE EXT";
+	case ATA_CMD_IDENTIFY: return "IDENTIFY DEVICE";
+	default: return "command";
+	}
+}
+
+static int ata_setup_multi(struct ata_disk *d, uint16_t max_multi, int quiet);
+
+/*
+ * Software-reset a channel after a timeout or protocol error, then restore
+ * READ/WRITE MULTIPLE on its disks. Leaves nIEN set.
+ */
+static void ata_recover(struct ata_chan *c)
+{
+	static int busy;   /* a failure while recovering must not recurse */
+	uint8_t st;
+	int i;
+
+	if (busy)
+		return;
+	busy = 1;
+	outb(c->ctl + ATA_REG_DEVCTL, ATA_DC_RUN | ATA_DC_SRST);
+	ata_udelay(5);
+	outb(c->ctl + ATA_REG_DEVCTL, ATA_DC_RUN);
+	ata_udelay(2000);
+	c->sel = ATA_SEL_UNKNOWN;
+	if (ata_wait(c, ATA_SR_BSY, 0, ATA_TMO_RESET_MS, &st))
+		con_printf("ata: channel 0x%x still busy after reset (status 0x%02x)\n", c->io, st);
+	for (i = 0; i < 2; i++)
+		if (c->disk[i] && c->disk[i]->multi)
+			ata_setup_multi(c->disk[i], c->disk[i]->multi, 1);
+	inb(c->io + ATA_REG_STATUS);
+	busy = 0;
+}
+
+/* Report a failed command with the disk, LBA and registers; recover the channel if asked; returns BLK_E_IO. */
+static int ata_fail(struct ata_disk *d, uint8_t cmd, uint64_t lba, uint32_t count,
+		    const char *what, uint8_t st, int reset)
+{
+	struct ata_chan *c = &ata_chans[d->channel];
+	uint8_t err = inb(c->io + ATA_REG_ERROR);
+
+	con_printf("ata %s: %s lba %llu count %u: %s (status 0x%02x error 0x%02x)\n",
+		   d->label, ata_cmd_name(cmd), (unsigned long long)lba, count, what, st, err);
+	if (reset)
+		ata_recover(c);
+	else
+		inb(c->io + ATA_REG_STATUS);
+	return BLK_E_IO;
+}
+
+/* Select d's device if the channel has another one selected (checked against the register too: a BIOS may have switched it). */
+static void ata_select(struct ata_disk *d)
+{
+	struct ata_chan *c = &ata_chans[d->channel];
+	uint8_t cur = inb(c->io + ATA_REG_DEVICE) & ATA_DEV_SLAVE ? 1 : 0;
+
+	if (c->sel != d->slave || cur != d->slave) {
+		outb(c->io + ATA_REG_DEVICE, (uint8_t)(ATA_DEV_OBS | (d->slave ? ATA_DEV_SLAVE : 0)));
+		ata_delay400(c);
+		c->sel = d->slave;
+	}
+}
+
+/*
+ * Select the disk, wait until it is ready, load the task file and write the
+ * command. ext = LBA48 register loading. Returns 0 or BLK_E_IO (logged).
+ */
+static int ata_issue(struct ata_disk *d, uint8_t cmd, uint64_t lba, uint32_t count, int ext, uint8_t nsect_val)
+{
+	struct ata_chan *c = &ata_chans[d->channel];
+	uint8_t dev = (uint8_t)(ATA_DEV_OBS | ATA_DEV_LBA | (d->slave ? ATA_DEV_SLAVE : 0));
+	uint8_t st;
+
+	ata_select(d);
+	/* A BIOS driver may have cleared nIEN while the guest ran: set it again. */
+	outb(c->ctl + ATA_REG_DEVCTL, ATA_DC_RUN);
+	if (ata_wait(c, ATA_SR_BSY | ATA_SR_DRQ | ATA_SR_DRDY, ATA_SR_DRDY, ATA_TMO_CMD_MS, &st))
+		return ata_fail(d, cmd, lba, count, "timeout waiting for ready", st, 1);
+	if (ext) {
+		outb(c->io + ATA_REG_NSECT, (uint8_t)(count >> 8));
+		outb(c->io + ATA_REG_LBA0, (uint8_t)(lba >> 24));
+		outb(c->io + ATA_REG_LBA1, (uint8_t)(lba >> 32));
+		outb(c->io + ATA_REG_LBA2, (uint8_t)(lba >> 40));
+	} else {
+		dev |= (uint8_t)((lba >> 24) & 0x0F);
+	}
+	outb(c->io + ATA_REG_NSECT, nsect_val);
+	outb(c->io + ATA_REG_LBA0, (uint8_t)lba);
+	outb(c->io + ATA_REG_LBA1, (uint8_t)(lba >> 8));
+	outb(c->io + ATA_REG_LBA2, (uint8_t)(lba >> 16));
+	outb(c->io + ATA_REG_DEVICE, dev);
+	outb(c->io + ATA_REG_COMMAND, cmd);
+	ata_delay400(c);
+	return 0;
+}
+
+/* Move sectors*512 bytes from the data port into buf, 32 or 16 bits at a time. */
+static void ata_data_in(const struct ata_disk *d, void *buf, uint32_t sectors)
+{
+	uint16_t port = (uint16_t)(d->io_base + ATA_REG_DATA);
+
+	if (d->pio32)
+		insl(port, buf, sectors * ATA_SECTOR_DWORDS);
+	else
+		insw(port, buf, sectors * ATA_SECTOR_WORDS);
+}
+
+/* Move sectors*512 bytes from buf to the data port, 32 or 16 bits at a time. */
+static void ata_data_out(const struct ata_disk *d, const void *buf, uint32_t sectors)
+{
+	uint16_t port = (uint16_t)(d->io_base + ATA_REG_DATA);
+
+	if (d->pio32)
+		outsl(port, buf, sectors * ATA_SECTOR_DWORDS);
+	else
+		outsw(port, buf, sectors * ATA_SECTOR_WORDS);
+}
+
+/*
+ * Wait for BSY to clear, then read Status (clearing INTRQ) and check it has
+ * exactly DRQ set (want_drq) or clear, and neither ERR nor DF.
+ * Returns 0 or BLK_E_IO (logged, channel recovered when needed).
+ */
+static int ata_check(struct ata_disk *d, uint8_t cmd, uint64_t lba, uint32_t count,
+		     int want_drq, uint32_t ms)
+{
+	struct ata_chan *c = &ata_chans[d->channel];
+	uint8_t st;
+
+	if (ata_wait(c, ATA_SR_BSY, 0, ms, &st))
+		return ata_fail(d, cmd, lba, count, "timeout waiting for BSY to clear", st, 1);
+	st = inb(c->io + ATA_REG_STATUS);
+	if (st & (ATA_SR_ERR | ATA_SR_DF))
+		return ata_fail(d, cmd, lba, count, st & ATA_SR_DF ? "device fault" : "device error",
+				st, (st & ATA_SR_DRQ) != 0);
+	if (want_drq && !(st & ATA_SR_DRQ))
+		return ata_fail(d, cmd, lba, count, "no DRQ for data", st, 1);
+	if (!want_drq && (st & ATA_SR_DRQ))
+		return ata_fail(d, cmd, lba, count, "DRQ still set after data", st, 1);
+	return 0;
+}
+
+/* One command moving count (1..65536) sectors at lba; DRQ blocks of multi sectors when multi > 0. */
+static int ata_pio_cmd(struct ata_disk *d, uint64_t lba, uint32_t count, void *buf, int write)
+{
+	/* The shorter LBA28 task file when it reaches (never touching LBA 2^28-1, as SeaBIOS avoids it). */
+	int ext = d->lba48 && (lba + count >= ATA_LBA28_LIMIT || count > ATA_LBA28_MAX_COUNT);
+	uint32_t block = d->multi ? d->multi : 1, left = count;
+	uint8_t *p = buf, cmd;
+	int rc;
+
+	if (write)
+		cmd = d->multi ? (ext ? ATA_CMD_WRITE_MULTIPLE_EXT : ATA_CMD_WRITE_MULTIPLE)
+			       : (ext ? ATA_CMD_WRITE_SECTORS_EXT : ATA_CMD_WRITE_SECTORS);
+	else
+		cmd = d->multi ? (ext ? ATA_CMD_READ_MULTIPLE_EXT : ATA_CMD_READ_MULTIPLE)
+			       : (ext ? ATA_CMD_READ_SECTORS_EXT : ATA_CMD_READ_SECTORS);
+	/* A sector count register of 0 means 256 (LBA28) or 65536 (LBA48). */
+	rc = ata_issue(d, cmd, lba, count, ext, (uint8_t)count);
+	if (rc)
+		return rc;
+	while (left) {
+		uint32_t n = left < block ? left : block;
+
+		rc = ata_check(d, cmd, lba + (count - left), count, 1, ATA_TMO_CMD_MS);
+		if (rc)
+			return rc;
+		if (write)
+			ata_data_out(d, p, n);
+		else
+			ata_data_in(d, p, n);
+		/* One PIO cycle before looking at BSY again, as the spec asks after a DRQ block. */
+		inb(d->ctl_base + ATA_REG_ALTSTATUS);
+		p += n * BLK_SECTOR;
+		left -= n;
+	}
+	return ata_check(d, cmd, lba, count, 0, ATA_TMO_CMD_MS);
+}
+
+/* Range-check, then split into commands of at most 256 (LBA28) or 65536 (LBA48) sectors. */
+static int ata_rw(struct blk_dev *bd, uint64_t lba, uint32_t count, void *buf, int write)
+{
+	struct ata_disk *d = bd->priv;
+	uint8_t *p = buf;
+
+	if (lba > d->sectors || count > d->sectors - lba)
+		return BLK_E_RANGE;
+	while (count) {
+		uint32_t max = d->lba48 ? ATA_LBA48_MAX_COUNT : ATA_LBA28_MAX_COUNT;
+		uint32_t n = count < max ? count : max;
+		int rc;
+
+		rc = ata_pio_cmd(d, lba, n, p, write);
+		if (rc)
+			return rc;
+		lba += n;
+		count -= n;
+		p += (size_t)n * BLK_SECTOR;
+	}
+	return BLK_OK;
+}
+
+/* blk_dev read: count sectors at lba into buf. */
+static int ata_read(struct blk_dev *bd, uint64_t lba, uint32_t count, void *buf)
+{
+	return ata_rw(bd, lba, count, buf, 0);
+}
+
+/* blk_dev write: count sectors at lba from buf. */
+static int ata_write(struct blk_dev *bd, uint64_t lba, uint32_t count, const void *buf)
+{
+	return ata_rw(bd, lba, count, (void *)(uintptr_t)buf, 1);
+}
+
+/* blk_dev flush: FLUSH CACHE (EXT); a disk without the command is write-through and needs none. */
+static int ata_flush(struct blk_dev *bd)
+{
+	struct ata_disk *d = bd->priv;
+	uint8_t cmd = ata_chans[d->channel].flush_cmd[d->slave];
+	int rc;
+
+	if (!cmd)
+		return BLK_OK;
+	rc = ata_issue(d, cmd, 0, 0, 0, 0);
+	if (rc)
+		return rc;
+	return ata_check(d, cmd, 0, 0, 0, ATA_TMO_FLUSH_MS);
+}
+
+/* SET MULTIPLE MODE to the largest power of two <= min(max_multi, 16); d->multi = 0 (single-sector commands) if refused. */
+static int ata_setup_multi(struct ata_disk *d, uint16_t max_multi, int quiet)
+{
+	struct ata_chan *c = &ata_chans[d->channel];
+	uint16_t m = 1;
+	uint8_t st;
+
+	d->multi = 0;
+	if (!max_multi)
+		return 0;
+	while (m * 2 <= max_multi && m * 2 <= ATA_MULTI_MAX)
+		m *= 2;
+	if (ata_issue(d, ATA_CMD_SET_MULTIPLE, 0, m, 0, (uint8_t)m))
+		return -1;
+	if (ata_wait(c, ATA_SR_BSY, 0, ATA_TMO_CMD_MS, &st)) {
+		ata_fail(d, ATA_CMD_SET_MULTIPLE, 0, m, "timeout", st, 1);
+		return -1;
+	}
+	st = inb(c->io + ATA_REG_STATUS);
+	if (st & (ATA_SR_ERR | ATA_SR_DF)) {
+		if (!quiet)
+			con_printf("ata %s: SET MULTIPLE MODE %u refused (status 0x%02x error 0x%02x), using single-sector commands\n",
+				   d->label, m, st, inb(c->io + ATA_REG_ERROR));
+		return -1;
+	}
+	d->multi = m;
+	return 0;
+}
+
+/* IDENTIFY DEVICE into id, 32-bit transfers if pio32; returns 0, or -1 if the device answered with an error or nothing. */
+static int ata_identify(struct ata_disk *d, uint16_t *id, int pio32)
+{
+	struct ata_chan *c = &ata_chans[d->channel];
+	uint8_t st;
+
+	ata_select(d);
+	outb(c->ctl + ATA_REG_DEVCTL, ATA_DC_RUN);
+	if (ata_wait(c, ATA_SR_BSY | ATA_SR_DRQ, 0, ATA_TMO_CMD_MS, &st)) {
+		ata_fail(d, ATA_CMD_IDENTIFY, 0, 1, "timeout waiting for ready", st, 1);
+		return -1;
+	}
+	outb(c->io + ATA_REG_COMMAND, ATA_CMD_IDENTIFY);
+	ata_delay400(c);
+	if (ata_wait(c, ATA_SR_BSY, 0, ATA_TMO_CMD_MS, &st)) {
+		ata_fail(d, ATA_CMD_IDENTIFY, 0, 1, "timeout", st, 1);
+		return -1;
+	}
+	st = inb(c->io + ATA_REG_STATUS);
+	if (st == 0 || (st & (ATA_SR_ERR | ATA_SR_DF)) || !(st & ATA_SR_DRQ))
+		return -1;
+	if (pio32)
+		insl(c->io + ATA_REG_DATA, id, ATA_SECTOR_DWORDS);
+	else
+		insw(c->io + ATA_REG_DATA, id, ATA_SECTOR_WORDS);
+	inb(c->ctl + ATA_REG_ALTSTATUS);
+	if (ata_wait(c, ATA_SR_BSY, 0, ATA_TMO_CMD_MS, &st)) {
+		ata_fail(d, ATA_CMD_IDENTIFY, 0, 1, "timeout after data", st, 1);
+		return -1;
+	}
+	inb(c->io + ATA_REG_STATUS);
+	return 0;
+}
+
+/* Copy an IDENTIFY string (two characters per word, high byte first) and trim surrounding blanks. */
+static void ata_id_string(char *dst, const uint16_t *id, int first, int words)
+{
+	int i, len = 0, start = 0;
+
+	for (i = 0; i < words; i++) {
+		dst[2 * i] = (char)(id[first + i] >> 8);
+		dst[2 * i + 1] = (char)id[first + i];
+	}
+	len = 2 * words;
+	while (len > 0 && (dst[len - 1] == ' ' || dst[len - 1] == '\0'))
+		len--;
+	while (start < len && dst[start] == ' ')
+		start++;
+	memmove(dst, dst + start, (size_t)(len - start));
+	dst[len - start] = '\0';
+}
+
+/*
+ * Decide whether 32-bit PIO can be trusted on this controller: IDENTIFY
+ * and LBA 0 read with 32-bit transfers must match the 16-bit copies.
+ */
+static int ata_check_pio32(struct ata_disk *d, const uint16_t *id16)
+{
+	static uint16_t id32[ATA_ID_WORDS];
+	static uint8_t s16[BLK_SECTOR], s32[BLK_SECTOR];
+
+	if (ata_identify(d, id32, 1) || memcmp(id16, id32, sizeof(id32)))
+		return 0;
+	d->pio32 = 0;
+	if (ata_read(&d->blk, 0, 1, s16))
+		return 0;
+	d->pio32 = 1;
+	if (ata_read(&d->blk, 0, 1, s32) || memcmp(s16, s32, sizeof(s16))) {
+		d->pio32 = 0;
+		return 0;
+	}
+	return 1;
+}
+
+/* IDENTIFY an ATA device found at a position and fill d; returns 0 if it is a usable LBA disk. */
+static int ata_setup_disk(struct ata_disk *d, int ch, int slave)
+{
+	static uint16_t id[ATA_ID_WORDS];
+	struct ata_chan *c = &ata_chans[ch];
+	uint16_t cmdset2;
+
+	memset(d, 0, sizeof(*d));
+	d->io_base = c->io;
+	d->ctl_base = c->ctl;
+	d->channel = (uint8_t)ch;
+	d->slave = (uint8_t)slave;
+	k_strlcpy(d->label, ata_labels[ch * 2 + slave], sizeof(d->label));
+	if (ata_identify(d, id, 0)) {
+		con_printf("ata %s: IDENTIFY DEVICE failed, skipped\n", d->label);
+		return -1;
+	}
+	if (id[ATA_ID_CONFIG] & ATA_ID_CONFIG_ATAPI) {
+		con_printf("ata %s: IDENTIFY reports a non-ATA device, skipped\n", d->label);
+		return -1;
+	}
+	ata_id_string(d->model, id, ATA_ID_MODEL, 20);
+	ata_id_string(d->serial, id, ATA_ID_SERIAL, 10);
+	if (!(id[ATA_ID_CAPS] & ATA_ID_CAPS_LBA)) {
+		con_printf("ata %s: %s has no LBA support (CHS only), skipped\n", d->label, d->model);
+		return -1;
+	}
+	cmdset2 = (id[ATA_ID_CMDSET2] & ATA_ID_CMDSET2_VALID_MASK) == ATA_ID_CMDSET2_VALID
+		? id[ATA_ID_CMDSET2] : 0;
+	d->sectors = (uint32_t)id[ATA_ID_LBA28] | (uint32_t)id[ATA_ID_LBA28 + 1] << 16;
+	if (cmdset2 & ATA_ID_CMDSET2_LBA48) {
+		uint64_t n48 = (uint64_t)id[ATA_ID_LBA48] | (uint64_t)id[ATA_ID_LBA48 + 1] << 16 |
+			       (uint64_t)id[ATA_ID_LBA48 + 2] << 32 | (uint64_t)id[ATA_ID_LBA48 + 3] << 48;
+		d->lba48 = 1;
+		if (n48)
+			d->sectors = n48;
+	}
+	if (!d->sectors) {
+		con_printf("ata %s: %s reports 0 sectors, skipped\n", d->label, d->model);
+		return -1;
+	}
+	c->flush_cmd[slave] = d->lba48 && (cmdset2 & ATA_ID_CMDSET2_FLUSH_EXT) ? ATA_CMD_FLUSH_CACHE_EXT
+			    : (cmdset2 & ATA_ID_CMDSET2_FLUSH) ? ATA_CMD_FLUSH_CACHE : 0;
+
+	d->blk.name = d->label;
+	d->blk.sectors = d->blk.max_sectors = d->sectors;
+	d->blk.size_bytes = d->sectors * BLK_SECTOR;
+	d->blk.read_only = 0;
+	d->blk.read = ata_read;
+	d->blk.write = ata_write;
+	d->blk.flush = ata_flush;
+	d->blk.write_zeroes = 0;
+	d->blk.priv = d;
+
+	ata_setup_multi(d, id[ATA_ID_MAX_MULTI] & 0xFF, 0);
+	d->pio32 = (uint8_t)ata_check_pio32(d, id);
+	c->disk[slave] = d;
+
+	con_printf("ata %s: %s (serial %s), %llu sectors (%llu MiB), %s, multi %u, %s\n",
+		   d->label, d->model, d->serial, (unsigned long long)d->sectors,
+		   (unsigned long long)(d->sectors >> 11), d->lba48 ? "LBA48" : "LBA28",
+		   d->multi, d->pio32 ? "PIO32" : "PIO16");
+	return 0;
+}
+
+/* True if a device register written through this channel reads back (some device drives the bus). */
+static int ata_chan_responds(struct ata_chan *c)
+{
+	int dev;
+
+	for (dev = 0; dev < 2; dev++) {
+		outb(c->io + ATA_REG_DEVICE, (uint8_t)(ATA_DEV_OBS | (dev ? ATA_DEV_SLAVE : 0)));
+		ata_delay400(c);
+		outb(c->io + ATA_REG_NSECT, 0x55);
+		outb(c->io + ATA_REG_LBA0, 0xAA);
+		if (inb(c->io + ATA_REG_NSECT) == 0x55 && inb(c->io + ATA_REG_LBA0) == 0xAA)
+			return 1;
+	}
+	return 0;
+}
+
+/* Probe the four legacy positions; fill disks[] with ATA hard disks (ATAPI and absent devices logged and skipped). */
+int ata_probe(struct ata_disk *disks, int max)
+{
+	static const char *const chan_names[2] = { "primary", "secondary" };
+	int found = 0, ch, dev;
+
+	if (!ata_tsc_per_ms)
+		ata_calibrate();
+	for (ch = 0; ch < 2; ch++) {
+		struct ata_chan *c = &ata_chans[ch];
+		uint8_t st = inb(c->io + ATA_REG_STATUS);
+
+		c->disk[0] = c->disk[1] = 0;
+		c->sel = ATA_SEL_UNKNOWN;
+		if (st == ATA_SR_FLOATING) {
+			con_printf("ata: %s channel (0x%x): floating bus, no devices\n", chan_names[ch], c->io);
+			continue;
+		}
+		if (!ata_chan_responds(c)) {
+			con_printf("ata: %s channel (0x%x): no devices\n", chan_names[ch], c->io);
+			continue;
+		}
+		/* Software reset of both devices; nIEN stays set throughout. */
+		outb(c->ctl + ATA_REG_DEVCTL, ATA_DC_RUN | ATA_DC_SRST);
+		ata_udelay(5);
+		outb(c->ctl + ATA_REG_DEVCTL, ATA_DC_RUN);
+		ata_udelay(2000);
+		for (dev = 0; dev < 2; dev++) {
+			const char *label = ata_labels[ch * 2 + dev];
+			uint8_t s1, s2;
+
+			outb(c->io + ATA_REG_DEVICE, (uint8_t)(ATA_DEV_OBS | (dev ? ATA_DEV_SLAVE : 0)));
+			ata_delay400(c);
+			c->sel = (uint8_t)dev;
+			if (ata_wait(c, ATA_SR_BSY, 0, ATA_TMO_RESET_MS, &st)) {
+				con_printf("ata %s: still busy after reset (status 0x%02x), skipped\n", label, st);
+				continue;
+			}
+			st = inb(c->io + ATA_REG_STATUS);
+			s1 = inb(c->io + ATA_REG_LBA1);
+			s2 = inb(c->io + ATA_REG_LBA2);
+			/* Packet devices clear DRDY after a reset, so their status may read 0: signature first. */
+			if ((s1 == ATA_SIG_ATAPI_1 && s2 == ATA_SIG_ATAPI_2) ||
+			    (s1 == ATA_SIG_SATAPI_1 && s2 == ATA_SIG_SATAPI_2)) {
+				con_printf("ata: ATAPI device at %s skipped\n", label);
+				continue;
+			}
+			if (st == 0 || st == ATA_SR_FLOATING || (s1 == ATA_SIG_NONE_1 && s2 == ATA_SIG_NONE_2)) {
+				con_printf("ata %s: no device\n", label);
+				continue;
+			}
+			if (!(s1 == ATA_SIG_ATA_1 && s2 == ATA_SIG_ATA_2) &&
+			    !(s1 == ATA_SIG_SATA_1 && s2 == ATA_SIG_SATA_2)) {
+				con_printf("ata %s: unknown signature %02x/%02x (status 0x%02x), skipped\n",
+					   label, s1, s2, st);
+				continue;
+			}
+			if (found >= max) {
+				con_printf("ata %s: disk table full (%d), skipped\n", label, max);
+				continue;
+			}
+			if (ata_setup_disk(&disks[found], ch, dev) == 0)
+				found++;
+		}
+		inb(c->io + ATA_REG_STATUS);
+	}
+	return found;
+}
