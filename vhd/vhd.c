@@ -21,6 +21,10 @@ static int vhd_dev_write(struct vhd *v, uint64_t lba, uint32_t count, const void
 	return r ? VHD_E_IO : VHD_OK;
 }
 
+/* Read-only zeros for filling new blocks on devices without write_zeroes (constant, not state). */
+#define VHD_ZERO_SECTORS 32u
+static const uint8_t vhd_zeros[VHD_ZERO_SECTORS * VHD_SECTOR];
+
 /* Write count zero sectors at lba, using the device's fast path when it has one. */
 static int vhd_dev_zero(struct vhd *v, uint64_t lba, uint64_t count)
 {
@@ -28,11 +32,13 @@ static int vhd_dev_zero(struct vhd *v, uint64_t lba, uint64_t count)
 		return VHD_OK;
 	if (v->dev->write_zeroes)
 		return v->dev->write_zeroes(v->dev, lba, count) ? VHD_E_IO : VHD_OK;
-	VHD_MEMSET(v->tmp, 0, VHD_SECTOR);
-	for (uint64_t i = 0; i < count; i++) {
-		int r = vhd_dev_write(v, lba + i, 1, v->tmp);
+	while (count) {
+		uint32_t n = count < VHD_ZERO_SECTORS ? (uint32_t)count : VHD_ZERO_SECTORS;
+		int r = vhd_dev_write(v, lba, n, vhd_zeros);
 		if (r)
 			return r;
+		lba += n;
+		count -= n;
 	}
 	return VHD_OK;
 }
