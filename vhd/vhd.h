@@ -193,7 +193,7 @@ struct vhd_create_opts {
 	uint32_t block_size;       /* dynamic/diff: power of two >= 512; 0 = 2 MiB */
 	uint32_t timestamp;        /* seconds since 2000-01-01 UTC */
 	uint8_t uuid[16];          /* caller-generated random id */
-	const char *creator_app;   /* 4 chars, default "vhdb" */
+	const char *creator_app;   /* 4 chars, default "win " (size = current size) */
 	uint32_t creator_os;       /* default "Wi2k" */
 	/* Differencing only: */
 	const struct vhd *parent;

@@ -44,7 +44,12 @@ static void vhd_make_footer(uint8_t *raw, const struct vhd_create_opts *o, uint3
 	vhd_put32(&f->version, VHD_VERSION);
 	vhd_put64(&f->data_offset, data_offset);
 	vhd_put32(&f->timestamp, o->timestamp);
-	const char *app = o->creator_app ? o->creator_app : "vhdb";
+	/*
+	 * "win " tells readers to take the size from current size, which is
+	 * what our images mean; QEMU's vpc driver derives a (smaller) size
+	 * from the CHS geometry for creator apps it does not know.
+	 */
+	const char *app = o->creator_app ? o->creator_app : "win ";
 	for (int i = 0; i < 4; i++)
 		f->creator_app[i] = app[i] ? app[i] : ' ';
 	vhd_put32(&f->creator_ver, 0x00010000);
