@@ -10,7 +10,11 @@ What the oracles can be trusted with (checked by hand on qemu-img 7.2 and libvhd
   parent, so for differencing images it only tells us what the child's blocks hold.
 - libvhdi (vhdiinfo, vhdimount) reads fixed, dynamic and differencing images (it finds the
   parent by the header's parent name in the child's directory) with block sizes >= 4 KiB;
-  it fails with an I/O error on 512-byte blocks.
+  it fails with an I/O error on 512-byte blocks. In a differencing child, libvhdi 20210425
+  reads the clear sectors that follow a set bit in the same bitmap byte as zeros instead of
+  from the parent (reproduced with images written by make_corrupt.py alone), so for
+  children we compare vhdimount's view only on sectors whose bitmap byte is all set or all
+  clear (see libvhdi_comparable()).
 - tests/make_corrupt.py's read_virtual(), written from the spec, reads everything.
 """
 import json
@@ -140,6 +144,29 @@ def verify_structure(path, written_lbas=()):
     return f, h, bat
 
 
+def libvhdi_comparable(child):
+    """Sectors of a differencing child that libvhdi reads correctly: those whose bitmap byte
+    is all set or all clear (see the module comment)."""
+    data, f, h, bat = mc.load(child)
+    n = f["cur_size"] // SEC
+    spb = h["block_size"] // SEC
+    bad = set()
+    for b, e in enumerate(bat[:-(-n // spb)]):
+        if e == mc.BAT_FREE:
+            continue
+        for j in range(spb // 8):
+            byte = data[e * SEC + j]
+            if byte not in (0, 0xFF):
+                bad.update(range(b * spb + 8 * j, b * spb + 8 * j + 8))
+    return [i for i in range(n) if i not in bad], bad
+
+
+def assert_same_sectors(got, want, sectors, what):
+    assert len(got) == len(want), "%s: lengths differ: %d vs %d" % (what, len(got), len(want))
+    for i in sectors:
+        assert got[i * SEC:(i + 1) * SEC] == want[i * SEC:(i + 1) * SEC], "%s: sector %d differs" % (what, i)
+
+
 def json_values(obj):
     if isinstance(obj, dict):
         for v in obj.values():
@@ -209,7 +236,7 @@ def write_plan(size, spb, seed):
     n = size // SEC
     rnd = random.Random(seed)
     plan = [(0, 1), (spb - 2, 4), (2 * spb + 5, 3), (n - 1, 1), (n - 9, 9), (3 * spb - 1, spb + 2),
-            (spb - 1, 2), (rnd.randrange(0, n - 64), 64), (rnd.randrange(0, n - 1), 1)]
+            (spb - 1, 2), (rnd.randrange(0, n - 16), 16), (rnd.randrange(0, n - 1), 1)]
     return [(lba, rnd.randbytes(cnt * SEC)) for lba, cnt in plan]
 
 
@@ -314,8 +341,10 @@ def test_differencing_over_qemu_parent(vhdtool, qemu_img, vhdiinfo, vhdimount, t
     assert csize == DIFF_SIZE
     assert vhdiinfo_field(ctext, "Disk type") == "Differential", ctext
     assert vhdiinfo_field(ctext, "Parent identifier") == vhdiinfo_field(ptext, "Identifier"), ctext
+    ok, mixed = libvhdi_comparable(child)
+    assert len(ok) > len(mixed), "too few sectors left to compare with libvhdi"
     with vhdimount(child) as disk:
-        assert_same(read_file(disk), model, "vhdimount of the child")
+        assert_same_sectors(read_file(disk), model, ok, "vhdimount of the child")
     assert sha256(parent) == phash, "reading the child changed the parent"
 
 
