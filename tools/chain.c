@@ -147,6 +147,10 @@ static void chain_add_try(char tries[][4096], int *n, const char *dir, const cha
 
 	if (*n >= CHAIN_MAX_TRIES || !*name)
 		return;
+	while (name[0] == '.' && name[1] == '/')
+		name += 2;   /* ".\\x.vhd" (Hyper-V's W2ru) -> "x.vhd" */
+	if (dir && !strcmp(dir, "."))
+		dir = NULL;  /* keep "x.vhd" rather than "./x.vhd" in messages */
 	if (dir)
 		snprintf(buf, sizeof(buf), "%s/%s", dir, name);
 	else

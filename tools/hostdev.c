@@ -80,6 +80,16 @@ uint64_t hostdev_next_data(int fd, uint64_t off, uint64_t size)
 	return (uint64_t)r;
 }
 
+/* End of the data region at off (next hole) via SEEK_HOLE, capped at end; end if unknown. */
+uint64_t hostdev_next_hole(int fd, uint64_t off, uint64_t end)
+{
+	off_t r = lseek(fd, (off_t)off, SEEK_HOLE);
+
+	if (r < 0 || (uint64_t)r > end || (uint64_t)r <= off)
+		return end;
+	return (uint64_t)r;
+}
+
 /* blk_dev read: zero-fills the tail of the last partial sector; BLK_E_RANGE past the end. */
 static int hostdev_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
@@ -136,7 +146,10 @@ static int hostdev_write_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
 	inside = end < d->size_bytes ? end : d->size_bytes;
 	if (start < inside) {
 		int done = 0;
-		if (!h->is_blkdev &&
+		/* A fresh block of a growing image usually lies in a hole already. */
+		if (!h->is_blkdev && hostdev_next_data(h->fd, start, inside) >= inside)
+			done = 1;
+		if (!done && !h->is_blkdev &&
 		    fallocate(h->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start, (off_t)(inside - start)) == 0)
 			done = 1;
 		for (uint64_t off = start; !done && off < inside;) {

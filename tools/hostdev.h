@@ -42,5 +42,7 @@ int hostdev_is_zero(const void *buf, size_t len);
  * or size if the rest is a hole; returns off when holes can't be detected.
  */
 uint64_t hostdev_next_data(int fd, uint64_t off, uint64_t size);
+/* End of the data region that contains off (the next hole), capped at end; end when unknown. */
+uint64_t hostdev_next_hole(int fd, uint64_t off, uint64_t end);
 
 #endif

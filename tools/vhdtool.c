@@ -257,7 +257,7 @@ static void out_key(struct out *o, const char *key)
 			label[i] = key[i] == '_' ? ' ' : key[i];
 		label[i++] = ':';
 		label[i] = 0;
-		printf("%*s%-*s ", 2 * (d > 0 ? d - 1 : 0), "", 28 - 2 * (d > 0 ? d - 1 : 0), label);
+		printf("%*s%-*s ", 2 * d, "", 30 - 2 * d, label);
 	}
 	o->count[d]++;
 }
@@ -313,9 +313,9 @@ static void out_begin(struct out *o, const char *key, int array)
 		putchar(array ? '[' : '{');
 	} else {
 		if (o->is_array[d])
-			printf("%*s[%d]\n", 2 * (d > 0 ? d - 1 : 0), "", o->count[d]);
+			printf("%*s[%d]\n", 2 * d, "", o->count[d]);
 		else if (key)
-			printf("%*s%s:\n", 2 * (d > 0 ? d - 1 : 0), "", key);
+			printf("%*s%s:\n", 2 * d, "", key);
 		o->count[d]++;
 	}
 	o->depth++;
@@ -375,6 +375,7 @@ static int cmd_bad_args(const char *what)
 #define OPT_IGNORE_TS 0x100
 #define OPT_JSON 0x101
 #define OPT_DEEP 0x102
+#define OPT_SYNC 0x103
 
 /* Open an image chain for a command; prints the failure; returns 0 or an exit code. */
 static int cmd_open_chain(struct chain *c, const char *path, unsigned flags)
@@ -749,7 +750,7 @@ static void cmd_info_image(struct out *o, struct chain_member *m)
 			out_end(o);
 		}
 		if (!nloc && !o->json)
-			printf("  (none)\n");
+			printf("%*s(none)\n", 2 * o->depth, "");
 		out_end(o);
 		out_end(o);
 		for (uint32_t i = 0; v->bat && i < h->max_entries; i++)
@@ -1005,7 +1006,7 @@ static int cmd_check(int argc, char **argv)
 /* ------------------------------------------------------------------ convert */
 
 static const char convert_usage[] =
-"usage: vhdtool convert [-f raw|vhd] [-O raw|fixed|dynamic] [-b BLOCKSIZE] [--ignore-timestamp] IN OUT\n"
+"usage: vhdtool convert [-f raw|vhd] [-O raw|fixed|dynamic] [-b BLOCKSIZE] [--sync] IN OUT\n"
 "\n"
 "Copy the virtual disk of IN into OUT (OUT is overwritten).\n"
 "  -f FORMAT     input format: vhd or raw (default: vhd if IN opens as a VHD,\n"
@@ -1014,6 +1015,9 @@ static const char convert_usage[] =
 "  -O FORMAT     output format: raw, fixed or dynamic (default: dynamic if OUT\n"
 "                ends in .vhd, raw otherwise)\n"
 "  -b BLOCKSIZE  dynamic output block size, power of two >= 512 (default 2M)\n"
+"  --sync        fsync OUT before exiting (like cp and qemu-img, the default\n"
+"                leaves write-back to the kernel)\n"
+"  --ignore-timestamp  accept parents whose time stamp differs\n"
 "  --help        this text\n"
 "All-zero blocks are not allocated in dynamic output; raw output is sparse.\n"
 "A progress bar is drawn on stderr when it is a terminal.\n";
@@ -1057,19 +1061,27 @@ static int cmd_src_read(struct cmd_src *s, uint64_t off, uint32_t len, uint8_t *
 			                (unsigned long long)(off / VHD_SECTOR), vhd_strerror(rc), vhd_errname(rc));
 		return 0;
 	}
-	if (off >= s->data_pos) {
+	/* Raw: read only the data extents of a sparse file; holes are zeros. */
+	if (off >= s->data_pos)
 		s->data_pos = hostdev_next_data(s->fd, off, s->size);
-	}
 	if (s->data_pos >= off + len) {
 		*zero = 1;
 		return 0;
 	}
-	{
-		ssize_t n = hostdev_pread_full(s->fd, buf, len, off);
+	for (uint64_t pos = off; pos < off + len;) {
+		uint64_t data = hostdev_next_data(s->fd, pos, off + len), hole;
+		ssize_t n;
+		if (data > pos)
+			memset(buf + (pos - off), 0, data - pos);
+		if (data >= off + len)
+			break;
+		hole = hostdev_next_hole(s->fd, data, off + len);
+		n = hostdev_pread_full(s->fd, buf + (data - off), hole - data, data);
 		if (n < 0)
-			return cmd_fail(1, "read at byte %llu: %s", (unsigned long long)off, strerror(errno));
-		if ((size_t)n < len)
-			memset(buf + n, 0, len - (size_t)n);
+			return cmd_fail(1, "read at byte %llu: %s", (unsigned long long)data, strerror(errno));
+		if ((uint64_t)n < hole - data)
+			memset(buf + (data - off) + n, 0, hole - data - (uint64_t)n);
+		pos = hole;
 	}
 	return 0;
 }
@@ -1120,25 +1132,14 @@ static int cmd_dst_write_sparse(struct cmd_dst *d, uint64_t off, const uint8_t *
 	return 0;
 }
 
-/* Write one chunk to the output: sparse for raw/fixed, whole non-zero blocks for dynamic. */
+/*
+ * Write one chunk to the output. Every kind only receives the non-zero
+ * granules: the library allocates a dynamic block on its first write and
+ * zero-fills the rest of it through the device's write_zeroes (holes).
+ */
 static int cmd_dst_write(struct cmd_dst *d, uint64_t off, const uint8_t *buf, uint32_t len)
 {
-	uint32_t bs;
-
-	if (d->kind != VHD_TYPE_DYNAMIC)
-		return cmd_dst_write_sparse(d, off, buf, len);
-	bs = d->v.block_size;
-	for (uint32_t i = 0; i < len; i += bs) {
-		uint32_t n = len - i < bs ? len - i : bs;
-		int rc;
-		if (hostdev_is_zero(buf + i, n))
-			continue;
-		rc = vhd_write(&d->v, (off + i) / VHD_SECTOR, n / VHD_SECTOR, buf + i);
-		if (rc)
-			return cmd_fail(1, "%s: write at sector %llu: %s (%s)", d->path,
-			                (unsigned long long)((off + i) / VHD_SECTOR), vhd_strerror(rc), vhd_errname(rc));
-	}
-	return 0;
+	return cmd_dst_write_sparse(d, off, buf, len);
 }
 
 /* Draw a progress bar on stderr ("\r[####....]  42%"). */
@@ -1189,6 +1190,7 @@ static int cmd_convert(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "ignore-timestamp", no_argument, NULL, OPT_IGNORE_TS },
+		{ "sync", no_argument, NULL, OPT_SYNC },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *in_fmt = NULL, *out_fmt = NULL, *bs_s = NULL, *in, *out;
@@ -1197,7 +1199,7 @@ static int cmd_convert(int argc, char **argv)
 	struct cmd_src s;
 	struct cmd_dst d;
 	uint8_t *buf = NULL;
-	int opt, rc, created = 0, tty = isatty(2), last = -1;
+	int opt, rc, created = 0, tty = isatty(2), last = -1, do_sync = 0;
 	struct stat st;
 
 	memset(&s, 0, sizeof(s));
@@ -1211,6 +1213,7 @@ static int cmd_convert(int argc, char **argv)
 		case 'b': bs_s = optarg; break;
 		case 'h': return cmd_help("convert");
 		case OPT_IGNORE_TS: cflags |= CHAIN_IGNORE_TIMESTAMP; break;
+		case OPT_SYNC: do_sync = 1; break;
 		default: return cmd_bad_option(opt, argv);
 		}
 	}
@@ -1295,6 +1298,15 @@ static int cmd_convert(int argc, char **argv)
 
 	/* Output. */
 	d.path = out;
+	/*
+	 * Replace an existing regular file rather than truncating it: freeing a
+	 * large file's blocks under O_TRUNC (and ext4's flush on close after a
+	 * truncate-to-zero) costs more than the whole conversion.
+	 */
+	if (lstat(out, &st) == 0 && S_ISREG(st.st_mode) && unlink(out) < 0) {
+		rc = cmd_fail(1, "%s: %s", out, strerror(errno));
+		goto done;
+	}
 	if (hostdev_open(&d.hd, out, HOSTDEV_CREATE | HOSTDEV_TRUNC | HOSTDEV_NOSYNC) < 0) {
 		rc = cmd_fail(1, "%s: %s", out, strerror(errno));
 		goto done;
@@ -1350,7 +1362,7 @@ static int cmd_convert(int argc, char **argv)
 		rc = cmd_fail(1, "%s: flush: %s (%s)", out, vhd_strerror(rc), vhd_errname(rc));
 		goto done;
 	}
-	if (hostdev_sync(&d.hd) < 0) {
+	if (do_sync && hostdev_sync(&d.hd) < 0) {
 		rc = cmd_fail(1, "%s: fsync: %s", out, strerror(errno));
 		goto done;
 	}
