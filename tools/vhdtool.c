@@ -29,7 +29,10 @@ static int cmd_fail(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "vhdtool: %s: ", cmd_name);
+	if (strcmp(cmd_name, "vhdtool"))
+		fprintf(stderr, "vhdtool: %s: ", cmd_name);
+	else
+		fprintf(stderr, "vhdtool: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -777,7 +780,7 @@ static int cmd_info(int argc, char **argv)
 	};
 	struct out o;
 	struct chain c;
-	unsigned flags = CHAIN_RDONLY | CHAIN_LENIENT;
+	unsigned flags = CHAIN_RDONLY;
 	int opt, rc;
 	char u[37];
 
