@@ -56,6 +56,10 @@ $(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(VHD_SRCS:%.c=$(BUILD)/san/%.o
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcmocka
 
+# test_int13 also links the INT 13h layer (hosted build of kernel/int13.c).
+$(BUILD)/unit/test_int13: $(BUILD)/host/kernel/int13.o
+$(BUILD)/unit/test_int13-san: $(BUILD)/san/kernel/int13.o
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 

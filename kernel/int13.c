@@ -258,7 +258,7 @@ static unsigned int13_chs_access(struct int13_drive *d, struct rm_regs *r, enum 
 		return INT13_E_NOTFOUND;
 	/* At most 1023*255*63 + 254*63 + 62: fits 32 bits. */
 	uint32_t lba = (cylinder * d->heads + head) * d->spt + sector - 1;
-	st = int13_transfer(d, op, lba, count, INT13_LINEAR(r->es, r->ebx), &moved);
+	st = int13_transfer(d, op, lba, count, INT13_LINEAR(r->es, (uint16_t)r->ebx), &moved);
 	RM_SET_AL(r, moved);
 	return st;
 }
