@@ -197,7 +197,8 @@ void con_write(const char *s, size_t n)
 
 /* Where formatted characters go: a bounded buffer and/or the console. */
 struct fmt_sink {
-	char *buf;     /* NULL: console */
+	int to_con;    /* 1: console, 0: buf */
+	char *buf;     /* may be NULL when size is 0 (length query) */
 	size_t size;   /* buffer capacity including the NUL */
 	size_t len;    /* characters produced so far (may exceed size) */
 };
@@ -205,7 +206,7 @@ struct fmt_sink {
 /* Append one character to the sink. */
 static void fmt_out(struct fmt_sink *k, char c)
 {
-	if (!k->buf)
+	if (k->to_con)
 		con_emit(c);
 	else if (k->len + 1 < k->size)
 		k->buf[k->len] = c;
@@ -348,7 +349,7 @@ static void fmt_format(struct fmt_sink *k, const char *fmt, va_list ap)
 /* printf to the enabled console targets. */
 void con_vprintf(const char *fmt, va_list ap)
 {
-	struct fmt_sink k = { 0, 0, 0 };
+	struct fmt_sink k = { 1, 0, 0, 0 };
 
 	fmt_format(&k, fmt, ap);
 	if (con_targets & CON_VGA)
@@ -368,7 +369,7 @@ void con_printf(const char *fmt, ...)
 /* snprintf with the console's subset; always NUL-terminates when n > 0; returns the untruncated length. */
 int k_snprintf(char *buf, size_t n, const char *fmt, ...)
 {
-	struct fmt_sink k = { buf, n, 0 };
+	struct fmt_sink k = { 0, buf, n, 0 };
 	va_list ap;
 
 	va_start(ap, fmt);
