@@ -44,14 +44,14 @@ extern void (*int13_trace_hook)(const struct rm_regs *in, const struct rm_regs *
 
 /* Reset the table; bios_disks = hard disks the BIOS had before we shifted them up. */
 void int13_init(uint8_t bios_disks);
-/* Add an emulated drive (numbered 0x80 + order added); geometry derived from its LBA 0 MBR or 255x63. */
+/* Add an emulated drive (numbered 0x80 + order added; returns that number, -1 if full); geometry from int13_geometry() on its LBA 0. */
 int int13_add_drive(struct blk_dev *dev, int read_only);
 /* Number of emulated drives. */
 int int13_drive_count(void);
 struct int13_drive *int13_get_drive(uint8_t number);
 /* Handle one INT 13h call for an emulated drive (DL in 0x80..0x80+count-1); sets AH, CF, 40:74. */
 void int13_handle(struct rm_regs *r);
-/* Pick a BIOS geometry for a disk: from the MBR partition ends if consistent, else 255x63 (or smaller for tiny disks). */
+/* Pick a BIOS geometry: one the MBR's CHS fields agree with, else 255x63 above 504 MiB, 16x63 below, fewer heads when tiny; cyl clamps to 65535. */
 void int13_geometry(uint64_t sectors, const uint8_t *mbr, uint16_t *cyl, uint16_t *heads, uint8_t *spt);
 
 #endif
