@@ -1,0 +1,199 @@
+"""test_firmware.py: end-to-end: the int13test guest under SeaBIOS alone (baseline) and booted from VHDs through vhdboot (QEMU TCG)."""
+import os
+
+import pytest
+
+import firmware_harness as fh
+from firmware_harness import SECTOR
+
+MiB, GiB = 1 << 20, 1 << 30
+
+# Small image: everything hashed. Data in scattered regions, zeros elsewhere, so dynamic
+# images get allocated, unallocated and partly used blocks for every block size.
+SMALL_SIZE = 32 * MiB
+SMALL_TOTAL = SMALL_SIZE // SECTOR
+SMALL_REGIONS = [(16, 2032), (3000, 200), (8180, 30), (16383, 2), (20000, 4000), (40000, 1),
+                 (SMALL_TOTAL - 300, 300)]
+SMALL_RANGES = [(0, SMALL_TOTAL)]
+SMALL_CHS = (2000, 64)          # crosses tracks and the end of a data region
+
+# Big sparse image: selected ranges (start, 1 GiB, 4 GiB, block boundaries, unallocated, the end).
+BIG_SIZE = 9 * GiB
+BIG_TOTAL = BIG_SIZE // SECTOR
+BIG_REGIONS = [(16, 2032), ((1 << 21) - 16, 32), ((1 << 23) - 64, 128), (5000000, 7), (12345678, 100),
+               (BIG_TOTAL - 256, 256)]
+BIG_RANGES = [(0, 4096), ((1 << 21) - 64, 128), ((1 << 23) - 128, 256), (5000000 - 64, 192),
+              (12000000, 4096), (12345600, 256), (BIG_TOTAL - 512, 512)]
+BIG_CHS = (1000, 64)
+
+# Second, plain (non-VHD) disk.
+RAW2_SIZE = 4 * MiB
+
+
+def xreads(total):
+    """Reads of drives 81h/82h: LBA 0 and LBA `total` (= a fixed VHD's footer on its physical disk)."""
+    return [(0x81, 0, 1), (0x81, total, 1), (0x82, 100, 8), (0x82, total, 1)]
+
+
+def params(ranges, chs, total):
+    return fh.Params(ranges=ranges, chs=chs, xreads=xreads(total), chunk=64, group=16)
+
+
+# ------------------------------------------------------------------ fixtures
+
+@pytest.fixture(scope="module")
+def guest_bin():
+    """build/guest/int13test.bin, (re)built through the Makefile rule."""
+    fh.run_tool(["make", "-s", "-C", fh.ROOT, "build/guest/int13test.bin"])
+    return fh.GUEST_BIN
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return tmp_path_factory.mktemp("fw")
+
+
+@pytest.fixture(scope="module")
+def small_raw(work, guest_bin):
+    return fh.build_raw(str(work / "small.raw"), SMALL_SIZE, SMALL_REGIONS,
+                        params(SMALL_RANGES, SMALL_CHS, SMALL_TOTAL), seed=11)
+
+
+@pytest.fixture(scope="module")
+def big_raw(work, guest_bin):
+    return fh.build_raw(str(work / "big.raw"), BIG_SIZE, BIG_REGIONS,
+                        params(BIG_RANGES, BIG_CHS, BIG_TOTAL), seed=12)
+
+
+@pytest.fixture(scope="module")
+def raw2(work):
+    return fh.build_plain_disk(str(work / "raw2.img"), RAW2_SIZE, seed=13)
+
+
+class Cache(dict):
+    """One QEMU run per key per module, shared by the tests that look at it."""
+
+    def get_or(self, key, fn):
+        if key not in self:
+            self[key] = fn()
+        return self[key]
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return Cache()
+
+
+# ------------------------------------------------------------------ checks
+
+def check_guest(run, disk, total, prm, drive_map, hd_count):
+    """Everything the guest reports must match what the host computes from the images.
+    disk: raw image behind 80h; drive_map: {drive: file} of the other drives; hd_count: hard disks."""
+    log = run.log
+    assert not run.timed_out, "QEMU timed out\n" + run.describe()
+    assert run.rc == fh.EXIT_DONE, "guest did not finish (exit %s, want %d)\n%s" % (run.rc, fh.EXIT_DONE, run.describe())
+    assert log.done and log.boot == {"dl": 0x80}, run.describe()
+    assert log.guest and log.guest.get("params") == "ok", run.describe()
+    ctx = "\n" + run.describe(3000)
+
+    t41 = log.one("41", dl=0x80)
+    assert t41["cf"] == 0 and t41["bx"] == 0xAA55 and t41["cx"] & 1, "AH=41h: %s%s" % (t41, ctx)
+
+    t08 = log.one("08", dl=0x80)
+    assert t08["cf"] == 0 and t08["ax"] >> 8 == 0, "AH=08h: %s%s" % (t08, ctx)
+    cyls, heads, spt, ndisks = fh.decode_08(t08)
+    assert 1 <= spt <= 63 and 1 <= heads <= 255 and 1 <= cyls <= 1024, "AH=08h geometry %s%s" % ((cyls, heads, spt), ctx)
+    assert cyls * heads * spt <= total, "AH=08h geometry %s exceeds %d sectors%s" % ((cyls, heads, spt), total, ctx)
+    assert ndisks == hd_count, "AH=08h DL=%d hard disks, want %d%s" % (ndisks, hd_count, ctx)
+
+    t15 = log.one("15", dl=0x80)
+    cxdx = (t15["cx"] << 16) | t15["dx"]
+    assert t15["cf"] == 0 and t15["ax"] >> 8 == 3 and 0 < cxdx <= total, "AH=15h: %s%s" % (t15, ctx)
+
+    t48 = log.one("48", dl=0x80)
+    assert t48["cf"] == 0 and t48["ax"] >> 8 == 0, "AH=48h: %s%s" % (t48, ctx)
+    assert t48["sectors"] == total and t48["bps"] == 512, "AH=48h: %s, want %d sectors%s" % (t48, total, ctx)
+    assert t48["size"] in (0x1A, 0x1E, 0x42), "AH=48h size %s%s" % (t48, ctx)
+    chs_valid = bool(t48["flags"] & 2)
+    assert chs_valid == (total <= fh.CHS_VALID_LIMIT), "AH=48h CHS-valid flag %s for %d sectors%s" % (t48, total, ctx)
+    if chs_valid:
+        assert t48["cyl"] * t48["heads"] * t48["spt"] <= total, "AH=48h geometry%s" % ctx
+    t48s = log.one("48S")
+    assert t48s["cf"] == 0 and t48s["size"] == 0x1A and t48s["over"] == 0, \
+        "AH=48h with a 1Ah buffer must fill 1Ah bytes, no more: %s%s" % (t48s, ctx)
+
+    bad = log.one("BADFN")
+    assert bad["cf"] == 1 and bad["ax"] >> 8 == 0x01, "AH=50h: %s%s" % (bad, ctx)
+
+    oor = log.all("OOR")
+    want = [(total, 1), (total - 1, 2), (0xFFFF00000000, 1), (2 ** 64 - 1, 2)]
+    assert [(o["lba"], o["n"]) for o in oor] == want, "OOR records %s%s" % (oor, ctx)
+    for o in oor:
+        assert o["cf"] == 1 and o["ax"] >> 8 != 0, "out-of-range read must fail: %s%s" % (o, ctx)
+        if o["lba"] == total - 1:
+            assert o["dapcnt"] <= 1 and o["dirty"] & ~((1 << o["dapcnt"]) - 1) == 0, \
+                "straddling read: wrote sectors it did not report: %s%s" % (o, ctx)
+        else:
+            assert o["dirty"] == 0, "out-of-range read wrote to the buffer: %s%s" % (o, ctx)
+    t01 = log.one("01")
+    assert t01["ax"] >> 8 == oor[0]["ax"] >> 8 and t01["bda74"] in (oor[0]["ax"] >> 8, 0), \
+        "AH=01h after a failure: %s (failure %s)%s" % (t01, oor[0], ctx)
+
+    assert not log.errs, "read errors: %s%s" % (log.errs[:5], ctx)
+    got = log.sum_records("42")
+    exp = fh.expected_sums(disk, prm.ranges, prm.chunk, prm.group)
+    if got != exp:
+        diff = [(g, e) for g, e in zip(got, exp) if g != e][:5]
+        raise AssertionError("SUM 42: %d records, %d expected; first differences (got, want): %s%s"
+                             % (len(got), len(exp), [(_fmt(g), _fmt(e)) for g, e in diff], ctx))
+    if prm.chs[1]:
+        s02 = log.sums["02"]
+        lba, n = prm.chs
+        exp02 = fh.fold([fh.chunk_hash(fh.read_sectors(disk, lba, n))])
+        assert len(s02) == 1 and (s02[0]["lba"], s02[0]["count"], s02[0]["fnv"]) == (lba, n, exp02), \
+            "SUM 02 (AH=02h reads) %s, want fnv=%08x%s" % (s02, exp02, ctx)
+
+    for drive, lba, n in prm.xreads:
+        x = log.one("XREAD", dl=drive, lba=lba)
+        path = drive_map.get(drive)
+        if path and lba + n <= os.path.getsize(path) // SECTOR:
+            h = fh.chunk_hash(fh.read_sectors(path, lba, n))
+            assert x["cf"] == 0 and x["fnv"] == h, \
+                "drive %02xh LBA %d should read %s: %s (want fnv=%08x)%s" % (drive, lba, path, x, h, ctx)
+        else:
+            assert x["cf"] == 1, "drive %02xh LBA %d does not exist (%s), but: %s%s" % (drive, lba, path, x, ctx)
+
+    t12 = log.one("12")
+    bda = log.one("BDA")
+    assert t12["ax"] == bda["mem"] and 0 < bda["mem"] <= 640, "INT 12h %s vs 40:13 %s%s" % (t12, bda, ctx)
+    assert bda["hd"] == hd_count, "40:75 = %d hard disks, want %d%s" % (bda["hd"], hd_count, ctx)
+    end = log.one("E820END")
+    assert end["cf"] == 0 and end["n"] >= 3 and log.e820(), "E820: %s%s" % (end, ctx)
+    assert log.one("E801")["cf"] == 0 and log.one("88")["cf"] == 0, ctx
+    return log
+
+
+def _fmt(rec):
+    return "lba=%d count=%d fnv=%08x" % rec
+
+
+def usable(e820):
+    return sum(length for base, length, typ in e820 if typ == 1)
+
+
+# ------------------------------------------------------------------ baseline: the guest under SeaBIOS alone
+
+def baseline_small(runs, small_raw, raw2, work):
+    return runs.get_or("base-small", lambda: fh.run_qemu([(0, small_raw), (1, raw2)], boot="c", timeout=120,
+                                                        workdir=str(work)))
+
+
+def test_baseline_small(runs, small_raw, raw2, work):
+    """SeaBIOS's own INT 13h on the raw image: validates guest and harness; the reference for vhdboot."""
+    run = baseline_small(runs, small_raw, raw2, work)
+    check_guest(run, small_raw, SMALL_TOTAL, params(SMALL_RANGES, SMALL_CHS, SMALL_TOTAL), {0x81: raw2}, 2)
+
+
+def test_baseline_big(runs, big_raw, work):
+    run = runs.get_or("base-big", lambda: fh.run_qemu([(0, big_raw)], boot="c", timeout=120, workdir=str(work)))
+    check_guest(run, big_raw, BIG_TOTAL, params(BIG_RANGES, BIG_CHS, BIG_TOTAL), {}, 1)
