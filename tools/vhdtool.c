@@ -868,7 +868,6 @@ static const char *const cmd_check_names[VHD_C_COUNT] = {
 struct cmd_check_ctx {
 	const char *path;
 	int defects;
-	int notes;
 };
 
 /* vhd_check report callback: prints "IMAGE: <check>: <message>: <details>". */
@@ -893,16 +892,16 @@ static void cmd_check_report(void *ctxp, int code, uint64_t a, uint64_t b)
 		snprintf(d, sizeof(d), "features 0x%08llx", ua);
 		break;
 	case VHD_C_SIZE_MISMATCH_CHS:
-		snprintf(d, sizeof(d), "current size %llu, CHS geometry gives %llu (informational)", ua, ub);
+		snprintf(d, sizeof(d), "current size %llu, CHS geometry claims %llu", ua, ub);
 		break;
 	case VHD_C_MAX_ENTRIES_EXCESS:
 		snprintf(d, sizeof(d), "max table entries %llu, disk needs %llu", ua, ub);
 		break;
 	case VHD_C_BAT_ENTRY_PAST_USE:
-		snprintf(d, sizeof(d), "BAT entry %llu is allocated beyond the disk size", ua);
+		snprintf(d, sizeof(d), "BAT entry %llu (sector %llu) is allocated beyond the disk size", ua, ub);
 		break;
 	case VHD_C_BLOCK_OVERLAP:
-		snprintf(d, sizeof(d), "block %llu overlaps block %llu", ua, ub);
+		snprintf(d, sizeof(d), "blocks at file sectors %llu and %llu overlap", ua, ub);
 		break;
 	case VHD_C_LOCATOR_BAD:
 	case VHD_C_LOCATOR_OVERLAP:
@@ -919,17 +918,21 @@ static void cmd_check_report(void *ctxp, int code, uint64_t a, uint64_t b)
 		snprintf(d, sizeof(d), "%llu sectors", ua);
 		break;
 	case VHD_C_DATA_BITMAP_CLEAR:
-		snprintf(d, sizeof(d), "virtual sector %llu", ua);
+		snprintf(d, sizeof(d), "%llu sectors with data but a clear bit, first at virtual sector %llu", ub, ua);
+		break;
+	case VHD_C_BACKUP_FOOTER_MISSING:
+	case VHD_C_BACKUP_FOOTER_DIFFERS:
+	case VHD_C_FOOTER_RESERVED:
+	case VHD_C_HEADER_RESERVED:
+	case VHD_C_FOOTER_SHORT:
+		d[0] = 0;   /* the message says it all */
 		break;
 	default:
 		snprintf(d, sizeof(d), "a=%llu b=%llu", ua, ub);
 		break;
 	}
-	printf("%s: %s: %s: %s\n", ctx->path, name, vhd_check_msg(code), d);
-	if (code == VHD_C_SIZE_MISMATCH_CHS)
-		ctx->notes++;
-	else
-		ctx->defects++;
+	printf("%s: %s: %s%s%s\n", ctx->path, name, vhd_check_msg(code), d[0] ? ": " : "", d);
+	ctx->defects++;
 }
 
 /* vhdtool check: consistency checks over an image and its chain; never writes. */
