@@ -1,7 +1,57 @@
 # kernel.mk: firmware build rules (vhdboot.elf, vhdboot.iso), guest programs and `make run`; included by Makefile.
 
-kernel:
-	@true
+# ---------------------------------------------------------------- firmware
+# build/vhdboot.elf: vhd/*.c + drivers/*.c + kernel/*.c + boot/*.asm, linked at 0
+# (linker.ld; GRUB loads it at 1 MiB through the multiboot a.out kludge).
+# build/vhdboot.map: symbol map. build/vhdboot.iso: GRUB (BIOS) CD, timeout 0,
+# serial 115200, `multiboot /boot/vhdboot.elf` (no arguments);
+# tools/mkiso.sh CMDLINE OUT.iso makes one with another command line.
+KBUILD    := $(BUILD)/k
+KLD       := $(CROSS)ld
+KNM       := $(CROSS)nm
+KASFLAGS  := -f elf32 -Wall -I./ -MD
+KSRCS     := $(VHD_SRCS) $(wildcard drivers/*.c) $(wildcard kernel/*.c)
+KASMS     := $(wildcard boot/*.asm)
+KOBJS     := $(KSRCS:%.c=$(KBUILD)/%.o) $(KASMS:%.asm=$(KBUILD)/%.o)
+# The pieces without which there is no firmware (others' work may still be in flight).
+KNEEDED   := boot/realmode.asm boot/multiboot.asm kernel/main.c kernel/int13.c kernel/console.c \
+             kernel/string.c drivers/ata.c vhd/vhd.c
+KMISSING  := $(filter-out $(wildcard $(KNEEDED)),$(KNEEDED))
+RM_STUB_MAX := 4096
+
+ifeq ($(KMISSING),)
+kernel: $(BUILD)/vhdboot.elf $(BUILD)/vhdboot.iso
+else
+kernel: $(filter-out $(KMISSING:%.c=$(KBUILD)/%.o) $(KMISSING:%.asm=$(KBUILD)/%.o),$(KOBJS))
+	@echo "kernel: not linking vhdboot.elf yet, missing: $(KMISSING)"
+endif
+
+$(KBUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(KCC) $(KCFLAGS) -c $< -o $@
+
+$(KBUILD)/%.o: %.asm $(KBUILD)/regs.ok
+	@mkdir -p $(dir $@)
+	$(NASM) $(KASFLAGS) -MF $(@:.o=.d) -MT $@ -l $(@:.o=.lst) -o $@ $<
+
+# boot/regs.inc must say what kernel/regs.h says (the C side static-asserts its own macros).
+$(KBUILD)/regs.ok: kernel/regs.h boot/regs.inc
+	@mkdir -p $(dir $@)
+	@sed -n 's/^#define \(RM_REGS_[A-Z]*\) \([0-9]*\)$$/\1 \2/p' kernel/regs.h | sort > $@.h
+	@sed -n 's/^\(RM_REGS_[A-Z]*\) *equ *\([0-9]*\).*/\1 \2/p' boot/regs.inc | sort > $@.inc
+	@cmp -s $@.h $@.inc || { echo "boot/regs.inc does not match kernel/regs.h:"; diff $@.h $@.inc; exit 1; }
+	@touch $@
+
+# Link, then check the low stub's size (it costs conventional memory).
+$(BUILD)/vhdboot.elf: $(KOBJS) linker.ld
+	$(KLD) -m elf_i386 -nostdlib --no-warn-rwx-segments -T linker.ld -Map $(BUILD)/vhdboot.map -o $@ $(KOBJS)
+	@set -e; eval $$($(KNM) $@ | awk '$$3=="rm_stub_start"{print "s=0x"$$1} $$3=="rm_stub_end"{print "e=0x"$$1} $$3=="__image_end"{print "i=0x"$$1}'); \
+	  n=$$((e - s)); echo "vhdboot.elf: low stub $$n bytes ($$(( (n + 1023) / 1024 )) KiB of conventional memory), image $$((i / 1024)) KiB"; \
+	  if [ $$n -gt $(RM_STUB_MAX) ]; then echo "low stub too big: $$n > $(RM_STUB_MAX)"; rm -f $@; exit 1; fi
+
+$(BUILD)/vhdboot.iso: $(BUILD)/vhdboot.elf tools/mkiso.sh
+	VHDBOOT_ELF=$(BUILD)/vhdboot.elf sh tools/mkiso.sh "" $@
+
 
 # ---------------------------------------------------------------- guest programs, demo image, `make run`
 # Guest programs (tests/guest/*.asm, real-mode flat binaries that boot from LBA 0 of a disk):

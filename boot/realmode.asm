@@ -1,0 +1,699 @@
+; realmode.asm: every CPU mode switch of vhdboot: multiboot entry, GDT loads, relocation, PM<->real transitions, A20, stacks, the 16-bit INT 13h/15h/18h/19h stubs and the final jump into the guest MBR.
+;
+; Memory model (kernel/phys.h): the kernel is linked at 0 and runs in 32-bit
+; protected mode with flat 4 GiB segments whose BASE is the physical address
+; of the image (kernel_base). Pointers are physical - kernel_base (mod 2^32).
+; Relocating the running kernel = copy it and reload the bases; no fix-ups.
+;
+; GDT (one table, in the image; its linear address changes with the image):
+;   0x08 code32  base kernel_base, 4 GiB       (C code)
+;   0x10 data32  base kernel_base, 4 GiB       (C data, stack)
+;   0x18 code16  base = low stub linear, 64 KiB  (the way back to real mode)
+;   0x20 data16  base 0, 64 KiB                 (real-mode-compatible caches)
+;
+; The low stub (section .rm16, rm_stub_start..rm_stub_end) is copied to
+; conventional memory (segment from the lowered 40:13, or a scratch segment
+; on the failure path). It is addressed as CS:offset with offsets relative to
+; rm_stub_start (macro R), so it runs at any segment; it never writes its
+; code, only its variables.
+;
+; Two kinds of trip:
+;   A (guest -> us): INT 13h/15h in real mode -> rm_service saves the guest's
+;     registers into rm_frame, switches to PM on rm_stack, calls
+;     rm_dispatch(frame) (kernel/resident.c), returns to real mode, patches CF
+;     in the caller's FLAGS image, IRET. Interrupts stay off in PM.
+;   B (kernel -> BIOS): rm_call/rm_boot/rm_halt from C drop to real mode on
+;     the stack 0:7C00, do one INT (by far call through the IVT, so our own
+;     hooks are honoured), come back to PM on the caller's stack.
+; Trip A may run inside trip B (the kernel's INT 13h read of the MBR goes
+; through the hook): they use different stacks and frames.
+
+%include "boot/regs.inc"
+
+SEL_CODE32      equ 0x08
+SEL_DATA32      equ 0x10
+SEL_CODE16      equ 0x18
+SEL_DATA16      equ 0x20
+
+RM_OP_INT       equ 0               ; rm_call: INT rm_call_vec with rm_callframe
+RM_OP_BOOT      equ 1               ; jump to 0:7C00 with DL = rm_boot_drive
+RM_OP_HALT      equ 2               ; sti; hlt forever
+
+RM_STACK_B      equ 0x7C00          ; trip B real-mode stack top (below the MBR)
+RM_STACK_SIZE   equ 8192            ; trip A protected-mode stack
+BOOT_STACK_SIZE equ 16384
+
+%define R(x) ((x) - rm_stub_start)  ; offset of a stub label inside the stub
+%define F(f) (R(rm_frame) + RM_REGS_ %+ f)
+%define CF_(f) (R(rm_callframe) + RM_REGS_ %+ f)
+
+extern kmain, rm_dispatch
+extern mb_load_phys, __bss_start, __bss_end
+
+global _start, kernel_base, boot_tsc, rm_low
+global rm_relocate, rm_place_stub, rm_call, rm_boot, rm_halt
+global rm_stub_start, rm_stub_end
+global rm_int13_entry, rm_int15_entry, rm_int18_entry, rm_int19_entry
+global rm_ndrives, rm_bios_hd, rm_orig13, rm_orig15, rm_orig18, rm_orig19
+global rm_calls, rm_v86_count, rm_busy_count, rm_tag
+
+; ======================================================================
+section .data
+align 16
+rm_gdt:
+	dq 0
+	dw 0xFFFF, 0
+	db 0, 0x9A, 0xCF, 0             ; 0x08 code32, G=1 D=1, base patched
+	dw 0xFFFF, 0
+	db 0, 0x92, 0xCF, 0             ; 0x10 data32, G=1 B=1, base patched
+	dw 0xFFFF, 0
+	db 0, 0x9A, 0x00, 0             ; 0x18 code16 readable, base = stub
+	dw 0xFFFF, 0
+	db 0, 0x92, 0x00, 0             ; 0x20 data16, base 0
+rm_gdt_end:
+
+align 4
+rm_kgdtr:       dw rm_gdt_end - rm_gdt - 1
+                dd 0                ; linear address of rm_gdt (kernel_base + rm_gdt)
+kernel_base:    dd 0                ; physical address of link address 0
+rm_low:         dd 0                ; kernel pointer to the live low stub copy
+rm_saved_esp:   dd 0                ; trip B: the C caller's ESP
+align 8
+boot_tsc:       dq 0                ; TSC at multiboot entry
+
+; ======================================================================
+section .bss
+align 16
+boot_stack:     resb BOOT_STACK_SIZE
+boot_stack_top:
+rm_stack:       resb RM_STACK_SIZE
+rm_stack_top:
+
+; ======================================================================
+section .text
+bits 32
+
+; ----------------------------------------------------------------------
+; _start: multiboot entry.
+; Mode in:  32-bit PM from GRUB, flat segments (base 0), IF=0, ESP undefined,
+;           EAX = 0x2BADB002, EBX = physical address of the multiboot info.
+; Mode out: 32-bit PM, our GDT, segment bases = load address; calls
+;           kmain(magic, mbi_phys) on boot_stack. Never returns.
+; ----------------------------------------------------------------------
+_start:
+	cli
+	cld
+	mov esi, eax                    ; magic
+	rdtsc                           ; first thing: the boot-time origin
+	mov ebp, mb_load_phys           ; where the a.out kludge put link address 0
+	mov [ebp + boot_tsc], eax
+	mov [ebp + boot_tsc + 4], edx
+	; .bss is zeroed by GRUB (bss_end_addr), but cheap to be sure.
+	lea edi, [ebp + __bss_start]
+	mov ecx, __bss_end
+	sub ecx, __bss_start
+	shr ecx, 2
+	xor eax, eax
+	rep stosd
+	lea esp, [ebp + boot_stack_top] ; flat view of our stack, until the GDT load
+	mov [ebp + kernel_base], ebp
+	mov eax, ebp
+	lea edi, [ebp + rm_gdt + SEL_CODE32]
+	call rm_set_desc_base
+	lea edi, [ebp + rm_gdt + SEL_DATA32]
+	call rm_set_desc_base
+	lea eax, [ebp + rm_gdt]
+	mov [ebp + rm_kgdtr + 2], eax
+	lgdt [ebp + rm_kgdtr]
+	jmp SEL_CODE32:.based
+.based:
+	mov ax, SEL_DATA32
+	mov ds, ax
+	mov es, ax
+	mov fs, ax
+	mov gs, ax
+	mov ss, ax
+	mov esp, boot_stack_top
+	push ebx                        ; mbi (physical)
+	push esi                        ; magic
+	call kmain
+.dead:
+	cli
+	hlt
+	jmp .dead
+
+; ----------------------------------------------------------------------
+; rm_set_desc_base: write a segment base into a GDT descriptor.
+; Mode: 32-bit PM (any bases). In: EDI = descriptor, EAX = base.
+; Out: none. Clobbers: nothing (EAX restored).
+; ----------------------------------------------------------------------
+rm_set_desc_base:
+	mov [edi + 2], ax
+	ror eax, 16
+	mov [edi + 4], al
+	mov [edi + 7], ah
+	ror eax, 16
+	ret
+
+; ----------------------------------------------------------------------
+; void rm_relocate(uint32_t new_base)
+; Copy the whole running image (code, data, bss, this stack) to physical
+; new_base and continue there: new GDT bases, new GDTR, reloaded segments.
+; Mode: 32-bit PM in and out (IF=0). cdecl; clobbers EAX, ECX, EDX.
+; Kernel pointers stay valid; physical addresses turned into pointers
+; before the call do not (phys_ptr depends on kernel_base).
+; Caller guarantees [new_base, new_base + __bss_end) is free RAM that does
+; not overlap the current image.
+; ----------------------------------------------------------------------
+rm_relocate:
+	push esi
+	push edi
+	push ebx
+	mov ebx, [esp + 16]             ; new base
+	mov edi, ebx
+	sub edi, [kernel_base]          ; the new image, seen from here
+	mov edx, edi
+	xor esi, esi
+	mov ecx, __bss_end
+	shr ecx, 2
+	cli
+	rep movsd                       ; the stack above is copied as it is now
+	mov eax, ebx
+	lea edi, [edx + rm_gdt + SEL_CODE32]
+	call rm_set_desc_base
+	lea edi, [edx + rm_gdt + SEL_DATA32]
+	call rm_set_desc_base
+	lea eax, [ebx + rm_gdt]
+	mov [edx + rm_kgdtr + 2], eax
+	lgdt [edx + rm_kgdtr]
+	jmp SEL_CODE32:.moved           ; same offset, new base: now in the copy
+.moved:
+	mov ax, SEL_DATA32
+	mov ds, ax
+	mov es, ax
+	mov fs, ax
+	mov gs, ax
+	mov ss, ax
+	mov [kernel_base], ebx
+	pop ebx
+	pop edi
+	pop esi
+	ret
+
+; ----------------------------------------------------------------------
+; void rm_place_stub(uint32_t linear)
+; Copy the low stub to linear (16-byte aligned, < 1 MiB - 64 KiB) and make
+; it the live one: stub segment, the stub's GDTR copy, the code16
+; descriptor base, rm_low. C fills rm_ndrives/rm_orig* in the image first.
+; Mode: 32-bit PM in and out. cdecl; clobbers EAX, ECX, EDX.
+; ----------------------------------------------------------------------
+rm_place_stub:
+	push esi
+	push edi
+	mov eax, [esp + 12]
+	mov edx, eax
+	shr edx, 4
+	mov [rm_stub_seg], dx
+	mov [rm_ret_ptr + 2], dx
+	mov [rm_callrm_ptr + 2], dx
+	mov ecx, [kernel_base]
+	add ecx, rm_gdt
+	mov [rm_gdtr + 2], ecx
+	lea edi, [rm_gdt + SEL_CODE16]
+	call rm_set_desc_base
+	sub eax, [kernel_base]
+	mov [rm_low], eax
+	mov edi, eax
+	mov esi, rm_stub_start
+	mov ecx, (rm_stub_end - rm_stub_start + 3) / 4
+	rep movsd
+	pop edi
+	pop esi
+	ret
+
+; ----------------------------------------------------------------------
+; void rm_call(uint32_t vec, struct rm_regs *r)
+; Trip B: run INT vec in real mode with the registers in *r (EAX..EBP, DS,
+; ES; FLAGS and vector ignored) and store the results (with FLAGS) back.
+; The INT is a PUSHF + far call through the IVT with IF=1 in the pushed
+; image, so hooked vectors (ours included) are taken.
+; Mode: 32-bit PM in and out (IF=0 on return); real mode with IF=1 during
+; the call on the stack 0:7C00. Needs a placed stub. cdecl; clobbers EAX,
+; ECX, EDX.
+; ----------------------------------------------------------------------
+rm_call:
+	push ebp
+	push ebx
+	push esi
+	push edi
+	mov ebx, [rm_low]
+	mov eax, [esp + 20]
+	mov [ebx + R(rm_call_vec)], al
+	mov byte [ebx + R(rm_call_op)], RM_OP_INT
+	mov esi, [esp + 24]
+	lea edi, [ebx + R(rm_callframe)]
+	mov ecx, RM_REGS_SIZE / 4
+	rep movsd
+	call rm_go_real
+	mov esi, [rm_low]
+	add esi, R(rm_callframe)
+	mov edi, [esp + 24]
+	mov ecx, RM_REGS_SIZE / 4
+	rep movsd
+	pop edi
+	pop esi
+	pop ebx
+	pop ebp
+	ret
+
+; ----------------------------------------------------------------------
+; void rm_boot(uint32_t drive)  -- noreturn
+; Trip B without return: real mode, DS=ES=FS=GS=SS=0, SP=7C00h, DL=drive,
+; all other general registers 0, IF=1, far jump to 0:7C00.
+; ----------------------------------------------------------------------
+rm_boot:
+	mov ebx, [rm_low]
+	mov eax, [esp + 4]
+	mov [ebx + R(rm_boot_drive)], al
+	mov byte [ebx + R(rm_call_op)], RM_OP_BOOT
+	call rm_go_real                 ; does not come back
+
+; ----------------------------------------------------------------------
+; void rm_halt(void)  -- noreturn
+; Trip B without return: real mode, IF=1, HLT forever (timer and keyboard
+; interrupts keep being served, the machine stays responsive).
+; ----------------------------------------------------------------------
+rm_halt:
+	mov ebx, [rm_low]
+	mov byte [ebx + R(rm_call_op)], RM_OP_HALT
+	call rm_go_real
+
+; ----------------------------------------------------------------------
+; rm_go_real: internal to trip B. Saves ESP, leaves for rm16_call; the
+; return trip lands in rm_call_back, which restores ESP and returns to
+; rm_go_real's caller. Mode: 32-bit PM in/out. Clobbers all but ESP.
+; ----------------------------------------------------------------------
+rm_go_real:
+	mov [rm_saved_esp], esp
+	cli
+	jmp SEL_CODE16:R(rm16_call)
+
+rm_call_back:                           ; from rm16_call, 32-bit PM, IF=0
+	mov ax, SEL_DATA32
+	mov ds, ax
+	mov es, ax
+	mov fs, ax
+	mov gs, ax
+	mov ss, ax
+	mov esp, [rm_saved_esp]
+	cld
+	ret
+
+; ----------------------------------------------------------------------
+; rm_pm_service: trip A, 32-bit half.
+; Mode in:  32-bit PM from rm_service, CS = SEL_CODE32, other segments
+;           stale, IF=0. The guest's registers are in the low stub's rm_frame.
+; Mode out: jumps to rm_ret16 (16-bit PM). Calls rm_dispatch(frame) on
+;           rm_stack. Clobbers everything (the frame is the guest's state).
+; ----------------------------------------------------------------------
+rm_pm_service:
+	mov ax, SEL_DATA32
+	mov ds, ax
+	mov es, ax
+	mov fs, ax
+	mov gs, ax
+	mov ss, ax
+	mov esp, rm_stack_top
+	cld
+	mov eax, [rm_low]
+	add eax, R(rm_frame)
+	push eax
+	call rm_dispatch
+	add esp, 4
+	cli
+	jmp SEL_CODE16:R(rm_ret16)
+
+; ======================================================================
+; The low stub. 16-bit code, position-independent by segment: every
+; memory reference is CS:R(label).
+section .rm16 progbits alloc exec write align=16
+bits 16
+rm_stub_start:
+	jmp rm_int13_entry                  ; (nothing jumps here; keeps offset 0 harmless)
+	align 4
+rm_tag:         db "VHDBOOT", 0         ; lets tests and OS tools find the stub
+rm_gdtr:        dw rm_gdt_end - rm_gdt - 1
+                dd 0                    ; linear address of the kernel's GDT
+rm_stub_seg:    dw 0                    ; our own real-mode segment
+rm_ret_ptr:     dw R(rm_ret_real), 0    ; far pointer: trip A back in real mode
+rm_callrm_ptr:  dw R(rm_call_real), 0   ; far pointer: trip B arrival
+rm_ivt_idtr:    dw 0x3FF
+                dd 0                    ; the real-mode IVT
+align 4
+rm_orig13:      dd 0                    ; previous vectors (seg:off as in the IVT)
+rm_orig15:      dd 0
+rm_orig18:      dd 0
+rm_orig19:      dd 0
+rm_call_ptr:    dd 0                    ; trip B: the vector being called
+rm_save_esp:    dd 0                    ; trip A: the guest's stack
+rm_calls:       dd 0                    ; trip A count (statistics)
+rm_save_ss:     dw 0
+rm_save_fs:     dw 0
+rm_save_gs:     dw 0
+rm_v86_count:   dw 0                    ; calls refused because the CPU was in V86 mode
+rm_busy_count:  dw 0                    ; calls refused because we were already inside
+rm_save_idtr:   dw 0
+                dd 0
+rm_ndrives:     db 0                    ; emulated hard disks (0x80 ..)
+rm_bios_hd:     db 0                    ; hard disks the BIOS had (now shifted up)
+rm_busy:        db 0
+rm_a20_saved:   db 0                    ; port 92h as the guest had it
+rm_call_vec:    db 0
+rm_call_op:     db 0
+rm_boot_drive:  db 0x80
+align 4
+rm_frame:       times RM_REGS_SIZE db 0 ; trip A: struct rm_regs
+rm_callframe:   times RM_REGS_SIZE db 0 ; trip B: struct rm_regs
+
+; ----------------------------------------------------------------------
+; rm_int13_entry: INT 13h hook.
+; Mode: real mode, IF=0 (INT), guest stack holds IP, CS, FLAGS.
+; In: guest registers. Out: as the INT 13h function defines, CF in the
+; caller's FLAGS image.
+;  DL < 80h                       -> floppy: original vector, untouched
+;  80h <= DL < 80h+n              -> emulated: rm_service (C: int13_handle)
+;  80h+n <= DL < 80h+n+bios_hd    -> BIOS hard disk, shifted: DL -= n, call
+;                                    the original, restore DL (except 08h:
+;                                    DL = count + n, and 15h: DX is output)
+;  anything else (CD-ROM E0h...)  -> original vector, untouched
+; Clobbers: nothing the function does not define.
+; ----------------------------------------------------------------------
+rm_int13_entry:
+	cmp dl, 0x80
+	jb .chain
+	push ax
+	mov al, dl
+	sub al, 0x80
+	cmp al, [cs:R(rm_ndrives)]
+	jb .ours
+	sub al, [cs:R(rm_ndrives)]
+	cmp al, [cs:R(rm_bios_hd)]
+	pop ax
+	jb .shift
+.chain:
+	jmp far [cs:R(rm_orig13)]
+.ours:
+	pop ax
+	mov [cs:F(EAX)], eax
+	mov ax, 0x13
+	jmp rm_service
+.shift:
+	push bp
+	mov bp, sp                      ; [bp+2] IP, [bp+4] CS, [bp+6] FLAGS
+	push dx                         ; [bp-2] guest DX
+	push ax                         ; [bp-4] guest AX, [bp-3] = function
+	sub dl, [cs:R(rm_ndrives)]
+	pushf
+	call far [cs:R(rm_orig13)]
+	push ax                         ; the BIOS's AX
+	lahf                            ; AH = its SF ZF AF PF CF
+	mov [bp + 6], ah                ; caller's FLAGS low byte = the BIOS's
+	mov al, [bp - 3]
+	cmp al, 0x15                    ; DX = sector count (output)
+	je .out
+	cmp al, 0x08                    ; DL = hard disk count (output)
+	jne .restore_dl
+	test ah, 1
+	jnz .out
+	add dl, [cs:R(rm_ndrives)]
+	jmp .out
+.restore_dl:
+	mov dl, [bp - 2]
+.out:
+	pop ax
+	mov sp, bp
+	pop bp
+	iret
+
+; ----------------------------------------------------------------------
+; rm_int15_entry: INT 15h hook.
+; Mode: real mode, IF=0. E820h, E801h and 88h go to rm_service (C:
+; int15_handle hides the resident memory); everything else chains.
+; ----------------------------------------------------------------------
+rm_int15_entry:
+	cmp ax, 0xE820
+	je .ours
+	cmp ax, 0xE801
+	je .ours
+	cmp ah, 0x88
+	je .ours
+	jmp far [cs:R(rm_orig15)]
+.ours:
+	mov [cs:F(EAX)], eax
+	mov ax, 0x15
+	jmp rm_service
+
+; ----------------------------------------------------------------------
+; rm_service: trip A, 16-bit real-mode half (entry).
+; Mode in: real mode, IF=0, frame.EAX saved, AX = vector. Out: jumps to
+; rm_pm_service in 32-bit PM (CS = SEL_CODE32), A20 on, GDTR ours.
+; Refuses (INT 13h: AH=01h CF=1; INT 15h: chains to the BIOS) when the
+; CPU is in V86 mode (CR0 cannot be written: EMM386, Windows 9x) or when
+; we are already inside (recursion); each refusal is counted.
+; ----------------------------------------------------------------------
+rm_service:
+	mov [cs:F(VECTOR)], ax
+	smsw ax
+	test al, 1
+	jnz .v86
+	cmp byte [cs:R(rm_busy)], 0
+	jne .busy
+	mov byte [cs:R(rm_busy)], 1
+	inc dword [cs:R(rm_calls)]
+	mov [cs:F(EBX)], ebx
+	mov [cs:F(ECX)], ecx
+	mov [cs:F(EDX)], edx
+	mov [cs:F(ESI)], esi
+	mov [cs:F(EDI)], edi
+	mov [cs:F(EBP)], ebp
+	mov [cs:F(DS)], ds
+	mov [cs:F(ES)], es
+	mov [cs:R(rm_save_fs)], fs
+	mov [cs:R(rm_save_gs)], gs
+	mov [cs:R(rm_save_ss)], ss
+	mov [cs:R(rm_save_esp)], esp
+	mov bp, sp
+	mov ax, [bp + 4]                ; the caller's FLAGS image
+	mov [cs:F(FLAGS)], ax
+	o32 sidt [cs:R(rm_save_idtr)]
+	; A20 through the fast gate (port 92h bit 1; never touch bit 0 =
+	; reset). The guest's state is put back on the way out: DOS with
+	; HIMEM toggles A20 and must find it as it left it.
+	in al, 0x92
+	mov [cs:R(rm_a20_saved)], al
+	test al, 2
+	jnz .a20_on
+	or al, 2
+	and al, 0xFE
+	out 0x92, al
+.a20_on:
+	o32 lgdt [cs:R(rm_gdtr)]
+	mov eax, cr0
+	or al, 1
+	mov cr0, eax
+	jmp dword SEL_CODE32:rm_pm_service
+
+.v86:
+	inc word [cs:R(rm_v86_count)]
+	jmp .refuse
+.busy:
+	inc word [cs:R(rm_busy_count)]
+.refuse:
+	mov eax, [cs:F(EAX)]
+	cmp word [cs:F(VECTOR)], 0x15
+	je .chain15
+	mov ah, 0x01                    ; "invalid function": the caller may retry via another path
+	push bp
+	mov bp, sp
+	or word [bp + 6], 1             ; CF=1 in the caller's FLAGS image
+	pop bp
+	iret
+.chain15:
+	jmp far [cs:R(rm_orig15)]
+
+; ----------------------------------------------------------------------
+; rm_ret16 / rm_ret_real: trip A, way back.
+; Mode in: 16-bit PM (CS = SEL_CODE16, base = stub), IF=0, from
+; rm_pm_service. Mode out: real mode, back to the guest via IRET with the
+; frame's registers, its CF in the caller's FLAGS, the guest's SS:ESP, FS,
+; GS, IDTR and A20 state. Interrupt flag: the caller's (from its FLAGS).
+; ----------------------------------------------------------------------
+rm_ret16:
+	mov ax, SEL_DATA16              ; 64 KiB limits in the hidden caches
+	mov ds, ax
+	mov es, ax
+	mov fs, ax
+	mov gs, ax
+	mov ss, ax
+	mov eax, cr0
+	and al, 0xFE
+	mov cr0, eax
+	jmp far [cs:R(rm_ret_ptr)]
+rm_ret_real:
+	o32 lidt [cs:R(rm_save_idtr)]
+	mov al, [cs:R(rm_a20_saved)]
+	test al, 2
+	jnz .a20_kept
+	in al, 0x92
+	and al, 0xFC
+	out 0x92, al
+.a20_kept:
+	mov ss, [cs:R(rm_save_ss)]
+	mov esp, [cs:R(rm_save_esp)]
+	mov bp, sp
+	mov ax, [cs:F(FLAGS)]
+	and ax, 1
+	and word [bp + 4], 0xFFFE
+	or [bp + 4], ax
+	mov fs, [cs:R(rm_save_fs)]
+	mov gs, [cs:R(rm_save_gs)]
+	mov ebx, [cs:F(EBX)]
+	mov ecx, [cs:F(ECX)]
+	mov edx, [cs:F(EDX)]
+	mov esi, [cs:F(ESI)]
+	mov edi, [cs:F(EDI)]
+	mov ebp, [cs:F(EBP)]
+	mov es, [cs:F(ES)]
+	mov ds, [cs:F(DS)]
+	mov eax, [cs:F(EAX)]
+	mov byte [cs:R(rm_busy)], 0
+	iret
+
+; ----------------------------------------------------------------------
+; rm16_call / rm_call_real: trip B, real-mode half.
+; Mode in: 16-bit PM (CS = SEL_CODE16), IF=0, from rm_go_real.
+; Real mode on SS:SP = 0:7C00, IDTR = IVT. Then per rm_call_op: INT (and
+; back to PM at rm_call_back), BOOT (jump to the MBR) or HALT.
+; ----------------------------------------------------------------------
+rm16_call:
+	mov ax, SEL_DATA16
+	mov ds, ax
+	mov es, ax
+	mov fs, ax
+	mov gs, ax
+	mov ss, ax
+	mov eax, cr0
+	and al, 0xFE
+	mov cr0, eax
+	jmp far [cs:R(rm_callrm_ptr)]
+rm_call_real:
+	xor ax, ax
+	mov ss, ax
+	mov esp, RM_STACK_B
+	o32 lidt [cs:R(rm_ivt_idtr)]
+	mov al, [cs:R(rm_call_op)]
+	cmp al, RM_OP_BOOT
+	je .boot
+	cmp al, RM_OP_HALT
+	je rm_hlt_forever
+	xor ax, ax
+	mov fs, ax
+	movzx bx, byte [cs:R(rm_call_vec)]
+	shl bx, 2
+	mov eax, [fs:bx]
+	mov [cs:R(rm_call_ptr)], eax
+	mov eax, [cs:CF_(EAX)]
+	mov ebx, [cs:CF_(EBX)]
+	mov ecx, [cs:CF_(ECX)]
+	mov edx, [cs:CF_(EDX)]
+	mov esi, [cs:CF_(ESI)]
+	mov edi, [cs:CF_(EDI)]
+	mov ebp, [cs:CF_(EBP)]
+	mov es, [cs:CF_(ES)]
+	mov ds, [cs:CF_(DS)]
+	sti
+	pushf                           ; IF=1 in the image: the handler IRETs to IF=1
+	cli                             ; and, like INT, starts with IF=0
+	call far [cs:R(rm_call_ptr)]
+	pushf
+	cli
+	mov [cs:CF_(EAX)], eax
+	mov [cs:CF_(EBX)], ebx
+	mov [cs:CF_(ECX)], ecx
+	mov [cs:CF_(EDX)], edx
+	mov [cs:CF_(ESI)], esi
+	mov [cs:CF_(EDI)], edi
+	mov [cs:CF_(EBP)], ebp
+	mov [cs:CF_(DS)], ds
+	mov [cs:CF_(ES)], es
+	pop word [cs:CF_(FLAGS)]
+	o32 lgdt [cs:R(rm_gdtr)]
+	mov eax, cr0
+	or al, 1
+	mov cr0, eax
+	jmp dword SEL_CODE32:rm_call_back
+.boot:
+	xor ax, ax
+	mov ds, ax
+	mov es, ax
+	mov fs, ax
+	mov gs, ax
+	movzx edx, byte [cs:R(rm_boot_drive)]
+	xor eax, eax
+	xor ebx, ebx
+	xor ecx, ecx
+	xor esi, esi
+	xor edi, edi
+	xor ebp, ebp
+	cld
+	sti
+	jmp 0x0000:0x7C00
+
+; ----------------------------------------------------------------------
+; rm_int18_entry / rm_int19_entry: the guest gave up booting (INT 18h) or
+; asked for a bootstrap (INT 19h). Say so on COM1 and the screen, then halt
+; with interrupts on. Mode: real mode; never returns.
+; ----------------------------------------------------------------------
+rm_int18_entry:
+	mov si, R(rm_msg18)
+	jmp rm_halt_msg
+rm_int19_entry:
+	mov si, R(rm_msg19)
+rm_halt_msg:
+	push cs
+	pop ds
+	cld
+.next:
+	lodsb
+	test al, al
+	jz rm_hlt_forever
+	; COM1: wait (bounded) for the transmitter holding register.
+	mov dx, 0x3FD
+	mov cx, 0xFFFF
+	mov ah, al
+.thre:
+	in al, dx
+	test al, 0x20
+	loopz .thre
+	mov al, ah
+	mov dx, 0x3F8
+	out dx, al
+	; Screen: BIOS teletype.
+	mov ah, 0x0E
+	mov bx, 0x0007
+	int 0x10
+	jmp .next
+rm_hlt_forever:
+	sti
+.h:
+	hlt
+	jmp .h
+
+rm_msg18: db 13, 10, "vhdboot: the guest gave up booting (INT 18h: no bootable disk or boot failure).", 13, 10
+          db "vhdboot: system halted; check the VHD's boot code, then reset.", 13, 10, 0
+rm_msg19: db 13, 10, "vhdboot: the guest called INT 19h (bootstrap/reboot request).", 13, 10
+          db "vhdboot: system halted; reset the machine to boot again.", 13, 10, 0
+	align 4
+rm_stub_end:
+
+section .note.GNU-stack noalloc noexec nowrite progbits

@@ -1,0 +1,129 @@
+/* resident.c: installs the resident INT 13h/15h/18h/19h hooks and routes the stub's calls to C (rm_dispatch). */
+#include "resident.h"
+#include "mem.h"
+#include "phys.h"
+#include "int13.h"
+#include "int15.h"
+#include "console.h"
+#include "string.h"
+#include "../boot/realmode.h"
+
+#define BDA_BASE_KB 0x413u        /* 40:13 conventional memory in KiB (INT 12h) */
+#define BDA_NUM_HD 0x475u         /* 40:75 hard disk count */
+
+struct resident_info resident;
+
+/* Little-endian 16/32-bit access to low physical memory. */
+static uint16_t rd16(uint32_t phys) { return *(volatile uint16_t *)phys_ptr(phys); }
+static void wr16(uint32_t phys, uint16_t v) { *(volatile uint16_t *)phys_ptr(phys) = v; }
+static uint32_t rd32(uint32_t phys) { return *(volatile uint32_t *)phys_ptr(phys); }
+static void wr32(uint32_t phys, uint32_t v) { *(volatile uint32_t *)phys_ptr(phys) = v; }
+
+uint8_t resident_bios_hd(void)
+{
+	return *(volatile uint8_t *)phys_ptr(BDA_NUM_HD);
+}
+
+/* Do [a, a+an) and [b, b+bn) overlap? (64-bit: no wrap.) */
+static int overlaps(uint64_t a, uint64_t an, uint64_t b, uint64_t bn)
+{
+	return an && bn && a < b + bn && b < a + an;
+}
+
+void *int13_guest_ptr(uint32_t linear, uint32_t bytes)
+{
+	uint64_t end = (uint64_t)linear + bytes;
+	if (end > 0x100000000ull)
+		return NULL;              /* wraps or above 4 GiB */
+	if (resident.low_kb && overlaps(linear, bytes, resident.stub_linear, resident.low_kb * 1024u))
+		return NULL;
+	if (mem_res_size && overlaps(linear, bytes, mem_res_base, mem_res_size))
+		return NULL;
+	return phys_ptr(linear);
+}
+
+void rm_dispatch(struct rm_regs *r)
+{
+	switch (r->vector) {
+	case 0x13:
+		int13_handle(r);
+		break;
+	case 0x15:
+		int15_handle(r);
+		break;
+	default:                      /* cannot happen: the stub only sends these */
+		RM_SET_AH(r, 0x01);
+		r->flags |= RM_FLAG_CF;
+		break;
+	}
+}
+
+int resident_install(uint8_t ndrives)
+{
+	uint32_t bytes = (uint32_t)(rm_stub_end - rm_stub_start);
+	uint32_t kb = (bytes + 1023) / 1024;
+	uint16_t old_kb = rd16(BDA_BASE_KB);
+	if (kb > RESIDENT_MAX_LOW_KB || old_kb < 64 + kb || old_kb > 640)
+		return -1;
+	uint16_t new_kb = (uint16_t)(old_kb - kb);
+	uint32_t lin = (uint32_t)new_kb * 1024u;
+
+	memset(&resident, 0, sizeof(resident));
+	resident.stub_bytes = bytes;
+	resident.old_base_kb = old_kb;
+	resident.new_base_kb = new_kb;
+	resident.bios_hd = resident_bios_hd();
+	resident.ndrives = ndrives;
+	resident.orig13 = rd32(0x13 * 4);
+	resident.orig15 = rd32(0x15 * 4);
+	resident.orig18 = rd32(0x18 * 4);
+	resident.orig19 = rd32(0x19 * 4);
+
+	/* Fill the stub's variables in the image, then copy it down. */
+	*rm_ndrives = ndrives;
+	*rm_bios_hd = resident.bios_hd;
+	memcpy(rm_orig13, &resident.orig13, 4);
+	memcpy(rm_orig15, &resident.orig15, 4);
+	memcpy(rm_orig18, &resident.orig18, 4);
+	memcpy(rm_orig19, &resident.orig19, 4);
+	rm_place_stub(lin);
+	resident.stub_linear = lin;
+	resident.low_kb = kb;
+
+	/* Interrupts are off (we are in PM): no INT can see a half-patched table. */
+	uint16_t seg = (uint16_t)(lin >> 4);
+	wr16(BDA_BASE_KB, new_kb);
+	*(volatile uint8_t *)phys_ptr(BDA_NUM_HD) = (uint8_t)(resident.bios_hd + ndrives);
+	wr32(0x13 * 4, (uint32_t)seg << 16 | RM_OFF(rm_int13_entry));
+	wr32(0x15 * 4, (uint32_t)seg << 16 | RM_OFF(rm_int15_entry));
+	wr32(0x18 * 4, (uint32_t)seg << 16 | RM_OFF(rm_int18_entry));
+	wr32(0x19 * 4, (uint32_t)seg << 16 | RM_OFF(rm_int19_entry));
+	return 0;
+}
+
+void resident_place_scratch(void)
+{
+	rm_place_stub(RESIDENT_SCRATCH_LINEAR);
+}
+
+/* Restore one vector saved in orig if it still holds ours. */
+static void resident_unhook(uint8_t vec, uint8_t *entry, uint32_t orig)
+{
+	uint32_t ours = (resident.stub_linear >> 4) << 16 | RM_OFF(entry);
+	if (rd32(vec * 4u) == ours)
+		wr32(vec * 4u, orig);
+}
+
+void resident_uninstall(void)
+{
+	if (!resident.low_kb)
+		return;
+	resident_unhook(0x13, rm_int13_entry, resident.orig13);
+	resident_unhook(0x15, rm_int15_entry, resident.orig15);
+	resident_unhook(0x18, rm_int18_entry, resident.orig18);
+	resident_unhook(0x19, rm_int19_entry, resident.orig19);
+	if (rd16(BDA_BASE_KB) == resident.new_base_kb)
+		wr16(BDA_BASE_KB, resident.old_base_kb);
+	*(volatile uint8_t *)phys_ptr(BDA_NUM_HD) = resident.bios_hd;
+	resident.low_kb = 0;
+}

@@ -1,0 +1,29 @@
+#!/bin/sh
+# mkiso.sh: make a GRUB (BIOS) boot CD that loads vhdboot with a given kernel command line.
+#   tools/mkiso.sh CMDLINE OUT.iso      e.g. tools/mkiso.sh "vhd=ps trace" /tmp/ps.iso
+# The ELF comes from $VHDBOOT_ELF (default build/vhdboot.elf). GRUB: timeout 0,
+# console on COM1 at 115200 and the screen, `multiboot /boot/vhdboot.elf CMDLINE`.
+set -e
+[ $# -eq 2 ] || { echo "usage: $0 CMDLINE OUT.iso" >&2; exit 2; }
+cmdline=$1
+out=$2
+elf=${VHDBOOT_ELF:-$(dirname "$0")/../build/vhdboot.elf}
+[ -f "$elf" ] || { echo "mkiso.sh: $elf not found (run make kernel)" >&2; exit 1; }
+case $cmdline in *[\"\$\\\;\{\}]*) echo "mkiso.sh: CMDLINE must not contain quotes, \$, \\, ; or braces" >&2; exit 2;; esac
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/boot/grub"
+cp "$elf" "$tmp/boot/vhdboot.elf"
+cat > "$tmp/boot/grub/grub.cfg" <<CFG
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+set timeout=0
+set default=0
+menuentry "vhdboot" {
+	multiboot /boot/vhdboot.elf${cmdline:+ $cmdline}
+	boot
+}
+CFG
+grub-mkrescue -o "$out.tmp" "$tmp" >"$tmp/log" 2>&1 || { cat "$tmp/log" >&2; exit 1; }
+mv "$out.tmp" "$out"
