@@ -868,6 +868,7 @@ static const char *const cmd_check_names[VHD_C_COUNT] = {
 struct cmd_check_ctx {
 	const char *path;
 	int defects;
+	int notes;                  /* informational findings, not counted as defects */
 };
 
 /* vhd_check report callback: prints "IMAGE: <check>: <message>: <details>". */
@@ -892,7 +893,8 @@ static void cmd_check_report(void *ctxp, int code, uint64_t a, uint64_t b)
 		snprintf(d, sizeof(d), "features 0x%08llx", ua);
 		break;
 	case VHD_C_SIZE_MISMATCH_CHS:
-		snprintf(d, sizeof(d), "current size %llu, CHS geometry claims %llu", ua, ub);
+		/* Informational: qemu-img force_size=on writes 65535/16/255 on purpose. */
+		snprintf(d, sizeof(d), "current size %llu, CHS geometry claims %llu (note, not counted)", ua, ub);
 		break;
 	case VHD_C_MAX_ENTRIES_EXCESS:
 		snprintf(d, sizeof(d), "max table entries %llu, disk needs %llu", ua, ub);
@@ -932,7 +934,10 @@ static void cmd_check_report(void *ctxp, int code, uint64_t a, uint64_t b)
 		break;
 	}
 	printf("%s: %s: %s%s%s\n", ctx->path, name, vhd_check_msg(code), d[0] ? ": " : "", d);
-	ctx->defects++;
+	if (code == VHD_C_SIZE_MISMATCH_CHS)
+		ctx->notes++;
+	else
+		ctx->defects++;
 }
 
 /* vhdtool check: consistency checks over an image and its chain; never writes. */
