@@ -237,7 +237,7 @@ static void chain_explain(struct chain *c, int rc, const struct chain_member *ch
 static int chain_find_parent(struct chain *c, int level, unsigned flags)
 {
 	struct chain_member *child = c->m[level];
-	static char tries[CHAIN_MAX_TRIES][4096];
+	char (*tries)[4096] = malloc(CHAIN_MAX_TRIES * sizeof(*tries));
 	char cand[VHD_PATH_MAX];
 	char childdir[4096];
 	char *slash;
@@ -247,6 +247,10 @@ static int chain_find_parent(struct chain *c, int level, unsigned flags)
 	int nseen = 0;
 	unsigned pflags = (flags & CHAIN_IGNORE_TIMESTAMP) ? VHD_PARENT_IGNORE_TIMESTAMP : 0;
 
+	if (!tries) {
+		chain_err(c, "%s: out of memory", child->path);
+		return VHD_E_IO;
+	}
 	snprintf(childdir, sizeof(childdir), "%s", child->path);
 	slash = strrchr(childdir, '/');
 	if (!slash)
@@ -293,6 +297,7 @@ static int chain_find_parent(struct chain *c, int level, unsigned flags)
 			}
 			if (rc == 0) {
 				c->m[c->n++] = p;
+				free(tries);
 				return 0;
 			}
 			chain_explain(c, rc, child, p);
@@ -305,6 +310,7 @@ static int chain_find_parent(struct chain *c, int level, unsigned flags)
 	}
 	if (best_rc) {
 		snprintf(c->err, sizeof(c->err), "%s", best);
+		free(tries);
 		return best_rc;
 	}
 	{
@@ -318,6 +324,7 @@ static int chain_find_parent(struct chain *c, int level, unsigned flags)
 			off += (size_t)snprintf(c->err + off, sizeof(c->err) - off, "%s%s",
 			                        i ? ", " : "tried ", tries[i]);
 	}
+	free(tries);
 	return VHD_E_PARENT_NOT_FOUND;
 }
 

@@ -526,8 +526,9 @@ static int cmd_create(int argc, char **argv)
 			goto out_chain;
 		}
 		cmd_relpath(absdir, w2ku, w2ru, sizeof(w2ru));
-		pname = strrchr(parent, '/');
-		pname = pname ? pname + 1 : parent;
+		/* The name, like the locators, is the real file's (not a symlink's) name. */
+		pname = strrchr(w2ku, '/');
+		pname = pname ? pname + 1 : w2ku;
 		o.parent_name = pname;
 		o.w2ru = w2ru;
 		o.w2ku = w2ku;
@@ -989,7 +990,7 @@ static int cmd_check(int argc, char **argv)
 		n = vhd_check(&m->v, scratch, cflags, cmd_vhd_now(), cmd_check_report, &ctx);
 		free(scratch);
 		if (n < 0) {
-			if (n == -VHD_E_IO || n == VHD_E_IO) {
+			if (n == -VHD_E_IO) {
 				status = cmd_fail(EXIT_USAGE, "%s: read failed: %s", m->path,
 				                  m->hd.last_errno ? strerror(m->hd.last_errno) : vhd_strerror(VHD_E_IO));
 				break;
@@ -1298,8 +1299,8 @@ static int cmd_convert(int argc, char **argv)
 		}
 		if (d.kind != 0 && (s.size == 0 || s.size > VHD_MAX_SIZE)) {
 			close(s.fd);
-			return cmd_fail(1, "%s: size %llu cannot be a VHD (1 byte .. %llu)", in,
-			                (unsigned long long)s.size, (unsigned long long)VHD_MAX_SIZE);
+			return cmd_fail(1, "%s: a VHD's size must be 512 to %llu bytes, this input has %llu", in,
+			                (unsigned long long)VHD_MAX_SIZE, (unsigned long long)s.size);
 		}
 	}
 	if (cmd_same_file(out, &s, in)) {
