@@ -205,7 +205,7 @@ def vhd_info(path):
             fh.seek(info["data_offset"])
             h = fh.read(1024)
             assert h[0:8] == b"cxsparse"
-            table, entries, block = struct.unpack(">QII", h[16:32])
+            table, _version, entries, block = struct.unpack(">QIII", h[16:36])
             fh.seek(table)
             bat = struct.unpack(">%dI" % entries, fh.read(4 * entries))
             info.update(block_size=block, bat_entries=entries,
@@ -256,7 +256,7 @@ def qemu_cmd(drives, iso=None, boot=None, extra=(), seabios_log=None, debug_exit
     """qemu-system-i386 command line. drives: [(index, path)] raw IDE disks (0 pm, 1 ps, 2 sm, 3 ss).
     iso: CD image (secondary master, index 2)."""
     cmd = [QEMU, "-accel", "tcg", "-m", str(mem), "-display", "none", "-serial", "stdio", "-no-reboot",
-           "-monitor", "none"]
+           "-monitor", "none", "-nic", "none"]
     if debug_exit:
         cmd += ["-device", "isa-debug-exit,iobase=0x%x,iosize=0x04" % DEBUG_EXIT_PORT]
     if seabios_log:
@@ -269,9 +269,11 @@ def qemu_cmd(drives, iso=None, boot=None, extra=(), seabios_log=None, debug_exit
     return cmd + list(extra)
 
 
-def run_qemu(drives, iso=None, boot=None, timeout=120, stop_on=None, workdir=None, on_line=None, **kw):
+def run_qemu(drives, iso=None, boot=None, timeout=120, stop_on=None, stop_on_bios=None, workdir=None,
+             on_line=None, **kw):
     """Boot; collect serial lines (with arrival times) until QEMU exits, stop_on (regex) matches a
-    line, or timeout seconds pass (then QEMU is killed and Run.timed_out is set)."""
+    serial line, stop_on_bios (regex) matches SeaBIOS's debug log (needs workdir), or timeout
+    seconds pass (then QEMU is killed and Run.timed_out is set)."""
     seabios_log = os.path.join(workdir, "seabios-%d-%d.log" % (os.getpid(), time.monotonic_ns())) if workdir else None
     cmd = qemu_cmd(drives, iso, boot, seabios_log=seabios_log, **kw)
     t0 = time.monotonic()
@@ -294,12 +296,26 @@ def run_qemu(drives, iso=None, boot=None, timeout=120, stop_on=None, workdir=Non
     th = threading.Thread(target=reader, daemon=True)
     th.start()
     timed_out = False
-    try:
-        p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        p.kill()
-        p.wait()
+    bios_stop = re.compile(stop_on_bios) if stop_on_bios and seabios_log else None
+    deadline = t0 + timeout
+    while True:
+        try:
+            p.wait(timeout=0.25 if bios_stop else max(0.0, deadline - time.monotonic()))
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if bios_stop and os.path.exists(seabios_log):
+            with open(seabios_log, "rb") as fh:
+                if bios_stop.search(fh.read().decode("latin-1")):
+                    stopped.set()
+                    p.kill()
+                    p.wait()
+                    break
+        if time.monotonic() >= deadline:
+            timed_out = True
+            p.kill()
+            p.wait()
+            break
     th.join(5)
     elapsed = time.monotonic() - t0
     seabios = ""
@@ -393,21 +409,39 @@ def decode_08(kv):
     return cyls, heads, spt, dx & 0xFF
 
 
-def firmware_resident(log_text):
-    """[(base, size)] of the resident regions the firmware reports ("resident ... 0xBASE ... size 0xN"), if any."""
-    out = []
-    for line in log_text.splitlines():
-        if "resident" not in line.lower():
+# Firmware log lines (kernel/main.c) the tests read; each regex names its fields.
+FW_PATTERNS = {
+    "low": r"resident: low stub (?P<stub_bytes>\d+) bytes at (?P<stub_seg>[0-9a-fA-F]{4}):0000, "
+           r"conventional memory (?P<kb_before>\d+) -> (?P<kb_after>\d+) KiB",
+    "high": r"resident: high memory reserved (?P<kib>\d+) KiB at (?P<base>[0-9a-fA-F]{8})-(?P<last>[0-9a-fA-F]{8})",
+    "ext": r"extended memory now (?P<ext_kb>\d+) KiB",
+    "jump_ms": r"boot: (?P<ms>\d+) ms from kernel entry to the guest jump",
+    "jump": r"boot: jumping to the guest MBR",
+    "int13": r"int13: drive (?P<drive>[0-9a-fA-F]{2})h = VHD.*?(?P<sectors>\d+) sectors, BIOS geometry "
+             r"(?P<cyls>\d+)/(?P<heads>\d+)/(?P<spt>\d+)",
+    "error": r"vhdboot: ERROR: (?P<msg>.*)",
+    "int18": r"handing back to the BIOS \(INT 18h",
+    "returned18": r"the BIOS returned from INT 18h",
+}
+
+
+def firmware_facts(text):
+    """{name: {field: value}} for each FW_PATTERNS line found in the serial log (first match;
+    decimal fields as int, hex-looking base/last/stub_seg/drive as int)."""
+    out = {}
+    for name, rx in FW_PATTERNS.items():
+        m = re.search(rx, text)
+        if not m:
             continue
-        m = re.search(r"(?i)resident\D*?(?:0x)?([0-9a-f]{4,})\b.*?(?:size|len|bytes)\D*?(0x[0-9a-f]+|\d+)", line)
-        if m:
-            out.append((int(m.group(1), 16), int(m.group(2), 0)))
-            continue
-        m = re.search(r"(?i)(?:0x)?([0-9a-f]{4,})\s*-\s*(?:0x)?([0-9a-f]{4,})", line)
-        if m:
-            a, b = int(m.group(1), 16), int(m.group(2), 16)
-            if b > a:
-                out.append((a, b - a))
+        d = {}
+        for k, v in m.groupdict().items():
+            if k in ("base", "last", "stub_seg", "drive"):
+                d[k] = int(v, 16)
+            elif v is not None and v.isdigit():
+                d[k] = int(v)
+            else:
+                d[k] = v
+        out[name] = d
     return out
 
 

@@ -106,6 +106,11 @@ def check_guest(run, disk, total, prm, drive_map, hd_count):
     assert cyls * heads * spt <= total, "AH=08h geometry %s exceeds %d sectors%s" % ((cyls, heads, spt), total, ctx)
     assert ndisks == hd_count, "AH=08h DL=%d hard disks, want %d%s" % (ndisks, hd_count, ctx)
 
+    for t in log.all("08"):
+        if t["cf"] == 0:
+            assert t["dx"] & 0xFF == hd_count, \
+                "AH=08h on drive %02xh: DL=%d hard disks, want %d (as for every drive)%s" % (t["dl"], t["dx"] & 0xFF, hd_count, ctx)
+
     t15 = log.one("15", dl=0x80)
     cxdx = (t15["cx"] << 16) | t15["dx"]
     assert t15["cf"] == 0 and t15["ax"] >> 8 == 3 and 0 < cxdx <= total, "AH=15h: %s%s" % (t15, ctx)
@@ -197,3 +202,172 @@ def test_baseline_small(runs, small_raw, raw2, work):
 def test_baseline_big(runs, big_raw, work):
     run = runs.get_or("base-big", lambda: fh.run_qemu([(0, big_raw)], boot="c", timeout=120, workdir=str(work)))
     check_guest(run, big_raw, BIG_TOTAL, params(BIG_RANGES, BIG_CHS, BIG_TOTAL), {}, 1)
+
+
+# ------------------------------------------------------------------ through vhdboot
+
+def iso():
+    """build/vhdboot.iso; a missing ISO is a failure (the firmware has landed: `make kernel` builds it)."""
+    assert os.path.exists(fh.ISO), "%s is missing: build the firmware first (make kernel)" % fh.ISO
+    return fh.ISO
+
+
+def vhdtool_path():
+    assert os.access(fh.VHDTOOL, os.X_OK), "%s is missing: run `make tool` first" % fh.VHDTOOL
+    return fh.VHDTOOL
+
+
+def _qemu(sub):
+    return lambda raw, out: fh.qemu_img_vhd(raw, out, sub)
+
+
+def _vt(kind, block=None):
+    return lambda raw, out: fh.vhdtool_vhd(raw, out, kind, block, vhdtool=vhdtool_path())
+
+
+# case -> (data image, converter, where the VHD disk sits: pm = index 0 (plain disk at 1),
+#          ss = index 3 with the CD at index 2 (plain disk at 0))
+VHD_CASES = {
+    "qemu-img-fixed": ("small", _qemu("fixed"), "pm"),
+    "qemu-img-dynamic": ("small", _qemu("dynamic"), "pm"),
+    "vhdtool-fixed": ("small", _vt("fixed"), "pm"),
+    "vhdtool-dynamic-512K": ("small", _vt("dynamic", "512K"), "pm"),
+    "vhdtool-dynamic-2M": ("small", _vt("dynamic", "2M"), "pm"),
+    "vhdtool-dynamic-4M": ("small", _vt("dynamic", "4M"), "pm"),
+    "vhdtool-dynamic-2M-secondary-slave": ("small", _vt("dynamic", "2M"), "ss"),
+    "big-9G-vhdtool-dynamic-2M": ("big", _vt("dynamic", "2M"), "pm"),
+    "big-9G-qemu-img-dynamic": ("big", _qemu("dynamic"), "pm"),
+}
+
+
+def vhd_run(case, runs, work, small_raw, big_raw, raw2):
+    """(run, vhd path, data raw, total sectors, params, drive map) for a case; booted once per module."""
+    data, convert, where = VHD_CASES[case]
+    raw, total, prm = ((small_raw, SMALL_TOTAL, params(SMALL_RANGES, SMALL_CHS, SMALL_TOTAL)) if data == "small"
+                       else (big_raw, BIG_TOTAL, params(BIG_RANGES, BIG_CHS, BIG_TOTAL)))
+    vhd = str(work / (case + ".vhd"))
+
+    def boot():
+        iso_path = iso()
+        convert(raw, vhd)
+        before = fh.sha256(vhd)
+        drives = [(0, vhd), (1, raw2)] if where == "pm" else [(0, raw2), (3, vhd)]
+        run = fh.run_qemu(drives, iso=iso_path, timeout=240, workdir=str(work))
+        run.vhd_unchanged = fh.sha256(vhd) == before
+        return run
+
+    run = runs.get_or(case, boot)
+    dmap = {0x81: vhd, 0x82: raw2} if where == "pm" else {0x81: raw2, 0x82: vhd}
+    return run, vhd, raw, total, prm, dmap
+
+
+@pytest.mark.parametrize("case", list(VHD_CASES))
+def test_vhd_boot(case, runs, work, small_raw, big_raw, raw2):
+    """The guest inside a VHD sees, through vhdboot, exactly the data of the raw image it was made from;
+    physical disks are shifted to 81h/82h and still readable."""
+    run, vhd, raw, total, prm, dmap = vhd_run(case, runs, work, small_raw, big_raw, raw2)
+    info = fh.vhd_info(vhd)
+    assert info["current_size"] == total * SECTOR, info
+    if info["type"] == 3:
+        # the case must exercise unallocated blocks as well as allocated ones
+        assert 0 < info["allocated"] < info["bat_entries"], info
+        want_block = {"512K": 512 << 10, "4M": 4 << 20}.get(case.split("-")[-1], 2 << 20)
+        if case.startswith(("vhdtool", "big-9G-vhdtool")):
+            assert info["block_size"] == want_block, info
+    fw = fh.firmware_facts(run.serial)
+    assert "jump" in fw and "error" not in fw, "firmware did not jump to the guest\n" + run.describe()
+    check_guest(run, raw, total, prm, dmap, hd_count=3)
+    assert fw["int13"]["drive"] == 0x80 and fw["int13"]["sectors"] == total, fw
+    assert run.vhd_unchanged, "the VHD file changed during a read-only boot"
+
+
+def test_memory_hidden(runs, work, small_raw, big_raw, raw2):
+    """The resident parts are hidden: 40:13/INT 12h lowered over the low stub, E820 reserves the high region,
+    E801/88h stop below it; nothing else is taken away (compared with the same guest under SeaBIOS)."""
+    base = baseline_small(runs, small_raw, raw2, work)
+    assert base.rc == fh.EXIT_DONE, base.describe()
+    run = vhd_run("qemu-img-fixed", runs, work, small_raw, big_raw, raw2)[0]
+    assert run.rc == fh.EXIT_DONE, run.describe()
+    fw = fh.firmware_facts(run.serial)
+    assert "low" in fw and "high" in fw, "firmware log lacks the resident lines\n" + run.describe()
+    low, high = fw["low"], fw["high"]
+    g, b = run.log, base.log
+    ctx = "\n" + run.describe(4000)
+
+    # conventional memory: 40:13 and INT 12h lowered by what the stub took, over the stub
+    base_kb = b.one("12")["ax"]
+    assert low["kb_before"] == base_kb, "firmware saw %d KiB, SeaBIOS reports %d%s" % (low["kb_before"], base_kb, ctx)
+    assert g.one("12")["ax"] == g.one("BDA")["mem"] == low["kb_after"] < base_kb, ctx
+    stub = low["stub_seg"] << 4
+    assert low["kb_after"] * 1024 <= stub and stub + low["stub_bytes"] <= base_kb * 1024, (low, ctx)
+    ivt = g.one("IVT")
+    for vec in ("13", "15"):
+        assert stub <= ivt[vec] < stub + low["stub_bytes"], "INT %sh vector %x not in the stub%s" % (vec, ivt[vec], ctx)
+
+    # E820: both resident regions reserved, no usable entry overlapping them, nothing else lost
+    e820, e820b = g.e820(), b.e820()
+    hbase, hend = high["base"], high["last"] + 1
+    assert high["kib"] * 1024 == hend - hbase
+    for lo, hi in ((hbase, hend), (low["kb_after"] * 1024, base_kb * 1024)):
+        assert any(t != 1 and base_ <= lo and hi <= base_ + ln for base_, ln, t in e820), \
+            "no reserved E820 entry covers %x-%x%s" % (lo, hi, ctx)
+        assert not any(t == 1 and base_ < hi and lo < base_ + ln for base_, ln, t in e820), \
+            "a usable E820 entry overlaps resident %x-%x%s" % (lo, hi, ctx)
+    hidden = (hend - hbase) + (base_kb - low["kb_after"]) * 1024
+    assert fh_usable(e820) == fh_usable(e820b) - hidden, \
+        "usable E820 memory %x, SeaBIOS %x, hidden %x%s" % (fh_usable(e820), fh_usable(e820b), hidden, ctx)
+
+    # E801 / 88h: contiguous extended memory must stop at the resident region
+    e801 = g.one("E801")
+    top801 = 16 * MiB + e801["bx"] * 65536 if e801["bx"] else 1 * MiB + e801["ax"] * 1024
+    assert top801 <= hbase and e801["ax"] == e801["cx"] and e801["bx"] == e801["dx"], (e801, ctx)
+    assert 1 * MiB + g.one("88")["ax"] * 1024 <= hbase, ctx
+    assert e801["bx"] <= b.one("E801")["bx"], ctx
+
+    # one more hard disk than the BIOS had
+    assert g.one("BDA")["hd"] == b.one("BDA")["hd"] + 1, ctx
+
+
+def fh_usable(e820):
+    return usable(e820)
+
+
+def _fail_run(work, disk, name):
+    run = fh.run_qemu([(0, disk)], iso=iso(), timeout=90, workdir=str(work),
+                      stop_on_bios=r"No bootable device|Booting from 0000:7c00\s*\n(?:.*\n)*?.*handle_18")
+    return run
+
+
+def check_handed_back(run, ctx):
+    """vhdboot printed an error, did INT 18h, and SeaBIOS went on with its boot list; no guest ran."""
+    fw = fh.firmware_facts(run.serial)
+    assert "error" in fw and "int18" in fw, "no vhdboot error / INT 18h message" + ctx
+    assert "returned18" not in fw, "the BIOS returned from INT 18h" + ctx
+    assert "jump" not in fw and "GUEST int13test" not in run.serial, "a guest was started" + ctx
+    tail = run.seabios[run.seabios.find("Booting from DVD/CD"):]
+    assert "Booting from DVD/CD" in run.seabios and "enter handle_18" in tail, \
+        "SeaBIOS did not get control back through INT 18h" + ctx
+    return fw
+
+
+def test_damaged_vhd(work, small_raw):
+    """Bad footer checksum in both copies: clear message, INT 18h back to the BIOS, image untouched."""
+    vhd = fh.vhdtool_vhd(small_raw, str(work / "damaged.vhd"), "dynamic", "2M", vhdtool=vhdtool_path())
+    fh.damage_footer_checksums(vhd)
+    before = fh.sha256(vhd)
+    run = _fail_run(work, vhd, "damaged")
+    ctx = "\n" + run.describe()
+    fw = check_handed_back(run, ctx)
+    assert "checksum" in fw["error"]["msg"].lower(), "the message does not name the defect: %r%s" % (fw["error"]["msg"], ctx)
+    assert fh.sha256(vhd) == before, "the damaged image was modified"
+
+
+def test_no_vhd(work):
+    """Only a plain (non-VHD) disk: clear message, INT 18h back to the BIOS, disk untouched."""
+    disk = fh.build_plain_disk(str(work / "plain.img"), 2 * MiB, seed=21)
+    before = fh.sha256(disk)
+    run = _fail_run(work, disk, "novhd")
+    ctx = "\n" + run.describe()
+    fw = check_handed_back(run, ctx)
+    assert "no vhd" in fw["error"]["msg"].lower(), "unclear message %r%s" % (fw["error"]["msg"], ctx)
+    assert fh.sha256(disk) == before
