@@ -222,6 +222,13 @@ def test_qemu_converted_data(vhdtool, qemu_img, tmp_path, subformat, force):
     # vhdtool and qemu agree on the size vhdiinfo reports
     size, _ = vhdiinfo_size(img)
     assert size == len(want)
+    # vhdtool writes into qemu's layout (allocating new blocks after qemu's); qemu reads them back
+    model = bytearray(want)
+    for lba, data in write_plan(len(want), 4096, "into-qemu-" + subformat + force):
+        tool_write(vhdtool, img, lba, data)
+        model[lba * SEC:lba * SEC + len(data)] = data
+    assert_same(qemu_raw(img, tmp_path / "q2.raw"), bytes(model), "qemu-img after vhdtool writes")
+    run([vhdtool, "check", "--deep", img])
 
 
 # ------------------------------------------------------------------ images written by vhdtool
@@ -271,6 +278,7 @@ def test_vhdtool_written(vhdtool, qemu_img, vhdiinfo, vhdimount, tmp_path, kind,
     vsize, text = vhdiinfo_size(img)
     assert vsize == size, "vhdiinfo media size %d != %d\n%s" % (vsize, size, text)
     run([vhdtool, "check", img])
+    run([vhdtool, "check", "--deep", img])
     with vhdimount(img) as disk:
         assert_same(read_file(disk), model, "vhdimount")
 
