@@ -1348,9 +1348,7 @@ static int cmd_convert(int argc, char **argv)
 		}
 	}
 
-	chunk = CMD_CHUNK;
-	if (d.kind == VHD_TYPE_DYNAMIC && d.v.block_size > chunk)
-		chunk = d.v.block_size;
+	chunk = CMD_CHUNK;   /* any size works: writes are per non-zero granule, not per block */
 	buf = malloc(chunk);
 	if (!buf) {
 		rc = cmd_fail(1, "out of memory");
