@@ -10,12 +10,19 @@
 ;   0x10 data32  base kernel_base, 4 GiB       (C data, stack)
 ;   0x18 code16  base = low stub linear, 64 KiB  (the way back to real mode)
 ;   0x20 data16  base 0, 64 KiB                 (real-mode-compatible caches)
+;   0x28 code16  base = boot stub linear, 64 KiB (trip B's way to real mode)
 ;
-; The low stub (section .rm16, rm_stub_start..rm_stub_end) is copied to
-; conventional memory (segment from the lowered 40:13, or a scratch segment
-; on the failure path). It is addressed as CS:offset with offsets relative to
-; rm_stub_start (macro R), so it runs at any segment; it never writes its
-; code, only its variables.
+; Two pieces of 16-bit code are copied to conventional memory:
+;   the resident stub (section .rm16, rm_stub_start..rm_stub_end): the INT
+;     hooks and trip A; placed below the lowered 40:13 by rm_place_stub and
+;     kept for the guest's lifetime, so it is kept small (<= 1 KiB);
+;   the boot stub (section .rm16b, rm_boot_start..rm_boot_end): trip B only;
+;     copied to RM_BOOT_LINEAR (free memory below the MBR) by every
+;     rm_call/rm_boot/rm_halt, so it works before and without the resident
+;     stub and costs the guest nothing.
+; Both are addressed as CS:offset with offsets relative to their start
+; (macros R and RB), so they run at any segment; they never write their
+; code, only their variables.
 ;
 ; Two kinds of trip:
 ;   A (guest -> us): INT 13h/15h in real mode -> rm_service saves the guest's
@@ -34,25 +41,28 @@ SEL_CODE32      equ 0x08
 SEL_DATA32      equ 0x10
 SEL_CODE16      equ 0x18
 SEL_DATA16      equ 0x20
+SEL_CODE16B     equ 0x28
 
 RM_OP_INT       equ 0               ; rm_call: INT rm_call_vec with rm_callframe
 RM_OP_BOOT      equ 1               ; jump to 0:7C00 with DL = rm_boot_drive
 RM_OP_HALT      equ 2               ; sti; hlt forever
 
 RM_STACK_B      equ 0x7C00          ; trip B real-mode stack top (below the MBR)
+RM_BOOT_LINEAR  equ 0x0600          ; trip B stub (free memory after the BDA; < 1 KiB)
 RM_STACK_SIZE   equ 8192            ; trip A protected-mode stack
 BOOT_STACK_SIZE equ 16384
 
-%define R(x) ((x) - rm_stub_start)  ; offset of a stub label inside the stub
+%define R(x) ((x) - rm_stub_start)  ; offset of a label inside the resident stub
+%define RB(x) ((x) - rm_boot_start) ; offset of a label inside the boot stub
 %define F(f) (R(rm_frame) + RM_REGS_ %+ f)
-%define CF_(f) (R(rm_callframe) + RM_REGS_ %+ f)
+%define CF_(f) (RB(rm_callframe) + RM_REGS_ %+ f)
 
 extern kmain, rm_dispatch
 extern mb_load_phys, __bss_start, __bss_end
 
 global _start, kernel_base, boot_tsc, rm_low
 global rm_relocate, rm_place_stub, rm_call, rm_boot, rm_halt
-global rm_stub_start, rm_stub_end
+global rm_stub_start, rm_stub_end, rm_boot_start, rm_boot_end
 global rm_int13_entry, rm_int15_entry, rm_int18_entry, rm_int19_entry
 global rm_ndrives, rm_bios_hd, rm_orig13, rm_orig15, rm_orig18, rm_orig19
 global rm_calls, rm_v86_count, rm_busy_count, rm_tag
@@ -70,13 +80,16 @@ rm_gdt:
 	db 0, 0x9A, 0x00, 0             ; 0x18 code16 readable, base = stub
 	dw 0xFFFF, 0
 	db 0, 0x92, 0x00, 0             ; 0x20 data16, base 0
+	dw 0xFFFF, 0
+	db 0, 0x9A, 0x00, 0             ; 0x28 code16 readable, base = boot stub
 rm_gdt_end:
 
 align 4
 rm_kgdtr:       dw rm_gdt_end - rm_gdt - 1
                 dd 0                ; linear address of rm_gdt (kernel_base + rm_gdt)
 kernel_base:    dd 0                ; physical address of link address 0
-rm_low:         dd 0                ; kernel pointer to the live low stub copy
+rm_low:         dd 0                ; kernel pointer to the live resident stub
+rm_boot_low:    dd 0                ; kernel pointer to the boot stub (RM_BOOT_LINEAR)
 rm_saved_esp:   dd 0                ; trip B: the C caller's ESP
 align 8
 boot_tsc:       dq 0                ; TSC at multiboot entry
@@ -205,6 +218,7 @@ rm_relocate:
 ; Copy the low stub to linear (16-byte aligned, < 1 MiB - 64 KiB) and make
 ; it the live one: stub segment, the stub's GDTR copy, the code16
 ; descriptor base, rm_low. C fills rm_ndrives/rm_orig* in the image first.
+; Call after the last rm_relocate (the GDTR copy holds the GDT's address).
 ; Mode: 32-bit PM in and out. cdecl; clobbers EAX, ECX, EDX.
 ; ----------------------------------------------------------------------
 rm_place_stub:
@@ -215,7 +229,6 @@ rm_place_stub:
 	shr edx, 4
 	mov [rm_stub_seg], dx
 	mov [rm_ret_ptr + 2], dx
-	mov [rm_callrm_ptr + 2], dx
 	mov ecx, [kernel_base]
 	add ecx, rm_gdt
 	mov [rm_gdtr + 2], ecx
@@ -238,25 +251,24 @@ rm_place_stub:
 ; The INT is a PUSHF + far call through the IVT with IF=1 in the pushed
 ; image, so hooked vectors (ours included) are taken.
 ; Mode: 32-bit PM in and out (IF=0 on return); real mode with IF=1 during
-; the call on the stack 0:7C00. Needs a placed stub. cdecl; clobbers EAX,
-; ECX, EDX.
+; the call on the stack 0:7C00. cdecl; clobbers EAX, ECX, EDX.
 ; ----------------------------------------------------------------------
 rm_call:
 	push ebp
 	push ebx
 	push esi
 	push edi
-	mov ebx, [rm_low]
+	call rm_boot_prepare
 	mov eax, [esp + 20]
-	mov [ebx + R(rm_call_vec)], al
-	mov byte [ebx + R(rm_call_op)], RM_OP_INT
+	mov [ebx + RB(rm_call_vec)], al
+	mov byte [ebx + RB(rm_call_op)], RM_OP_INT
 	mov esi, [esp + 24]
-	lea edi, [ebx + R(rm_callframe)]
+	lea edi, [ebx + RB(rm_callframe)]
 	mov ecx, RM_REGS_SIZE / 4
 	rep movsd
 	call rm_go_real
-	mov esi, [rm_low]
-	add esi, R(rm_callframe)
+	mov esi, [rm_boot_low]
+	add esi, RB(rm_callframe)
 	mov edi, [esp + 24]
 	mov ecx, RM_REGS_SIZE / 4
 	rep movsd
@@ -272,10 +284,10 @@ rm_call:
 ; all other general registers 0, IF=1, far jump to 0:7C00.
 ; ----------------------------------------------------------------------
 rm_boot:
-	mov ebx, [rm_low]
+	call rm_boot_prepare
 	mov eax, [esp + 4]
-	mov [ebx + R(rm_boot_drive)], al
-	mov byte [ebx + R(rm_call_op)], RM_OP_BOOT
+	mov [ebx + RB(rm_boot_drive)], al
+	mov byte [ebx + RB(rm_call_op)], RM_OP_BOOT
 	call rm_go_real                 ; does not come back
 
 ; ----------------------------------------------------------------------
@@ -284,9 +296,36 @@ rm_boot:
 ; interrupts keep being served, the machine stays responsive).
 ; ----------------------------------------------------------------------
 rm_halt:
-	mov ebx, [rm_low]
-	mov byte [ebx + R(rm_call_op)], RM_OP_HALT
+	call rm_boot_prepare
+	mov byte [ebx + RB(rm_call_op)], RM_OP_HALT
 	call rm_go_real
+
+; ----------------------------------------------------------------------
+; rm_boot_prepare: internal to trip B. Copy the boot stub to RM_BOOT_LINEAR
+; and point it at the current GDT (the kernel may have moved since).
+; Mode: 32-bit PM. Out: EBX = kernel pointer to the boot stub (rm_boot_low).
+; Clobbers EAX, ECX, EDX (ESI, EDI preserved).
+; ----------------------------------------------------------------------
+rm_boot_prepare:
+	push esi
+	push edi
+	mov eax, RM_BOOT_LINEAR
+	lea edi, [rm_gdt + SEL_CODE16B]
+	call rm_set_desc_base
+	mov word [rmb_callrm_ptr + 2], RM_BOOT_LINEAR >> 4
+	mov ecx, [kernel_base]
+	add ecx, rm_gdt
+	mov [rmb_gdtr + 2], ecx
+	sub eax, [kernel_base]
+	mov [rm_boot_low], eax
+	mov ebx, eax
+	mov edi, eax
+	mov esi, rm_boot_start
+	mov ecx, (rm_boot_end - rm_boot_start + 3) / 4
+	rep movsd
+	pop edi
+	pop esi
+	ret
 
 ; ----------------------------------------------------------------------
 ; rm_go_real: internal to trip B. Saves ESP, leaves for rm16_call; the
@@ -296,7 +335,7 @@ rm_halt:
 rm_go_real:
 	mov [rm_saved_esp], esp
 	cli
-	jmp SEL_CODE16:R(rm16_call)
+	jmp SEL_CODE16B:RB(rm16_call)
 
 rm_call_back:                           ; from rm16_call, 32-bit PM, IF=0
 	mov ax, SEL_DATA32
@@ -346,15 +385,11 @@ rm_gdtr:        dw rm_gdt_end - rm_gdt - 1
                 dd 0                    ; linear address of the kernel's GDT
 rm_stub_seg:    dw 0                    ; our own real-mode segment
 rm_ret_ptr:     dw R(rm_ret_real), 0    ; far pointer: trip A back in real mode
-rm_callrm_ptr:  dw R(rm_call_real), 0   ; far pointer: trip B arrival
-rm_ivt_idtr:    dw 0x3FF
-                dd 0                    ; the real-mode IVT
 align 4
 rm_orig13:      dd 0                    ; previous vectors (seg:off as in the IVT)
 rm_orig15:      dd 0
 rm_orig18:      dd 0
 rm_orig19:      dd 0
-rm_call_ptr:    dd 0                    ; trip B: the vector being called
 rm_save_esp:    dd 0                    ; trip A: the guest's stack
 rm_calls:       dd 0                    ; trip A count (statistics)
 rm_save_ss:     dw 0
@@ -368,12 +403,8 @@ rm_ndrives:     db 0                    ; emulated hard disks (0x80 ..)
 rm_bios_hd:     db 0                    ; hard disks the BIOS had (now shifted up)
 rm_busy:        db 0
 rm_a20_saved:   db 0                    ; port 92h as the guest had it
-rm_call_vec:    db 0
-rm_call_op:     db 0
-rm_boot_drive:  db 0x80
 align 4
 rm_frame:       times RM_REGS_SIZE db 0 ; trip A: struct rm_regs
-rm_callframe:   times RM_REGS_SIZE db 0 ; trip B: struct rm_regs
 
 ; ----------------------------------------------------------------------
 ; rm_int13_entry: INT 13h hook.
@@ -570,86 +601,6 @@ rm_ret_real:
 	iret
 
 ; ----------------------------------------------------------------------
-; rm16_call / rm_call_real: trip B, real-mode half.
-; Mode in: 16-bit PM (CS = SEL_CODE16), IF=0, from rm_go_real.
-; Real mode on SS:SP = 0:7C00, IDTR = IVT. Then per rm_call_op: INT (and
-; back to PM at rm_call_back), BOOT (jump to the MBR) or HALT.
-; ----------------------------------------------------------------------
-rm16_call:
-	mov ax, SEL_DATA16
-	mov ds, ax
-	mov es, ax
-	mov fs, ax
-	mov gs, ax
-	mov ss, ax
-	mov eax, cr0
-	and al, 0xFE
-	mov cr0, eax
-	jmp far [cs:R(rm_callrm_ptr)]
-rm_call_real:
-	xor ax, ax
-	mov ss, ax
-	mov esp, RM_STACK_B
-	o32 lidt [cs:R(rm_ivt_idtr)]
-	mov al, [cs:R(rm_call_op)]
-	cmp al, RM_OP_BOOT
-	je .boot
-	cmp al, RM_OP_HALT
-	je rm_hlt_forever
-	xor ax, ax
-	mov fs, ax
-	movzx bx, byte [cs:R(rm_call_vec)]
-	shl bx, 2
-	mov eax, [fs:bx]
-	mov [cs:R(rm_call_ptr)], eax
-	mov eax, [cs:CF_(EAX)]
-	mov ebx, [cs:CF_(EBX)]
-	mov ecx, [cs:CF_(ECX)]
-	mov edx, [cs:CF_(EDX)]
-	mov esi, [cs:CF_(ESI)]
-	mov edi, [cs:CF_(EDI)]
-	mov ebp, [cs:CF_(EBP)]
-	mov es, [cs:CF_(ES)]
-	mov ds, [cs:CF_(DS)]
-	sti
-	pushf                           ; IF=1 in the image: the handler IRETs to IF=1
-	cli                             ; and, like INT, starts with IF=0
-	call far [cs:R(rm_call_ptr)]
-	pushf
-	cli
-	mov [cs:CF_(EAX)], eax
-	mov [cs:CF_(EBX)], ebx
-	mov [cs:CF_(ECX)], ecx
-	mov [cs:CF_(EDX)], edx
-	mov [cs:CF_(ESI)], esi
-	mov [cs:CF_(EDI)], edi
-	mov [cs:CF_(EBP)], ebp
-	mov [cs:CF_(DS)], ds
-	mov [cs:CF_(ES)], es
-	pop word [cs:CF_(FLAGS)]
-	o32 lgdt [cs:R(rm_gdtr)]
-	mov eax, cr0
-	or al, 1
-	mov cr0, eax
-	jmp dword SEL_CODE32:rm_call_back
-.boot:
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov fs, ax
-	mov gs, ax
-	movzx edx, byte [cs:R(rm_boot_drive)]
-	xor eax, eax
-	xor ebx, ebx
-	xor ecx, ecx
-	xor esi, esi
-	xor edi, edi
-	xor ebp, ebp
-	cld
-	sti
-	jmp 0x0000:0x7C00
-
-; ----------------------------------------------------------------------
 ; rm_int18_entry / rm_int19_entry: the guest gave up booting (INT 18h) or
 ; asked for a bootstrap (INT 19h). Say so on COM1 and the screen, then halt
 ; with interrupts on. Mode: real mode; never returns.
@@ -695,5 +646,111 @@ rm_msg19: db 13, 10, "vhdboot: the guest called INT 19h (bootstrap/reboot reques
           db "vhdboot: system halted; reset the machine to boot again.", 13, 10, 0
 	align 4
 rm_stub_end:
+
+; ======================================================================
+; The boot stub: trip B, real-mode half. 16-bit code addressed CS:RB(label).
+section .rm16b progbits alloc exec write align=16
+bits 16
+rm_boot_start:
+rmb_gdtr:       dw rm_gdt_end - rm_gdt - 1
+                dd 0                    ; linear address of the kernel's GDT
+rmb_callrm_ptr: dw RB(rm_call_real), 0  ; far pointer: arrival in real mode
+rm_ivt_idtr:    dw 0x3FF
+                dd 0                    ; the real-mode IVT
+align 4
+rm_call_ptr:    dd 0                    ; the vector being called
+rm_call_vec:    db 0
+rm_call_op:     db 0
+rm_boot_drive:  db 0x80
+align 4
+rm_callframe:   times RM_REGS_SIZE db 0 ; struct rm_regs in/out
+
+; ----------------------------------------------------------------------
+; rm16_call / rm_call_real: trip B, real-mode half.
+; Mode in: 16-bit PM (CS = SEL_CODE16B, base = boot stub), IF=0, from rm_go_real.
+; Real mode on SS:SP = 0:7C00, IDTR = IVT. Then per rm_call_op: INT (and
+; back to PM at rm_call_back), BOOT (jump to the MBR) or HALT.
+; ----------------------------------------------------------------------
+rm16_call:
+	mov ax, SEL_DATA16
+	mov ds, ax
+	mov es, ax
+	mov fs, ax
+	mov gs, ax
+	mov ss, ax
+	mov eax, cr0
+	and al, 0xFE
+	mov cr0, eax
+	jmp far [cs:RB(rmb_callrm_ptr)]
+rm_call_real:
+	xor ax, ax
+	mov ss, ax
+	mov esp, RM_STACK_B
+	o32 lidt [cs:RB(rm_ivt_idtr)]
+	mov al, [cs:RB(rm_call_op)]
+	cmp al, RM_OP_BOOT
+	je .boot
+	cmp al, RM_OP_HALT
+	je .halt
+	xor ax, ax
+	mov fs, ax
+	movzx bx, byte [cs:RB(rm_call_vec)]
+	shl bx, 2
+	mov eax, [fs:bx]
+	mov [cs:RB(rm_call_ptr)], eax
+	mov eax, [cs:CF_(EAX)]
+	mov ebx, [cs:CF_(EBX)]
+	mov ecx, [cs:CF_(ECX)]
+	mov edx, [cs:CF_(EDX)]
+	mov esi, [cs:CF_(ESI)]
+	mov edi, [cs:CF_(EDI)]
+	mov ebp, [cs:CF_(EBP)]
+	mov es, [cs:CF_(ES)]
+	mov ds, [cs:CF_(DS)]
+	sti
+	pushf                           ; IF=1 in the image: the handler IRETs to IF=1
+	cli                             ; and, like INT, starts with IF=0
+	call far [cs:RB(rm_call_ptr)]
+	pushf
+	cli
+	mov [cs:CF_(EAX)], eax
+	mov [cs:CF_(EBX)], ebx
+	mov [cs:CF_(ECX)], ecx
+	mov [cs:CF_(EDX)], edx
+	mov [cs:CF_(ESI)], esi
+	mov [cs:CF_(EDI)], edi
+	mov [cs:CF_(EBP)], ebp
+	mov [cs:CF_(DS)], ds
+	mov [cs:CF_(ES)], es
+	pop word [cs:CF_(FLAGS)]
+	o32 lgdt [cs:RB(rmb_gdtr)]
+	mov eax, cr0
+	or al, 1
+	mov cr0, eax
+	jmp dword SEL_CODE32:rm_call_back
+.boot:
+	xor ax, ax
+	mov ds, ax
+	mov es, ax
+	mov fs, ax
+	mov gs, ax
+	movzx edx, byte [cs:RB(rm_boot_drive)]
+	xor eax, eax
+	xor ebx, ebx
+	xor ecx, ecx
+	xor esi, esi
+	xor edi, edi
+	xor ebp, ebp
+	cld
+	sti
+	jmp 0x0000:0x7C00
+.halt:
+	sti
+.h:
+	hlt
+	jmp .h
+
+	align 4
+rm_boot_end:
 
 section .note.GNU-stack noalloc noexec nowrite progbits

@@ -38,7 +38,6 @@ static void __attribute__((noreturn)) boot_fail(const char *problem, const char 
 	con_printf("vhdboot: nothing was written to any disk; handing back to the BIOS (INT 18h: next boot device)\n");
 	if (resident.low_kb)
 		resident_uninstall();
-	resident_place_scratch();
 	struct rm_regs r;
 	memset(&r, 0, sizeof(r));
 	rm_call(0x18, &r);
@@ -176,8 +175,8 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 		   v->footer.spt, v->footer.creator_app);
 	uint32_t bat_bytes = (uint32_t)vhd_bat_bytes(v);
 	if (v->footer.type == VHD_TYPE_DYNAMIC)
-		con_printf("vhd: block size %u KiB, %u blocks, BAT %u KiB\n",
-			   v->block_size >> 10, v->blocks, bat_bytes >> 10);
+		con_printf("vhd: block size %u KiB, %u blocks, BAT %u bytes\n",
+			   v->block_size >> 10, v->blocks, bat_bytes);
 
 	/* The resident region: the whole kernel image (code, data, bss, stacks) plus the heap. */
 	uint32_t image = (uint32_t)(uintptr_t)__image_end;
@@ -235,8 +234,8 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	con_printf("resident: low stub %u bytes at %04x:0000, conventional memory %u -> %u KiB (%u KiB taken)\n",
 		   resident.stub_bytes, resident.stub_linear >> 4, resident.old_base_kb,
 		   resident.new_base_kb, resident.low_kb);
-	con_printf("resident: high memory reserved %u KiB at %08x-%08x (heap used %u KiB), hidden from INT 15h E820/E801/88h\n",
-		   mem_res_size >> 10, mem_res_base, mem_res_base + mem_res_size - 1, mem_heap_used() >> 10);
+	con_printf("resident: high memory reserved %u KiB at %08x-%08x (heap used %u bytes), hidden from INT 15h E820/E801/88h\n",
+		   mem_res_size >> 10, mem_res_base, mem_res_base + mem_res_size - 1, mem_heap_used());
 	con_printf("resident: hooked INT 13h/15h/18h/19h (old 13h %04x:%04x); extended memory now %u KiB\n",
 		   resident.orig13 >> 16, resident.orig13 & 0xFFFF, int15_ext_kb());
 	int15_log();

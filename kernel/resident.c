@@ -101,11 +101,6 @@ int resident_install(uint8_t ndrives)
 	return 0;
 }
 
-void resident_place_scratch(void)
-{
-	rm_place_stub(RESIDENT_SCRATCH_LINEAR);
-}
-
 /* Restore one vector saved in orig if it still holds ours. */
 static void resident_unhook(uint8_t vec, uint8_t *entry, uint32_t orig)
 {

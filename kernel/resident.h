@@ -4,8 +4,7 @@
 
 #include <stdint.h>
 
-#define RESIDENT_SCRATCH_LINEAR 0x8000u  /* stub copy for the failure path (INT 18h only; nothing hooked) */
-#define RESIDENT_MAX_LOW_KB 4u           /* most conventional memory we take */
+#define RESIDENT_MAX_LOW_KB 4u          /* most conventional memory we take */
 
 /* What resident_install did (for the log and the guest-memory checks). */
 struct resident_info {
@@ -30,8 +29,6 @@ extern struct resident_info resident;
 int resident_install(uint8_t ndrives);
 /* Undo resident_install (vectors only where they still point at us); for failures before the guest runs. */
 void resident_uninstall(void);
-/* Place the stub at RESIDENT_SCRATCH_LINEAR without hooking anything, so rm_call works on the failure path. */
-void resident_place_scratch(void);
 /* Hard disks the BIOS reports in 40:75. */
 uint8_t resident_bios_hd(void);
 

@@ -12,9 +12,9 @@ elf=${VHDBOOT_ELF:-$(dirname "$0")/../build/vhdboot.elf}
 case $cmdline in *[\"\$\\\;\{\}]*) echo "mkiso.sh: CMDLINE must not contain quotes, \$, \\, ; or braces" >&2; exit 2;; esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/boot/grub"
-cp "$elf" "$tmp/boot/vhdboot.elf"
-cat > "$tmp/boot/grub/grub.cfg" <<CFG
+mkdir -p "$tmp/root/boot/grub"
+cp "$elf" "$tmp/root/boot/vhdboot.elf"
+cat > "$tmp/root/boot/grub/grub.cfg" <<CFG
 serial --unit=0 --speed=115200
 terminal_input serial console
 terminal_output serial console
@@ -25,5 +25,5 @@ menuentry "vhdboot" {
 	boot
 }
 CFG
-grub-mkrescue -o "$out.tmp" "$tmp" >"$tmp/log" 2>&1 || { cat "$tmp/log" >&2; exit 1; }
-mv "$out.tmp" "$out"
+grub-mkrescue -o "$tmp/out.iso" "$tmp/root" >"$tmp/log" 2>&1 || { cat "$tmp/log" >&2; exit 1; }
+mv -f "$tmp/out.iso" "$out"
