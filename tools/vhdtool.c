@@ -972,7 +972,7 @@ static int cmd_check(int argc, char **argv)
 	if (rc && c.n == 0) {
 		if (c.sys_errno)
 			return cmd_fail(EXIT_USAGE, "%s", c.err);
-		printf("%s: %s: %s\n", path, vhd_errname(rc), c.err);
+		printf("%s: %s: %s\n", path, vhd_errname(rc), vhd_strerror(rc));
 		cmd_fail(EXIT_DEFECTS, "%s", c.err);
 		return EXIT_DEFECTS;
 	}
