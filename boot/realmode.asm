@@ -415,7 +415,7 @@ rm_frame:       times RM_REGS_SIZE db 0 ; trip A: struct rm_regs
 ;  80h <= DL < 80h+n              -> emulated: rm_service (C: int13_handle)
 ;  80h+n <= DL < 80h+n+bios_hd    -> BIOS hard disk, shifted: DL -= n, call
 ;                                    the original, restore DL (except 08h:
-;                                    DL = count + n, and 15h: DX is output)
+;                                    DL = 40:75 = count + n; 15h: DX is output)
 ;  anything else (CD-ROM E0h...)  -> original vector, untouched
 ; Clobbers: nothing the function does not define.
 ; ----------------------------------------------------------------------
@@ -456,7 +456,13 @@ rm_int13_entry:
 	jne .restore_dl
 	test ah, 1
 	jnz .out
-	add dl, [cs:R(rm_ndrives)]
+	; DL = 40:75, which install raised by n. Not "BIOS's DL + n": SeaBIOS
+	; answers from 40:75 itself and would count our drives twice.
+	push ds
+	push word 0x40
+	pop ds
+	mov dl, [0x75]
+	pop ds
 	jmp .out
 .restore_dl:
 	mov dl, [bp - 2]
