@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""int13_read.py: sequential INT 13h AH=42h read throughput: SeaBIOS on a raw disk vs vhdboot on fixed and dynamic VHDs.
+
+    bench/int13_read.py [--mib N] [--no-127g] [--keep]
+
+One run measures, on the same machine and the same data:
+  (a) the raw disk read through SeaBIOS's own INT 13h (raw image booted directly, no ISO)
+  (b) the same data as a fixed VHD (vhdtool convert -O fixed) read through vhdboot
+  (c) the same data as a dynamic VHD (vhdtool convert -O dynamic, 2 MiB blocks) through vhdboot
+The guest (tests/guest/int13test.asm, bench flag) reads N MiB (default 256) from
+LBA 2048 with 64 sectors per AH=42h call, hashing nothing, and prints TSC ticks
+for the loop plus a TSC calibration against PIT channel 2 (50 ms); the host also
+stamps the START/END serial lines as they arrive. Prints MiB/s per configuration
+(guest TSC and host wall clock) and the ratios b/a and c/a (target >= 1.0).
+Then boots an empty 127 GiB dynamic VHD (vhdtool create + write of the guest)
+and reports the firmware's logged time from kernel entry to the guest jump.
+No pass/fail: numbers only (a read error is reported, and makes the exit status 1).
+"""
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import firmware_harness as fh  # noqa: E402
+
+SECTOR = fh.SECTOR
+START_LBA = 2048
+
+
+def build_image(path, mib):
+    """Guest at LBA 0 (bench parameters), pseudo-random data in every sector read (so every dynamic block is allocated)."""
+    prm = fh.Params(flags=fh.F_BENCH, bench=(START_LBA, mib * 2048))
+    rnd = random.Random(42)
+    with open(path, "wb") as out:
+        out.write(fh.guest_image(prm))
+        out.write(bytes(START_LBA * SECTOR - out.tell()))
+        for _ in range(mib):
+            out.write(rnd.randbytes(1 << 20))
+
+
+def measure(name, drives, iso, mib, workdir):
+    run = fh.run_qemu(drives, iso=iso, timeout=600, workdir=workdir)
+    b = run.log.bench
+    if run.rc != fh.EXIT_DONE or not {"CAL", "START", "END"} <= set(b):
+        print("%s: the guest did not finish (rc=%s)\n%s" % (name, run.rc, run.describe()), file=sys.stderr)
+        return None
+    tsc_hz = b["CAL"]["tsc50ms"] * 20
+    guest_s = b["END"]["tsc"] / tsc_hz
+    stamps = {line.split()[1]: t for t, line in run.lines if line.startswith("BENCH ")}
+    wall_s = stamps["END"] - stamps["START"]
+    return {"name": name, "guest_s": guest_s, "wall_s": wall_s, "mibs": mib / guest_s, "wall_mibs": mib / wall_s,
+            "errs": b["END"]["errs"], "jump_ms": fh.firmware_facts(run.serial).get("jump_ms", {}).get("ms"),
+            "total_s": run.elapsed}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mib", type=int, default=256, help="MiB read per configuration (default 256)")
+    ap.add_argument("--no-127g", action="store_true", help="skip the 127 GiB time-to-jump run")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = ap.parse_args()
+    for f in (fh.ISO, fh.VHDTOOL, fh.GUEST_BIN):
+        if not os.path.exists(f):
+            sys.exit("int13_read.py: %s is missing (run make first)" % f)
+
+    work = tempfile.mkdtemp(prefix="int13bench-", dir=os.path.join(ROOT, "build"))
+    try:
+        raw = os.path.join(work, "data.raw")
+        build_image(raw, a.mib)
+        fixed = fh.vhdtool_vhd(raw, os.path.join(work, "fixed.vhd"), "fixed")
+        dyn = fh.vhdtool_vhd(raw, os.path.join(work, "dynamic.vhd"), "dynamic", "2M")
+        res = [measure("a raw, SeaBIOS INT 13h", [(0, raw)], None, a.mib, work),
+               measure("b fixed VHD, vhdboot", [(0, fixed)], fh.ISO, a.mib, work),
+               measure("c dynamic VHD 2M, vhdboot", [(0, dyn)], fh.ISO, a.mib, work)]
+
+        print("int13_read: %d MiB sequential, AH=42h x 64 sectors, QEMU TCG (%s), -m 256" % (a.mib, fh.QEMU))
+        print("%-28s %10s %10s %12s %10s %5s" % ("configuration", "guest s", "MiB/s", "wall MiB/s", "jump ms", "errs"))
+        for r in res:
+            if r:
+                print("%-28s %10.2f %10.1f %12.1f %10s %5d" % (r["name"], r["guest_s"], r["mibs"], r["wall_mibs"],
+                                                              r["jump_ms"] if r["jump_ms"] is not None else "-", r["errs"]))
+        if all(res):
+            base = res[0]
+            for r in res[1:]:
+                print("ratio %s / a: %.2f (guest TSC), %.2f (wall)   [target >= 1.0]"
+                      % (r["name"][0], r["mibs"] / base["mibs"], r["wall_mibs"] / base["wall_mibs"]))
+
+        if not a.no_127g:
+            big = os.path.join(work, "big127g.vhd")
+            fh.run_tool([fh.VHDTOOL, "create", "-t", "dynamic", "-s", "127G", "-f", big])
+            img = fh.guest_image(fh.Params(flags=0))
+            subprocess.run([fh.VHDTOOL, "write", big, "0"], input=img, check=True)
+            run = fh.run_qemu([(0, big)], iso=fh.ISO, timeout=300, workdir=work)
+            jump = fh.firmware_facts(run.serial).get("jump_ms")
+            boot_t = next((t for t, line in run.lines if line.startswith("BOOT dl=")), None)
+            print("127 GiB dynamic VHD (%d KiB file): firmware time to jump %s ms; QEMU start -> guest's first line %s s; rc=%s"
+                  % (os.path.getsize(big) >> 10, jump["ms"] if jump else "not logged",
+                     "%.2f" % boot_t if boot_t is not None else "-", run.rc))
+            if run.rc != fh.EXIT_DONE:
+                print(run.describe(), file=sys.stderr)
+        return 0 if all(res) and not any(r["errs"] for r in res) else 1
+    finally:
+        if a.keep:
+            print("work directory kept: %s" % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
