@@ -290,11 +290,6 @@ static int chain_find_parent(struct chain *c, int level, unsigned flags)
 		rc = chain_open_member(c, tries[i], VHD_OPEN_RDONLY, 1, 0, &p);
 		if (rc == 0) {
 			rc = vhd_set_parent(&child->v, &p->v, &c->m[0]->v, pflags);
-			if (rc == 0 && p->v.footer.cur_size != child->v.footer.cur_size) {
-				/* vhd_set_parent promises this check; keep it here in case it doesn't. */
-				child->v.parent = NULL;
-				rc = VHD_E_PARENT_SIZE;
-			}
 			if (rc == 0) {
 				c->m[c->n++] = p;
 				free(tries);

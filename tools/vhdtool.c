@@ -842,42 +842,17 @@ static const char check_usage[] =
 "  --help              this text\n"
 "Exit status: 0 no defects, 1 defects found, 2 bad arguments or unreadable file.\n";
 
-/* Stable short names of the VHD_C_* check codes. */
-static const char *const cmd_check_names[VHD_C_COUNT] = {
-	[VHD_C_BACKUP_FOOTER_MISSING] = "backup-footer-missing",
-	[VHD_C_BACKUP_FOOTER_DIFFERS] = "backup-footer-differs",
-	[VHD_C_END_FOOTER_BAD] = "end-footer-bad",
-	[VHD_C_FOOTER_RESERVED] = "footer-reserved",
-	[VHD_C_HEADER_RESERVED] = "header-reserved",
-	[VHD_C_TIMESTAMP_FUTURE] = "timestamp-future",
-	[VHD_C_FEATURES_UNKNOWN] = "features-unknown",
-	[VHD_C_SIZE_MISMATCH_CHS] = "size-mismatch-chs",
-	[VHD_C_MAX_ENTRIES_EXCESS] = "max-entries-excess",
-	[VHD_C_BAT_ENTRY_PAST_USE] = "bat-entry-past-use",
-	[VHD_C_BLOCK_OVERLAP] = "block-overlap",
-	[VHD_C_LOCATOR_BAD] = "locator-bad",
-	[VHD_C_LOCATOR_DUP] = "locator-dup",
-	[VHD_C_LOCATOR_OVERLAP] = "locator-overlap",
-	[VHD_C_LOCATORS_ON_DYNAMIC] = "locators-on-dynamic",
-	[VHD_C_TRAILING_BYTES] = "trailing-bytes",
-	[VHD_C_LEAKED_SPACE] = "leaked-space",
-	[VHD_C_FOOTER_SHORT] = "footer-short",
-	[VHD_C_DATA_BITMAP_CLEAR] = "data-bitmap-clear",
-};
-
 /* State of one check run: which image, how many defects. */
 struct cmd_check_ctx {
 	const char *path;
 	int defects;
-	int notes;                  /* informational findings, not counted as defects */
 };
 
 /* vhd_check report callback: prints "IMAGE: <check>: <message>: <details>". */
 static void cmd_check_report(void *ctxp, int code, uint64_t a, uint64_t b)
 {
 	struct cmd_check_ctx *ctx = ctxp;
-	const char *name = (code > 0 && code < VHD_C_COUNT && cmd_check_names[code]) ? cmd_check_names[code]
-	                                                                            : "unknown-check";
+	const char *name = vhd_check_name(code);
 	unsigned long long ua = (unsigned long long)a, ub = (unsigned long long)b;
 	char d[256], ta[32], tb[32];
 
@@ -935,10 +910,7 @@ static void cmd_check_report(void *ctxp, int code, uint64_t a, uint64_t b)
 		break;
 	}
 	printf("%s: %s: %s%s%s\n", ctx->path, name, vhd_check_msg(code), d[0] ? ": " : "", d);
-	if (code == VHD_C_SIZE_MISMATCH_CHS)
-		ctx->notes++;
-	else
-		ctx->defects++;
+	ctx->defects++;
 }
 
 /* vhdtool check: consistency checks over an image and its chain; never writes. */

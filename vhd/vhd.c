@@ -727,6 +727,8 @@ int vhd_set_parent(struct vhd *child, struct vhd *parent, const struct vhd *leaf
 	if (!(flags & VHD_PARENT_IGNORE_TIMESTAMP) &&
 	    child->header.parent_timestamp != parent->footer.timestamp)
 		return VHD_E_PARENT_TIMESTAMP;
+	if (child->footer.cur_size != parent->footer.cur_size)
+		return VHD_E_PARENT_SIZE;
 	/* The parent must not already be in the chain from the leaf down to the child. */
 	int depth = 1;
 	for (const struct vhd *c = leaf ? leaf : child; c; c = c->parent) {

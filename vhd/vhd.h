@@ -238,6 +238,8 @@ enum vhd_check_code {
 };
 /* Message for a check code; never NULL. */
 const char *vhd_check_msg(int code);
+/* Stable short name of a check code ("block-overlap"...); never NULL. */
+const char *vhd_check_name(int code);
 
 #define VHD_CHECK_DEEP 0x1u        /* also scan data of clear-bitmap sectors */
 /*

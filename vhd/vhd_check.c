@@ -43,8 +43,10 @@ static int vhd_check_footer(struct vhd *v, struct vhd_chk *c, uint32_t now)
 		vhd_defect(c, VHD_C_FEATURES_UNKNOWN, f->features, 0);
 	if (now && f->timestamp > now + VHD_FUTURE_SLACK)
 		vhd_defect(c, VHD_C_TIMESTAMP_FUTURE, f->timestamp, now);
+	/* 65535/16/255 is the "size is in current size" marker (qemu-img force_size, big disks). */
 	uint64_t chs = (uint64_t)f->cylinders * f->heads * f->spt * VHD_SECTOR;
-	if (chs > f->cur_size)
+	int max_chs = f->cylinders == 65535 && f->heads == 16 && f->spt == 255;
+	if (chs > f->cur_size && !max_chs)
 		vhd_defect(c, VHD_C_SIZE_MISMATCH_CHS, f->cur_size, chs);
 	if (f->type == VHD_TYPE_FIXED) {
 		uint64_t data_end = f->cur_size;

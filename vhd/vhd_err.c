@@ -68,31 +68,38 @@ const char *vhd_errname(int err)
 	return vhd_err_table[err].name;
 }
 
-static const char *const vhd_check_table[VHD_C_COUNT] = {
-	[VHD_C_BACKUP_FOOTER_MISSING] = "no valid footer copy at offset 0",
-	[VHD_C_BACKUP_FOOTER_DIFFERS] = "footer copy at offset 0 differs from the end footer",
-	[VHD_C_END_FOOTER_BAD] = "end footer damaged; image was opened from the copy at offset 0",
-	[VHD_C_FOOTER_RESERVED] = "reserved footer bytes are not zero",
-	[VHD_C_HEADER_RESERVED] = "reserved dynamic header bytes are not zero",
-	[VHD_C_TIMESTAMP_FUTURE] = "time stamp lies in the future",
-	[VHD_C_FEATURES_UNKNOWN] = "unknown feature bits set",
-	[VHD_C_SIZE_MISMATCH_CHS] = "geometry (CHS) describes more sectors than the disk has",
-	[VHD_C_MAX_ENTRIES_EXCESS] = "block allocation table has more entries than the disk size needs",
-	[VHD_C_BAT_ENTRY_PAST_USE] = "block allocated beyond the end of the virtual disk",
-	[VHD_C_BLOCK_OVERLAP] = "two blocks overlap",
-	[VHD_C_LOCATOR_BAD] = "parent locator is malformed or outside the file",
-	[VHD_C_LOCATOR_DUP] = "two parent locators have the same platform code",
-	[VHD_C_LOCATOR_OVERLAP] = "parent locator data overlaps metadata or a block",
-	[VHD_C_LOCATORS_ON_DYNAMIC] = "dynamic (non-differencing) disk has a parent locator",
-	[VHD_C_TRAILING_BYTES] = "unused bytes between the last block and the footer",
-	[VHD_C_LEAKED_SPACE] = "space inside the file used by nothing (leaked blocks)",
-	[VHD_C_FOOTER_SHORT] = "old 511-byte footer",
-	[VHD_C_DATA_BITMAP_CLEAR] = "sectors hold data but their bitmap bits are clear",
+static const struct vhd_msg vhd_check_table[VHD_C_COUNT] = {
+	[VHD_C_BACKUP_FOOTER_MISSING] = { "backup-footer-missing", "no valid footer copy at offset 0" },
+	[VHD_C_BACKUP_FOOTER_DIFFERS] = { "backup-footer-differs", "footer copy at offset 0 differs from the end footer" },
+	[VHD_C_END_FOOTER_BAD] = { "end-footer-bad", "end footer damaged; image was opened from the copy at offset 0" },
+	[VHD_C_FOOTER_RESERVED] = { "footer-reserved", "reserved footer bytes are not zero" },
+	[VHD_C_HEADER_RESERVED] = { "header-reserved", "reserved dynamic header bytes are not zero" },
+	[VHD_C_TIMESTAMP_FUTURE] = { "timestamp-future", "time stamp lies in the future" },
+	[VHD_C_FEATURES_UNKNOWN] = { "features-unknown", "unknown feature bits set" },
+	[VHD_C_SIZE_MISMATCH_CHS] = { "size-mismatch-chs", "geometry (CHS) describes more sectors than the disk has" },
+	[VHD_C_MAX_ENTRIES_EXCESS] = { "max-entries-excess", "block allocation table has more entries than the disk size needs" },
+	[VHD_C_BAT_ENTRY_PAST_USE] = { "bat-entry-past-use", "block allocated beyond the end of the virtual disk" },
+	[VHD_C_BLOCK_OVERLAP] = { "block-overlap", "two blocks overlap" },
+	[VHD_C_LOCATOR_BAD] = { "locator-bad", "parent locator is malformed or outside the file" },
+	[VHD_C_LOCATOR_DUP] = { "locator-dup", "two parent locators have the same platform code" },
+	[VHD_C_LOCATOR_OVERLAP] = { "locator-overlap", "parent locator data overlaps metadata or a block" },
+	[VHD_C_LOCATORS_ON_DYNAMIC] = { "locators-on-dynamic", "dynamic (non-differencing) disk has a parent locator" },
+	[VHD_C_TRAILING_BYTES] = { "trailing-bytes", "unused bytes between the last block and the footer" },
+	[VHD_C_LEAKED_SPACE] = { "leaked-space", "space inside the file used by nothing (leaked blocks)" },
+	[VHD_C_FOOTER_SHORT] = { "footer-short", "old 511-byte footer" },
+	[VHD_C_DATA_BITMAP_CLEAR] = { "data-bitmap-clear", "sectors hold data but their bitmap bits are clear" },
 };
 
 const char *vhd_check_msg(int code)
 {
-	if (code <= 0 || code >= VHD_C_COUNT || !vhd_check_table[code])
+	if (code <= 0 || code >= VHD_C_COUNT || !vhd_check_table[code].text)
 		return "unknown defect";
-	return vhd_check_table[code];
+	return vhd_check_table[code].text;
+}
+
+const char *vhd_check_name(int code)
+{
+	if (code <= 0 || code >= VHD_C_COUNT || !vhd_check_table[code].name)
+		return "unknown-check";
+	return vhd_check_table[code].name;
 }
