@@ -225,7 +225,7 @@ enum vhd_check_code {
 	VHD_C_SIZE_MISMATCH_CHS,         /* a: cur size, b: CHS size (informational) */
 	VHD_C_MAX_ENTRIES_EXCESS,        /* a: max entries, b: needed */
 	VHD_C_BAT_ENTRY_PAST_USE,        /* a: block index allocated beyond the disk size */
-	VHD_C_BLOCK_OVERLAP,             /* a: block, b: other block */
+	VHD_C_BLOCK_OVERLAP,             /* a, b: file sectors of the two overlapping blocks */
 	VHD_C_LOCATOR_BAD,               /* a: locator index */
 	VHD_C_LOCATOR_DUP,               /* a: index, b: earlier index with the same code */
 	VHD_C_LOCATOR_OVERLAP,           /* a: locator index overlaps metadata or a block */
