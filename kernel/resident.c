@@ -42,8 +42,25 @@ void *int13_guest_ptr(uint32_t linear, uint32_t bytes)
 	return phys_ptr(linear);
 }
 
+/* Report refusals the stub counted while it could not reach C (V86 mode, re-entry); serial only by now. */
+static void resident_report_refusals(void)
+{
+	static uint16_t seen_v86, seen_busy;
+	uint16_t v86 = *RM_LIVE(volatile uint16_t, rm_v86_count);
+	uint16_t busy = *RM_LIVE(volatile uint16_t, rm_busy_count);
+	if (v86 != seen_v86)
+		con_printf("resident: %u INT 13h call(s) refused with AH=01h: CPU in V86 mode (EMM386/Windows 9x?)\n",
+			   (unsigned)(uint16_t)(v86 - seen_v86));
+	if (busy != seen_busy)
+		con_printf("resident: %u INT 13h call(s) refused with AH=01h: re-entered while busy\n",
+			   (unsigned)(uint16_t)(busy - seen_busy));
+	seen_v86 = v86;
+	seen_busy = busy;
+}
+
 void rm_dispatch(struct rm_regs *r)
 {
+	resident_report_refusals();
 	switch (r->vector) {
 	case 0x13:
 		int13_handle(r);
