@@ -474,13 +474,15 @@ rm_int13_entry:
 
 ; ----------------------------------------------------------------------
 ; rm_int15_entry: INT 15h hook.
-; Mode: real mode, IF=0. E820h, E801h and 88h go to rm_service (C:
+; Mode: real mode, IF=0. E820h, E801h, E881h and 88h go to rm_service (C:
 ; int15_handle hides the resident memory); everything else chains.
 ; ----------------------------------------------------------------------
 rm_int15_entry:
 	cmp ax, 0xE820
 	je .ours
 	cmp ax, 0xE801
+	je .ours
+	cmp ax, 0xE881
 	je .ours
 	cmp ah, 0x88
 	je .ours

@@ -55,7 +55,8 @@ void cmdline_parse_raw(struct cmdline *c)
 			p++;
 		size_t n = (size_t)(p - w);
 		const char *eq = cmdline_memchr(w, '=', n);
-		if (first && !eq) {       /* GRUB's argv[0]: the kernel path */
+		/* Some loaders (GRUB legacy, mboot.c32, iPXE) put the kernel's file name first; GRUB 2 does not. */
+		if (first && !eq && (cmdline_memchr(w, '/', n) || cmdline_memchr(w, '.', n))) {
 			first = 0;
 			continue;
 		}

@@ -5,8 +5,9 @@
 #include <stdint.h>
 
 /*
- * Syntax: words separated by spaces; GRUB's first word (the kernel's path,
- * a word without '=') is skipped. Options:
+ * Syntax: words separated by spaces. A first word without '=' that contains
+ * '/' or '.' is the kernel's file name (GRUB legacy, mboot.c32 and iPXE pass
+ * it; GRUB 2 does not) and is skipped. Options:
  *   vhd=auto              first ATA disk whose last sector is a VHD footer (default)
  *   vhd=pm|ps|sm|ss       primary/secondary master/slave
  *   vhd=hd0|hd1|hd2|hd3   the same positions by number (pm, ps, sm, ss)

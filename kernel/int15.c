@@ -135,16 +135,21 @@ void int15_handle(struct rm_regs *r)
 	uint32_t kb = int15_ext_kb();
 	if ((r->eax & 0xFFFF) == 0xE820) {
 		int15_e820(r);
-	} else if ((r->eax & 0xFFFF) == 0xE801) {
-		/* AX/CX: KiB between 1 and 16 MiB; BX/DX: 64 KiB blocks above 16 MiB. */
+	} else if ((r->eax & 0xFFFF) == 0xE801 || (r->eax & 0xFFFF) == 0xE881) {
+		/* AX/CX: KiB between 1 and 16 MiB; BX/DX: 64 KiB blocks above 16 MiB (E881h: 32-bit). */
 		uint32_t lo = kb > 15 * 1024 ? 15 * 1024 : kb;
 		uint32_t hi = kb > 15 * 1024 ? (kb - 15 * 1024) >> 6 : 0;
 		if (hi > 0xFFFF)
 			hi = 0xFFFF;
-		RM_SET_AX(r, lo);
-		RM_SET_CX(r, lo);
-		RM_SET_BX(r, hi);
-		RM_SET_DX(r, hi);
+		if ((r->eax & 0xFFFF) == 0xE881) {
+			r->eax = r->ecx = lo;
+			r->ebx = r->edx = hi;
+		} else {
+			RM_SET_AX(r, lo);
+			RM_SET_CX(r, lo);
+			RM_SET_BX(r, hi);
+			RM_SET_DX(r, hi);
+		}
 		r->flags &= ~RM_FLAG_CF;
 	} else if (RM_AH(r) == 0x88) {
 		/* KiB above 1 MiB, capped at 63 MiB as SeaBIOS does (old callers choke on more). */

@@ -1,4 +1,4 @@
-/* int15.h: INT 15h memory-size calls (E820h, E801h, 88h) answered with the resident memory hidden. */
+/* int15.h: INT 15h memory-size calls (E820h, E801h/E881h, 88h) answered with the resident memory hidden. */
 #ifndef INT15_H
 #define INT15_H
 
@@ -14,7 +14,7 @@
  * Returns the entry count.
  */
 int int15_init(uint32_t res_base, uint32_t res_size, uint32_t low_lo, uint32_t low_hi);
-/* Handle AX=E820h, AX=E801h or AH=88h; sets CF in r->flags. */
+/* Handle AX=E820h, AX=E801h/E881h or AH=88h; sets CF in r->flags. */
 void int15_handle(struct rm_regs *r);
 /* KiB of contiguous usable memory from 1 MiB in the guest's map (what 88h/E801h report before clamping). */
 uint32_t int15_ext_kb(void);
