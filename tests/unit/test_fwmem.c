@@ -1,0 +1,205 @@
+/* test_fwmem.c: cmocka tests for the firmware's command line, resident-region choice and INT 15h memory map (host build). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+/* The units under test are freestanding kernel files; compile them in here. */
+#include "../../kernel/cmdline.c"
+#include "../../kernel/mem.c"
+#include "../../kernel/int15.c"
+
+/* ------------------------------------------------------------ kernel stand-ins */
+
+uint32_t kernel_base;              /* phys_ptr() is only used by code we do not call */
+uint8_t __image_end[16];
+
+void con_printf(const char *fmt, ...)
+{
+	(void)fmt;
+}
+
+static uint8_t gbuf[64];           /* the guest's E820 buffer */
+static uint32_t gbuf_lin = 0x1000;
+
+void *int13_guest_ptr(uint32_t linear, uint32_t bytes)
+{
+	if (linear < gbuf_lin || (uint64_t)linear + bytes > gbuf_lin + sizeof(gbuf))
+		return NULL;
+	return gbuf + (linear - gbuf_lin);
+}
+
+/* ------------------------------------------------------------ command line */
+
+static void parse(struct cmdline *c, const char *s)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->raw, sizeof(c->raw), "%s", s);
+	cmdline_parse_raw(c);
+}
+
+static void test_cmdline(void **state)
+{
+	(void)state;
+	struct cmdline c;
+	parse(&c, "");
+	assert_int_equal(c.disk, CMDLINE_DISK_AUTO);
+	assert_int_equal(c.errors, 0);
+	parse(&c, "vhd=pm");
+	assert_int_equal(c.disk, 0);
+	parse(&c, "vhd=ss trace");
+	assert_int_equal(c.disk, 3);
+	assert_int_equal(c.trace, 1);
+	parse(&c, "/boot/vhdboot.elf vhd=sm");
+	assert_int_equal(c.disk, 2);
+	assert_int_equal(c.errors, 0);
+	parse(&c, "vhd=hd1");
+	assert_int_equal(c.disk, 1);
+	parse(&c, "  vhd=auto  ");
+	assert_int_equal(c.disk, CMDLINE_DISK_AUTO);
+	assert_int_equal(c.errors, 0);
+	parse(&c, "trace");
+	assert_int_equal(c.trace, 1);
+	assert_int_equal(c.errors, 0);
+	parse(&c, "vhd=hd4 bogus");
+	assert_int_equal(c.disk, CMDLINE_DISK_AUTO);
+	assert_int_equal(c.errors, 2);
+	assert_string_equal(c.bad, "vhd=hd4");
+}
+
+/* ------------------------------------------------------------ memory map */
+
+/* QEMU -m 256 as SeaBIOS reports it. */
+static void qemu_map(void)
+{
+	mem_nranges = 0;
+	mem_add(0, 0x9FC00, 1);
+	mem_add(0x9FC00, 0x400, 2);
+	mem_add(0xF0000, 0x10000, 2);
+	mem_add(0x100000, 0xFEE0000, 1);
+	mem_add(0xFFE0000, 0x20000, 2);
+	mem_add(0xFFFC0000, 0x40000, 2);
+	mem_res_base = mem_res_size = 0;
+}
+
+static void test_choose(void **state)
+{
+	(void)state;
+	qemu_map();
+	assert_int_equal(mem_usable_below_4g(), 0x9FC00 + 0xFEE0000);
+	/* Top of the usable range, 64 KiB aligned. */
+	assert_int_equal(mem_choose_resident(0x20000, 0x100000, 0x120000), 0xFFC0000);
+	assert_int_equal(mem_res_size, 0x20000);
+	/* Avoiding a block at the top moves below it. */
+	assert_int_equal(mem_choose_resident(0x20000, 0xFFD0000, 0xFFE0000), 0xFFB0000);
+	/* A reserved range overlapping a usable one (sloppy BIOS) is respected. */
+	mem_add(0xFF00000, 0x1000, 2);
+	assert_int_equal(mem_choose_resident(0x200000, 0, 0), 0xFD00000);
+	/* Never below 1 MiB, never bigger than RAM. */
+	assert_int_equal(mem_choose_resident(0x20000000, 0, 0), 0);
+	/* Usable RAM above 4 GiB is ignored; a range crossing 4 GiB is clipped. */
+	qemu_map();
+	mem_nranges = 0;
+	mem_add(0x100000, 0xFFF00000ull + 0x10000000ull, 1);
+	assert_int_equal(mem_choose_resident(0x10000, 0, 0), 0xFFFF0000u);
+}
+
+/* ------------------------------------------------------------ INT 15h */
+
+static struct rm_regs call15(uint32_t eax, uint32_t ebx, uint32_t ecx)
+{
+	struct rm_regs r;
+	memset(&r, 0, sizeof(r));
+	r.eax = eax;
+	r.ebx = ebx;
+	r.ecx = ecx;
+	r.edx = INT15_SMAP;
+	r.es = (uint16_t)(gbuf_lin >> 4);
+	r.edi = 0;
+	r.vector = 0x15;
+	int15_handle(&r);
+	return r;
+}
+
+static uint64_t le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void test_int15(void **state)
+{
+	(void)state;
+	qemu_map();
+	int n = int15_init(0xFFC0000, 0x20000, 0x9F800, 0x9FC00);
+	/* 0-9F800 ram, 9F800-9FC00 res, 9FC00 res, F0000 res, 1M-FFC0000 ram, FFC0000 res, FFE0000 res, top res */
+	assert_int_equal(n, 8);
+	uint64_t expect[8][3] = {
+		{ 0, 0x9F800, 1 }, { 0x9F800, 0x400, 2 }, { 0x9FC00, 0x400, 2 }, { 0xF0000, 0x10000, 2 },
+		{ 0x100000, 0xFEC0000, 1 }, { 0xFFC0000, 0x20000, 2 }, { 0xFFE0000, 0x20000, 2 },
+		{ 0xFFFC0000, 0x40000, 2 },
+	};
+	uint32_t cont = 0;
+	for (int i = 0; i < 8; i++) {
+		memset(gbuf, 0xEE, sizeof(gbuf));
+		struct rm_regs r = call15(0xE820, cont, 24);
+		assert_int_equal(r.flags & RM_FLAG_CF, 0);
+		assert_int_equal(r.eax, INT15_SMAP);
+		assert_int_equal(r.ecx, 24);
+		assert_int_equal(le(gbuf, 8), expect[i][0]);
+		assert_int_equal(le(gbuf + 8, 8), expect[i][1]);
+		assert_int_equal(le(gbuf + 16, 4), expect[i][2]);
+		assert_int_equal(le(gbuf + 20, 4), 1);
+		assert_int_equal(gbuf[24], 0xEE);
+		cont = r.ebx;
+		assert_int_equal(cont, i == 7 ? 0 : (uint32_t)i + 1);
+	}
+	/* 20-byte callers get 20 bytes. */
+	memset(gbuf, 0xEE, sizeof(gbuf));
+	struct rm_regs r = call15(0xE820, 0, 20);
+	assert_int_equal(r.ecx, 20);
+	assert_int_equal(gbuf[20], 0xEE);
+	/* Bad signature, short buffer, index past the end, buffer we refuse: CF=1. */
+	r = call15(0xE820, 0, 19);
+	assert_int_equal(r.flags & RM_FLAG_CF, 1);
+	r = call15(0xE820, 8, 20);
+	assert_int_equal(r.flags & RM_FLAG_CF, 1);
+	memset(&r, 0, sizeof(r));
+	r.eax = 0xE820;
+	r.ecx = 20;
+	r.edx = INT15_SMAP;
+	r.es = 0x200;                 /* 0x2000: not guest memory we hand out */
+	int15_handle(&r);
+	assert_int_equal(r.flags & RM_FLAG_CF, 1);
+
+	/* E801h / 88h: memory from 1 MiB up to the resident region. */
+	uint32_t kb = (0xFFC0000 - 0x100000) >> 10;
+	assert_int_equal(int15_ext_kb(), kb);
+	r = call15(0xE801, 0, 0);
+	assert_int_equal(r.flags & RM_FLAG_CF, 0);
+	assert_int_equal(r.eax & 0xFFFF, 15 * 1024);
+	assert_int_equal(r.ecx & 0xFFFF, 15 * 1024);
+	assert_int_equal(r.ebx & 0xFFFF, (kb - 15 * 1024) / 64);
+	assert_int_equal(r.edx & 0xFFFF, (kb - 15 * 1024) / 64);
+	r = call15(0xE881, 0, 0);
+	assert_int_equal(r.ebx, (kb - 15 * 1024) / 64);
+	r = call15(0x8800, 0, 0);
+	assert_int_equal(r.eax & 0xFFFF, 63 * 1024);
+	assert_int_equal(r.flags & RM_FLAG_CF, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cmdline),
+		cmocka_unit_test(test_choose),
+		cmocka_unit_test(test_int15),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
