@@ -72,10 +72,11 @@ $(BUILD)/guest/%.bin: tests/guest/%.asm
 $(BUILD)/demo.vhd: $(BUILD)/guest/demo.bin $(BUILD)/vhdtool tests/mkdemo.sh
 	BUILD=$(BUILD) sh tests/mkdemo.sh $@
 
-# make run: boot $(VHD) (default: the demo) through vhdboot; quit QEMU with Ctrl-A X.
+# make run: boot $(VHD) (default: the demo) through vhdboot; quit QEMU with Ctrl-A X
+# (mon:stdio = COM1 on the terminal, multiplexed with the monitor: plain stdio ignores Ctrl-A X).
 run: deps
 	$(MAKE) all $(BUILD)/demo.vhd
-	qemu-system-i386 -accel tcg -m 256 -display none -serial stdio -no-reboot \
+	qemu-system-i386 -accel tcg -m 256 -display none -serial mon:stdio -no-reboot \
 		-cdrom $(BUILD)/vhdboot.iso -drive file=$(VHD),format=raw,if=ide,index=0 -boot d
 
 .PHONY: guests
