@@ -213,6 +213,29 @@ def vhd_info(path):
     return info
 
 
+def vhd_hide_sectors(path, lbas, seed=99):
+    """In a dynamic VHD, clear the sector-bitmap bits of lbas (whose blocks must be allocated) and
+    fill their on-disk data with garbage: a reader honouring the bitmap returns zeros for them."""
+    info = vhd_info(path)
+    spb = info["block_size"] // SECTOR
+    bitmap_sectors = (spb // 8 + SECTOR - 1) // SECTOR
+    rnd = random.Random(seed)
+    with open(path, "r+b") as fh:
+        fh.seek(info["data_offset"] + 16)
+        table = struct.unpack(">Q", fh.read(8))[0]
+        for lba in lbas:
+            blk, s = divmod(lba, spb)
+            fh.seek(table + 4 * blk)
+            ent = struct.unpack(">I", fh.read(4))[0]
+            assert ent != 0xFFFFFFFF, "LBA %d: block %d not allocated" % (lba, blk)
+            fh.seek(ent * SECTOR + s // 8)
+            b = fh.read(1)[0] & ~(0x80 >> (s % 8))
+            fh.seek(ent * SECTOR + s // 8)
+            fh.write(bytes([b]))
+            fh.seek((ent + bitmap_sectors + s) * SECTOR)
+            fh.write(rnd.randbytes(SECTOR))
+
+
 def damage_footer_checksums(path):
     """Break the checksum of the footer at the end and of its copy at offset 0 (dynamic images)."""
     size = os.path.getsize(path)

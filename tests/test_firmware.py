@@ -225,6 +225,16 @@ def _vt(kind, block=None):
     return lambda raw, out: fh.vhdtool_vhd(raw, out, kind, block, vhdtool=vhdtool_path())
 
 
+def _bitmap_holes(raw, out):
+    """vhdtool dynamic 2M, then zero-content sectors around LBA 40000 (block 9, allocated for that one
+    data sector) marked absent in the sector bitmap, with garbage where their data would be."""
+    _vt("dynamic", "2M")(raw, out)
+    holes = list(range(39990, 40000)) + list(range(40001, 40011)) + [36864, 40959]
+    assert not any(fh.read_sectors(raw, lba, 1).strip(b"\0") for lba in holes)
+    fh.vhd_hide_sectors(out, holes)
+    return out
+
+
 # case -> (data image, converter, where the VHD disk sits: pm = index 0 (plain disk at 1),
 #          ss = index 3 with the CD at index 2 (plain disk at 0))
 VHD_CASES = {
@@ -234,6 +244,7 @@ VHD_CASES = {
     "vhdtool-dynamic-512K": ("small", _vt("dynamic", "512K"), "pm"),
     "vhdtool-dynamic-2M": ("small", _vt("dynamic", "2M"), "pm"),
     "vhdtool-dynamic-4M": ("small", _vt("dynamic", "4M"), "pm"),
+    "vhdtool-dynamic-2M-bitmap-holes": ("small", _bitmap_holes, "pm"),
     "vhdtool-dynamic-2M-secondary-slave": ("small", _vt("dynamic", "2M"), "ss"),
     "big-9G-vhdtool-dynamic-2M": ("big", _vt("dynamic", "2M"), "pm"),
     "big-9G-qemu-img-dynamic": ("big", _qemu("dynamic"), "pm"),
@@ -371,3 +382,16 @@ def test_no_vhd(work):
     fw = check_handed_back(run, ctx)
     assert "no vhd" in fw["error"]["msg"].lower(), "unclear message %r%s" % (fw["error"]["msg"], ctx)
     assert fh.sha256(disk) == before
+
+
+def test_differencing_vhd(work, small_raw):
+    """A differencing VHD on a bare disk cannot reach its parent: clear message, INT 18h, nothing written."""
+    parent = fh.vhdtool_vhd(small_raw, str(work / "parent.vhd"), "dynamic", "2M", vhdtool=vhdtool_path())
+    child = str(work / "child.vhd")
+    fh.run_tool([vhdtool_path(), "create", "-p", parent, "-f", child])
+    before = fh.sha256(child)
+    run = _fail_run(work, child, "diff")
+    ctx = "\n" + run.describe()
+    fw = check_handed_back(run, ctx)
+    assert "differencing" in fw["error"]["msg"].lower(), "unclear message %r%s" % (fw["error"]["msg"], ctx)
+    assert fh.sha256(child) == before
