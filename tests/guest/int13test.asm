@@ -24,9 +24,10 @@
 ;   ERR 02 lba= ax= cf=
 ;   T XREAD dl= lba= n= ax= cf= dapcnt= fnv=    a read of another drive
 ;   T 12 ax=  /  T BDA mem= hd= st=  /  T IVT 13= 15= 18= 19= 40=
-;   T E820 i= base= len= type= ext= cf= / T E820END n= cf= sig=
+;   T E820 i= base= len= type= ext= size=  /  T E820END n= sig= cf=
 ;   T E801 ax= bx= cx= dx= cf=  /  T 88 ax= cf=
-;   BENCH CAL tsc50ms=   BENCH START lba= n=   BENCH END tsc= errs=
+;   T 41 / T 08 on each XREAD drive as well (before its T XREAD)
+;   BENCH CAL tsc50ms= timeout=   BENCH START lba= n=   BENCH END tsc= errs=
 ;   DONE                            then exit code 33 (EXIT_DONE)
 ;
 ; Hash (fnv): 32-bit FNV-1a over little-endian dwords:
