@@ -10,6 +10,8 @@ KBUILD    := $(BUILD)/k
 KLD       := $(CROSS)ld
 KNM       := $(CROSS)nm
 KASFLAGS  := -f elf32 -Wall -I./ -MD
+# binutils >= 2.39 warns about our single RWX load segment (by design: one image); older ones lack the switch.
+KLDFLAGS  := -m elf_i386 -nostdlib $(shell $(KLD) --help 2>/dev/null | grep -q -- --no-warn-rwx-segments && echo --no-warn-rwx-segments)
 KSRCS     := $(VHD_SRCS) $(wildcard drivers/*.c) $(wildcard kernel/*.c)
 KASMS     := $(wildcard boot/*.asm)
 KOBJS     := $(KSRCS:%.c=$(KBUILD)/%.o) $(KASMS:%.asm=$(KBUILD)/%.o)
@@ -45,7 +47,7 @@ $(KBUILD)/regs.ok: kernel/regs.h boot/regs.inc
 
 # Link, then check the low stub's size (it costs conventional memory).
 $(BUILD)/vhdboot.elf: $(KOBJS) linker.ld
-	$(KLD) -m elf_i386 -nostdlib --no-warn-rwx-segments -T linker.ld -Map $(BUILD)/vhdboot.map -o $@ $(KOBJS)
+	$(KLD) $(KLDFLAGS) -T linker.ld -Map $(BUILD)/vhdboot.map -o $@ $(KOBJS)
 	@set -e; eval $$($(KNM) $@ | awk '$$3 ~ /^(rm_stub_start|rm_stub_end|rm_boot_start|rm_boot_end|__image_end)$$/ {print $$3 "=0x" $$1}'); \
 	  n=$$((rm_stub_end - rm_stub_start)); b=$$((rm_boot_end - rm_boot_start)); \
 	  echo "vhdboot.elf: resident low stub $$n bytes ($$(( (n + 1023) / 1024 )) KiB of conventional memory), boot stub $$b bytes, image $$((__image_end / 1024)) KiB"; \
