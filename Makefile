@@ -85,6 +85,12 @@ test: deps
 	$(MAKE) all unit $(BUILD)/fuzz_vhd
 	$(PYTEST) -q tests
 
+# Benchmarks print ratios against a baseline measured in the same run; they never fail on time.
+bench: deps
+	$(MAKE) all
+	bash bench/convert.sh 5
+	$(PYTHON) bench/int13_read.py
+
 .PHONY: all tool kernel unit fuzz deps test run bench clean
 clean:
 	rm -rf $(BUILD)
