@@ -147,47 +147,6 @@ static void cmd_fourcc(uint32_t v, char out[5])
 	out[4] = 0;
 }
 
-/* Append code point cp as UTF-8 to out (size n, position *w); keeps room for the NUL. */
-static void cmd_put_utf8(char *out, size_t n, size_t *w, uint32_t cp)
-{
-	char b[4];
-	size_t len;
-
-	if (cp < 0x80) {
-		b[0] = (char)cp; len = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | (cp >> 6)); b[1] = (char)(0x80 | (cp & 0x3f)); len = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | (cp >> 12)); b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f)); len = 3;
-	} else {
-		b[0] = (char)(0xf0 | (cp >> 18)); b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); b[3] = (char)(0x80 | (cp & 0x3f)); len = 4;
-	}
-	if (*w + len < n) {
-		memcpy(out + *w, b, len);
-		*w += len;
-	}
-}
-
-/* Convert up to count UTF-16 code units (native order, stops at NUL) to UTF-8 in out. */
-static void cmd_utf16_to_utf8(const uint16_t *u, size_t count, char *out, size_t n)
-{
-	size_t w = 0;
-
-	for (size_t i = 0; i < count && u[i]; i++) {
-		uint32_t cp = u[i];
-		if (cp >= 0xd800 && cp < 0xdc00 && i + 1 < count && u[i + 1] >= 0xdc00 && u[i + 1] < 0xe000) {
-			cp = 0x10000 + ((cp - 0xd800) << 10) + (u[i + 1] - 0xdc00);
-			i++;
-		} else if (cp >= 0xd800 && cp < 0xe000) {
-			cp = 0xfffd;
-		}
-		cmd_put_utf8(out, n, &w, cp);
-	}
-	out[w] = 0;
-}
-
 /* Copy bytes as UTF-8 text, replacing control bytes with '?' (locator data of "MacX"/"Wi2r"). */
 static void cmd_bytes_to_text(const uint8_t *b, size_t len, char *out, size_t n)
 {
@@ -599,44 +558,23 @@ static const char *cmd_plat_name(uint32_t code)
 	}
 }
 
-/* Decode locator l of an image into text (its stored path) for display. */
-static void cmd_locator_text(struct chain_member *m, const struct vhd_ploc *l, char *out, size_t n)
+/* Decode locator slot i of an image into text (its stored path) for display. */
+static void cmd_locator_text(struct chain_member *m, int i, char *out, size_t n)
 {
-	uint8_t *buf;
-	uint32_t len = l->data_len;
-	ssize_t got;
+	const struct vhd_ploc *l = &m->v.header.loc[i];
+	int rc;
 
 	if (l->code == VHD_PLAT_MAC) {
-		snprintf(out, n, "(Mac alias record, %u bytes)", len);
+		snprintf(out, n, "(Mac alias record, %u bytes)", l->data_len);
 		return;
 	}
-	if (len > 64 * 1024)
-		len = 64 * 1024;
-	if (l->data_offset >= m->hd.dev.size_bytes || len > m->hd.dev.size_bytes - l->data_offset) {
-		snprintf(out, n, "(data outside the file)");
+	if (l->code != VHD_PLAT_W2RU && l->code != VHD_PLAT_W2KU && l->code != VHD_PLAT_MACX) {
+		snprintf(out, n, "(platform code not decoded)");
 		return;
 	}
-	buf = calloc(1, (size_t)len + 2);
-	if (!buf) {
-		snprintf(out, n, "(out of memory)");
-		return;
-	}
-	got = hostdev_pread_full(m->hd.fd, buf, len, l->data_offset);
-	if (got < 0) {
-		snprintf(out, n, "(read error: %s)", strerror(errno));
-	} else if (l->code == VHD_PLAT_W2RU || l->code == VHD_PLAT_W2KU) {
-		size_t units = (size_t)got / 2;
-		uint16_t *u = calloc(units + 1, sizeof(uint16_t));
-		if (u) {
-			for (size_t i = 0; i < units; i++)
-				u[i] = (uint16_t)(buf[2 * i] | buf[2 * i + 1] << 8);
-			cmd_utf16_to_utf8(u, units, out, n);
-			free(u);
-		}
-	} else {
-		cmd_bytes_to_text(buf, (size_t)got, out, n);
-	}
-	free(buf);
+	rc = vhd_locator_path(&m->v, i, out, n);
+	if (rc)
+		snprintf(out, n, "(unreadable: %s)", vhd_strerror(rc));
 }
 
 /* Emit the fields of one member (the leaf) of an image chain. */
@@ -733,7 +671,8 @@ static void cmd_info_image(struct out *o, struct chain_member *m)
 		out_u64(o, "parent_timestamp", h->parent_timestamp);
 		chain_time_str(h->parent_timestamp, t);
 		out_str(o, "parent_timestamp_iso", t);
-		cmd_utf16_to_utf8(h->parent_name, 256, s, sizeof(s));
+		if (vhd_parent_name(v, s, sizeof(s)))
+			s[0] = 0;
 		out_str(o, "parent_name", s);
 		out_begin(o, "locators", 1);
 		for (int i = 0; i < 8; i++) {
@@ -749,7 +688,7 @@ static void cmd_info_image(struct out *o, struct chain_member *m)
 			out_u64(o, "data_space", l->data_space);
 			out_u64(o, "data_length", l->data_len);
 			out_hex(o, "data_offset", l->data_offset, 8);
-			cmd_locator_text(m, l, s, sizeof(s));
+			cmd_locator_text(m, i, s, sizeof(s));
 			out_str(o, "path", s);
 			out_end(o);
 		}

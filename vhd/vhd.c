@@ -555,20 +555,19 @@ static int vhd_read_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n,
 	return VHD_OK;
 }
 
-int vhd_read(struct vhd *v, uint64_t lba, uint32_t count, void *buf)
+/* Per-block piece of a read or a write. */
+typedef int (*vhd_piece_fn)(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, uint8_t *buf);
+
+/* Split [lba, lba+count) at block boundaries and apply fn to each piece (dynamic kinds). */
+static int vhd_for_blocks(struct vhd *v, uint64_t lba, uint32_t count, uint8_t *p, vhd_piece_fn fn)
 {
-	if (lba > v->sectors || count > v->sectors - lba)
-		return VHD_E_RANGE;
-	if (v->footer.type == VHD_TYPE_FIXED)
-		return count ? vhd_dev_read(v, lba, count, buf) : VHD_OK;
 	if (!v->bat)
 		return VHD_E_BAT_NOT_LOADED;
-	uint8_t *p = buf;
 	while (count) {
 		uint32_t blk = (uint32_t)(lba >> v->spb_shift);
 		uint32_t off = (uint32_t)(lba & (v->spb - 1));
 		uint32_t n = v->spb - off < count ? v->spb - off : count;
-		int r = vhd_read_block(v, blk, off, n, p);
+		int r = fn(v, blk, off, n, p);
 		if (r)
 			return r;
 		lba += n;
@@ -576,6 +575,15 @@ int vhd_read(struct vhd *v, uint64_t lba, uint32_t count, void *buf)
 		p += (size_t)n * VHD_SECTOR;
 	}
 	return VHD_OK;
+}
+
+int vhd_read(struct vhd *v, uint64_t lba, uint32_t count, void *buf)
+{
+	if (lba > v->sectors || count > v->sectors - lba)
+		return VHD_E_RANGE;
+	if (v->footer.type == VHD_TYPE_FIXED)
+		return count ? vhd_dev_read(v, lba, count, buf) : VHD_OK;
+	return vhd_for_blocks(v, lba, count, buf, vhd_read_block);
 }
 
 /* ------------------------------------------------------------------ writes */
@@ -664,7 +672,7 @@ static int vhd_alloc_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n
 }
 
 /* Write n sectors into block blk at sector off. */
-static int vhd_write_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, const uint8_t *buf)
+static int vhd_write_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, uint8_t *buf)
 {
 	uint32_t entry = v->bat[blk];
 	if (entry == VHD_BAT_FREE) {
@@ -687,21 +695,8 @@ int vhd_write(struct vhd *v, uint64_t lba, uint32_t count, const void *buf)
 		return VHD_E_RANGE;
 	if (v->footer.type == VHD_TYPE_FIXED)
 		return count ? vhd_dev_write(v, lba, count, buf) : VHD_OK;
-	if (!v->bat)
-		return VHD_E_BAT_NOT_LOADED;
-	const uint8_t *p = buf;
-	while (count) {
-		uint32_t blk = (uint32_t)(lba >> v->spb_shift);
-		uint32_t off = (uint32_t)(lba & (v->spb - 1));
-		uint32_t n = v->spb - off < count ? v->spb - off : count;
-		int r = vhd_write_block(v, blk, off, n, p);
-		if (r)
-			return r;
-		lba += n;
-		count -= n;
-		p += (size_t)n * VHD_SECTOR;
-	}
-	return VHD_OK;
+	/* The piece callback never writes through its buffer pointer on this path. */
+	return vhd_for_blocks(v, lba, count, (uint8_t *)(uintptr_t)buf, vhd_write_block);
 }
 
 /* ------------------------------------------------------------------ parents */
@@ -885,10 +880,19 @@ int vhd_parent_candidate(struct vhd *v, int idx, char *out, size_t outlen, uint3
 		return VHD_E_NO_LOCATOR;
 	if (code)
 		*code = 0;
+	return vhd_parent_name(v, out, outlen);
+}
+
+int vhd_parent_name(const struct vhd *v, char *out, size_t outlen)
+{
+	if (!out || outlen < 2)
+		return VHD_E_BAD_ARG;
 	struct vhd_u16 d = { out, outlen, 0, 0, 0 };
 	out[0] = 0;
 	for (int i = 0; i < 256 && !d.done; i++)
 		if (!vhd_u16_feed(&d, v->header.parent_name[i]))
 			return VHD_E_LOCATOR;
-	return d.high || !d.n ? VHD_E_LOCATOR : VHD_OK;
+	if (d.high)
+		return VHD_E_LOCATOR;
+	return d.n ? VHD_OK : VHD_E_NO_LOCATOR;
 }

@@ -176,6 +176,10 @@ int vhd_flush(struct vhd *v);
  * there are no more; VHD_E_LOCATOR for a malformed one (skip it and go on).
  */
 int vhd_parent_candidate(struct vhd *v, int idx, char *out, size_t outlen, uint32_t *code);
+/* Decode the W2ru/W2ku/MacX locator in header slot 0..7 to a UTF-8 path ('/' separators). */
+int vhd_locator_path(struct vhd *v, int slot, char *out, size_t outlen);
+/* Decode the header's parent name (UTF-16BE) to UTF-8; VHD_E_NO_LOCATOR if empty. */
+int vhd_parent_name(const struct vhd *v, char *out, size_t outlen);
 /*
  * Attach parent to child after checking unique id, time stamp (unless
  * VHD_PARENT_IGNORE_TIMESTAMP) and size, that parent's id does not appear

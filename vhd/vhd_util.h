@@ -75,7 +75,5 @@ static inline uint64_t vhd_ploc_space_bytes(uint32_t space, uint32_t len)
 struct vhd;
 /* Sort a[0..n) ascending in place (heap sort: no recursion, no extra memory). */
 void vhd_sort_u32(uint32_t *a, uint32_t n);
-/* Decode the parent locator in header slot (0..7) to a UTF-8 path. */
-int vhd_locator_path(struct vhd *v, int slot, char *out, size_t outlen);
 
 #endif
