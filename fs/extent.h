@@ -1,0 +1,65 @@
+/* extent.h: a FAT file's cluster chain as a list of contiguous runs, and a fixed-size blk_dev over them. */
+#ifndef EXTENT_H
+#define EXTENT_H
+
+#include <stdint.h>
+#include "../drivers/blk.h"
+#include "fat.h"
+
+/* Error codes of ext_build (ext_strerror). */
+enum ext_err {
+	EXT_OK = 0,
+	EXT_E_BAD_ARG,
+	EXT_E_IS_DIR,              /* the entry is a directory */
+	EXT_E_CHAIN,               /* the cluster chain is damaged: map->fat_err says how */
+	EXT_E_OVERFLOW,            /* more runs than the caller's array holds: map->needed says how many */
+	EXT_E_COUNT
+};
+
+/* The message for an error code; never NULL. */
+const char *ext_strerror(int err);
+/* The stable short name of an error code ("overflow"...); never NULL. */
+const char *ext_errname(int err);
+
+/* One run: file sectors [file_sector, file_sector+sectors) live at lba.. on the volume's device. */
+struct ext_run {
+	uint32_t file_sector;
+	uint32_t sectors;
+	uint64_t lba;
+};
+_Static_assert(sizeof(struct ext_run) == 16, "ext_run is 16 bytes");
+
+/* A file mapped to runs; the caller owns it and the runs array. */
+struct ext_map {
+	struct blk_dev *dev;       /* the volume's device (a partition view or a disk) */
+	struct ext_run *runs;      /* sorted by file_sector, no gaps */
+	uint32_t count;            /* runs in use (0 after EXT_E_OVERFLOW) */
+	uint32_t cap;              /* runs the array holds */
+	uint32_t needed;           /* runs the file needs (set even on EXT_E_OVERFLOW) */
+	uint64_t size_bytes;       /* the file's exact size */
+	uint32_t sectors;          /* sectors covering size_bytes */
+	uint32_t alloc_sectors;    /* sectors of the clusters that hold the file */
+	int chain_longer;          /* the chain goes on past the clusters the size needs (tolerated) */
+	int fat_err;               /* with EXT_E_CHAIN: the fat_err */
+};
+
+/*
+ * Walk f's cluster chain (only as far as its size needs, so it is bounded)
+ * on v and merge physically contiguous clusters into runs[0..cap).
+ */
+int ext_build(struct fat_vol *v, const struct fat_file *f, struct ext_map *map, struct ext_run *runs, uint32_t cap);
+
+/* Index of the run holding file sector s (binary search), or -1 if s is past the file. */
+int32_t ext_find(const struct ext_map *map, uint64_t s);
+
+/*
+ * Make *out a device over the mapped file (out->priv = map): sectors =
+ * ceil(size/512), size_bytes exact, max_sectors = sectors (it can't grow).
+ * Reads past the size fail BLK_E_RANGE; the bytes after the size in the
+ * last sector read as zeros. Writes land in the file's existing sectors
+ * only: anything past its last sector fails BLK_E_NOSPACE (the directory
+ * entry is never changed). read_only carries over; flush passes through.
+ */
+void ext_blk_init(struct ext_map *map, struct blk_dev *out);
+
+#endif
