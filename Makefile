@@ -60,6 +60,18 @@ $(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(VHD_SRCS:%.c=$(BUILD)/san/%.o
 $(BUILD)/unit/test_int13: $(BUILD)/host/kernel/int13.o
 $(BUILD)/unit/test_int13-san: $(BUILD)/san/kernel/int13.o
 
+# test_fs links the fs/ library (partitions, FAT, extents).
+FS_SRCS := $(wildcard fs/*.c)
+$(BUILD)/unit/test_fs: $(FS_SRCS:%.c=$(BUILD)/host/%.o)
+$(BUILD)/unit/test_fs-san: $(FS_SRCS:%.c=$(BUILD)/san/%.o)
+
+# fsprobe: host driver over fs/ for tests/test_fs_images.py (plain and ASan+UBSan).
+fsprobe: $(BUILD)/fsprobe $(BUILD)/fsprobe-san
+$(BUILD)/fsprobe: $(BUILD)/host/tests/fsprobe/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/host/%.o) $(BUILD)/host/tools/hostdev.o
+	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^
+$(BUILD)/fsprobe-san: $(BUILD)/san/tests/fsprobe/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/tools/hostdev.o
+	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
@@ -91,7 +103,7 @@ bench: deps
 	bash bench/convert.sh 5
 	$(PYTHON) bench/int13_read.py
 
-.PHONY: all tool kernel unit fuzz deps test run bench clean
+.PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe
 clean:
 	rm -rf $(BUILD)
 

@@ -92,6 +92,21 @@ int ext_build(struct fat_vol *v, const struct fat_file *f, struct ext_map *map, 
 	}
 	if (map->needed > cap)
 		return EXT_E_OVERFLOW;
+	/*
+	 * A chain that loops back inside the walked length would make two parts
+	 * of the file share sectors (a write to one would change the other):
+	 * any such revisit shows up as two overlapping runs. O(n^2), no memory.
+	 */
+	for (k = 0; k < map->needed; k++) {
+		uint32_t j;
+		for (j = k + 1; j < map->needed; j++) {
+			if (runs[k].lba < runs[j].lba + runs[j].sectors && runs[j].lba < runs[k].lba + runs[k].sectors) {
+				map->fat_err = FAT_E_CHAIN_LOOP;
+				map->needed = 0;
+				return EXT_E_CHAIN;
+			}
+		}
+	}
 	map->count = map->needed;
 	return EXT_OK;
 }

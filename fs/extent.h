@@ -45,7 +45,9 @@ struct ext_map {
 
 /*
  * Walk f's cluster chain (only as far as its size needs, so it is bounded)
- * on v and merge physically contiguous clusters into runs[0..cap).
+ * on v and merge physically contiguous clusters into runs[0..cap). A chain
+ * that revisits a cluster (overlapping runs, O(n^2) check) is EXT_E_CHAIN
+ * with fat_err FAT_E_CHAIN_LOOP.
  */
 int ext_build(struct fat_vol *v, const struct fat_file *f, struct ext_map *map, struct ext_run *runs, uint32_t cap);
 

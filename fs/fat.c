@@ -268,6 +268,8 @@ static int fat_dir_start(struct fat_vol *v, uint32_t first_cluster, struct fat_d
 		return FAT_E_CHAIN_RANGE;
 	d->first_cluster = first_cluster;
 	d->cluster = first_cluster;
+	d->mark = first_cluster;
+	d->power = 1;
 	return FAT_OK;
 }
 
@@ -398,9 +400,18 @@ int fat_dir_next(struct fat_dir *d, struct fat_file *out)
 				}
 				if (next == FAT_EOC)
 					break;
-				if (++d->steps > v->clusters) {
+				/*
+				 * A loop is seen within ~3x its length (Brent: compare with a
+				 * mark moved at powers of two); the count is the hard bound.
+				 */
+				if (++d->steps > v->clusters || next == d->mark) {
 					d->done = 1;
 					return FAT_E_CHAIN_LOOP;
+				}
+				if (++d->lam == d->power) {
+					d->mark = next;
+					d->power <<= 1;
+					d->lam = 0;
 				}
 				d->cluster = next;
 				d->sector = 0;

@@ -92,6 +92,7 @@ struct fat_dir {
 	uint32_t sector;           /* sector within the cluster, or within the fixed root */
 	uint32_t entry;            /* entry within the sector, 0..15 */
 	uint32_t steps;            /* clusters walked (bounded by the cluster count) */
+	uint32_t mark, power, lam; /* Brent's cycle detection over the chain */
 	uint32_t count;            /* entries read (bounded by FAT_DIR_MAX_ENTRIES) */
 	int done;
 	uint64_t buf_lba;
