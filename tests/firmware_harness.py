@@ -275,10 +275,10 @@ class Run:
                 % (" ".join(self.cmd), self.rc, self.timed_out, self.stopped, self.elapsed, s, self.seabios[-1500:]))
 
 
-def qemu_cmd(drives, iso=None, boot=None, extra=(), seabios_log=None, debug_exit=True, mem=256):
+def qemu_cmd(drives, iso=None, boot=None, extra=(), seabios_log=None, debug_exit=True, mem=256, qemu=None):
     """qemu-system-i386 command line. drives: [(index, path)] raw IDE disks (0 pm, 1 ps, 2 sm, 3 ss).
-    iso: CD image (secondary master, index 2)."""
-    cmd = [QEMU, "-accel", "tcg", "-m", str(mem), "-display", "none", "-serial", "stdio", "-no-reboot",
+    iso: CD image (secondary master, index 2). qemu: another binary (e.g. qemu-system-x86_64)."""
+    cmd = [qemu or QEMU, "-accel", "tcg", "-m", str(mem), "-display", "none", "-serial", "stdio", "-no-reboot",
            "-monitor", "none", "-nic", "none"]
     if debug_exit:
         cmd += ["-device", "isa-debug-exit,iobase=0x%x,iosize=0x04" % DEBUG_EXIT_PORT]
@@ -293,10 +293,11 @@ def qemu_cmd(drives, iso=None, boot=None, extra=(), seabios_log=None, debug_exit
 
 
 def run_qemu(drives, iso=None, boot=None, timeout=120, stop_on=None, stop_on_bios=None, workdir=None,
-             on_line=None, **kw):
+             on_line=None, stop_on_raw=None, **kw):
     """Boot; collect serial lines (with arrival times) until QEMU exits, stop_on (regex) matches a
-    serial line, stop_on_bios (regex) matches SeaBIOS's debug log (needs workdir), or timeout
-    seconds pass (then QEMU is killed and Run.timed_out is set)."""
+    serial line, stop_on_bios (regex) matches SeaBIOS's debug log (needs workdir), stop_on_raw
+    (regex) matches the serial output so far even without a newline (full-screen guests such as
+    memtest86+), or timeout seconds pass (then QEMU is killed and Run.timed_out is set)."""
     seabios_log = os.path.join(workdir, "seabios-%d-%d.log" % (os.getpid(), time.monotonic_ns())) if workdir else None
     cmd = qemu_cmd(drives, iso, boot, seabios_log=seabios_log, **kw)
     t0 = time.monotonic()
@@ -305,7 +306,22 @@ def run_qemu(drives, iso=None, boot=None, timeout=120, stop_on=None, stop_on_bio
     stop = re.compile(stop_on) if stop_on else None
     stopped = threading.Event()
 
+    raw_stop = re.compile(stop_on_raw.encode("latin-1")) if stop_on_raw else None
+
+    def raw_reader():
+        seen = b""
+        for data in iter(lambda: p.stdout.read1(65536), b""):
+            buf.append(data)
+            seen = (seen + data)[-65536:]
+            if raw_stop.search(seen) and not stopped.is_set():
+                stopped.set()
+                p.kill()
+        for line in b"".join(buf).decode("latin-1").splitlines():
+            lines.append((time.monotonic() - t0, line))
+
     def reader():
+        if raw_stop:
+            return raw_reader()
         for raw in iter(p.stdout.readline, b""):
             buf.append(raw)
             line = raw.decode("latin-1").rstrip("\r\n")

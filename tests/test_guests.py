@@ -1,0 +1,240 @@
+"""test_guests.py: real boot loaders and operating systems boot from inside a VHD (issue 4).
+
+Guests (tests/guests/build_images.py, built at test time from Debian's packages):
+GRUB 2 + Linux, SYSLINUX + Linux, GRUB 2 + memtest86+, a DOS-style CHS chain (ours).
+Each boots
+  - from its raw image under SeaBIOS alone (baseline: the guest and the image are right), and
+  - through build/vhdboot.iso from a fixed, a dynamic and a differencing VHD (plus the
+    differencing chain merged by `vhdtool convert`), reaching its marker.
+The Linux and DOS runs are also repeated with vhdboot's `trace` option, and the
+logged INT 13h calls are checked.
+
+QEMU runs 2 at a time (GUEST_JOBS): every run this session selected is started at the first
+test's request and each test waits for its own. A missing ISO fails the vhdboot tests.
+"""
+import concurrent.futures
+import os
+import re
+import subprocess
+import threading
+
+import pytest
+
+import firmware_harness as fh
+from guests import guestboot as gb
+
+bi = gb.bi
+
+GUESTS = list(bi.GUESTS)
+VHD_KINDS = ["fixed", "dynamic", "diff", "diff-merged"]
+TRACE_GUESTS = ["grub", "syslinux", "doschain"]
+JOBS = int(os.environ.get("GUEST_JOBS", "2"))
+
+# Cases: (mode, guest, kind); mode seabios (raw image), vhdboot, trace (vhdboot with `trace`).
+CASES = ([("seabios", g, "raw") for g in GUESTS] + [("vhdboot", g, k) for g in GUESTS for k in VHD_KINDS]
+         + [("trace", g, "dynamic") for g in TRACE_GUESTS])
+
+
+def case_id(case):
+    return "-".join(case)
+
+
+# ------------------------------------------------------------------ images (built once per session)
+
+class Images:
+    """Raw images and VHDs, built on first use (thread-safe: boots run in worker threads)."""
+
+    def __init__(self, outdir):
+        self.outdir = outdir
+        self.lock = threading.Lock()
+        self.guest_locks = {g: threading.Lock() for g in GUESTS}
+        self.raws, self.vhds, self.isos = {}, {}, {}
+
+    def raw(self, guest):
+        with self.guest_locks[guest]:
+            if guest not in self.raws:
+                self.raws[guest] = bi.build(guest, self.outdir)
+            return self.raws[guest]
+
+    def vhd(self, guest):
+        """{fixed, dynamic, diff, parent, diff_runs, diff-merged: path}"""
+        raw = self.raw(guest)
+        with self.guest_locks[guest]:
+            if guest not in self.vhds:
+                assert os.access(bi.VHDTOOL, os.X_OK), "%s is missing: run `make tool` first" % bi.VHDTOOL
+                v = bi.make_vhds(raw, bi.GUESTS[guest][2], self.outdir)
+                merged = os.path.join(self.outdir, "%s-diff-merged.vhd" % guest)
+                bi.run([bi.VHDTOOL, "convert", "-O", "dynamic", v["diff"], merged])
+                v["diff-merged"] = merged
+                self.vhds[guest] = v
+            return self.vhds[guest]
+
+    def iso(self, options=""):
+        """build/vhdboot.iso, or (options) an ISO made with tools/mkiso.sh for that command line."""
+        assert os.path.exists(fh.ISO), "%s is missing: build the firmware first (make kernel)" % fh.ISO
+        if not options:
+            return fh.ISO
+        with self.lock:
+            if options not in self.isos:
+                out = os.path.join(self.outdir, "vhdboot-%s.iso" % re.sub(r"\W+", "_", options))
+                p = subprocess.run(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), options, out],
+                                   capture_output=True, text=True, timeout=300)
+                assert p.returncode == 0, "tools/mkiso.sh %r failed:\n%s%s" % (options, p.stdout, p.stderr)
+                self.isos[options] = out
+            return self.isos[options]
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory):
+    return Images(str(tmp_path_factory.mktemp("guests")))
+
+
+# ------------------------------------------------------------------ boots (2 QEMUs at a time)
+
+def do_boot(images, case, workdir):
+    mode, guest, kind = case
+    if mode == "seabios":
+        return gb.boot(guest, images.raw(guest), workdir=workdir)
+    v = images.vhd(guest)
+    iso = images.iso("trace" if mode == "trace" else "")
+    extra = [v["parent"]] if kind == "diff" else []
+    before = {p: fh.sha256(p) for p in [v[kind]] + extra}
+    run = gb.boot(guest, v[kind], iso=iso, extra_disks=extra, workdir=workdir,
+                  timeout=gb.TIMEOUTS[guest] * (2 if mode == "trace" else 1))
+    run.unchanged = all(fh.sha256(p) == h for p, h in before.items())
+    return run
+
+
+class Boots:
+    def __init__(self, images, workdir, wanted):
+        self.images, self.workdir = images, workdir
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=JOBS)
+        self.futures = {}
+        # memtest and Linux first: the long runs overlap the short ones
+        for case in sorted(wanted, key=lambda c: (c[1] == "doschain", c[0] == "trace")):
+            self.submit(case)
+
+    def submit(self, case):
+        if case not in self.futures:
+            self.futures[case] = self.pool.submit(do_boot, self.images, case, self.workdir)
+        return self.futures[case]
+
+    def get(self, case):
+        return self.submit(case).result()
+
+
+@pytest.fixture(scope="session")
+def boots(request, images, tmp_path_factory):
+    wanted = [item.callspec.params["case"] for item in request.session.items
+              if item.module.__name__ == __name__ and hasattr(item, "callspec") and "case" in item.callspec.params]
+    b = Boots(images, str(tmp_path_factory.mktemp("guestlogs")), wanted)
+    yield b
+    b.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _cases(mode):
+    return [pytest.param(c, id=case_id(c)) for c in CASES if c[0] == mode]
+
+
+# ------------------------------------------------------------------ checks
+
+_E820 = re.compile(r"VHDBOOT-E820 (0x[0-9a-f]+) (0x[0-9a-f]+) (.+)")
+
+
+def check_linux_memory(run, ctx):
+    """Linux's firmware memory map (from /sys/firmware/memmap, as E820 gave it) has vhdboot's
+    resident high region as non-RAM, and no System RAM overlapping it."""
+    fw = fh.firmware_facts(run.serial)
+    assert "high" in fw, "vhdboot's 'resident: high memory reserved' line is missing" + ctx
+    lo, hi = fw["high"]["base"], fw["high"]["last"]
+    e820 = [(int(a, 16), int(b, 16), t.strip()) for a, b, t in _E820.findall(run.serial)]
+    assert e820, "init printed no memory map" + ctx
+    for a, b, t in e820:
+        if t == "System RAM":
+            assert b < lo or a > hi, "Linux uses %x-%x as RAM: vhdboot's resident %x-%x is inside%s" % (a, b, lo, hi, ctx)
+    assert any(t != "System RAM" and a <= lo and hi <= b for a, b, t in e820), \
+        "no reserved entry covers vhdboot's resident %x-%x in Linux's map%s" % (lo, hi, ctx)
+
+
+def check_vhdboot(guest, kind, run, images):
+    ctx = "\n" + run.describe(8000)
+    fw = fh.firmware_facts(run.serial)
+    assert "error" not in fw, "vhdboot refused the %s VHD: %s%s" % (kind, fw["error"]["msg"], ctx)
+    assert "jump" in fw, "vhdboot did not jump to the guest MBR%s" % ctx
+    assert fw["int13"]["drive"] == 0x80, ctx
+    raw_sectors = os.path.getsize(images.raw(guest)) // fh.SECTOR
+    assert fw["int13"]["sectors"] == raw_sectors, "VHD serves %d sectors, the image has %d%s" % (
+        fw["int13"]["sectors"], raw_sectors, ctx)
+    gb.check(guest, run)
+    if guest in ("grub", "syslinux"):
+        check_linux_memory(run, ctx)
+    assert run.unchanged, "a VHD file changed during a boot" + ctx
+
+
+# ------------------------------------------------------------------ tests
+
+@pytest.mark.parametrize("case", _cases("seabios"))
+def test_seabios_raw(case, boots):
+    """Baseline: the guest boots from its raw image under SeaBIOS alone (validates the builders)."""
+    gb.check(case[1], boots.get(case))
+
+
+@pytest.mark.parametrize("case", _cases("vhdboot"))
+def test_vhdboot(case, boots, images, request):
+    """The guest boots from inside a VHD through vhdboot (ISO) and reaches its marker."""
+    _, guest, kind = case
+    if kind == "diff":
+        # A differencing child attached as the boot disk, its parent as the next disk: vhdboot
+        # refuses differencing images today (kernel/main.c: "the VHD is a differencing image ...";
+        # the supported way is the merged chain, case diff-merged). Strict: passing here means the
+        # firmware learnt parents, and this marker must go.
+        request.node.add_marker(pytest.mark.xfail(
+            strict=True, reason="vhdboot refuses differencing VHDs (parent on a second disk not looked up)"))
+    check_vhdboot(guest, kind, boots.get(case), images)
+
+
+@pytest.mark.parametrize("guest", GUESTS)
+def test_differencing_child_holds_the_boot_data(guest, images):
+    """The child of the differencing case really carries data the boot needs: the parent alone
+    lacks the config / marker sectors, the chain (and the merged image) equal the raw image."""
+    v = images.vhd(guest)
+    raw = images.raw(guest)
+    runs = v["diff_runs"]
+    assert sum(n for _, n in runs) >= 1
+    info = fh.vhd_info(v["diff"])
+    assert info["type"] == 4 and info["allocated"] >= 1, info
+    outdir = os.path.dirname(v["diff"])
+    for src, name in ((v["diff"], "chain"), (v["diff-merged"], "merged"), (v["parent"], "parent")):
+        out = os.path.join(outdir, "%s-%s.check.raw" % (guest, name))
+        bi.run([bi.VHDTOOL, "convert", "-O", "raw", src, out])
+        same = fh.sha256(out) == fh.sha256(raw)
+        os.unlink(out)
+        assert same == (name != "parent"), "%s of %s: equal to the raw image: %s" % (name, guest, same)
+
+
+@pytest.mark.parametrize("case", _cases("trace"))
+def test_vhdboot_trace(case, boots, images):
+    """With `trace`, vhdboot logs one line per INT 13h call; the calls are the ones the guest needs."""
+    _, guest, kind = case
+    run = boots.get(case)
+    check_vhdboot(guest, kind, run, images)
+    ctx = "\n" + run.describe(4000)
+    calls = gb.trace_calls(run.serial)
+    assert calls, "no 'int13 ax=...' trace lines" + ctx
+    on80 = [c for c in calls if c["dx"] & 0xFF == 0x80]
+    reads = [c for c in on80 if c["ax"] >> 8 in (0x02, 0x42)]
+    assert reads, "no reads of drive 80h traced" + ctx
+    bad = [c for c in reads if c["cf"] or c["out_ax"] >> 8]
+    assert not bad, "failed reads of drive 80h: %s%s" % (bad[:5], ctx)
+    if guest == "doschain":
+        _, dos = gb.doschain_report(run.serial)
+        traced = [(((c["cx"] & 0xC0) << 2) | (c["cx"] >> 8), c["dx"] >> 8, c["cx"] & 0x3F, c["ax"] & 0xFF)
+                  for c in on80 if c["ax"] >> 8 == 0x02]
+        # MBR: one read of the boot record (C0/H1/S1); then the boot record's reads, as it logged them
+        assert traced[0] == (0, 1, 1, 1), "MBR read %s, want C0/H1/S1 x1%s" % (traced[0], ctx)
+        assert traced[1:] == dos, "traced AH=02h calls %s, the boot record logged %s%s" % (traced[1:], dos, ctx)
+        assert any(c["ax"] >> 8 == 0x08 for c in on80), "AH=08h not traced" + ctx
+    else:
+        assert any(c["ax"] >> 8 == 0x41 and c["bx"] == 0x55AA and not c["cf"] for c in on80), \
+            "no successful AH=41h (EDD check) traced" + ctx
+        assert any(c["ax"] >> 8 == 0x42 for c in reads), "no AH=42h reads traced" + ctx
