@@ -309,15 +309,18 @@ def run_qemu(drives, iso=None, boot=None, timeout=120, stop_on=None, stop_on_bio
     raw_stop = re.compile(stop_on_raw.encode("latin-1")) if stop_on_raw else None
 
     def raw_reader():
-        seen = b""
+        seen, pending = b"", b""
         for data in iter(lambda: p.stdout.read1(65536), b""):
             buf.append(data)
             seen = (seen + data)[-65536:]
+            *done, pending = (pending + data).split(b"\n")
+            for raw in done:
+                lines.append((time.monotonic() - t0, raw.decode("latin-1").rstrip("\r")))
             if raw_stop.search(seen) and not stopped.is_set():
                 stopped.set()
                 p.kill()
-        for line in b"".join(buf).decode("latin-1").splitlines():
-            lines.append((time.monotonic() - t0, line))
+        if pending:
+            lines.append((time.monotonic() - t0, pending.decode("latin-1").rstrip("\r")))
 
     def reader():
         if raw_stop:

@@ -10,8 +10,11 @@ mke2fs -d) and copied into place: no loop devices, no mounts, no root needed
 
 Guests (each a raw MBR-partitioned disk image; see GUESTS):
   grub      GRUB 2 i386-pc: boot.img + core.img in the MBR gap (written here, as
-            grub-bios-setup would), FAT16 partition 1 (kernel, grub.cfg), ext2
-            partition 2 (initramfs, a second kernel copy); Linux + our initramfs.
+            grub-bios-setup would: Debian's grub-bios-setup cannot work on an image
+            file, it insists on guessing the host's root device), FAT16 partition 1
+            (kernel, grub.cfg), ext2 partition 2 (initramfs, a second kernel copy);
+            Linux + our initramfs: kernel from FAT, initramfs from ext2.
+  grub-ext2 the same disk with grub.cfg's default on the entry loading both from ext2.
   syslinux  SYSLINUX: its mbr.bin, FAT16 partition with `syslinux --install`;
             the same kernel and initramfs.
   memtest   GRUB 2 (as above, FAT only) starting memtest86+ (x64 .bin) with
@@ -335,9 +338,10 @@ set default=0
 """
 
 
-def build_grub(out, workdir):
+def build_grub(out, workdir, default=0):
+    """default 0: kernel from FAT, initramfs from ext2; 1: both from ext2 (guest grub-ext2)."""
     vmlinuz, initrd = kernel(), initramfs(workdir)
-    cfg = GRUB_SERIAL + """echo "%(m)s from (hd0,msdos1)/boot/grub/grub.cfg"
+    cfg = GRUB_SERIAL.replace("set default=0", "set default=%d" % default) + """echo "%(m)s from (hd0,msdos1)/boot/grub/grub.cfg"
 menuentry "linux: kernel from FAT, initramfs from ext2" {
 	echo "VHDBOOT-GRUB loading (hd0,msdos1)/vmlinuz and (hd0,msdos2)/boot/initrd.img"
 	linux (hd0,msdos1)/vmlinuz %(args)s vhdboot.guest=grub
@@ -428,6 +432,8 @@ def build_doschain(out, workdir):
 GUESTS = {
     # name: (builder, marker on serial, child markers: strings whose sectors live in the differencing child)
     "grub": (build_grub, LINUX_MARKER, [GRUB_CFG_MARKER.encode(), LINUX_MARKER.encode()]),
+    "grub-ext2": (lambda out, work: build_grub(out, work, default=1), LINUX_MARKER,
+                  [GRUB_CFG_MARKER.encode(), LINUX_MARKER.encode()]),
     "syslinux": (build_syslinux, LINUX_MARKER, [SYSLINUX_CFG_MARKER.encode(), LINUX_MARKER.encode()]),
     "memtest": (build_memtest, "Memtest86+", [GRUB_CFG_MARKER.encode()]),
     "doschain": (build_doschain, DOS_MARKER, [b"DOSCHAIN-STAGE2"]),

@@ -30,7 +30,7 @@ QEMU = os.environ.get("GUEST_QEMU", "qemu-system-x86_64")
 MEM = 512
 MEMTEST_BANNER = r"Memtest86\+ v\d+\.\d+"
 LINUX_FAIL = r"Kernel panic|VHDBOOT-INIT-FAIL|vhdboot: ERROR"
-TIMEOUTS = {"grub": 180, "syslinux": 180, "memtest": 120, "doschain": 60}
+TIMEOUTS = {"grub": 180, "grub-ext2": 180, "syslinux": 180, "memtest": 120, "doschain": 60}
 
 
 def boot(guest, disk, iso=None, extra_disks=(), timeout=None, workdir=None):
@@ -82,10 +82,10 @@ def check(guest, run, raw_name=None):
     """Assert that run reached guest's marker; returns the context string for further messages."""
     ctx = "\n" + run.describe(8000)
     text = run.serial
-    if guest in ("grub", "syslinux"):
+    if guest in ("grub", "grub-ext2", "syslinux"):
         assert bi.LINUX_MARKER in text, "no %s on the serial line%s" % (bi.LINUX_MARKER, ctx)
         assert run.rc == fh.EXIT_DONE, "QEMU exit %s, want %d (init's isa-debug-exit)%s" % (run.rc, fh.EXIT_DONE, ctx)
-        if guest == "grub":
+        if guest.startswith("grub"):
             assert bi.GRUB_CFG_MARKER in text, "GRUB's grub.cfg marker %s is missing%s" % (bi.GRUB_CFG_MARKER, ctx)
         else:
             assert re.search(r"SYSLINUX \d+\.\d+", text) and "Loading /initrd.img" in text, \
