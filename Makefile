@@ -59,6 +59,9 @@ $(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(VHD_SRCS:%.c=$(BUILD)/san/%.o
 # test_int13 also links the INT 13h layer (hosted build of kernel/int13.c).
 $(BUILD)/unit/test_int13: $(BUILD)/host/kernel/int13.o
 $(BUILD)/unit/test_int13-san: $(BUILD)/san/kernel/int13.o
+# test_overlay links the snapshot overlay (hosted build of kernel/overlay.c).
+$(BUILD)/unit/test_overlay: $(BUILD)/host/kernel/overlay.o
+$(BUILD)/unit/test_overlay-san: $(BUILD)/san/kernel/overlay.o
 
 # test_fs links the fs/ library (partitions, FAT, extents).
 FS_SRCS := $(wildcard fs/*.c)
