@@ -89,7 +89,14 @@ class Images:
 
 @pytest.fixture(scope="session")
 def images(tmp_path_factory):
-    return Images(str(tmp_path_factory.mktemp("guests")))
+    """The session's images; the disk images (about 1 GB in all) are deleted at the end unless
+    GUEST_KEEP=1 (pytest keeps its last temporary directories)."""
+    imgs = Images(str(tmp_path_factory.mktemp("guests")))
+    yield imgs
+    if os.environ.get("GUEST_KEEP") != "1":
+        for name in os.listdir(imgs.outdir):
+            if name.endswith((".raw", ".vhd", ".iso")):
+                os.unlink(os.path.join(imgs.outdir, name))
 
 
 # ------------------------------------------------------------------ boots (2 QEMUs at a time)
