@@ -13,6 +13,7 @@
 #include "../vhd/vhd.h"
 #include "chain.h"
 #include "hostdev.h"
+#include "grubcfg.h"
 
 /* Exit codes: 0 success, 1 failure (or defects found by check), 2 bad arguments / unreadable input. */
 #define EXIT_DEFECTS 1
@@ -1589,6 +1590,7 @@ static const struct cmd cmd_table[] = {
 	{ "read", cmd_read, read_usage },
 	{ "write", cmd_write, write_usage },
 	{ "map", cmd_map, map_usage },
+	{ "grubcfg", cmd_grubcfg, grubcfg_usage },
 	{ NULL, NULL, NULL },
 };
 
@@ -1605,6 +1607,7 @@ static const char main_usage[] =
 "  read     sectors of the virtual disk to stdout\n"
 "  write    sectors from stdin into the virtual disk\n"
 "  map      list allocated blocks\n"
+"  grubcfg  GRUB menu entries booting each VHD under a folder through vhdboot\n"
 "\n"
 "'vhdtool COMMAND --help' describes each command.\n";
 
