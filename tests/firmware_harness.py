@@ -293,15 +293,19 @@ def qemu_cmd(drives, iso=None, boot=None, extra=(), seabios_log=None, debug_exit
 
 
 def run_qemu(drives, iso=None, boot=None, timeout=120, stop_on=None, stop_on_bios=None, workdir=None,
-             on_line=None, stop_on_raw=None, **kw):
+             on_line=None, stop_on_raw=None, send=None, **kw):
     """Boot; collect serial lines (with arrival times) until QEMU exits, stop_on (regex) matches a
     serial line, stop_on_bios (regex) matches SeaBIOS's debug log (needs workdir), stop_on_raw
     (regex) matches the serial output so far even without a newline (full-screen guests such as
-    memtest86+), or timeout seconds pass (then QEMU is killed and Run.timed_out is set)."""
+    memtest86+), or timeout seconds pass (then QEMU is killed and Run.timed_out is set).
+    send: [(regex, bytes)]: when a serial line matches the next rule's regex, its bytes are
+    written to QEMU's stdin, i.e. typed on COM1 (rules are used in order, each once)."""
     seabios_log = os.path.join(workdir, "seabios-%d-%d.log" % (os.getpid(), time.monotonic_ns())) if workdir else None
     cmd = qemu_cmd(drives, iso, boot, seabios_log=seabios_log, **kw)
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE if send else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    pending_send = [(re.compile(rx), data) for rx, data in (send or [])]
     lines, buf = [], []
     stop = re.compile(stop_on) if stop_on else None
     stopped = threading.Event()
@@ -331,6 +335,12 @@ def run_qemu(drives, iso=None, boot=None, timeout=120, stop_on=None, stop_on_bio
             lines.append((time.monotonic() - t0, line))
             if on_line:
                 on_line(line)
+            if pending_send and pending_send[0][0].search(line):
+                try:
+                    p.stdin.write(pending_send.pop(0)[1])
+                    p.stdin.flush()
+                except OSError:
+                    pass
             if stop and stop.search(line) and not stopped.is_set():
                 stopped.set()
                 p.kill()
