@@ -1,0 +1,257 @@
+"""test_writes.py: guest writes through vhdboot's INT 13h (issue 5): fixed, dynamic (allocation, partial bitmaps), the image at the start of a bigger disk, no room, mode=ro/snapshot, a damaged end footer, power cuts."""
+import os
+import subprocess
+
+import pytest
+
+import firmware_harness as fh
+import writeguest as wg
+import powercut
+
+ELF = os.path.join(fh.BUILD, "vhdboot.elf")
+S = wg.SECTOR
+W, R = wg.WRITE, wg.READ
+
+
+@pytest.fixture(scope="module")
+def isos(tmp_path_factory):
+    """ISOs with other kernel command lines: {cmdline: path} (the default one is build/vhdboot.iso)."""
+    for f in (fh.ISO, ELF, wg.GUEST_BIN, fh.VHDTOOL):
+        assert os.path.exists(f), "%s missing: run make" % f
+    d = tmp_path_factory.mktemp("isos")
+    out = {"": fh.ISO}
+    for cmd in ("mode=ro", "mode=snapshot", "mode=snapshot snapshot=64K", "mode=rw trace"):
+        path = str(d / (cmd.replace(" ", "_").replace("=", "-") + ".iso"))
+        subprocess.run(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), cmd, path], check=True,
+                       env=dict(os.environ, VHDBOOT_ELF=ELF), capture_output=True, timeout=120)
+        out[cmd] = path
+    return out
+
+
+def boot(disk, iso, work, timeout=120):
+    run = fh.run_qemu([(0, disk)], iso=iso, timeout=timeout, workdir=str(work))
+    assert run.rc == fh.EXIT_DONE, run.describe()
+    return run
+
+
+def virtual(path, sectors):
+    return bytearray(wg.vhd_read(path, 0, sectors))
+
+
+def apply(model, ops, results):
+    """Apply the ops whose W record says success to the model; returns the model."""
+    for (kind, fn, lba, n, tag), (k, kv) in zip(ops, results):
+        assert (k == "W") == (kind == W)
+        if kind == W and kv["ah"] == 0:
+            model[lba * S:(lba + n) * S] = wg.pattern(lba, tag, n)
+    return model
+
+
+def check_reads(ops, results, model, run):
+    for (kind, fn, lba, n, tag), (k, kv) in zip(ops, results):
+        if kind == R:
+            assert kv["ah"] == 0 and kv["cf"] == 0, run.describe()
+            assert kv["fnv"] == wg.fnv(bytes(model[lba * S:(lba + n) * S])), \
+                "read-back of LBA %d+%d differs from the expected data\n%s" % (lba, n, run.describe())
+
+
+def assert_clean(path):
+    rc, out = wg.check(path)
+    assert rc == 0, "vhdtool check %s -> %d\n%s" % (path, rc, out)
+
+
+def qemu_img_check(path):
+    """qemu-img check: the vpc driver has no check; accept exactly that answer, fail on any other error."""
+    p = subprocess.run([fh.QEMU_IMG, "check", "-f", "vpc", path], capture_output=True, text=True)
+    if p.returncode != 0:
+        assert "does not support checks" in p.stdout + p.stderr, p.stdout + p.stderr
+        return "unsupported"
+    return "clean"
+
+
+def assert_reads_back(path, model, work, hidden=()):
+    """vhdtool and qemu-img read the expected data. hidden: sectors with a clear bitmap bit over garbage
+    (vhd_hide_sectors) that no write covered: qemu's vpc driver ignores dynamic bitmaps, so skip them there."""
+    sectors = len(model) // S
+    assert wg.vhd_read(path, 0, sectors) == bytes(model), "vhdtool read differs from the expected data"
+    q = bytearray(wg.qemu_img_read(path, 0, sectors, str(work)))
+    for s in hidden:
+        q[s * S:(s + 1) * S] = model[s * S:(s + 1) * S]
+    assert q == model, "qemu-img convert differs from the expected data"
+    qemu_img_check(path)
+
+
+# ------------------------------------------------------------------ writes that succeed
+
+def test_dynamic_on_bigger_disk(tmp_path, isos):
+    """A dynamic VHD dd'd onto a larger disk: writes across block boundaries, into new blocks, into
+    partially filled blocks (CHS 03h, 43h, 43h verify); the grown image checks clean and reads back."""
+    size, spb = 64 << 20, 1024
+    ops = [(W, wg.FN_43, spb - 4, 10, 0x11),            # block 0 (allocated) into block 1 (new)
+           (W, wg.FN_43V, 10 * spb + 100, 20, 0x22),    # a new block, 43h AL=2
+           (W, wg.FN_03, 2 * spb + 30, 6, 0x33),        # CHS into a partially filled block
+           (W, wg.FN_43, 20 * spb - 60, 127, 0x44),     # 127 sectors over two new blocks
+           (W, wg.FN_43, 2 * spb + 40, 3, 0x55)]        # in place, bits already set
+    ops += [(R, 0x42, lba, n, 0) for (_, _, lba, n, _) in ops] + [(R, 0x42, 2 * spb, 64, 0)]
+    vhd = wg.make_vhd(str(tmp_path / "d.vhd"), "dynamic", size, wg.Params(ops=ops), block="512K")
+    # block 2: data in sectors 0..63, then hide 30..35 and 40..41 (bitmap clear): a partially filled block
+    wg.vhdtool("write", vhd, 2 * spb, input=wg.pattern(2 * spb, 0x99, 64))
+    fh.vhd_hide_sectors(vhd, list(range(2 * spb + 30, 2 * spb + 36)) + [2 * spb + 40, 2 * spb + 41])
+    model = virtual(vhd, size // S)
+    before_blocks = fh.vhd_info(vhd)["allocated"]
+    disk = wg.on_bigger_disk(vhd, str(tmp_path / "disk.raw"), 16 << 20)
+    run = boot(disk, isos[""], tmp_path)
+    assert "the VHD is the first %d of" % (os.path.getsize(vhd) // S) in run.serial, run.describe()
+    res = wg.records(run.serial)
+    assert all(kv["ah"] == 0 and kv["cf"] == 0 for k, kv in res if k == "W"), run.describe()
+    apply(model, ops, res)
+    check_reads(ops, res, model, run)
+    img = wg.extract_prefix(disk, str(tmp_path / "grown.vhd"))
+    assert fh.vhd_info(img)["allocated"] == before_blocks + 4
+    assert_clean(img)
+    assert_reads_back(img, model, tmp_path)
+
+
+def test_fixed_whole_disk(tmp_path, isos):
+    """Fixed VHD: writes in place with 43h, 43h verify and 03h; checks clean, reads back."""
+    size = 16 << 20
+    ops = [(W, wg.FN_43, 100, 127, 0x1), (W, wg.FN_43V, 5000, 64, 0x2), (W, wg.FN_03, 20000, 33, 0x3),
+           (W, wg.FN_43, 32768 - 5, 5, 0x4)]
+    ops += [(R, 0x42, lba, n, 0) for (_, _, lba, n, _) in ops]
+    vhd = wg.make_vhd(str(tmp_path / "f.vhd"), "fixed", size, wg.Params(ops=ops))
+    model = virtual(vhd, size // S)
+    run = boot(vhd, isos[""], tmp_path)
+    res = wg.records(run.serial)
+    assert all(kv["ah"] == 0 for k, kv in res if k == "W"), run.describe()
+    apply(model, ops, res)
+    check_reads(ops, res, model, run)
+    assert_clean(vhd)
+    assert_reads_back(vhd, model, tmp_path)
+
+
+def test_dynamic_allocated_in_place(tmp_path, isos):
+    """A dynamic image whose blocks are all allocated (converted from data), some sectors hidden by
+    clear bitmap bits: writes in place set them; whole disk, no growth needed."""
+    raw = str(tmp_path / "src.raw")
+    fh.build_raw(raw, 8 << 20, [(wg.GUEST_SECTORS, (8 << 20) // S - wg.GUEST_SECTORS)], fh.Params(flags=0), seed=5,
+                 guest_bin=fh.GUEST_BIN)
+    ops = [(W, wg.FN_43, 1500, 40, 0x7), (W, wg.FN_03, 3000, 8, 0x8), (W, wg.FN_43V, 4090, 12, 0x9)]
+    ops += [(R, 0x42, lba, n, 0) for (_, _, lba, n, _) in ops] + [(R, 0x42, 1480, 100, 0)]
+    with open(raw, "r+b") as f:
+        f.write(wg.guest_image(wg.Params(ops=ops)))
+    vhd = fh.vhdtool_vhd(raw, str(tmp_path / "a.vhd"), "dynamic", "512K")
+    fh.vhd_hide_sectors(vhd, [1490, 1500, 1501, 3003, 4095])
+    model = virtual(vhd, (8 << 20) // S)
+    run = boot(vhd, isos[""], tmp_path)
+    res = wg.records(run.serial)
+    assert all(kv["ah"] == 0 for k, kv in res if k == "W"), run.describe()
+    apply(model, ops, res)
+    check_reads(ops, res, model, run)
+    assert_clean(vhd)
+    assert_reads_back(vhd, model, tmp_path, hidden=[1490])
+
+
+# ------------------------------------------------------------------ writes that must not reach the image
+
+def test_no_room_whole_disk(tmp_path, isos):
+    """Whole-disk empty dynamic VHD: a write into an unallocated block fails with CCh and one log line; nothing changes."""
+    ops = [(W, wg.FN_43, 5000, 8, 0x5), (R, 0x42, 5000, 8, 0), (W, wg.FN_43, 1020, 10, 0x6), (R, 0x42, 1016, 16, 0)]
+    vhd = wg.make_vhd(str(tmp_path / "n.vhd"), "dynamic", 64 << 20, wg.Params(ops=ops), block="512K")
+    model, before = virtual(vhd, 2048 * 4), fh.sha256(vhd)
+    run = boot(vhd, isos[""], tmp_path)
+    res = wg.records(run.serial)
+    assert [kv["ah"] for k, kv in res if k == "W"] == [0xCC, 0xCC], run.describe()
+    assert [kv["dapcnt"] for k, kv in res if k == "W"] == [0, 0]
+    assert "vhd: no room to allocate block 4: the disk ends at the image's footer; write LBA 5000 count 8" in run.serial
+    assert "vhd: no room to allocate block 1: the disk ends at the image's footer; write LBA 1020 count 10" in run.serial
+    check_reads(ops, res, model, run)
+    assert fh.sha256(vhd) == before
+    assert_clean(vhd)
+
+
+def test_mode_ro(tmp_path, isos):
+    """mode=ro: writes answer 03h, the image is byte-identical afterwards."""
+    ops = [(W, wg.FN_43, 100, 8, 0x1), (W, wg.FN_03, 200, 2, 0x2), (R, 0x42, 100, 8, 0)]
+    vhd = wg.make_vhd(str(tmp_path / "r.vhd"), "dynamic", 16 << 20, wg.Params(ops=ops), block="512K")
+    disk = wg.on_bigger_disk(vhd, str(tmp_path / "disk.raw"), 4 << 20)
+    model, before = virtual(vhd, 256), fh.sha256(disk)
+    run = boot(disk, isos["mode=ro"], tmp_path)
+    assert "vhd: mode=ro:" in run.serial and "drive 80h = VHD, read-only" in run.serial, run.describe()
+    res = wg.records(run.serial)
+    assert [kv["ah"] for k, kv in res if k == "W"] == [3, 3], run.describe()
+    check_reads(ops, res, model, run)
+    assert fh.sha256(disk) == before
+
+
+def test_mode_snapshot(tmp_path, isos):
+    """mode=snapshot: the guest reads its own writes back; the disk is byte-identical afterwards."""
+    ops = [(W, wg.FN_43, 1000, 100, 0x1), (W, wg.FN_43V, 1050, 10, 0x2), (W, wg.FN_03, 3000, 9, 0x3),
+           (R, 0x42, 990, 127, 0), (R, 0x42, 3000, 9, 0)]
+    vhd = wg.make_vhd(str(tmp_path / "s.vhd"), "dynamic", 16 << 20, wg.Params(ops=ops), block="512K")
+    model, before = virtual(vhd, 8192), fh.sha256(vhd)
+    run = boot(vhd, isos["mode=snapshot"], tmp_path)
+    assert "vhd: mode=snapshot:" in run.serial and "writes to RAM" in run.serial, run.describe()
+    res = wg.records(run.serial)
+    assert all(kv["ah"] == 0 for k, kv in res if k == "W"), run.describe()
+    apply(model, ops, res)
+    check_reads(ops, res, model, run)
+    assert fh.sha256(vhd) == before
+
+
+def test_snapshot_full(tmp_path, isos):
+    """snapshot=64K: once the overlay is full a write fails with CCh and a log line; earlier writes still read back."""
+    ops = [(W, wg.FN_43, 1000, 100, 0x1), (W, wg.FN_43, 2000, 100, 0x2), (W, wg.FN_43, 1000, 100, 0x3),
+           (R, 0x42, 1000, 100, 0), (R, 0x42, 2000, 100, 0)]
+    vhd = wg.make_vhd(str(tmp_path / "sf.vhd"), "dynamic", 16 << 20, wg.Params(ops=ops), block="512K")
+    model, before = virtual(vhd, 4096), fh.sha256(vhd)
+    run = boot(vhd, isos["mode=snapshot snapshot=64K"], tmp_path)
+    res = wg.records(run.serial)
+    assert [kv["ah"] for k, kv in res if k == "W"] == [0, 0xCC, 0], run.describe()
+    assert "snapshot: overlay full" in run.serial and "write LBA 2000 count 100 refused with status CCh" in run.serial
+    apply(model, ops, res)
+    check_reads(ops, res, model, run)
+    assert fh.sha256(vhd) == before
+
+
+def test_damaged_end_footer_is_read_only(tmp_path, isos):
+    """End footer damaged: the library opens from the copy at 0, read-only; the log says so, writes get 03h."""
+    ops = [(W, wg.FN_43, 100, 8, 0x1), (R, 0x42, 100, 8, 0)]
+    vhd = wg.make_vhd(str(tmp_path / "b.vhd"), "dynamic", 16 << 20, wg.Params(ops=ops), block="512K")
+    with open(vhd, "r+b") as f:
+        f.seek(os.path.getsize(vhd) - S + 64)
+        f.write(b"\x12\x34\x56\x78")
+    model, before = virtual(vhd, 256), fh.sha256(vhd)
+    run = boot(vhd, isos[""], tmp_path)
+    assert "mode=rw, but the image is read-only" in run.serial and "drive 80h = VHD, read-only" in run.serial, run.describe()
+    res = wg.records(run.serial)
+    assert [kv["ah"] for k, kv in res if k == "W"] == [3]
+    check_reads(ops, res, model, run)
+    assert fh.sha256(vhd) == before
+
+
+def test_differencing_writes_on_host(tmp_path):
+    """Differencing images are not in the firmware yet (issue 6): the library's child-only writes, through
+    vhdtool: the parent is byte-identical, the child checks clean and reads back the merged data."""
+    parent = wg.make_vhd(str(tmp_path / "p.vhd"), "dynamic", 8 << 20, wg.Params(), block="512K")
+    wg.vhdtool("write", parent, 3000, input=wg.pattern(3000, 7, 40))
+    child = str(tmp_path / "c.vhd")
+    wg.vhdtool("create", "-p", parent, child)
+    before = fh.sha256(parent)
+    model = virtual(parent, 16384)
+    for lba, n, tag in ((3010, 5, 1), (1020, 10, 2), (9000, 1, 3)):
+        wg.vhdtool("write", child, lba, input=wg.pattern(lba, tag, n))
+        model[lba * S:(lba + n) * S] = wg.pattern(lba, tag, n)
+    assert fh.sha256(parent) == before
+    assert_clean(child)
+    assert wg.vhd_read(child, 0, 16384) == bytes(model)
+    # (qemu-img's vpc driver does not follow differencing parents: it reads their sectors as zeros)
+
+
+# ------------------------------------------------------------------ power cut
+
+def test_power_cut(tmp_path):
+    """A few trials of tests/powercut.py: SIGKILL mid-write; the image checks clean and every acknowledged write is there."""
+    results = powercut.run_trials(4, str(tmp_path), seed=1)
+    bad = [r for r in results if not r.ok]
+    assert not bad, "\n\n".join(r.report() for r in bad)
+    assert sum(r.completed for r in results) > 0
