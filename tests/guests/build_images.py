@@ -33,6 +33,8 @@ Usage: tests/guests/build_images.py OUTDIR [GUEST...]     (prints the image path
 import glob
 import os
 import shutil
+import tempfile
+import threading
 import struct
 import subprocess
 import sys
@@ -120,14 +122,25 @@ def kernel_deb():
     return debs[-1]
 
 
+_KERNEL_LOCK = threading.Lock()
+
+
 def kernel():
-    """Path of the cloud kernel's vmlinuz (extracted once next to the cached .deb)."""
+    """Path of the cloud kernel's vmlinuz (downloaded and extracted once, next to the cached .deb).
+
+    Image builders run in a thread pool: one lock covers the download and the
+    extraction, and the extraction uses a private directory, so a cold cache is
+    filled exactly once."""
+    with _KERNEL_LOCK:
+        return _kernel_locked()
+
+
+def _kernel_locked():
     deb = kernel_deb()
     base = os.path.basename(deb)[:-len(".deb")]
     out = os.path.join(CACHE, base + ".vmlinuz")
     if not os.path.exists(out):
-        tmp = os.path.join(CACHE, base + ".x")
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = tempfile.mkdtemp(prefix=base + ".x.", dir=CACHE)
         run(["dpkg-deb", "-x", deb, tmp])
         found = glob.glob(os.path.join(tmp, "boot", "vmlinuz-*"))
         if not found:
