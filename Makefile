@@ -105,6 +105,7 @@ bench: deps
 	$(MAKE) all
 	bash bench/convert.sh 5
 	$(PYTHON) bench/int13_read.py
+	$(PYTHON) bench/int13_write.py
 	$(PYTHON) bench/guests_boot.py --reps 5
 
 .PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe
