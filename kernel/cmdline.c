@@ -26,6 +26,106 @@ static int cmdline_disk(const char *v, size_t n)
 	return -2;
 }
 
+/* CMDLINE_MODE_* for "rw", "ro", "snapshot"; -1 if unknown. */
+static int cmdline_mode(const char *v, size_t n)
+{
+	if (n == 2 && !strncmp(v, "rw", 2))
+		return CMDLINE_MODE_RW;
+	if (n == 2 && !strncmp(v, "ro", 2))
+		return CMDLINE_MODE_RO;
+	if (n == 8 && !strncmp(v, "snapshot", 8))
+		return CMDLINE_MODE_SNAPSHOT;
+	return -1;
+}
+
+/* Parse a size ("65536", "64K", "64M", "1G"; nonzero, below 4 GiB) into *out; 0 if malformed. */
+static int cmdline_size(const char *v, size_t n, uint64_t *out)
+{
+	uint64_t x = 0;
+	size_t i = 0;
+	for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
+		x = x * 10 + (uint64_t)(v[i] - '0');
+		if (x >= (1ull << 32))
+			return 0;
+	}
+	if (i == 0)
+		return 0;
+	if (i + 1 == n) {
+		char s = v[i] | 0x20;      /* lower case */
+		if (s != 'k' && s != 'm' && s != 'g')
+			return 0;
+		x <<= s == 'k' ? 10 : s == 'm' ? 20 : 30;
+	} else if (i != n) {
+		return 0;
+	}
+	if (x == 0 || x >= (1ull << 32))
+		return 0;
+	*out = x;
+	return 1;
+}
+
+/* Is w[0..n) a well-formed vhd= item other than "auto" (a disk, partition, path or module)? */
+static int cmdline_vhd_item(const char *w, size_t n)
+{
+	if (n == 0 || n >= CMDLINE_VHD_LEN)
+		return 0;
+	if (w[0] == '/')
+		return 1;
+	if (n >= 6 && !strncmp(w, "module", 6)) {
+		for (size_t i = 6; i < n; i++)
+			if (w[i] < '0' || w[i] > '9')
+				return 0;
+		return 1;
+	}
+	const char *colon = cmdline_memchr(w, ':', n);
+	size_t dn = colon ? (size_t)(colon - w) : n;
+	if (colon && (colon + 1 == w + n || colon[1] != '/'))
+		return 0;
+	const char *comma = cmdline_memchr(w, ',', dn);
+	if (cmdline_disk(w, comma ? (size_t)(comma - w) : dn) < 0)
+		return 0;
+	if (comma) {
+		size_t i = (size_t)(comma - w) + 1;
+		if (i == dn || dn - i > 4)
+			return 0;
+		for (; i < dn; i++)
+			if (w[i] < '0' || w[i] > '9')
+				return 0;
+	}
+	return 1;
+}
+
+/* Parse the value of vhd= (v[0..n)): "auto", or items separated by '+'; 0 if malformed. */
+static int cmdline_vhd(struct cmdline *c, const char *v, size_t n)
+{
+	c->nvhd = 0;
+	c->disk = CMDLINE_DISK_AUTO;
+	if (n == 4 && !strncmp(v, "auto", 4))
+		return 1;
+	while (n) {
+		const char *plus = cmdline_memchr(v, '+', n);
+		size_t k = plus ? (size_t)(plus - v) : n;
+		if (c->nvhd >= CMDLINE_MAX_VHDS || !cmdline_vhd_item(v, k)) {
+			c->nvhd = 0;
+			return 0;
+		}
+		memcpy(c->vhd[c->nvhd], v, k);
+		c->vhd[c->nvhd++][k] = 0;
+		if (!plus)
+			break;
+		n -= k + 1;
+		v += k + 1;
+		if (!n) {
+			c->nvhd = 0;
+			return 0;
+		}
+	}
+	if (c->nvhd == 1)
+		c->disk = cmdline_disk(c->vhd[0], strlen(c->vhd[0])) >= 0 ?
+			  cmdline_disk(c->vhd[0], strlen(c->vhd[0])) : CMDLINE_DISK_AUTO;
+	return c->nvhd > 0;
+}
+
 /* Record a word we did not understand. */
 static void cmdline_bad(struct cmdline *c, const char *w, size_t n)
 {
@@ -41,6 +141,11 @@ void cmdline_parse_raw(struct cmdline *c)
 {
 	c->disk = CMDLINE_DISK_AUTO;
 	c->trace = 0;
+	c->nvhd = 0;
+	c->timeout = CMDLINE_TIMEOUT_DEFAULT;
+	c->ignore_timestamp = 0;
+	c->mode = CMDLINE_MODE_RW;
+	c->snapshot_bytes = 0;
 	c->errors = 0;
 	c->bad[0] = 0;
 	const char *p = c->raw;
@@ -62,13 +167,30 @@ void cmdline_parse_raw(struct cmdline *c)
 		}
 		first = 0;
 		if (eq && eq - w == 3 && !strncmp(w, "vhd", 3)) {
-			int d = cmdline_disk(eq + 1, n - 4);
-			if (d == -2)
+			if (!cmdline_vhd(c, eq + 1, n - 4))
+				cmdline_bad(c, w, n);
+		} else if (eq && eq - w == 7 && !strncmp(w, "timeout", 7)) {
+			int t = 0;
+			size_t i = 8;
+			for (; i < n && w[i] >= '0' && w[i] <= '9' && t < 100000; i++)
+				t = t * 10 + (w[i] - '0');
+			if (i != n || n == 8 || t > 3600)
 				cmdline_bad(c, w, n);
 			else
-				c->disk = d;
+				c->timeout = t;
+		} else if (n == 20 && !strncmp(w, "vhd_ignore_timestamp", 20)) {
+			c->ignore_timestamp = 1;
 		} else if (n == 5 && !strncmp(w, "trace", 5)) {
 			c->trace = 1;
+		} else if (eq && eq - w == 4 && !strncmp(w, "mode", 4)) {
+			int m = cmdline_mode(eq + 1, n - 5);
+			if (m < 0)
+				cmdline_bad(c, w, n);
+			else
+				c->mode = m;
+		} else if (eq && eq - w == 8 && !strncmp(w, "snapshot", 8)) {
+			if (!cmdline_size(eq + 1, n - 9, &c->snapshot_bytes))
+				cmdline_bad(c, w, n);
 		} else {
 			cmdline_bad(c, w, n);
 		}

@@ -8,9 +8,12 @@
 #include "mem.h"
 #include "resident.h"
 #include "int13.h"
+#include "trace.h"
 #include "int15.h"
 #include "tsc.h"
 #include "vhdblk.h"
+#include "overlay.h"
+#include "select.h"
 #include "../drivers/ata.h"
 #include "../vhd/vhd.h"
 #include "../boot/realmode.h"
@@ -25,12 +28,12 @@ extern uint8_t __image_end[], __bss_start[], __bss_end[], __load_end[];
 
 static struct cmdline boot_cmd;
 static struct ata_disk boot_disks[ATA_MAX_DISKS];
-static struct vhd boot_vhd;
-static struct vhdblk boot_vblk;
+static struct vhdblk boot_vblk[SEL_MAX_IMAGES];
+static struct overlay boot_overlay[SEL_MAX_IMAGES];
 static uint32_t boot_tsc_per_ms;
 
 /* Print problem and remedy on both consoles, undo any hooks, then INT 18h (next boot device); never returns. */
-static void __attribute__((noreturn)) boot_fail(const char *problem, const char *remedy)
+void __attribute__((noreturn)) boot_fail(const char *problem, const char *remedy)
 {
 	con_set_targets(CON_SERIAL | CON_VGA);
 	con_printf("\nvhdboot: ERROR: %s\n", problem);
@@ -43,55 +46,6 @@ static void __attribute__((noreturn)) boot_fail(const char *problem, const char 
 	rm_call(0x18, &r);
 	con_printf("vhdboot: the BIOS returned from INT 18h; system halted\n");
 	rm_halt();
-}
-
-/* Serial trace of one guest INT 13h call (cmdline "trace"). */
-static void boot_trace(const struct rm_regs *in, const struct rm_regs *out)
-{
-	con_printf("int13 ax=%04x bx=%04x cx=%04x dx=%04x es=%04x si=%04x -> ax=%04x cf=%u\n",
-		   (unsigned)(in->eax & 0xFFFF), (unsigned)(in->ebx & 0xFFFF),
-		   (unsigned)(in->ecx & 0xFFFF), (unsigned)(in->edx & 0xFFFF), in->es,
-		   (unsigned)(in->esi & 0xFFFF), (unsigned)(out->eax & 0xFFFF),
-		   out->flags & RM_FLAG_CF);
-}
-
-/* Does sector lba of d start with the VHD footer cookie? */
-static int boot_cookie_at(struct ata_disk *d, uint64_t lba)
-{
-	static uint8_t sec[BLK_SECTOR];
-	if (d->blk.read(&d->blk, lba, 1, sec) != BLK_OK)
-		return 0;
-	return !memcmp(sec, VHD_FOOTER_COOKIE, 8);
-}
-
-/* The disk to use (command line, else the first with a footer at its end, else one with a copy at 0); NULL if none. */
-static struct ata_disk *boot_pick_disk(int n)
-{
-	if (boot_cmd.disk != CMDLINE_DISK_AUTO) {
-		for (int i = 0; i < n; i++)
-			if (boot_disks[i].channel * 2 + boot_disks[i].slave == boot_cmd.disk)
-				return &boot_disks[i];
-		static char msg[80];
-		static const char *const names[4] = { "pm", "ps", "sm", "ss" };
-		k_snprintf(msg, sizeof(msg), "vhd=%s names no ATA hard disk (see the ata lines above)",
-			   names[boot_cmd.disk]);
-		boot_fail(msg, "fix the vhd= option, or drop it to pick the first disk holding a VHD");
-	}
-	for (int i = 0; i < n; i++)
-		if (boot_disks[i].sectors && boot_cookie_at(&boot_disks[i], boot_disks[i].sectors - 1))
-			return &boot_disks[i];
-	/* A dynamic VHD whose end footer is damaged still has the copy at 0: open it to explain. */
-	for (int i = 0; i < n; i++)
-		if (boot_cookie_at(&boot_disks[i], 0))
-			return &boot_disks[i];
-	return NULL;
-}
-
-/* VHD type name. */
-static const char *boot_type_name(uint32_t t)
-{
-	return t == VHD_TYPE_FIXED ? "fixed" : t == VHD_TYPE_DYNAMIC ? "dynamic" :
-	       t == VHD_TYPE_DIFF ? "differencing" : "unknown";
 }
 
 /* Read the guest MBR to 0:7C00 through INT 13h AH=42h (our own hook, as the guest will) and check 55AAh. */
@@ -124,6 +78,71 @@ static void boot_read_mbr(void)
 	con_printf("boot: MBR ok (signature 55AAh)\n");
 }
 
+/* Log the write mode (mode=) and what it means for this image. */
+static void boot_log_mode(const struct vhd *v)
+{
+	if (boot_cmd.mode == CMDLINE_MODE_RO)
+		con_printf("vhd: mode=ro: guest writes are refused with status 03h (write protected); nothing is written\n");
+	else if (boot_cmd.mode == CMDLINE_MODE_SNAPSHOT)
+		con_printf("vhd: mode=snapshot: guest writes stay in RAM and are lost at reset; the image is never written\n");
+	else if (v->flags & VHD_OPEN_RDONLY)
+		con_printf("vhd: mode=rw, but the image is read-only (see above): guest writes answer 03h\n");
+	else
+		con_printf("vhd: mode=rw: guest writes go to the image; each INT 13h write returns after its data and metadata are flushed (ATA FLUSH CACHE)\n");
+}
+
+/* Sectors for the snapshot overlay: snapshot=SIZE, else a quarter of usable RAM, at most 256 MiB. */
+static uint32_t boot_snapshot_capacity(void)
+{
+	uint64_t bytes = boot_cmd.snapshot_bytes;
+	if (!bytes) {
+		bytes = mem_usable_below_4g() / 4;
+		if (bytes > (256u << 20))
+			bytes = 256u << 20;
+	}
+	uint32_t cap = overlay_capacity_for(bytes);
+	return cap ? cap : 1;
+}
+
+/* overlay on_full hook: one COM1 line per refused write. */
+static void boot_overlay_full(struct overlay *o, uint64_t lba, uint32_t count, uint32_t missing)
+{
+	con_printf("snapshot: overlay full (%u of %u sectors used): write LBA %llu count %u refused with status CCh (needs %u more sectors); boot with a larger snapshot=SIZE\n",
+		   o->used, o->capacity, (unsigned long long)lba, count, missing);
+}
+
+/* Serve chosen image i as drive 80h+i: vhdblk, the snapshot overlay (a share of snap_cap), int13. */
+static void boot_add_image(int i, int nimg, uint32_t snap_cap)
+{
+	struct sel_image *si = sel_image(i);
+	struct vhd *v = si->leaf;
+	static char vname[SEL_MAX_IMAGES][24];
+	k_snprintf(vname[i], sizeof(vname[i]), "vhd%d", i);
+	if (!si->ram)
+		boot_log_mode(v);
+	struct blk_dev *vdev = vhdblk_init(&boot_vblk[i], v, vname[i]);
+	int read_only = !si->ram && (boot_cmd.mode == CMDLINE_MODE_RO || (v->flags & VHD_OPEN_RDONLY));
+	if (boot_cmd.mode == CMDLINE_MODE_SNAPSHOT) {
+		uint32_t cap = snap_cap / (uint32_t)nimg;
+		void *mem = mem_alloc((uint32_t)overlay_bytes(cap), 4096);
+		vdev = mem ? overlay_init(&boot_overlay[i], vdev, mem, cap, "snapshot") : 0;
+		if (!vdev)
+			boot_fail("no memory for the snapshot overlay (internal error)", "boot with a smaller snapshot=SIZE");
+		boot_overlay[i].on_full = boot_overlay_full;
+		read_only = 0;
+		con_printf("snapshot: %u MiB of RAM (%u sectors) for guest writes, reserved with the resident region\n",
+			   cap >> 11, cap);
+	}
+	int drive = int13_add_drive(vdev, read_only);
+	if (drive < 0)
+		boot_fail("the INT 13h layer refused the VHD (internal error)", "report this as a bug");
+	struct int13_drive *d = int13_get_drive((uint8_t)drive);
+	con_printf("int13: drive %02xh = VHD, %s, %llu sectors, BIOS geometry %u/%u/%u; BIOS hard disks %u shift up\n",
+		   drive, read_only ? "read-only" : boot_cmd.mode == CMDLINE_MODE_SNAPSHOT ? "writes to RAM" : "read-write",
+		   (unsigned long long)d->sectors, d->cylinders, d->heads, d->spt,
+		   resident_bios_hd());
+}
+
 void kmain(uint32_t magic, uint32_t mbi_phys)
 {
 	con_init();
@@ -136,7 +155,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	cmdline_parse(&boot_cmd, (mb_flags & MB_INFO_CMDLINE) ? *(volatile uint32_t *)phys_ptr(mbi_phys + 16) : 0);
 	con_printf("cmdline: \"%s\"\n", boot_cmd.raw);
 	if (boot_cmd.errors)
-		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|pm|ps|sm|ss|hd0..hd3, trace)\n",
+		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|pm|ps|sm|ss|hd0..hd3, trace, mode=rw|ro|snapshot, snapshot=SIZE)\n",
 			   boot_cmd.errors, boot_cmd.bad);
 
 	if (!mem_init(mbi_phys))
@@ -145,45 +164,29 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 		   (unsigned)(mem_usable_below_4g() >> 20));
 	mem_log();
 	boot_tsc_per_ms = tsc_calibrate();
+	sel_init(mbi_phys, &boot_cmd, boot_tsc_per_ms);
 
 	int n = ata_probe(boot_disks, ATA_MAX_DISKS);
 	con_printf("ata: %d hard disk(s)\n", n);
-	struct ata_disk *disk = boot_pick_disk(n);
-	if (!disk)
-		boot_fail("no VHD found: no ATA hard disk ends with a VHD footer (\"conectix\")",
-			  "attach the .vhd file itself as an IDE disk (raw, not converted), or name the disk with vhd=pm|ps|sm|ss");
-	con_printf("vhd: using ATA %s (%s), %llu sectors\n", disk->label, disk->model,
-		   (unsigned long long)disk->sectors);
-
-	int err = vhd_open(&boot_vhd, &disk->blk, VHD_OPEN_RDONLY);
-	if (err) {
-		static char msg[160];
-		k_snprintf(msg, sizeof(msg), "the VHD on %s cannot be opened: %s (%s)",
-			   disk->label, vhd_strerror(err), vhd_errname(err));
-		boot_fail(msg, "repair or recreate the image on another machine (`vhdtool check` explains the defect)");
-	}
-	struct vhd *v = &boot_vhd;
-	if (v->footer.type == VHD_TYPE_DIFF)
-		boot_fail("the VHD is a differencing image: its parent is a file, and a bare disk has no file system to find it in",
-			  "merge the chain into one image (`vhdtool convert`) and attach that");
-	if (v->state & VHD_ST_BACKUP_FOOTER)
-		con_printf("vhd: WARNING: end footer damaged (%s); using the copy at offset 0\n",
-			   vhd_strerror(v->end_footer_err));
-	con_printf("vhd: %s, %llu MiB (%llu sectors), footer CHS %u/%u/%u, creator \"%s\"\n",
-		   boot_type_name(v->footer.type), (unsigned long long)(v->sectors >> 11),
-		   (unsigned long long)v->sectors, v->footer.cylinders, v->footer.heads,
-		   v->footer.spt, v->footer.creator_app);
-	uint32_t bat_bytes = (uint32_t)vhd_bat_bytes(v);
-	if (v->footer.type == VHD_TYPE_DYNAMIC)
-		con_printf("vhd: block size %u KiB, %u blocks, BAT %u bytes\n",
-			   v->block_size >> 10, v->blocks, bat_bytes);
-
+	/* Which images (kernel/select.c): vhd=, else GRUB modules, else a scan of every disk and a menu. */
+	sel_choose(boot_disks, n);
 	/* The resident region: the whole kernel image (code, data, bss, stacks) plus the heap. */
 	uint32_t image = (uint32_t)(uintptr_t)__image_end;
-	uint32_t size = (image + ((bat_bytes + 0xFFFu) & ~0xFFFu) + HEAP_SLACK + MEM_RESIDENT_ALIGN - 1) &
-			~(MEM_RESIDENT_ALIGN - 1);
+	uint32_t snap_cap = boot_cmd.mode == CMDLINE_MODE_SNAPSHOT ? boot_snapshot_capacity() : 0;
+	uint32_t size, res;
 	uint32_t old_base = kernel_base;
-	uint32_t res = mem_choose_resident(size, old_base, old_base + image);
+	/* Avoid the loaded kernel and the scan's memory just above it (sel_scratch_end). */
+	uint32_t avoid_hi = sel_scratch_end() > old_base + image ? sel_scratch_end() : old_base + image;
+	for (;;) {
+		uint32_t ovl = (uint32_t)((overlay_bytes(snap_cap) + 0xFFFu) & ~0xFFFull);
+		size = (image + sel_resident_bytes() + ovl + HEAP_SLACK + MEM_RESIDENT_ALIGN - 1) &
+		       ~(MEM_RESIDENT_ALIGN - 1);
+		res = mem_choose_resident(size, old_base, avoid_hi);
+		if (res || snap_cap <= 2048)
+			break;
+		snap_cap /= 2;            /* the snapshot does not fit: halve it and say so below */
+		con_printf("snapshot: not enough free RAM; trying %u MiB\n", snap_cap >> 11);
+	}
 	if (!res)
 		boot_fail("no room for the resident handler at the top of RAM below 4 GiB",
 			  "give the machine more memory");
@@ -194,39 +197,15 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 		   (unsigned)(((uint32_t)(uintptr_t)__bss_end - (uint32_t)(uintptr_t)__bss_start) >> 10));
 	mem_heap_init(size);
 
-	if (bat_bytes) {
-		uint32_t *bat = mem_alloc(bat_bytes, 4096);
-		if (!bat)
-			boot_fail("resident heap too small for the BAT (internal error)", "report this as a bug");
-		err = vhd_load_bat(v, bat);
-		if (!err) {
-			uint32_t *scratch = mem_temp(bat_bytes, old_base + image);
-			if (scratch)
-				err = vhd_check_overlaps(v, scratch);
-			else
-				con_printf("vhd: WARNING: no temporary memory for the overlap check; skipped\n");
-		}
-		if (err) {
-			static char msg[160];
-			k_snprintf(msg, sizeof(msg), "the VHD's block table is damaged: %s (%s)",
-				   vhd_strerror(err), vhd_errname(err));
-			boot_fail(msg, "repair the image on another machine (`vhdtool check`), or restore it from a backup");
-		}
-	}
-
-	struct blk_dev *vdev = vhdblk_init(&boot_vblk, v, "vhd0");
+	/* mode=rw opens the images writable; ro and snapshot never write them (parents: never). */
+	int nimg = sel_open(boot_cmd.mode == CMDLINE_MODE_RW ? 0 : VHD_OPEN_RDONLY, avoid_hi);
 	int13_init(resident_bios_hd());
-	int drive = int13_add_drive(vdev, 1);
-	if (drive < 0)
-		boot_fail("the INT 13h layer refused the VHD (internal error)", "report this as a bug");
-	struct int13_drive *d = int13_get_drive((uint8_t)drive);
-	con_printf("int13: drive %02xh = VHD, read-only, %llu sectors, BIOS geometry %u/%u/%u; BIOS hard disks %u shift up\n",
-		   drive, (unsigned long long)d->sectors, d->cylinders, d->heads, d->spt,
-		   resident_bios_hd());
+	for (int i = 0; i < nimg; i++)
+		boot_add_image(i, nimg, snap_cap);
 	if (boot_cmd.trace)
-		int13_trace_hook = boot_trace;
+		trace_enable();
 
-	if (resident_install(1))
+	if (resident_install((uint8_t)nimg))
 		boot_fail("the real-mode stub does not fit in conventional memory (40:13 looks wrong)",
 			  "report this as a bug, with the BIOS model");
 	int15_init(mem_res_base, mem_res_size, resident.stub_linear,
@@ -244,6 +223,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	uint64_t now = rdtsc();
 	con_printf("boot: %u ms from kernel entry to the guest jump (TSC %u kHz)\n",
 		   tsc_ms(boot_tsc, now, boot_tsc_per_ms), boot_tsc_per_ms);
+	trace_summary("at the guest jump");
 	con_printf("boot: jumping to the guest MBR at 0000:7C00 with DL=80h; further vhdboot messages on COM1 only\n");
 	con_set_targets(CON_SERIAL);
 	rm_boot(0x80);

@@ -61,6 +61,31 @@ int mem_init(uint32_t mbi_phys)
 	return mem_nranges;
 }
 
+int mem_reserve(uint64_t base, uint64_t len)
+{
+	uint64_t lo = base, hi = base + len;
+	int n = mem_nranges;
+	for (int i = 0; i < n; i++) {
+		struct mem_range *m = &mem_map[i];
+		uint64_t b = m->base, end = m->base + m->len;
+		if (m->type != MEM_USABLE || hi <= b || end <= lo)
+			continue;
+		uint64_t cl = lo > b ? lo : b, ch = hi < end ? hi : end;
+		/* This range keeps the part before; the reserved middle and the rest are appended. */
+		if (mem_nranges + 2 > MEM_MAX_RANGES)
+			return 0;
+		m->len = cl - b;
+		mem_add(cl, ch - cl, MEM_RESERVED);
+		mem_add(ch, end - ch, MEM_USABLE);
+	}
+	int k = 0;
+	for (int i = 0; i < mem_nranges; i++)
+		if (mem_map[i].len)
+			mem_map[k++] = mem_map[i];
+	mem_nranges = k;
+	return 1;
+}
+
 void mem_log(void)
 {
 	for (int i = 0; i < mem_nranges; i++)

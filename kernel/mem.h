@@ -35,6 +35,12 @@ uint64_t mem_usable_below_4g(void);
  * its physical base, or 0 if there is none.
  */
 uint32_t mem_choose_resident(uint32_t size, uint32_t avoid_lo, uint32_t avoid_hi);
+/*
+ * Mark [base, base+len) reserved in mem_map (usable ranges are split), so
+ * the resident region, temporary memory and the guest's E820 map avoid it
+ * (GRUB modules served from where they lie). Returns 0 when the table is full.
+ */
+int mem_reserve(uint64_t base, uint64_t len);
 /* Start the bump allocator over the resident image's tail: [__image_end, res_size) in kernel pointers. */
 void mem_heap_init(uint32_t res_size);
 /* Allocate bytes (aligned to align, a power of two) from the resident heap; NULL if it is full. */

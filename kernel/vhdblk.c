@@ -225,6 +225,9 @@ static void vhdblk_log_write(struct vhdblk *vb, uint64_t lba, uint32_t count, co
 			con_printf("vhd: no room to allocate block %lld: the disk is full (image ends at sector %llu of %llu); write LBA %llu count %u refused (INT 13h CCh), nothing written\n",
 				   (long long)blk, (unsigned long long)v->dev->sectors,
 				   (unsigned long long)v->dev->max_sectors, (unsigned long long)lba, count);
+		else if (!p && v->dev->name)  /* a file on FAT or a GRUB module (kernel/select.c names it) */
+			con_printf("vhd: %s: no room to allocate block %lld: the image cannot grow (vhdboot never changes a file system; a module's memory is fixed); write LBA %llu count %u refused (INT 13h CCh), nothing written; remedy: use a fixed VHD, or boot with mode=snapshot\n",
+				   v->dev->name, (long long)blk, (unsigned long long)lba, count);
 		else
 			con_printf("vhd: no room to allocate block %lld: the disk ends at the image's footer; write LBA %llu count %u refused (INT 13h CCh), nothing written; remedy: dd the image onto a larger disk (the space after it is used), convert it to fixed, or boot with mode=snapshot\n",
 				   (long long)blk, (unsigned long long)lba, count);

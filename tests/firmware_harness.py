@@ -299,7 +299,8 @@ def run_qemu(drives, iso=None, boot=None, timeout=120, stop_on=None, stop_on_bio
     (regex) matches the serial output so far even without a newline (full-screen guests such as
     memtest86+), or timeout seconds pass (then QEMU is killed and Run.timed_out is set).
     send: [(regex, bytes)]: when a serial line matches the next rule's regex, its bytes are
-    written to QEMU's stdin, i.e. typed on COM1 (rules are used in order, each once)."""
+    written to QEMU's stdin, i.e. typed on COM1 (rules are used in order, each once); bytes may be
+    a function of the re.Match."""
     seabios_log = os.path.join(workdir, "seabios-%d-%d.log" % (os.getpid(), time.monotonic_ns())) if workdir else None
     cmd = qemu_cmd(drives, iso, boot, seabios_log=seabios_log, **kw)
     t0 = time.monotonic()
@@ -335,9 +336,11 @@ def run_qemu(drives, iso=None, boot=None, timeout=120, stop_on=None, stop_on_bio
             lines.append((time.monotonic() - t0, line))
             if on_line:
                 on_line(line)
-            if pending_send and pending_send[0][0].search(line):
+            m = pending_send[0][0].search(line) if pending_send else None
+            if m:
+                data = pending_send.pop(0)[1]
                 try:
-                    p.stdin.write(pending_send.pop(0)[1])
+                    p.stdin.write(data(m) if callable(data) else data)
                     p.stdin.flush()
                 except OSError:
                     pass

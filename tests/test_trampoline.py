@@ -244,8 +244,9 @@ def test_grub2_boots_from_dynamic_vhd(firmware, tmp_path):
     log = serial_until(firmware, [(0, vhd), (1, plain)], "GRUB-IN-VHD done")
     assert "GRUB-IN-VHD done" in log, log[-3000:]
     assert "(hd0) (hd1)" in log, log[-3000:]
-    base = int(__import__("re").search(r"high memory reserved \d+ KiB at ([0-9a-f]{8})", log).group(1), 16)
-    assert "base_addr = 0x%x, length = 0x20000, reserved RAM" % base in log, log[-3000:]
+    m = __import__("re").search(r"high memory reserved (\d+) KiB at ([0-9a-f]{8})", log)
+    kib, base = int(m.group(1)), int(m.group(2), 16)
+    assert "base_addr = 0x%x, length = 0x%x, reserved RAM" % (base, kib * 1024) in log, log[-3000:]
 
 
 def test_guest_int18_is_reported(firmware, tmp_path):

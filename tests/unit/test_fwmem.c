@@ -71,6 +71,45 @@ static void test_cmdline(void **state)
 	assert_string_equal(c.bad, "vhd=hd4");
 }
 
+/* vhd= lists, partitions, paths, modules; timeout=; vhd_ignore_timestamp (kernel/select.c's input). */
+static void test_cmdline_select(void **state)
+{
+	(void)state;
+	struct cmdline c;
+	parse(&c, "");
+	assert_int_equal(c.nvhd, 0);
+	assert_int_equal(c.timeout, CMDLINE_TIMEOUT_DEFAULT);
+	assert_int_equal(c.ignore_timestamp, 0);
+	parse(&c, "vhd=hd0,1:/images/win.vhd timeout=12 vhd_ignore_timestamp");
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.nvhd, 1);
+	assert_string_equal(c.vhd[0], "hd0,1:/images/win.vhd");
+	assert_int_equal(c.disk, CMDLINE_DISK_AUTO);
+	assert_int_equal(c.timeout, 12);
+	assert_int_equal(c.ignore_timestamp, 1);
+	parse(&c, "vhd=/a.vhd+pm,5+hd1:/x/y.vhd+module1");
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.nvhd, 4);
+	assert_string_equal(c.vhd[0], "/a.vhd");
+	assert_string_equal(c.vhd[1], "pm,5");
+	assert_string_equal(c.vhd[2], "hd1:/x/y.vhd");
+	assert_string_equal(c.vhd[3], "module1");
+	parse(&c, "vhd=ps");
+	assert_int_equal(c.nvhd, 1);
+	assert_int_equal(c.disk, 1);
+	parse(&c, "vhd=hd0,1 timeout=0");
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.timeout, 0);
+	/* Malformed: empty item, trailing '+', too many, bad partition, path without '/', bad timeout. */
+	const char *bad[] = { "vhd=a+", "vhd=/a+", "vhd=/a+/b+/c+/d+/e", "vhd=hd0,", "vhd=hd0,x", "vhd=hd0:x.vhd",
+			      "vhd=hd7", "vhd=modulex", "timeout=", "timeout=5s", "timeout=99999" };
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		parse(&c, bad[i]);
+		assert_int_equal(c.errors, 1);
+		assert_string_equal(c.bad, bad[i]);
+	}
+}
+
 /* ------------------------------------------------------------ memory map */
 
 /* QEMU -m 256 as SeaBIOS reports it. */
@@ -106,6 +145,36 @@ static void test_choose(void **state)
 	mem_nranges = 0;
 	mem_add(0x100000, 0xFFF00000ull + 0x10000000ull, 1);
 	assert_int_equal(mem_choose_resident(0x10000, 0, 0), 0xFFFF0000u);
+}
+
+/* mem_reserve (a GRUB module): split out of a usable range, avoided by the resident choice. */
+static void test_reserve(void **state)
+{
+	(void)state;
+	qemu_map();
+	uint64_t before = mem_usable_below_4g();
+	assert_int_equal(mem_reserve(0x130000, 0x401000), 1);
+	assert_int_equal(mem_usable_below_4g(), before - 0x401000);
+	int hit = 0;
+	for (int i = 0; i < mem_nranges; i++) {
+		if (mem_map[i].base == 0x130000 && mem_map[i].len == 0x401000 && mem_map[i].type == MEM_RESERVED)
+			hit++;
+		/* no usable range overlaps the reserved one */
+		if (mem_map[i].type == MEM_USABLE)
+			assert_true(mem_map[i].base + mem_map[i].len <= 0x130000 || mem_map[i].base >= 0x531000);
+	}
+	assert_int_equal(hit, 1);
+	/* The resident region steps around it (module at the top of RAM). */
+	assert_int_equal(mem_reserve(0xFF80000, 0x60000), 1);
+	assert_int_equal(mem_choose_resident(0x20000, 0, 0), 0xFF60000);
+	/* Reserving inside reserved memory changes nothing. */
+	int n = mem_nranges;
+	assert_int_equal(mem_reserve(0x9FC00, 0x100), 1);
+	assert_int_equal(mem_nranges, n);
+	/* A full table refuses. */
+	mem_nranges = MEM_MAX_RANGES - 1;
+	mem_map[MEM_MAX_RANGES - 2] = (struct mem_range){ 0x100000, 0x100000, MEM_USABLE };
+	assert_int_equal(mem_reserve(0x180000, 0x1000), 0);
 }
 
 /* ------------------------------------------------------------ INT 15h */
@@ -199,6 +268,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cmdline),
 		cmocka_unit_test(test_choose),
+		cmocka_unit_test(test_cmdline_select),
+		cmocka_unit_test(test_reserve),
 		cmocka_unit_test(test_int15),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
