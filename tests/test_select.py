@@ -103,6 +103,22 @@ def rewrite_locator(vhd, code, text):
         raise AssertionError("%s: no %s locator" % (vhd, code))
 
 
+def restamp(vhd, delta):
+    """Move the footer time stamp (end and copy at 0) of a VHD by delta seconds, checksums fixed."""
+    size = os.path.getsize(vhd)
+    with open(vhd, "r+b") as fh_:
+        for off in (0, size - SECTOR):
+            fh_.seek(off)
+            f = bytearray(fh_.read(SECTOR))
+            if f[0:8] != b"conectix":
+                continue
+            f[24:28] = struct.pack(">I", struct.unpack(">I", f[24:28])[0] + delta)
+            f[64:68] = b"\0\0\0\0"
+            f[64:68] = struct.pack(">I", (~sum(f)) & 0xFFFFFFFF)
+            fh_.seek(off)
+            fh_.write(f)
+
+
 def mshowfat_runs(path, start, name):
     out = tool(["mshowfat", "-i", img(path, start), "::" + name])
     return [(int(a), int(b or a)) for a, b in re.findall(r"<(\d+)(?:-(\d+))?>", out)]
@@ -269,7 +285,13 @@ def mbr(work):
     vhdtool("create", "-p", st / "mismatch-parent.vhd", st / "mismatch.vhd")
     vhd_from_raw(ro, st / "mismatch-parent.vhd", "dynamic", "512K")     # again: a new unique id
     exp["/vhd/mismatch-parent.vhd"] = ro
-    for n in ("orphan.vhd", "mismatch.vhd", "mismatch-parent.vhd"):
+    # a parent whose time stamp changed (as if touched by another tool): same id, other stamp
+    rt = raw_image(w / "ts.raw", 9)
+    vhd_from_raw(rt, st / "stamp-parent.vhd", "dynamic", "512K")
+    vhdtool("create", "-p", st / "stamp-parent.vhd", st / "stamp.vhd")
+    restamp(st / "stamp-parent.vhd", -3600)
+    exp["/vhd/stamp.vhd"] = rt
+    for n in ("orphan.vhd", "mismatch.vhd", "mismatch-parent.vhd", "stamp.vhd", "stamp-parent.vhd"):
         tool(["mcopy", "-i", i, str(st / n), "::/vhd/" + n])
     return path, exp
 
@@ -367,6 +389,16 @@ def test_broken_chain_boots_nothing(work, mbr, name, words):
     run = run_fw(work, [(0, path)], "vhd=hd0,1:/vhd/%s.vhd" % name, fail=True, timeout=90)
     check_refused(run, words)
     assert fh.sha256(path) == before
+
+
+def test_parent_timestamp(work, mbr):
+    """A parent whose time stamp differs from the child's record: refused naming the check;
+    vhd_ignore_timestamp accepts it and the chain reads right."""
+    path, exp = mbr
+    run = run_fw(work, [(0, path)], "vhd=hd0,1:/vhd/stamp.vhd", fail=True, timeout=90)
+    check_refused(run, ["parent time stamp mismatch", "parent-timestamp", "vhd_ignore_timestamp"])
+    run = run_fw(work, [(0, path)], "vhd=hd0,1:/vhd/stamp.vhd vhd_ignore_timestamp")
+    check_sums(run, exp["/vhd/stamp.vhd"], "vhd_ignore_timestamp")
 
 
 def test_two_images_at_once(work, gpt):
