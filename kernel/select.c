@@ -606,8 +606,13 @@ static struct sel_member *sel_open_chain(struct sel_cand *c, unsigned leaf_flags
 		}
 		p = sel_find_parent(c, m, leaf, c->why, sizeof(c->why));
 		if (!p) {
-			c->remedy = "put the parent where the child's locators point (or next to the child), "
-				    "or merge the chain with `vhdtool convert`";
+			if (!strncmp(c->why, "the parent of", 13))
+				c->remedy = "put the parent where the child's locators point (or next to the child), "
+					    "or merge the chain with `vhdtool convert`";
+			else
+				c->remedy = "the parent was replaced or changed after the child was made: restore the "
+					    "original parent (`vhdtool check` on the child explains; vhd_ignore_timestamp "
+					    "accepts a changed time stamp only)";
 			return NULL;
 		}
 		if (sel_resident)
