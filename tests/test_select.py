@@ -364,6 +364,40 @@ def test_menu_arrows_over_serial(work, gpt):
     check_sums(run, exp[key], "menu arrows")
 
 
+def test_menu_keyboard(work, gpt):
+    """The PS/2 keyboard drives the menu too (keys typed through QEMU's QMP send-key): Down, Down, Enter."""
+    path, exp = gpt
+    sock = os.path.join(str(work), "qmp-%d.sock" % os.getpid())
+
+    def keys(_m):
+        import json as j
+        import socket
+        import time
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(sock)
+        f = c.makefile("rw")
+        f.readline()
+        for cmd in [{"execute": "qmp_capabilities"}] + [
+                {"execute": "send-key", "arguments": {"keys": [{"type": "qcode", "data": k}]}}
+                for k in ("down", "down", "ret")]:
+            f.write(j.dumps(cmd) + "\n")
+            f.flush()
+            f.readline()
+            time.sleep(0.2)
+        c.close()
+        return b""
+
+    iso = make_iso(work, "timeout=30")
+    run = fh.run_qemu([(0, path)], iso=iso, timeout=150, workdir=str(work),
+                      send=[(r"^menu: booting 1 in", keys)], extra=["-qmp", "unix:%s,server=on,wait=off" % sock])
+    lines = dict(re.findall(r"^menu: (\d+)  (\S+)  ", run.serial, re.M))
+    m = re.search(r"menu: chose (\d+): (\S+)", run.serial)
+    assert m and m.group(1) == "3" and lines["3"] == m.group(2), run.describe()
+    assert "select: drive 80h = %s (chosen in the menu)" % m.group(2) in run.serial
+    name = m.group(2)
+    check_sums(run, exp[name if name == "hd0,2" else name.split(":", 1)[1]], "menu keyboard")
+
+
 def test_menu_timeout_and_reasons(work, mbr):
     """No key: after timeout= seconds the first image boots; broken chains are listed as skipped,
     each with the check that failed."""
