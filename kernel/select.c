@@ -526,13 +526,14 @@ static struct sel_member *sel_find_parent(const struct sel_cand *c, struct sel_m
 		}
 	}
 	for (int i = 0; i < n; i++) {
-		uint32_t mark = sel_scr_used, need = sel_need;
+		/* A try that fails still costs its member when resident: sel_need keeps counting it. */
+		uint32_t mark = sel_scr_used;
 		struct sel_member *p;
 		int rc = sel_open_member(c, sel_tries[i], VHD_OPEN_RDONLY, &p, best ? sel_loc : why,
 					 best ? sizeof(sel_loc) : wn);
 		if (rc == SEL_E_NOTFOUND) {
-			sel_scr_used = mark;
-			sel_need = need;
+			if (!sel_resident)
+				sel_scr_used = mark;
 			continue;
 		}
 		if (rc == 0) {
@@ -546,10 +547,8 @@ static struct sel_member *sel_find_parent(const struct sel_cand *c, struct sel_m
 				sel_explain(rc, ch, p, why, wn);
 		}
 		best = 1;
-		if (!sel_resident) {
+		if (!sel_resident)
 			sel_scr_used = mark;
-			sel_need = need;
-		}
 	}
 	if (best)
 		return NULL;
@@ -628,7 +627,7 @@ static struct sel_member *sel_open_chain(struct sel_cand *c, unsigned leaf_flags
 	/* BATs are allocated only when resident; count them for the size estimate. */
 	if (!sel_resident)
 		for (m = leaf; m; m = (struct sel_member *)(void *)m->v.parent)
-			sel_need += ((uint32_t)vhd_bat_bytes(&m->v) + 0xFFF) & ~0xFFFu;
+			sel_need += (((uint32_t)vhd_bat_bytes(&m->v) + 0xFFF) & ~0xFFFu) + (vhd_bat_bytes(&m->v) ? 4096 : 0);
 	c->need = sel_need;
 	c->ok = 1;
 	return leaf;
