@@ -716,7 +716,8 @@ static void sel_scan_disk(int i)
 		con_printf("select: %s: partition table unusable: %s (%s)\n", where, part_strerror(rc), part_errname(rc));
 		return;
 	}
-	for (;;) {
+	int nparts = 0;
+	for (;; nparts++) {
 		rc = part_next(&sel_it, &sel_pi);
 		if (rc == PART_E_END)
 			break;
@@ -735,6 +736,11 @@ static void sel_scan_disk(int i)
 		static struct blk_dev pdev;
 		if (part_blk_init(&pv, &d->blk, &sel_pi, &pdev) == PART_OK)
 			sel_scan_fat(i, sel_pi.index, &pdev, where);
+	}
+	/* mkfs.fat leaves zeros where the partition entries would be: an empty "MBR" may be a superfloppy. */
+	if (nparts == 0) {
+		k_snprintf(where, sizeof(where), "hd%d", sel_pos(i));
+		sel_scan_fat(i, 0, &d->blk, where);
 	}
 }
 
@@ -783,6 +789,8 @@ static int sel_search_path(struct sel_cand *c, const char *path)
 				else if (rc != PART_E_BEYOND_DISK)
 					break;
 			}
+		if (np == 0)
+			parts[np++] = 0;      /* no partitions: maybe a superfloppy */
 		for (int j = 0; j < np; j++) {
 			c->kind = SEL_FILE;
 			c->disk = i;

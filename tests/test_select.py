@@ -460,13 +460,30 @@ def test_two_images_at_once(work, gpt):
     assert "int13: drive 81h = VHD" in run.serial, run.describe()
 
 
-def test_module(work):
+def test_superfloppy_single_image(work, tmp_path):
+    """An unpartitioned FAT disk with one VHD in /images: found without vhd= and booted at once."""
+    r = raw_image(tmp_path / "sf.raw", 10)
+    v = vhd_from_raw(r, tmp_path / "sf.vhd", "dynamic", "512K")
+    disk = str(tmp_path / "superfloppy.img")
+    with open(disk, "wb") as f:
+        f.truncate(16 * MiB)
+    tool(["mkfs.fat", "-F", "16", "-s", "4", "-n", "FLOPPYISH", disk])
+    tool(["mmd", "-i", disk, "::/images"])
+    tool(["mcopy", "-i", disk, v, "::/images/Only One.vhd"])
+    run = run_fw(work, [(0, disk)], "")
+    check_sums(run, r, "superfloppy")
+    assert 'select: hd0: FAT16 "FLOPPYISH": 1 *.vhd file(s)' in run.serial, run.describe()
+    assert "select: drive 80h = hd0:/images/Only One.vhd (the only image found)" in run.serial, run.describe()
+
+
+@pytest.mark.parametrize("cmdline", ["", "vhd=module0"], ids=["auto", "vhd=module0"])
+def test_module(work, cmdline):
     """A VHD loaded by GRUB (`module`) boots from RAM with no disk at all; its memory is reserved in E820."""
-    w = work / "mod"
+    w = work / ("mod-" + (cmdline.replace("=", "-") or "auto"))
     w.mkdir()
     r = raw_image(w / "m.raw", 8, memory=True)
     v = vhd_from_raw(r, w / "m.vhd", "fixed")
-    iso = make_iso(work, "", modules=[(v, "/images/m.vhd")])
+    iso = make_iso(work, cmdline, modules=[(v, "/images/m.vhd")])
     run = fh.run_qemu([], iso=iso, timeout=150, workdir=str(work))
     check_sums(run, r, "module")
     m = re.search(r"select: module0 \"[^\"]*\" at ([0-9a-f]{8})-([0-9a-f]{8})", run.serial)
