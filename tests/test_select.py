@@ -542,6 +542,12 @@ def test_grow_refused_fat_untouched(work, mbr):
         f.write(after[start * SECTOR:(start + 40960) * SECTOR])
     p = subprocess.run(["fsck.fat", "-n", str(part)], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
+    # mode=snapshot: the same writes go to RAM, both succeed, the disk does not change at all
+    before = fh.sha256(disk)
+    run = run_fw(work, [(0, disk)], "vhd=hd0,5:/grow.vhd mode=snapshot", timeout=120)
+    writes = [r for k, r in wg.records(run.serial) if k == "W"]
+    assert len(writes) == 2 and all(w_["cf"] == 0 and w_["ah"] == 0 for w_ in writes), run.describe()
+    assert fh.sha256(disk) == before, "mode=snapshot wrote to the disk"
 
 
 def test_grubcfg(work, tmp_path):
