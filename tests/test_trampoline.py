@@ -3,6 +3,7 @@ import os
 import shutil
 import struct
 import subprocess
+import threading
 
 import pytest
 
@@ -189,21 +190,27 @@ def boot(iso, drives, timeout=60):
 
 
 def serial_until(iso, drives, marker, timeout=60):
-    """Boot until marker shows on COM1 (or timeout); returns the serial text."""
-    cmd = ["timeout", str(timeout), "qemu-system-i386", "-accel", "tcg", "-m", "256", "-display", "none",
+    """Boot until marker shows on COM1 (or timeout); returns the serial text. QEMU itself is the
+    child (no `timeout` wrapper, whose death would orphan it) and is always killed."""
+    cmd = ["qemu-system-i386", "-accel", "tcg", "-m", "256", "-display", "none",
            "-serial", "stdio", "-no-reboot", "-monitor", "none", "-nic", "none",
            "-drive", "file=%s,media=cdrom,if=ide,index=2,readonly=on" % iso]
     for index, path in drives:
         cmd += ["-drive", "file=%s,format=raw,if=ide,index=%d" % (path, index)]
     cmd += ["-boot", "d"]
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    watchdog = threading.Timer(timeout, p.kill)
+    watchdog.start()
     out = b""
-    for line in iter(p.stdout.readline, b""):
-        out += line
-        if marker.encode() in line:
-            break
-    p.kill()
-    p.wait()
+    try:
+        for line in iter(p.stdout.readline, b""):
+            out += line
+            if marker.encode() in line:
+                break
+    finally:
+        watchdog.cancel()
+        p.kill()
+        p.wait()
     return out.decode("latin-1")
 
 
