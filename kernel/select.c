@@ -44,9 +44,8 @@ static struct sel_module sel_mods[SEL_MAX_MODULES];
 static int sel_nmods;
 static struct ata_disk *sel_disks;
 static int sel_ndisks;
-static struct sel_cand sel_cands[SEL_MAX_CANDS];
 static int sel_ncands;
-static struct sel_cand sel_named[SEL_MAX_IMAGES];  /* vhd= items */
+static struct sel_cand sel_chosen[SEL_MAX_IMAGES]; /* resident copies of the chosen candidates */
 static struct sel_image sel_images[SEL_MAX_IMAGES];
 static int sel_nimages;
 
@@ -55,15 +54,33 @@ static uint32_t sel_scr_phys, sel_scr_used;
 static int sel_resident;
 static uint32_t sel_need;         /* bytes the resident copy of what is opened would take */
 
-/* Work areas of the scan (big; never on the 16 KiB stack). */
-static struct part_iter sel_it, sel_mit;
-static struct part_info sel_pi, sel_mpi;
-static struct fat_vol sel_vol, sel_mvol;
-static struct fat_file sel_mfile;
-static char sel_loc[VHD_PATH_MAX];
-static char sel_tries[SEL_MAX_TRIES][SEL_PATH_MAX];
-static const char *sel_try_via[SEL_MAX_TRIES];   /* which locator gave each try */
-static uint8_t sel_sec[BLK_SECTOR];
+/*
+ * Work areas (about 35 KiB; never on the 16 KiB stack, not in the resident
+ * image): in the scan's scratch, then in temporary memory below the
+ * resident region while sel_open runs; dead once the guest runs.
+ */
+struct sel_work {
+	struct sel_cand cands[SEL_MAX_CANDS];
+	struct sel_cand named[SEL_MAX_IMAGES];   /* vhd= items */
+	char lines[SEL_MAX_CANDS][160];          /* menu lines */
+	const char *names[SEL_MAX_CANDS];
+	int map[SEL_MAX_CANDS];
+	struct part_iter it, mit;
+	struct part_info pi, mpi;
+	struct fat_vol vol, mvol;
+	struct fat_file mfile;
+	struct part_view pv;                     /* the partition being scanned */
+	struct blk_dev pdev;
+	struct vhdblk_disk probe;
+	struct sel_member probe_m;               /* sel_search_path: only its device fields */
+	char loc[VHD_PATH_MAX];
+	char tries[SEL_MAX_TRIES][SEL_PATH_MAX];
+	const char *try_via[SEL_MAX_TRIES];      /* which locator gave each try */
+	uint8_t sec[BLK_SECTOR];
+};
+static struct sel_work *sel_w;
+static uint8_t *sel_ovl_tmp;      /* resident open: temporary memory for vhd_check_overlaps */
+static uint32_t sel_ovl_cap;
 
 const char *sel_type_name(uint32_t t)
 {
@@ -161,9 +178,9 @@ void sel_init(uint32_t mbi_phys, const struct cmdline *cmd, uint32_t tsc_per_ms)
 /* Does sector lba of dev start with the VHD footer cookie? */
 static int sel_cookie_at(struct blk_dev *dev, uint64_t lba)
 {
-	if (dev->read(dev, lba, 1, sel_sec) != BLK_OK)
+	if (dev->read(dev, lba, 1, sel_w->sec) != BLK_OK)
 		return 0;
-	return !memcmp(sel_sec, VHD_FOOTER_COOKIE, 8);
+	return !memcmp(sel_w->sec, VHD_FOOTER_COOKIE, 8);
 }
 
 /* "hdN" for disk index i (its ATA position: pm ps sm ss = 0..3). */
@@ -275,9 +292,9 @@ static int sel_place_dev(const struct sel_cand *c, struct sel_member *m, struct 
 			*out = disk;          /* no footer anywhere: vhd_open explains */
 		return 0;
 	}
-	int rc = part_find(&sel_mit, disk, c->part, &sel_mpi);
+	int rc = part_find(&sel_w->mit, disk, c->part, &sel_w->mpi);
 	if (rc == PART_OK)
-		rc = part_blk_init(&m->pv, disk, &sel_mpi, &m->pdev);
+		rc = part_blk_init(&m->pv, disk, &sel_w->mpi, &m->pdev);
 	if (rc) {
 		k_snprintf(why, wn, "hd%d has no usable partition %u: %s (%s)", sel_pos(c->disk), c->part,
 			   part_strerror(rc), part_errname(rc));
@@ -310,12 +327,12 @@ static int sel_open_member(const struct sel_cand *c, const char *path, unsigned 
 		return rc;
 	if (c->kind == SEL_FILE) {
 		k_strlcpy(m->path, path, sizeof(m->path));
-		rc = fat_mount(&sel_mvol, dev);
+		rc = fat_mount(&sel_w->mvol, dev);
 		if (rc) {
 			k_snprintf(why, wn, "%s: no FAT file system: %s (%s)", c->name, fat_strerror(rc), fat_errname(rc));
 			return SEL_E_OTHER;
 		}
-		rc = fat_open_path(&sel_mvol, path, &sel_mfile);
+		rc = fat_open_path(&sel_w->mvol, path, &sel_w->mfile);
 		if (rc == FAT_E_NOT_FOUND || rc == FAT_E_NOT_DIR)
 			return SEL_E_NOTFOUND;
 		if (rc) {
@@ -329,7 +346,7 @@ static int sel_open_member(const struct sel_cand *c, const char *path, unsigned 
 				k_snprintf(why, wn, "%s: no memory for %u extents", path, cap);
 				return SEL_E_OTHER;
 			}
-			rc = ext_build(&sel_mvol, &sel_mfile, &m->map, runs, cap);
+			rc = ext_build(&sel_w->mvol, &sel_w->mfile, &m->map, runs, cap);
 			if (rc != EXT_E_OVERFLOW)
 				break;
 			cap = m->map.needed;
@@ -366,12 +383,13 @@ static void sel_load_bat(struct sel_member *m, const char *name, uint32_t avoid_
 	uint32_t bytes = (uint32_t)vhd_bat_bytes(&m->v);
 	if (!bytes)
 		return;
-	uint32_t *bat = sel_alloc(bytes, 4096);
+	uint32_t *bat = sel_alloc(bytes, 16);
 	if (!bat)
 		boot_fail("resident heap too small for the BAT (internal error)", "report this as a bug");
 	int err = vhd_load_bat(&m->v, bat);
 	if (!err) {
-		uint32_t *scratch = mem_temp(bytes, avoid_hi);
+		(void)avoid_hi;
+		uint32_t *scratch = bytes <= sel_ovl_cap ? (uint32_t *)(void *)sel_ovl_tmp : NULL;
 		if (scratch)
 			err = vhd_check_overlaps(&m->v, scratch);
 		else
@@ -431,10 +449,10 @@ static void sel_add_try(int *n, const char *dir, const char *rel, const char *vi
 	if (!len)
 		return;
 	for (int i = 0; i < *n; i++)
-		if (!strcmp(sel_tries[i], out))
+		if (!strcmp(sel_w->tries[i], out))
 			return;
-	sel_try_via[*n] = via;
-	k_strlcpy(sel_tries[(*n)++], out, SEL_PATH_MAX);
+	sel_w->try_via[*n] = via;
+	k_strlcpy(sel_w->tries[(*n)++], out, SEL_PATH_MAX);
 }
 
 /* Format a 16-byte id as 8-4-4-4-12 hex. */
@@ -507,12 +525,12 @@ static struct sel_member *sel_find_parent(const struct sel_cand *c, struct sel_m
 
 	for (int idx = 0; idx < 16; idx++) {
 		uint32_t code = 0;
-		int rc = vhd_parent_candidate(&ch->v, idx, sel_loc, sizeof(sel_loc), &code);
+		int rc = vhd_parent_candidate(&ch->v, idx, sel_w->loc, sizeof(sel_w->loc), &code);
 		if (rc == VHD_E_NO_LOCATOR)
 			break;
 		if (rc || code == VHD_PLAT_MACX)
 			continue;
-		const char *p = sel_loc;
+		const char *p = sel_w->loc;
 		if (((p[0] | 0x20) >= 'a' && (p[0] | 0x20) <= 'z') && p[1] == ':')
 			p += 2;                /* "C:/vhd/base.vhd": the drive letter means nothing here */
 		if (code == 0) {           /* the parent's file name: in the child's folder */
@@ -529,8 +547,8 @@ static struct sel_member *sel_find_parent(const struct sel_cand *c, struct sel_m
 		/* A try that fails still costs its member when resident: sel_need keeps counting it. */
 		uint32_t mark = sel_scr_used;
 		struct sel_member *p;
-		int rc = sel_open_member(c, sel_tries[i], VHD_OPEN_RDONLY, &p, best ? sel_loc : why,
-					 best ? sizeof(sel_loc) : wn);
+		int rc = sel_open_member(c, sel_w->tries[i], VHD_OPEN_RDONLY, &p, best ? sel_w->loc : why,
+					 best ? sizeof(sel_w->loc) : wn);
 		if (rc == SEL_E_NOTFOUND) {
 			if (!sel_resident)
 				sel_scr_used = mark;
@@ -540,7 +558,7 @@ static struct sel_member *sel_find_parent(const struct sel_cand *c, struct sel_m
 			unsigned pf = sel_cmd->ignore_timestamp ? VHD_PARENT_IGNORE_TIMESTAMP : 0;
 			rc = vhd_set_parent(&ch->v, &p->v, &leaf->v, pf);
 			if (rc == 0) {
-				p->via = sel_try_via[i];
+				p->via = sel_w->try_via[i];
 				return p;
 			}
 			if (!best)
@@ -557,7 +575,7 @@ static struct sel_member *sel_find_parent(const struct sel_cand *c, struct sel_m
 	if (n == 0)
 		k_snprintf(why + off, wn - off, "no usable parent locator or name");
 	for (int i = 0; i < n && off < wn; i++)
-		off += (size_t)k_snprintf(why + off, wn - off, "%s%s", i ? ", " : "tried ", sel_tries[i]);
+		off += (size_t)k_snprintf(why + off, wn - off, "%s%s", i ? ", " : "tried ", sel_w->tries[i]);
 	return NULL;
 }
 
@@ -625,9 +643,13 @@ static struct sel_member *sel_open_chain(struct sel_cand *c, unsigned leaf_flags
 		}
 	}
 	/* BATs are allocated only when resident; count them for the size estimate. */
+	c->max_bat = 0;
+	for (m = leaf; m; m = (struct sel_member *)(void *)m->v.parent)
+		if ((uint32_t)vhd_bat_bytes(&m->v) > c->max_bat)
+			c->max_bat = (uint32_t)vhd_bat_bytes(&m->v);
 	if (!sel_resident)
 		for (m = leaf; m; m = (struct sel_member *)(void *)m->v.parent)
-			sel_need += (((uint32_t)vhd_bat_bytes(&m->v) + 0xFFF) & ~0xFFFu) + (vhd_bat_bytes(&m->v) ? 4096 : 0);
+			sel_need += (uint32_t)vhd_bat_bytes(&m->v) + 16;
 	c->need = sel_need;
 	c->ok = 1;
 	return leaf;
@@ -650,7 +672,7 @@ static struct sel_cand *sel_add(int kind, int disk, uint32_t part, const char *p
 		con_printf("select: more than %d images; the rest are ignored\n", SEL_MAX_CANDS);
 		return NULL;
 	}
-	struct sel_cand *c = &sel_cands[sel_ncands++];
+	struct sel_cand *c = &sel_w->cands[sel_ncands++];
 	memset(c, 0, sizeof(*c));
 	c->kind = kind;
 	c->disk = disk;
@@ -684,15 +706,15 @@ static int sel_scan_file(void *ctx, const char *dir, const struct fat_file *f)
 /* List *.vhd in /, /vhd and /images of the FAT volume on dev (disk i, partition part; 0 = superfloppy). */
 static void sel_scan_fat(int i, uint32_t part, struct blk_dev *dev, const char *where)
 {
-	int rc = fat_mount(&sel_vol, dev);
+	int rc = fat_mount(&sel_w->vol, dev);
 	if (rc) {
 		con_printf("select: %s: no FAT file system (%s)\n", where, fat_errname(rc));
 		return;
 	}
 	struct sel_scan_ctx s = { i, part, 0 };
-	rc = fat_find_vhds(&sel_vol, sel_scan_file, &s);
-	con_printf("select: %s: FAT%d \"%s\": %d *.vhd file(s) in /, /vhd, /images%s%s\n", where, sel_vol.type,
-		   sel_vol.label, s.found, rc ? "; listing stopped: " : "", rc ? fat_strerror(rc) : "");
+	rc = fat_find_vhds(&sel_w->vol, sel_scan_file, &s);
+	con_printf("select: %s: FAT%d \"%s\": %d *.vhd file(s) in /, /vhd, /images%s%s\n", where, sel_w->vol.type,
+		   sel_w->vol.label, s.found, rc ? "; listing stopped: " : "", rc ? fat_strerror(rc) : "");
 }
 
 /* Visit every place of disk i: whole-disk VHD, else its partitions (VHD or FAT), else a superfloppy FAT. */
@@ -702,12 +724,11 @@ static void sel_scan_disk(int i)
 	char where[24];
 	k_snprintf(where, sizeof(where), "hd%d", sel_pos(i));
 	/* The whole disk, a VHD at its start, or a footer copy at 0 only (offered, so the damage is explained). */
-	static struct vhdblk_disk probe;
-	if (vhdblk_probe_disk(&probe, &d->blk)) {
+	if (vhdblk_probe_disk(&sel_w->probe, &d->blk)) {
 		sel_add(SEL_DISK, i, 0, NULL);
 		return;
 	}
-	int rc = part_open(&sel_it, &d->blk);
+	int rc = part_open(&sel_w->it, &d->blk);
 	if (rc == PART_E_NO_SIGNATURE || rc == PART_E_BOOT_FLAG) {
 		sel_scan_fat(i, 0, &d->blk, where);
 		return;
@@ -718,24 +739,22 @@ static void sel_scan_disk(int i)
 	}
 	int nparts = 0;
 	for (;; nparts++) {
-		rc = part_next(&sel_it, &sel_pi);
+		rc = part_next(&sel_w->it, &sel_w->pi);
 		if (rc == PART_E_END)
 			break;
-		k_snprintf(where, sizeof(where), "hd%d,%u", sel_pos(i), sel_pi.index);
+		k_snprintf(where, sizeof(where), "hd%d,%u", sel_pos(i), sel_w->pi.index);
 		if (rc) {
 			con_printf("select: %s: skipped: %s (%s)\n", where, part_strerror(rc), part_errname(rc));
 			if (rc == PART_E_BEYOND_DISK)
 				continue;
 			break;
 		}
-		if (sel_pi.sectors && sel_cookie_at(&d->blk, sel_pi.start + sel_pi.sectors - 1)) {
-			sel_add(SEL_PART, i, sel_pi.index, NULL);
+		if (sel_w->pi.sectors && sel_cookie_at(&d->blk, sel_w->pi.start + sel_w->pi.sectors - 1)) {
+			sel_add(SEL_PART, i, sel_w->pi.index, NULL);
 			continue;
 		}
-		static struct part_view pv;
-		static struct blk_dev pdev;
-		if (part_blk_init(&pv, &d->blk, &sel_pi, &pdev) == PART_OK)
-			sel_scan_fat(i, sel_pi.index, &pdev, where);
+		if (part_blk_init(&sel_w->pv, &d->blk, &sel_w->pi, &sel_w->pdev) == PART_OK)
+			sel_scan_fat(i, sel_w->pi.index, &sel_w->pdev, where);
 	}
 	/* mkfs.fat leaves zeros where the partition entries would be: an empty "MBR" may be a superfloppy. */
 	if (nparts == 0) {
@@ -774,18 +793,17 @@ static int sel_search_path(struct sel_cand *c, const char *path)
 {
 	for (int i = 0; i < sel_ndisks; i++) {
 		struct ata_disk *d = &sel_disks[i];
-		static struct vhdblk_disk probe;
-		if (vhdblk_probe_disk(&probe, &d->blk))
+		if (vhdblk_probe_disk(&sel_w->probe, &d->blk))
 			continue;
 		uint32_t parts[64];
 		int np = 0;
-		int rc = part_open(&sel_it, &d->blk);
+		int rc = part_open(&sel_w->it, &d->blk);
 		if (rc == PART_E_NO_SIGNATURE || rc == PART_E_BOOT_FLAG)
 			parts[np++] = 0;
 		else if (rc == PART_OK)
-			while (np < 64 && (rc = part_next(&sel_it, &sel_pi)) != PART_E_END) {
+			while (np < 64 && (rc = part_next(&sel_w->it, &sel_w->pi)) != PART_E_END) {
 				if (rc == PART_OK)
-					parts[np++] = sel_pi.index;
+					parts[np++] = sel_w->pi.index;
 				else if (rc != PART_E_BEYOND_DISK)
 					break;
 			}
@@ -797,13 +815,12 @@ static int sel_search_path(struct sel_cand *c, const char *path)
 			c->part = parts[j];
 			k_strlcpy(c->path, path, sizeof(c->path));
 			sel_name(c);
-			static struct sel_member m;   /* only its device fields are used */
 			struct blk_dev *dev;
 			char why[8];
-			if (sel_place_dev(c, &m, &dev, why, sizeof(why)) || fat_mount(&sel_mvol, dev) ||
-			    fat_open_path(&sel_mvol, path, &sel_mfile))
+			if (sel_place_dev(c, &sel_w->probe_m, &dev, why, sizeof(why)) || fat_mount(&sel_w->mvol, dev) ||
+			    fat_open_path(&sel_w->mvol, path, &sel_w->mfile))
 				continue;
-			if (!(sel_mfile.attr & FAT_ATTR_DIR))
+			if (!(sel_w->mfile.attr & FAT_ATTR_DIR))
 				return 1;
 		}
 	}
@@ -877,24 +894,31 @@ static void sel_take(struct sel_cand *c, const char *how)
 	if (!c->ok)
 		boot_fail(c->why, c->remedy);
 	con_printf("select: drive %02xh = %s (%s)\n", 0x80 + sel_nimages, c->name, how);
-	sel_images[sel_nimages++].cand = c;
+	sel_chosen[sel_nimages] = *c;
+	sel_images[sel_nimages].cand = &sel_chosen[sel_nimages];
+	sel_nimages++;
 }
 
 void sel_choose(struct ata_disk *disks, int ndisks)
 {
-	static char lines[SEL_MAX_CANDS][160];
-	static const char *names[SEL_MAX_CANDS];
-	static int map[SEL_MAX_CANDS];
+	char (*lines)[160];
+	const char **names;
+	int *map;
 	sel_disks = disks;
 	sel_ndisks = ndisks;
 	sel_nimages = 0;
 	sel_scratch_init();
+	sel_w = sel_alloc(sizeof(*sel_w), 16);
+	sel_need = 0;
+	lines = sel_w->lines;
+	names = sel_w->names;
+	map = sel_w->map;
 
 	if (sel_cmd->nvhd) {
 		for (int i = 0; i < sel_cmd->nvhd; i++) {
-			sel_parse_item(&sel_named[i], sel_cmd->vhd[i]);
-			sel_check(&sel_named[i]);
-			sel_take(&sel_named[i], "vhd= on the command line");
+			sel_parse_item(&sel_w->named[i], sel_cmd->vhd[i]);
+			sel_check(&sel_w->named[i]);
+			sel_take(&sel_w->named[i], "vhd= on the command line");
 		}
 		return;
 	}
@@ -911,7 +935,7 @@ void sel_choose(struct ata_disk *disks, int ndisks)
 	}
 	int nok = 0;
 	for (int i = 0; i < sel_ncands; i++) {
-		struct sel_cand *c = &sel_cands[i];
+		struct sel_cand *c = &sel_w->cands[i];
 		sel_check(c);
 		sel_describe(c, lines[i], sizeof(lines[i]));
 		if (c->ok) {
@@ -924,14 +948,14 @@ void sel_choose(struct ata_disk *disks, int ndisks)
 	}
 	if (nok == 0) {
 		if (sel_ncands)            /* one explanation is better than "nothing found" */
-			boot_fail(sel_cands[0].why, sel_cands[0].remedy);
+			boot_fail(sel_w->cands[0].why, sel_w->cands[0].remedy);
 		boot_fail("no VHD found: no ATA hard disk ends with a VHD footer (\"conectix\"), and no FAT volume "
 			  "has a *.vhd file in /, /vhd or /images",
 			  "attach the .vhd file itself as an IDE disk (raw, not converted), put it on a FAT partition, "
 			  "or name it with vhd= (see docs/selection.md)");
 	}
 	if (nok == 1) {
-		sel_take(&sel_cands[map[0]], "the only image found");
+		sel_take(&sel_w->cands[map[0]], "the only image found");
 		return;
 	}
 	con_printf("menu: %d images found; choose one (number, or arrows and Enter):\n", nok);
@@ -942,20 +966,33 @@ void sel_choose(struct ata_disk *disks, int ndisks)
 		con_printf("menu: booting 1 in %d s unless a key is pressed (timeout=%d)\n", t, t);
 	int by_user;
 	int k = menu_choose(names, nok, 0, t, sel_tsc_per_ms, &by_user);
-	con_printf("menu: chose %d: %s\n", k + 1, sel_cands[map[k]].name);
-	sel_take(&sel_cands[map[k]], by_user ? "chosen in the menu" : "menu timeout: the first");
+	con_printf("menu: chose %d: %s\n", k + 1, sel_w->cands[map[k]].name);
+	sel_take(&sel_w->cands[map[k]], by_user ? "chosen in the menu" : "menu timeout: the first");
 }
 
 uint32_t sel_resident_bytes(void)
 {
 	uint32_t t = 0;
 	for (int i = 0; i < sel_nimages; i++)
-		t += sel_images[i].cand->need + 4096;
+		t += sel_images[i].cand->need + 256;
 	return t;
 }
 
 int sel_open(unsigned leaf_flags, uint32_t temp_avoid_hi)
 {
+	/* The work areas and the overlap check's scratch: temporary memory below the region. */
+	uint32_t wbytes = (sizeof(struct sel_work) + 0xFFF) & ~0xFFFu, maxbat = 0;
+	for (int i = 0; i < sel_nimages; i++)
+		if (sel_images[i].cand->max_bat > maxbat)
+			maxbat = sel_images[i].cand->max_bat;
+	uint8_t *t = mem_temp(wbytes + maxbat, temp_avoid_hi);
+	sel_w = (struct sel_work *)(void *)t;
+	sel_ovl_tmp = t ? t + wbytes : NULL;
+	sel_ovl_cap = t ? maxbat : 0;
+	if (!t)
+		sel_w = mem_alloc(sizeof(*sel_w), 16);
+	if (!sel_w)
+		boot_fail("no memory for opening the images (internal error)", "give the machine more memory");
 	sel_resident = 1;
 	for (int i = 0; i < sel_nimages; i++) {
 		struct sel_image *img = &sel_images[i];

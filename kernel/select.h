@@ -33,6 +33,7 @@ struct sel_cand {
 	int depth;                /* parents below the leaf */
 	char parent[64];          /* file name of the direct parent ("" if none) */
 	uint32_t need;            /* resident bytes the chain needs (members, BATs, runs) */
+	uint32_t max_bat;         /* largest BAT of the chain (the overlap check's scratch) */
 };
 
 /* One image chosen and opened in resident memory; int13 drive 80h + its index. */
