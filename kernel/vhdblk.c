@@ -248,51 +248,11 @@ static int vhdblk_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *bu
 	return vhdblk_status(err);
 }
 
-/* Nonzero if n sectors at p are all zero. */
-static int vhdblk_zero(const uint8_t *p, uint32_t n)
-{
-	const uint32_t *w = (const void *)p;
-	for (uint32_t i = 0; i < n * (VHD_SECTOR / 4); i++)
-		if (w[i])
-			return 0;
-	return 1;
-}
-
-/*
- * Would the write of [lba, lba+count) need more new blocks than the device
- * has room for? Checked up front so that a refused write changes nothing
- * (the library would write the allocated blocks' pieces before failing).
- */
-static int vhdblk_no_room(const struct vhd *v, uint64_t lba, uint32_t count, const uint8_t *buf)
-{
-	if (v->footer.type == VHD_TYPE_FIXED || !v->bat || !count || lba >= v->sectors ||
-	    count > v->sectors - lba)
-		return 0;
-	uint64_t need = 0, blen = (uint64_t)v->bitmap_sectors + v->spb;
-	while (count) {
-		uint32_t blk = (uint32_t)(lba >> v->spb_shift);
-		uint32_t off = (uint32_t)(lba & (v->spb - 1));
-		uint32_t n = v->spb - off < count ? v->spb - off : count;
-		/* Zeros into a free block of a parentless image allocate nothing (vhd_write_block). */
-		if (v->bat[blk] == VHD_BAT_FREE && !(v->footer.type == VHD_TYPE_DYNAMIC && vhdblk_zero(buf, n)))
-			need += blen;
-		lba += n;
-		count -= n;
-		buf += (size_t)n * VHD_SECTOR;
-	}
-	if (!need)
-		return 0;
-	uint64_t at = v->alloc_end, fs = (v->footer_pos + VHD_SECTOR - 1) / VHD_SECTOR;
-	if (fs > at)
-		at = fs;
-	return at + need + 1 > v->dev->max_sectors || at + need > 0xFFFFFFFFull;
-}
-
 /* blk_dev.write: vhd_write, then a flush: success means data and metadata are on the disk. */
 static int vhdblk_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct vhdblk *vb = d->priv;
-	int err = vhdblk_no_room(vb->v, lba, count, buf) ? VHD_E_NOSPACE : vhd_write(vb->v, lba, count, buf);
+	int err = vhd_write(vb->v, lba, count, buf);   /* VHD_E_NOSPACE: refused whole, nothing written */
 	if (err) {
 		vhdblk_log_write(vb, lba, count, "write", err);
 		return vhdblk_status(err);

@@ -531,8 +531,9 @@ static int vhd_read_absent(struct vhd *v, uint64_t lba, uint32_t n, uint8_t *buf
 }
 
 /* Read n sectors of one block starting at sector off of block blk. */
-static int vhd_read_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, uint8_t *buf)
+static int vhd_read_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, uint8_t *buf, void *ctx)
 {
+	(void)ctx;
 	uint64_t lba = ((uint64_t)blk << v->spb_shift) + off;
 	uint32_t entry = v->bat[blk];
 	if (entry == VHD_BAT_FREE)
@@ -555,11 +556,11 @@ static int vhd_read_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n,
 	return VHD_OK;
 }
 
-/* Per-block piece of a read or a write. */
-typedef int (*vhd_piece_fn)(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, uint8_t *buf);
+/* Per-block piece of a read, a write or a pre-write check; ctx is the caller's. */
+typedef int (*vhd_piece_fn)(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, uint8_t *buf, void *ctx);
 
 /* Split [lba, lba+count) at block boundaries and apply fn to each piece (dynamic kinds). */
-static int vhd_for_blocks(struct vhd *v, uint64_t lba, uint32_t count, uint8_t *p, vhd_piece_fn fn)
+static int vhd_for_blocks(struct vhd *v, uint64_t lba, uint32_t count, uint8_t *p, vhd_piece_fn fn, void *ctx)
 {
 	if (!v->bat)
 		return VHD_E_BAT_NOT_LOADED;
@@ -567,7 +568,7 @@ static int vhd_for_blocks(struct vhd *v, uint64_t lba, uint32_t count, uint8_t *
 		uint32_t blk = (uint32_t)(lba >> v->spb_shift);
 		uint32_t off = (uint32_t)(lba & (v->spb - 1));
 		uint32_t n = v->spb - off < count ? v->spb - off : count;
-		int r = fn(v, blk, off, n, p);
+		int r = fn(v, blk, off, n, p, ctx);
 		if (r)
 			return r;
 		lba += n;
@@ -583,7 +584,7 @@ int vhd_read(struct vhd *v, uint64_t lba, uint32_t count, void *buf)
 		return VHD_E_RANGE;
 	if (v->footer.type == VHD_TYPE_FIXED)
 		return count ? vhd_dev_read(v, lba, count, buf) : VHD_OK;
-	return vhd_for_blocks(v, lba, count, buf, vhd_read_block);
+	return vhd_for_blocks(v, lba, count, buf, vhd_read_block, NULL);
 }
 
 /* ------------------------------------------------------------------ writes */
@@ -597,6 +598,28 @@ static int vhd_all_zero(const uint8_t *buf, uint32_t n)
 		if (w[i])
 			return 0;
 	return 1;
+}
+
+/* Sector where the next new block goes: after all metadata and blocks, and after the footer. */
+static uint64_t vhd_alloc_at(const struct vhd *v)
+{
+	uint64_t at = v->alloc_end, fs = vhd_sectors_of(v->footer_pos);
+	return fs > at ? fs : at;
+}
+
+/* Does writing n sectors from buf into block blk allocate it? Zeros into an unallocated block of a parentless image change nothing. */
+static int vhd_piece_allocates(const struct vhd *v, uint32_t blk, uint32_t n, const uint8_t *buf)
+{
+	return v->bat[blk] == VHD_BAT_FREE && !(v->footer.type == VHD_TYPE_DYNAMIC && vhd_all_zero(buf, n));
+}
+
+/* Pre-write pass: count the blocks a write will allocate (ctx: uint64_t sectors needed). */
+static int vhd_count_alloc(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, uint8_t *buf, void *ctx)
+{
+	(void)off;
+	if (vhd_piece_allocates(v, blk, n, buf))
+		*(uint64_t *)ctx += (uint64_t)v->bitmap_sectors + v->spb;
+	return VHD_OK;
 }
 
 /* Write the BAT sector that holds entry blk with value entry (read-modify-write), then flush. */
@@ -621,10 +644,7 @@ static int vhd_write_bat_entry(struct vhd *v, uint32_t blk, uint32_t entry)
  */
 static int vhd_alloc_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, const uint8_t *buf)
 {
-	uint64_t at = v->alloc_end;
-	uint64_t fs = vhd_sectors_of(v->footer_pos);
-	if (fs > at)
-		at = fs;
+	uint64_t at = vhd_alloc_at(v);
 	uint64_t blen = (uint64_t)v->bitmap_sectors + v->spb;
 	uint64_t new_footer = at + blen;
 	if (new_footer > 0xFFFFFFFFull || new_footer + 1 > v->dev->max_sectors)
@@ -672,12 +692,12 @@ static int vhd_alloc_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n
 }
 
 /* Write n sectors into block blk at sector off. */
-static int vhd_write_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, uint8_t *buf)
+static int vhd_write_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, uint8_t *buf, void *ctx)
 {
+	(void)ctx;
 	uint32_t entry = v->bat[blk];
 	if (entry == VHD_BAT_FREE) {
-		/* Zeros into an unallocated block of a parentless image change nothing. */
-		if (v->footer.type == VHD_TYPE_DYNAMIC && vhd_all_zero(buf, n))
+		if (!vhd_piece_allocates(v, blk, n, buf))
 			return VHD_OK;
 		return vhd_alloc_block(v, blk, off, n, buf);
 	}
@@ -695,8 +715,19 @@ int vhd_write(struct vhd *v, uint64_t lba, uint32_t count, const void *buf)
 		return VHD_E_RANGE;
 	if (v->footer.type == VHD_TYPE_FIXED)
 		return count ? vhd_dev_write(v, lba, count, buf) : VHD_OK;
-	/* The piece callback never writes through its buffer pointer on this path. */
-	return vhd_for_blocks(v, lba, count, (uint8_t *)(uintptr_t)buf, vhd_write_block);
+	/* The piece callbacks never write through the buffer pointer on this path. */
+	uint8_t *p = (uint8_t *)(uintptr_t)buf;
+	/* A write that cannot get all the room it needs is refused before anything is written. */
+	uint64_t need = 0;
+	int r = vhd_for_blocks(v, lba, count, p, vhd_count_alloc, &need);
+	if (r)
+		return r;
+	if (need) {
+		uint64_t end = vhd_alloc_at(v) + need;   /* + 1 for the footer after the last new block */
+		if (end > 0xFFFFFFFFull || end + 1 > v->dev->max_sectors)
+			return VHD_E_NOSPACE;
+	}
+	return vhd_for_blocks(v, lba, count, p, vhd_write_block, NULL);
 }
 
 /* ------------------------------------------------------------------ parents */

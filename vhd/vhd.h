@@ -163,7 +163,7 @@ int vhd_check_overlaps(const struct vhd *v, uint32_t *scratch);
 
 /* Read count sectors at lba (virtual disk) into buf. Needs the BAT (and parent, if differencing). */
 int vhd_read(struct vhd *v, uint64_t lba, uint32_t count, void *buf);
-/* Write count sectors at lba; allocates blocks crash-safely; writes only this image, never a parent. */
+/* Write count sectors at lba; allocates blocks crash-safely; writes only this image, never a parent. VHD_E_NOSPACE (nothing written) if the device cannot hold every block the write needs. */
 int vhd_write(struct vhd *v, uint64_t lba, uint32_t count, const void *buf);
 /* Flush the backing device. */
 int vhd_flush(struct vhd *v);

@@ -643,6 +643,33 @@ static void test_nospace(void **state)
 	memdev_free(m);
 }
 
+/* A write spanning an allocated block and one there is no room for changes nothing at all. */
+static void test_nospace_refuses_whole_write(void **state)
+{
+	(void)state;
+	struct memdev *m = make_image(VHD_TYPE_DYNAMIC, 8 << 20, 512 << 10);
+	struct img im;
+	assert_int_equal(img_open(&im, m, 0), VHD_OK);
+	uint8_t w[16 * 512], r[16 * 512], old[16 * 512];
+	fill_pattern(w, 1016, 8, 1);
+	assert_int_equal(vhd_write(&im.v, 1016, 8, w), VHD_OK);     /* allocates block 0 only */
+	assert_int_equal(im.v.bat[1], VHD_BAT_FREE);
+	m->blk.max_sectors = m->blk.sectors;                           /* the device is now full */
+	assert_int_equal(vhd_read(&im.v, 1016, 16, old), VHD_OK);
+	int writes = m->writes;
+	fill_pattern(w, 1016, 16, 2);                                  /* block 0 tail + block 1 head */
+	assert_int_equal(vhd_write(&im.v, 1016, 16, w), VHD_E_NOSPACE);
+	assert_int_equal(m->writes, writes);                           /* not even block 0's part */
+	assert_int_equal(vhd_read(&im.v, 1016, 16, r), VHD_OK);
+	assert_memory_equal(r, old, sizeof(r));
+	/* Zeros into the free block need no room, so the same span of zeros is fine. */
+	memset(w, 0, sizeof(w));
+	assert_int_equal(vhd_write(&im.v, 1016, 16, w), VHD_OK);
+	assert_int_equal(im.v.bat[1], VHD_BAT_FREE);
+	img_close(&im);
+	memdev_free(m);
+}
+
 static void test_check_finds_defects(void **state)
 {
 	(void)state;
@@ -692,6 +719,7 @@ int main(void)
 		cmocka_unit_test(test_chain_depth_limit),
 		cmocka_unit_test(test_power_cut),
 		cmocka_unit_test(test_nospace),
+		cmocka_unit_test(test_nospace_refuses_whole_write),
 		cmocka_unit_test(test_check_finds_defects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
