@@ -915,46 +915,8 @@ pr_vec:
 
 ;---------------------------------------------------------------------------
 ; t_bench: PARAM_BCNT sectors from PARAM_BLBA, 64 per 42h call, nothing hashed; TSC-timed.
-PIT_50MS equ 59659                ; 1193182 Hz / 20
 t_bench:
-	; calibrate the TSC against PIT channel 2 (polled; no interrupts needed)
-	in al, 0x61
-	and al, 0xFD                  ; speaker off
-	or al, 0x01                   ; gate on
-	out 0x61, al
-	mov al, 0xB0                  ; channel 2, lo/hi, mode 0, binary
-	out 0x43, al
-	mov al, PIT_50MS & 0xFF
-	out 0x42, al
-	mov al, PIT_50MS >> 8
-	out 0x42, al
-	rdtsc
-	mov [v_t0], eax
-	mov [v_t0 + 4], edx
-	mov ecx, 0x10000000           ; bounded wait
-.pit:
-	in al, 0x61
-	test al, 0x20
-	jnz .pitdone
-	dec ecx
-	jnz .pit
-.pitdone:
-	rdtsc
-	sub eax, [v_t0]
-	sbb edx, [v_t0 + 4]
-	P `BENCH CAL tsc50ms=`
-	xchg eax, edx
-	call hex32
-	xchg eax, edx
-	call hex32
-	P ` timeout=`
-	xor al, al
-	test ecx, ecx
-	jnz .pt
-	inc al
-.pt:
-	call hex8
-	call crlf
+	call tsc_calibrate
 
 	mov eax, [PARAM_BLBA]
 	mov [v_cur], eax
@@ -1005,6 +967,8 @@ t_bench:
 	call hex32
 	call crlf
 	ret
+
+%include "tsccal.inc"
 
 ; (assembly fails here, with a negative count, if the guest outgrows GUEST_SECTORS)
 	times GUEST_SECTORS * 512 - ($ - $$) db 0

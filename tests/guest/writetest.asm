@@ -49,7 +49,6 @@ LCG_C       equ 1013904223
 GOLDEN      equ 0x9E3779B1
 FNV_BASIS   equ 0x811C9DC5
 FNV_PRIME   equ 0x01000193
-PIT_50MS    equ 59659
 
 v_i     equ VAR_FREE + 0x00  ; word: op index
 v_lba   equ VAR_FREE + 0x04  ; dword
@@ -338,36 +337,7 @@ powercut:
 ;---------------------------------------------------------------------------
 ; bench: WP_BCNT sectors from WP_BLBA with AH=43h, 64 a call; TSC-timed.
 bench:
-	in al, 0x61
-	and al, 0xFD
-	or al, 0x01
-	out 0x61, al
-	mov al, 0xB0
-	out 0x43, al
-	mov al, PIT_50MS & 0xFF
-	out 0x42, al
-	mov al, PIT_50MS >> 8
-	out 0x42, al
-	rdtsc
-	mov [v_t0], eax
-	mov [v_t0 + 4], edx
-	mov ecx, 0x10000000
-.pit:
-	in al, 0x61
-	test al, 0x20
-	jnz .pitdone
-	dec ecx
-	jnz .pit
-.pitdone:
-	rdtsc
-	sub eax, [v_t0]
-	sbb edx, [v_t0 + 4]
-	P `BENCH CAL tsc50ms=`
-	xchg eax, edx
-	call hex32
-	xchg eax, edx
-	call hex32
-	call crlf
+	call tsc_calibrate
 	mov eax, [WP_BLBA]
 	mov [v_lba], eax
 	mov [v_tag], eax
@@ -411,6 +381,8 @@ bench:
 	call hex32
 	call crlf
 	jmp finish
+
+%include "tsccal.inc"
 
 ; (assembly fails here, with a negative count, if the guest outgrows GUEST_SECTORS)
 	times GUEST_SECTORS * 512 - ($ - $$) db 0
