@@ -21,7 +21,9 @@ KCFLAGS     := -std=gnu11 -O2 -g $(WARN) -m32 -march=i686 -ffreestanding -nostdl
                -fno-builtin -mno-sse -mno-mmx -mno-80387 -mgeneral-regs-only -MMD -MP
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-VHD_SRCS    := $(wildcard vhd/*.c)
+BLOCK_SRCS  := $(wildcard block/*.c)
+# The pure libraries every build links: block/ (blk_read/blk_write, windows) and vhd/.
+VHD_SRCS    := $(BLOCK_SRCS) $(wildcard vhd/*.c)
 TOOL_SRCS   := $(wildcard tools/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/*.c)
 

@@ -16,7 +16,7 @@ KSRCS     := $(VHD_SRCS) $(wildcard drivers/*.c) $(wildcard fs/*.c) $(wildcard k
 KASMS     := $(wildcard boot/*.asm)
 KOBJS     := $(KSRCS:%.c=$(KBUILD)/%.o) $(KASMS:%.asm=$(KBUILD)/%.o)
 # The pieces without which there is no firmware (others' work may still be in flight).
-KNEEDED   := boot/realmode.asm boot/multiboot.asm kernel/main.c kernel/int13.c kernel/console.c \
+KNEEDED   := block/blk.c boot/realmode.asm boot/multiboot.asm kernel/main.c kernel/int13.c kernel/console.c \
              kernel/string.c drivers/ata.c vhd/vhd.c
 KMISSING  := $(filter-out $(wildcard $(KNEEDED)),$(KNEEDED))
 RM_STUB_MAX := 1024

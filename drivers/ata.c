@@ -397,27 +397,10 @@ static int ata_pio_cmd(struct ata_disk *d, uint64_t lba, uint32_t count, void *b
 	return ata_check(d, cmd, lba, count, 0, ATA_TMO_CMD_MS);
 }
 
-/* Range-check, then split into commands of at most 256 (LBA28) or 65536 (LBA48) sectors. */
+/* One PIO command (blk_read/blk_write checked the range and split by max_count: 256 LBA28, 65536 LBA48). */
 static int ata_rw(struct blk_dev *bd, uint64_t lba, uint32_t count, void *buf, int write)
 {
-	struct ata_disk *d = bd->priv;
-	uint8_t *p = buf;
-
-	if (lba > d->sectors || count > d->sectors - lba)
-		return BLK_E_RANGE;
-	while (count) {
-		uint32_t max = d->lba48 ? ATA_LBA48_MAX_COUNT : ATA_LBA28_MAX_COUNT;
-		uint32_t n = count < max ? count : max;
-		int rc;
-
-		rc = ata_pio_cmd(d, lba, n, p, write);
-		if (rc)
-			return rc;
-		lba += n;
-		count -= n;
-		p += (size_t)n * BLK_SECTOR;
-	}
-	return BLK_OK;
+	return ata_pio_cmd(bd->priv, lba, count, buf, write);
 }
 
 /* blk_dev read: count sectors at lba into buf. */
@@ -596,6 +579,7 @@ static int ata_setup_disk(struct ata_disk *d, int ch, int slave)
 
 	d->blk.name = d->label;
 	d->blk.sectors = d->blk.max_sectors = d->sectors;
+	d->blk.max_count = d->lba48 ? ATA_LBA48_MAX_COUNT : ATA_LBA28_MAX_COUNT;
 	d->blk.size_bytes = d->sectors * BLK_SECTOR;
 	d->blk.read_only = 0;
 	d->blk.read = ata_read;

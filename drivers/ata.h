@@ -3,7 +3,7 @@
 #define ATA_H
 
 #include <stdint.h>
-#include "blk.h"
+#include "../block/blk.h"
 
 #define ATA_MAX_DISKS 4
 

@@ -145,11 +145,11 @@ static int ext_io(struct ext_map *m, enum ext_op op, uint64_t lba, uint64_t coun
 		off = lba - r->file_sector;
 		n = r->sectors - off < count ? r->sectors - off : count;
 		if (op == EXT_READ)
-			rc = m->dev->read(m->dev, r->lba + off, (uint32_t)n, rbuf);
+			rc = blk_read(m->dev, r->lba + off, (uint32_t)n, rbuf);
 		else if (op == EXT_WRITE)
-			rc = m->dev->write(m->dev, r->lba + off, (uint32_t)n, wbuf);
+			rc = blk_write(m->dev, r->lba + off, (uint32_t)n, wbuf);
 		else
-			rc = m->dev->write_zeroes(m->dev, r->lba + off, n);
+			rc = blk_write_zeroes(m->dev, r->lba + off, n);
 		if (rc)
 			return rc;
 		if (rbuf)
@@ -167,10 +167,6 @@ static int ext_blk_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *b
 	struct ext_map *m = d->priv;
 	uint32_t tail = (uint32_t)(m->size_bytes & (BLK_SECTOR - 1));
 	int rc;
-	if (lba > m->sectors || count > m->sectors - lba)
-		return BLK_E_RANGE;
-	if (!count)
-		return BLK_OK;
 	rc = ext_io(m, EXT_READ, lba, count, buf, NULL);
 	/* The slack after the file's end in its last sector reads as zeros, as blk.h promises. */
 	if (rc == BLK_OK && tail && lba + count == m->sectors)
@@ -181,32 +177,19 @@ static int ext_blk_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *b
 static int ext_blk_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct ext_map *m = d->priv;
-	if (d->read_only || !m->dev->write)
-		return BLK_E_RO;
-	/* Past the last sector would need a new cluster or a bigger size in the directory entry. */
-	if (lba > m->sectors || count > m->sectors - lba)
-		return BLK_E_NOSPACE;
-	if (!count)
-		return BLK_OK;
 	return ext_io(m, EXT_WRITE, lba, count, NULL, buf);
 }
 
 static int ext_blk_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
 {
 	struct ext_map *m = d->priv;
-	if (d->read_only)
-		return BLK_E_RO;
-	if (lba > m->sectors || count > m->sectors - lba)
-		return BLK_E_NOSPACE;
-	if (!count)
-		return BLK_OK;
 	return ext_io(m, EXT_ZEROES, lba, count, NULL, NULL);
 }
 
 static int ext_blk_flush(struct blk_dev *d)
 {
 	struct ext_map *m = d->priv;
-	return m->dev->flush ? m->dev->flush(m->dev) : BLK_OK;
+	return blk_flush(m->dev);
 }
 
 void ext_blk_init(struct ext_map *map, struct blk_dev *out)

@@ -3,7 +3,7 @@
 #define EXTENT_H
 
 #include <stdint.h>
-#include "../drivers/blk.h"
+#include "../block/blk.h"
 #include "fat.h"
 
 /* Error codes of ext_build (ext_strerror). */

@@ -111,7 +111,7 @@ int fat_mount(struct fat_vol *v, struct blk_dev *dev)
 		return FAT_E_BAD_ARG;
 	FS_MEMSET(v, 0, sizeof(*v));
 	v->dev = dev;
-	if (dev->sectors < 1 || dev->read(dev, 0, 1, &b) != BLK_OK)
+	if (dev->sectors < 1 || blk_read(dev, 0, 1, &b) != BLK_OK)
 		return FAT_E_IO;
 	if (b.sig[0] != 0x55 || b.sig[1] != 0xAA)
 		return FAT_E_SIGNATURE;
@@ -199,7 +199,7 @@ static int fat_byte(struct fat_vol *v, uint32_t off, uint8_t *out)
 	uint32_t lba = v->fat_start + (off >> 9);
 	if (!v->cache_valid || v->cache_lba != lba) {
 		v->cache_valid = 0;
-		if (v->dev->read(v->dev, lba, 1, v->cache) != BLK_OK)
+		if (blk_read(v->dev, lba, 1, v->cache) != BLK_OK)
 			return FAT_E_IO;
 		v->cache_lba = lba;
 		v->cache_valid = 1;
@@ -420,7 +420,7 @@ int fat_dir_next(struct fat_dir *d, struct fat_file *out)
 		}
 		if (!d->buf_valid || d->buf_lba != lba) {
 			d->buf_valid = 0;
-			if (lba >= v->dev->sectors || v->dev->read(v->dev, lba, 1, d->buf) != BLK_OK) {
+			if (lba >= v->dev->sectors || blk_read(v->dev, lba, 1, d->buf) != BLK_OK) {
 				d->done = 1;
 				return FAT_E_IO;
 			}

@@ -3,7 +3,7 @@
 #define FAT_H
 
 #include <stdint.h>
-#include "../drivers/blk.h"
+#include "../block/blk.h"
 
 #define FAT_NAME_MAX 768           /* UTF-8 bytes of a 255-unit long name, with the NUL */
 #define FAT_LFN_UNITS 260          /* 20 long-name entries x 13 units */

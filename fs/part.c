@@ -87,7 +87,7 @@ static int part_read_buf(struct part_iter *it, uint64_t lba)
 	if (it->buf_valid && it->buf_lba == lba)
 		return PART_OK;
 	it->buf_valid = 0;
-	if (lba >= it->dev->sectors || it->dev->read(it->dev, lba, 1, it->buf) != BLK_OK)
+	if (lba >= it->dev->sectors || blk_read(it->dev, lba, 1, it->buf) != BLK_OK)
 		return PART_E_IO;
 	it->buf_lba = lba;
 	it->buf_valid = 1;
@@ -158,7 +158,7 @@ int part_open(struct part_iter *it, struct blk_dev *dev)
 	FS_MEMSET(it, 0, sizeof(*it));
 	it->dev = dev;
 	it->done = 1;
-	if (dev->sectors < 1 || dev->read(dev, 0, 1, it->mbr) != BLK_OK)
+	if (dev->sectors < 1 || blk_read(dev, 0, 1, it->mbr) != BLK_OK)
 		return PART_E_IO;
 	m = (const struct mbr *)it->mbr;
 	if (m->sig[0] != 0x55 || m->sig[1] != 0xAA)
@@ -330,65 +330,11 @@ int part_find(struct part_iter *it, struct blk_dev *dev, uint32_t index, struct 
 
 /* ------------------------------------------------------------------ the partition view */
 
-/* Nonzero when [lba, lba+count) is not inside the view. */
-static int part_out(const struct part_view *v, uint64_t lba, uint64_t count)
+int part_blk_init(struct blk_window *w, struct blk_dev *disk, const struct part_info *p)
 {
-	return lba > v->sectors || count > v->sectors - lba;
-}
-
-static int part_blk_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
-{
-	struct part_view *v = d->priv;
-	if (part_out(v, lba, count))
-		return BLK_E_RANGE;
-	return v->disk->read(v->disk, v->start + lba, count, buf);
-}
-
-static int part_blk_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
-{
-	struct part_view *v = d->priv;
-	if (d->read_only || !v->disk->write)
-		return BLK_E_RO;
-	if (part_out(v, lba, count))
-		return BLK_E_RANGE;
-	return v->disk->write(v->disk, v->start + lba, count, buf);
-}
-
-static int part_blk_flush(struct blk_dev *d)
-{
-	struct part_view *v = d->priv;
-	return v->disk->flush ? v->disk->flush(v->disk) : BLK_OK;
-}
-
-static int part_blk_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
-{
-	struct part_view *v = d->priv;
-	if (d->read_only)
-		return BLK_E_RO;
-	if (part_out(v, lba, count))
-		return BLK_E_RANGE;
-	return v->disk->write_zeroes(v->disk, v->start + lba, count);
-}
-
-int part_blk_init(struct part_view *v, struct blk_dev *disk, const struct part_info *p, struct blk_dev *out)
-{
-	if (!v || !disk || !p || !out)
+	if (!w || !disk || !p)
 		return PART_E_BAD_ARG;
-	if (p->start > disk->sectors || p->sectors > disk->sectors - p->start)
+	if (!blk_window_init(w, disk, p->start, p->sectors, p->sectors, disk->name))
 		return PART_E_BEYOND_DISK;
-	v->disk = disk;
-	v->start = p->start;
-	v->sectors = p->sectors;
-	FS_MEMSET(out, 0, sizeof(*out));
-	out->name = disk->name;
-	out->sectors = p->sectors;
-	out->size_bytes = p->sectors << 9;
-	out->max_sectors = p->sectors;
-	out->read_only = disk->read_only || !disk->write;
-	out->read = part_blk_read;
-	out->write = part_blk_write;
-	out->flush = part_blk_flush;
-	out->write_zeroes = disk->write_zeroes ? part_blk_zeroes : NULL;
-	out->priv = v;
 	return PART_OK;
 }

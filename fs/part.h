@@ -3,7 +3,7 @@
 #define PART_H
 
 #include <stdint.h>
-#include "../drivers/blk.h"
+#include "../block/blk.h"
 
 #define PART_MAX_LOGICAL 128       /* longest extended chain followed (Linux allows ~250 partitions) */
 #define PART_GPT_MAX_ENTRIES 4096  /* larger GPT entry arrays are refused */
@@ -113,18 +113,11 @@ void part_guid_str(const uint8_t guid[16], char out[37]);
 /* CRC-32 (IEEE 802.3, as GPT uses) of len bytes continuing from crc (start with 0). */
 uint32_t part_crc32(uint32_t crc, const void *buf, uint32_t len);
 
-/* A blk_dev window over sectors [start, start+sectors) of a disk. */
-struct part_view {
-	struct blk_dev *disk;
-	uint64_t start;
-	uint64_t sectors;
-};
-
 /*
- * Make *out a device over partition p of disk (out->priv = v): requests are
- * offset and range-checked, read_only and write_zeroes carry over.
- * PART_E_BEYOND_DISK if p does not fit in disk.
+ * Make w->dev a window (block/blk.h) over partition p of disk: requests are
+ * offset (blk_read/blk_write check the range), read_only and write_zeroes
+ * carry over. PART_E_BEYOND_DISK if p does not fit in disk.
  */
-int part_blk_init(struct part_view *v, struct blk_dev *disk, const struct part_info *p, struct blk_dev *out);
+int part_blk_init(struct blk_window *w, struct blk_dev *disk, const struct part_info *p);
 
 #endif

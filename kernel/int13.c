@@ -210,7 +210,7 @@ static uint8_t int13_transfer(struct int13_drive *d, enum int13_op op, uint64_t 
 	int writing = op == INT13_OP_WRITE || op == INT13_OP_WRITE_VERIFY;
 	if (writing && d->read_only)
 		return INT13_E_WRITEPROT;
-	if (lba >= d->sectors || count > d->sectors - lba)
+	if (blk_out_of_range(lba, count, d->sectors))   /* guest input: the one place int13 checks a range */
 		return INT13_E_NOTFOUND;
 	if (op == INT13_OP_VERIFY) {
 		*moved = count;
@@ -221,15 +221,15 @@ static uint8_t int13_transfer(struct int13_drive *d, enum int13_op op, uint64_t 
 		return INT13_E_BADCMD;
 	int st;
 	if (writing)
-		st = d->dev->write(d->dev, lba, count, buf);
+		st = blk_write(d->dev, lba, count, buf);
 	else
-		st = d->dev->read(d->dev, lba, count, buf);
+		st = blk_read(d->dev, lba, count, buf);
 	if (st != BLK_OK)
 		return int13_blk_status(st);
 	if (op == INT13_OP_WRITE_VERIFY) {
 		const uint8_t *src = buf;
 		for (uint32_t i = 0; i < count; i++, src += BLK_SECTOR) {
-			st = d->dev->read(d->dev, lba + i, 1, int13_scratch);
+			st = blk_read(d->dev, lba + i, 1, int13_scratch);
 			if (st != BLK_OK)
 				return int13_blk_status(st);
 			if (int13_differs(src, int13_scratch, BLK_SECTOR))
@@ -311,7 +311,7 @@ static unsigned int13_1300(struct int13_drive *d, struct rm_regs *r)
 	(void)r;
 	if (d->read_only || !d->dev->flush)
 		return INT13_OK;
-	return int13_blk_status(d->dev->flush(d->dev));
+	return int13_blk_status(blk_flush(d->dev));
 }
 
 /* AH=01h: last status of this drive in AH and AL; CF if nonzero; the stored status is kept. */
@@ -626,7 +626,7 @@ int int13_add_drive(struct blk_dev *dev, int read_only)
 	d->sectors = dev->sectors;
 	d->read_only = (uint8_t)(read_only || dev->read_only);
 	/* An unreadable LBA 0 just means the default geometry; the boot will report the read error. */
-	const uint8_t *mbr = dev->read(dev, 0, 1, int13_scratch) == BLK_OK ? int13_scratch : NULL;
+	const uint8_t *mbr = blk_read(dev, 0, 1, int13_scratch) == BLK_OK ? int13_scratch : NULL;
 	int13_geometry(d->sectors, mbr, &d->cylinders, &d->heads, &d->spt);
 	return 0x80 + int13_ndrives++;
 }

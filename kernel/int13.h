@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 #include "regs.h"
-#include "../drivers/blk.h"
+#include "../block/blk.h"
 
 #define INT13_MAX_DRIVES 8
 

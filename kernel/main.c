@@ -120,7 +120,7 @@ static void boot_add_image(int i, int nimg, uint32_t snap_cap)
 	k_snprintf(vname[i], sizeof(vname[i]), "vhd%d", i);
 	if (!si->ram)
 		boot_log_mode(v);
-	struct blk_dev *vdev = vhdblk_init(&boot_vblk[i], v, vname[i]);
+	struct blk_dev *vdev = vhdblk_init(&boot_vblk[i], v, si->disk, vname[i]);
 	int read_only = !si->ram && (boot_cmd.mode == CMDLINE_MODE_RO || (v->flags & VHD_OPEN_RDONLY));
 	if (boot_cmd.mode == CMDLINE_MODE_SNAPSHOT) {
 		uint32_t cap = snap_cap / (uint32_t)nimg;

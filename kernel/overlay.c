@@ -70,8 +70,6 @@ static int overlay_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *b
 {
 	struct overlay *o = d->priv;
 	uint8_t *p = buf;
-	if (lba > d->sectors || count > d->sectors - lba)
-		return BLK_E_RANGE;
 	uint32_t i = 0;
 	while (i < count) {
 		int64_t s = o->used ? overlay_find(o, lba + i) : -1;
@@ -85,7 +83,7 @@ static int overlay_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *b
 		while (j < count && (!o->used || overlay_find(o, lba + j) < 0))
 			j++;
 		o->lower_reads++;
-		int st = o->lower->read(o->lower, lba + i, j - i, p + (size_t)i * OVERLAY_SECTOR);
+		int st = blk_read(o->lower, lba + i, j - i, p + (size_t)i * OVERLAY_SECTOR);
 		if (st != BLK_OK)
 			return st;
 		i = j;
@@ -98,8 +96,6 @@ static int overlay_write(struct blk_dev *d, uint64_t lba, uint32_t count, const 
 {
 	struct overlay *o = d->priv;
 	const uint8_t *p = buf;
-	if (lba > d->sectors || count > d->sectors - lba)
-		return BLK_E_RANGE;
 	uint32_t fresh = 0;
 	for (uint32_t i = 0; i < count; i++)
 		if (overlay_find(o, lba + i) < 0)

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../drivers/blk.h"
+#include "../block/blk.h"
 
 /*
  * The overlay keeps whole 512-byte sectors in a fixed pool (no heap: the

@@ -18,8 +18,7 @@
 /* One image of a chain with every device under it; allocated from the scan's scratch or the resident heap. */
 struct sel_member {
 	struct vhd v;
-	struct part_view pv;      /* the partition (pdev.priv) */
-	struct blk_dev pdev;
+	struct blk_window pv;     /* the partition (pv.dev) */
 	struct ext_map map;       /* the file's runs (fdev.priv) */
 	struct blk_dev fdev;
 	struct blk_dev ldev;      /* fdev plus a log line when a write must grow the file */
@@ -69,8 +68,7 @@ struct sel_work {
 	struct part_info pi, mpi;
 	struct fat_vol vol, mvol;
 	struct fat_file mfile;
-	struct part_view pv;                     /* the partition being scanned */
-	struct blk_dev pdev;
+	struct blk_window pv;                    /* the partition being scanned (pv.dev) */
 	struct vhdblk_disk probe;
 	struct sel_member probe_m;               /* sel_search_path: only its device fields */
 	char loc[VHD_PATH_MAX];
@@ -178,7 +176,7 @@ void sel_init(uint32_t mbi_phys, const struct cmdline *cmd, uint32_t tsc_per_ms)
 /* Does sector lba of dev start with the VHD footer cookie? */
 static int sel_cookie_at(struct blk_dev *dev, uint64_t lba)
 {
-	if (dev->read(dev, lba, 1, sel_w->sec) != BLK_OK)
+	if (blk_read(dev, lba, 1, sel_w->sec) != BLK_OK)
 		return 0;
 	return !memcmp(sel_w->sec, VHD_FOOTER_COOKIE, 8);
 }
@@ -210,8 +208,6 @@ static void sel_name(struct sel_cand *c)
 static int sel_ram_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
 	struct sel_member *m = d->priv;
-	if (lba > d->sectors || count > d->sectors - lba)
-		return BLK_E_RANGE;
 	memcpy(buf, phys_ptr(m->ram_phys + (uint32_t)lba * BLK_SECTOR), (size_t)count * BLK_SECTOR);
 	return BLK_OK;
 }
@@ -220,8 +216,6 @@ static int sel_ram_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *b
 static int sel_ram_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct sel_member *m = d->priv;
-	if (lba > d->sectors || count > d->sectors - lba)
-		return lba >= d->sectors ? BLK_E_NOSPACE : BLK_E_RANGE;
 	memcpy(phys_ptr(m->ram_phys + (uint32_t)lba * BLK_SECTOR), buf, (size_t)count * BLK_SECTOR);
 	return BLK_OK;
 }
@@ -237,14 +231,14 @@ static int sel_ram_flush(struct blk_dev *d)
 static int sel_file_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
 	struct sel_member *m = d->priv;
-	return m->fdev.read(&m->fdev, lba, count, buf);
+	return blk_read(&m->fdev, lba, count, buf);
 }
 
 /* blk_dev.write of a FAT file: its existing sectors only; a write that would grow the file is logged once. */
 static int sel_file_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct sel_member *m = d->priv;
-	int rc = m->fdev.write(&m->fdev, lba, count, buf);
+	int rc = blk_write(&m->fdev, lba, count, buf);
 	if (rc == BLK_E_NOSPACE && !m->nospace_logged++)
 		con_printf("vhd: %s: write refused (INT 13h status CCh): the VHD file would have to grow "
 			   "(file sector %llu, file has %llu), and vhdboot never changes the FAT file system; "
@@ -257,7 +251,7 @@ static int sel_file_write(struct blk_dev *d, uint64_t lba, uint32_t count, const
 static int sel_file_flush(struct blk_dev *d)
 {
 	struct sel_member *m = d->priv;
-	return m->fdev.flush ? m->fdev.flush(&m->fdev) : BLK_OK;
+	return blk_flush(&m->fdev);
 }
 
 /* ------------------------------------------------------------------ opening one image */
@@ -294,14 +288,14 @@ static int sel_place_dev(const struct sel_cand *c, struct sel_member *m, struct 
 	}
 	int rc = part_find(&sel_w->mit, disk, c->part, &sel_w->mpi);
 	if (rc == PART_OK)
-		rc = part_blk_init(&m->pv, disk, &sel_w->mpi, &m->pdev);
+		rc = part_blk_init(&m->pv, disk, &sel_w->mpi);
 	if (rc) {
 		k_snprintf(why, wn, "hd%d has no usable partition %u: %s (%s)", sel_pos(c->disk), c->part,
 			   part_strerror(rc), part_errname(rc));
 		return SEL_E_OTHER;
 	}
-	m->pdev.name = "partition";
-	*out = &m->pdev;
+	m->pv.dev.name = "partition";
+	*out = &m->pv.dev;
 	return 0;
 }
 
@@ -753,8 +747,8 @@ static void sel_scan_disk(int i)
 			sel_add(SEL_PART, i, sel_w->pi.index, NULL);
 			continue;
 		}
-		if (part_blk_init(&sel_w->pv, &d->blk, &sel_w->pi, &sel_w->pdev) == PART_OK)
-			sel_scan_fat(i, sel_w->pi.index, &sel_w->pdev, where);
+		if (part_blk_init(&sel_w->pv, &d->blk, &sel_w->pi) == PART_OK)
+			sel_scan_fat(i, sel_w->pi.index, &sel_w->pv.dev, where);
 	}
 	/* mkfs.fat leaves zeros where the partition entries would be: an empty "MBR" may be a superfloppy. */
 	if (nparts == 0) {
@@ -1003,6 +997,7 @@ int sel_open(unsigned leaf_flags, uint32_t temp_avoid_hi)
 			boot_fail(c->why, c->remedy);
 		img->leaf = &leaf->v;
 		img->members = c->depth + 1;
+		img->disk = c->kind == SEL_DISK && leaf->vdisk.disk ? &leaf->vdisk : NULL;
 		struct vhd *v = img->leaf;
 		con_printf("vhd: %02xh: %s: %s, %llu MiB (%llu sectors), footer CHS %u/%u/%u, creator \"%s\"\n",
 			   0x80 + i, c->name, sel_type_name(v->footer.type), (unsigned long long)(v->sectors >> 11),

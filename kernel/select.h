@@ -6,6 +6,7 @@
 #include "cmdline.h"
 #include "../drivers/ata.h"
 #include "../vhd/vhd.h"
+#include "vhdblk.h"
 
 #define SEL_MAX_CANDS 16          /* images listed by one scan */
 #define SEL_MAX_IMAGES CMDLINE_MAX_VHDS
@@ -42,6 +43,7 @@ struct sel_image {
 	struct vhd *leaf;         /* opened, BATs loaded, parents attached */
 	int ram;                  /* a GRUB module: writes stay in RAM, lost at reset */
 	int members;              /* images in the chain (1 = no parent) */
+	const struct vhdblk_disk *disk; /* a whole-disk image: where it lies (NULL otherwise) */
 };
 
 /* Provided by main.c: problem and remedy on both consoles, undo hooks, INT 18h; never returns. */

@@ -17,7 +17,7 @@ MODE_OPS, MODE_POWERCUT, MODE_BENCH = 0, 1, 2
 WRITE, READ = 1, 2
 FN_43, FN_43V, FN_03 = 0x43, 0x45, 0x03      # 43h AL=0, 43h AL=2 (verify), 03h CHS
 MAX_OPS = 28
-SCAN_SECTORS = 4096                           # VHDBLK_SCAN_SECTORS in kernel/vhdblk.h
+SCAN_SECTORS = 4096                           # VHD_LAYOUT_SCAN_SECTORS in vhd/vhd.h
 
 
 def pattern(lba, tag, count=1):
@@ -146,7 +146,7 @@ def prefix_image_end(disk):
             if e != 0xFFFFFFFF:
                 end = max(end, e + bitmap + spb)
         # After a cut between the footer's move and the BAT update the footer sits one block further
-        # (the firmware scans the same way, up to VHDBLK_SCAN_SECTORS).
+        # (the firmware scans the same way, up to VHD_LAYOUT_SCAN_SECTORS).
         for s in range(end, end + SCAN_SECTORS + 1):
             f.seek(s * SECTOR)
             if f.read(SECTOR) == foot:

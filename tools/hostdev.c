@@ -90,15 +90,13 @@ uint64_t hostdev_next_hole(int fd, uint64_t off, uint64_t end)
 	return (uint64_t)r;
 }
 
-/* blk_dev read: zero-fills the tail of the last partial sector; BLK_E_RANGE past the end. */
+/* blk_dev read (range checked by blk_read): zero-fills the tail of the last partial sector. */
 static int hostdev_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
 	struct hostdev *h = (struct hostdev *)d;
 	size_t len = (size_t)count * BLK_SECTOR;
 	ssize_t n;
 
-	if (lba > d->sectors || count > d->sectors - lba)
-		return BLK_E_RANGE;
 	n = hostdev_pread_full(h->fd, buf, len, lba * BLK_SECTOR);
 	if (n < 0) {
 		h->last_errno = errno;
@@ -115,10 +113,6 @@ static int hostdev_write(struct blk_dev *d, uint64_t lba, uint32_t count, const 
 	struct hostdev *h = (struct hostdev *)d;
 	uint64_t end;
 
-	if (d->read_only)
-		return BLK_E_RO;
-	if (lba > d->max_sectors || count > d->max_sectors - lba)
-		return BLK_E_NOSPACE;
 	if (hostdev_pwrite_full(h->fd, buf, (size_t)count * BLK_SECTOR, lba * BLK_SECTOR) < 0) {
 		h->last_errno = errno;
 		return (errno == ENOSPC || errno == EFBIG) ? BLK_E_NOSPACE : BLK_E_IO;
@@ -138,10 +132,6 @@ static int hostdev_write_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
 	static const uint8_t zeros[64 * 1024];
 	uint64_t start = lba * BLK_SECTOR, end, inside;
 
-	if (d->read_only)
-		return BLK_E_RO;
-	if (lba > d->max_sectors || count > d->max_sectors - lba)
-		return BLK_E_NOSPACE;
 	end = (lba + count) * BLK_SECTOR;
 	inside = end < d->size_bytes ? end : d->size_bytes;
 	if (start < inside) {

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "../drivers/blk.h"
+#include "../block/blk.h"
 
 /* hostdev_open flags. */
 #define HOSTDEV_RDONLY 0x1u   /* open O_RDONLY; every write fails with BLK_E_RO */

@@ -7,13 +7,13 @@
 /* Read count sectors at sector lba of the image file; VHD_E_IO on failure. */
 static int vhd_dev_read(struct vhd *v, uint64_t lba, uint32_t count, void *buf)
 {
-	return v->dev->read(v->dev, lba, count, buf) ? VHD_E_IO : VHD_OK;
+	return blk_read(v->dev, lba, count, buf) ? VHD_E_IO : VHD_OK;
 }
 
 /* Write count sectors at sector lba of the image file; VHD_E_NOSPACE/VHD_E_IO on failure. */
 static int vhd_dev_write(struct vhd *v, uint64_t lba, uint32_t count, const void *buf)
 {
-	int r = v->dev->write(v->dev, lba, count, buf);
+	int r = blk_write(v->dev, lba, count, buf);
 	if (r == BLK_E_NOSPACE || r == BLK_E_RANGE)
 		return VHD_E_NOSPACE;
 	if (r == BLK_E_RO)
@@ -30,8 +30,8 @@ static int vhd_dev_zero(struct vhd *v, uint64_t lba, uint64_t count)
 {
 	if (!count)
 		return VHD_OK;
-	if (v->dev->write_zeroes)
-		return v->dev->write_zeroes(v->dev, lba, count) ? VHD_E_IO : VHD_OK;
+	if (blk_has_write_zeroes(v->dev))
+		return blk_write_zeroes(v->dev, lba, count) ? VHD_E_IO : VHD_OK;
 	while (count) {
 		uint32_t n = count < VHD_ZERO_SECTORS ? (uint32_t)count : VHD_ZERO_SECTORS;
 		int r = vhd_dev_write(v, lba, n, vhd_zeros);
@@ -46,9 +46,7 @@ static int vhd_dev_zero(struct vhd *v, uint64_t lba, uint64_t count)
 /* Flush the backing device. */
 int vhd_flush(struct vhd *v)
 {
-	if (!v->dev->flush)
-		return VHD_OK;
-	return v->dev->flush(v->dev) ? VHD_E_IO : VHD_OK;
+	return blk_flush(v->dev) ? VHD_E_IO : VHD_OK;
 }
 
 /* ------------------------------------------------------------------ footer and header */

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../drivers/blk.h"
+#include "../block/blk.h"
 #include "vhd_format.h"
 
 #define VHD_SECTOR 512u
@@ -253,6 +253,38 @@ const char *vhd_check_name(int code);
  * or a negative vhd_err if the image could not be read.
  */
 int vhd_check(struct vhd *v, uint32_t *scratch, unsigned flags, uint32_t now, vhd_report_fn report, void *ctx);
+
+/* Where a VHD lies on a raw device (vhd_probe_layout). */
+enum vhd_layout {
+	VHD_LAYOUT_NONE = 0,      /* no VHD footer at the end nor a footer copy at sector 0 */
+	VHD_LAYOUT_WHOLE,         /* the device ends with the footer: the whole device is the image */
+	VHD_LAYOUT_PREFIX,        /* a dynamic/differencing image at the start of a larger device */
+	VHD_LAYOUT_BACKUP_ONLY,   /* a footer copy at 0 but no end footer found: open from the copy (damaged) */
+};
+#define VHD_LAYOUT_SCAN_SECTORS 4096u /* how far past the computed end a prefix's end footer is looked for */
+
+/* What vhd_probe_layout found. */
+struct vhd_layout_info {
+	int layout;               /* enum vhd_layout */
+	uint64_t image_sectors;   /* sectors the image occupies (prefix: through its end footer; else the device) */
+	uint64_t footer_lba;      /* whole/prefix: where the end footer is */
+	int scanned;              /* prefix: the end footer was found by scanning past the computed end */
+};
+
+/* Scratch for vhd_probe_layout (the caller's: no state in the library). */
+struct vhd_layout_scratch {
+	uint8_t sec[VHD_SECTOR], first[VHD_SECTOR], hdr[1024];
+};
+
+/*
+ * Find the VHD on dev: whole device (footer in the last sector), prefix (no
+ * footer at the end, a dynamic footer copy at sector 0, and the same footer
+ * right after the image's highest block or metadata, or within
+ * VHD_LAYOUT_SCAN_SECTORS after it), or backup-only. Returns out->layout.
+ */
+int vhd_probe_layout(struct blk_dev *dev, struct vhd_layout_scratch *s, struct vhd_layout_info *out);
+/* Name of a layout for messages ("whole disk", ...); never NULL. */
+const char *vhd_layout_name(int layout);
 
 /* Convert between Unix time and VHD time (seconds since 2000-01-01 UTC). */
 #define VHD_EPOCH_OFFSET 946684800u

@@ -55,7 +55,7 @@ static int vhd_check_footer(struct vhd *v, struct vhd_chk *c, uint32_t now)
 		return VHD_OK;
 	}
 	if (!(v->state & VHD_ST_BACKUP_FOOTER)) {
-		int r = v->dev->read(v->dev, 0, 1, v->tmp) ? VHD_E_IO : VHD_OK;
+		int r = blk_read(v->dev, 0, 1, v->tmp) ? VHD_E_IO : VHD_OK;
 		if (r)
 			return r;
 		if (VHD_MEMCMP(v->tmp, VHD_FOOTER_COOKIE, 8) ||
@@ -71,7 +71,7 @@ static int vhd_check_footer(struct vhd *v, struct vhd_chk *c, uint32_t now)
 static int vhd_check_header(struct vhd *v, struct vhd_chk *c)
 {
 	uint8_t raw[1024];
-	if (v->dev->read(v->dev, v->footer.data_offset / VHD_SECTOR, 2, raw))
+	if (blk_read(v->dev, v->footer.data_offset / VHD_SECTOR, 2, raw))
 		return VHD_E_IO;
 	const struct vhd_disk_header *d = (const void *)raw;
 	int res = !vhd_zero_bytes((const uint8_t *)&d->reserved1, 4) ||
@@ -177,12 +177,12 @@ static int vhd_check_deep(struct vhd *v, struct vhd_chk *c)
 			continue;
 		uint64_t bad = 0, first = 0;
 		for (uint32_t s = 0; s < v->spb; s++) {
-			if (s % 4096 == 0 && v->dev->read(v->dev, (uint64_t)entry + s / 4096, 1, bm))
+			if (s % 4096 == 0 && blk_read(v->dev, (uint64_t)entry + s / 4096, 1, bm))
 				return VHD_E_IO;
 			uint32_t bit = s % 4096;
 			if (bm[bit >> 3] & (0x80 >> (bit & 7)))
 				continue;
-			if (v->dev->read(v->dev, (uint64_t)entry + v->bitmap_sectors + s, 1, v->tmp))
+			if (blk_read(v->dev, (uint64_t)entry + v->bitmap_sectors + s, 1, v->tmp))
 				return VHD_E_IO;
 			if (!vhd_zero_bytes(v->tmp, VHD_SECTOR) && !bad++)
 				first = ((uint64_t)b << v->spb_shift) + s;

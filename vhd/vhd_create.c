@@ -131,7 +131,7 @@ static int vhd_utf16_encode(const char *in, uint8_t *out, int max, int be, int b
 /* Write len bytes from raw (a multiple of 512) at byte offset off. */
 static int vhd_put_sectors(struct blk_dev *dev, uint64_t off, const uint8_t *raw, uint32_t len)
 {
-	return dev->write(dev, off / VHD_SECTOR, len / VHD_SECTOR, raw) ? VHD_E_IO : VHD_OK;
+	return blk_write(dev, off / VHD_SECTOR, len / VHD_SECTOR, raw) ? VHD_E_IO : VHD_OK;
 }
 
 #define VHD_LOC_SPACE 1024u    /* bytes reserved per locator (512 UTF-16 units) */
@@ -155,7 +155,7 @@ int vhd_create(struct blk_dev *dev, const struct vhd_create_opts *o)
 	if (type == VHD_TYPE_FIXED) {
 		vhd_make_footer(foot, o, type, VHD_NO_OFFSET, size);
 		int r = vhd_put_sectors(dev, size, foot, 512);
-		if (!r && dev->flush && dev->flush(dev))
+		if (!r && blk_flush(dev))
 			r = VHD_E_IO;
 		return r;
 	}
@@ -233,7 +233,7 @@ int vhd_create(struct blk_dev *dev, const struct vhd_create_opts *o)
 		vhd_utf16_encode(paths[i], loc, VHD_LOC_SPACE / 2, 0, 1);
 		r = vhd_put_sectors(dev, loc_off[i], loc, VHD_LOC_SPACE);
 	}
-	if (!r && dev->flush && dev->flush(dev))
+	if (!r && blk_flush(dev))
 		r = VHD_E_IO;
 	return r;
 }

@@ -36,8 +36,7 @@ struct probe {
 	struct hostdev host;
 	struct part_iter it;
 	struct part_info pi;
-	struct part_view view;
-	struct blk_dev pdev;
+	struct blk_window view;          /* the partition (view.dev) */
 	struct fat_vol vol;
 };
 
@@ -54,13 +53,13 @@ static int probe_open(struct probe *p, const char *img, unsigned part, int rw)
 	if (part) {
 		rc = part_find(&p->it, dev, part, &p->pi);
 		if (rc == PART_OK)
-			rc = part_blk_init(&p->view, dev, &p->pi, &p->pdev);
+			rc = part_blk_init(&p->view, dev, &p->pi);
 		if (rc) {
 			printf("error part %s\n", part_errname(rc));
 			fprintf(stderr, "fsprobe: partition %u: %s\n", part, part_strerror(rc));
 			return -1;
 		}
-		dev = &p->pdev;
+		dev = &p->view.dev;
 	}
 	rc = fat_mount(&p->vol, dev);
 	if (rc) {
@@ -203,7 +202,7 @@ static int dump_file(struct ext_map *m, FILE *out)
 		uint32_t n = sizes[k++ % 7];
 		if (n > b.sectors - lba)
 			n = (uint32_t)(b.sectors - lba);
-		rc = b.read(&b, lba, n, buf);
+		rc = blk_read(&b, lba, n, buf);
 		if (rc)
 			break;
 		left = b.size_bytes - lba * 512;
@@ -211,7 +210,7 @@ static int dump_file(struct ext_map *m, FILE *out)
 			fwrite(buf, 1, left < (uint64_t)n * 512 ? left : (uint64_t)n * 512, out);
 		lba += n;
 	}
-	if (!rc && b.read(&b, b.sectors, 1, buf) != BLK_E_RANGE)
+	if (!rc && blk_read(&b, b.sectors, 1, buf) != BLK_E_RANGE)
 		rc = -2;
 	free(buf);
 	return rc;
@@ -289,9 +288,9 @@ static int cmd_write(struct probe *p, const char *path, uint64_t lba, uint32_t c
 	ext_blk_init(&m, &b);
 	buf = malloc((size_t)count * 512 + 1);
 	memset(buf, byte, (size_t)count * 512);
-	rc = b.write(&b, lba, count, buf);
+	rc = blk_write(&b, lba, count, buf);
 	if (!rc)
-		rc = b.flush(&b);
+		rc = blk_flush(&b);
 	printf("%s\n", blk_name(rc));
 	free(buf);
 	free(runs);
@@ -371,9 +370,9 @@ static int cmd_walk(const char *img)
 			rc = rc == PART_E_BEYOND_DISK || rc == PART_E_GPT_BAD_RANGE ? PART_OK : rc;
 			continue;
 		}
-		if (part_blk_init(&p->view, &p->host.dev, &pi, &p->pdev) != PART_OK)
+		if (part_blk_init(&p->view, &p->host.dev, &pi) != PART_OK)
 			continue;
-		if (fat_mount(&p->vol, &p->pdev) == FAT_OK) {
+		if (fat_mount(&p->vol, &p->view.dev) == FAT_OK) {
 			char what[32];
 			snprintf(what, sizeof(what), "part%u", pi.index);
 			walk_volume(p, what);

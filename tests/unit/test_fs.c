@@ -214,9 +214,8 @@ static void test_mbr_errors(void **state)
 	/* A start past the end, too. */
 	mbr_entry(sec(r, 0), 1, 0, 0x07, 0xFFFFFFF0u, 0x20);
 	assert_int_equal(part_find(&it, &r->blk, 2, &p), PART_E_BEYOND_DISK);
-	struct part_view v;
-	struct blk_dev d;
-	assert_int_equal(part_blk_init(&v, &r->blk, &p, &d), PART_E_BEYOND_DISK);
+	struct blk_window v;
+	assert_int_equal(part_blk_init(&v, &r->blk, &p), PART_E_BEYOND_DISK);
 	assert_int_equal(part_find(&it, &r->blk, 4, &p), PART_OK);
 	assert_int_equal(part_find(&it, &r->blk, 3, &p), PART_E_NOT_FOUND);
 	/* A disk that can't be read. */
@@ -481,42 +480,42 @@ static void test_part_blk(void **state)
 	(void)state;
 	struct ram *r = ram_new(1000, 1000);
 	struct part_info p = { .index = 1, .start = 100, .sectors = 50 };
-	struct part_view v;
-	struct blk_dev d;
+	struct blk_window v;
+	struct blk_dev *d = &v.dev;
 	uint8_t buf[3 * 512];
 	memset(sec(r, 100), 0xAB, 512);
 	memset(sec(r, 149), 0xCD, 512);
-	assert_int_equal(part_blk_init(&v, &r->blk, &p, &d), PART_OK);
-	assert_int_equal(d.sectors, 50);
-	assert_int_equal(d.size_bytes, 50 * 512);
-	assert_int_equal(d.max_sectors, 50);
-	assert_int_equal(d.read_only, 0);
-	assert_int_equal(d.read(&d, 0, 1, buf), BLK_OK);
+	assert_int_equal(part_blk_init(&v, &r->blk, &p), PART_OK);
+	assert_int_equal(d->sectors, 50);
+	assert_int_equal(d->size_bytes, 50 * 512);
+	assert_int_equal(d->max_sectors, 50);
+	assert_int_equal(d->read_only, 0);
+	assert_int_equal(blk_read(d, 0, 1, buf), BLK_OK);
 	assert_int_equal(buf[0], 0xAB);
-	assert_int_equal(d.read(&d, 49, 1, buf), BLK_OK);
+	assert_int_equal(blk_read(d, 49, 1, buf), BLK_OK);
 	assert_int_equal(buf[511], 0xCD);
-	assert_int_equal(d.read(&d, 49, 2, buf), BLK_E_RANGE);
-	assert_int_equal(d.read(&d, 50, 1, buf), BLK_E_RANGE);
-	assert_int_equal(d.read(&d, UINT64_MAX, 2, buf), BLK_E_RANGE);
+	assert_int_equal(blk_read(d, 49, 2, buf), BLK_E_RANGE);
+	assert_int_equal(blk_read(d, 50, 1, buf), BLK_E_RANGE);
+	assert_int_equal(blk_read(d, UINT64_MAX, 2, buf), BLK_E_RANGE);
 	memset(buf, 0x11, sizeof(buf));
-	assert_int_equal(d.write(&d, 48, 2, buf), BLK_OK);
+	assert_int_equal(blk_write(d, 48, 2, buf), BLK_OK);
 	assert_int_equal(r->last_lba, 148);
 	assert_int_equal(sec(r, 149)[0], 0x11);
-	assert_int_equal(d.write(&d, 48, 3, buf), BLK_E_RANGE);
-	assert_int_equal(d.write_zeroes(&d, 49, 1), BLK_OK);
+	assert_int_equal(blk_write(d, 48, 3, buf), BLK_E_NOSPACE);
+	assert_int_equal(blk_write_zeroes(d, 49, 1), BLK_OK);
 	assert_int_equal(sec(r, 149)[0], 0);
-	assert_int_equal(d.write_zeroes(&d, 49, 2), BLK_E_RANGE);
-	assert_int_equal(d.flush(&d), BLK_OK);
+	assert_int_equal(blk_write_zeroes(d, 49, 2), BLK_E_NOSPACE);
+	assert_int_equal(blk_flush(d), BLK_OK);
 	assert_int_equal(r->flushes, 1);
 	/* read-only carries over; no write_zeroes below means none above. */
 	r->blk.read_only = 1;
 	r->blk.write_zeroes = NULL;
-	assert_int_equal(part_blk_init(&v, &r->blk, &p, &d), PART_OK);
-	assert_int_equal(d.read_only, 1);
-	assert_null(d.write_zeroes);
-	assert_int_equal(d.write(&d, 0, 1, buf), BLK_E_RO);
+	assert_int_equal(part_blk_init(&v, &r->blk, &p), PART_OK);
+	assert_int_equal(d->read_only, 1);
+	assert_null(d->write_zeroes);
+	assert_int_equal(blk_write(d, 0, 1, buf), BLK_E_RO);
 	p.sectors = 901;
-	assert_int_equal(part_blk_init(&v, &r->blk, &p, &d), PART_E_BEYOND_DISK);
+	assert_int_equal(part_blk_init(&v, &r->blk, &p), PART_E_BEYOND_DISK);
 	ram_free(r);
 }
 
@@ -1201,40 +1200,40 @@ static void test_ext_blk(void **state)
 	assert_non_null(b.write_zeroes);
 	/* One request over all four runs: split, in order. */
 	memset(buf, 0x77, sizeof(buf));
-	assert_int_equal(b.read(&b, 0, 14, buf), BLK_OK);
+	assert_int_equal(blk_read(&b, 0, 14, buf), BLK_OK);
 	for (int s = 0; s < 13; s++)
 		for (int k = 0; k < 512; k += 97)
 			assert_int_equal(buf[s * 512 + k], s + 1);
 	assert_int_equal(buf[13 * 512 + 187], 14);
 	assert_int_equal(buf[13 * 512 + 188], 0); /* after the end of the file: zeros */
 	assert_int_equal(buf[13 * 512 + 511], 0);
-	assert_int_equal(b.read(&b, 5, 2, buf), BLK_OK); /* across a run boundary */
+	assert_int_equal(blk_read(&b, 5, 2, buf), BLK_OK); /* across a run boundary */
 	assert_int_equal(buf[0], 6);
 	assert_int_equal(buf[512], 7);
-	assert_int_equal(b.read(&b, 14, 1, buf), BLK_E_RANGE);
-	assert_int_equal(b.read(&b, 13, 2, buf), BLK_E_RANGE);
-	assert_int_equal(b.read(&b, UINT64_MAX, 1, buf), BLK_E_RANGE);
-	assert_int_equal(b.read(&b, 14, 0, buf), BLK_OK);
+	assert_int_equal(blk_read(&b, 14, 1, buf), BLK_E_RANGE);
+	assert_int_equal(blk_read(&b, 13, 2, buf), BLK_E_RANGE);
+	assert_int_equal(blk_read(&b, UINT64_MAX, 1, buf), BLK_E_RANGE);
+	assert_int_equal(blk_read(&b, 14, 0, buf), BLK_OK);
 	/* Writes land in the file's own sectors. */
 	memset(buf, 0xEE, sizeof(buf));
 	int w0 = f.r->writes;
-	assert_int_equal(b.write(&b, 9, 3, buf), BLK_OK); /* sectors 9 | 10-11: two runs */
+	assert_int_equal(blk_write(&b, 9, 3, buf), BLK_OK); /* sectors 9 | 10-11: two runs */
 	assert_int_equal(f.r->writes - w0, 2);
 	assert_int_equal(fclus(&f, 21)[512], 0xEE);
 	assert_int_equal(fclus(&f, 3)[0], 0xEE);
 	assert_int_equal(fclus(&f, 3)[1023], 0xEE);
 	assert_int_equal(fclus(&f, 100)[0], 13);
-	assert_int_equal(b.write(&b, 13, 1, buf), BLK_OK); /* the partial last sector */
+	assert_int_equal(blk_write(&b, 13, 1, buf), BLK_OK); /* the partial last sector */
 	/* Past the file: the directory entry would have to change, or a cluster be added. */
-	assert_int_equal(b.write(&b, 14, 1, buf), BLK_E_NOSPACE);
-	assert_int_equal(b.write(&b, 13, 2, buf), BLK_E_NOSPACE);
-	assert_int_equal(b.write(&b, 100, 1, buf), BLK_E_NOSPACE);
-	assert_int_equal(b.write_zeroes(&b, 4, 4), BLK_OK);
+	assert_int_equal(blk_write(&b, 14, 1, buf), BLK_E_NOSPACE);
+	assert_int_equal(blk_write(&b, 13, 2, buf), BLK_E_NOSPACE);
+	assert_int_equal(blk_write(&b, 100, 1, buf), BLK_E_NOSPACE);
+	assert_int_equal(blk_write_zeroes(&b, 4, 4), BLK_OK);
 	assert_int_equal(fclus(&f, 7)[0], 0);
 	assert_int_equal(fclus(&f, 20)[1023], 0);
 	assert_int_equal(fclus(&f, 20)[1024], 0xEE - 0xEE + fclus(&f, 20)[1024]);
-	assert_int_equal(b.write_zeroes(&b, 10, 5), BLK_E_NOSPACE);
-	assert_int_equal(b.flush(&b), BLK_OK);
+	assert_int_equal(blk_write_zeroes(&b, 10, 5), BLK_E_NOSPACE);
+	assert_int_equal(blk_flush(&b), BLK_OK);
 	assert_int_equal(f.r->flushes, 1);
 	/* A file whose size ends inside its last cluster: sectors past the size are refused. */
 	put32(fslot(&f, NULL, 1) + 28, 6 * 1024 + 100);
@@ -1243,18 +1242,18 @@ static void test_ext_blk(void **state)
 	ext_blk_init(&m, &b);
 	assert_int_equal(b.sectors, 13);
 	assert_int_equal(m.alloc_sectors, 14);
-	assert_int_equal(b.write(&b, 13, 1, buf), BLK_E_NOSPACE);
-	assert_int_equal(b.read(&b, 13, 1, buf), BLK_E_RANGE);
+	assert_int_equal(blk_write(&b, 13, 1, buf), BLK_E_NOSPACE);
+	assert_int_equal(blk_read(&b, 13, 1, buf), BLK_E_RANGE);
 	/* Read-only underneath: read-only on top. */
 	f.r->blk.read_only = 1;
 	f.r->blk.write_zeroes = NULL;
 	ext_blk_init(&m, &b);
 	assert_int_equal(b.read_only, 1);
 	assert_null(b.write_zeroes);
-	assert_int_equal(b.write(&b, 0, 1, buf), BLK_E_RO);
+	assert_int_equal(blk_write(&b, 0, 1, buf), BLK_E_RO);
 	/* An I/O error below passes through. */
 	f.r->blk.sectors = f.data_start;
-	assert_int_equal(b.read(&b, 0, 1, buf), BLK_E_RANGE);
+	assert_int_equal(blk_read(&b, 0, 1, buf), BLK_E_RANGE);
 	ram_free(f.r);
 }
 
@@ -1280,7 +1279,7 @@ static void test_ext_many_fragments(void **state)
 	ext_blk_init(&m, &b);
 	for (uint32_t s = 0; s < 2 * N; s += 37) {
 		uint32_t n = 2 * N - s < 37 ? 2 * N - s : 37;
-		assert_int_equal(b.read(&b, s, n, buf), BLK_OK);
+		assert_int_equal(blk_read(&b, s, n, buf), BLK_OK);
 		for (uint32_t k = 0; k < n; k++)
 			assert_int_equal(buf[k * 512 + 3], (uint8_t)(s + k + 1));
 	}
@@ -1297,8 +1296,8 @@ static void test_stack(void **state)
 	struct ram *disk = ram_new(100 + 40000, 100 + 40000);
 	struct part_iter it;
 	struct part_info p;
-	struct part_view pv;
-	struct blk_dev pd, b;
+	struct blk_window pv;
+	struct blk_dev b;
 	struct fat_vol v;
 	struct fat_file e;
 	struct ext_map m;
@@ -1307,20 +1306,20 @@ static void test_stack(void **state)
 	memcpy(disk->data + 100 * 512, f.r->data, 40000 * 512);
 	mbr_entry(sec(disk, 0), 0, 0x80, 0x06, 100, 40000);
 	assert_int_equal(part_find(&it, &disk->blk, 1, &p), PART_OK);
-	assert_int_equal(part_blk_init(&pv, &disk->blk, &p, &pd), PART_OK);
-	assert_int_equal(fat_mount(&v, &pd), FAT_OK);
+	assert_int_equal(part_blk_init(&pv, &disk->blk, &p), PART_OK);
+	assert_int_equal(fat_mount(&v, &pv.dev), FAT_OK);
 	assert_int_equal(fat_open_path(&v, "F", &e), FAT_OK);
 	assert_int_equal(ext_build(&v, &e, &m, runs, 2), EXT_OK);
 	ext_blk_init(&m, &b);
-	assert_int_equal(b.read(&b, 0, 4, buf), BLK_OK);
+	assert_int_equal(blk_read(&b, 0, 4, buf), BLK_OK);
 	assert_int_equal(buf[0], 1);
 	assert_int_equal(buf[3 * 512], 4);
 	assert_int_equal(disk->last_lba, 100 + f.data_start + 2 * 2);
 	/* The volume must fit its partition. */
 	mbr_entry(sec(disk, 0), 0, 0x80, 0x06, 100, 39999);
 	assert_int_equal(part_find(&it, &disk->blk, 1, &p), PART_OK);
-	assert_int_equal(part_blk_init(&pv, &disk->blk, &p, &pd), PART_OK);
-	assert_int_equal(fat_mount(&v, &pd), FAT_E_BEYOND_DEVICE);
+	assert_int_equal(part_blk_init(&pv, &disk->blk, &p), PART_OK);
+	assert_int_equal(fat_mount(&v, &pv.dev), FAT_E_BEYOND_DEVICE);
 	ram_free(disk);
 	ram_free(f.r);
 }

@@ -125,7 +125,7 @@ static void test_random_model(void **state)
 			for (uint32_t i = 0; i < cnt * 512; i++)
 				buf[i] = (uint8_t)rand();
 			uint32_t before = o.used;
-			int st = d->write(d, lba, cnt, buf);
+			int st = blk_write(d, lba, cnt, buf);
 			if (st == BLK_OK) {
 				memcpy(model + lba * 512, buf, (size_t)cnt * 512);
 			} else {
@@ -134,19 +134,19 @@ static void test_random_model(void **state)
 				refused++;
 			}
 		} else {
-			assert_int_equal(d->read(d, lba, cnt, chk), BLK_OK);
+			assert_int_equal(blk_read(d, lba, cnt, chk), BLK_OK);
 			assert_memory_equal(chk, model + lba * 512, (size_t)cnt * 512);
 		}
 		assert_true(o.used <= cap);
 	}
 	assert_true(refused > 0);               /* the pool did fill up in this run */
 	assert_int_equal(o.refused, (uint32_t)refused);
-	assert_int_equal(d->flush(d), BLK_OK);
+	assert_int_equal(blk_flush(d), BLK_OK);
 	assert_int_equal(l.writes, 0);
 	assert_int_equal(l.flushes, 0);
 	assert_memory_equal(l.data, orig, n * 512);
 	for (uint64_t lba = 0; lba < n; lba += 128) {
-		assert_int_equal(d->read(d, lba, 128, chk), BLK_OK);
+		assert_int_equal(blk_read(d, lba, 128, chk), BLK_OK);
 		assert_memory_equal(chk, model + lba * 512, 128 * 512);
 	}
 	free(buf), free(chk), free(mem), free(model), free(orig), free(l.data);
@@ -162,20 +162,20 @@ static void test_runs_coalesce(void **state)
 	struct overlay o;
 	struct blk_dev *d = overlay_init(&o, &l.blk, mem, 64, "snap");
 	uint8_t buf[128 * 512];
-	assert_int_equal(d->read(d, 0, 128, buf), BLK_OK);
+	assert_int_equal(blk_read(d, 0, 128, buf), BLK_OK);
 	assert_int_equal(l.reads, 1);            /* empty overlay: one request */
 	memset(buf, 0xAB, 512);
-	assert_int_equal(d->write(d, 10, 1, buf), BLK_OK);
-	assert_int_equal(d->write(d, 20, 1, buf), BLK_OK);
-	assert_int_equal(d->write(d, 21, 1, buf), BLK_OK);
+	assert_int_equal(blk_write(d, 10, 1, buf), BLK_OK);
+	assert_int_equal(blk_write(d, 20, 1, buf), BLK_OK);
+	assert_int_equal(blk_write(d, 21, 1, buf), BLK_OK);
 	l.reads = 0;
-	assert_int_equal(d->read(d, 0, 128, buf), BLK_OK);
+	assert_int_equal(blk_read(d, 0, 128, buf), BLK_OK);
 	assert_int_equal(l.reads, 3);            /* [0,10) [11,20) [22,128) */
 	assert_int_equal(buf[10 * 512], 0xAB);
 	assert_int_equal(buf[9 * 512], (uint8_t)(9 * 7 + 1));
 	assert_int_equal(buf[22 * 512], (uint8_t)(22 * 7 + 1));
 	l.reads = 0;
-	assert_int_equal(d->read(d, 20, 2, buf), BLK_OK);
+	assert_int_equal(blk_read(d, 20, 2, buf), BLK_OK);
 	assert_int_equal(l.reads, 0);            /* all from the overlay */
 	free(mem), free(l.data);
 }
@@ -193,21 +193,21 @@ static void test_full(void **state)
 	full_calls = 0;
 	uint8_t buf[32 * 512], chk[32 * 512];
 	memset(buf, 0x11, sizeof(buf));
-	assert_int_equal(d->write(d, 100, 12, buf), BLK_OK);
-	assert_int_equal(d->write(d, 200, 8, buf), BLK_E_NOSPACE);   /* 4 free, 8 needed */
+	assert_int_equal(blk_write(d, 100, 12, buf), BLK_OK);
+	assert_int_equal(blk_write(d, 200, 8, buf), BLK_E_NOSPACE);   /* 4 free, 8 needed */
 	assert_int_equal(full_calls, 1);
 	assert_int_equal(full_lba, 200);
 	assert_int_equal(full_count, 8);
 	assert_int_equal(full_missing, 4);
 	assert_int_equal(o.used, 12);
-	assert_int_equal(d->read(d, 200, 8, chk), BLK_OK);
+	assert_int_equal(blk_read(d, 200, 8, chk), BLK_OK);
 	assert_int_equal(chk[0], (uint8_t)(200 * 7 + 1));            /* nothing of the refused write */
 	/* Overlapping write: 8 already stored + 4 new fits exactly. */
 	memset(buf, 0x22, sizeof(buf));
-	assert_int_equal(d->write(d, 104, 12, buf), BLK_OK);
+	assert_int_equal(blk_write(d, 104, 12, buf), BLK_OK);
 	assert_int_equal(o.used, 16);
-	assert_int_equal(d->write(d, 100, 16, buf), BLK_OK);         /* all stored: no room needed */
-	assert_int_equal(d->write(d, 0, 1, buf), BLK_E_NOSPACE);
+	assert_int_equal(blk_write(d, 100, 16, buf), BLK_OK);         /* all stored: no room needed */
+	assert_int_equal(blk_write(d, 0, 1, buf), BLK_E_NOSPACE);
 	assert_int_equal(full_calls, 2);
 	assert_int_equal(o.refused, 2);
 	assert_int_equal(l.writes, 0);
@@ -228,13 +228,13 @@ static void test_errors(void **state)
 	assert_non_null(d);
 	assert_int_equal(strlen(d->name), sizeof(o.name) - 1);
 	uint8_t buf[4 * 512];
-	assert_int_equal(d->read(d, 62, 4, buf), BLK_E_RANGE);
-	assert_int_equal(d->write(d, 63, 2, buf), BLK_E_RANGE);
-	assert_int_equal(d->write(d, 64, 0, buf), BLK_OK);
+	assert_int_equal(blk_read(d, 62, 4, buf), BLK_E_RANGE);
+	assert_int_equal(blk_write(d, 63, 2, buf), BLK_E_NOSPACE);
+	assert_int_equal(blk_write(d, 64, 0, buf), BLK_OK);
 	l.fail_reads = 1;
-	assert_int_equal(d->read(d, 0, 4, buf), BLK_E_IO);
-	assert_int_equal(d->write(d, 0, 1, buf), BLK_OK);
-	assert_int_equal(d->read(d, 0, 1, buf), BLK_OK);             /* served from memory */
+	assert_int_equal(blk_read(d, 0, 4, buf), BLK_E_IO);
+	assert_int_equal(blk_write(d, 0, 1, buf), BLK_OK);
+	assert_int_equal(blk_read(d, 0, 1, buf), BLK_OK);             /* served from memory */
 	free(mem), free(l.data);
 }
 
