@@ -1,6 +1,8 @@
 /* ata.c: polled ATA PIO driver (LBA28/LBA48, READ/WRITE MULTIPLE, 32-bit PIO) for the legacy IDE channels, behind struct blk_dev. */
 #include <stdint.h>
 #include "ata.h"
+#include "driver.h"
+#include "../block/disk.h"
 #include "../kernel/console.h"
 #include "../kernel/io.h"
 #include "../kernel/string.h"
@@ -683,3 +685,22 @@ int ata_probe(struct ata_disk *disks, int max)
 	}
 	return found;
 }
+
+/* ------------------------------------------------------------------ the driver row */
+
+static struct ata_disk ata_disks[ATA_MAX_DISKS];
+
+/* Driver probe: the four legacy positions; each hard disk registered as hdN with its position ("pm".."ss"). */
+static int ata_drv_probe(const struct drv_boot_info *bi)
+{
+	(void)bi;
+	int n = ata_probe(ata_disks, ATA_MAX_DISKS), added = 0;
+	con_printf("ata: %d hard disk(s)\n", n);
+	for (int i = 0; i < n; i++)
+		if (disk_add(&ata_disks[i].blk, "ata", ata_disks[i].label, ata_disks[i].model, 0) >= 0)
+			added++;
+	return added;
+}
+
+static const struct driver ata_driver = { "ata", ata_drv_probe, 0 };
+DRIVER(10, ata_driver);

@@ -12,18 +12,25 @@ static const char *cmdline_memchr(const char *w, char c, size_t n)
 	return NULL;
 }
 
-/* Position 0..3 for a disk name ("pm".."ss", "hd0".."hd3"), -1 for "auto", -2 if unknown. */
-static int cmdline_disk(const char *v, size_t n)
+/* Is w[0..n) a disk name: an ATA position "pm".."ss", or "hdN" (N < CMDLINE_MAX_DISKS)? */
+static int cmdline_disk(const char *w, size_t n, int *by_position)
 {
 	static const char *const names[4] = { "pm", "ps", "sm", "ss" };
-	if (n == 4 && !strncmp(v, "auto", 4))
-		return CMDLINE_DISK_AUTO;
+	*by_position = 0;
 	for (int i = 0; i < 4; i++)
-		if (n == 2 && !strncmp(v, names[i], 2))
-			return i;
-	if (n == 3 && !strncmp(v, "hd", 2) && v[2] >= '0' && v[2] <= '3')
-		return v[2] - '0';
-	return -2;
+		if (n == 2 && !strncmp(w, names[i], 2)) {
+			*by_position = 1;
+			return 1;
+		}
+	if (n < 3 || n > 4 || strncmp(w, "hd", 2))
+		return 0;
+	int num = 0;
+	for (size_t i = 2; i < n; i++) {
+		if (w[i] < '0' || w[i] > '9')
+			return 0;
+		num = num * 10 + (w[i] - '0');
+	}
+	return (n == 3 || w[2] != '0') && num < CMDLINE_MAX_DISKS;
 }
 
 /* CMDLINE_MODE_* for "rw", "ro", "snapshot"; -1 if unknown. */
@@ -64,17 +71,40 @@ static int cmdline_size(const char *v, size_t n, uint64_t *out)
 	return 1;
 }
 
-/* Is w[0..n) a well-formed vhd= item other than "auto" (a disk, partition, path or module)? */
-static int cmdline_vhd_item(const char *w, size_t n)
+/* Decimal w[i..n) (at most 4 digits, at least one) into *out; 0 if malformed. */
+static int cmdline_num(const char *w, size_t i, size_t n, uint32_t *out)
 {
+	uint32_t x = 0;
+	if (i == n || n - i > 4)
+		return 0;
+	for (; i < n; i++) {
+		if (w[i] < '0' || w[i] > '9')
+			return 0;
+		x = x * 10 + (uint32_t)(w[i] - '0');
+	}
+	*out = x;
+	return 1;
+}
+
+/* Parse one vhd= item w[0..n) other than "auto" into *it; 0 if malformed. */
+static int cmdline_vhd_item(struct cmdline_vhd *it, const char *w, size_t n)
+{
+	memset(it, 0, sizeof(*it));
 	if (n == 0 || n >= CMDLINE_VHD_LEN)
 		return 0;
-	if (w[0] == '/')
+	memcpy(it->text, w, n);
+	it->text[n] = 0;
+	if (w[0] == '/') {
+		it->kind = CMDLINE_VHD_PATH;
+		memcpy(it->path, w, n);
 		return 1;
+	}
 	if (n >= 6 && !strncmp(w, "module", 6)) {
-		for (size_t i = 6; i < n; i++)
-			if (w[i] < '0' || w[i] > '9')
-				return 0;
+		uint32_t m = 0;
+		if (n > 6 && !cmdline_num(w, 6, n, &m))
+			return 0;
+		it->kind = CMDLINE_VHD_MODULE;
+		it->module = (int)m;
 		return 1;
 	}
 	const char *colon = cmdline_memchr(w, ':', n);
@@ -82,15 +112,19 @@ static int cmdline_vhd_item(const char *w, size_t n)
 	if (colon && (colon + 1 == w + n || colon[1] != '/'))
 		return 0;
 	const char *comma = cmdline_memchr(w, ',', dn);
-	if (cmdline_disk(w, comma ? (size_t)(comma - w) : dn) < 0)
+	size_t nn = comma ? (size_t)(comma - w) : dn;
+	if (!cmdline_disk(w, nn, &it->by_position))
 		return 0;
-	if (comma) {
-		size_t i = (size_t)(comma - w) + 1;
-		if (i == dn || dn - i > 4)
-			return 0;
-		for (; i < dn; i++)
-			if (w[i] < '0' || w[i] > '9')
-				return 0;
+	memcpy(it->disk, w, nn);
+	it->disk[nn] = 0;
+	if (comma && !cmdline_num(w, nn + 1, dn, &it->part))
+		return 0;
+	if (colon) {
+		it->kind = CMDLINE_VHD_FILE;
+		memcpy(it->path, colon + 1, n - dn - 1);
+		it->path[n - dn - 1] = 0;
+	} else {
+		it->kind = it->part ? CMDLINE_VHD_PART : CMDLINE_VHD_DISK;
 	}
 	return 1;
 }
@@ -99,18 +133,16 @@ static int cmdline_vhd_item(const char *w, size_t n)
 static int cmdline_vhd(struct cmdline *c, const char *v, size_t n)
 {
 	c->nvhd = 0;
-	c->disk = CMDLINE_DISK_AUTO;
 	if (n == 4 && !strncmp(v, "auto", 4))
 		return 1;
 	while (n) {
 		const char *plus = cmdline_memchr(v, '+', n);
 		size_t k = plus ? (size_t)(plus - v) : n;
-		if (c->nvhd >= CMDLINE_MAX_VHDS || !cmdline_vhd_item(v, k)) {
+		if (c->nvhd >= CMDLINE_MAX_VHDS || !cmdline_vhd_item(&c->vhd[c->nvhd], v, k)) {
 			c->nvhd = 0;
 			return 0;
 		}
-		memcpy(c->vhd[c->nvhd], v, k);
-		c->vhd[c->nvhd++][k] = 0;
+		c->nvhd++;
 		if (!plus)
 			break;
 		n -= k + 1;
@@ -120,9 +152,6 @@ static int cmdline_vhd(struct cmdline *c, const char *v, size_t n)
 			return 0;
 		}
 	}
-	if (c->nvhd == 1)
-		c->disk = cmdline_disk(c->vhd[0], strlen(c->vhd[0])) >= 0 ?
-			  cmdline_disk(c->vhd[0], strlen(c->vhd[0])) : CMDLINE_DISK_AUTO;
 	return c->nvhd > 0;
 }
 
@@ -139,7 +168,6 @@ static void cmdline_bad(struct cmdline *c, const char *w, size_t n)
 
 void cmdline_parse_raw(struct cmdline *c)
 {
-	c->disk = CMDLINE_DISK_AUTO;
 	c->trace = 0;
 	c->nvhd = 0;
 	c->timeout = CMDLINE_TIMEOUT_DEFAULT;

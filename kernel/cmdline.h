@@ -8,9 +8,9 @@
  * Syntax: words separated by spaces. A first word without '=' that contains
  * '/' or '.' is the kernel's file name (GRUB legacy, mboot.c32 and iPXE pass
  * it; GRUB 2 does not) and is skipped. Options:
- *   vhd=auto              first ATA disk whose last sector is a VHD footer (default)
- *   vhd=pm|ps|sm|ss       primary/secondary master/slave
- *   vhd=hd0|hd1|hd2|hd3   the same positions by number (pm, ps, sm, ss)
+ *   vhd=auto              GRUB modules if any, else scan every disk; a menu when several images (default)
+ *   vhd=hdN               disk N in the order the drivers registered them (hd0 = the first found)
+ *   vhd=pm|ps|sm|ss       the ATA disk at primary/secondary master/slave
  *   vhd=hdN,P             partition P of disk N (1-4 primary, 5.. logical, GPT entry n+1): its content is a VHD
  *   vhd=hdN,P:/dir/x.vhd  a VHD file on the FAT file system of that partition (hdN:/x.vhd: unpartitioned FAT disk)
  *   vhd=/dir/x.vhd        that file on the first FAT volume (any disk, any partition) that has it
@@ -25,7 +25,7 @@
  * in errors) and ignored.
  */
 #define CMDLINE_MAX 256
-#define CMDLINE_DISK_AUTO (-1)
+#define CMDLINE_MAX_DISKS 16     /* hd0..hd15 (block/disk.h DISK_MAX) */
 #define CMDLINE_MAX_VHDS 4
 #define CMDLINE_VHD_LEN 128
 #define CMDLINE_TIMEOUT_DEFAULT 5
@@ -33,12 +33,31 @@
 #define CMDLINE_MODE_RO 1
 #define CMDLINE_MODE_SNAPSHOT 2
 
+/* What a vhd= item names (kernel/select.c turns it into an image). */
+enum cmdline_vhd_kind {
+	CMDLINE_VHD_DISK = 1,     /* hdN / pm..ss: the whole disk is (or starts with) a VHD */
+	CMDLINE_VHD_PART,         /* hdN,P: partition P is a VHD */
+	CMDLINE_VHD_FILE,         /* hdN[,P]:/path: a file on that FAT volume (P = 0: unpartitioned) */
+	CMDLINE_VHD_PATH,         /* /path: that file on the first FAT volume that has it */
+	CMDLINE_VHD_MODULE,       /* moduleN */
+};
+
+/* One parsed vhd= item. */
+struct cmdline_vhd {
+	char text[CMDLINE_VHD_LEN]; /* as given ("hd0,1:/images/win.vhd") */
+	int kind;                 /* enum cmdline_vhd_kind */
+	char disk[8];             /* DISK/PART/FILE: "hd1", or an ATA position "ps" */
+	int by_position;          /* disk is an ATA position name (pm, ps, sm, ss) */
+	uint32_t part;            /* partition number (0: the whole disk) */
+	int module;               /* MODULE: index */
+	char path[CMDLINE_VHD_LEN]; /* FILE/PATH: the path on the volume */
+};
+
 struct cmdline {
 	char raw[CMDLINE_MAX];    /* as GRUB passed it (truncated) */
-	int disk;                 /* CMDLINE_DISK_AUTO or position 0..3 (channel*2 + slave) */
 	int trace;                /* "trace" given */
 	int nvhd;                 /* vhd= items (0: none given, or vhd=auto) */
-	char vhd[CMDLINE_MAX_VHDS][CMDLINE_VHD_LEN]; /* each item of vhd=A+B (see kernel/select.c) */
+	struct cmdline_vhd vhd[CMDLINE_MAX_VHDS]; /* each item of vhd=A+B, parsed */
 	int timeout;              /* timeout= seconds */
 	int ignore_timestamp;     /* "vhd_ignore_timestamp" given */
 	int mode;                 /* CMDLINE_MODE_RW (default), _RO, _SNAPSHOT */

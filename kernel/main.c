@@ -14,7 +14,10 @@
 #include "vhdblk.h"
 #include "overlay.h"
 #include "select.h"
-#include "../drivers/ata.h"
+#include "mbinfo.h"
+#include "kerr.h"
+#include "../drivers/driver.h"
+#include "../block/disk.h"
 #include "../vhd/vhd.h"
 #include "../boot/realmode.h"
 
@@ -27,7 +30,7 @@
 extern uint8_t __image_end[], __bss_start[], __bss_end[], __load_end[];
 
 static struct cmdline boot_cmd;
-static struct ata_disk boot_disks[ATA_MAX_DISKS];
+static struct drv_boot_info boot_info;
 static struct vhdblk boot_vblk[SEL_MAX_IMAGES];
 static struct overlay boot_overlay[SEL_MAX_IMAGES];
 static uint32_t boot_tsc_per_ms;
@@ -143,6 +146,16 @@ static void boot_add_image(int i, int nimg, uint32_t snap_cap)
 		   resident_bios_hd());
 }
 
+/* One line per registered disk: its name, driver, place, size and model. */
+static void boot_log_disks(void)
+{
+	for (int i = 0; i < disk_count(); i++) {
+		const struct disk *d = disk_get(i);
+		con_printf("disk: %s = %s %s, %llu sectors (%llu MiB), \"%s\"\n", d->label, d->driver, d->where,
+			   (unsigned long long)d->blk->sectors, (unsigned long long)(d->blk->sectors >> 11), d->model);
+	}
+}
+
 void kmain(uint32_t magic, uint32_t mbi_phys)
 {
 	con_init();
@@ -155,7 +168,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	cmdline_parse(&boot_cmd, (mb_flags & MB_INFO_CMDLINE) ? *(volatile uint32_t *)phys_ptr(mbi_phys + 16) : 0);
 	con_printf("cmdline: \"%s\"\n", boot_cmd.raw);
 	if (boot_cmd.errors)
-		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|pm|ps|sm|ss|hd0..hd3, trace, mode=rw|ro|snapshot, snapshot=SIZE)\n",
+		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|hdN[,P][:/path]|pm|ps|sm|ss|/path|moduleN, trace, mode=rw|ro|snapshot, snapshot=SIZE)\n",
 			   boot_cmd.errors, boot_cmd.bad);
 
 	if (!mem_init(mbi_phys))
@@ -164,12 +177,17 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 		   (unsigned)(mem_usable_below_4g() >> 20));
 	mem_log();
 	boot_tsc_per_ms = tsc_calibrate();
-	sel_init(mbi_phys, &boot_cmd, boot_tsc_per_ms);
+	struct kerr err;
+	boot_info.tsc_per_ms = boot_tsc_per_ms;
+	if (mbinfo_modules(mbi_phys, &boot_info, &err))
+		boot_fail(err.why, err.remedy);
 
-	int n = ata_probe(boot_disks, ATA_MAX_DISKS);
-	con_printf("ata: %d hard disk(s)\n", n);
+	/* Every driver of the table (drivers/driver.h) registers the disks it finds (block/disk.h). */
+	drv_probe_all(&boot_info);
+	boot_log_disks();
 	/* Which images (kernel/select.c): vhd=, else GRUB modules, else a scan of every disk and a menu. */
-	sel_choose(boot_disks, n);
+	if (sel_choose(&boot_cmd, boot_tsc_per_ms, &err))
+		boot_fail(err.why, err.remedy);
 	/* The resident region: the whole kernel image (code, data, bss, stacks) plus the heap. */
 	uint32_t image = (uint32_t)(uintptr_t)__image_end;
 	uint32_t snap_cap = boot_cmd.mode == CMDLINE_MODE_SNAPSHOT ? boot_snapshot_capacity() : 0;
@@ -191,6 +209,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 		boot_fail("no room for the resident handler at the top of RAM below 4 GiB",
 			  "give the machine more memory");
 	rm_relocate(res);
+	drv_relocated();
 	con_printf("resident: kernel moved %08x -> %08x, region %u KiB (image %u KiB: code+data %u KiB, bss+stacks %u KiB)\n",
 		   old_base, kernel_base, size >> 10, image >> 10,
 		   (unsigned)((uint32_t)(uintptr_t)__load_end >> 10),
@@ -198,7 +217,9 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	mem_heap_init(size);
 
 	/* mode=rw opens the images writable; ro and snapshot never write them (parents: never). */
-	int nimg = sel_open(boot_cmd.mode == CMDLINE_MODE_RW ? 0 : VHD_OPEN_RDONLY, avoid_hi);
+	int nimg = sel_open(boot_cmd.mode == CMDLINE_MODE_RW ? 0 : VHD_OPEN_RDONLY, avoid_hi, &err);
+	if (nimg < 0)
+		boot_fail(err.why, err.remedy);
 	int13_init(resident_bios_hd());
 	for (int i = 0; i < nimg; i++)
 		boot_add_image(i, nimg, snap_cap);

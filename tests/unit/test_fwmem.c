@@ -47,28 +47,35 @@ static void test_cmdline(void **state)
 	(void)state;
 	struct cmdline c;
 	parse(&c, "");
-	assert_int_equal(c.disk, CMDLINE_DISK_AUTO);
+	assert_int_equal(c.nvhd, 0);
 	assert_int_equal(c.errors, 0);
 	parse(&c, "vhd=pm");
-	assert_int_equal(c.disk, 0);
+	assert_int_equal(c.nvhd, 1);
+	assert_int_equal(c.vhd[0].kind, CMDLINE_VHD_DISK);
+	assert_string_equal(c.vhd[0].disk, "pm");
+	assert_int_equal(c.vhd[0].by_position, 1);
 	parse(&c, "vhd=ss trace");
-	assert_int_equal(c.disk, 3);
+	assert_string_equal(c.vhd[0].disk, "ss");
 	assert_int_equal(c.trace, 1);
 	parse(&c, "/boot/vhdboot.elf vhd=sm");
-	assert_int_equal(c.disk, 2);
+	assert_string_equal(c.vhd[0].disk, "sm");
 	assert_int_equal(c.errors, 0);
 	parse(&c, "vhd=hd1");
-	assert_int_equal(c.disk, 1);
+	assert_string_equal(c.vhd[0].disk, "hd1");
+	assert_int_equal(c.vhd[0].by_position, 0);
+	parse(&c, "vhd=hd15");
+	assert_int_equal(c.errors, 0);
+	assert_string_equal(c.vhd[0].disk, "hd15");
 	parse(&c, "  vhd=auto  ");
-	assert_int_equal(c.disk, CMDLINE_DISK_AUTO);
+	assert_int_equal(c.nvhd, 0);
 	assert_int_equal(c.errors, 0);
 	parse(&c, "trace");
 	assert_int_equal(c.trace, 1);
 	assert_int_equal(c.errors, 0);
-	parse(&c, "vhd=hd4 bogus");
-	assert_int_equal(c.disk, CMDLINE_DISK_AUTO);
+	parse(&c, "vhd=hd16 bogus");
+	assert_int_equal(c.nvhd, 0);
 	assert_int_equal(c.errors, 2);
-	assert_string_equal(c.bad, "vhd=hd4");
+	assert_string_equal(c.bad, "vhd=hd16");
 }
 
 /* vhd= lists, partitions, paths, modules; timeout=; vhd_ignore_timestamp (kernel/select.c's input). */
@@ -83,26 +90,40 @@ static void test_cmdline_select(void **state)
 	parse(&c, "vhd=hd0,1:/images/win.vhd timeout=12 vhd_ignore_timestamp");
 	assert_int_equal(c.errors, 0);
 	assert_int_equal(c.nvhd, 1);
-	assert_string_equal(c.vhd[0], "hd0,1:/images/win.vhd");
-	assert_int_equal(c.disk, CMDLINE_DISK_AUTO);
+	assert_string_equal(c.vhd[0].text, "hd0,1:/images/win.vhd");
+	assert_int_equal(c.vhd[0].kind, CMDLINE_VHD_FILE);
+	assert_string_equal(c.vhd[0].disk, "hd0");
+	assert_int_equal(c.vhd[0].part, 1);
+	assert_string_equal(c.vhd[0].path, "/images/win.vhd");
 	assert_int_equal(c.timeout, 12);
 	assert_int_equal(c.ignore_timestamp, 1);
 	parse(&c, "vhd=/a.vhd+pm,5+hd1:/x/y.vhd+module1");
 	assert_int_equal(c.errors, 0);
 	assert_int_equal(c.nvhd, 4);
-	assert_string_equal(c.vhd[0], "/a.vhd");
-	assert_string_equal(c.vhd[1], "pm,5");
-	assert_string_equal(c.vhd[2], "hd1:/x/y.vhd");
-	assert_string_equal(c.vhd[3], "module1");
+	assert_string_equal(c.vhd[0].text, "/a.vhd");
+	assert_int_equal(c.vhd[0].kind, CMDLINE_VHD_PATH);
+	assert_string_equal(c.vhd[0].path, "/a.vhd");
+	assert_string_equal(c.vhd[1].text, "pm,5");
+	assert_int_equal(c.vhd[1].kind, CMDLINE_VHD_PART);
+	assert_int_equal(c.vhd[1].part, 5);
+	assert_string_equal(c.vhd[2].text, "hd1:/x/y.vhd");
+	assert_int_equal(c.vhd[2].kind, CMDLINE_VHD_FILE);
+	assert_int_equal(c.vhd[2].part, 0);
+	assert_string_equal(c.vhd[3].text, "module1");
+	assert_int_equal(c.vhd[3].kind, CMDLINE_VHD_MODULE);
+	assert_int_equal(c.vhd[3].module, 1);
+	parse(&c, "vhd=module");
+	assert_int_equal(c.vhd[0].kind, CMDLINE_VHD_MODULE);
+	assert_int_equal(c.vhd[0].module, 0);
 	parse(&c, "vhd=ps");
 	assert_int_equal(c.nvhd, 1);
-	assert_int_equal(c.disk, 1);
+	assert_string_equal(c.vhd[0].disk, "ps");
 	parse(&c, "vhd=hd0,1 timeout=0");
 	assert_int_equal(c.errors, 0);
 	assert_int_equal(c.timeout, 0);
-	/* Malformed: empty item, trailing '+', too many, bad partition, path without '/', bad timeout. */
+	/* Malformed: empty item, trailing '+', too many, bad partition, path without '/', bad disk, bad timeout. */
 	const char *bad[] = { "vhd=a+", "vhd=/a+", "vhd=/a+/b+/c+/d+/e", "vhd=hd0,", "vhd=hd0,x", "vhd=hd0:x.vhd",
-			      "vhd=hd7", "vhd=modulex", "timeout=", "timeout=5s", "timeout=99999" };
+			      "vhd=hd16", "vhd=hd01", "vhd=hdx", "vhd=modulex", "timeout=", "timeout=5s", "timeout=99999" };
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		parse(&c, bad[i]);
 		assert_int_equal(c.errors, 1);

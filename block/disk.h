@@ -1,0 +1,42 @@
+/* disk.h: the disk registry: every driver registers the disks it finds (hdN in registration order, moduleN for RAM images); selection sees only these entries, never a driver's struct. */
+#ifndef DISK_H
+#define DISK_H
+
+#include <stdint.h>
+#include "blk.h"
+
+#define DISK_MAX 16               /* disks the registry holds */
+#define DISK_RAM 0x1u             /* a RAM image (GRUB module): named moduleN, writes lost at reset */
+
+/* One registered disk. */
+struct disk {
+	struct blk_dev *blk;      /* the whole disk */
+	const char *driver;       /* "ata", "ramdisk" */
+	char label[12];           /* "hd0", "hd1", ... or "module0", ... */
+	char where[16];           /* driver's own name for the place: "pm", "ss", a module's address */
+	char model[48];           /* model string, or a module's command line (truncated) */
+	unsigned flags;           /* DISK_* */
+	uint32_t phys;            /* DISK_RAM: physical address of the image */
+};
+
+/*
+ * Register blk (driver: the driver's name; where: its place in the
+ * driver's terms; model: for messages; flags: DISK_*). The label is hdN
+ * (N = disks registered before without DISK_RAM) or moduleN. Returns the
+ * registry index, or -1 when the registry is full.
+ */
+int disk_add(struct blk_dev *blk, const char *driver, const char *where, const char *model, unsigned flags);
+/* Disks registered so far (indices 0 .. disk_count()-1). */
+int disk_count(void);
+/* Registry entry i, or NULL. */
+struct disk *disk_get(int i);
+/* The entry whose label is label ("hd1", "module0"), or NULL. */
+struct disk *disk_by_label(const char *label);
+/* The first entry of driver whose where is where ("ata", "ps"), or NULL. */
+struct disk *disk_by_where(const char *driver, const char *where);
+/* Index of entry d in the registry. */
+int disk_index(const struct disk *d);
+/* Forget every disk (tests, and a boot that probes again). */
+void disk_reset(void);
+
+#endif

@@ -1,0 +1,210 @@
+/* scan.c: lists the image candidates on every registered disk and GRUB module; finds a named file on any FAT volume. */
+#include "scan.h"
+#include "imgopen.h"
+#include "console.h"
+#include "string.h"
+#include "vhdblk.h"
+#include "../block/disk.h"
+#include "../fs/part.h"
+#include "../fs/fat.h"
+#include "../fs/fat_format.h"
+
+/* The scan's work areas (in the scan's scratch: iop_alloc). */
+struct scan_work {
+	struct part_iter it;
+	struct part_info pi;
+	struct fat_vol vol;
+	struct blk_window pv;                    /* the partition being scanned (pv.dev) */
+	struct vhdblk_disk probe;
+	uint8_t sec[BLK_SECTOR];
+};
+static struct scan_work *sel_w;
+
+/* The work areas, allocated on first use; NULL when the scratch is full. */
+static struct scan_work *scan_work(void)
+{
+	if (!sel_w)
+		sel_w = iop_alloc(sizeof(*sel_w), 16);
+	return sel_w;
+}
+
+const char *scan_type_name(uint32_t t)
+{
+	return t == VHD_TYPE_FIXED ? "fixed" : t == VHD_TYPE_DYNAMIC ? "dynamic" :
+	       t == VHD_TYPE_DIFF ? "differencing" : "unknown";
+}
+
+/* Does sector lba of dev start with the VHD footer cookie? */
+static int sel_cookie_at(struct blk_dev *dev, uint64_t lba)
+{
+	if (blk_read(dev, lba, 1, sel_w->sec) != BLK_OK)
+		return 0;
+	return !memcmp(sel_w->sec, VHD_FOOTER_COOKIE, 8);
+}
+
+/* Add a candidate (unchecked) to l; NULL when the list is full. */
+static struct sel_cand *sel_add(struct scan_list *l, int kind, int disk, uint32_t part, const char *path)
+{
+	if (l->n >= SCAN_MAX_CANDS) {
+		con_printf("select: more than %d images; the rest are ignored\n", SCAN_MAX_CANDS);
+		return NULL;
+	}
+	struct sel_cand *c = &l->cands[l->n++];
+	memset(c, 0, sizeof(*c));
+	c->kind = kind;
+	c->disk = disk;
+	c->part = part;
+	if (path)
+		k_strlcpy(c->path, path, sizeof(c->path));
+	cand_name(c);
+	return c;
+}
+
+void scan_modules(struct scan_list *l)
+{
+	for (int i = 0; i < disk_count(); i++)
+		if (disk_get(i)->flags & DISK_RAM)
+			sel_add(l, SEL_MODULE, i, 0, NULL);
+}
+
+/* What the FAT listing callbacks need. */
+struct sel_scan_ctx {
+	struct scan_list *l;
+	int disk;
+	uint32_t part;
+	int found;
+};
+
+/* fat_find_vhds callback: note dir/name as a candidate. */
+static int sel_scan_file(void *ctx, const char *dir, const struct fat_file *f)
+{
+	struct sel_scan_ctx *s = ctx;
+	char path[SEL_PATH_MAX];
+	if (k_snprintf(path, sizeof(path), "%s/%s", dir[1] ? dir : "", f->name) >= (int)sizeof(path))
+		return 0;
+	s->found++;
+	sel_add(s->l, SEL_FILE, s->disk, s->part, path);
+	return 0;
+}
+
+/* List *.vhd in /, /vhd and /images of the FAT volume on dev (disk i, partition part; 0 = superfloppy). */
+static void sel_scan_fat(struct scan_list *l, int i, uint32_t part, struct blk_dev *dev, const char *where)
+{
+	int rc = fat_mount(&sel_w->vol, dev);
+	if (rc) {
+		con_printf("select: %s: no FAT file system (%s)\n", where, fat_errname(rc));
+		return;
+	}
+	struct sel_scan_ctx s = { l, i, part, 0 };
+	rc = fat_find_vhds(&sel_w->vol, sel_scan_file, &s);
+	con_printf("select: %s: FAT%d \"%s\": %d *.vhd file(s) in /, /vhd, /images%s%s\n", where, sel_w->vol.type,
+		   sel_w->vol.label, s.found, rc ? "; listing stopped: " : "", rc ? fat_strerror(rc) : "");
+}
+
+/* Visit every place of disk i: whole-disk VHD, else its partitions (VHD or FAT), else a superfloppy FAT. */
+static void sel_scan_disk(struct scan_list *l, int i)
+{
+	struct disk *d = disk_get(i);
+	char where[24];
+	k_snprintf(where, sizeof(where), "%s", d->label);
+	/* The whole disk, a VHD at its start, or a footer copy at 0 only (offered, so the damage is explained). */
+	if (vhdblk_probe_disk(&sel_w->probe, d->blk)) {
+		sel_add(l, SEL_DISK, i, 0, NULL);
+		return;
+	}
+	int rc = part_open(&sel_w->it, d->blk);
+	if (rc == PART_E_NO_SIGNATURE || rc == PART_E_BOOT_FLAG) {
+		sel_scan_fat(l, i, 0, d->blk, where);
+		return;
+	}
+	if (rc) {
+		con_printf("select: %s: partition table unusable: %s (%s)\n", where, part_strerror(rc), part_errname(rc));
+		return;
+	}
+	int nparts = 0;
+	for (;; nparts++) {
+		rc = part_next(&sel_w->it, &sel_w->pi);
+		if (rc == PART_E_END)
+			break;
+		k_snprintf(where, sizeof(where), "%s,%u", d->label, sel_w->pi.index);
+		if (rc) {
+			con_printf("select: %s: skipped: %s (%s)\n", where, part_strerror(rc), part_errname(rc));
+			if (rc == PART_E_BEYOND_DISK)
+				continue;
+			break;
+		}
+		if (sel_w->pi.sectors && sel_cookie_at(d->blk, sel_w->pi.start + sel_w->pi.sectors - 1)) {
+			sel_add(l, SEL_PART, i, sel_w->pi.index, NULL);
+			continue;
+		}
+		if (part_blk_init(&sel_w->pv, d->blk, &sel_w->pi) == PART_OK)
+			sel_scan_fat(l, i, sel_w->pi.index, &sel_w->pv.dev, where);
+	}
+	/* mkfs.fat leaves zeros where the partition entries would be: an empty "MBR" may be a superfloppy. */
+	if (nparts == 0) {
+		k_snprintf(where, sizeof(where), "%s", d->label);
+		sel_scan_fat(l, i, 0, d->blk, where);
+	}
+}
+
+void scan_disks(struct scan_list *l)
+{
+	if (!scan_work())
+		return;
+	for (int i = 0; i < disk_count(); i++)
+		if (!(disk_get(i)->flags & DISK_RAM))
+			sel_scan_disk(l, i);
+}
+
+/* One line describing a checked candidate (kind, type, size, chain). */
+void scan_describe(const struct sel_cand *c, char *out, size_t n)
+{
+	static const char *const kinds[] = { "", "disk", "partition", "file", "module" };
+	if (!c->ok) {
+		k_snprintf(out, n, "%s  (unusable: %s)", c->name, c->why);
+		return;
+	}
+	size_t k = (size_t)k_snprintf(out, n, "%s  %s, %s, %llu MiB", c->name, kinds[c->kind],
+				      scan_type_name(c->type), (unsigned long long)(c->sectors >> 11));
+	if (c->depth && k < n)
+		k_snprintf(out + k, n - k, ", child of %s (chain of %d)", c->parent, c->depth + 1);
+}
+
+/* Search every FAT volume of every disk for path; fills c (kind FILE) and returns 1 if found. */
+int scan_find_path(struct sel_cand *c, const char *path)
+{
+	if (!scan_work())
+		return 0;
+	for (int i = 0; i < disk_count(); i++) {
+		struct disk *d = disk_get(i);
+		if (d->flags & DISK_RAM)
+			continue;
+		if (vhdblk_probe_disk(&sel_w->probe, d->blk))
+			continue;
+		uint32_t parts[64];
+		int np = 0;
+		int rc = part_open(&sel_w->it, d->blk);
+		if (rc == PART_E_NO_SIGNATURE || rc == PART_E_BOOT_FLAG)
+			parts[np++] = 0;
+		else if (rc == PART_OK)
+			while (np < 64 && (rc = part_next(&sel_w->it, &sel_w->pi)) != PART_E_END) {
+				if (rc == PART_OK)
+					parts[np++] = sel_w->pi.index;
+				else if (rc != PART_E_BEYOND_DISK)
+					break;
+			}
+		if (np == 0)
+			parts[np++] = 0;      /* no partitions: maybe a superfloppy */
+		for (int j = 0; j < np; j++) {
+			c->kind = SEL_FILE;
+			c->disk = i;
+			c->part = parts[j];
+			k_strlcpy(c->path, path, sizeof(c->path));
+			cand_name(c);
+			if (iop_file_exists(c))
+				return 1;
+		}
+	}
+	return 0;
+}
+

@@ -1,0 +1,27 @@
+/* scan.h: lists the image candidates on every registered disk (whole-disk VHDs, VHD partitions, *.vhd files on FAT volumes) and on GRUB modules. */
+#ifndef SCAN_H
+#define SCAN_H
+
+#include <stddef.h>
+#include "cand.h"
+
+#define SCAN_MAX_CANDS 16         /* images listed by one scan */
+
+/* The candidates found (unchecked until iop_check). */
+struct scan_list {
+	struct sel_cand cands[SCAN_MAX_CANDS];
+	int n;
+};
+
+/* Add every place of every disk (not modules) that may hold an image to l; logs what each disk holds. */
+void scan_disks(struct scan_list *l);
+/* Add every GRUB module (DISK_RAM entries) to l. */
+void scan_modules(struct scan_list *l);
+/* Find the first FAT volume (any disk, any partition) with a file at path; fills c (kind SEL_FILE) and returns 1, else 0. */
+int scan_find_path(struct sel_cand *c, const char *path);
+/* One line describing a checked candidate (kind, type, size, chain) into out. */
+void scan_describe(const struct sel_cand *c, char *out, size_t n);
+/* VHD type name ("fixed", "dynamic", "differencing"). */
+const char *scan_type_name(uint32_t t);
+
+#endif
