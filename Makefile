@@ -25,6 +25,7 @@ BLOCK_SRCS  := $(wildcard block/*.c)
 # The pure libraries every build links: block/ (blk_read/blk_write, windows) and vhd/.
 VHD_SRCS    := $(BLOCK_SRCS) $(wildcard vhd/*.c)
 TOOL_SRCS   := $(wildcard tools/*.c)
+FS_SRCS     := $(wildcard fs/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/*.c)
 
 all: tool kernel
@@ -65,8 +66,12 @@ $(BUILD)/unit/test_int13-san: $(BUILD)/san/kernel/int13.o
 $(BUILD)/unit/test_overlay: $(BUILD)/host/kernel/overlay.o
 $(BUILD)/unit/test_overlay-san: $(BUILD)/san/kernel/overlay.o
 
+# test_select links the firmware's scan/open/select logic (hosted) over fs/, with the kernel services stubbed in the test.
+SELECT_KSRCS := kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c kernel/vhdblk.c
+$(BUILD)/unit/test_select: $(SELECT_KSRCS:%.c=$(BUILD)/host/%.o) $(FS_SRCS:%.c=$(BUILD)/host/%.o)
+$(BUILD)/unit/test_select-san: $(SELECT_KSRCS:%.c=$(BUILD)/san/%.o) $(FS_SRCS:%.c=$(BUILD)/san/%.o)
+
 # test_fs links the fs/ library (partitions, FAT, extents).
-FS_SRCS := $(wildcard fs/*.c)
 $(BUILD)/unit/test_fs: $(FS_SRCS:%.c=$(BUILD)/host/%.o)
 $(BUILD)/unit/test_fs-san: $(FS_SRCS:%.c=$(BUILD)/san/%.o)
 
@@ -77,7 +82,7 @@ $(BUILD)/fsprobe: $(BUILD)/host/tests/fsprobe/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/h
 $(BUILD)/fsprobe-san: $(BUILD)/san/tests/fsprobe/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/tools/hostdev.o
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(BUILD)/vhdtool
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 # libFuzzer target over open + read + check (clang).

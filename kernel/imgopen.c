@@ -81,12 +81,25 @@ static int sel_free_ram(uint64_t lo, uint64_t hi)
 	return inside;
 }
 
+/* iop_use_scratch: a caller-chosen scratch (host unit tests), taken by the next iop_init. */
+static uint32_t sel_scr_preset;
+
+void iop_use_scratch(uint32_t phys)
+{
+	sel_scr_preset = phys;
+}
+
 int iop_init(struct kerr *e)
 {
 	extern uint8_t __image_end[];
 	uint64_t lo = ((uint64_t)kernel_base + (uint32_t)(uintptr_t)__image_end + 0xFFFF) & ~0xFFFFull;
 	sel_resident = 0;
 	sel_scr_phys = sel_scr_used = 0;
+	if (sel_scr_preset) {
+		sel_scr_phys = sel_scr_preset;
+		sel_w = iop_alloc(sizeof(*sel_w), 16);
+		return 0;
+	}
 	for (uint64_t b = lo; b + IOP_SCRATCH <= 0xFFFFFFFFull && b <= lo + (256u << 20); b += 0x10000) {
 		if (sel_free_ram(b, b + IOP_SCRATCH)) {
 			sel_scr_phys = (uint32_t)b;

@@ -32,6 +32,8 @@ struct iop_member {
 
 /* Pick the scan's scratch: the lowest free 1 MiB above the loaded kernel. 0, or -1 with *e set. */
 int iop_init(struct kerr *e);
+/* Use IOP_SCRATCH bytes at phys as the scratch from the next iop_init on (host unit tests; 0: find one). */
+void iop_use_scratch(uint32_t phys);
 /* Physical end of the scan's scratch (the resident region must avoid it); 0 if unused. */
 uint32_t iop_scratch_end(void);
 /* bytes (aligned, zeroed) from the scratch or, once resident, the resident heap; NULL when full. Counted in the chain's need. */

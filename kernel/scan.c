@@ -28,6 +28,11 @@ static struct scan_work *scan_work(void)
 	return sel_w;
 }
 
+void scan_reset(void)
+{
+	sel_w = NULL;
+}
+
 const char *scan_type_name(uint32_t t)
 {
 	return t == VHD_TYPE_FIXED ? "fixed" : t == VHD_TYPE_DYNAMIC ? "dynamic" :

@@ -13,6 +13,8 @@ struct scan_list {
 	int n;
 };
 
+/* Forget the work areas (the scratch was reset by iop_init): call at the start of each selection. */
+void scan_reset(void);
 /* Add every place of every disk (not modules) that may hold an image to l; logs what each disk holds. */
 void scan_disks(struct scan_list *l);
 /* Add every GRUB module (DISK_RAM entries) to l. */

@@ -107,6 +107,7 @@ int sel_choose(const struct cmdline *cmd, uint32_t tsc_per_ms, struct kerr *e)
 	sel_nimages = 0;
 	if (iop_init(e))
 		return -1;
+	scan_reset();
 	iop_set_ignore_timestamp(cmd->ignore_timestamp);
 	struct sel_work *w = iop_alloc(sizeof(*w), 16);
 	if (!w)
