@@ -1,14 +1,12 @@
 /* blk.c: the one range check and request splitter in front of every blk_dev, and the window view (partition or disk prefix). */
 #include "blk.h"
 
-int blk_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
+/* Pass [lba, lba + count) to d's read (write = 0) or write callback in pieces of at most d->max_count sectors. */
+static int blk_split(struct blk_dev *d, uint64_t lba, uint32_t count, uint8_t *p, int write)
 {
-	uint8_t *p = buf;
-	if (blk_out_of_range(lba, count, d->sectors))
-		return BLK_E_RANGE;
 	while (count) {
 		uint32_t n = d->max_count && count > d->max_count ? d->max_count : count;
-		int st = d->read(d, lba, n, p);
+		int st = write ? d->write(d, lba, n, p) : d->read(d, lba, n, p);
 		if (st != BLK_OK)
 			return st;
 		lba += n;
@@ -18,23 +16,20 @@ int blk_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 	return BLK_OK;
 }
 
+int blk_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
+{
+	if (blk_out_of_range(lba, count, d->sectors))
+		return BLK_E_RANGE;
+	return blk_split(d, lba, count, buf, 0);
+}
+
 int blk_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
-	const uint8_t *p = buf;
 	if (d->read_only || !d->write)
 		return BLK_E_RO;
 	if (blk_out_of_range(lba, count, d->max_sectors))
 		return BLK_E_NOSPACE;
-	while (count) {
-		uint32_t n = d->max_count && count > d->max_count ? d->max_count : count;
-		int st = d->write(d, lba, n, p);
-		if (st != BLK_OK)
-			return st;
-		lba += n;
-		count -= n;
-		p += (uint64_t)n * BLK_SECTOR;
-	}
-	return BLK_OK;
+	return blk_split(d, lba, count, (uint8_t *)(uintptr_t)buf, 1);   /* the write callback takes it as const again */
 }
 
 int blk_write_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
