@@ -518,38 +518,60 @@ static unsigned int13_134e(struct int13_drive *d, struct rm_regs *r)
 	}
 }
 
-/* Handler for function ah, or NULL if we don't offer it. */
+/* Every function we serve: its number, short name (trace lines) and handler; the one list (trace.c reads names from it). */
 typedef unsigned (*int13_fn)(struct int13_drive *d, struct rm_regs *r);
+static const struct int13_fn_row {
+	uint8_t ah;
+	const char *name;
+	int13_fn fn;
+} int13_fns[] = {
+	{ 0x00, "reset", int13_1300 },
+	{ 0x01, "status", int13_1301 },
+	{ 0x02, "read", int13_1302 },
+	{ 0x03, "write", int13_1303 },
+	{ 0x04, "verify", int13_1304 },
+	{ 0x05, "format", int13_1305 },
+	{ 0x08, "params", int13_1308 },
+	{ 0x09, "init", int13_ok },           /* initialise drive parameters */
+	{ 0x0C, "seek", int13_ok },
+	{ 0x0D, "reset", int13_1300 },        /* alternate reset */
+	{ 0x10, "ready", int13_ok },          /* test ready */
+	{ 0x11, "recal", int13_ok },          /* recalibrate */
+	{ 0x14, "diag", int13_ok },           /* controller diagnostic */
+	{ 0x15, "type", int13_1315 },
+	{ 0x16, "changed", int13_1316 },
+	{ 0x41, "edd-check", int13_1341 },
+	{ 0x42, "ext-read", int13_1342 },
+	{ 0x43, "ext-write", int13_1343 },
+	{ 0x44, "ext-verify", int13_1344 },
+	{ 0x45, "lock", int13_ok },           /* lock/unlock: fixed disks always succeed */
+	{ 0x46, "eject", int13_1346 },
+	{ 0x47, "ext-seek", int13_1347 },
+	{ 0x48, "edd-params", int13_1348 },
+	{ 0x49, "media", int13_ok },          /* media change: never */
+	{ 0x4E, "hwconfig", int13_134e },
+};
+
+/* The row for function ah, or NULL if we don't offer it. */
+static const struct int13_fn_row *int13_row(uint8_t ah)
+{
+	for (size_t i = 0; i < sizeof(int13_fns) / sizeof(int13_fns[0]); i++)
+		if (int13_fns[i].ah == ah)
+			return &int13_fns[i];
+	return NULL;
+}
+
+/* Handler for function ah, or NULL if we don't offer it. */
 static int13_fn int13_lookup(uint8_t ah)
 {
-	switch (ah) {
-	case 0x00: return int13_1300;
-	case 0x01: return int13_1301;
-	case 0x02: return int13_1302;
-	case 0x03: return int13_1303;
-	case 0x04: return int13_1304;
-	case 0x05: return int13_1305;
-	case 0x08: return int13_1308;
-	case 0x09: return int13_ok;    /* initialise drive parameters */
-	case 0x0C: return int13_ok;    /* seek */
-	case 0x0D: return int13_1300;  /* alternate reset */
-	case 0x10: return int13_ok;    /* test ready */
-	case 0x11: return int13_ok;    /* recalibrate */
-	case 0x14: return int13_ok;    /* controller diagnostic */
-	case 0x15: return int13_1315;
-	case 0x16: return int13_1316;
-	case 0x41: return int13_1341;
-	case 0x42: return int13_1342;
-	case 0x43: return int13_1343;
-	case 0x44: return int13_1344;
-	case 0x45: return int13_ok;    /* lock/unlock: fixed disks always succeed */
-	case 0x46: return int13_1346;
-	case 0x47: return int13_1347;
-	case 0x48: return int13_1348;
-	case 0x49: return int13_ok;    /* media change: never */
-	case 0x4E: return int13_134e;
-	default: return NULL;
-	}
+	const struct int13_fn_row *row = int13_row(ah);
+	return row ? row->fn : NULL;
+}
+
+const char *int13_fn_name(uint8_t ah)
+{
+	const struct int13_fn_row *row = int13_row(ah);
+	return row ? row->name : "other";
 }
 
 /* Record status st for drive d (may be NULL) in the drive and the BDA. */

@@ -54,4 +54,7 @@ void int13_handle(struct rm_regs *r);
 /* Pick a BIOS geometry: one the MBR's CHS fields agree with, else 255x63 above 504 MiB, 16x63 below, fewer heads when tiny; cyl clamps to 65535. */
 void int13_geometry(uint64_t sectors, const uint8_t *mbr, uint16_t *cyl, uint16_t *heads, uint8_t *spt);
 
+/* Short name of INT 13h function ah as we serve it ("ext-read"...), "other" for one we refuse; never NULL. */
+const char *int13_fn_name(uint8_t ah);
+
 #endif

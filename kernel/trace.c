@@ -12,32 +12,6 @@ static struct {
 	uint32_t per_fn[256];
 } trace_st;
 
-/* Short name of INT 13h function ah. */
-static const char *trace_fn_name(uint8_t ah)
-{
-	switch (ah) {
-	case 0x00: return "reset";
-	case 0x01: return "status";
-	case 0x02: return "read";
-	case 0x03: return "write";
-	case 0x04: return "verify";
-	case 0x05: return "format";
-	case 0x08: return "params";
-	case 0x0C: return "seek";
-	case 0x0D: return "reset";
-	case 0x10: return "ready";
-	case 0x11: return "recal";
-	case 0x15: return "type";
-	case 0x41: return "edd-check";
-	case 0x42: return "ext-read";
-	case 0x43: return "ext-write";
-	case 0x44: return "ext-verify";
-	case 0x47: return "ext-seek";
-	case 0x48: return "edd-params";
-	default: return "other";
-	}
-}
-
 /* CHS call (02h-04h): decoded address, LBA under the drive's geometry, sectors moved (AL out). */
 static void trace_chs(const struct rm_regs *in, const struct rm_regs *out, char *buf, size_t n, uint32_t *moved)
 {
@@ -87,7 +61,7 @@ static void trace_hook(const struct rm_regs *in, const struct rm_regs *out)
 	con_printf("int13 ax=%04x bx=%04x cx=%04x dx=%04x es=%04x si=%04x -> ax=%04x cf=%u | dl=%02x %s %s%s%02xh\n",
 		   (unsigned)(in->eax & 0xFFFF), (unsigned)(in->ebx & 0xFFFF), (unsigned)(in->ecx & 0xFFFF),
 		   (unsigned)(in->edx & 0xFFFF), in->es, (unsigned)(in->esi & 0xFFFF),
-		   (unsigned)(out->eax & 0xFFFF), err, (unsigned)(in->edx & 0xFF), trace_fn_name(ah), what,
+		   (unsigned)(out->eax & 0xFFFF), err, (unsigned)(in->edx & 0xFF), int13_fn_name(ah), what,
 		   what[0] ? " -> " : "-> ", err ? RM_AH(out) : 0);
 	trace_st.calls++;
 	trace_st.per_fn[ah]++;

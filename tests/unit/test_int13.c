@@ -1109,11 +1109,23 @@ static void test_geometry_mbr_other(void **state)
 	geom(2000000, mbr, 976, 64, 32);
 }
 
+/* The one function list: names for the trace, "other" for what we refuse. */
+static void test_fn_names(void **state)
+{
+	(void)state;
+	assert_string_equal(int13_fn_name(0x42), "ext-read");
+	assert_string_equal(int13_fn_name(0x02), "read");
+	assert_string_equal(int13_fn_name(0x4E), "hwconfig");
+	assert_string_equal(int13_fn_name(0x07), "other");
+	assert_string_equal(int13_fn_name(0xFF), "other");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_drive_table),
+		T(test_fn_names),
 		T(test_not_our_drive),
 		T(test_41h),
 		T(test_15h),
