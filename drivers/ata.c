@@ -107,18 +107,7 @@
 /* Polls between two rdtsc deadline checks. */
 #define ATA_POLL_BATCH 64u
 
-/* PIT channel 2 (speaker timer), used once to calibrate the TSC. */
-#define PIT_CH2_DATA 0x42
-#define PIT_CMD 0x43
-#define PIT_CMD_CH2_LOHI_MODE0 0xB0
-#define PIT_PORT_B 0x61
-#define PIT_PORT_B_GATE2 0x01
-#define PIT_PORT_B_SPEAKER 0x02
-#define PIT_PORT_B_OUT2 0x20
-#define PIT_HZ 1193182u
-#define PIT_CAL_MS 10u
-#define PIT_CAL_SPIN 10000000u
-#define ATA_TSC_FALLBACK_PER_MS 3000000u /* 3 GHz if the PIT does not answer */
+#define ATA_TSC_FALLBACK_PER_MS 3000000u /* 3 GHz if kernel/tsc.c could not calibrate */
 
 /* Per-channel state: the device we last selected and the disks found there. */
 struct ata_chan {
@@ -137,28 +126,13 @@ static struct ata_chan ata_chans[2] = {
 static const char *const ata_labels[4] = { "pm", "ps", "sm", "ss" };
 static uint32_t ata_tsc_per_ms, ata_tsc_per_us;
 
-/* Measure TSC ticks per millisecond against PIT channel 2 (speaker muted, port 0x61 restored). */
-static void ata_calibrate(void)
+/* Take the boot sequence's TSC rate (kernel/tsc.c, the one calibration); a fallback when it failed. */
+static void ata_set_tsc(uint32_t tsc_per_ms)
 {
-	uint8_t portb = inb(PIT_PORT_B);
-	uint16_t count = (uint16_t)(PIT_HZ * PIT_CAL_MS / 1000u);
-	uint64_t t0, t1;
-	uint32_t spin;
-
-	outb(PIT_PORT_B, (uint8_t)((portb & ~PIT_PORT_B_SPEAKER) | PIT_PORT_B_GATE2));
-	outb(PIT_CMD, PIT_CMD_CH2_LOHI_MODE0);
-	outb(PIT_CH2_DATA, (uint8_t)count);
-	outb(PIT_CH2_DATA, (uint8_t)(count >> 8));
-	t0 = rdtsc();
-	for (spin = 0; !(inb(PIT_PORT_B) & PIT_PORT_B_OUT2) && spin < PIT_CAL_SPIN; spin++)
-		;
-	t1 = rdtsc();
-	outb(PIT_PORT_B, portb);
-	if (spin >= PIT_CAL_SPIN || t1 - t0 < PIT_CAL_MS * 1000u || (t1 - t0) >> 32) {
+	ata_tsc_per_ms = tsc_per_ms;
+	if (!ata_tsc_per_ms) {
 		ata_tsc_per_ms = ATA_TSC_FALLBACK_PER_MS;
-		con_printf("ata: PIT calibration failed, assuming %u TSC ticks/ms\n", ata_tsc_per_ms);
-	} else {
-		ata_tsc_per_ms = (uint32_t)(t1 - t0) / PIT_CAL_MS;
+		con_printf("ata: no TSC calibration, assuming %u TSC ticks/ms\n", ata_tsc_per_ms);
 	}
 	ata_tsc_per_us = ata_tsc_per_ms / 1000u + 1;
 }
@@ -618,13 +592,12 @@ static int ata_chan_responds(struct ata_chan *c)
 }
 
 /* Probe the four legacy positions; fill disks[] with ATA hard disks (ATAPI and absent devices logged and skipped). */
-int ata_probe(struct ata_disk *disks, int max)
+int ata_probe(struct ata_disk *disks, int max, uint32_t tsc_per_ms)
 {
 	static const char *const chan_names[2] = { "primary", "secondary" };
 	int found = 0, ch, dev;
 
-	if (!ata_tsc_per_ms)
-		ata_calibrate();
+	ata_set_tsc(tsc_per_ms);
 	for (ch = 0; ch < 2; ch++) {
 		struct ata_chan *c = &ata_chans[ch];
 		uint8_t st = inb(c->io + ATA_REG_STATUS);
@@ -693,8 +666,7 @@ static struct ata_disk ata_disks[ATA_MAX_DISKS];
 /* Driver probe: the four legacy positions; each hard disk registered as hdN with its position ("pm".."ss"). */
 static int ata_drv_probe(const struct drv_boot_info *bi)
 {
-	(void)bi;
-	int n = ata_probe(ata_disks, ATA_MAX_DISKS), added = 0;
+	int n = ata_probe(ata_disks, ATA_MAX_DISKS, bi->tsc_per_ms), added = 0;
 	con_printf("ata: %d hard disk(s)\n", n);
 	for (int i = 0; i < n; i++)
 		if (disk_add(&ata_disks[i].blk, "ata", ata_disks[i].label, ata_disks[i].model, 0) >= 0)

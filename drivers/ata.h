@@ -24,8 +24,9 @@ struct ata_disk {
 
 /*
  * Probe the four legacy positions; fill disks[] with ATA hard disks
- * (ATAPI and absent devices logged and skipped). Returns the count.
+ * (ATAPI and absent devices logged and skipped). Waits are timed with the
+ * TSC at tsc_per_ms (kernel/tsc.c; 0: a 3 GHz guess). Returns the count.
  */
-int ata_probe(struct ata_disk *disks, int max);
+int ata_probe(struct ata_disk *disks, int max, uint32_t tsc_per_ms);
 
 #endif
