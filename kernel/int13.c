@@ -1,4 +1,5 @@
 /* int13.c: INT 13h emulation for hard disks: guest registers -> block requests on struct blk_dev (knows neither ATA nor VHD). */
+#include "guestmem.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "int13.h"
@@ -19,7 +20,7 @@
  *  02h-04h: AL = 0 or > 128, sector (CL) = 0   01h  SeaBIOS
  *  DAP size < 10h, DAP count > 127             01h  127: the Phoenix EDD limit
  *                                                   guests expect (the notes)
- *  buffer refused by int13_guest_ptr()         01h  nothing moved; we never
+ *  buffer refused by guestmem_ptr()         01h  nothing moved; we never
  *  (resident memory, beyond reach, flat >4G)        report 09h (any alignment
  *                                                   works, see 48h flag bit 0)
  *  48h: caller's buffer size < 1Ah             01h  SeaBIOS
@@ -168,10 +169,10 @@ static uint32_t int13_le32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Guest memory at seg:off, or NULL if int13_guest_ptr refuses it. */
+/* Guest memory at seg:off, or NULL if guestmem_ptr refuses it. */
 static void *int13_seg_ptr(uint16_t seg, uint16_t off, uint32_t bytes)
 {
-	return int13_guest_ptr(INT13_LINEAR(seg, off), bytes);
+	return guestmem_ptr(INT13_LINEAR(seg, off), bytes);
 }
 
 /* Map a blk_dev status to an INT 13h status (table at the top of the file). */
@@ -216,7 +217,7 @@ static uint8_t int13_transfer(struct int13_drive *d, enum int13_op op, uint64_t 
 		*moved = count;
 		return INT13_OK;
 	}
-	void *buf = int13_guest_ptr(linear, count * BLK_SECTOR);
+	void *buf = guestmem_ptr(linear, count * BLK_SECTOR);
 	if (!buf)
 		return INT13_E_BADCMD;
 	int st;
@@ -577,7 +578,7 @@ const char *int13_fn_name(uint8_t ah)
 /* Record status st for drive d (may be NULL) in the drive and the BDA. */
 static void int13_record(struct int13_drive *d, uint8_t st)
 {
-	uint8_t *bda = int13_guest_ptr(INT13_BDA_LAST_STATUS, 1);
+	uint8_t *bda = guestmem_ptr(INT13_BDA_LAST_STATUS, 1);
 	if (d)
 		d->last_status = st;
 	if (bda)

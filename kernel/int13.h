@@ -32,13 +32,6 @@ struct int13_drive {
 	uint8_t last_status;   /* for AH=01h */
 };
 
-/*
- * Platform hooks the kernel (or a host test) provides:
- * guest memory by linear address; NULL when the range is not allowed
- * (overlaps resident memory, or above what we can reach).
- */
-void *int13_guest_ptr(uint32_t linear, uint32_t bytes);
-
 /* Optional (NULL = off): called after every int13_handle() with the registers before and after. */
 extern void (*int13_trace_hook)(const struct rm_regs *in, const struct rm_regs *out);
 

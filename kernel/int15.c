@@ -1,4 +1,5 @@
 /* int15.c: INT 15h E820h/E801h/88h from a memory map computed at install, with vhdboot's memory marked reserved. */
+#include "guestmem.h"
 #include "int15.h"
 #include "int13.h"
 #include "mem.h"
@@ -113,7 +114,7 @@ static void int15_put(uint8_t *p, uint64_t v, int n)
 static void int15_e820(struct rm_regs *r)
 {
 	uint32_t idx = r->ebx, size = r->ecx >= 24 ? 24 : 20;
-	uint8_t *buf = int13_guest_ptr(((uint32_t)r->es << 4) + (r->edi & 0xFFFF), size);
+	uint8_t *buf = guestmem_ptr(((uint32_t)r->es << 4) + (r->edi & 0xFFFF), size);
 	if (r->edx != INT15_SMAP || r->ecx < 20 || idx >= (uint32_t)int15_n || !buf) {
 		RM_SET_AH(r, 0x86);       /* "function not supported", as BIOSes answer */
 		r->flags |= RM_FLAG_CF;

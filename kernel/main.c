@@ -14,6 +14,7 @@
 #include "vhdblk.h"
 #include "overlay.h"
 #include "select.h"
+#include "guestmem.h"
 #include "mbinfo.h"
 #include "kerr.h"
 #include "../drivers/driver.h"
@@ -229,6 +230,9 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	if (resident_install((uint8_t)nimg))
 		boot_fail("the real-mode stub does not fit in conventional memory (40:13 looks wrong)",
 			  "report this as a bug, with the BIOS model");
+	/* From here on the guest's buffers must never reach our memory (kernel/guestmem.c). */
+	guestmem_forbid(resident.stub_linear, resident.low_kb * 1024u, "vhdboot's low stub");
+	guestmem_forbid(mem_res_base, mem_res_size, "vhdboot's resident region");
 	int15_init(mem_res_base, mem_res_size, resident.stub_linear,
 		   (uint32_t)resident.old_base_kb * 1024u);
 	con_printf("resident: low stub %u bytes at %04x:0000, conventional memory %u -> %u KiB (%u KiB taken)\n",

@@ -24,29 +24,6 @@ uint8_t resident_bios_hd(void)
 	return *(volatile uint8_t *)phys_ptr(BDA_NUM_HD);
 }
 
-/* Do [a, a+an) and [b, b+bn) overlap? (64-bit: no wrap.) */
-static int overlaps(uint64_t a, uint64_t an, uint64_t b, uint64_t bn)
-{
-	return an && bn && a < b + bn && b < a + an;
-}
-
-void *int13_guest_ptr(uint32_t linear, uint32_t bytes)
-{
-	uint64_t end = (uint64_t)linear + bytes;
-	const char *why = NULL;
-	if (end > 0x100000000ull)
-		why = "reaches past 4 GiB";
-	else if (resident.low_kb && overlaps(linear, bytes, resident.stub_linear, resident.low_kb * 1024u))
-		why = "overlaps vhdboot's low stub";
-	else if (mem_res_size && overlaps(linear, bytes, mem_res_base, mem_res_size))
-		why = "overlaps vhdboot's resident region";
-	if (!why)
-		return phys_ptr(linear);
-	/* A guest buffer on top of our memory would destroy the handler: refuse, say so, write nothing. */
-	con_printf("int13: refused a guest buffer at %08x (%u bytes): it %s\n", linear, bytes, why);
-	return NULL;
-}
-
 /* Report refusals the stub counted while it could not reach C (V86 mode, re-entry); serial only by now. */
 static void resident_report_refusals(void)
 {

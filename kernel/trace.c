@@ -1,4 +1,5 @@
 /* trace.c: the `trace` option: one COM1 line per guest INT 13h call on an emulated drive, with running totals. */
+#include "guestmem.h"
 #include <stdint.h>
 #include "trace.h"
 #include "int13.h"
@@ -28,7 +29,7 @@ static void trace_chs(const struct rm_regs *in, const struct rm_regs *out, char 
 static void trace_dap(const struct rm_regs *in, char *buf, size_t n, uint32_t *moved)
 {
 	uint32_t at = ((uint32_t)in->ds << 4) + (in->esi & 0xFFFF);
-	const uint8_t *dap = int13_guest_ptr(at, 16);
+	const uint8_t *dap = guestmem_ptr(at, 16);
 	if (!dap) {
 		k_snprintf(buf, n, "dap %04x:%04x unreadable", in->ds, (unsigned)(in->esi & 0xFFFF));
 		*moved = 0;
@@ -38,7 +39,7 @@ static void trace_dap(const struct rm_regs *in, char *buf, size_t n, uint32_t *m
 		       (uint64_t)(dap[12] | dap[13] << 8 | dap[14] << 16 | (uint32_t)dap[15] << 24) << 32;
 	uint32_t cnt = dap[2] | dap[3] << 8, off = dap[4] | dap[5] << 8, seg = dap[6] | dap[7] << 8;
 	*moved = cnt;
-	const uint8_t *flat = dap[0] >= 0x18 && off == 0xFFFF && seg == 0xFFFF ? int13_guest_ptr(at + 16, 8) : NULL;
+	const uint8_t *flat = dap[0] >= 0x18 && off == 0xFFFF && seg == 0xFFFF ? guestmem_ptr(at + 16, 8) : NULL;
 	if (flat)
 		k_snprintf(buf, n, "lba %llu n=%u buf flat %02x%02x%02x%02x%02x%02x%02x%02x", (unsigned long long)lba, cnt,
 			   flat[7], flat[6], flat[5], flat[4], flat[3], flat[2], flat[1], flat[0]);

@@ -26,7 +26,7 @@ void con_printf(const char *fmt, ...)
 static uint8_t gbuf[64];           /* the guest's E820 buffer */
 static uint32_t gbuf_lin = 0x1000;
 
-void *int13_guest_ptr(uint32_t linear, uint32_t bytes)
+void *guestmem_ptr(uint32_t linear, uint32_t bytes)
 {
 	if (linear < gbuf_lin || (uint64_t)linear + bytes > gbuf_lin + sizeof(gbuf))
 		return NULL;

@@ -16,9 +16,9 @@
 #define BDA_LAST_STATUS 0x474u
 
 static uint8_t *gmem;
-static uint32_t prot_lo, prot_hi;  /* [lo, hi) refused by int13_guest_ptr */
+static uint32_t prot_lo, prot_hi;  /* [lo, hi) refused by guestmem_ptr */
 
-void *int13_guest_ptr(uint32_t linear, uint32_t bytes)
+void *guestmem_ptr(uint32_t linear, uint32_t bytes)
 {
 	uint64_t end = (uint64_t)linear + bytes;
 	if (end > GMEM_SIZE)
