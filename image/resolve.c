@@ -461,6 +461,8 @@ int res_find_parent(const struct res_ops *ops, void *ctx, struct res_work *w, st
 			if (rc == 0) {
 				*parent = p;
 				*parent_path = pp;
+				if (wn)
+					why[0] = 0;   /* an earlier refusal is no longer the story */
 				return VHD_OK;
 			}
 			if (!first_rc)
