@@ -38,7 +38,8 @@
  *                      const char **ppath, int *err, char *why, size_t wn)
  *   {
  *           uint32_t mark = bump_used;        // a miss gives its memory back
- *           if (fat_lookup(t->path) == NOT_FOUND)
+ *           if (t->idx == 0) seen = 0;        // a new lookup (for RES_DUPLICATE by first cluster)
+ *           if (strlen(t->path) >= sizeof(m->path) || fat_lookup(t->path) == NOT_FOUND)
  *                   return RES_NOT_FOUND;     // (or RES_DUPLICATE: same file as an earlier try)
  *           struct member *m = bump_alloc(sizeof(*m));
  *           if (open and load BAT fail) {
@@ -104,7 +105,8 @@ struct res_work {
 struct res_ops {
 	/*
 	 * Open t->path read-only as a VHD ready to read (BAT loaded, overlaps
-	 * checked), as a parent: return RES_FOUND with *parent and *path (the
+	 * checked), as a parent; t->idx == 0 starts a new lookup (reset what
+	 * RES_DUPLICATE remembers). Return RES_FOUND with *parent and *path (the
 	 * caller's copy, valid while the image is open), RES_NOT_FOUND,
 	 * RES_DUPLICATE, or RES_ERROR with *err (a vhd_err) and a one-line
 	 * reason in why when wn > 0 (why may be NULL with wn 0).
