@@ -24,6 +24,8 @@ SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-
 BLOCK_SRCS  := $(wildcard block/*.c)
 # The pure libraries every build links: block/ (blk_read/blk_write, windows) and vhd/.
 VHD_SRCS    := $(BLOCK_SRCS) $(wildcard vhd/*.c)
+# image/: the parent resolver (and later the format adapters) over vhd/; linked wherever vhd/ is.
+IMAGE_SRCS  := $(wildcard image/*.c)
 TOOL_SRCS   := $(wildcard tools/*.c)
 FS_SRCS     := $(wildcard fs/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/*.c)
@@ -41,7 +43,7 @@ $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-HOST_VHD_OBJS := $(VHD_SRCS:%.c=$(BUILD)/host/%.o)
+HOST_VHD_OBJS := $(VHD_SRCS:%.c=$(BUILD)/host/%.o) $(IMAGE_SRCS:%.c=$(BUILD)/host/%.o)
 HOST_TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/host/%.o)
 TOOL_LIB_OBJS := $(filter-out $(BUILD)/host/tools/vhdtool.o,$(HOST_TOOL_OBJS))
 
@@ -55,7 +57,7 @@ $(BUILD)/unit/%: $(BUILD)/host/tests/unit/%.o $(HOST_VHD_OBJS) $(TOOL_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ -lcmocka
 
-$(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(VHD_SRCS:%.c=$(BUILD)/san/%.o) $(filter-out $(BUILD)/san/tools/vhdtool.o,$(TOOL_SRCS:%.c=$(BUILD)/san/%.o))
+$(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(VHD_SRCS:%.c=$(BUILD)/san/%.o) $(IMAGE_SRCS:%.c=$(BUILD)/san/%.o) $(filter-out $(BUILD)/san/tools/vhdtool.o,$(TOOL_SRCS:%.c=$(BUILD)/san/%.o))
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcmocka
 
@@ -86,7 +88,7 @@ unit: $(UNIT_BINS) $(BUILD)/vhdtool
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 # libFuzzer target over open + read + check (clang).
-$(BUILD)/fuzz_vhd: tests/fuzz/fuzz_vhd.c $(VHD_SRCS)
+$(BUILD)/fuzz_vhd: tests/fuzz/fuzz_vhd.c $(VHD_SRCS) $(IMAGE_SRCS)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $^
 

@@ -1,7 +1,7 @@
 # kernel.mk: firmware build rules (vhdboot.elf, vhdboot.iso), guest programs and `make run`; included by Makefile.
 
 # ---------------------------------------------------------------- firmware
-# build/vhdboot.elf: vhd/*.c + drivers/*.c + fs/*.c + kernel/*.c + boot/*.asm, linked at 0
+# build/vhdboot.elf: vhd/*.c + image/*.c + drivers/*.c + fs/*.c + kernel/*.c + boot/*.asm, linked at 0
 # (linker.ld; GRUB loads it at 1 MiB through the multiboot a.out kludge).
 # build/vhdboot.map: symbol map. build/vhdboot.iso: GRUB (BIOS) CD, timeout 0,
 # serial 115200, `multiboot /boot/vhdboot.elf` (no arguments);
@@ -12,7 +12,7 @@ KNM       := $(CROSS)nm
 KASFLAGS  := -f elf32 -Wall -I./ -MD
 # binutils >= 2.39 warns about our single RWX load segment (by design: one image); older ones lack the switch.
 KLDFLAGS  := -m elf_i386 -nostdlib $(shell $(KLD) --help 2>/dev/null | grep -q -- --no-warn-rwx-segments && echo --no-warn-rwx-segments)
-KSRCS     := $(VHD_SRCS) $(wildcard drivers/*.c) $(wildcard fs/*.c) $(wildcard kernel/*.c)
+KSRCS     := $(VHD_SRCS) $(wildcard image/*.c) $(wildcard drivers/*.c) $(wildcard fs/*.c) $(wildcard kernel/*.c)
 KASMS     := $(wildcard boot/*.asm)
 KOBJS     := $(KSRCS:%.c=$(KBUILD)/%.o) $(KASMS:%.asm=$(KBUILD)/%.o)
 # The pieces without which there is no firmware (others' work may still be in flight).

@@ -72,10 +72,11 @@ def vhdtool():
 @pytest.fixture(scope="session")
 def vhdtool_san(tmp_path_factory):
     """vhdtool built with ASan+UBSan (same sources and flags as the Makefile's san objects)."""
-    srcs = sorted(os.path.join("block", f) for f in os.listdir(os.path.join(ROOT, "block")) if f.endswith(".c"))
-    srcs += sorted(os.path.join("vhd", f) for f in os.listdir(os.path.join(ROOT, "vhd")) if f.endswith(".c"))
-    srcs += sorted(os.path.join("tools", f) for f in os.listdir(os.path.join(ROOT, "tools")) if f.endswith(".c"))
-    assert srcs, "no block/*.c, vhd/*.c or tools/*.c sources"
+    srcs = []
+    for d in ("block", "vhd", "image", "tools"):   # the Makefile's VHD_SRCS, IMAGE_SRCS and TOOL_SRCS
+        if os.path.isdir(os.path.join(ROOT, d)):
+            srcs += sorted(os.path.join(d, f) for f in os.listdir(os.path.join(ROOT, d)) if f.endswith(".c"))
+    assert srcs, "no block/, vhd/, image/ or tools/ sources"
     out = tmp_path_factory.mktemp("san") / "vhdtool-san"
     run(["gcc", "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-D_FILE_OFFSET_BITS=64", "-D_GNU_SOURCE",
          "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
