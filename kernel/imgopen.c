@@ -8,9 +8,9 @@
 #include "../fs/part.h"
 #include "../fs/fat.h"
 #include "../fs/fat_format.h"
+#include "../image/resolve.h"
 
 #define SEL_FIRST_RUNS 32         /* runs tried before asking ext_build how many are needed */
-#define SEL_MAX_TRIES 12          /* parent paths tried per child */
 
 /* Work areas (never on the 16 KiB stack, not in the resident image): the scan's scratch, then temporary memory. */
 struct iop_work {
@@ -19,11 +19,10 @@ struct iop_work {
 	struct fat_vol mvol;
 	struct fat_file mfile;
 	struct iop_member probe_m;               /* iop_file_exists: only its device fields */
-	char loc[VHD_PATH_MAX];
-	char tries[SEL_MAX_TRIES][SEL_PATH_MAX];
-	const char *try_via[SEL_MAX_TRIES];      /* which locator gave each try */
+	struct res_work res;                     /* the parent resolver's try list */
 };
 static struct iop_work *sel_w;
+#define sel_res (&sel_w->res)
 
 /* Allocation: the scan's scratch (phys sel_scr_phys..+IOP_SCRATCH) or, once resident, mem_alloc. */
 static uint32_t sel_scr_phys, sel_scr_used;
@@ -321,181 +320,61 @@ static int sel_load_bat(struct iop_member *m, struct sel_cand *c)
 	return 0;
 }
 
-/* ------------------------------------------------------------------ parent lookup */
+/* ------------------------------------------------------------------ parent lookup (image/resolve.c) */
 
-/* Append the normalised form of dir + "/" + rel (rel absolute: from the root) to the try list. */
-static void sel_add_try(int *n, const char *dir, const char *rel, const char *via)
+/* Load and check a parent's BAT once resident (temporary memory for the overlap check); 0 or a vhd_err. */
+static int sel_parent_bat(struct iop_member *m)
 {
-	char buf[SEL_PATH_MAX * 2];
-	char out[SEL_PATH_MAX];
-	size_t len = 0;
-	if (*n >= SEL_MAX_TRIES)
-		return;
-	if (rel[0] == '/')
-		k_snprintf(buf, sizeof(buf), "%s", rel);
-	else
-		k_snprintf(buf, sizeof(buf), "%s/%s", dir, rel);
-	/* Resolve ".", ".." and repeated separators; ".." above the root makes the path useless. */
-	const char *p = buf;
-	out[0] = 0;
-	while (*p) {
-		while (*p == '/' || *p == '\\')
-			p++;
-		const char *s = p;
-		while (*p && *p != '/' && *p != '\\')
-			p++;
-		size_t k = (size_t)(p - s);
-		if (k == 0 || (k == 1 && s[0] == '.'))
-			continue;
-		if (k == 2 && s[0] == '.' && s[1] == '.') {
-			if (len == 0)
-				return;
-			while (len > 0 && out[len - 1] != '/')
-				len--;
-			if (len > 0)
-				len--;
-			out[len] = 0;
-			continue;
-		}
-		if (len + 1 + k + 1 > sizeof(out))
-			return;
-		out[len++] = '/';
-		memcpy(out + len, s, k);
-		len += k;
-		out[len] = 0;
-	}
-	if (!len)
-		return;
-	for (int i = 0; i < *n; i++)
-		if (!strcmp(sel_w->tries[i], out))
-			return;
-	sel_w->try_via[*n] = via;
-	k_strlcpy(sel_w->tries[(*n)++], out, SEL_PATH_MAX);
+	uint32_t bytes = (uint32_t)vhd_bat_bytes(&m->v);
+	if (!sel_resident || !bytes)
+		return 0;
+	uint32_t *bat = iop_alloc(bytes, 16);
+	if (!bat)
+		return VHD_E_NOSPACE;
+	int err = vhd_load_bat(&m->v, bat);
+	if (!err && bytes <= sel_ovl_cap)
+		err = vhd_check_overlaps(&m->v, (uint32_t *)(void *)sel_ovl_tmp);
+	return err;
 }
 
-/* Format a 16-byte id as 8-4-4-4-12 hex. */
-static void sel_uuid(const uint8_t u[16], char out[37])
+/* res_ops.open_path: the try's path on the candidate's FAT volume, opened read-only as a new member. */
+static int sel_res_open(void *ctx, const struct res_try *t, struct vhd **pv, const char **ppath, int *err,
+			char *why, size_t wn)
 {
-	static const char hex[] = "0123456789abcdef";
-	int k = 0;
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[k++] = '-';
-		out[k++] = hex[u[i] >> 4];
-		out[k++] = hex[u[i] & 15];
+	const struct sel_cand *c = ctx;
+	char none[8];
+	uint32_t mark = sel_scr_used;
+	struct iop_member *p;
+	if (strlen(t->path) >= SEL_PATH_MAX)
+		return RES_NOT_FOUND;
+	int rc = sel_open_member(c, t->path, VHD_OPEN_RDONLY, &p, wn ? why : none, wn ? wn : sizeof(none));
+	if (rc == SEL_E_NOTFOUND) {
+		iop_release(mark);
+		return RES_NOT_FOUND;
 	}
-	out[k] = 0;
-}
-
-/* Explain why vhd_set_parent refused parent p for child ch: which check failed. */
-static void sel_explain(int rc, const struct iop_member *ch, const struct iop_member *p, char *why, size_t wn)
-{
-	char a[37], b[37];
-	switch (rc) {
-	case VHD_E_PARENT_UUID:
-		sel_uuid(ch->v.header.parent_uuid, a);
-		sel_uuid(p->v.footer.uuid, b);
-		k_snprintf(why, wn, "parent unique id mismatch: %s expects parent id %s, %s has %s (%s)",
-			   ch->path, a, p->path, b, vhd_errname(rc));
-		break;
-	case VHD_E_PARENT_TIMESTAMP:
-		k_snprintf(why, wn, "parent time stamp mismatch: %s expects %u, %s has %u (%s); "
-			   "vhd_ignore_timestamp accepts it", ch->path, ch->v.header.parent_timestamp,
-			   p->path, p->v.footer.timestamp, vhd_errname(rc));
-		break;
-	case VHD_E_PARENT_SIZE:
-		k_snprintf(why, wn, "parent size mismatch: %s is %llu bytes, %s is %llu bytes (%s)", ch->path,
-			   (unsigned long long)ch->v.footer.cur_size, p->path,
-			   (unsigned long long)p->v.footer.cur_size, vhd_errname(rc));
-		break;
-	case VHD_E_CHAIN_LOOP:
-		k_snprintf(why, wn, "differencing chain loop: %s already appears in the chain (%s)", p->path,
+	if (!rc && (rc = sel_parent_bat(p)) != 0 && wn)
+		k_snprintf(why, wn, "the block table of parent %s is damaged: %s (%s)", t->path, vhd_strerror(rc),
 			   vhd_errname(rc));
-		break;
-	case VHD_E_CHAIN_DEPTH:
-		k_snprintf(why, wn, "differencing chain deeper than %d images at %s (%s)", VHD_MAX_CHAIN, p->path,
-			   vhd_errname(rc));
-		break;
-	default:
-		k_snprintf(why, wn, "%s cannot be the parent of %s: %s (%s)", p->path, ch->path,
-			   vhd_strerror(rc), vhd_errname(rc));
-		break;
+	if (rc) {
+		iop_release(mark);    /* resident: a failed try still counts in sel_need */
+		*err = rc > 0 ? rc : VHD_E_IO;
+		return RES_ERROR;
 	}
+	p->via = t->via;
+	p->mark = mark;
+	*pv = &p->v;
+	*ppath = p->path;
+	return RES_FOUND;
 }
 
-/*
- * Find, open (read-only) and attach the parent of ch on c's volume:
- * W2ru relative to ch's folder, then W2ku without its drive letter from
- * the root, then the parent's name in ch's folder. Returns the parent, or
- * NULL with why set (the first real failure, else every path tried).
- */
-static struct iop_member *sel_find_parent(const struct sel_cand *c, struct iop_member *ch,
-					  struct iop_member *leaf, char *why, size_t wn)
+/* res_ops.close: a parent that was opened and then refused gives its scratch back. */
+static void sel_res_close(void *ctx, struct vhd *v)
 {
-	char dir[SEL_PATH_MAX];
-	int n = 0, best = 0;
-	k_strlcpy(dir, ch->path, sizeof(dir));
-	char *slash = dir;
-	for (char *q = dir; *q; q++)
-		if (*q == '/')
-			slash = q;
-	*slash = 0;                    /* "/images/x.vhd" -> "/images", "/x.vhd" -> "" */
-
-	for (int idx = 0; idx < 16; idx++) {
-		uint32_t code = 0;
-		int rc = vhd_parent_candidate(&ch->v, idx, sel_w->loc, sizeof(sel_w->loc), &code);
-		if (rc == VHD_E_NO_LOCATOR)
-			break;
-		if (rc || code == VHD_PLAT_MACX)
-			continue;
-		const char *p = sel_w->loc;
-		if (((p[0] | 0x20) >= 'a' && (p[0] | 0x20) <= 'z') && p[1] == ':')
-			p += 2;                /* "C:/vhd/base.vhd": the drive letter means nothing here */
-		if (code == 0) {           /* the parent's file name: in the child's folder */
-			const char *base = p;
-			for (const char *q = p; *q; q++)
-				if (*q == '/' || *q == '\\')
-					base = q + 1;
-			sel_add_try(&n, dir, base, "parent name");
-		} else {
-			sel_add_try(&n, dir, p, code == VHD_PLAT_W2RU ? "W2ru locator" : "W2ku locator");
-		}
-	}
-	for (int i = 0; i < n; i++) {
-		/* A try that fails still costs its member when resident: sel_need keeps counting it. */
-		uint32_t mark = sel_scr_used;
-		struct iop_member *p;
-		int rc = sel_open_member(c, sel_w->tries[i], VHD_OPEN_RDONLY, &p, best ? sel_w->loc : why,
-					 best ? sizeof(sel_w->loc) : wn);
-		if (rc == SEL_E_NOTFOUND) {
-			if (!sel_resident)
-				sel_scr_used = mark;
-			continue;
-		}
-		if (rc == 0) {
-			unsigned pf = sel_ignore_timestamp ? VHD_PARENT_IGNORE_TIMESTAMP : 0;
-			rc = vhd_set_parent(&ch->v, &p->v, &leaf->v, pf);
-			if (rc == 0) {
-				p->via = sel_w->try_via[i];
-				return p;
-			}
-			if (!best)
-				sel_explain(rc, ch, p, why, wn);
-		}
-		best = 1;
-		if (!sel_resident)
-			sel_scr_used = mark;
-	}
-	if (best)
-		return NULL;
-	size_t off = (size_t)k_snprintf(why, wn, "the parent of %s was not found (%s): ", ch->path,
-					vhd_errname(VHD_E_PARENT_NOT_FOUND));
-	if (n == 0)
-		k_snprintf(why + off, wn - off, "no usable parent locator or name");
-	for (int i = 0; i < n && off < wn; i++)
-		off += (size_t)k_snprintf(why + off, wn - off, "%s%s", i ? ", " : "tried ", sel_w->tries[i]);
-	return NULL;
+	(void)ctx;
+	iop_release(IOP_MEMBER_OF(v)->mark);
 }
+
+static const struct res_ops sel_res_ops = { sel_res_open, sel_res_close, "vhd_ignore_timestamp accepts it" };
 
 /*
  * iop_open_chain, the contract in imgopen.h.
@@ -537,9 +416,14 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 			c->remedy = "merge the chain into one image (`vhdtool convert`) and attach that, or put the images on a FAT partition";
 			return NULL;
 		}
-		p = sel_find_parent(c, m, leaf, c->why, sizeof(c->why));
+		struct vhd *pv;
+		const char *ppath;
+		unsigned rflags = RES_FOLD_CASE | (sel_ignore_timestamp ? RES_IGNORE_TIMESTAMP : 0);
+		rc = res_find_parent(&sel_res_ops, c, sel_res, &m->v, m->path, &leaf->v, rflags, &pv, &ppath,
+				     c->why, sizeof(c->why));
+		p = rc ? NULL : (struct iop_member *)IOP_MEMBER_OF(pv);
 		if (!p) {
-			if (!strncmp(c->why, "the parent of", 13))
+			if (rc == VHD_E_PARENT_NOT_FOUND)
 				c->remedy = "put the parent where the child's locators point (or next to the child), "
 					    "or merge the chain with `vhdtool convert`";
 			else
@@ -548,8 +432,6 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 					    "accepts a changed time stamp only)";
 			return NULL;
 		}
-		if (sel_resident && sel_load_bat(p, c))
-			return NULL;
 		if (!c->depth++) {
 			const char *base = p->path;
 			for (const char *q = p->path; *q; q++)

@@ -25,6 +25,7 @@ struct iop_member {
 	const char *image;        /* the chosen image's name, for messages */
 	char path[SEL_PATH_MAX];  /* on the FAT volume ("" if not a file) */
 	const char *via;          /* a parent: the locator that found it ("W2ru locator", ...) */
+	uint32_t mark;            /* scratch position before it was allocated (a refused parent gives it back) */
 };
 
 /* The member whose struct vhd is vp (a chain's parent pointers point at members' v). */
