@@ -123,7 +123,6 @@ static struct ata_chan ata_chans[2] = {
 	{ ATA_PRI_IO, ATA_PRI_CTL, ATA_SEL_UNKNOWN, { 0, 0 }, { 0, 0 } },
 	{ ATA_SEC_IO, ATA_SEC_CTL, ATA_SEL_UNKNOWN, { 0, 0 }, { 0, 0 } },
 };
-static const char *const ata_labels[4] = { "pm", "ps", "sm", "ss" };
 static uint32_t ata_tsc_per_ms, ata_tsc_per_us;
 
 /* Take the boot sequence's TSC rate (kernel/tsc.c, the one calibration); a fallback when it failed. */
@@ -521,7 +520,7 @@ static int ata_setup_disk(struct ata_disk *d, int ch, int slave)
 	d->ctl_base = c->ctl;
 	d->channel = (uint8_t)ch;
 	d->slave = (uint8_t)slave;
-	k_strlcpy(d->label, ata_labels[ch * 2 + slave], sizeof(d->label));
+	k_strlcpy(d->label, ata_positions[ch * 2 + slave], sizeof(d->label));
 	if (ata_identify(d, id, 0)) {
 		con_printf("ata %s: IDENTIFY DEVICE failed, skipped\n", d->label);
 		return -1;
@@ -618,7 +617,7 @@ int ata_probe(struct ata_disk *disks, int max, uint32_t tsc_per_ms)
 		outb(c->ctl + ATA_REG_DEVCTL, ATA_DC_RUN);
 		ata_udelay(2000);
 		for (dev = 0; dev < 2; dev++) {
-			const char *label = ata_labels[ch * 2 + dev];
+			const char *label = ata_positions[ch * 2 + dev];
 			uint8_t s1, s2;
 
 			outb(c->io + ATA_REG_DEVICE, (uint8_t)(ATA_DEV_OBS | (dev ? ATA_DEV_SLAVE : 0)));

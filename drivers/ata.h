@@ -7,6 +7,9 @@
 
 #define ATA_MAX_DISKS 4
 
+/* The names of the four legacy positions, index channel * 2 + slave (disk "where" in the registry; vhd=pm..ss). */
+static const char *const ata_positions[ATA_MAX_DISKS] = { "pm", "ps", "sm", "ss" };
+
 struct ata_disk {
 	struct blk_dev blk;    /* the block-device view (blk.priv points back here) */
 	uint16_t io_base;      /* 0x1F0 / 0x170 */
@@ -19,7 +22,7 @@ struct ata_disk {
 	uint64_t sectors;
 	char model[41];
 	char serial[21];
-	char label[8];         /* "pm" "ps" "sm" "ss" */
+	char label[8];         /* its position: ata_positions[channel * 2 + slave] */
 };
 
 /*

@@ -2,6 +2,7 @@
 #include "cmdline.h"
 #include "phys.h"
 #include "string.h"
+#include "../drivers/ata.h"     /* ata_positions: the names vhd=pm..ss accepts */
 
 /* First c in w[0..n), or NULL. */
 static const char *cmdline_memchr(const char *w, char c, size_t n)
@@ -15,10 +16,9 @@ static const char *cmdline_memchr(const char *w, char c, size_t n)
 /* Is w[0..n) a disk name: an ATA position "pm".."ss", or "hdN" (N < CMDLINE_MAX_DISKS)? */
 static int cmdline_disk(const char *w, size_t n, int *by_position)
 {
-	static const char *const names[4] = { "pm", "ps", "sm", "ss" };
 	*by_position = 0;
-	for (int i = 0; i < 4; i++)
-		if (n == 2 && !strncmp(w, names[i], 2)) {
+	for (int i = 0; i < ATA_MAX_DISKS; i++)
+		if (n == 2 && !strncmp(w, ata_positions[i], 2)) {
 			*by_position = 1;
 			return 1;
 		}
