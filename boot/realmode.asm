@@ -1,4 +1,4 @@
-; realmode.asm: every CPU mode switch of vhdboot: multiboot entry, GDT loads, relocation, PM<->real transitions, A20, stacks, the 16-bit INT 13h/15h/18h/19h stubs and the final jump into the guest MBR.
+; realmode.asm: every CPU mode switch of vhdboot: multiboot entry, GDT loads, relocation, PM<->real transitions, A20, stacks, the 16-bit INT 13h/15h/18h/19h stubs, real-mode calls (also from the resident handler) and the final jump into the guest MBR.
 ;
 ; Memory model (kernel/phys.h): the kernel is linked at 0 and runs in 32-bit
 ; protected mode with flat 4 GiB segments whose BASE is the physical address
@@ -8,32 +8,37 @@
 ; GDT (one table, in the image; its linear address changes with the image):
 ;   0x08 code32  base kernel_base, 4 GiB       (C code)
 ;   0x10 data32  base kernel_base, 4 GiB       (C data, stack)
-;   0x18 code16  base = low stub linear, 64 KiB  (the way back to real mode)
+;   0x18 code16  base = resident stub, 64 KiB  (trip A's way back to real mode)
 ;   0x20 data16  base 0, 64 KiB                 (real-mode-compatible caches)
-;   0x28 code16  base = boot stub linear, 64 KiB (trip B's way to real mode)
+;   0x28 code16  base = the stub copy trip B uses, 64 KiB
 ;
-; Two pieces of 16-bit code are copied to conventional memory:
-;   the resident stub (section .rm16, rm_stub_start..rm_stub_end): the INT
-;     hooks and trip A; placed below the lowered 40:13 by rm_place_stub and
-;     kept for the guest's lifetime, so it is kept small (<= 1 KiB);
-;   the boot stub (section .rm16b, rm_boot_start..rm_boot_end): trip B only;
-;     copied to RM_BOOT_LINEAR (free memory below the MBR) by every
-;     rm_call/rm_boot/rm_halt, so it works before and without the resident
-;     stub and costs the guest nothing.
-; Both are addressed as CS:offset with offsets relative to their start
-; (macros R and RB), so they run at any segment; they never write their
-; code, only their variables.
+; One piece of 16-bit code (section .rm16, rm_stub_start..rm_stub_end) runs
+; in conventional memory, addressed CS:R(label) so it runs at any segment
+; (it never writes its code, only its variables). Two copies of it are used:
+;   the resident copy, placed below the lowered 40:13 by rm_place_stub and
+;     kept for the guest's lifetime: the INT hooks (trip A) and the calls
+;     the resident handler makes into the BIOS (trip B);
+;   the boot copy at RM_BOOT_LINEAR (free memory after the BDA), rewritten
+;     before every trip B until the resident copy exists, so real-mode calls
+;     work before and without it.
+; The low allocation behind the resident copy (kernel/resident.c) holds the
+; stub, then a real-mode stack for trip B from the resident handler, then
+; (when a BIOS disk serves an image) a bounce buffer; none is guest memory.
 ;
 ; Two kinds of trip:
-;   A (guest -> us): INT 13h/15h in real mode -> rm_service saves the guest's
-;     registers into rm_frame, switches to PM on rm_stack, calls
+;   A (guest -> us): INT 13h/15h/18h/19h in real mode -> rm_service saves the
+;     guest's registers into rm_frame, switches to PM on rm_stack, calls
 ;     rm_dispatch(frame) (kernel/resident.c), returns to real mode, patches CF
 ;     in the caller's FLAGS image, IRET. Interrupts stay off in PM.
-;   B (kernel -> BIOS): rm_call/rm_boot/rm_halt from C drop to real mode on
-;     the stack 0:7C00, do one INT (by far call through the IVT, so our own
-;     hooks are honoured), come back to PM on the caller's stack.
-; Trip A may run inside trip B (the kernel's INT 13h read of the MBR goes
-; through the hook): they use different stacks and frames.
+;   B (kernel -> BIOS): rm_trip from C (rm_call, rm_farcall, rm_boot,
+;     rm_halt) drops to real mode, does one INT (by far call through the IVT,
+;     so our own hooks are honoured) or one far call, comes back to PM on the
+;     caller's stack. Its real-mode stack: 0:7C00 from the kernel's boot
+;     sequence; the resident stack when trip A is active (the guest called
+;     us); the stack trip A came in on when trip B runs inside trip B (the
+;     kernel's INT 13h read of the MBR reaches our hook, whose disk is served
+;     by the BIOS: B -> A -> B). At most RM_MAX_DEPTH trips B nest; a deeper
+;     one is refused (rm_trip returns -1), never a hang.
 
 %include "boot/regs.inc"
 
@@ -43,29 +48,30 @@ SEL_CODE16      equ 0x18
 SEL_DATA16      equ 0x20
 SEL_CODE16B     equ 0x28
 
-RM_OP_INT       equ 0               ; rm_call: INT rm_call_vec with rm_callframe
-RM_OP_BOOT      equ 1               ; jump to 0:7C00 with DL = rm_boot_drive
+RM_OP_INT       equ 0               ; rm_trip: INT arg (far call through the IVT) with rm_callframe
+RM_OP_BOOT      equ 1               ; jump to 0:7C00 with DL = arg
 RM_OP_HALT      equ 2               ; sti; hlt forever
+RM_OP_FAR       equ 3               ; far call to arg (seg << 16 | off) with rm_callframe
+RM_MAX_DEPTH    equ 2               ; trips B in flight at once (B -> A -> B)
 
-RM_STACK_B      equ 0x7C00          ; trip B real-mode stack top (below the MBR)
-RM_BOOT_LINEAR  equ 0x0600          ; trip B stub (free memory after the BDA; < 1 KiB)
+RM_STACK_B      equ 0x7C00          ; trip B real-mode stack top from the boot sequence (below the MBR)
+RM_BOOT_LINEAR  equ 0x0600          ; the boot copy of the stub (free memory after the BDA)
 RM_STACK_SIZE   equ 8192            ; trip A protected-mode stack
 BOOT_STACK_SIZE equ 16384
 
-%define R(x) ((x) - rm_stub_start)  ; offset of a label inside the resident stub
-%define RB(x) ((x) - rm_boot_start) ; offset of a label inside the boot stub
+%define R(x) ((x) - rm_stub_start)  ; offset of a label inside the stub
 %define F(f) (R(rm_frame) + RM_REGS_ %+ f)
-%define CF_(f) (RB(rm_callframe) + RM_REGS_ %+ f)
+%define CF_(f) (R(rm_callframe) + RM_REGS_ %+ f)
 
 extern kmain, rm_dispatch
 extern mb_load_phys, __bss_start, __bss_end
 
 global _start, kernel_base, boot_tsc, rm_low
-global rm_relocate, rm_place_stub, rm_call, rm_boot, rm_halt
-global rm_stub_start, rm_stub_end, rm_boot_start, rm_boot_end
+global rm_relocate, rm_place_stub, rm_trip, rm_boot, rm_halt, rm_trip_depth
+global rm_stub_start, rm_stub_end
 global rm_int13_entry, rm_int15_entry, rm_int18_entry, rm_int19_entry
 global rm_ndrives, rm_bios_hd, rm_orig13, rm_orig15, rm_orig18, rm_orig19
-global rm_calls, rm_v86_count, rm_busy_count, rm_tag
+global rm_calls, rm_v86_count, rm_busy_count, rm_tag, rm_trips, rm_trips_refused
 
 ; ======================================================================
 section .data
@@ -88,9 +94,12 @@ align 4
 rm_kgdtr:       dw rm_gdt_end - rm_gdt - 1
                 dd 0                ; linear address of rm_gdt (kernel_base + rm_gdt)
 kernel_base:    dd 0                ; physical address of link address 0
-rm_low:         dd 0                ; kernel pointer to the live resident stub
-rm_boot_low:    dd 0                ; kernel pointer to the boot stub (RM_BOOT_LINEAR)
-rm_saved_esp:   dd 0                ; trip B: the C caller's ESP
+rm_low:         dd 0                ; kernel pointer to the resident stub copy (0: none)
+rm_cur:         dd 0                ; kernel pointer to the copy the current trip B uses
+rm_saved_esp:   dd 0                ; trip B: the C caller's ESP (the outer one's is on the stack)
+rm_trip_depth:  dd 0                ; trips B in flight
+rm_trips:       dd 0                ; trips B made (statistics)
+rm_trips_refused: dd 0              ; trips B refused (nested too deep)
 align 8
 boot_tsc:       dq 0                ; TSC at multiboot entry
 
@@ -131,22 +140,14 @@ _start:
 	lea esp, [ebp + boot_stack_top] ; flat view of our stack, until the GDT load
 	mov [ebp + kernel_base], ebp
 	mov eax, ebp
-	lea edi, [ebp + rm_gdt + SEL_CODE32]
-	call rm_set_desc_base
-	lea edi, [ebp + rm_gdt + SEL_DATA32]
-	call rm_set_desc_base
-	lea eax, [ebp + rm_gdt]
-	mov [ebp + rm_kgdtr + 2], eax
-	lgdt [ebp + rm_kgdtr]
+	mov edx, ebp
+	call rm_gdt_rebase
 	jmp SEL_CODE32:.based
 .based:
-	mov ax, SEL_DATA32
-	mov ds, ax
-	mov es, ax
-	mov fs, ax
-	mov gs, ax
+	mov ax, SEL_DATA32              ; a stack in the new segments first
 	mov ss, ax
 	mov esp, boot_stack_top
+	call rm_load_data_segs
 	push ebx                        ; mbi (physical)
 	push esi                        ; magic
 	call kmain
@@ -166,6 +167,39 @@ rm_set_desc_base:
 	mov [edi + 4], al
 	mov [edi + 7], ah
 	ror eax, 16
+	ret
+
+; ----------------------------------------------------------------------
+; rm_gdt_rebase: point the 32-bit descriptors and the GDTR of an image's
+; GDT at a new base and load that GDT (the caller then far-jumps to
+; SEL_CODE32 and reloads the data segments: rm_load_data_segs).
+; Mode: 32-bit PM (any bases). In: EAX = new base (physical address of link
+; address 0), EDX = the image (as the current DS sees it). Out: GDTR loaded.
+; Clobbers: EDI.
+; ----------------------------------------------------------------------
+rm_gdt_rebase:
+	lea edi, [edx + rm_gdt + SEL_CODE32]
+	call rm_set_desc_base
+	lea edi, [edx + rm_gdt + SEL_DATA32]
+	call rm_set_desc_base
+	lea edi, [eax + rm_gdt]
+	mov [edx + rm_kgdtr + 2], edi
+	lgdt [edx + rm_kgdtr]
+	ret
+
+; ----------------------------------------------------------------------
+; rm_load_data_segs: DS ES FS GS SS = SEL_DATA32 (after a GDT load or a
+; return from real mode). Mode: 32-bit PM, CS = SEL_CODE32, SS already
+; SEL_DATA32 (the call's return address must be where RET finds it).
+; Clobbers: AX.
+; ----------------------------------------------------------------------
+rm_load_data_segs:
+	mov ax, SEL_DATA32
+	mov ds, ax
+	mov es, ax
+	mov fs, ax
+	mov gs, ax
+	mov ss, ax
 	ret
 
 ; ----------------------------------------------------------------------
@@ -192,21 +226,12 @@ rm_relocate:
 	cli
 	rep movsd                       ; the stack above is copied as it is now
 	mov eax, ebx
-	lea edi, [edx + rm_gdt + SEL_CODE32]
-	call rm_set_desc_base
-	lea edi, [edx + rm_gdt + SEL_DATA32]
-	call rm_set_desc_base
-	lea eax, [ebx + rm_gdt]
-	mov [edx + rm_kgdtr + 2], eax
-	lgdt [edx + rm_kgdtr]
+	call rm_gdt_rebase
 	jmp SEL_CODE32:.moved           ; same offset, new base: now in the copy
 .moved:
-	mov ax, SEL_DATA32
-	mov ds, ax
-	mov es, ax
-	mov fs, ax
-	mov gs, ax
+	mov ax, SEL_DATA32              ; the stack moved with the image: same ESP, new base
 	mov ss, ax
+	call rm_load_data_segs
 	mov [kernel_base], ebx
 	pop ebx
 	pop edi
@@ -214,11 +239,13 @@ rm_relocate:
 	ret
 
 ; ----------------------------------------------------------------------
-; void rm_place_stub(uint32_t linear)
-; Copy the low stub to linear (16-byte aligned, < 1 MiB - 64 KiB) and make
-; it the live one: stub segment, the stub's GDTR copy, the code16
-; descriptor base, rm_low. C fills rm_ndrives/rm_orig* in the image first.
-; Call after the last rm_relocate (the GDTR copy holds the GDT's address).
+; void rm_place_stub(uint32_t linear, uint32_t stack_top)
+; Copy the stub to linear (16-byte aligned, < 1 MiB - 64 KiB) and make it
+; the resident copy: its segment, GDTR copy, far pointers, the code16
+; descriptor base, rm_low, and the real-mode stack trip B uses from the
+; resident handler (linear:stack_top, stack_top <= 64 KiB, 0 = none). C
+; fills rm_ndrives/rm_orig* in the image first. Call after the last
+; rm_relocate (the GDTR copy holds the GDT's address).
 ; Mode: 32-bit PM in and out. cdecl; clobbers EAX, ECX, EDX.
 ; ----------------------------------------------------------------------
 rm_place_stub:
@@ -229,6 +256,10 @@ rm_place_stub:
 	shr edx, 4
 	mov [rm_stub_seg], dx
 	mov [rm_ret_ptr + 2], dx
+	mov [rm_callrm_ptr + 2], dx
+	mov [rm_b_ss], dx
+	mov ecx, [esp + 16]
+	mov [rm_b_sp], cx
 	mov ecx, [kernel_base]
 	add ecx, rm_gdt
 	mov [rm_gdtr + 2], ecx
@@ -245,38 +276,55 @@ rm_place_stub:
 	ret
 
 ; ----------------------------------------------------------------------
-; void rm_call(uint32_t vec, struct rm_regs *r)
-; Trip B: run INT vec in real mode with the registers in *r (EAX..EBP, DS,
-; ES; FLAGS and vector ignored) and store the results (with FLAGS) back.
-; The INT is a PUSHF + far call through the IVT with IF=1 in the pushed
-; image, so hooked vectors (ours included) are taken.
+; int rm_trip(uint32_t op, uint32_t arg, struct rm_regs *r)
+; Trip B. op RM_OP_INT: INT arg in real mode (PUSHF + far call through the
+; IVT with IF=1 in the pushed image, so hooked vectors, ours included, are
+; taken); RM_OP_FAR: far call to arg (seg << 16 | off) the same way;
+; registers from *r (EAX..EBP, DS, ES; FLAGS and vector ignored), results
+; with FLAGS stored back. RM_OP_BOOT (arg = drive) and RM_OP_HALT do not
+; return (r may be 0). Returns 0, or -1 without leaving PM when
+; RM_MAX_DEPTH trips are already in flight (*r untouched).
 ; Mode: 32-bit PM in and out (IF=0 on return); real mode with IF=1 during
-; the call on the stack 0:7C00. cdecl; clobbers EAX, ECX, EDX.
+; the call. cdecl; clobbers EAX, ECX, EDX.
 ; ----------------------------------------------------------------------
-rm_call:
+rm_trip:
 	push ebp
 	push ebx
 	push esi
 	push edi
-	call rm_boot_prepare
+	cmp dword [rm_trip_depth], RM_MAX_DEPTH
+	jae .refuse
+	call rm_b_prepare               ; EBX = the stub copy
 	mov eax, [esp + 20]
-	mov [ebx + RB(rm_call_vec)], al
-	mov byte [ebx + RB(rm_call_op)], RM_OP_INT
-	mov esi, [esp + 24]
-	lea edi, [ebx + RB(rm_callframe)]
+	mov [ebx + R(rm_call_op)], al
+	mov eax, [esp + 24]
+	mov [ebx + R(rm_call_ptr)], eax
+	mov esi, [esp + 28]
+	test esi, esi
+	jz .go
+	lea edi, [ebx + R(rm_callframe)]
 	mov ecx, RM_REGS_SIZE / 4
 	rep movsd
+.go:
+	push ebx
 	call rm_go_real
-	mov esi, [rm_boot_low]
-	add esi, RB(rm_callframe)
-	mov edi, [esp + 24]
+	pop esi
+	add esi, R(rm_callframe)
+	mov edi, [esp + 28]
 	mov ecx, RM_REGS_SIZE / 4
 	rep movsd
+	inc dword [rm_trips]
+	xor eax, eax
+.out:
 	pop edi
 	pop esi
 	pop ebx
 	pop ebp
 	ret
+.refuse:
+	inc dword [rm_trips_refused]
+	mov eax, -1
+	jmp .out
 
 ; ----------------------------------------------------------------------
 ; void rm_boot(uint32_t drive)  -- noreturn
@@ -284,69 +332,110 @@ rm_call:
 ; all other general registers 0, IF=1, far jump to 0:7C00.
 ; ----------------------------------------------------------------------
 rm_boot:
-	call rm_boot_prepare
-	mov eax, [esp + 4]
-	mov [ebx + RB(rm_boot_drive)], al
-	mov byte [ebx + RB(rm_call_op)], RM_OP_BOOT
-	call rm_go_real                 ; does not come back
+	push dword 0
+	push dword [esp + 8]
+	push dword RM_OP_BOOT
+	call rm_trip                    ; returns only if refused: cannot happen at depth 0
+	jmp rm_halt
 
 ; ----------------------------------------------------------------------
 ; void rm_halt(void)  -- noreturn
 ; Trip B without return: real mode, IF=1, HLT forever (timer and keyboard
-; interrupts keep being served, the machine stays responsive).
+; interrupts keep being served, the machine stays responsive). From inside
+; a trip (depth limit reached) it halts in PM with interrupts off instead.
 ; ----------------------------------------------------------------------
 rm_halt:
-	call rm_boot_prepare
-	mov byte [ebx + RB(rm_call_op)], RM_OP_HALT
-	call rm_go_real
+	push dword 0
+	push dword 0
+	push dword RM_OP_HALT
+	call rm_trip
+.pm:
+	cli
+	hlt
+	jmp .pm
 
 ; ----------------------------------------------------------------------
-; rm_boot_prepare: internal to trip B. Copy the boot stub to RM_BOOT_LINEAR
-; and point it at the current GDT (the kernel may have moved since).
-; Mode: 32-bit PM. Out: EBX = kernel pointer to the boot stub (rm_boot_low).
+; rm_b_prepare: internal to trip B. Choose the stub copy: the resident one
+; if placed, else a fresh boot copy at RM_BOOT_LINEAR (pointed at the
+; current GDT: the kernel may have moved since); set the code16 descriptor
+; for it and rm_cur.
+; Mode: 32-bit PM. Out: EBX = kernel pointer to the copy.
 ; Clobbers EAX, ECX, EDX (ESI, EDI preserved).
 ; ----------------------------------------------------------------------
-rm_boot_prepare:
+rm_b_prepare:
 	push esi
 	push edi
-	mov eax, RM_BOOT_LINEAR
-	lea edi, [rm_gdt + SEL_CODE16B]
-	call rm_set_desc_base
-	mov word [rmb_callrm_ptr + 2], RM_BOOT_LINEAR >> 4
+	mov ebx, [rm_low]
+	test ebx, ebx
+	jnz .have
+	mov ebx, RM_BOOT_LINEAR
+	sub ebx, [kernel_base]
+	mov edi, ebx
+	mov esi, rm_stub_start
+	mov ecx, (rm_stub_end - rm_stub_start + 3) / 4
+	rep movsd
+	mov word [ebx + R(rm_callrm_ptr) + 2], RM_BOOT_LINEAR >> 4
 	mov ecx, [kernel_base]
 	add ecx, rm_gdt
-	mov [rmb_gdtr + 2], ecx
-	sub eax, [kernel_base]
-	mov [rm_boot_low], eax
-	mov ebx, eax
-	mov edi, eax
-	mov esi, rm_boot_start
-	mov ecx, (rm_boot_end - rm_boot_start + 3) / 4
-	rep movsd
+	mov [ebx + R(rm_gdtr) + 2], ecx
+.have:
+	mov eax, ebx
+	add eax, [kernel_base]
+	lea edi, [rm_gdt + SEL_CODE16B]
+	call rm_set_desc_base
+	mov [rm_cur], ebx
 	pop edi
 	pop esi
 	ret
 
 ; ----------------------------------------------------------------------
-; rm_go_real: internal to trip B. Saves ESP, leaves for rm16_call; the
-; return trip lands in rm_call_back, which restores ESP and returns to
-; rm_go_real's caller. Mode: 32-bit PM in/out. Clobbers all but ESP.
+; rm_go_real: internal to trip B. Choose the real-mode stack (see the
+; header: 0:7C00, the resident stack, or below trip A's entry stack when
+; nested), count the trip, save ESP (the outer trip's saved ESP on the
+; stack), leave for rm16_call; the way back lands in rm_call_back, which
+; restores both and returns to rm_go_real's caller.
+; Mode: 32-bit PM in/out. In: EBX = the stub copy. Clobbers all but ESP.
 ; ----------------------------------------------------------------------
 rm_go_real:
+	xor eax, eax
+	mov edx, RM_STACK_B             ; the kernel's own trip: 0:7C00
+	cmp dword [rm_trip_depth], 0
+	jne .nested
+	mov ecx, [rm_low]
+	test ecx, ecx
+	jz .stack
+	cmp byte [ecx + R(rm_busy)], 0
+	je .stack
+	mov ax, [ecx + R(rm_b_ss)]      ; from the resident handler: its own stack,
+	movzx edx, word [ecx + R(rm_b_sp)]
+	test edx, edx
+	jnz .stack
+	jmp .entry                      ; or, where none was reserved, the one INT came in on
+.nested:                                ; B -> A -> B: trip A came in on the outer trip's stack
+	mov ecx, [rm_low]
+.entry:
+	mov ax, [ecx + R(rm_save_ss)]
+	movzx edx, word [ecx + R(rm_save_esp)]
+.stack:
+	mov [ebx + R(rm_go_ss)], ax
+	mov [ebx + R(rm_go_sp)], dx
+	inc dword [rm_trip_depth]
+	push dword [rm_saved_esp]
 	mov [rm_saved_esp], esp
 	cli
-	jmp SEL_CODE16B:RB(rm16_call)
+	jmp SEL_CODE16B:R(rm16_call)
 
-rm_call_back:                           ; from rm16_call, 32-bit PM, IF=0
-	mov ax, SEL_DATA32
+rm_call_back:                           ; from rm_call_real, 32-bit PM, IF=0
+	mov ax, SEL_DATA32              ; a stack first (SS:ESP are still the real-mode ones)
 	mov ds, ax
-	mov es, ax
-	mov fs, ax
-	mov gs, ax
 	mov ss, ax
 	mov esp, [rm_saved_esp]
+	call rm_load_data_segs
+	pop dword [rm_saved_esp]
+	dec dword [rm_trip_depth]
 	cld
 	ret
+
 
 ; ----------------------------------------------------------------------
 ; rm_pm_service: trip A, 32-bit half.
@@ -357,12 +446,9 @@ rm_call_back:                           ; from rm16_call, 32-bit PM, IF=0
 ; ----------------------------------------------------------------------
 rm_pm_service:
 	mov ax, SEL_DATA32
-	mov ds, ax
-	mov es, ax
-	mov fs, ax
-	mov gs, ax
 	mov ss, ax
 	mov esp, rm_stack_top
+	call rm_load_data_segs
 	cld
 	mov eax, [rm_low]
 	add eax, R(rm_frame)
@@ -385,6 +471,16 @@ rm_gdtr:        dw rm_gdt_end - rm_gdt - 1
                 dd 0                    ; linear address of the kernel's GDT
 rm_stub_seg:    dw 0                    ; our own real-mode segment
 rm_ret_ptr:     dw R(rm_ret_real), 0    ; far pointer: trip A back in real mode
+rm_callrm_ptr:  dw R(rm_call_real), 0   ; far pointer: trip B arriving in real mode
+rm_ivt_idtr:    dw 0x3FF
+                dd 0                    ; the real-mode IVT
+rm_b_ss:        dw 0                    ; trip B's stack from the resident handler
+rm_b_sp:        dw 0
+rm_go_ss:       dw 0                    ; trip B: the stack of this trip
+rm_go_sp:       dw 0
+align 4
+rm_call_ptr:    dd 0                    ; trip B: the vector number, then the far pointer called
+rm_call_op:     db 0                    ; trip B: RM_OP_*
 align 4
 rm_orig13:      dd 0                    ; previous vectors (seg:off as in the IVT)
 rm_orig15:      dd 0
@@ -405,6 +501,7 @@ rm_busy:        db 0
 rm_a20_saved:   db 0                    ; port 92h as the guest had it
 align 4
 rm_frame:       times RM_REGS_SIZE db 0 ; trip A: struct rm_regs
+rm_callframe:   times RM_REGS_SIZE db 0 ; trip B: struct rm_regs in/out
 
 ; ----------------------------------------------------------------------
 ; rm_int13_entry: INT 13h hook.
@@ -496,7 +593,8 @@ rm_int15_entry:
 ; rm_service: trip A, 16-bit real-mode half (entry).
 ; Mode in: real mode, IF=0, frame.EAX saved, AX = vector. Out: jumps to
 ; rm_pm_service in 32-bit PM (CS = SEL_CODE32), A20 on, GDTR ours.
-; Refuses (INT 13h: AH=01h CF=1; INT 15h: chains to the BIOS) when the
+; Refuses (INT 13h: AH=01h CF=1; INT 15h: chains to the BIOS; INT 18h/19h:
+; halts) when the
 ; CPU is in V86 mode (CR0 cannot be written: EMM386, Windows 9x) or when
 ; we are already inside (recursion); each refusal is counted.
 ; ----------------------------------------------------------------------
@@ -551,6 +649,7 @@ rm_service:
 	mov eax, [cs:F(EAX)]
 	cmp word [cs:F(VECTOR)], 0x15
 	je .chain15
+	ja rm_hlt_forever               ; 18h/19h: nothing to return to
 	mov ah, 0x01                    ; "invalid function": the caller may retry via another path
 	push bp
 	mov bp, sp
@@ -608,76 +707,27 @@ rm_ret_real:
 	mov byte [cs:R(rm_busy)], 0
 	iret
 
-; ----------------------------------------------------------------------
+;----------------------------------------------------------------------
 ; rm_int18_entry / rm_int19_entry: the guest gave up booting (INT 18h) or
-; asked for a bootstrap (INT 19h). Say so on COM1 and the screen, then halt
-; with interrupts on. Mode: real mode; never returns.
+; asked for a bootstrap (INT 19h): rm_service -> C (kernel/resident.c says
+; so on COM1 and the screen, then halts with interrupts on).
+; Mode: real mode; never returns.
 ; ----------------------------------------------------------------------
 rm_int18_entry:
-	mov si, R(rm_msg18)
-	jmp rm_halt_msg
+	mov [cs:F(EAX)], eax
+	mov ax, 0x18
+	jmp rm_service
 rm_int19_entry:
-	mov si, R(rm_msg19)
-rm_halt_msg:
-	push cs
-	pop ds
-	cld
-.next:
-	lodsb
-	test al, al
-	jz rm_hlt_forever
-	; COM1: wait (bounded) for the transmitter holding register.
-	mov dx, 0x3FD
-	mov cx, 0xFFFF
-	mov ah, al
-.thre:
-	in al, dx
-	test al, 0x20
-	loopz .thre
-	mov al, ah
-	mov dx, 0x3F8
-	out dx, al
-	; Screen: BIOS teletype.
-	mov ah, 0x0E
-	mov bx, 0x0007
-	int 0x10
-	jmp .next
-rm_hlt_forever:
-	sti
-.h:
-	hlt
-	jmp .h
-
-rm_msg18: db 13, 10, "vhdboot: the guest gave up booting (INT 18h: no bootable disk or boot failure).", 13, 10
-          db "vhdboot: system halted; check the VHD's boot code, then reset.", 13, 10, 0
-rm_msg19: db 13, 10, "vhdboot: the guest called INT 19h (bootstrap/reboot request).", 13, 10
-          db "vhdboot: system halted; reset the machine to boot again.", 13, 10, 0
-	align 4
-rm_stub_end:
-
-; ======================================================================
-; The boot stub: trip B, real-mode half. 16-bit code addressed CS:RB(label).
-section .rm16b progbits alloc exec write align=16
-bits 16
-rm_boot_start:
-rmb_gdtr:       dw rm_gdt_end - rm_gdt - 1
-                dd 0                    ; linear address of the kernel's GDT
-rmb_callrm_ptr: dw RB(rm_call_real), 0  ; far pointer: arrival in real mode
-rm_ivt_idtr:    dw 0x3FF
-                dd 0                    ; the real-mode IVT
-align 4
-rm_call_ptr:    dd 0                    ; the vector being called
-rm_call_vec:    db 0
-rm_call_op:     db 0
-rm_boot_drive:  db 0x80
-align 4
-rm_callframe:   times RM_REGS_SIZE db 0 ; struct rm_regs in/out
+	mov [cs:F(EAX)], eax
+	mov ax, 0x19
+	jmp rm_service
 
 ; ----------------------------------------------------------------------
 ; rm16_call / rm_call_real: trip B, real-mode half.
-; Mode in: 16-bit PM (CS = SEL_CODE16B, base = boot stub), IF=0, from rm_go_real.
-; Real mode on SS:SP = 0:7C00, IDTR = IVT. Then per rm_call_op: INT (and
-; back to PM at rm_call_back), BOOT (jump to the MBR) or HALT.
+; Mode in: 16-bit PM (CS = SEL_CODE16B, base = this copy), IF=0, from
+; rm_go_real. Real mode on SS:SP = rm_go_ss:rm_go_sp, IDTR = IVT. Then per
+; rm_call_op: INT or FAR call (and back to PM at rm_call_back), BOOT (jump
+; to the MBR on 0:7C00) or HALT.
 ; ----------------------------------------------------------------------
 rm16_call:
 	mov ax, SEL_DATA16
@@ -689,23 +739,25 @@ rm16_call:
 	mov eax, cr0
 	and al, 0xFE
 	mov cr0, eax
-	jmp far [cs:RB(rmb_callrm_ptr)]
+	jmp far [cs:R(rm_callrm_ptr)]
 rm_call_real:
-	xor ax, ax
-	mov ss, ax
-	mov esp, RM_STACK_B
-	o32 lidt [cs:RB(rm_ivt_idtr)]
-	mov al, [cs:RB(rm_call_op)]
+	mov ss, [cs:R(rm_go_ss)]
+	movzx esp, word [cs:R(rm_go_sp)]
+	o32 lidt [cs:R(rm_ivt_idtr)]
+	mov al, [cs:R(rm_call_op)]
 	cmp al, RM_OP_BOOT
 	je .boot
 	cmp al, RM_OP_HALT
-	je .halt
-	xor ax, ax
+	je rm_hlt_forever
+	cmp al, RM_OP_FAR
+	je .far
+	xor ax, ax                      ; RM_OP_INT: the vector's far pointer from the IVT
 	mov fs, ax
-	movzx bx, byte [cs:RB(rm_call_vec)]
+	movzx bx, byte [cs:R(rm_call_ptr)]
 	shl bx, 2
 	mov eax, [fs:bx]
-	mov [cs:RB(rm_call_ptr)], eax
+	mov [cs:R(rm_call_ptr)], eax
+.far:
 	mov eax, [cs:CF_(EAX)]
 	mov ebx, [cs:CF_(EBX)]
 	mov ecx, [cs:CF_(ECX)]
@@ -718,7 +770,7 @@ rm_call_real:
 	sti
 	pushf                           ; IF=1 in the image: the handler IRETs to IF=1
 	cli                             ; and, like INT, starts with IF=0
-	call far [cs:RB(rm_call_ptr)]
+	call far [cs:R(rm_call_ptr)]
 	pushf
 	cli
 	mov [cs:CF_(EAX)], eax
@@ -731,7 +783,7 @@ rm_call_real:
 	mov [cs:CF_(DS)], ds
 	mov [cs:CF_(ES)], es
 	pop word [cs:CF_(FLAGS)]
-	o32 lgdt [cs:RB(rmb_gdtr)]
+	o32 lgdt [cs:R(rm_gdtr)]
 	mov eax, cr0
 	or al, 1
 	mov cr0, eax
@@ -742,7 +794,9 @@ rm_call_real:
 	mov es, ax
 	mov fs, ax
 	mov gs, ax
-	movzx edx, byte [cs:RB(rm_boot_drive)]
+	mov ss, ax
+	mov esp, RM_STACK_B
+	movzx edx, byte [cs:R(rm_call_ptr)]
 	xor eax, eax
 	xor ebx, ebx
 	xor ecx, ecx
@@ -752,13 +806,13 @@ rm_call_real:
 	cld
 	sti
 	jmp 0x0000:0x7C00
-.halt:
+rm_hlt_forever:
 	sti
 .h:
 	hlt
 	jmp .h
 
 	align 4
-rm_boot_end:
+rm_stub_end:
 
 section .note.GNU-stack noalloc noexec nowrite progbits

@@ -7,24 +7,33 @@
 
 /* TSC value read first thing at the multiboot entry. */
 extern uint64_t boot_tsc;
-/* Kernel pointer to the live low stub (set by rm_place_stub). */
+/* Kernel pointer to the resident stub copy (set by rm_place_stub; 0 before, or after resident_uninstall). */
 extern uint8_t *rm_low;
 
 /* Copy the running image (with its stack) to physical new_base and continue there. */
 void rm_relocate(uint32_t new_base);
-/* Copy the low stub to linear (16-aligned, in conventional memory) and make it the live one. */
-void rm_place_stub(uint32_t linear);
-/* Real mode (works before and without rm_place_stub): INT vec with *r's registers (far call through the IVT, IF=1); results and FLAGS back into *r. */
-void rm_call(uint32_t vec, struct rm_regs *r);
+/* Copy the stub to linear (16-aligned, in conventional memory) and make it the resident copy; stack_top: offset of the real-mode stack trip B uses from the resident handler (0 = none reserved: the stack INT came in on). */
+void rm_place_stub(uint32_t linear, uint32_t stack_top);
+
+#define RM_OP_INT 0u      /* INT arg, through the IVT */
+#define RM_OP_BOOT 1u     /* jump to 0:7C00 with DL = arg; no return */
+#define RM_OP_HALT 2u     /* STI; HLT forever; no return */
+#define RM_OP_FAR 3u      /* far call to arg = seg << 16 | off, as INT would (PUSHF first) */
+/* Trip B (real mode, IF=1, works before and without rm_place_stub, also from the resident handler): op with *r's registers; results and FLAGS back into *r. Returns 0, or -1 if refused (trips nested too deep; *r untouched). */
+int rm_trip(uint32_t op, uint32_t arg, struct rm_regs *r);
+/* Real mode: INT vec with *r's registers (far call through the IVT, so hooks are taken); 0 or -1 as rm_trip. */
+static inline int rm_call(uint32_t vec, struct rm_regs *r) { return rm_trip(RM_OP_INT, vec, r); }
+/* Real mode: far call to segoff (seg << 16 | off, e.g. a saved INT vector) as INT would; 0 or -1 as rm_trip. */
+static inline int rm_farcall(uint32_t segoff, struct rm_regs *r) { return rm_trip(RM_OP_FAR, segoff, r); }
 /* Real mode: DL=drive, other registers 0, SS:SP=0:7C00, STI, jump to 0:7C00. */
 void rm_boot(uint32_t drive) __attribute__((noreturn));
 /* Real mode: STI; HLT forever. */
 void rm_halt(void) __attribute__((noreturn));
+/* Trips B in flight, made and refused (statistics and tests). */
+extern volatile uint32_t rm_trip_depth, rm_trips, rm_trips_refused;
 
-/* The resident stub image inside the kernel (copied by rm_place_stub). */
+/* The real-mode stub image inside the kernel (copied by rm_place_stub, and to 0:0600 for boot-time trips). */
 extern uint8_t rm_stub_start[], rm_stub_end[];
-/* The boot-time stub (trip B), copied to 0:0600 by every rm_call/rm_boot/rm_halt. */
-extern uint8_t rm_boot_start[], rm_boot_end[];
 /* Entry points and variables inside the stub (use RM_OFF / RM_LIVE). */
 extern uint8_t rm_int13_entry[], rm_int15_entry[], rm_int18_entry[], rm_int19_entry[];
 extern uint8_t rm_ndrives[], rm_bios_hd[], rm_orig13[], rm_orig15[], rm_orig18[], rm_orig19[];

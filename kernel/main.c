@@ -227,7 +227,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	if (boot_cmd.trace)
 		trace_enable();
 
-	if (resident_install((uint8_t)nimg))
+	if (resident_install((uint8_t)nimg, 0))
 		boot_fail("the real-mode stub does not fit in conventional memory (40:13 looks wrong)",
 			  "report this as a bug, with the BIOS model");
 	/* From here on the guest's buffers must never reach our memory (kernel/guestmem.c). */
@@ -238,6 +238,10 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	con_printf("resident: low stub %u bytes at %04x:0000, conventional memory %u -> %u KiB (%u KiB taken)\n",
 		   resident.stub_bytes, resident.stub_linear >> 4, resident.old_base_kb,
 		   resident.new_base_kb, resident.low_kb);
+	if (resident.bounce_bytes)
+		con_printf("resident: BIOS calls from the handler: real-mode stack %u bytes, bounce buffer %u bytes at %05x\n",
+			   resident.stack_top - ((resident.stub_bytes + 15u) & ~15u), resident.bounce_bytes,
+			   resident.bounce_linear);
 	con_printf("resident: high memory reserved %u KiB at %08x-%08x (heap used %u bytes), hidden from INT 15h E820/E801/88h\n",
 		   mem_res_size >> 10, mem_res_base, mem_res_base + mem_res_size - 1, mem_heap_used());
 	con_printf("resident: hooked INT 13h/15h/18h/19h (old 13h %04x:%04x); extended memory now %u KiB\n",

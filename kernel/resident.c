@@ -40,6 +40,19 @@ static void resident_report_refusals(void)
 	seen_busy = busy;
 }
 
+/* INT 18h/19h from the guest: say so on COM1 and the screen, then halt with interrupts on; never returns. */
+static void __attribute__((noreturn)) resident_guest_stopped(uint16_t vector)
+{
+	con_set_targets(CON_SERIAL | CON_VGA);
+	if (vector == 0x18)
+		con_printf("\nvhdboot: the guest gave up booting (INT 18h: no bootable disk or boot failure).\n"
+			   "vhdboot: system halted; check the VHD's boot code, then reset.\n");
+	else
+		con_printf("\nvhdboot: the guest called INT 19h (bootstrap/reboot request).\n"
+			   "vhdboot: system halted; reset the machine to boot again.\n");
+	rm_halt();
+}
+
 void rm_dispatch(struct rm_regs *r)
 {
 	resident_report_refusals();
@@ -50,6 +63,9 @@ void rm_dispatch(struct rm_regs *r)
 	case 0x15:
 		int15_handle(r);
 		break;
+	case 0x18:
+	case 0x19:
+		resident_guest_stopped(r->vector);
 	default:                      /* cannot happen: the stub only sends these */
 		RM_SET_AH(r, 0x01);
 		r->flags |= RM_FLAG_CF;
@@ -57,10 +73,13 @@ void rm_dispatch(struct rm_regs *r)
 	}
 }
 
-int resident_install(uint8_t ndrives)
+int resident_install(uint8_t ndrives, int bios_calls)
 {
 	uint32_t bytes = (uint32_t)(rm_stub_end - rm_stub_start);
-	uint32_t kb = (bytes + 1023) / 1024;
+	uint32_t need = (bytes + 15u) & ~15u;
+	if (bios_calls)
+		need += RESIDENT_RM_STACK + RESIDENT_BOUNCE;
+	uint32_t kb = (need + 1023) / 1024;
 	uint16_t old_kb = rd16(BDA_BASE_KB);
 	if (kb > RESIDENT_MAX_LOW_KB || old_kb < 64 + kb || old_kb > 640)
 		return -1;
@@ -69,6 +88,11 @@ int resident_install(uint8_t ndrives)
 
 	memset(&resident, 0, sizeof(resident));
 	resident.stub_bytes = bytes;
+	if (bios_calls) {         /* the bounce buffer at the end, the stack gets the rest */
+		resident.bounce_bytes = RESIDENT_BOUNCE;
+		resident.bounce_linear = lin + kb * 1024u - RESIDENT_BOUNCE;
+		resident.stack_top = kb * 1024u - RESIDENT_BOUNCE;
+	}
 	resident.old_base_kb = old_kb;
 	resident.new_base_kb = new_kb;
 	resident.bios_hd = resident_bios_hd();
@@ -85,7 +109,7 @@ int resident_install(uint8_t ndrives)
 	memcpy(rm_orig15, &resident.orig15, 4);
 	memcpy(rm_orig18, &resident.orig18, 4);
 	memcpy(rm_orig19, &resident.orig19, 4);
-	rm_place_stub(lin);
+	rm_place_stub(lin, resident.stack_top);
 	resident.stub_linear = lin;
 	resident.low_kb = kb;
 
@@ -120,4 +144,16 @@ void resident_uninstall(void)
 		wr16(BDA_BASE_KB, resident.old_base_kb);
 	*(volatile uint8_t *)phys_ptr(BDA_NUM_HD) = resident.bios_hd;
 	resident.low_kb = 0;
+	rm_low = 0;               /* trips B use the boot copy again */
+}
+
+void resident_bounce(uint32_t *linear, uint32_t *bytes)
+{
+	if (!resident.low_kb) {
+		*linear = RESIDENT_BOOT_BOUNCE;
+		*bytes = RESIDENT_BOOT_BOUNCE_BYTES;
+	} else {
+		*linear = resident.bounce_linear;
+		*bytes = resident.bounce_bytes;
+	}
 }
