@@ -61,9 +61,10 @@ $(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(VHD_SRCS:%.c=$(BUILD)/san/%.o
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcmocka
 
-# test_int13 also links the INT 13h layer (hosted build of kernel/int13.c).
-$(BUILD)/unit/test_int13: $(BUILD)/host/kernel/int13.o
-$(BUILD)/unit/test_int13-san: $(BUILD)/san/kernel/int13.o
+# test_int13 also links the INT 13h layer (hosted build of kernel/int13*.c: dispatch, transfers, info, geometry).
+INT13_KSRCS := kernel/int13.c kernel/int13_rw.c kernel/int13_info.c kernel/int13_geom.c
+$(BUILD)/unit/test_int13: $(INT13_KSRCS:%.c=$(BUILD)/host/%.o)
+$(BUILD)/unit/test_int13-san: $(INT13_KSRCS:%.c=$(BUILD)/san/%.o)
 # test_overlay links the snapshot overlay (hosted build of kernel/overlay.c).
 $(BUILD)/unit/test_overlay: $(BUILD)/host/kernel/overlay.o
 $(BUILD)/unit/test_overlay-san: $(BUILD)/san/kernel/overlay.o

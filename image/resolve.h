@@ -55,7 +55,7 @@
  *   }
  *   static void fw_close(void *ctx, struct vhd *v)   // opened, then refused
  *   {
- *           struct member *m = container_of(v, struct member, v);
+ *           struct member *m = CONTAINER_OF(v, struct member, v);  // kernel/container.h
  *           if (!resident) bump_used = m->mark;      // the most recent allocation
  *   }
  *   static const struct res_ops fw_ops = { fw_open, fw_close, "vhd_ignore_timestamp accepts it" };

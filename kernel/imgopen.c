@@ -421,7 +421,7 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 		unsigned rflags = RES_FOLD_CASE | (sel_ignore_timestamp ? RES_IGNORE_TIMESTAMP : 0);
 		rc = res_find_parent(&sel_res_ops, c, sel_res, &m->v, m->path, &leaf->v, rflags, &pv, &ppath,
 				     c->why, sizeof(c->why));
-		p = rc ? NULL : (struct iop_member *)IOP_MEMBER_OF(pv);
+		p = rc ? NULL : IOP_MEMBER_OF(pv);
 		if (!p) {
 			if (rc == VHD_E_PARENT_NOT_FOUND)
 				c->remedy = "put the parent where the child's locators point (or next to the child), "
@@ -442,11 +442,11 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 	}
 	/* BATs are allocated only when resident; count them for the size estimate. */
 	c->max_bat = 0;
-	for (m = leaf; m; m = m->v.parent ? (struct iop_member *)IOP_MEMBER_OF(m->v.parent) : NULL)
+	for (m = leaf; m; m = m->v.parent ? IOP_MEMBER_OF(m->v.parent) : NULL)
 		if ((uint32_t)vhd_bat_bytes(&m->v) > c->max_bat)
 			c->max_bat = (uint32_t)vhd_bat_bytes(&m->v);
 	if (!sel_resident)
-		for (m = leaf; m; m = m->v.parent ? (struct iop_member *)IOP_MEMBER_OF(m->v.parent) : NULL)
+		for (m = leaf; m; m = m->v.parent ? IOP_MEMBER_OF(m->v.parent) : NULL)
 			sel_need += (uint32_t)vhd_bat_bytes(&m->v) + 16;
 	c->need = sel_need;
 	c->ok = 1;

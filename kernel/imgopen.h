@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "cand.h"
+#include "container.h"   /* CONTAINER_OF for IOP_MEMBER_OF */
 #include "kerr.h"
 #include "vhdblk.h"
 #include "../block/blk.h"
@@ -29,7 +30,7 @@ struct iop_member {
 };
 
 /* The member whose struct vhd is vp (a chain's parent pointers point at members' v). */
-#define IOP_MEMBER_OF(vp) ((const struct iop_member *)(const void *)((const char *)(vp) - offsetof(struct iop_member, v)))
+#define IOP_MEMBER_OF(vp) CONTAINER_OF(vp, struct iop_member, v)
 
 /* Pick the scan's scratch: the lowest free 1 MiB above the loaded kernel. 0, or -1 with *e set. */
 int iop_init(struct kerr *e);

@@ -1,58 +1,29 @@
 /* int15.c: INT 15h E820h/E801h/88h from a memory map computed at install, with vhdboot's memory marked reserved. */
 #include "guestmem.h"
 #include "int15.h"
-#include "int13.h"
 #include "mem.h"
 #include "console.h"
 
-struct int15_entry {
-	uint64_t base;
-	uint64_t len;
-	uint32_t type;
-};
-
-static struct int15_entry int15_map[INT15_MAX_ENTRIES];
+/* The guest's map: mem_map with vhdboot's memory carved out (mem_carve), sorted by base. */
+static struct mem_range int15_map[INT15_MAX_ENTRIES];
 static int int15_n;
 
-/* Append [base, base+len) of type; silently drops entries past the table. */
-static void int15_add(uint64_t base, uint64_t len, uint32_t type)
-{
-	if (len && int15_n < INT15_MAX_ENTRIES) {
-		int15_map[int15_n].base = base;
-		int15_map[int15_n].len = len;
-		int15_map[int15_n].type = type;
-		int15_n++;
-	}
-}
-
-/* Split every usable entry around [lo, hi): the overlap becomes reserved. */
+/*
+ * Turn [lo, hi) reserved in the guest's map. The table has 16 entries
+ * more than mem_map, and each hide adds two per usable range it cuts; if
+ * it still overflows, mem_carve drops pieces so the range is never left
+ * usable (the result is ignored: the guest just sees less memory).
+ */
 static void int15_hide(uint64_t lo, uint64_t hi)
 {
-	int n = int15_n;
-	for (int i = 0; i < n; i++) {
-		struct int15_entry *e = &int15_map[i];
-		uint64_t b = e->base, end = e->base + e->len;
-		if (e->type != MEM_USABLE || hi <= b || end <= lo)
-			continue;
-		uint64_t cl = lo > b ? lo : b, ch = hi < end ? hi : end;
-		/* This entry keeps the part before; the rest are appended. */
-		e->len = cl - b;
-		int15_add(cl, ch - cl, MEM_RESERVED);
-		int15_add(ch, end - ch, MEM_USABLE);
-	}
-	/* Drop entries left empty. */
-	int k = 0;
-	for (int i = 0; i < int15_n; i++)
-		if (int15_map[i].len)
-			int15_map[k++] = int15_map[i];
-	int15_n = k;
+	(void)mem_carve(int15_map, &int15_n, INT15_MAX_ENTRIES, lo, hi);
 }
 
 /* Insertion sort by base (the table is small). */
 static void int15_sort(void)
 {
 	for (int i = 1; i < int15_n; i++) {
-		struct int15_entry t = int15_map[i];
+		struct mem_range t = int15_map[i];
 		int j = i - 1;
 		while (j >= 0 && int15_map[j].base > t.base) {
 			int15_map[j + 1] = int15_map[j];
@@ -66,7 +37,7 @@ int int15_init(uint32_t res_base, uint32_t res_size, uint32_t low_lo, uint32_t l
 {
 	int15_n = 0;
 	for (int i = 0; i < mem_nranges; i++)
-		int15_add(mem_map[i].base, mem_map[i].len, mem_map[i].type);
+		mem_map_add(int15_map, &int15_n, INT15_MAX_ENTRIES, mem_map[i].base, mem_map[i].len, mem_map[i].type);
 	int15_hide(res_base, (uint64_t)res_base + res_size);
 	if (low_hi > low_lo)
 		int15_hide(low_lo, low_hi);
@@ -80,7 +51,7 @@ uint32_t int15_ext_kb(void)
 	for (int pass = 0; pass < int15_n; pass++) {
 		int grown = 0;
 		for (int i = 0; i < int15_n; i++) {
-			const struct int15_entry *e = &int15_map[i];
+			const struct mem_range *e = &int15_map[i];
 			if (e->type == MEM_USABLE && e->base <= cur && cur < e->base + e->len) {
 				cur = e->base + e->len;
 				grown = 1;

@@ -21,18 +21,23 @@ static uint32_t mem_rd32(uint32_t p)
 	return b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
-/* Append one range, dropping empty ones; returns 0 when the table is full. */
-static int mem_add(uint64_t base, uint64_t len, uint32_t type)
+int mem_map_add(struct mem_range *map, int *n, int max, uint64_t base, uint64_t len, uint32_t type)
 {
 	if (len == 0)
 		return 1;
-	if (mem_nranges >= MEM_MAX_RANGES)
+	if (*n >= max)
 		return 0;
-	mem_map[mem_nranges].base = base;
-	mem_map[mem_nranges].len = len;
-	mem_map[mem_nranges].type = type;
-	mem_nranges++;
+	map[*n].base = base;
+	map[*n].len = len;
+	map[*n].type = type;
+	(*n)++;
 	return 1;
+}
+
+/* mem_map_add on mem_map. */
+static int mem_add(uint64_t base, uint64_t len, uint32_t type)
+{
+	return mem_map_add(mem_map, &mem_nranges, MEM_MAX_RANGES, base, len, type);
 }
 
 int mem_init(uint32_t mbi_phys)
@@ -61,29 +66,32 @@ int mem_init(uint32_t mbi_phys)
 	return mem_nranges;
 }
 
-int mem_reserve(uint64_t base, uint64_t len)
+int mem_carve(struct mem_range *map, int *n, int max, uint64_t lo, uint64_t hi)
 {
-	uint64_t lo = base, hi = base + len;
-	int n = mem_nranges;
-	for (int i = 0; i < n; i++) {
-		struct mem_range *m = &mem_map[i];
+	int fits = 1, old_n = *n;
+	for (int i = 0; i < old_n; i++) {
+		struct mem_range *m = &map[i];
 		uint64_t b = m->base, end = m->base + m->len;
 		if (m->type != MEM_USABLE || hi <= b || end <= lo)
 			continue;
 		uint64_t cl = lo > b ? lo : b, ch = hi < end ? hi : end;
 		/* This range keeps the part before; the reserved middle and the rest are appended. */
-		if (mem_nranges + 2 > MEM_MAX_RANGES)
-			return 0;
 		m->len = cl - b;
-		mem_add(cl, ch - cl, MEM_RESERVED);
-		mem_add(ch, end - ch, MEM_USABLE);
+		fits &= mem_map_add(map, n, max, cl, ch - cl, MEM_RESERVED);
+		fits &= mem_map_add(map, n, max, ch, end - ch, MEM_USABLE);
 	}
+	/* Drop ranges left empty. */
 	int k = 0;
-	for (int i = 0; i < mem_nranges; i++)
-		if (mem_map[i].len)
-			mem_map[k++] = mem_map[i];
-	mem_nranges = k;
-	return 1;
+	for (int i = 0; i < *n; i++)
+		if (map[i].len)
+			map[k++] = map[i];
+	*n = k;
+	return fits;
+}
+
+int mem_reserve(uint64_t base, uint64_t len)
+{
+	return mem_carve(mem_map, &mem_nranges, MEM_MAX_RANGES, base, base + len);
 }
 
 void mem_log(void)

@@ -35,10 +35,23 @@ uint64_t mem_usable_below_4g(void);
  * its physical base, or 0 if there is none.
  */
 uint32_t mem_choose_resident(uint32_t size, uint32_t avoid_lo, uint32_t avoid_hi);
+/* Append [base, base+len) of type to map[0..*n) (max entries); an empty range is dropped. Returns 0 when the table is full. */
+int mem_map_add(struct mem_range *map, int *n, int max, uint64_t base, uint64_t len, uint32_t type);
 /*
- * Mark [base, base+len) reserved in mem_map (usable ranges are split), so
- * the resident region, temporary memory and the guest's E820 map avoid it
- * (GRUB modules served from where they lie). Returns 0 when the table is full.
+ * The one "remove [lo, hi) from a map": every usable range of map[0..*n)
+ * that overlaps it keeps its part before (in place); the overlap (reserved)
+ * and its part after (usable) are appended, in that order; ranges left
+ * empty are dropped. Non-usable ranges are untouched. mem_reserve works on
+ * mem_map, int15.c on the guest's copy. Returns 0 when the table (max
+ * entries) was too small: the pieces that did not fit are dropped, so the
+ * carved range never stays usable (only usable memory is lost).
+ */
+int mem_carve(struct mem_range *map, int *n, int max, uint64_t lo, uint64_t hi);
+/*
+ * Mark [base, base+len) reserved in mem_map (mem_carve), so the resident
+ * region, temporary memory and the guest's E820 map avoid it (GRUB modules
+ * served from where they lie). Returns 0 when the table is full (the boot
+ * stops then: some usable memory would be lost).
  */
 int mem_reserve(uint64_t base, uint64_t len);
 /* Start the bump allocator over the resident image's tail: [__image_end, res_size) in kernel pointers. */

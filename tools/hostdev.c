@@ -93,7 +93,7 @@ uint64_t hostdev_next_hole(int fd, uint64_t off, uint64_t end)
 /* blk_dev read (range checked by blk_read): zero-fills the tail of the last partial sector. */
 static int hostdev_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
-	struct hostdev *h = (struct hostdev *)d;
+	struct hostdev *h = d->priv;
 	size_t len = (size_t)count * BLK_SECTOR;
 	ssize_t n;
 
@@ -110,7 +110,7 @@ static int hostdev_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *b
 /* blk_dev write: grows the file (and sectors/size_bytes) up to max_sectors. */
 static int hostdev_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
-	struct hostdev *h = (struct hostdev *)d;
+	struct hostdev *h = d->priv;
 	uint64_t end;
 
 	if (hostdev_pwrite_full(h->fd, buf, (size_t)count * BLK_SECTOR, lba * BLK_SECTOR) < 0) {
@@ -128,7 +128,7 @@ static int hostdev_write(struct blk_dev *d, uint64_t lba, uint32_t count, const 
 /* blk_dev write_zeroes: extends with ftruncate past EOF, punches holes inside; writes zeros as a fallback. */
 static int hostdev_write_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
 {
-	struct hostdev *h = (struct hostdev *)d;
+	struct hostdev *h = d->priv;
 	static const uint8_t zeros[64 * 1024];
 	uint64_t start = lba * BLK_SECTOR, end, inside;
 
@@ -167,7 +167,7 @@ static int hostdev_write_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
 /* blk_dev flush: fsync unless HOSTDEV_NOSYNC (then the caller syncs once at the end). */
 static int hostdev_flush(struct blk_dev *d)
 {
-	struct hostdev *h = (struct hostdev *)d;
+	struct hostdev *h = d->priv;
 
 	if (d->read_only || (h->flags & HOSTDEV_NOSYNC))
 		return BLK_OK;

@@ -16,7 +16,7 @@
 
 /* A host file seen as a growable device of 512-byte sectors. */
 struct hostdev {
-	struct blk_dev dev;       /* must stay first: the callbacks cast back from it */
+	struct blk_dev dev;       /* dev.priv = this (the callbacks find the hostdev there) */
 	int fd;
 	unsigned flags;
 	int is_blkdev;            /* a block device: can't grow or be truncated */

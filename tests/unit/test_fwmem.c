@@ -198,6 +198,31 @@ static void test_reserve(void **state)
 	assert_int_equal(mem_reserve(0x180000, 0x1000), 0);
 }
 
+/* mem_carve on a small table: the pieces that fit are kept, the carved range never stays usable. */
+static void test_carve_full(void **state)
+{
+	(void)state;
+	struct mem_range m[8] = { { 0, 0x9FC00, MEM_USABLE }, { 0x100000, 0x100000, MEM_USABLE } };
+	int n = 2;
+	/* Inside the second range: the reserved middle fits, the usable tail does not. */
+	assert_int_equal(mem_carve(m, &n, 3, 0x180000, 0x181000), 0);
+	assert_int_equal(n, 3);
+	assert_true(m[1].base == 0x100000 && m[1].len == 0x80000 && m[1].type == MEM_USABLE);
+	assert_true(m[2].base == 0x180000 && m[2].len == 0x1000 && m[2].type == MEM_RESERVED);
+	/* At the end of the first range nothing new is needed but the reserved piece: no room, it is dropped. */
+	assert_int_equal(mem_carve(m, &n, 3, 0x9F000, 0xA0000), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(m[0].len, 0x9F000);
+	/* Across both: nothing usable is left in [lo, hi). */
+	n = 2;
+	m[0] = (struct mem_range){ 0, 0x9FC00, MEM_USABLE };
+	m[1] = (struct mem_range){ 0x100000, 0x100000, MEM_USABLE };
+	assert_int_equal(mem_carve(m, &n, 8, 0x90000, 0x110000), 1);
+	for (int i = 0; i < n; i++)
+		if (m[i].type == MEM_USABLE)
+			assert_true(m[i].base + m[i].len <= 0x90000 || m[i].base >= 0x110000);
+}
+
 /* ------------------------------------------------------------ INT 15h */
 
 static struct rm_regs call15(uint32_t eax, uint32_t ebx, uint32_t ecx)
@@ -291,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_choose),
 		cmocka_unit_test(test_cmdline_select),
 		cmocka_unit_test(test_reserve),
+		cmocka_unit_test(test_carve_full),
 		cmocka_unit_test(test_int15),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "../../kernel/container.h"   /* CONTAINER_OF */
 #include "../../kernel/int13.h"
 
 /* ------------------------------------------------------------ fake guest memory */
@@ -66,7 +67,7 @@ static void pattern(uint64_t lba, uint8_t *buf)
 
 static int fd_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
-	struct fakedisk *f = (struct fakedisk *)d;
+	struct fakedisk *f = CONTAINER_OF(d, struct fakedisk, dev);
 	if (f->fail_io)
 		return BLK_E_IO;
 	if (lba > d->sectors || count > d->sectors - lba)
@@ -83,7 +84,7 @@ static int fd_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 
 static int fd_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
-	struct fakedisk *f = (struct fakedisk *)d;
+	struct fakedisk *f = CONTAINER_OF(d, struct fakedisk, dev);
 	f->writes++;
 	if (f->fail_io || !f->data)
 		return BLK_E_IO;
@@ -98,7 +99,7 @@ static int fd_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void 
 
 static int fd_flush(struct blk_dev *d)
 {
-	struct fakedisk *f = (struct fakedisk *)d;
+	struct fakedisk *f = CONTAINER_OF(d, struct fakedisk, dev);
 	f->flushes++;
 	return f->fail_io ? BLK_E_IO : BLK_OK;
 }

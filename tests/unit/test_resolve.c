@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <cmocka.h>
 
+#include "../../kernel/container.h"   /* CONTAINER_OF */
 #include "../../vhd/vhd.h"
 #include "../../image/resolve.h"
 #include "resolve_vectors.h"
@@ -400,7 +401,7 @@ static void run_one(const struct rv_vector *v, int vi, int fold, const struct rv
 	const char *paths[64], *vias[64];
 	int k = 0, nv = 0;
 	for (struct vhd *m = &leaf->v; m; m = m->parent) {
-		struct fs_node *n = (struct fs_node *)(void *)m;   /* v is the first member */
+		struct fs_node *n = CONTAINER_OF(m, struct fs_node, v);
 		assert_true(k < fs->nnode);
 		assert_ptr_equal(n, &fs->node[k]);
 		paths[k++] = n->path;
