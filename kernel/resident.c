@@ -78,7 +78,7 @@ int resident_install(uint8_t ndrives, int bios_calls)
 	uint32_t bytes = (uint32_t)(rm_stub_end - rm_stub_start);
 	uint32_t need = (bytes + 15u) & ~15u;
 	if (bios_calls)
-		need += RESIDENT_RM_STACK + RESIDENT_BOUNCE;
+		need += RESIDENT_RM_STACK + RESIDENT_SCRATCH + RESIDENT_BOUNCE;
 	uint32_t kb = (need + 1023) / 1024;
 	uint16_t old_kb = rd16(BDA_BASE_KB);
 	if (kb > RESIDENT_MAX_LOW_KB || old_kb < 64 + kb || old_kb > 640)
@@ -91,7 +91,8 @@ int resident_install(uint8_t ndrives, int bios_calls)
 	if (bios_calls) {         /* the bounce buffer at the end, the stack gets the rest */
 		resident.bounce_bytes = RESIDENT_BOUNCE;
 		resident.bounce_linear = lin + kb * 1024u - RESIDENT_BOUNCE;
-		resident.stack_top = kb * 1024u - RESIDENT_BOUNCE;
+		resident.scratch_linear = resident.bounce_linear - RESIDENT_SCRATCH;
+		resident.stack_top = kb * 1024u - RESIDENT_BOUNCE - RESIDENT_SCRATCH;
 	}
 	resident.old_base_kb = old_kb;
 	resident.new_base_kb = new_kb;
@@ -147,13 +148,19 @@ void resident_uninstall(void)
 	rm_low = 0;               /* trips B use the boot copy again */
 }
 
-void resident_bounce(uint32_t *linear, uint32_t *bytes)
+void resident_lowbuf(struct resident_lowbuf *lb)
 {
-	if (!resident.low_kb) {
-		*linear = RESIDENT_BOOT_BOUNCE;
-		*bytes = RESIDENT_BOOT_BOUNCE_BYTES;
+	if (!resident.low_kb) {   /* before the guest runs: 0600h (stub copy) .. 7000h, all ours */
+		lb->scratch = RESIDENT_BOOT_SCRATCH;
+		lb->bounce = RESIDENT_BOOT_BOUNCE;
+		lb->bounce_bytes = RESIDENT_BOOT_BOUNCE_BYTES;
+		lb->lo = 0x0500u;
+		lb->hi = RESIDENT_BOOT_BOUNCE + RESIDENT_BOOT_BOUNCE_BYTES;
 	} else {
-		*linear = resident.bounce_linear;
-		*bytes = resident.bounce_bytes;
+		lb->scratch = resident.scratch_linear;
+		lb->bounce = resident.bounce_linear;
+		lb->bounce_bytes = resident.bounce_bytes;
+		lb->lo = resident.stub_linear;
+		lb->hi = resident.stub_linear + resident.low_kb * 1024u;
 	}
 }

@@ -7,6 +7,8 @@
 #define RESIDENT_MAX_LOW_KB 4u          /* most conventional memory we take */
 #define RESIDENT_RM_STACK 768u          /* least real-mode stack kept for BIOS calls from the resident handler */
 #define RESIDENT_BOUNCE 2048u           /* resident bounce buffer for BIOS disk calls (4 sectors) */
+#define RESIDENT_SCRATCH 96u            /* resident scratch for a BIOS call's packet (DAP, AH=48h buffer) */
+#define RESIDENT_BOOT_SCRATCH 0x0F80u   /* boot-time scratch: linear 0F80h-0FFFh (after the stub's boot copy) */
 #define RESIDENT_BOOT_BOUNCE 0x1000u    /* boot-time bounce buffer: linear 1000h-6FFFh (free until the guest runs) */
 #define RESIDENT_BOOT_BOUNCE_BYTES 0x6000u
 
@@ -15,6 +17,7 @@ struct resident_info {
 	uint32_t stub_linear;     /* where the low stub lives */
 	uint32_t stub_bytes;      /* its size */
 	uint32_t stack_top;       /* real-mode stack for BIOS calls: stub_linear + [stub, stack_top); 0 if none */
+	uint32_t scratch_linear;  /* resident scratch (RESIDENT_SCRATCH bytes) right above the stack, 0 if none */
 	uint32_t bounce_linear;   /* resident bounce buffer (0 if none) and its size */
 	uint32_t bounce_bytes;
 	uint32_t low_kb;          /* KiB taken from conventional memory */
@@ -31,13 +34,21 @@ extern struct resident_info resident;
  * Take the low memory and hook: lower 40:13, copy the stub there, save and
  * patch IVT 13h/15h/18h/19h, 40:75 += ndrives. bios_calls: the resident
  * handler will call the BIOS (a BIOS disk serves an image): also reserve a
- * real-mode stack and a RESIDENT_BOUNCE buffer behind the stub. Call with
+ * real-mode stack, a RESIDENT_SCRATCH packet area and a RESIDENT_BOUNCE
+ * buffer behind the stub (the layout: stub, stack, scratch, bounce). Call with
  * the kernel already in its resident place. Returns 0, or -1 if it does
  * not fit (RESIDENT_MAX_LOW_KB, or 40:13 looks bogus).
  */
 int resident_install(uint8_t ndrives, int bios_calls);
-/* The bounce buffer below 1 MiB for BIOS calls now: the boot-time one before resident_install, the resident one after (bytes 0 if none). */
-void resident_bounce(uint32_t *linear, uint32_t *bytes);
+/* Low memory for a BIOS call's data (linear addresses below 1 MiB, never guest memory while the guest runs). */
+struct resident_lowbuf {
+	uint32_t scratch;         /* RESIDENT_SCRATCH bytes for the call's packet */
+	uint32_t bounce;          /* the bounce buffer ... */
+	uint32_t bounce_bytes;    /* ... and its size (0: none: no BIOS calls were planned at install) */
+	uint32_t lo, hi;          /* [lo, hi): the low memory vhdboot holds now (a buffer there is never passed to the BIOS) */
+};
+/* The low buffers for BIOS calls now: the boot-time ones before resident_install, the resident ones after. */
+void resident_lowbuf(struct resident_lowbuf *lb);
 /* Undo resident_install (vectors only where they still point at us); for failures before the guest runs. */
 void resident_uninstall(void);
 /* Hard disks the BIOS reports in 40:75. */
