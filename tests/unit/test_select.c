@@ -196,7 +196,8 @@ static void test_scan_lists_everything(void **state)
 		iop_check(c);
 		if (strstr(c->name, "Child")) {
 			assert_true(c->ok);
-			assert_int_equal(c->type, VHD_TYPE_DIFF);
+			assert_string_equal(c->type, "differencing");
+			assert_string_equal(c->fmt->name, "VHD");
 			assert_int_equal(c->depth, 1);
 			assert_string_equal(c->parent, "base.vhd");
 		} else if (strstr(c->name, "orphan")) {
@@ -226,16 +227,17 @@ static void test_named_items(void **state)
 	if (sel_choose(&c, 1000, &e))
 		fail_msg("%s / %s\n%s", e.why, e.remedy, logbuf);
 	assert_int_equal(menu_calls, 0);
-	assert_int_equal(sel_open(VHD_OPEN_RDONLY, 0, &e), 4);
+	assert_int_equal(sel_open(IMG_OPEN_RDONLY, 0, &e), 4);
 	struct sel_image *im = sel_image(0);
-	assert_int_equal(im->leaf->footer.type, VHD_TYPE_DIFF);
+	const struct vhd *leaf = im->leaf;   /* the VHD adapter's state is the library's struct vhd */
+	assert_int_equal(leaf->footer.type, VHD_TYPE_DIFF);
 	assert_int_equal(im->members, 2);
-	assert_non_null(im->leaf->parent);
+	assert_non_null(leaf->parent);
 	assert_string_equal(sel_image(1)->cand->name, "hd1,1:/vhd/a.vhd");
 	assert_int_equal(sel_image(2)->cand->kind, SEL_PART);
 	assert_int_equal(sel_image(3)->cand->kind, SEL_DISK);
 	assert_string_equal(sel_image(3)->cand->name, "hd0");
-	assert_non_null(sel_image(3)->disk);
+	assert_non_null(sel_image(3)->place);
 	assert_null(sel_image(4));
 	assert_non_null(strstr(logbuf, "found through its child's"));
 }
