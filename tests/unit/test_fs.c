@@ -1001,6 +1001,19 @@ static void test_fat_paths(void **state)
 	assert_int_equal(fat_list_dirs(&v, vhd_dirs, vhd_sfx, found_cb, &fo), 42);
 	assert_int_equal(fat_list_suffix(&v, "/win.vhd", vhd_sfx, found_cb, &fo), FAT_E_NOT_DIR);
 	assert_int_equal(fat_list_suffix(&v, "/none", vhd_sfx, found_cb, &fo), FAT_E_NOT_FOUND);
+	/* Several suffixes (the format table's list): each file once, matching any of them. */
+	{
+		static const char *const vhx[] = { ".VHX", NULL }, *const both[] = { ".vhx", ".vhd", NULL };
+		struct found one, other, all;
+		memset(&one, 0, sizeof(one));
+		memset(&other, 0, sizeof(other));
+		memset(&all, 0, sizeof(all));
+		assert_int_equal(fat_list_suffix(&v, "/images", vhd_sfx, found_cb, &one), FAT_OK);
+		assert_int_equal(fat_list_suffix(&v, "/images", vhx, found_cb, &other), FAT_OK);
+		assert_int_equal(fat_list_suffix(&v, "/images", both, found_cb, &all), FAT_OK);
+		assert_true(one.n > 0 && other.n > 0);
+		assert_int_equal(all.n, one.n + other.n);
+	}
 	/* Without /vhd and /images only the root counts. */
 	fslot(&f, NULL, 0)[0] = 0xE5;
 	fslot(&f, NULL, 1)[0] = 0xE5;

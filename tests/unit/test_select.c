@@ -301,6 +301,26 @@ static void test_menu_choice(void **state)
 }
 
 /* hdN follows registration order, whatever the ATA positions; nothing at all gives the "no VHD found" explanation. */
+/* The format table (image/image.c): VHD registered, its suffix matched case-insensitively, the fallback. */
+static void test_format_table(void **state)
+{
+	(void)state;
+	assert_true(img_format_count() >= 1);
+	const struct img_format *vhd = img_suffix_match("/images/Win.VHD");
+	assert_non_null(vhd);
+	assert_string_equal(vhd->name, "VHD");
+	assert_ptr_equal(img_fallback(), vhd);
+	assert_null(img_suffix_match("/images/win.vhd.txt"));
+	assert_null(img_suffix_match("vhd"));
+	int has = 0;
+	for (const char *const *s = img_suffixes(); *s; s++)
+		has |= !strcmp(*s, ".vhd");
+	assert_true(has);
+	assert_non_null(strstr(img_suffix_text(), "*.vhd"));
+	assert_true(img_state_max() >= vhd->state_bytes);
+	assert_null(img_format_get(img_format_count()));
+}
+
 static void test_registry_order(void **state)
 {
 	(void)state;
@@ -327,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_named_errors),
 		cmocka_unit_test(test_menu_choice),
 		cmocka_unit_test(test_registry_order),
+		cmocka_unit_test(test_format_table),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
