@@ -24,8 +24,11 @@ SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-
 BLOCK_SRCS  := $(wildcard block/*.c)
 # The pure libraries every build links: block/ (blk_read/blk_write, windows) and vhd/.
 VHD_SRCS    := $(BLOCK_SRCS) $(wildcard vhd/*.c)
-# image/: the parent resolver (and later the format adapters) over vhd/; linked wherever vhd/ is.
-IMAGE_SRCS  := $(wildcard image/*.c)
+# image/resolve.c: the pure parent resolver over vhd/; linked wherever vhd/ is (vhdtool, unit tests, fuzzing).
+IMAGE_SRCS  := image/resolve.c
+# The image-format interface (image/image.c) and its adapters (image/*_fmt.c) log on the firmware's console:
+# linked into the firmware (kernel.mk takes image/*.c) and test_select (console stubbed), deliberately not into vhdtool.
+IMAGE_FMT_SRCS := image/image.c $(wildcard image/*_fmt.c)
 TOOL_SRCS   := $(wildcard tools/*.c)
 FS_SRCS     := $(wildcard fs/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/*.c)
@@ -70,7 +73,7 @@ $(BUILD)/unit/test_overlay: $(BUILD)/host/kernel/overlay.o
 $(BUILD)/unit/test_overlay-san: $(BUILD)/san/kernel/overlay.o
 
 # test_select links the firmware's scan/open/select logic (hosted) over fs/, with the kernel services stubbed in the test.
-SELECT_KSRCS := kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c kernel/vhdblk.c
+SELECT_KSRCS := kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c $(IMAGE_FMT_SRCS)
 $(BUILD)/unit/test_select: $(SELECT_KSRCS:%.c=$(BUILD)/host/%.o) $(FS_SRCS:%.c=$(BUILD)/host/%.o)
 $(BUILD)/unit/test_select-san: $(SELECT_KSRCS:%.c=$(BUILD)/san/%.o) $(FS_SRCS:%.c=$(BUILD)/san/%.o)
 

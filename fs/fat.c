@@ -515,23 +515,28 @@ int fat_open_path(struct fat_vol *v, const char *path, struct fat_file *out)
 	}
 }
 
-/* Nonzero when name ends with suffix, ignoring ASCII case. */
-static int fat_has_suffix(const char *name, const char *suffix)
+/* Nonzero when name ends with one of suffixes (NULL-terminated), ignoring ASCII case. */
+static int fat_has_suffix(const char *name, const char *const *suffixes)
 {
-	size_t n = 0, s = 0;
+	size_t n = 0;
 	while (name[n])
 		n++;
-	while (suffix[s])
-		s++;
-	return s <= n && fat_name_eq(name + n - s, suffix);
+	for (; *suffixes; suffixes++) {
+		size_t s = 0;
+		while ((*suffixes)[s])
+			s++;
+		if (s <= n && fat_name_eq(name + n - s, *suffixes))
+			return 1;
+	}
+	return 0;
 }
 
-int fat_list_suffix(struct fat_vol *v, const char *dir, const char *suffix, fat_list_fn fn, void *ctx)
+int fat_list_suffix(struct fat_vol *v, const char *dir, const char *const *suffixes, fat_list_fn fn, void *ctx)
 {
 	struct fat_dir d;
 	struct fat_file f;
 	int rc;
-	if (!v || !dir || !suffix || !fn)
+	if (!v || !dir || !suffixes || !fn)
 		return FAT_E_BAD_ARG;
 	rc = fat_open_path(v, dir, &f);
 	if (rc)
@@ -540,7 +545,7 @@ int fat_list_suffix(struct fat_vol *v, const char *dir, const char *suffix, fat_
 	if (rc)
 		return rc;
 	while ((rc = fat_dir_next(&d, &f)) == FAT_OK) {
-		if ((f.attr & FAT_ATTR_DIR) || !fat_has_suffix(f.name, suffix))
+		if ((f.attr & FAT_ATTR_DIR) || !fat_has_suffix(f.name, suffixes))
 			continue;
 		rc = fn(ctx, dir, &f);
 		if (rc)
@@ -549,12 +554,12 @@ int fat_list_suffix(struct fat_vol *v, const char *dir, const char *suffix, fat_
 	return rc == FAT_E_END ? FAT_OK : rc;
 }
 
-int fat_find_vhds(struct fat_vol *v, fat_list_fn fn, void *ctx)
+int fat_list_dirs(struct fat_vol *v, const char *const *dirs, const char *const *suffixes, fat_list_fn fn, void *ctx)
 {
-	static const char *const dirs[] = { "/", "/vhd", "/images" };
-	unsigned i;
-	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		int rc = fat_list_suffix(v, dirs[i], ".vhd", fn, ctx);
+	if (!dirs)
+		return FAT_E_BAD_ARG;
+	for (; *dirs; dirs++) {
+		int rc = fat_list_suffix(v, *dirs, suffixes, fn, ctx);
 		if (rc == FAT_E_NOT_FOUND || rc == FAT_E_NOT_DIR)
 			continue;
 		if (rc)

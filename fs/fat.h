@@ -131,16 +131,17 @@ int fat_open_path(struct fat_vol *v, const char *path, struct fat_file *out);
 /* Called for each match by the listing helpers; nonzero stops the listing and is returned. */
 typedef int (*fat_list_fn)(void *ctx, const char *dir, const struct fat_file *f);
 /*
- * Call fn for each regular file in directory dir whose name ends with suffix
- * (ASCII case-insensitive). FAT_E_NOT_FOUND/FAT_E_NOT_DIR if dir is not a
+ * Call fn for each regular file in directory dir whose name ends with one of
+ * suffixes (NULL-terminated, e.g. the image formats' {".vhd", NULL}; ASCII
+ * case-insensitive). FAT_E_NOT_FOUND/FAT_E_NOT_DIR if dir is not a
  * directory. Uses ~4 KiB of stack.
  */
-int fat_list_suffix(struct fat_vol *v, const char *dir, const char *suffix, fat_list_fn fn, void *ctx);
+int fat_list_suffix(struct fat_vol *v, const char *dir, const char *const *suffixes, fat_list_fn fn, void *ctx);
 /*
- * Call fn for each "*.vhd" file in "/", "/vhd" and "/images" (missing
- * directories are skipped). Returns FAT_OK, fn's nonzero value, or an error.
+ * fat_list_suffix over each directory of dirs (NULL-terminated; missing
+ * ones are skipped), in order. Returns FAT_OK, fn's nonzero value, or an error.
  */
-int fat_find_vhds(struct fat_vol *v, fat_list_fn fn, void *ctx);
+int fat_list_dirs(struct fat_vol *v, const char *const *dirs, const char *const *suffixes, fat_list_fn fn, void *ctx);
 
 /* Nonzero when a and b are equal ignoring ASCII case. */
 int fat_name_eq(const char *a, const char *b);

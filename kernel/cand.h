@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+struct img_format;
+
 #define SEL_PATH_MAX 256          /* a path on a FAT volume, UTF-8 */
 #define SEL_NAME_MAX 280          /* "hd0,12:/images/win.vhd" */
 
@@ -20,12 +22,13 @@ struct sel_cand {
 	int ok;                   /* opened, chain resolved */
 	char why[320];            /* !ok: the problem */
 	const char *remedy;       /* !ok: what to do */
-	uint32_t type;            /* VHD_TYPE_* of the leaf */
+	const struct img_format *fmt; /* the leaf's format (image/image.h), once opened */
+	const char *type;         /* the leaf's type ("fixed", "dynamic", "differencing"), once opened */
 	uint64_t sectors;         /* virtual size */
 	int depth;                /* parents below the leaf */
 	char parent[64];          /* file name of the direct parent ("" if none) */
 	uint32_t need;            /* resident bytes the chain needs (members, BATs, runs) */
-	uint32_t max_bat;         /* largest BAT of the chain (the overlap check's scratch) */
+	uint32_t max_bat;         /* largest block map (VHD: BAT) of the chain (the overlap check's scratch) */
 };
 
 /* Fill c->name from its place (registry label, partition, path). */

@@ -1,4 +1,4 @@
-/* imgopen.c: opens one image candidate with its whole differencing chain: the device under it (disk, partition, FAT file, GRUB module), the VHD, its BATs and parents. */
+/* imgopen.c: opens one image candidate with its whole differencing chain: the device under it (disk, partition, FAT file, GRUB module), the image (through its format, image/image.h), block maps and parents. */
 #include "imgopen.h"
 #include "console.h"
 #include "string.h"
@@ -8,7 +8,6 @@
 #include "../fs/part.h"
 #include "../fs/fat.h"
 #include "../fs/fat_format.h"
-#include "../image/resolve.h"
 
 #define SEL_FIRST_RUNS 32         /* runs tried before asking ext_build how many are needed */
 
@@ -190,9 +189,9 @@ static int sel_place_dev(const struct sel_cand *c, struct iop_member *m, struct 
 	}
 	struct blk_dev *disk = dk->blk;
 	if (!c->part) {
-		*out = c->kind == SEL_DISK ? vhdblk_probe_disk(&m->vdisk, disk) : disk;
-		if (!*out)
-			*out = disk;          /* no footer anywhere: vhd_open explains */
+		*out = disk;
+		if (c->kind == SEL_DISK)  /* nothing recognised: the fallback format's open explains */
+			m->fmt = img_probe_any(&m->place, disk, IMG_PROBE_DISK, out);
 		return 0;
 	}
 	int rc = part_find(&sel_w->mit, disk, c->part, &sel_w->mpi);
@@ -220,21 +219,22 @@ int iop_file_exists(const struct sel_cand *c)
 }
 
 /*
- * Open the image at path (SEL_FILE) or c's place itself into a new member.
- * SEL_E_NOTFOUND when the file does not exist; SEL_E_OTHER or a vhd_err
- * (positive) with why set.
+ * Open the image at path (SEL_FILE) or c's place itself into a new member,
+ * as format fmt (a parent: its child's), else the format the place's probe
+ * or the file's suffix names, else the fallback. SEL_E_NOTFOUND when the
+ * file does not exist; SEL_E_OTHER or a format error (positive) with why set.
  */
-static int sel_open_member(const struct sel_cand *c, const char *path, unsigned vflags,
-			   struct iop_member **out, char *why, size_t wn)
+static int sel_open_member(const struct sel_cand *c, const struct img_format *fmt, const char *path,
+			   unsigned flags, struct iop_member **out, char *why, size_t wn)
 {
-	struct iop_member *m = iop_alloc(sizeof(*m), 16);
+	struct iop_member *m = iop_alloc(IOP_MEMBER_BYTES + img_state_max(), 16);
 	struct blk_dev *dev;
 	*out = NULL;
 	if (!m) {
 		k_snprintf(why, wn, "out of memory opening %s", c->name);
 		return SEL_E_OTHER;
 	}
-	memset(m, 0, sizeof(*m));
+	m->im = (uint8_t *)m + IOP_MEMBER_BYTES;
 	m->image = c->name;
 	int rc = sel_place_dev(c, m, &dev, why, wn);
 	if (rc)
@@ -272,7 +272,7 @@ static int sel_open_member(const struct sel_cand *c, const char *path, unsigned 
 		}
 		ext_blk_init(&m->map, &m->fdev);
 		m->ldev = m->fdev;
-		m->ldev.name = c->name;   /* named in vhdblk's "no room" line */
+		m->ldev.name = c->name;   /* named in the format's "no room" line */
 		m->ldev.read = sel_file_read;
 		m->ldev.write = sel_file_write;
 		m->ldev.flush = sel_file_flush;
@@ -280,40 +280,59 @@ static int sel_open_member(const struct sel_cand *c, const char *path, unsigned 
 		m->ldev.priv = m;
 		dev = &m->ldev;
 	}
-	rc = vhd_open(&m->v, dev, vflags);
+	if (fmt)
+		m->fmt = fmt;
+	else if (!m->fmt && c->kind == SEL_FILE)
+		m->fmt = img_suffix_match(path);
+	if (!m->fmt && c->kind != SEL_DISK)
+		m->fmt = img_probe_any(&m->place, dev, 0, NULL);
+	if (!m->fmt)
+		m->fmt = img_fallback();
+	rc = m->fmt->open(m->im, dev, flags, c->name);
 	if (rc) {
-		k_snprintf(why, wn, "the VHD %s%s%s cannot be opened: %s (%s)", c->name,
+		k_snprintf(why, wn, "the %s %s%s%s cannot be opened: %s (%s)", m->fmt->name, c->name,
 			   path && path != c->path ? " parent " : "", path && path != c->path ? path : "",
-			   vhd_strerror(rc), vhd_errname(rc));
+			   m->fmt->strerror(rc), m->fmt->errname(rc));
 		return rc;
 	}
 	*out = m;
 	return 0;
 }
 
-/* Load m's BAT into the resident heap and check its blocks don't overlap; 0, or -1 with c->why/remedy set. */
+/* What m's image is (img_format.info). */
+static struct img_info sel_info(const struct iop_member *m)
+{
+	struct img_info in;
+	m->fmt->info(m->im, &in);
+	return in;
+}
+
+/* The member attached below m, or NULL. */
+static struct iop_member *sel_parent(const struct iop_member *m)
+{
+	void *p = sel_info(m).parent;
+	return p ? IOP_MEMBER_OF(p) : NULL;
+}
+
+/* Load m's block map (VHD: BAT) into the resident heap and check its blocks don't overlap; 0, or -1 with c->why/remedy set. */
 static int sel_load_bat(struct iop_member *m, struct sel_cand *c)
 {
-	uint32_t bytes = (uint32_t)vhd_bat_bytes(&m->v);
+	uint32_t bytes = sel_info(m).map_bytes;
 	if (!bytes)
 		return 0;
-	uint32_t *bat = iop_alloc(bytes, 16);
+	void *bat = iop_alloc(bytes, 16);
 	if (!bat) {
 		k_snprintf(c->why, sizeof(c->why), "resident heap too small for the BAT of %s (internal error)", c->name);
 		c->remedy = "report this as a bug";
 		return -1;
 	}
-	int err = vhd_load_bat(&m->v, bat);
-	if (!err) {
-		uint32_t *scratch = bytes <= sel_ovl_cap ? (uint32_t *)(void *)sel_ovl_tmp : NULL;
-		if (scratch)
-			err = vhd_check_overlaps(&m->v, scratch);
-		else
-			con_printf("vhd: WARNING: no temporary memory for the overlap check; skipped\n");
-	}
+	void *scratch = bytes <= sel_ovl_cap ? sel_ovl_tmp : NULL;
+	int err = m->fmt->load(m->im, bat, scratch);
+	if (!err && !scratch)
+		con_printf("vhd: WARNING: no temporary memory for the overlap check; skipped\n");
 	if (err) {
 		k_snprintf(c->why, sizeof(c->why), "the block table of %s%s%s is damaged: %s (%s)", c->name,
-			   m->path[0] ? " member " : "", m->path, vhd_strerror(err), vhd_errname(err));
+			   m->path[0] ? " member " : "", m->path, m->fmt->strerror(err), m->fmt->errname(err));
 		c->remedy = "repair the image on another machine (`vhdtool check`), or restore it from a backup";
 		return -1;
 	}
@@ -322,23 +341,17 @@ static int sel_load_bat(struct iop_member *m, struct sel_cand *c)
 
 /* ------------------------------------------------------------------ parent lookup (image/resolve.c) */
 
-/* Load and check a parent's BAT once resident (temporary memory for the overlap check); 0 or a vhd_err. */
+/* Load and check a parent's block map once resident (temporary memory for the overlap check); 0 or a format error. */
 static int sel_parent_bat(struct iop_member *m)
 {
-	uint32_t bytes = (uint32_t)vhd_bat_bytes(&m->v);
+	uint32_t bytes = sel_info(m).map_bytes;
 	if (!sel_resident || !bytes)
 		return 0;
-	uint32_t *bat = iop_alloc(bytes, 16);
-	if (!bat)
-		return VHD_E_NOSPACE;
-	int err = vhd_load_bat(&m->v, bat);
-	if (!err && bytes <= sel_ovl_cap)
-		err = vhd_check_overlaps(&m->v, (uint32_t *)(void *)sel_ovl_tmp);
-	return err;
+	return m->fmt->load(m->im, iop_alloc(bytes, 16), bytes <= sel_ovl_cap ? sel_ovl_tmp : NULL);
 }
 
-/* res_ops.open_path: the try's path on the candidate's FAT volume, opened read-only as a new member. */
-static int sel_res_open(void *ctx, const struct res_try *t, struct vhd **pv, const char **ppath, int *err,
+/* img_parent_ops.open_path: the try's path on the candidate's FAT volume, opened read-only (the child's format) as a new member. */
+static int sel_res_open(void *ctx, const struct res_try *t, void **pv, const char **ppath, int *err,
 			char *why, size_t wn)
 {
 	const struct sel_cand *c = ctx;
@@ -347,34 +360,35 @@ static int sel_res_open(void *ctx, const struct res_try *t, struct vhd **pv, con
 	struct iop_member *p;
 	if (strlen(t->path) >= SEL_PATH_MAX)
 		return RES_NOT_FOUND;
-	int rc = sel_open_member(c, t->path, VHD_OPEN_RDONLY, &p, wn ? why : none, wn ? wn : sizeof(none));
+	int rc = sel_open_member(c, c->fmt, t->path, IMG_OPEN_RDONLY, &p, wn ? why : none, wn ? wn : sizeof(none));
 	if (rc == SEL_E_NOTFOUND) {
 		iop_release(mark);
 		return RES_NOT_FOUND;
 	}
 	if (!rc && (rc = sel_parent_bat(p)) != 0 && wn)
-		k_snprintf(why, wn, "the block table of parent %s is damaged: %s (%s)", t->path, vhd_strerror(rc),
-			   vhd_errname(rc));
+		k_snprintf(why, wn, "the block table of parent %s is damaged: %s (%s)", t->path, c->fmt->strerror(rc),
+			   c->fmt->errname(rc));
 	if (rc) {
 		iop_release(mark);    /* resident: a failed try still counts in sel_need */
-		*err = rc > 0 ? rc : VHD_E_IO;
+		if (rc > 0)
+			*err = rc;    /* else the resolver's default: an I/O error */
 		return RES_ERROR;
 	}
 	p->via = t->via;
 	p->mark = mark;
-	*pv = &p->v;
+	*pv = p->im;
 	*ppath = p->path;
 	return RES_FOUND;
 }
 
-/* res_ops.close: a parent that was opened and then refused gives its scratch back. */
-static void sel_res_close(void *ctx, struct vhd *v)
+/* img_parent_ops.close: a parent that was opened and then refused gives its scratch back. */
+static void sel_res_close(void *ctx, void *im)
 {
 	(void)ctx;
-	iop_release(IOP_MEMBER_OF(v)->mark);
+	iop_release(IOP_MEMBER_OF(im)->mark);
 }
 
-static const struct res_ops sel_res_ops = { sel_res_open, sel_res_close, "vhd_ignore_timestamp accepts it" };
+static const struct img_parent_ops sel_res_ops = { sel_res_open, sel_res_close, "vhd_ignore_timestamp accepts it" };
 
 /*
  * iop_open_chain, the contract in imgopen.h.
@@ -388,15 +402,7 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 	c->depth = 0;
 	c->parent[0] = 0;
 	c->remedy = "repair or recreate the image on another machine (`vhdtool check` explains the defect)";
-	uint32_t mark = sel_scr_used;
-	rc = sel_open_member(c, c->path, leaf_flags, &leaf, c->why, sizeof(c->why));
-	if (rc == VHD_E_SAVED_STATE && !(leaf_flags & VHD_OPEN_RDONLY)) {
-		con_printf("vhd: WARNING: %s is marked \"saved state\" (a VM was suspended on it): opening it read-only\n",
-			   c->name);
-		if (!sel_resident)
-			sel_scr_used = mark;
-		rc = sel_open_member(c, c->path, leaf_flags | VHD_OPEN_RDONLY, &leaf, c->why, sizeof(c->why));
-	}
+	rc = sel_open_member(c, NULL, c->path, leaf_flags, &leaf, c->why, sizeof(c->why));
 	if (rc == SEL_E_NOTFOUND) {
 		k_snprintf(c->why, sizeof(c->why), "%s: no such file", c->name);
 		c->remedy = "check the path in vhd= (names are case-insensitive; '/' or '\\' separate folders)";
@@ -404,26 +410,28 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 	}
 	if (rc)
 		return NULL;
-	c->type = leaf->v.footer.type;
-	c->sectors = leaf->v.sectors;
+	struct img_info in = sel_info(leaf);
+	c->fmt = leaf->fmt;
+	c->type = in.type;
+	c->sectors = in.sectors;
 	if (sel_resident && sel_load_bat(leaf, c))
 		return NULL;
-	for (m = leaf; m->v.footer.type == VHD_TYPE_DIFF; m = p) {
+	for (m = leaf; sel_info(m).needs_parent; m = p) {
 		if (c->kind != SEL_FILE) {
 			k_snprintf(c->why, sizeof(c->why),
-				   "the VHD is a differencing image: its parent is a file, and a bare %s has no file system to find it in",
-				   c->kind == SEL_DISK ? "disk" : c->kind == SEL_PART ? "partition" : "GRUB module");
+				   "the %s is a differencing image: its parent is a file, and a bare %s has no file system to find it in",
+				   c->fmt->name, c->kind == SEL_DISK ? "disk" : c->kind == SEL_PART ? "partition" : "GRUB module");
 			c->remedy = "merge the chain into one image (`vhdtool convert`) and attach that, or put the images on a FAT partition";
 			return NULL;
 		}
-		struct vhd *pv;
+		void *pv;
 		const char *ppath;
 		unsigned rflags = RES_FOLD_CASE | (sel_ignore_timestamp ? RES_IGNORE_TIMESTAMP : 0);
-		rc = res_find_parent(&sel_res_ops, c, sel_res, &m->v, m->path, &leaf->v, rflags, &pv, &ppath,
-				     c->why, sizeof(c->why));
+		rc = c->fmt->find_parent(&sel_res_ops, c, sel_res, m->im, m->path, leaf->im, rflags, &pv, &ppath,
+					 c->why, sizeof(c->why));
 		p = rc ? NULL : IOP_MEMBER_OF(pv);
 		if (!p) {
-			if (rc == VHD_E_PARENT_NOT_FOUND)
+			if (rc == IMG_NO_PARENT)
 				c->remedy = "put the parent where the child's locators point (or next to the child), "
 					    "or merge the chain with `vhdtool convert`";
 			else
@@ -442,12 +450,12 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 	}
 	/* BATs are allocated only when resident; count them for the size estimate. */
 	c->max_bat = 0;
-	for (m = leaf; m; m = m->v.parent ? IOP_MEMBER_OF(m->v.parent) : NULL)
-		if ((uint32_t)vhd_bat_bytes(&m->v) > c->max_bat)
-			c->max_bat = (uint32_t)vhd_bat_bytes(&m->v);
+	for (m = leaf; m; m = sel_parent(m))
+		if (sel_info(m).map_bytes > c->max_bat)
+			c->max_bat = sel_info(m).map_bytes;
 	if (!sel_resident)
-		for (m = leaf; m; m = m->v.parent ? IOP_MEMBER_OF(m->v.parent) : NULL)
-			sel_need += (uint32_t)vhd_bat_bytes(&m->v) + 16;
+		for (m = leaf; m; m = sel_parent(m))
+			sel_need += sel_info(m).map_bytes + 16;
 	c->need = sel_need;
 	c->ok = 1;
 	return leaf;
@@ -456,7 +464,7 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 void iop_check(struct sel_cand *c)
 {
 	uint32_t mark = sel_scr_used;
-	iop_open_chain(c, VHD_OPEN_RDONLY);
+	iop_open_chain(c, IMG_OPEN_RDONLY);
 	sel_scr_used = mark;
 }
 

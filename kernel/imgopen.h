@@ -5,23 +5,22 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "cand.h"
-#include "container.h"   /* CONTAINER_OF for IOP_MEMBER_OF */
 #include "kerr.h"
-#include "vhdblk.h"
 #include "../block/blk.h"
 #include "../fs/extent.h"
-#include "../vhd/vhd.h"
+#include "../image/image.h"
 
 #define IOP_SCRATCH (1u << 20)    /* temporary memory for the scan, just above the kernel's load image */
 
 /* One image of a chain with every device under it; allocated from the scan's scratch or the resident heap. */
 struct iop_member {
-	struct vhd v;
+	const struct img_format *fmt;
+	void *im;                 /* the opened image: fmt's state, right after this struct (IOP_MEMBER_BYTES) */
 	struct blk_window pv;     /* the partition (pv.dev) */
 	struct ext_map map;       /* the file's runs (fdev.priv) */
 	struct blk_dev fdev;
 	struct blk_dev ldev;      /* fdev plus a log line when a write must grow the file */
-	struct vhdblk_disk vdisk; /* a whole disk (or a VHD at its start: vhdblk_probe_disk) */
+	struct img_place place;   /* a whole disk: where the image lies on it (img_probe_any) */
 	int nospace_logged;
 	const char *image;        /* the chosen image's name, for messages */
 	char path[SEL_PATH_MAX];  /* on the FAT volume ("" if not a file) */
@@ -29,8 +28,10 @@ struct iop_member {
 	uint32_t mark;            /* scratch position before it was allocated (a refused parent gives it back) */
 };
 
-/* The member whose struct vhd is vp (a chain's parent pointers point at members' v). */
-#define IOP_MEMBER_OF(vp) CONTAINER_OF(vp, struct iop_member, v)
+/* A member and its image state are one allocation: the state starts IOP_MEMBER_BYTES after the member. */
+#define IOP_MEMBER_BYTES ((uint32_t)((sizeof(struct iop_member) + 15) & ~(size_t)15))
+/* The member whose image state is im (a chain's parent pointers point at members' states). */
+#define IOP_MEMBER_OF(im) ((struct iop_member *)(void *)((char *)(im) - IOP_MEMBER_BYTES))
 
 /* Pick the scan's scratch: the lowest free 1 MiB above the loaded kernel. 0, or -1 with *e set. */
 int iop_init(struct kerr *e);
@@ -52,8 +53,8 @@ void iop_set_ignore_timestamp(int on);
  */
 int iop_go_resident(uint32_t max_bat, uint32_t temp_avoid_hi, struct kerr *e);
 /*
- * Open c with its whole chain (leaf with leaf_flags, parents read-only).
- * Fills c->ok, why/remedy, type, sectors, depth, parent, need, max_bat;
+ * Open c with its whole chain (leaf with leaf_flags IMG_OPEN_*, parents
+ * read-only). Fills c->ok, why/remedy, fmt, type, sectors, depth, parent, need, max_bat;
  * once resident also loads and checks every BAT. Returns the leaf or NULL.
  */
 struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags);

@@ -11,7 +11,6 @@
 #include "trace.h"
 #include "int15.h"
 #include "tsc.h"
-#include "vhdblk.h"
 #include "overlay.h"
 #include "select.h"
 #include "guestmem.h"
@@ -19,7 +18,7 @@
 #include "kerr.h"
 #include "../drivers/driver.h"
 #include "../block/disk.h"
-#include "../vhd/vhd.h"
+#include "../image/image.h"
 #include "../boot/realmode.h"
 
 #define MB_BOOT_MAGIC 0x2BADB002u
@@ -32,7 +31,7 @@ extern uint8_t __image_end[], __bss_start[], __bss_end[], __load_end[];
 
 static struct cmdline boot_cmd;
 static struct drv_boot_info boot_info;
-static struct vhdblk boot_vblk[SEL_MAX_IMAGES];
+static struct img_blk boot_vblk[SEL_MAX_IMAGES];
 static struct overlay boot_overlay[SEL_MAX_IMAGES];
 static uint32_t boot_tsc_per_ms;
 
@@ -82,14 +81,14 @@ static void boot_read_mbr(void)
 	con_printf("boot: MBR ok (signature 55AAh)\n");
 }
 
-/* Log the write mode (mode=) and what it means for this image. */
-static void boot_log_mode(const struct vhd *v)
+/* Log the write mode (mode=) and what it means for this image (read_only: it was opened read-only). */
+static void boot_log_mode(int read_only)
 {
 	if (boot_cmd.mode == CMDLINE_MODE_RO)
 		con_printf("vhd: mode=ro: guest writes are refused with status 03h (write protected); nothing is written\n");
 	else if (boot_cmd.mode == CMDLINE_MODE_SNAPSHOT)
 		con_printf("vhd: mode=snapshot: guest writes stay in RAM and are lost at reset; the image is never written\n");
-	else if (v->flags & VHD_OPEN_RDONLY)
+	else if (read_only)
 		con_printf("vhd: mode=rw, but the image is read-only (see above): guest writes answer 03h\n");
 	else
 		con_printf("vhd: mode=rw: guest writes go to the image; each INT 13h write returns after its data and metadata are flushed (ATA FLUSH CACHE)\n");
@@ -115,17 +114,18 @@ static void boot_overlay_full(struct overlay *o, uint64_t lba, uint32_t count, u
 		   o->used, o->capacity, (unsigned long long)lba, count, missing);
 }
 
-/* Serve chosen image i as drive 80h+i: vhdblk, the snapshot overlay (a share of snap_cap), int13. */
+/* Serve chosen image i as drive 80h+i: the format's as_blk, the snapshot overlay (a share of snap_cap), int13. */
 static void boot_add_image(int i, int nimg, uint32_t snap_cap)
 {
 	struct sel_image *si = sel_image(i);
-	struct vhd *v = si->leaf;
+	struct img_info in;
 	static char vname[SEL_MAX_IMAGES][24];
 	k_snprintf(vname[i], sizeof(vname[i]), "vhd%d", i);
+	si->fmt->info(si->leaf, &in);
 	if (!si->ram)
-		boot_log_mode(v);
-	struct blk_dev *vdev = vhdblk_init(&boot_vblk[i], v, si->disk, vname[i]);
-	int read_only = !si->ram && (boot_cmd.mode == CMDLINE_MODE_RO || (v->flags & VHD_OPEN_RDONLY));
+		boot_log_mode(in.read_only);
+	struct blk_dev *vdev = si->fmt->as_blk(&boot_vblk[i], si->leaf, si->place, vname[i]);
+	int read_only = !si->ram && (boot_cmd.mode == CMDLINE_MODE_RO || in.read_only);
 	if (boot_cmd.mode == CMDLINE_MODE_SNAPSHOT) {
 		uint32_t cap = snap_cap / (uint32_t)nimg;
 		void *mem = mem_alloc((uint32_t)overlay_bytes(cap), 4096);
@@ -218,7 +218,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	mem_heap_init(size);
 
 	/* mode=rw opens the images writable; ro and snapshot never write them (parents: never). */
-	int nimg = sel_open(boot_cmd.mode == CMDLINE_MODE_RW ? 0 : VHD_OPEN_RDONLY, avoid_hi, &err);
+	int nimg = sel_open(boot_cmd.mode == CMDLINE_MODE_RW ? 0 : IMG_OPEN_RDONLY, avoid_hi, &err);
 	if (nimg < 0)
 		boot_fail(err.why, err.remedy);
 	int13_init(resident_bios_hd());

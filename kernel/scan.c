@@ -3,8 +3,8 @@
 #include "imgopen.h"
 #include "console.h"
 #include "string.h"
-#include "vhdblk.h"
 #include "../block/disk.h"
+#include "../image/image.h"
 #include "../fs/part.h"
 #include "../fs/fat.h"
 #include "../fs/fat_format.h"
@@ -15,8 +15,7 @@ struct scan_work {
 	struct part_info pi;
 	struct fat_vol vol;
 	struct blk_window pv;                    /* the partition being scanned (pv.dev) */
-	struct vhdblk_disk probe;
-	uint8_t sec[BLK_SECTOR];
+	struct img_place probe;
 };
 static struct scan_work *sel_w;
 
@@ -33,18 +32,17 @@ void scan_reset(void)
 	sel_w = NULL;
 }
 
-const char *scan_type_name(uint32_t t)
-{
-	return t == VHD_TYPE_FIXED ? "fixed" : t == VHD_TYPE_DYNAMIC ? "dynamic" :
-	       t == VHD_TYPE_DIFF ? "differencing" : "unknown";
-}
+/* The folders of a FAT volume the scan lists images in (missing ones are skipped), and their text for the log. */
+static const char *const scan_dirs[] = { "/", "/vhd", "/images", NULL };
 
-/* Does sector lba of dev start with the VHD footer cookie? */
-static int sel_cookie_at(struct blk_dev *dev, uint64_t lba)
+/* "/, /vhd, /images" (scan_dirs joined). */
+static const char *scan_dirs_text(void)
 {
-	if (blk_read(dev, lba, 1, sel_w->sec) != BLK_OK)
-		return 0;
-	return !memcmp(sel_w->sec, VHD_FOOTER_COOKIE, 8);
+	static char text[64];
+	size_t t = 0;
+	for (int i = 0; scan_dirs[i]; i++)
+		t += (size_t)k_snprintf(text + t, sizeof(text) - t, "%s%s", i ? ", " : "", scan_dirs[i]);
+	return text;
 }
 
 /* Add a candidate (unchecked) to l; NULL when the list is full. */
@@ -80,7 +78,7 @@ struct sel_scan_ctx {
 	int found;
 };
 
-/* fat_find_vhds callback: note dir/name as a candidate. */
+/* fat_list_dirs callback: note dir/name as a candidate. */
 static int sel_scan_file(void *ctx, const char *dir, const struct fat_file *f)
 {
 	struct sel_scan_ctx *s = ctx;
@@ -92,7 +90,7 @@ static int sel_scan_file(void *ctx, const char *dir, const struct fat_file *f)
 	return 0;
 }
 
-/* List *.vhd in /, /vhd and /images of the FAT volume on dev (disk i, partition part; 0 = superfloppy). */
+/* List the image files (every format's suffixes) in scan_dirs of the FAT volume on dev (disk i, partition part; 0 = superfloppy). */
 static void sel_scan_fat(struct scan_list *l, int i, uint32_t part, struct blk_dev *dev, const char *where)
 {
 	int rc = fat_mount(&sel_w->vol, dev);
@@ -101,19 +99,20 @@ static void sel_scan_fat(struct scan_list *l, int i, uint32_t part, struct blk_d
 		return;
 	}
 	struct sel_scan_ctx s = { l, i, part, 0 };
-	rc = fat_find_vhds(&sel_w->vol, sel_scan_file, &s);
-	con_printf("select: %s: FAT%d \"%s\": %d *.vhd file(s) in /, /vhd, /images%s%s\n", where, sel_w->vol.type,
-		   sel_w->vol.label, s.found, rc ? "; listing stopped: " : "", rc ? fat_strerror(rc) : "");
+	rc = fat_list_dirs(&sel_w->vol, scan_dirs, img_suffixes(), sel_scan_file, &s);
+	con_printf("select: %s: FAT%d \"%s\": %d %s file(s) in %s%s%s\n", where, sel_w->vol.type,
+		   sel_w->vol.label, s.found, img_suffix_text(), scan_dirs_text(), rc ? "; listing stopped: " : "",
+		   rc ? fat_strerror(rc) : "");
 }
 
-/* Visit every place of disk i: whole-disk VHD, else its partitions (VHD or FAT), else a superfloppy FAT. */
+/* Visit every place of disk i: a whole-disk image, else its partitions (image or FAT), else a superfloppy FAT. */
 static void sel_scan_disk(struct scan_list *l, int i)
 {
 	struct disk *d = disk_get(i);
 	char where[24];
 	k_snprintf(where, sizeof(where), "%s", d->label);
-	/* The whole disk, a VHD at its start, or a footer copy at 0 only (offered, so the damage is explained). */
-	if (vhdblk_probe_disk(&sel_w->probe, d->blk)) {
+	/* The whole disk, an image at its start, or (VHD) a footer copy at 0 only (offered, so the damage is explained). */
+	if (img_probe_any(&sel_w->probe, d->blk, IMG_PROBE_DISK, NULL)) {
 		sel_add(l, SEL_DISK, i, 0, NULL);
 		return;
 	}
@@ -138,12 +137,13 @@ static void sel_scan_disk(struct scan_list *l, int i)
 				continue;
 			break;
 		}
-		if (sel_w->pi.sectors && sel_cookie_at(d->blk, sel_w->pi.start + sel_w->pi.sectors - 1)) {
+		if (part_blk_init(&sel_w->pv, d->blk, &sel_w->pi) != PART_OK)
+			continue;
+		if (sel_w->pi.sectors && img_probe_any(&sel_w->probe, &sel_w->pv.dev, 0, NULL)) {
 			sel_add(l, SEL_PART, i, sel_w->pi.index, NULL);
 			continue;
 		}
-		if (part_blk_init(&sel_w->pv, d->blk, &sel_w->pi) == PART_OK)
-			sel_scan_fat(l, i, sel_w->pi.index, &sel_w->pv.dev, where);
+		sel_scan_fat(l, i, sel_w->pi.index, &sel_w->pv.dev, where);
 	}
 	/* mkfs.fat leaves zeros where the partition entries would be: an empty "MBR" may be a superfloppy. */
 	if (nparts == 0) {
@@ -170,7 +170,7 @@ void scan_describe(const struct sel_cand *c, char *out, size_t n)
 		return;
 	}
 	size_t k = (size_t)k_snprintf(out, n, "%s  %s, %s, %llu MiB", c->name, kinds[c->kind],
-				      scan_type_name(c->type), (unsigned long long)(c->sectors >> 11));
+				      c->type, (unsigned long long)(c->sectors >> 11));
 	if (c->depth && k < n)
 		k_snprintf(out + k, n - k, ", child of %s (chain of %d)", c->parent, c->depth + 1);
 }
@@ -184,7 +184,7 @@ int scan_find_path(struct sel_cand *c, const char *path)
 		struct disk *d = disk_get(i);
 		if (d->flags & DISK_RAM)
 			continue;
-		if (vhdblk_probe_disk(&sel_w->probe, d->blk))
+		if (img_probe_any(&sel_w->probe, d->blk, IMG_PROBE_DISK, NULL))
 			continue;
 		uint32_t parts[64];
 		int np = 0;

@@ -1,4 +1,4 @@
-/* scan.h: lists the image candidates on every registered disk (whole-disk VHDs, VHD partitions, *.vhd files on FAT volumes) and on GRUB modules. */
+/* scan.h: lists the image candidates on every registered disk (whole-disk images, image partitions, image files on FAT volumes: every format of image/image.h) and on GRUB modules. */
 #ifndef SCAN_H
 #define SCAN_H
 
@@ -23,7 +23,5 @@ void scan_modules(struct scan_list *l);
 int scan_find_path(struct sel_cand *c, const char *path);
 /* One line describing a checked candidate (kind, type, size, chain) into out. */
 void scan_describe(const struct sel_cand *c, char *out, size_t n);
-/* VHD type name ("fixed", "dynamic", "differencing"). */
-const char *scan_type_name(uint32_t t);
 
 #endif

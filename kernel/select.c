@@ -167,30 +167,23 @@ uint32_t sel_resident_bytes(void)
 	return t;
 }
 
-/* Log what image i is: type, size, geometry, footer state, blocks, file extents, parents, RAM. */
+/* Log what image i is: the format's description (type, size, geometry, metadata), file extents, parents, RAM. */
 static void sel_log_image(int i, const struct sel_image *img)
 {
 	const struct sel_cand *c = img->cand;
-	const struct vhd *v = img->leaf;
-	con_printf("vhd: %02xh: %s: %s, %llu MiB (%llu sectors), footer CHS %u/%u/%u, creator \"%s\"\n",
-		   0x80 + i, c->name, scan_type_name(v->footer.type), (unsigned long long)(v->sectors >> 11),
-		   (unsigned long long)v->sectors, v->footer.cylinders, v->footer.heads, v->footer.spt,
-		   v->footer.creator_app);
-	if (v->state & VHD_ST_BACKUP_FOOTER)
-		con_printf("vhd: WARNING: end footer damaged (%s); using the copy at offset 0\n",
-			   vhd_strerror(v->end_footer_err));
-	if (v->footer.type != VHD_TYPE_FIXED)
-		con_printf("vhd: block size %u KiB, %u blocks, BAT %u bytes\n", v->block_size >> 10,
-			   v->blocks, (unsigned)vhd_bat_bytes(v));
+	struct img_info in;
+	img->fmt->describe(img->leaf, 0x80 + i, c->name);
 	if (c->kind == SEL_FILE) {
-		const struct iop_member *m = IOP_MEMBER_OF(v);
+		const struct iop_member *m = IOP_MEMBER_OF(img->leaf);
 		con_printf("vhd: %s: %u extent(s) on disk, %u sectors; the file can't grow: writes beyond "
 			   "its clusters fail\n", c->path, m->map.count, m->map.sectors);
 	}
-	for (const struct vhd *p = v->parent; p; p = p->parent) {
+	img->fmt->info(img->leaf, &in);
+	for (void *p = in.parent; p; p = in.parent) {
 		const struct iop_member *m = IOP_MEMBER_OF(p);
+		m->fmt->info(p, &in);
 		con_printf("vhd: %02xh: parent %s (found through its child's %s): %s, %u extent(s), read-only\n",
-			   0x80 + i, m->path, m->via, scan_type_name(p->footer.type), m->map.count);
+			   0x80 + i, m->path, m->via, in.type, m->map.count);
 	}
 	if (img->ram)
 		con_printf("vhd: %02xh: served from RAM (GRUB module at %08x): guest writes stay in RAM and "
@@ -212,9 +205,10 @@ int sel_open(unsigned leaf_flags, uint32_t temp_avoid_hi, struct kerr *e)
 		struct iop_member *leaf = iop_open_chain(c, img->ram ? 0 : leaf_flags);
 		if (!leaf)
 			return kerr_set(e, c->why, c->remedy);
-		img->leaf = &leaf->v;
+		img->fmt = leaf->fmt;
+		img->leaf = leaf->im;
 		img->members = c->depth + 1;
-		img->disk = c->kind == SEL_DISK && leaf->vdisk.disk ? &leaf->vdisk : NULL;
+		img->place = c->kind == SEL_DISK && leaf->place.disk ? &leaf->place : NULL;
 		sel_log_image(i, img);
 	}
 	return sel_nimages;

@@ -6,18 +6,18 @@
 #include "cand.h"
 #include "cmdline.h"
 #include "kerr.h"
-#include "vhdblk.h"
-#include "../vhd/vhd.h"
+#include "../image/image.h"
 
 #define SEL_MAX_IMAGES CMDLINE_MAX_VHDS
 
 /* One image chosen and opened in resident memory; int13 drive 80h + its index. */
 struct sel_image {
 	struct sel_cand *cand;
-	struct vhd *leaf;         /* opened, BATs loaded, parents attached */
+	const struct img_format *fmt; /* the chain's format */
+	void *leaf;               /* the leaf image (fmt's state): opened, maps loaded, parents attached */
 	int ram;                  /* a GRUB module: writes stay in RAM, lost at reset */
 	int members;              /* images in the chain (1 = no parent) */
-	const struct vhdblk_disk *disk; /* a whole-disk image: where it lies (NULL otherwise) */
+	const struct img_place *place; /* a whole-disk image: where it lies (NULL otherwise) */
 };
 
 /*
@@ -34,7 +34,7 @@ uint32_t sel_scratch_end(void);
 uint32_t sel_resident_bytes(void);
 /*
  * After relocation: open every chosen image and its parents in the
- * resident heap (leaf with leaf_flags, parents VHD_OPEN_RDONLY; modules
+ * resident heap (leaf with leaf_flags IMG_OPEN_*, parents read-only; modules
  * writable), load and check BATs (temporary memory above temp_avoid_hi).
  * Returns the image count, or -1 with *e set.
  */

@@ -283,6 +283,8 @@ struct vhd_layout_scratch {
  * VHD_LAYOUT_SCAN_SECTORS after it), or backup-only. Returns out->layout.
  */
 int vhd_probe_layout(struct blk_dev *dev, struct vhd_layout_scratch *s, struct vhd_layout_info *out);
+/* Nonzero when the last sector of dev (read into sec, VHD_SECTOR bytes) starts with the footer cookie. */
+int vhd_has_end_footer(struct blk_dev *dev, uint8_t *sec);
 /* Name of a layout for messages ("whole disk", ...); never NULL. */
 const char *vhd_layout_name(int layout);
 

@@ -70,6 +70,12 @@ static uint64_t vhd_layout_image_end(const uint8_t *foot, struct blk_dev *disk, 
 	return end;
 }
 
+int vhd_has_end_footer(struct blk_dev *dev, uint8_t *sec)
+{
+	return dev->sectors && blk_read(dev, dev->sectors - 1, 1, sec) == BLK_OK &&
+	       !VHD_MEMCMP(sec, VHD_FOOTER_COOKIE, 8);
+}
+
 int vhd_probe_layout(struct blk_dev *disk, struct vhd_layout_scratch *s, struct vhd_layout_info *out)
 {
 	uint8_t *first = s->first, *sec = s->sec;

@@ -297,6 +297,10 @@ static int cmd_write(struct probe *p, const char *path, uint64_t lba, uint32_t c
 	return 0;
 }
 
+/* What `find` lists: the firmware scan's folders and suffix (kernel/scan.c, the VHD format). */
+static const char *const find_dirs[] = { "/", "/vhd", "/images", NULL };
+static const char *const find_sfx[] = { ".vhd", NULL };
+
 static int find_cb(void *ctx, const char *dir, const struct fat_file *f)
 {
 	(void)ctx;
@@ -313,7 +317,7 @@ static void walk_volume(struct probe *p, const char *what)
 	printf("volume %s fat%d clusters %u\n", what, p->vol.type, p->vol.clusters);
 	if (!rc)
 		tree(p, &root, "", 0, &budget, 1);
-	fat_find_vhds(&p->vol, find_cb, NULL);
+	fat_list_dirs(&p->vol, find_dirs, find_sfx, find_cb, NULL);
 	/* Read each file of the root and one level down. */
 	{
 		struct fat_dir d, d2;
@@ -414,7 +418,7 @@ int main(int argc, char **argv)
 		if (!rc)
 			rc = tree(p, &root, "", 0, &budget, 0);
 	} else if (!strcmp(argv[1], "find")) {
-		rc = fat_find_vhds(&p->vol, find_cb, NULL);
+		rc = fat_list_dirs(&p->vol, find_dirs, find_sfx, find_cb, NULL);
 		if (rc)
 			printf("error %s\n", fat_errname(rc));
 	} else if (!strcmp(argv[1], "extents") && argc == 5) {

@@ -945,6 +945,10 @@ struct found {
 	int stop_at;
 };
 
+/* What the firmware's scan lists (kernel/scan.c's folders, the VHD format's suffix). */
+static const char *const vhd_dirs[] = { "/", "/vhd", "/images", NULL };
+static const char *const vhd_sfx[] = { ".vhd", NULL };
+
 static int found_cb(void *ctx, const char *dir, const struct fat_file *f)
 {
 	struct found *fo = ctx;
@@ -988,22 +992,35 @@ static void test_fat_paths(void **state)
 	assert_int_equal(list_names(&v, "/images/sub", names, sizeof(names)), FAT_E_END);
 	assert_string_equal(names, "Deep Disk.VHD");
 	/* *.vhd in /, /vhd and /images: not other*.vhx short names, not directories, not deeper. */
-	assert_int_equal(fat_find_vhds(&v, found_cb, &fo), FAT_OK);
+	assert_int_equal(fat_list_dirs(&v, vhd_dirs, vhd_sfx, found_cb, &fo), FAT_OK);
 	assert_string_equal(fo.buf, "/:win.vhd:1500;/vhd:x.vhd:1;/images:Disk01.vhd:1;/images:Disk03.vhd:3;"
 			    "/images:Disk05.vhd:5;/images:Disk07.vhd:7;/images:Disk09.vhd:9;/images:Disk11.vhd:11;"
 			    "/images:Disk13.vhd:13;/images:Disk15.vhd:15;/images:Disk17.vhd:17;/images:Disk19.vhd:19;");
 	memset(&fo, 0, sizeof(fo));
 	fo.stop_at = 2;
-	assert_int_equal(fat_find_vhds(&v, found_cb, &fo), 42);
-	assert_int_equal(fat_list_suffix(&v, "/win.vhd", ".vhd", found_cb, &fo), FAT_E_NOT_DIR);
-	assert_int_equal(fat_list_suffix(&v, "/none", ".vhd", found_cb, &fo), FAT_E_NOT_FOUND);
+	assert_int_equal(fat_list_dirs(&v, vhd_dirs, vhd_sfx, found_cb, &fo), 42);
+	assert_int_equal(fat_list_suffix(&v, "/win.vhd", vhd_sfx, found_cb, &fo), FAT_E_NOT_DIR);
+	assert_int_equal(fat_list_suffix(&v, "/none", vhd_sfx, found_cb, &fo), FAT_E_NOT_FOUND);
+	/* Several suffixes (the format table's list): each file once, matching any of them. */
+	{
+		static const char *const vhx[] = { ".VHX", NULL }, *const both[] = { ".vhx", ".vhd", NULL };
+		struct found one, other, all;
+		memset(&one, 0, sizeof(one));
+		memset(&other, 0, sizeof(other));
+		memset(&all, 0, sizeof(all));
+		assert_int_equal(fat_list_suffix(&v, "/images", vhd_sfx, found_cb, &one), FAT_OK);
+		assert_int_equal(fat_list_suffix(&v, "/images", vhx, found_cb, &other), FAT_OK);
+		assert_int_equal(fat_list_suffix(&v, "/images", both, found_cb, &all), FAT_OK);
+		assert_true(one.n > 0 && other.n > 0);
+		assert_int_equal(all.n, one.n + other.n);
+	}
 	/* Without /vhd and /images only the root counts. */
 	fslot(&f, NULL, 0)[0] = 0xE5;
 	fslot(&f, NULL, 1)[0] = 0xE5;
 	fslot(&f, NULL, 6)[0] = 0xE5;
 	fslot(&f, NULL, 7)[0] = 0xE5;
 	memset(&fo, 0, sizeof(fo));
-	assert_int_equal(fat_find_vhds(&v, found_cb, &fo), FAT_OK);
+	assert_int_equal(fat_list_dirs(&v, vhd_dirs, vhd_sfx, found_cb, &fo), FAT_OK);
 	assert_string_equal(fo.buf, "/:win.vhd:1500;");
 	ram_free(f.r);
 }

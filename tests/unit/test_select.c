@@ -196,7 +196,8 @@ static void test_scan_lists_everything(void **state)
 		iop_check(c);
 		if (strstr(c->name, "Child")) {
 			assert_true(c->ok);
-			assert_int_equal(c->type, VHD_TYPE_DIFF);
+			assert_string_equal(c->type, "differencing");
+			assert_string_equal(c->fmt->name, "VHD");
 			assert_int_equal(c->depth, 1);
 			assert_string_equal(c->parent, "base.vhd");
 		} else if (strstr(c->name, "orphan")) {
@@ -226,16 +227,17 @@ static void test_named_items(void **state)
 	if (sel_choose(&c, 1000, &e))
 		fail_msg("%s / %s\n%s", e.why, e.remedy, logbuf);
 	assert_int_equal(menu_calls, 0);
-	assert_int_equal(sel_open(VHD_OPEN_RDONLY, 0, &e), 4);
+	assert_int_equal(sel_open(IMG_OPEN_RDONLY, 0, &e), 4);
 	struct sel_image *im = sel_image(0);
-	assert_int_equal(im->leaf->footer.type, VHD_TYPE_DIFF);
+	const struct vhd *leaf = im->leaf;   /* the VHD adapter's state is the library's struct vhd */
+	assert_int_equal(leaf->footer.type, VHD_TYPE_DIFF);
 	assert_int_equal(im->members, 2);
-	assert_non_null(im->leaf->parent);
+	assert_non_null(leaf->parent);
 	assert_string_equal(sel_image(1)->cand->name, "hd1,1:/vhd/a.vhd");
 	assert_int_equal(sel_image(2)->cand->kind, SEL_PART);
 	assert_int_equal(sel_image(3)->cand->kind, SEL_DISK);
 	assert_string_equal(sel_image(3)->cand->name, "hd0");
-	assert_non_null(sel_image(3)->disk);
+	assert_non_null(sel_image(3)->place);
 	assert_null(sel_image(4));
 	assert_non_null(strstr(logbuf, "found through its child's"));
 }
@@ -299,6 +301,26 @@ static void test_menu_choice(void **state)
 }
 
 /* hdN follows registration order, whatever the ATA positions; nothing at all gives the "no VHD found" explanation. */
+/* The format table (image/image.c): VHD registered, its suffix matched case-insensitively, the fallback. */
+static void test_format_table(void **state)
+{
+	(void)state;
+	assert_true(img_format_count() >= 1);
+	const struct img_format *vhd = img_suffix_match("/images/Win.VHD");
+	assert_non_null(vhd);
+	assert_string_equal(vhd->name, "VHD");
+	assert_ptr_equal(img_fallback(), vhd);
+	assert_null(img_suffix_match("/images/win.vhd.txt"));
+	assert_null(img_suffix_match("vhd"));
+	int has = 0;
+	for (const char *const *s = img_suffixes(); *s; s++)
+		has |= !strcmp(*s, ".vhd");
+	assert_true(has);
+	assert_non_null(strstr(img_suffix_text(), "*.vhd"));
+	assert_true(img_state_max() >= vhd->state_bytes);
+	assert_null(img_format_get(img_format_count()));
+}
+
 static void test_registry_order(void **state)
 {
 	(void)state;
@@ -325,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_named_errors),
 		cmocka_unit_test(test_menu_choice),
 		cmocka_unit_test(test_registry_order),
+		cmocka_unit_test(test_format_table),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
