@@ -7,6 +7,7 @@
 
 #define DISK_MAX 16               /* disks the registry holds */
 #define DISK_RAM 0x1u             /* a RAM image (GRUB module): named moduleN, writes lost at reset */
+#define DISK_RMCALL 0x2u          /* served through real-mode BIOS calls (the resident handler needs low buffers) */
 
 /* One registered disk. */
 struct disk {

@@ -665,6 +665,10 @@ static struct ata_disk ata_disks[ATA_MAX_DISKS];
 /* Driver probe: the four legacy positions; each hard disk registered as hdN with its position ("pm".."ss"). */
 static int ata_drv_probe(const struct drv_boot_info *bi)
 {
+	if (bi->disk_mode == DRV_DISK_BIOS) {
+		con_printf("ata: disk=bios: the legacy ATA ports are left to the BIOS\n");
+		return 0;
+	}
 	int n = ata_probe(ata_disks, ATA_MAX_DISKS, bi->tsc_per_ms), added = 0;
 	con_printf("ata: %d hard disk(s)\n", n);
 	for (int i = 0; i < n; i++)

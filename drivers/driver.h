@@ -6,9 +6,18 @@
 
 #define DRV_MAX_MODULES 8
 
+/* disk= on the command line: which backends serve the disks. */
+enum drv_disk_mode {
+	DRV_DISK_AUTO = 0,        /* native drivers where they know the controller, the BIOS for every other BIOS disk */
+	DRV_DISK_BIOS,            /* every disk through the BIOS's INT 13h, no native driver */
+	DRV_DISK_NATIVE,          /* native drivers only (disks only the BIOS reads are not seen) */
+	DRV_DISK_PIO,             /* native drivers, programmed I/O only (no DMA); no BIOS backend */
+};
+
 /* What the boot sequence knows before any driver runs. */
 struct drv_boot_info {
 	uint32_t tsc_per_ms;      /* TSC ticks per millisecond (kernel/tsc.c), for bounded waits */
+	int disk_mode;            /* enum drv_disk_mode */
 	int nmods;                /* GRUB multiboot modules (already reserved from the guest's memory) */
 	struct {
 		uint32_t start, end;  /* physical [start, end) */

@@ -216,6 +216,16 @@ void cmdline_parse_raw(struct cmdline *c)
 				cmdline_bad(c, w, n);
 			else
 				c->mode = m;
+		} else if (eq && eq - w == 4 && !strncmp(w, "disk", 4)) {
+			static const char *const modes[] = { "auto", "bios", "native", "pio" };
+			int m = -1;
+			for (int k = 0; k < 4; k++)
+				if (n - 5 == strlen(modes[k]) && !strncmp(eq + 1, modes[k], n - 5))
+					m = k;
+			if (m < 0)
+				cmdline_bad(c, w, n);
+			else
+				c->disk_mode = m;
 		} else if (eq && eq - w == 8 && !strncmp(w, "snapshot", 8)) {
 			if (!cmdline_size(eq + 1, n - 9, &c->snapshot_bytes))
 				cmdline_bad(c, w, n);

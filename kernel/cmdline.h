@@ -21,6 +21,7 @@
  *   trace                 log every INT 13h call of the guest on COM1 (slow)
  *   mode=rw|ro|snapshot   guest writes: to the image (default), refused (03h), or kept in RAM
  *   snapshot=SIZE         RAM for mode=snapshot: bytes with an optional K/M/G suffix (64M)
+ *   disk=auto|bios|native|pio  disk backends (drivers/driver.h enum drv_disk_mode; default auto)
  * Unknown words and bad values are reported (cmdline_parse returns them
  * in errors) and ignored.
  */
@@ -62,6 +63,7 @@ struct cmdline {
 	int ignore_timestamp;     /* "vhd_ignore_timestamp" given */
 	int mode;                 /* CMDLINE_MODE_RW (default), _RO, _SNAPSHOT */
 	uint64_t snapshot_bytes;  /* snapshot=SIZE, 0 = default (a quarter of free RAM, at most 256 MiB) */
+	int disk_mode;            /* disk=: enum drv_disk_mode (0 = auto) */
 	int errors;               /* words that were not understood */
 	char bad[64];             /* the first such word */
 };

@@ -169,7 +169,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	cmdline_parse(&boot_cmd, (mb_flags & MB_INFO_CMDLINE) ? *(volatile uint32_t *)phys_ptr(mbi_phys + 16) : 0);
 	con_printf("cmdline: \"%s\"\n", boot_cmd.raw);
 	if (boot_cmd.errors)
-		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|hdN[,P][:/path]|pm|ps|sm|ss|/path|moduleN, trace, mode=rw|ro|snapshot, snapshot=SIZE)\n",
+		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|hdN[,P][:/path]|pm|ps|sm|ss|/path|moduleN, trace, mode=rw|ro|snapshot, snapshot=SIZE, disk=auto|bios|native|pio)\n",
 			   boot_cmd.errors, boot_cmd.bad);
 
 	if (!mem_init(mbi_phys))
@@ -180,6 +180,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	boot_tsc_per_ms = tsc_calibrate();
 	struct kerr err;
 	boot_info.tsc_per_ms = boot_tsc_per_ms;
+	boot_info.disk_mode = boot_cmd.disk_mode;
 	if (mbinfo_modules(mbi_phys, &boot_info, &err))
 		boot_fail(err.why, err.remedy);
 
@@ -227,7 +228,12 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	if (boot_cmd.trace)
 		trace_enable();
 
-	if (resident_install((uint8_t)nimg, 0))
+	/* A disk served by the BIOS is called from the resident handler: reserve its real-mode stack and bounce buffer. */
+	int bios_calls = 0;
+	for (int i = 0; i < disk_count(); i++)
+		if (disk_get(i)->flags & DISK_RMCALL)
+			bios_calls = 1;
+	if (resident_install((uint8_t)nimg, bios_calls))
 		boot_fail("the real-mode stub does not fit in conventional memory (40:13 looks wrong)",
 			  "report this as a bug, with the BIOS model");
 	/* From here on the guest's buffers must never reach our memory (kernel/guestmem.c). */

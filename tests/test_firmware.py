@@ -1,5 +1,6 @@
 """test_firmware.py: end-to-end: the int13test guest under SeaBIOS alone (baseline) and booted from VHDs through vhdboot (QEMU TCG)."""
 import os
+import re
 
 import pytest
 
@@ -248,6 +249,16 @@ VHD_CASES = {
     "vhdtool-dynamic-2M-secondary-slave": ("small", _vt("dynamic", "2M"), "ss"),
     "big-9G-vhdtool-dynamic-2M": ("big", _vt("dynamic", "2M"), "pm"),
     "big-9G-qemu-img-dynamic": ("big", _qemu("dynamic"), "pm"),
+    # disks only the BIOS reads (drivers/biosdisk.c: rm_farcall into SeaBIOS's INT 13h, at boot and resident)
+    "vhdtool-dynamic-2M-nvme-bios": ("small", _vt("dynamic", "2M"), "nvme"),
+    "qemu-img-fixed-usb-bios": ("small", _qemu("fixed"), "usb"),
+}
+
+# where -> the QEMU device that carries the VHD when it is not on IDE
+BIOS_ONLY_DEVICES = {
+    "nvme": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "nvme,drive=vhd,serial=vhd0"],
+    "usb": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "qemu-xhci",
+                        "-device", "usb-storage,drive=vhd"],
 }
 
 
@@ -262,8 +273,14 @@ def vhd_run(case, runs, work, small_raw, big_raw, raw2):
         iso_path = iso()
         convert(raw, vhd)
         before = fh.sha256(vhd)
-        drives = [(0, vhd), (1, raw2)] if where == "pm" else [(0, raw2), (3, vhd)]
-        run = fh.run_qemu(drives, iso=iso_path, timeout=240, workdir=str(work))
+        extra = []
+        if where == "pm":
+            drives = [(0, vhd), (1, raw2)]
+        elif where == "ss":
+            drives = [(0, raw2), (3, vhd)]
+        else:
+            drives, extra = [(0, raw2)], BIOS_ONLY_DEVICES[where](vhd)
+        run = fh.run_qemu(drives, iso=iso_path, timeout=240, workdir=str(work), extra=extra)
         run.vhd_unchanged = fh.sha256(vhd) == before
         return run
 
@@ -287,6 +304,11 @@ def test_vhd_boot(case, runs, work, small_raw, big_raw, raw2):
             assert info["block_size"] == want_block, info
     fw = fh.firmware_facts(run.serial)
     assert "jump" in fw and "error" not in fw, "firmware did not jump to the guest\n" + run.describe()
+    if VHD_CASES[case][2] in BIOS_ONLY_DEVICES:
+        # the VHD's disk is served by the BIOS backend, the IDE one natively (not twice)
+        assert re.search(r"^disk: hd1 = bios 81h,", run.serial, re.M), run.describe()
+        assert re.search(r"^biosdisk: 80h = hd0 \(ata pm\): served by the native driver", run.serial, re.M), run.describe()
+        assert "resident: BIOS calls from the handler" in run.serial, run.describe()
     check_guest(run, raw, total, prm, dmap, hd_count=3)
     assert fw["int13"]["drive"] == 0x80 and fw["int13"]["sectors"] == total, fw
     assert run.vhd_unchanged, "the VHD file changed during a read-only boot"
