@@ -77,11 +77,11 @@ $(BUILD)/unit/test_select-san: $(SELECT_KSRCS:%.c=$(BUILD)/san/%.o) $(FS_SRCS:%.
 $(BUILD)/unit/test_fs: $(FS_SRCS:%.c=$(BUILD)/host/%.o)
 $(BUILD)/unit/test_fs-san: $(FS_SRCS:%.c=$(BUILD)/san/%.o)
 
-# fsprobe: host driver over fs/ for tests/test_fs_images.py (plain and ASan+UBSan).
+# fsprobe: host driver over fs/ for tests/host/test_fs_images.py (plain and ASan+UBSan).
 fsprobe: $(BUILD)/fsprobe $(BUILD)/fsprobe-san
-$(BUILD)/fsprobe: $(BUILD)/host/tests/fsprobe/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/host/%.o) $(BLOCK_SRCS:%.c=$(BUILD)/host/%.o) $(BUILD)/host/tools/hostdev.o
+$(BUILD)/fsprobe: $(BUILD)/host/tests/host/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/host/%.o) $(BLOCK_SRCS:%.c=$(BUILD)/host/%.o) $(BUILD)/host/tools/hostdev.o
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^
-$(BUILD)/fsprobe-san: $(BUILD)/san/tests/fsprobe/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/san/%.o) $(BLOCK_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/tools/hostdev.o
+$(BUILD)/fsprobe-san: $(BUILD)/san/tests/host/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/san/%.o) $(BLOCK_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/tools/hostdev.o
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^
 
 unit: $(UNIT_BINS) $(BUILD)/vhdtool

@@ -1,6 +1,6 @@
 """test_fs_images.py: fs/ (partitions, FAT, extents) against real images made with sfdisk, mkfs.fat and mtools.
 
-Every image is built at test time. build/fsprobe (tests/fsprobe/fsprobe.c) reads them through fs/;
+Every image is built at test time. build/fsprobe (tests/host/fsprobe.c) reads them through fs/;
 its answers are compared with sfdisk --json, mdir, mtype, mshowfat and the bytes that were copied in.
 """
 import json
