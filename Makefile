@@ -28,7 +28,9 @@ VHD_SRCS    := $(BLOCK_SRCS) $(wildcard vhd/*.c)
 IMAGE_SRCS  := $(wildcard image/*.c)
 TOOL_SRCS   := $(wildcard tools/*.c)
 FS_SRCS     := $(wildcard fs/*.c)
-UNIT_SRCS   := $(wildcard tests/unit/*.c)
+# tests/unit/*.c: one cmocka program each, but ramdev.c, the RAM block device they all link.
+UNIT_LIB_SRCS := tests/unit/ramdev.c
+UNIT_SRCS   := $(filter-out $(UNIT_LIB_SRCS),$(wildcard tests/unit/*.c))
 
 all: tool kernel
 
@@ -53,11 +55,11 @@ $(BUILD)/vhdtool: $(HOST_VHD_OBJS) $(HOST_TOOL_OBJS)
 # Unit tests: each tests/unit/*.c is one cmocka program, built plain and with ASan+UBSan.
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%-san)
 
-$(BUILD)/unit/%: $(BUILD)/host/tests/unit/%.o $(HOST_VHD_OBJS) $(TOOL_LIB_OBJS)
+$(BUILD)/unit/%: $(BUILD)/host/tests/unit/%.o $(UNIT_LIB_SRCS:%.c=$(BUILD)/host/%.o) $(HOST_VHD_OBJS) $(TOOL_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ -lcmocka
 
-$(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(VHD_SRCS:%.c=$(BUILD)/san/%.o) $(IMAGE_SRCS:%.c=$(BUILD)/san/%.o) $(filter-out $(BUILD)/san/tools/vhdtool.o,$(TOOL_SRCS:%.c=$(BUILD)/san/%.o))
+$(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(UNIT_LIB_SRCS:%.c=$(BUILD)/san/%.o) $(VHD_SRCS:%.c=$(BUILD)/san/%.o) $(IMAGE_SRCS:%.c=$(BUILD)/san/%.o) $(filter-out $(BUILD)/san/tools/vhdtool.o,$(TOOL_SRCS:%.c=$(BUILD)/san/%.o))
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcmocka
 
