@@ -31,7 +31,9 @@ IMAGE_SRCS  := image/resolve.c
 IMAGE_FMT_SRCS := image/image.c $(wildcard image/*_fmt.c)
 TOOL_SRCS   := $(wildcard tools/*.c)
 FS_SRCS     := $(wildcard fs/*.c)
-UNIT_SRCS   := $(wildcard tests/unit/*.c)
+# tests/unit/*.c: one cmocka program each, but ramdev.c, the RAM block device they all link.
+UNIT_LIB_SRCS := tests/unit/ramdev.c
+UNIT_SRCS   := $(filter-out $(UNIT_LIB_SRCS),$(wildcard tests/unit/*.c))
 
 all: tool kernel
 
@@ -56,11 +58,11 @@ $(BUILD)/vhdtool: $(HOST_VHD_OBJS) $(HOST_TOOL_OBJS)
 # Unit tests: each tests/unit/*.c is one cmocka program, built plain and with ASan+UBSan.
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%-san)
 
-$(BUILD)/unit/%: $(BUILD)/host/tests/unit/%.o $(HOST_VHD_OBJS) $(TOOL_LIB_OBJS)
+$(BUILD)/unit/%: $(BUILD)/host/tests/unit/%.o $(UNIT_LIB_SRCS:%.c=$(BUILD)/host/%.o) $(HOST_VHD_OBJS) $(TOOL_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ -lcmocka
 
-$(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(VHD_SRCS:%.c=$(BUILD)/san/%.o) $(IMAGE_SRCS:%.c=$(BUILD)/san/%.o) $(filter-out $(BUILD)/san/tools/vhdtool.o,$(TOOL_SRCS:%.c=$(BUILD)/san/%.o))
+$(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(UNIT_LIB_SRCS:%.c=$(BUILD)/san/%.o) $(VHD_SRCS:%.c=$(BUILD)/san/%.o) $(IMAGE_SRCS:%.c=$(BUILD)/san/%.o) $(filter-out $(BUILD)/san/tools/vhdtool.o,$(TOOL_SRCS:%.c=$(BUILD)/san/%.o))
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcmocka
 
@@ -81,11 +83,11 @@ $(BUILD)/unit/test_select-san: $(SELECT_KSRCS:%.c=$(BUILD)/san/%.o) $(FS_SRCS:%.
 $(BUILD)/unit/test_fs: $(FS_SRCS:%.c=$(BUILD)/host/%.o)
 $(BUILD)/unit/test_fs-san: $(FS_SRCS:%.c=$(BUILD)/san/%.o)
 
-# fsprobe: host driver over fs/ for tests/test_fs_images.py (plain and ASan+UBSan).
+# fsprobe: host driver over fs/ for tests/host/test_fs_images.py (plain and ASan+UBSan).
 fsprobe: $(BUILD)/fsprobe $(BUILD)/fsprobe-san
-$(BUILD)/fsprobe: $(BUILD)/host/tests/fsprobe/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/host/%.o) $(BLOCK_SRCS:%.c=$(BUILD)/host/%.o) $(BUILD)/host/tools/hostdev.o
+$(BUILD)/fsprobe: $(BUILD)/host/tests/host/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/host/%.o) $(BLOCK_SRCS:%.c=$(BUILD)/host/%.o) $(BUILD)/host/tools/hostdev.o
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^
-$(BUILD)/fsprobe-san: $(BUILD)/san/tests/fsprobe/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/san/%.o) $(BLOCK_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/tools/hostdev.o
+$(BUILD)/fsprobe-san: $(BUILD)/san/tests/host/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/san/%.o) $(BLOCK_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/tools/hostdev.o
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^
 
 unit: $(UNIT_BINS) $(BUILD)/vhdtool

@@ -59,20 +59,20 @@ $(BUILD)/vhdboot.iso: $(BUILD)/vhdboot.elf tools/mkiso.sh
 
 
 # ---------------------------------------------------------------- guest programs, demo image, `make run`
-# Guest programs (tests/guest/*.asm, real-mode flat binaries that boot from LBA 0 of a disk):
-# int13test.bin for tests/test_firmware.py and bench/, demo.bin for `make run`.
+# Guest programs (tests/qemu/progs/*.asm, real-mode flat binaries that boot from LBA 0 of a disk):
+# int13test.bin for tests/qemu/test_firmware.py and bench/, demo.bin for `make run`.
 GUEST_BINS := $(BUILD)/guest/int13test.bin $(BUILD)/guest/demo.bin $(BUILD)/guest/writetest.bin $(BUILD)/guest/protect.bin $(BUILD)/guest/v86.bin
 VHD ?= $(BUILD)/demo.vhd
 
 guests: $(GUEST_BINS)
 all: guests
 
-$(BUILD)/guest/%.bin: tests/guest/%.asm
+$(BUILD)/guest/%.bin: tests/qemu/progs/%.asm
 	@mkdir -p $(dir $@)
-	$(NASM) -f bin -I tests/guest/ -MD $(@:.bin=.d) -MT $@ -l $(@:.bin=.lst) -o $@ $<
+	$(NASM) -f bin -I tests/qemu/progs/ -MD $(@:.bin=.d) -MT $@ -l $(@:.bin=.lst) -o $@ $<
 
-$(BUILD)/demo.vhd: $(BUILD)/guest/demo.bin $(BUILD)/vhdtool tests/mkdemo.sh
-	BUILD=$(BUILD) sh tests/mkdemo.sh $@
+$(BUILD)/demo.vhd: $(BUILD)/guest/demo.bin $(BUILD)/vhdtool tests/qemu/progs/mkdemo.sh
+	BUILD=$(BUILD) sh tests/qemu/progs/mkdemo.sh $@
 
 # make run: boot $(VHD) (default: the demo) through vhdboot; quit QEMU with Ctrl-A X
 # (mon:stdio = COM1 on the terminal, multiplexed with the monitor: plain stdio ignores Ctrl-A X).

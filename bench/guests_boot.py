@@ -3,7 +3,7 @@
 
     bench/guests_boot.py [--reps N] [--kinds fixed,dynamic] [--guests grub,syslinux] [--keep DIR]
 
-Builds the GRUB 2 + Linux and SYSLINUX + Linux test disks of tests/guests/build_images.py
+Builds the GRUB 2 + Linux and SYSLINUX + Linux test disks of tests/qemu/thirdparty/build_images.py
 (Debian's cloud kernel, our static init), converts each to VHDs with build/vhdtool, and
 boots, in one run and interleaved (one repetition of every configuration, then the next):
   (a) the raw image under SeaBIOS directly  (-drive file=X.raw,format=raw -boot c)
@@ -24,8 +24,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-from guests import guestboot as gb  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tests", "qemu"))
+from thirdparty import guestboot as gb  # noqa: E402
 
 fh, bi = gb.fh, gb.bi
 JUMP = "boot: jumping to the guest MBR"

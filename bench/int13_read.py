@@ -7,7 +7,7 @@ One run measures, on the same machine and the same data:
   (a) the raw disk read through SeaBIOS's own INT 13h (raw image booted directly, no ISO)
   (b) the same data as a fixed VHD (vhdtool convert -O fixed) read through vhdboot
   (c) the same data as a dynamic VHD (vhdtool convert -O dynamic, 2 MiB blocks) through vhdboot
-The guest (tests/guest/int13test.asm, bench flag) reads N MiB (default 256) from
+The guest (tests/qemu/progs/int13test.asm, bench flag) reads N MiB (default 256) from
 LBA 2048 with 64 sectors per AH=42h call, hashing nothing, and prints TSC ticks
 for the loop plus a TSC calibration against PIT channel 2 (50 ms); the host also
 stamps the START/END serial lines as they arrive. Prints MiB/s per configuration
@@ -25,7 +25,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "qemu"))
 import firmware_harness as fh  # noqa: E402
 
 SECTOR = fh.SECTOR

@@ -3,7 +3,7 @@
 
     bench/int13_write.py [--mib N] [--keep]
 
-One run, same guest (tests/guest/writetest.asm, bench mode: N MiB, default 64, from
+One run, same guest (tests/qemu/progs/writetest.asm, bench mode: N MiB, default 64, from
 LBA 2048, 64 sectors per AH=43h call, TSC-timed against PIT channel 2), same QEMU
 drive options (-drive format=raw,if=ide: QEMU's default cache=writeback, so each
 ATA FLUSH CACHE is an fdatasync of the image file on the host):
@@ -22,7 +22,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "qemu"))
 import firmware_harness as fh  # noqa: E402
 import writeguest as wg  # noqa: E402
 

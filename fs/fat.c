@@ -367,7 +367,7 @@ static void fat_fill(struct fat_dir *d, const struct fat_dirent *e, struct fat_f
 			in_ext = 1;
 		else if (c >= 'A' && c <= 'Z' && (e->nt_case & (in_ext ? 0x10 : 0x08)))
 			c = (uint8_t)(c + 32);
-		fs_utf8_put(out->name, sizeof(out->name), &pos, c < 0x80 ? c : fat_cp437[c - 0x80]);
+		utf8_put(out->name, sizeof(out->name), &pos, c < 0x80 ? c : fat_cp437[c - 0x80]);
 	}
 	out->name[pos] = 0;
 }

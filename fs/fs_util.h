@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "../block/utf8.h"   /* utf8_put */
 
 #define FS_MEMCPY __builtin_memcpy
 #define FS_MEMSET __builtin_memset
@@ -41,37 +42,6 @@ static inline char fs_lower(char c)
 	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
 }
 
-/* Append code point cp as UTF-8 at out[*pos] if it fits in cap-1 bytes; returns 0 or -1 (no room). */
-static inline int fs_utf8_put(char *out, size_t cap, size_t *pos, uint32_t cp)
-{
-	uint8_t b[4];
-	size_t n, i;
-	if (cp < 0x80) {
-		b[0] = (uint8_t)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (uint8_t)(0xC0 | (cp >> 6));
-		b[1] = (uint8_t)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (uint8_t)(0xE0 | (cp >> 12));
-		b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-		b[2] = (uint8_t)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		b[0] = (uint8_t)(0xF0 | (cp >> 18));
-		b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-		b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-		b[3] = (uint8_t)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	if (*pos + n >= cap)
-		return -1;
-	for (i = 0; i < n; i++)
-		out[(*pos)++] = (char)b[i];
-	return 0;
-}
-
 /*
  * Convert n UTF-16 units (stopping at a NUL) to NUL-terminated UTF-8 in
  * out[cap]; unpaired surrogates become U+FFFD. Returns 0, or -1 if cut short.
@@ -88,7 +58,7 @@ static inline int fs_utf16_to_utf8(const uint16_t *in, size_t n, char *out, size
 		} else if (cp >= 0xD800 && cp < 0xE000) {
 			cp = 0xFFFD;
 		}
-		if (fs_utf8_put(out, cap, &pos, cp)) {
+		if (utf8_put(out, cap, &pos, cp)) {
 			rc = -1;
 			break;
 		}

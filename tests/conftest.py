@@ -13,8 +13,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 VHDTOOL = os.environ.get("VHDTOOL", os.path.join(BUILD, "vhdtool"))
 TESTS = os.path.join(ROOT, "tests")
-if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)
+# conftest.py itself, then the helper modules of host/ (make_corrupt.py) and qemu/ (firmware_harness.py,
+# writeguest.py, powercut.py), importable from any folder (see README.md for the layout).
+for _d in (os.path.join(TESTS, "qemu"), os.path.join(TESTS, "host"), TESTS):
+    if _d not in sys.path:
+        sys.path.insert(0, _d)
 
 SANITIZER_MARKS = ("AddressSanitizer", "UndefinedBehaviorSanitizer", "LeakSanitizer",
                    "runtime error:", "MemorySanitizer")

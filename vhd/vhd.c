@@ -1,6 +1,7 @@
 /* vhd.c: opening, validating, reading and writing fixed, dynamic and differencing VHD images. */
 #include "vhd.h"
 #include "vhd_util.h"
+#include "../block/utf8.h"   /* utf8_put: parent names and locators */
 
 /* ------------------------------------------------------------------ device I/O */
 
@@ -770,30 +771,6 @@ int vhd_set_parent(struct vhd *child, struct vhd *parent, const struct vhd *leaf
 	return VHD_OK;
 }
 
-/* Append code point cp as UTF-8 to out (len *n of cap); 0 if it does not fit. */
-static int vhd_utf8_put(char *out, size_t cap, size_t *n, uint32_t cp)
-{
-	uint8_t b[4];
-	size_t k;
-	if (cp < 0x80) {
-		b[0] = (uint8_t)cp; k = 1;
-	} else if (cp < 0x800) {
-		b[0] = (uint8_t)(0xC0 | (cp >> 6)); b[1] = (uint8_t)(0x80 | (cp & 0x3F)); k = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (uint8_t)(0xE0 | (cp >> 12)); b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-		b[2] = (uint8_t)(0x80 | (cp & 0x3F)); k = 3;
-	} else {
-		b[0] = (uint8_t)(0xF0 | (cp >> 18)); b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-		b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F)); b[3] = (uint8_t)(0x80 | (cp & 0x3F)); k = 4;
-	}
-	if (*n + k + 1 > cap)
-		return 0;
-	for (size_t i = 0; i < k; i++)
-		out[(*n)++] = (char)b[i];
-	out[*n] = 0;
-	return 1;
-}
-
 /* Decoder state for UTF-16 → UTF-8 with path separators normalised to '/'. */
 struct vhd_u16 {
 	char *out;
@@ -812,7 +789,7 @@ static int vhd_u16_feed(struct vhd_u16 *d, uint16_t u)
 			return 0;
 		uint32_t cp = 0x10000 + (((uint32_t)d->high - 0xD800) << 10) + (u - 0xDC00);
 		d->high = 0;
-		return vhd_utf8_put(d->out, d->cap, &d->n, cp);
+		return utf8_put(d->out, d->cap, &d->n, cp) == 0;
 	}
 	if (u == 0) {
 		d->done = 1;
@@ -824,7 +801,7 @@ static int vhd_u16_feed(struct vhd_u16 *d, uint16_t u)
 	}
 	if (u >= 0xDC00 && u <= 0xDFFF)
 		return 0;
-	return vhd_utf8_put(d->out, d->cap, &d->n, u == '\\' ? '/' : u);
+	return utf8_put(d->out, d->cap, &d->n, u == '\\' ? '/' : u) == 0;
 }
 
 #define VHD_LOCATOR_MAX 4096u  /* longest locator data we accept (bytes) */

@@ -3,13 +3,13 @@
 
     make_seeds.py OUTDIR
 
-Built with tests/make_corrupt.py's structure writers, so nothing binary is committed.
+Built with tests/host/make_corrupt.py's structure writers, so nothing binary is committed.
 """
 import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "host"))  # make_corrupt.py
 import make_corrupt as mc  # noqa: E402
 
 MAX_LEN = 65536

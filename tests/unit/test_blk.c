@@ -6,68 +6,17 @@
 #include <string.h>
 #include <cmocka.h>
 #include "../../block/blk.h"
+#include "ramdev.h"
 
-/* A RAM device that records every callback. */
-struct rec {
-	struct blk_dev dev;
-	uint8_t data[64 * 512];
-	int reads, writes, flushes, zeroes;
-	uint32_t max_seen;        /* largest count a callback got */
-	uint64_t bad;             /* callbacks outside the device (must stay 0) */
-};
-
-static int rec_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
+/* A RAM device of sectors sectors (64 backed, sector i holding byte i) split by max_count; it records every callback. */
+static struct ramdev *rec_new(uint64_t sectors, uint32_t max_count)
 {
-	struct rec *r = d->priv;
-	r->reads++;
-	r->max_seen = count > r->max_seen ? count : r->max_seen;
-	if (!count || lba + count > d->sectors)
-		r->bad++;
-	else
-		memcpy(buf, r->data + lba * 512, count * 512);
-	return BLK_OK;
-}
-
-static int rec_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
-{
-	struct rec *r = d->priv;
-	r->writes++;
-	r->max_seen = count > r->max_seen ? count : r->max_seen;
-	if (!count || lba + count > d->max_sectors)
-		r->bad++;
-	else
-		memcpy(r->data + lba * 512, buf, count * 512);
-	return BLK_OK;
-}
-
-static int rec_flush(struct blk_dev *d)
-{
-	((struct rec *)d->priv)->flushes++;
-	return BLK_OK;
-}
-
-static int rec_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
-{
-	struct rec *r = d->priv;
-	r->zeroes++;
-	memset(r->data + lba * 512, 0, count * 512);
-	return BLK_OK;
-}
-
-static void rec_init(struct rec *r, uint64_t sectors, uint32_t max_count)
-{
-	memset(r, 0, sizeof(*r));
-	for (size_t i = 0; i < sizeof(r->data); i++)
+	struct ramdev *r = ramdev_new(sectors, 64, RAMDEV_ZEROES);
+	for (size_t i = 0; i < r->cap; i++)
 		r->data[i] = (uint8_t)(i / 512);
-	r->dev.name = "rec";
-	r->dev.sectors = r->dev.max_sectors = sectors;
-	r->dev.size_bytes = sectors * 512;
-	r->dev.max_count = max_count;
-	r->dev.read = rec_read;
-	r->dev.write = rec_write;
-	r->dev.flush = rec_flush;
-	r->dev.write_zeroes = rec_zeroes;
-	r->dev.priv = r;
+	r->blk.name = "rec";
+	r->blk.max_count = max_count;
+	return r;
 }
 
 static uint8_t buf[64 * 512];
@@ -75,76 +24,75 @@ static uint8_t buf[64 * 512];
 static void test_split_and_range(void **state)
 {
 	(void)state;
-	static struct rec r;
-	rec_init(&r, 40, 3);
-	assert_int_equal(blk_read(&r.dev, 5, 10, buf), BLK_OK);
-	assert_int_equal(r.reads, 4);              /* 3 + 3 + 3 + 1 */
-	assert_int_equal(r.max_seen, 3);
+	struct ramdev *r = rec_new(40, 3);
+	assert_int_equal(blk_read(&r->blk, 5, 10, buf), BLK_OK);
+	assert_int_equal(r->reads, 4);              /* 3 + 3 + 3 + 1 */
+	assert_int_equal(r->max_seen, 3);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(buf[i * 512], 5 + i);
-	assert_int_equal(blk_read(&r.dev, 0, 0, buf), BLK_OK);
-	assert_int_equal(r.reads, 4);              /* nothing to do: no callback */
-	assert_int_equal(blk_read(&r.dev, 39, 1, buf), BLK_OK);
-	assert_int_equal(blk_read(&r.dev, 39, 2, buf), BLK_E_RANGE);
-	assert_int_equal(blk_read(&r.dev, 40, 1, buf), BLK_E_RANGE);
-	assert_int_equal(blk_read(&r.dev, UINT64_MAX, 2, buf), BLK_E_RANGE);
+	assert_int_equal(blk_read(&r->blk, 0, 0, buf), BLK_OK);
+	assert_int_equal(r->reads, 4);              /* nothing to do: no callback */
+	assert_int_equal(blk_read(&r->blk, 39, 1, buf), BLK_OK);
+	assert_int_equal(blk_read(&r->blk, 39, 2, buf), BLK_E_RANGE);
+	assert_int_equal(blk_read(&r->blk, 40, 1, buf), BLK_E_RANGE);
+	assert_int_equal(blk_read(&r->blk, UINT64_MAX, 2, buf), BLK_E_RANGE);
 	memset(buf, 0xEE, 7 * 512);
-	assert_int_equal(blk_write(&r.dev, 33, 7, buf), BLK_OK);
-	assert_int_equal(r.writes, 3);
-	assert_int_equal(r.data[39 * 512], 0xEE);
-	assert_int_equal(blk_write(&r.dev, 34, 7, buf), BLK_E_NOSPACE);
-	assert_int_equal(blk_write_zeroes(&r.dev, 30, 11), BLK_E_NOSPACE);
-	assert_int_equal(blk_write_zeroes(&r.dev, 30, 10), BLK_OK);
-	assert_int_equal(r.data[39 * 512], 0);
-	assert_int_equal(blk_flush(&r.dev), BLK_OK);
-	assert_int_equal(r.flushes, 1);
+	assert_int_equal(blk_write(&r->blk, 33, 7, buf), BLK_OK);
+	assert_int_equal(r->writes, 3);
+	assert_int_equal(r->data[39 * 512], 0xEE);
+	assert_int_equal(blk_write(&r->blk, 34, 7, buf), BLK_E_NOSPACE);
+	assert_int_equal(blk_write_zeroes(&r->blk, 30, 11), BLK_E_NOSPACE);
+	assert_int_equal(blk_write_zeroes(&r->blk, 30, 10), BLK_OK);
+	assert_int_equal(r->data[39 * 512], 0);
+	assert_int_equal(blk_flush(&r->blk), BLK_OK);
+	assert_int_equal(r->flushes, 1);
 	/* No limit: one callback. */
-	r.dev.max_count = 0;
-	r.reads = 0;
-	assert_int_equal(blk_read(&r.dev, 0, 40, buf), BLK_OK);
-	assert_int_equal(r.reads, 1);
+	r->blk.max_count = 0;
+	r->reads = 0;
+	assert_int_equal(blk_read(&r->blk, 0, 40, buf), BLK_OK);
+	assert_int_equal(r->reads, 1);
 	/* Read-only and write-less devices refuse before any callback. */
-	r.dev.read_only = 1;
-	r.writes = 0;
-	assert_int_equal(blk_write(&r.dev, 0, 1, buf), BLK_E_RO);
-	assert_int_equal(blk_write_zeroes(&r.dev, 0, 1), BLK_E_RO);
-	r.dev.read_only = 0;
-	r.dev.write_zeroes = NULL;
-	assert_int_equal(blk_write_zeroes(&r.dev, 0, 1), BLK_E_IO);
-	r.dev.write = NULL;
-	assert_int_equal(blk_write(&r.dev, 0, 1, buf), BLK_E_RO);
-	assert_int_equal(r.writes, 0);
-	r.dev.flush = NULL;
-	assert_int_equal(blk_flush(&r.dev), BLK_OK);
-	assert_int_equal(r.bad, 0);
+	r->blk.read_only = 1;
+	r->writes = 0;
+	assert_int_equal(blk_write(&r->blk, 0, 1, buf), BLK_E_RO);
+	assert_int_equal(blk_write_zeroes(&r->blk, 0, 1), BLK_E_RO);
+	r->blk.read_only = 0;
+	r->blk.write_zeroes = NULL;
+	assert_int_equal(blk_write_zeroes(&r->blk, 0, 1), BLK_E_IO);
+	r->blk.write = NULL;
+	assert_int_equal(blk_write(&r->blk, 0, 1, buf), BLK_E_RO);
+	assert_int_equal(r->writes, 0);
+	r->blk.flush = NULL;
+	assert_int_equal(blk_flush(&r->blk), BLK_OK);
+	assert_int_equal(r->bad, 0);
+	ramdev_free(r);
 }
 
 static void test_windows(void **state)
 {
 	(void)state;
-	static struct rec r;
+	struct ramdev *r = rec_new(64, 4);
 	struct blk_window w;
-	rec_init(&r, 64, 4);
 	/* A partition: sectors 10..29; offsets applied, ranges its own, split below. */
-	struct blk_dev *p = blk_window_init(&w, &r.dev, 10, 20, 20, NULL);
+	struct blk_dev *p = blk_window_init(&w, &r->blk, 10, 20, 20, NULL);
 	assert_non_null(p);
 	assert_string_equal(p->name, "rec");
 	assert_int_equal(p->sectors, 20);
 	assert_int_equal(blk_read(p, 0, 9, buf), BLK_OK);
 	assert_int_equal(buf[0], 10);
 	assert_int_equal(buf[8 * 512], 18);
-	assert_int_equal(r.max_seen, 4);
+	assert_int_equal(r->max_seen, 4);
 	assert_int_equal(blk_read(p, 19, 2, buf), BLK_E_RANGE);
 	assert_int_equal(blk_write(p, 19, 2, buf), BLK_E_NOSPACE);
 	/* Flushes pass only after a write through the window. */
 	assert_int_equal(blk_flush(p), BLK_OK);
-	assert_int_equal(r.flushes, 0);
+	assert_int_equal(r->flushes, 0);
 	assert_int_equal(blk_write(p, 19, 1, buf), BLK_OK);
 	assert_int_equal(blk_flush(p), BLK_OK);
 	assert_int_equal(blk_flush(p), BLK_OK);
-	assert_int_equal(r.flushes, 1);
+	assert_int_equal(r->flushes, 1);
 	/* A growing prefix: 8 sectors now, may grow to the disk's end. */
-	p = blk_window_init(&w, &r.dev, 0, 8, 64, "prefix");
+	p = blk_window_init(&w, &r->blk, 0, 8, 64, "prefix");
 	assert_non_null(p);
 	assert_int_equal(blk_read(p, 8, 1, buf), BLK_E_RANGE);
 	memset(buf, 0x77, 512);
@@ -157,16 +105,17 @@ static void test_windows(void **state)
 	assert_int_equal(blk_write_zeroes(p, 20, 2), BLK_OK);
 	assert_int_equal(p->sectors, 22);
 	/* Windows that do not fit, or a max below the size, are refused. */
-	assert_null(blk_window_init(&w, &r.dev, 60, 5, 5, NULL));
-	assert_null(blk_window_init(&w, &r.dev, 0, 8, 65, NULL));
-	assert_null(blk_window_init(&w, &r.dev, 0, 8, 4, NULL));
-	assert_null(blk_window_init(&w, &r.dev, UINT64_MAX, 2, 2, NULL));
+	assert_null(blk_window_init(&w, &r->blk, 60, 5, 5, NULL));
+	assert_null(blk_window_init(&w, &r->blk, 0, 8, 65, NULL));
+	assert_null(blk_window_init(&w, &r->blk, 0, 8, 4, NULL));
+	assert_null(blk_window_init(&w, &r->blk, UINT64_MAX, 2, 2, NULL));
 	/* Read-only carries over. */
-	r.dev.read_only = 1;
-	p = blk_window_init(&w, &r.dev, 0, 8, 8, NULL);
+	r->blk.read_only = 1;
+	p = blk_window_init(&w, &r->blk, 0, 8, 8, NULL);
 	assert_int_equal(p->read_only, 1);
 	assert_int_equal(blk_write(p, 0, 1, buf), BLK_E_RO);
-	assert_int_equal(r.bad, 0);
+	assert_int_equal(r->bad, 0);
+	ramdev_free(r);
 }
 
 int main(void)

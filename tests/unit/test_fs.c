@@ -13,84 +13,11 @@
 #include "../../fs/fat.h"
 #include "../../fs/fat_format.h"
 #include "../../fs/extent.h"
+#include "ramdev.h"
 
-/* ------------------------------------------------------------------ a RAM disk (sparse past cap: zeros) */
+/* ------------------------------------------------------------------ RAM disks (ramdev.h; sparse past cap: zeros) */
 
-struct ram {
-	struct blk_dev blk;
-	uint8_t *data;
-	uint64_t cap;        /* bytes backed by data; sectors past it read as zero */
-	int reads, writes, flushes, zeroes;
-	uint64_t last_lba;   /* of the last request */
-};
-
-static int ram_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
-{
-	struct ram *r = d->priv;
-	uint64_t off = lba * 512, len = (uint64_t)count * 512;
-	if (lba + count > d->sectors)
-		return BLK_E_RANGE;
-	r->reads++;
-	r->last_lba = lba;
-	memset(buf, 0, len);
-	if (off < r->cap)
-		memcpy(buf, r->data + off, off + len > r->cap ? r->cap - off : len);
-	return BLK_OK;
-}
-
-static int ram_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
-{
-	struct ram *r = d->priv;
-	if (d->read_only)
-		return BLK_E_RO;
-	if (lba + count > d->sectors || (lba + count) * 512 > r->cap)
-		return BLK_E_RANGE;
-	r->writes++;
-	r->last_lba = lba;
-	memcpy(r->data + lba * 512, buf, (size_t)count * 512);
-	return BLK_OK;
-}
-
-static int ram_flush(struct blk_dev *d)
-{
-	((struct ram *)d->priv)->flushes++;
-	return BLK_OK;
-}
-
-static int ram_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
-{
-	struct ram *r = d->priv;
-	if (lba + count > d->sectors || (lba + count) * 512 > r->cap)
-		return BLK_E_RANGE;
-	r->zeroes++;
-	memset(r->data + lba * 512, 0, count * 512);
-	return BLK_OK;
-}
-
-/* A disk of sectors sectors, the first cap_sectors of them backed by memory. */
-static struct ram *ram_new(uint64_t sectors, uint64_t cap_sectors)
-{
-	struct ram *r = calloc(1, sizeof(*r));
-	r->cap = cap_sectors * 512;
-	r->data = calloc(1, r->cap);
-	r->blk.name = "ram";
-	r->blk.sectors = r->blk.max_sectors = sectors;
-	r->blk.size_bytes = sectors * 512;
-	r->blk.read = ram_read;
-	r->blk.write = ram_write;
-	r->blk.flush = ram_flush;
-	r->blk.write_zeroes = ram_zeroes;
-	r->blk.priv = r;
-	return r;
-}
-
-static void ram_free(struct ram *r)
-{
-	free(r->data);
-	free(r);
-}
-
-static uint8_t *sec(struct ram *r, uint64_t lba)
+static uint8_t *sec(struct ramdev *r, uint64_t lba)
 {
 	assert_true((lba + 1) * 512 <= r->cap);
 	return r->data + lba * 512;
@@ -128,7 +55,7 @@ static void mbr_entry(uint8_t *s, int slot, uint8_t boot, uint8_t type, uint32_t
 }
 
 /* Collect every partition of r; returns the count, last status in *last. */
-static int list_parts(struct ram *r, struct part_info *out, int max, int *last)
+static int list_parts(struct ramdev *r, struct part_info *out, int max, int *last)
 {
 	struct part_iter it;
 	int n = 0, rc = part_open(&it, &r->blk);
@@ -169,7 +96,7 @@ static void test_crc32_and_guid(void **state)
 static void test_mbr_primary(void **state)
 {
 	(void)state;
-	struct ram *r = ram_new(10000, 16);
+	struct ramdev *r = ramdev_new(10000, 16, RAMDEV_ZEROES);
 	struct part_info p[8];
 	int last;
 	mbr_entry(sec(r, 0), 0, 0x80, 0x0C, 2048, 4000);
@@ -185,13 +112,13 @@ static void test_mbr_primary(void **state)
 	assert_string_equal(p[0].name, "");
 	assert_int_equal(p[1].index, 3); /* numbered by slot, as Linux does */
 	assert_int_equal(p[1].start + p[1].sectors, 10000);
-	ram_free(r);
+	ramdev_free(r);
 }
 
 static void test_mbr_errors(void **state)
 {
 	(void)state;
-	struct ram *r = ram_new(10000, 16);
+	struct ramdev *r = ramdev_new(10000, 16, RAMDEV_ZEROES);
 	struct part_iter it;
 	struct part_info p;
 	assert_int_equal(part_open(&it, &r->blk), PART_E_NO_SIGNATURE);
@@ -222,11 +149,11 @@ static void test_mbr_errors(void **state)
 	r->blk.sectors = 0;
 	assert_int_equal(part_open(&it, &r->blk), PART_E_IO);
 	assert_int_equal(part_open(NULL, &r->blk), PART_E_BAD_ARG);
-	ram_free(r);
+	ramdev_free(r);
 }
 
 /* An extended partition at ext (sectors n) with EBRs at the given relative offsets. */
-static void ebr(struct ram *r, uint32_t ext, uint32_t rel, uint8_t type, uint32_t start, uint32_t n, uint32_t next_rel, uint32_t next_n)
+static void ebr(struct ramdev *r, uint32_t ext, uint32_t rel, uint8_t type, uint32_t start, uint32_t n, uint32_t next_rel, uint32_t next_n)
 {
 	uint8_t *s = sec(r, ext + rel);
 	memset(s, 0, 512);
@@ -238,7 +165,7 @@ static void ebr(struct ram *r, uint32_t ext, uint32_t rel, uint8_t type, uint32_
 static void test_mbr_extended(void **state)
 {
 	(void)state;
-	struct ram *r = ram_new(20000, 20000);
+	struct ramdev *r = ramdev_new(20000, 20000, RAMDEV_ZEROES);
 	struct part_info p[16];
 	int last;
 	mbr_entry(sec(r, 0), 0, 0, 0x06, 63, 937);
@@ -291,13 +218,13 @@ static void test_mbr_extended(void **state)
 	assert_int_equal(part_next(&it, &q), PART_OK);
 	assert_int_equal(q.index, 6);
 	assert_int_equal(q.start, 3001);
-	ram_free(r);
+	ramdev_free(r);
 }
 
 static void test_mbr_extended_too_many(void **state)
 {
 	(void)state;
-	struct ram *r = ram_new(4000, 4000);
+	struct ramdev *r = ramdev_new(4000, 4000, RAMDEV_ZEROES);
 	struct part_info *p = calloc(200, sizeof(*p));
 	int last, i;
 	mbr_entry(sec(r, 0), 0, 0, 0x05, 100, 3800);
@@ -307,7 +234,7 @@ static void test_mbr_extended_too_many(void **state)
 	assert_int_equal(last, PART_E_EXT_TOO_MANY);
 	assert_int_equal(p[PART_MAX_LOGICAL - 1].index, 4 + PART_MAX_LOGICAL);
 	free(p);
-	ram_free(r);
+	ramdev_free(r);
 }
 
 /* ------------------------------------------------------------------ GPT builder */
@@ -316,7 +243,7 @@ static const uint8_t guid_basic[16] = { 0xA2, 0xA0, 0xD0, 0xEB, 0xE5, 0xB9, 0x33
 					0x87, 0xC0, 0x68, 0xB6, 0xB7, 0x26, 0x99, 0xC7 };
 
 /* Write a GPT header at lba (entries at elba) over the entry array already in place; fix both CRCs. */
-static void gpt_header(struct ram *r, uint64_t lba, uint64_t alt, uint64_t elba, uint32_t n, uint32_t esize)
+static void gpt_header(struct ramdev *r, uint64_t lba, uint64_t alt, uint64_t elba, uint32_t n, uint32_t esize)
 {
 	uint8_t *h = sec(r, lba);
 	uint32_t bytes = n * esize;
@@ -336,14 +263,14 @@ static void gpt_header(struct ram *r, uint64_t lba, uint64_t alt, uint64_t elba,
 	put32(h + 16, part_crc32(0, h, 92));
 }
 
-static void gpt_fix_crc(struct ram *r, uint64_t lba)
+static void gpt_fix_crc(struct ramdev *r, uint64_t lba)
 {
 	uint8_t *h = sec(r, lba);
 	put32(h + 16, 0);
 	put32(h + 16, part_crc32(0, h, 92));
 }
 
-static void gpt_entry(struct ram *r, uint64_t elba, uint32_t i, uint64_t first, uint64_t last, const uint16_t *name)
+static void gpt_entry(struct ramdev *r, uint64_t elba, uint32_t i, uint64_t first, uint64_t last, const uint16_t *name)
 {
 	uint8_t *e = r->data + elba * 512 + (uint64_t)i * 128;
 	memcpy(e, guid_basic, 16);
@@ -356,9 +283,9 @@ static void gpt_entry(struct ram *r, uint64_t elba, uint32_t i, uint64_t first, 
 }
 
 /* A 20000-sector GPT disk with two partitions, primary and backup tables. */
-static struct ram *gpt_disk(void)
+static struct ramdev *gpt_disk(void)
 {
-	struct ram *r = ram_new(20000, 20000);
+	struct ramdev *r = ramdev_new(20000, 20000, RAMDEV_ZEROES);
 	static const uint16_t name1[] = { 'E', 'F', 'I', ' ', 0x00E9, 't', 0xD83D, 0xDE00, 0 }; /* é and U+1F600 */
 	static const uint16_t name2[] = { 'd', 'a', 't', 'a', 0 };
 	mbr_entry(sec(r, 0), 0, 0, MBR_TYPE_GPT, 1, 19999);
@@ -373,7 +300,7 @@ static struct ram *gpt_disk(void)
 static void test_gpt(void **state)
 {
 	(void)state;
-	struct ram *r = gpt_disk();
+	struct ramdev *r = gpt_disk();
 	struct part_info p[8];
 	struct part_iter it;
 	char g[37];
@@ -398,13 +325,13 @@ static void test_gpt(void **state)
 	mbr_entry(sec(r, 0), 1, 0, 0x0C, 2048, 2048);
 	assert_int_equal(list_parts(r, p, 8, &last), 2);
 	assert_int_equal(p[1].index, 6);
-	ram_free(r);
+	ramdev_free(r);
 }
 
 static void test_gpt_errors(void **state)
 {
 	(void)state;
-	struct ram *r = gpt_disk();
+	struct ramdev *r = gpt_disk();
 	struct part_iter it;
 	struct part_info p[8];
 	int last;
@@ -418,7 +345,7 @@ static void test_gpt_errors(void **state)
 	/* Both broken: the primary's reason. */
 	sec(r, 19999)[40] ^= 1;
 	assert_int_equal(part_open(&it, &r->blk), PART_E_GPT_HEADER_CRC);
-	ram_free(r);
+	ramdev_free(r);
 
 	struct {
 		int off, width;
@@ -451,14 +378,14 @@ static void test_gpt_errors(void **state)
 		gpt_fix_crc(r, 1);
 		print_message("gpt case %zu\n", i);
 		assert_int_equal(part_open(&it, &r->blk), cases[i].want);
-		ram_free(r);
+		ramdev_free(r);
 	}
 	/* A header CRC mismatch without a backup. */
 	r = gpt_disk();
 	memset(sec(r, 19999), 0, 512);
 	sec(r, 1)[60] ^= 0xFF;
 	assert_int_equal(part_open(&it, &r->blk), PART_E_GPT_HEADER_CRC);
-	ram_free(r);
+	ramdev_free(r);
 	/* Entries: past the disk, and backwards. */
 	r = gpt_disk();
 	gpt_entry(r, 2, 0, 2048, 20000, NULL);
@@ -472,13 +399,13 @@ static void test_gpt_errors(void **state)
 	assert_int_equal(part_next(&it, &p[0]), PART_OK);
 	assert_int_equal(p[0].index, 6);
 	assert_int_equal(part_next(&it, &p[0]), PART_E_END);
-	ram_free(r);
+	ramdev_free(r);
 }
 
 static void test_part_blk(void **state)
 {
 	(void)state;
-	struct ram *r = ram_new(1000, 1000);
+	struct ramdev *r = ramdev_new(1000, 1000, RAMDEV_ZEROES);
 	struct part_info p = { .index = 1, .start = 100, .sectors = 50 };
 	struct blk_window v;
 	struct blk_dev *d = &v.dev;
@@ -516,13 +443,13 @@ static void test_part_blk(void **state)
 	assert_int_equal(blk_write(d, 0, 1, buf), BLK_E_RO);
 	p.sectors = 901;
 	assert_int_equal(part_blk_init(&v, &r->blk, &p), PART_E_BEYOND_DISK);
-	ram_free(r);
+	ramdev_free(r);
 }
 
 /* ------------------------------------------------------------------ FAT builder */
 
 struct fimg {
-	struct ram *r;
+	struct ramdev *r;
 	int type;
 	uint32_t total, spc, reserved, fats, fatsz, root_entries, root_start, root_sectors, data_start, clusters;
 };
@@ -532,7 +459,7 @@ static struct fimg fmk(int type, uint32_t total, uint32_t spc, uint32_t cap)
 {
 	struct fimg f = { .type = type, .total = total, .spc = spc, .fats = 2 };
 	uint8_t *b;
-	f.r = ram_new(total, cap);
+	f.r = ramdev_new(total, cap, RAMDEV_ZEROES);
 	f.reserved = type == 32 ? 32 : 1;
 	f.root_entries = type == 32 ? 0 : 512;
 	f.root_sectors = f.root_entries * 32 / 512;
@@ -687,13 +614,13 @@ static void test_fat_mount_types(void **state)
 	assert_int_equal(v.root_sectors, 32);
 	assert_int_equal(v.serial, 0xCAFEF00D);
 	assert_string_equal(v.label, "NO NAME");
-	ram_free(f12.r);
+	ramdev_free(f12.r);
 	struct fimg f16 = fmk(16, 40000, 4, 512);
 	assert_int_equal(fat_mount(&v, &f16.r->blk), FAT_OK);
 	assert_int_equal(v.type, 16);
 	assert_int_equal(v.sec_per_clus, 4);
 	assert_int_equal(v.clus_shift, 2);
-	ram_free(f16.r);
+	ramdev_free(f16.r);
 	struct fimg f32 = fmk(32, 70000, 1, 2048);
 	assert_int_equal(fat_mount(&v, &f32.r->blk), FAT_OK);
 	assert_int_equal(v.type, 32);
@@ -702,7 +629,7 @@ static void test_fat_mount_types(void **state)
 	assert_int_equal(v.root_sectors, 0);
 	assert_string_equal(v.label, "MYLABEL");
 	/* Microsoft's boundaries: 4084 clusters is FAT12, 4085 FAT16 (the BPB layouts agree). */
-	ram_free(f32.r);
+	ramdev_free(f32.r);
 }
 
 /* Mount after a one-field change at off (width 1, 2 or 4 bytes). */
@@ -755,11 +682,11 @@ static void test_fat_bpb_errors(void **state)
 	assert_int_equal(mount_with(&f, 22, 2, 0), FAT_E_LAYOUT);
 	put32(sec(f.r, 0) + 36, 0);
 	assert_int_equal(mount_with(&f, 22, 2, 0), FAT_E_FAT_SIZE);
-	ram_free(f.r);
+	ramdev_free(f.r);
 	/* Bigger clusters: the same BPB with 64 sectors per cluster counts < 4085 clusters: FAT12 by the rule. */
 	f = fmk(16, 40000, 4, 512);
 	assert_int_equal(mount_with(&f, 13, 1, 64), FAT_OK);
-	ram_free(f.r);
+	ramdev_free(f.r);
 
 	struct fimg g = fmk(32, 70000, 1, 2048);
 	assert_int_equal(mount_with(&g, 44, 4, 1), FAT_E_ROOT_CLUSTER);
@@ -779,7 +706,7 @@ static void test_fat_bpb_errors(void **state)
 	put16(sec(g.r, 0) + 40, 0x0081);
 	assert_int_equal(fat_mount(&v, &g.r->blk), FAT_OK);
 	assert_int_equal(v.fat_start, g.reserved + g.fatsz);
-	ram_free(g.r);
+	ramdev_free(g.r);
 	assert_int_equal(fat_mount(NULL, NULL), FAT_E_BAD_ARG);
 }
 
@@ -819,7 +746,7 @@ static void test_fat_chain(void **state)
 	f.r->blk.sectors = 1;
 	v.cache_valid = 0;
 	assert_int_equal(fat_next_cluster(&v, 340, &n), FAT_E_IO);
-	ram_free(f.r);
+	ramdev_free(f.r);
 	/* FAT32: the top four bits are reserved. */
 	struct fimg g = fmk(32, 70000, 1, 2048);
 	fset(&g, 5, 0xF0000006);
@@ -831,7 +758,7 @@ static void test_fat_chain(void **state)
 	assert_int_equal(fat_next_cluster(&v, 6, &n), FAT_OK);
 	assert_int_equal(n, FAT_EOC);
 	assert_int_equal(fat_next_cluster(&v, 7, &n), FAT_E_CHAIN_BAD);
-	ram_free(g.r);
+	ramdev_free(g.r);
 }
 
 /* All names in a directory listing, joined with '|'; returns the final status. */
@@ -903,7 +830,7 @@ static void test_fat_dir_names(void **state)
 	assert_string_equal(e.name, "A long file name.vhd");
 	assert_int_equal(fat_open_path(&v, "/afterend", &e), FAT_E_NOT_FOUND);
 	assert_int_equal(fat_open_path(&v, "/VOLUMELABEL", &e), FAT_E_NOT_FOUND);
-	ram_free(f.r);
+	ramdev_free(f.r);
 }
 
 /* A FAT16 volume: /images (2 clusters of entries) with sub/disk.vhd; root has win.vhd, notes.txt. */
@@ -1022,7 +949,7 @@ static void test_fat_paths(void **state)
 	memset(&fo, 0, sizeof(fo));
 	assert_int_equal(fat_list_dirs(&v, vhd_dirs, vhd_sfx, found_cb, &fo), FAT_OK);
 	assert_string_equal(fo.buf, "/:win.vhd:1500;");
-	ram_free(f.r);
+	ramdev_free(f.r);
 }
 
 static void test_fat_dir_chain_errors(void **state)
@@ -1051,7 +978,7 @@ static void test_fat_dir_chain_errors(void **state)
 	put16(fslot(&f, NULL, 1) + 26, 3);
 	f.r->blk.sectors = f.data_start + 2;
 	assert_int_equal(fat_open_path(&v, "/images/sub/x", &(struct fat_file){ 0 }), FAT_E_IO);
-	ram_free(f.r);
+	ramdev_free(f.r);
 }
 
 static void test_fat32_root_chain(void **state)
@@ -1075,7 +1002,7 @@ static void test_fat32_root_chain(void **state)
 	assert_int_equal(e.size, 19000);
 	assert_int_equal(e.first_cluster, 0x12345); /* the high word counts on FAT32 */
 	assert_int_equal(fat_open_path(&v, "/ar00~1.vhd", &e), FAT_OK);
-	ram_free(f.r);
+	ramdev_free(f.r);
 }
 
 static void test_fat_dir_too_big(void **state)
@@ -1101,7 +1028,7 @@ static void test_fat_dir_too_big(void **state)
 	assert_int_equal(fat_dir_open(&v, &e, &d), FAT_OK);
 	assert_int_equal(fat_dir_next(&d, &e), FAT_E_DIR_TOO_BIG);
 	assert_int_equal(fat_dir_next(&d, &e), FAT_E_END);
-	ram_free(f.r);
+	ramdev_free(f.r);
 }
 
 /* ------------------------------------------------------------------ extents */
@@ -1192,7 +1119,7 @@ static void test_ext_build(void **state)
 	e.attr = FAT_ATTR_DIR;
 	assert_int_equal(ext_build(&v, &e, &m, runs, 8), EXT_E_IS_DIR);
 	assert_int_equal(ext_build(&v, NULL, &m, runs, 8), EXT_E_BAD_ARG);
-	ram_free(f.r);
+	ramdev_free(f.r);
 }
 
 static void test_ext_blk(void **state)
@@ -1271,7 +1198,7 @@ static void test_ext_blk(void **state)
 	/* An I/O error below passes through. */
 	f.r->blk.sectors = f.data_start;
 	assert_int_equal(blk_read(&b, 0, 1, buf), BLK_E_RANGE);
-	ram_free(f.r);
+	ramdev_free(f.r);
 }
 
 /* Many fragments: every other cluster, read back in odd-sized requests. */
@@ -1301,7 +1228,7 @@ static void test_ext_many_fragments(void **state)
 			assert_int_equal(buf[k * 512 + 3], (uint8_t)(s + k + 1));
 	}
 	free(runs);
-	ram_free(f.r);
+	ramdev_free(f.r);
 }
 
 /* A partition view under a FAT volume under a file: offsets add up. */
@@ -1310,7 +1237,7 @@ static void test_stack(void **state)
 	(void)state;
 	static const uint32_t c[] = { 9, 4 };
 	struct fimg f = ext_img(c, 2, 2048);
-	struct ram *disk = ram_new(100 + 40000, 100 + 40000);
+	struct ramdev *disk = ramdev_new(100 + 40000, 100 + 40000, RAMDEV_ZEROES);
 	struct part_iter it;
 	struct part_info p;
 	struct blk_window pv;
@@ -1337,8 +1264,8 @@ static void test_stack(void **state)
 	assert_int_equal(part_find(&it, &disk->blk, 1, &p), PART_OK);
 	assert_int_equal(part_blk_init(&pv, &disk->blk, &p), PART_OK);
 	assert_int_equal(fat_mount(&v, &pv.dev), FAT_E_BEYOND_DEVICE);
-	ram_free(disk);
-	ram_free(f.r);
+	ramdev_free(disk);
+	ramdev_free(f.r);
 }
 
 int main(void)

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../kernel/container.h"   /* CONTAINER_OF */
 #include "../../kernel/int13.h"
+#include "ramdev.h"
 
 /* ------------------------------------------------------------ fake guest memory */
 
@@ -47,17 +47,7 @@ static int untouched(uint32_t a, uint32_t n)
 
 /* ------------------------------------------------------------ fake disks */
 
-/* Sector i holds 128 little-endian copies of (uint32_t)i unless written. */
-struct fakedisk {
-	struct blk_dev dev;
-	uint8_t *data;      /* NULL: pattern only, writes fail with BLK_E_IO */
-	int fail_io;        /* every read/write/flush returns BLK_E_IO */
-	int nospace;        /* writes return BLK_E_NOSPACE */
-	int drop_writes;    /* writes claim success and store nothing */
-	int flushes;
-	int writes;
-};
-
+/* Sector i holds 128 little-endian copies of (uint32_t)i unless written (the fill of every disk below). */
 static void pattern(uint64_t lba, uint8_t *buf)
 {
 	uint32_t v = (uint32_t)lba;
@@ -65,63 +55,18 @@ static void pattern(uint64_t lba, uint8_t *buf)
 		memcpy(buf + 4 * i, &v, 4);
 }
 
-static int fd_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
-{
-	struct fakedisk *f = CONTAINER_OF(d, struct fakedisk, dev);
-	if (f->fail_io)
-		return BLK_E_IO;
-	if (lba > d->sectors || count > d->sectors - lba)
-		return BLK_E_RANGE;
-	for (uint32_t i = 0; i < count; i++) {
-		uint8_t *dst = (uint8_t *)buf + (size_t)i * 512;
-		if (f->data)
-			memcpy(dst, f->data + (lba + i) * 512, 512);
-		else
-			pattern(lba + i, dst);
-	}
-	return BLK_OK;
-}
+/* The drives: RAM devices (ramdev.h) whose unbacked sectors read as pattern(). */
+static struct ramdev *disks[3];
 
-static int fd_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
+/* Prepare disks[i] with n sectors; ram: back it with memory holding the pattern (sector 0 zeroed = blank MBR),
+ * else pattern only (writes fail with BLK_E_IO). */
+static struct ramdev *mkdisk(int i, uint64_t n, int ram)
 {
-	struct fakedisk *f = CONTAINER_OF(d, struct fakedisk, dev);
-	f->writes++;
-	if (f->fail_io || !f->data)
-		return BLK_E_IO;
-	if (f->nospace)
-		return BLK_E_NOSPACE;
-	if (lba > d->sectors || count > d->sectors - lba)
-		return BLK_E_RANGE;
-	if (!f->drop_writes)
-		memcpy(f->data + lba * 512, buf, (size_t)count * 512);
-	return BLK_OK;
-}
-
-static int fd_flush(struct blk_dev *d)
-{
-	struct fakedisk *f = CONTAINER_OF(d, struct fakedisk, dev);
-	f->flushes++;
-	return f->fail_io ? BLK_E_IO : BLK_OK;
-}
-
-static struct fakedisk disks[3];
-
-/* Prepare disks[i] with n sectors; ram: back it with memory holding the pattern (sector 0 zeroed = blank MBR). */
-static struct fakedisk *mkdisk(int i, uint64_t n, int ram)
-{
-	struct fakedisk *f = &disks[i];
-	free(f->data);
-	memset(f, 0, sizeof(*f));
-	f->dev.name = "fake";
-	f->dev.sectors = n;
-	f->dev.size_bytes = n * 512;
-	f->dev.max_sectors = n;
-	f->dev.read = fd_read;
-	f->dev.write = fd_write;
-	f->dev.flush = fd_flush;
+	ramdev_free(disks[i]);
+	struct ramdev *f = disks[i] = ramdev_new(n, ram ? n : 0, 0);
+	f->blk.name = "fake";
+	f->fill = pattern;
 	if (ram) {
-		f->data = malloc(n * 512);
-		assert_non_null(f->data);
 		for (uint64_t s = 0; s < n; s++)
 			pattern(s, f->data + s * 512);
 		memset(f->data, 0, 512);
@@ -237,8 +182,8 @@ static int teardown(void **state)
 	free(gmem);
 	gmem = NULL;
 	for (int i = 0; i < 3; i++) {
-		free(disks[i].data);
-		disks[i].data = NULL;
+		ramdev_free(disks[i]);
+		disks[i] = NULL;
 	}
 	return 0;
 }
@@ -246,7 +191,7 @@ static int teardown(void **state)
 /* Add disks[i] as the next drive, check its number. */
 static struct int13_drive *add(int i, int ro, int want_number)
 {
-	assert_int_equal(int13_add_drive(&disks[i].dev, ro), want_number);
+	assert_int_equal(int13_add_drive(&disks[i]->blk, ro), want_number);
 	struct int13_drive *d = int13_get_drive((uint8_t)want_number);
 	assert_non_null(d);
 	return d;
@@ -261,14 +206,14 @@ static void test_drive_table(void **state)
 	assert_null(int13_get_drive(0x80));
 	mkdisk(0, 2048, 0);
 	for (int i = 0; i < INT13_MAX_DRIVES; i++)
-		assert_int_equal(int13_add_drive(&disks[0].dev, 0), 0x80 + i);
-	assert_int_equal(int13_add_drive(&disks[0].dev, 0), -1);
+		assert_int_equal(int13_add_drive(&disks[0]->blk, 0), 0x80 + i);
+	assert_int_equal(int13_add_drive(&disks[0]->blk, 0), -1);
 	assert_int_equal(int13_drive_count(), INT13_MAX_DRIVES);
 	assert_null(int13_get_drive(0x80 + INT13_MAX_DRIVES));
 	assert_null(int13_get_drive(0x7F));
 	int13_init(0);
 	assert_int_equal(int13_drive_count(), 0);
-	struct blk_dev empty = disks[0].dev;
+	struct blk_dev empty = disks[0]->blk;
 	empty.sectors = 0;
 	assert_int_equal(int13_add_drive(&empty, 0), -1);
 	assert_int_equal(int13_add_drive(NULL, 0), -1);
@@ -615,7 +560,7 @@ static void test_02h_errors(void **state)
 static void test_03h_write(void **state)
 {
 	(void)state;
-	struct fakedisk *f = mkdisk(0, 2016, 1);  /* 16x63x2 */
+	struct ramdev *f = mkdisk(0, 2016, 1);  /* 16x63x2 */
 	add(0, 0, 0x80);
 	memset(lin(BUF), 0x5A, 1024);
 	struct rm_regs r = chs(0x03, 2, 1, 15, 62);  /* LBA 2014, 2015 */
@@ -633,7 +578,7 @@ static void test_03h_write(void **state)
 static void test_05h_format(void **state)
 {
 	(void)state;
-	struct fakedisk *f = mkdisk(0, 2016, 1);
+	struct ramdev *f = mkdisk(0, 2016, 1);
 	mkdisk(1, 2016, 1);
 	add(0, 0, 0x80);
 	add(1, 1, 0x81);
@@ -781,7 +726,7 @@ static void test_protected_buffer(void **state)
 static void test_43h_write_read(void **state)
 {
 	(void)state;
-	struct fakedisk *f = mkdisk(0, 2048, 1);
+	struct ramdev *f = mkdisk(0, 2048, 1);
 	add(0, 0, 0x80);
 	for (uint32_t i = 0; i < 3 * 512; i++)
 		gmem[BUF + i] = (uint8_t)(i * 7 + 1);
@@ -821,9 +766,9 @@ static void test_43h_write_read(void **state)
 static void test_43h_read_only(void **state)
 {
 	(void)state;
-	struct fakedisk *f = mkdisk(0, 2048, 1);
-	struct fakedisk *g = mkdisk(1, 2048, 1);
-	g->dev.read_only = 1;
+	struct ramdev *f = mkdisk(0, 2048, 1);
+	struct ramdev *g = mkdisk(1, 2048, 1);
+	g->blk.read_only = 1;
 	add(0, 1, 0x80);                 /* read-only by request */
 	add(1, 0, 0x81);                 /* read-only device */
 	memset(lin(BUF), 0x77, 4 * 512);
@@ -873,7 +818,7 @@ static void test_44h_47h(void **state)
 static void test_io_errors(void **state)
 {
 	(void)state;
-	struct fakedisk *f = mkdisk(0, 2048, 1);
+	struct ramdev *f = mkdisk(0, 2048, 1);
 	add(0, 0, 0x80);
 	f->fail_io = 1;
 	mkdap(0x10, 4, BUF_SEG, 0, 8, 0);
@@ -898,8 +843,8 @@ static void test_io_errors(void **state)
 static void test_reset_flush(void **state)
 {
 	(void)state;
-	struct fakedisk *f = mkdisk(0, 2048, 1);
-	struct fakedisk *g = mkdisk(1, 2048, 1);
+	struct ramdev *f = mkdisk(0, 2048, 1);
+	struct ramdev *g = mkdisk(1, 2048, 1);
 	add(0, 0, 0x80);
 	add(1, 1, 0x81);
 	assert_status(call(0x00, 0, 0x80), 0, 0x80);
@@ -908,7 +853,7 @@ static void test_reset_flush(void **state)
 	assert_int_equal(f->flushes, 2);
 	assert_status(call(0x00, 0, 0x81), 0, 0x81);
 	assert_int_equal(g->flushes, 0);           /* nothing to flush on a read-only drive */
-	f->dev.flush = NULL;
+	f->blk.flush = NULL;
 	assert_status(call(0x00, 0, 0x80), 0, 0x80);
 }
 
@@ -1075,7 +1020,7 @@ static void test_geometry_mbr_16x63(void **state)
 	mbr_entry(mbr, 2, 0x0C, 1000, 0, 1, 1023, 254, 63, 1008000, 2000000 - 1008000);
 	geom(2000000, mbr, 1984, 16, 63);
 	/* Through int13_add_drive: 08h reports it. */
-	struct fakedisk *f = mkdisk(0, 4032, 1);
+	struct ramdev *f = mkdisk(0, 4032, 1);
 	uint8_t small[512] = { 0 };
 	mbr_entry(small, 0, 0x06, 0, 1, 1, 3, 3, 63, 63, 4 * 4 * 63 - 63);  /* 4 heads x 63 */
 	memcpy(f->data, small, 512);

@@ -8,60 +8,21 @@
 #include <cmocka.h>
 
 #include "../../kernel/overlay.h"
+#include "ramdev.h"
 
 /* ------------------------------------------------------------ a lower device that must never be written */
 
-struct lowdev {
-	struct blk_dev blk;
-	uint8_t *data;
-	int writes, flushes, reads;
-	int fail_reads;
-};
-
-/* Read sectors from the RAM image; counts requests. */
-static int low_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
+/* A read-only RAM lower device of sectors sectors, sector i filled with byte (i * 7 + 1); a write that
+ * reached it anyway would be counted and dropped (ramdev.h). */
+static struct ramdev *low_new(uint64_t sectors)
 {
-	struct lowdev *l = d->priv;
-	l->reads++;
-	if (l->fail_reads)
-		return BLK_E_IO;
-	if (lba + count > d->sectors)
-		return BLK_E_RANGE;
-	memcpy(buf, l->data + lba * 512, (size_t)count * 512);
-	return BLK_OK;
-}
-
-/* Any write is a test failure (the overlay must never reach the device). */
-static int low_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
-{
-	struct lowdev *l = d->priv;
-	(void)lba, (void)count, (void)buf;
-	l->writes++;
-	return BLK_OK;
-}
-
-/* Counts flushes (none expected). */
-static int low_flush(struct blk_dev *d)
-{
-	struct lowdev *l = d->priv;
-	l->flushes++;
-	return BLK_OK;
-}
-
-/* A lower device of sectors sectors, sector i filled with byte (i * 7 + 1). */
-static void low_init(struct lowdev *l, uint64_t sectors)
-{
-	memset(l, 0, sizeof(*l));
-	l->data = malloc(sectors * 512);
+	struct ramdev *l = ramdev_new(sectors, sectors, 0);
 	for (uint64_t i = 0; i < sectors; i++)
 		memset(l->data + i * 512, (int)(i * 7 + 1), 512);
-	l->blk.sectors = l->blk.max_sectors = sectors;
-	l->blk.size_bytes = sectors * 512;
+	l->blk.name = NULL;
 	l->blk.read_only = 1;
-	l->blk.read = low_read;
-	l->blk.write = low_write;
-	l->blk.flush = low_flush;
-	l->blk.priv = l;
+	l->drop_writes = 1;
+	return l;
 }
 
 static int full_calls;
@@ -104,15 +65,14 @@ static void test_random_model(void **state)
 	(void)state;
 	const uint64_t n = 4096;
 	const uint32_t cap = 1500;
-	struct lowdev l;
-	low_init(&l, n);
+	struct ramdev *l = low_new(n);
 	uint8_t *model = malloc(n * 512);
-	memcpy(model, l.data, n * 512);
+	memcpy(model, l->data, n * 512);
 	uint8_t *orig = malloc(n * 512);
-	memcpy(orig, l.data, n * 512);
+	memcpy(orig, l->data, n * 512);
 	void *mem = malloc(overlay_bytes(cap));
 	struct overlay o;
-	struct blk_dev *d = overlay_init(&o, &l.blk, mem, cap, "snap");
+	struct blk_dev *d = overlay_init(&o, &l->blk, mem, cap, "snap");
 	assert_non_null(d);
 	assert_int_equal(d->sectors, n);
 	uint8_t *buf = malloc(128 * 512), *chk = malloc(128 * 512);
@@ -142,53 +102,51 @@ static void test_random_model(void **state)
 	assert_true(refused > 0);               /* the pool did fill up in this run */
 	assert_int_equal(o.refused, (uint32_t)refused);
 	assert_int_equal(blk_flush(d), BLK_OK);
-	assert_int_equal(l.writes, 0);
-	assert_int_equal(l.flushes, 0);
-	assert_memory_equal(l.data, orig, n * 512);
+	assert_int_equal(l->writes, 0);
+	assert_int_equal(l->flushes, 0);
+	assert_memory_equal(l->data, orig, n * 512);
 	for (uint64_t lba = 0; lba < n; lba += 128) {
 		assert_int_equal(blk_read(d, lba, 128, chk), BLK_OK);
 		assert_memory_equal(chk, model + lba * 512, 128 * 512);
 	}
-	free(buf), free(chk), free(mem), free(model), free(orig), free(l.data);
+	free(buf), free(chk), free(mem), free(model), free(orig), ramdev_free(l);
 }
 
 /* Runs of sectors not in the overlay go to the lower device as one request each. */
 static void test_runs_coalesce(void **state)
 {
 	(void)state;
-	struct lowdev l;
-	low_init(&l, 256);
+	struct ramdev *l = low_new(256);
 	void *mem = malloc(overlay_bytes(64));
 	struct overlay o;
-	struct blk_dev *d = overlay_init(&o, &l.blk, mem, 64, "snap");
+	struct blk_dev *d = overlay_init(&o, &l->blk, mem, 64, "snap");
 	uint8_t buf[128 * 512];
 	assert_int_equal(blk_read(d, 0, 128, buf), BLK_OK);
-	assert_int_equal(l.reads, 1);            /* empty overlay: one request */
+	assert_int_equal(l->reads, 1);            /* empty overlay: one request */
 	memset(buf, 0xAB, 512);
 	assert_int_equal(blk_write(d, 10, 1, buf), BLK_OK);
 	assert_int_equal(blk_write(d, 20, 1, buf), BLK_OK);
 	assert_int_equal(blk_write(d, 21, 1, buf), BLK_OK);
-	l.reads = 0;
+	l->reads = 0;
 	assert_int_equal(blk_read(d, 0, 128, buf), BLK_OK);
-	assert_int_equal(l.reads, 3);            /* [0,10) [11,20) [22,128) */
+	assert_int_equal(l->reads, 3);            /* [0,10) [11,20) [22,128) */
 	assert_int_equal(buf[10 * 512], 0xAB);
 	assert_int_equal(buf[9 * 512], (uint8_t)(9 * 7 + 1));
 	assert_int_equal(buf[22 * 512], (uint8_t)(22 * 7 + 1));
-	l.reads = 0;
+	l->reads = 0;
 	assert_int_equal(blk_read(d, 20, 2, buf), BLK_OK);
-	assert_int_equal(l.reads, 0);            /* all from the overlay */
-	free(mem), free(l.data);
+	assert_int_equal(l->reads, 0);            /* all from the overlay */
+	free(mem), ramdev_free(l);
 }
 
 /* Full: the refused write stores nothing, reports lba/count/missing, and rewrites of stored sectors still work. */
 static void test_full(void **state)
 {
 	(void)state;
-	struct lowdev l;
-	low_init(&l, 1024);
+	struct ramdev *l = low_new(1024);
 	void *mem = malloc(overlay_bytes(16));
 	struct overlay o;
-	struct blk_dev *d = overlay_init(&o, &l.blk, mem, 16, "snap");
+	struct blk_dev *d = overlay_init(&o, &l->blk, mem, 16, "snap");
 	o.on_full = on_full;
 	full_calls = 0;
 	uint8_t buf[32 * 512], chk[32 * 512];
@@ -210,32 +168,31 @@ static void test_full(void **state)
 	assert_int_equal(blk_write(d, 0, 1, buf), BLK_E_NOSPACE);
 	assert_int_equal(full_calls, 2);
 	assert_int_equal(o.refused, 2);
-	assert_int_equal(l.writes, 0);
-	free(mem), free(l.data);
+	assert_int_equal(l->writes, 0);
+	free(mem), ramdev_free(l);
 }
 
 /* Range checks and lower-device errors pass through; bad arguments are refused. */
 static void test_errors(void **state)
 {
 	(void)state;
-	struct lowdev l;
-	low_init(&l, 64);
+	struct ramdev *l = low_new(64);
 	void *mem = malloc(overlay_bytes(8));
 	struct overlay o;
-	assert_null(overlay_init(&o, &l.blk, NULL, 8, "x"));
-	assert_null(overlay_init(&o, &l.blk, mem, 0, "x"));
-	struct blk_dev *d = overlay_init(&o, &l.blk, mem, 8, "a-rather-long-overlay-device-name");
+	assert_null(overlay_init(&o, &l->blk, NULL, 8, "x"));
+	assert_null(overlay_init(&o, &l->blk, mem, 0, "x"));
+	struct blk_dev *d = overlay_init(&o, &l->blk, mem, 8, "a-rather-long-overlay-device-name");
 	assert_non_null(d);
 	assert_int_equal(strlen(d->name), sizeof(o.name) - 1);
 	uint8_t buf[4 * 512];
 	assert_int_equal(blk_read(d, 62, 4, buf), BLK_E_RANGE);
 	assert_int_equal(blk_write(d, 63, 2, buf), BLK_E_NOSPACE);
 	assert_int_equal(blk_write(d, 64, 0, buf), BLK_OK);
-	l.fail_reads = 1;
+	l->fail_reads = 1;
 	assert_int_equal(blk_read(d, 0, 4, buf), BLK_E_IO);
 	assert_int_equal(blk_write(d, 0, 1, buf), BLK_OK);
 	assert_int_equal(blk_read(d, 0, 1, buf), BLK_OK);             /* served from memory */
-	free(mem), free(l.data);
+	free(mem), ramdev_free(l);
 }
 
 int main(void)

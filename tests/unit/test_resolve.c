@@ -11,76 +11,11 @@
 
 #include "../../kernel/container.h"   /* CONTAINER_OF */
 #include "../../vhd/vhd.h"
+#include "ramdev.h"
 #include "../../image/resolve.h"
 #include "resolve_vectors.h"
 
-/* ------------------------------------------------------------------ a RAM block device */
-
-struct memdev {
-	struct blk_dev blk;
-	uint8_t *data;
-	size_t cap;
-};
-
-static int mem_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
-{
-	struct memdev *m = d->priv;
-	uint64_t off = lba * 512, len = (uint64_t)count * 512;
-	if (lba + count > d->sectors)
-		return BLK_E_RANGE;
-	memset(buf, 0, len);
-	if (off < d->size_bytes)
-		memcpy(buf, m->data + off, off + len > d->size_bytes ? d->size_bytes - off : len);
-	return BLK_OK;
-}
-
-static int mem_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
-{
-	struct memdev *m = d->priv;
-	uint64_t end = (lba + count) * 512;
-	if (lba + count > d->max_sectors)
-		return BLK_E_NOSPACE;
-	if (end > m->cap) {
-		size_t nc = m->cap ? m->cap : 4096;
-		while (nc < end)
-			nc *= 2;
-		m->data = realloc(m->data, nc);
-		memset(m->data + m->cap, 0, nc - m->cap);
-		m->cap = nc;
-	}
-	memcpy(m->data + lba * 512, buf, (size_t)count * 512);
-	if (end > d->size_bytes) {
-		d->size_bytes = end;
-		d->sectors = lba + count;
-	}
-	return BLK_OK;
-}
-
-static int mem_flush(struct blk_dev *d)
-{
-	(void)d;
-	return BLK_OK;
-}
-
-static struct memdev *memdev_new(void)
-{
-	struct memdev *m = calloc(1, sizeof(*m));
-	m->blk.name = "mem";
-	m->blk.max_sectors = 1u << 20;
-	m->blk.read = mem_read;
-	m->blk.write = mem_write;
-	m->blk.flush = mem_flush;
-	m->blk.priv = m;
-	return m;
-}
-
-static void memdev_free(struct memdev *m)
-{
-	if (m) {
-		free(m->data);
-		free(m);
-	}
-}
+/* RAM block devices: ramdev.h (growing, as a file). */
 
 /* ------------------------------------------------------------------ the fake file systems */
 
@@ -90,7 +25,7 @@ static void memdev_free(struct memdev *m)
 /* A file: a name and the image it holds (an alias shares another file's image and identity). */
 struct fs_file {
 	char path[256];
-	struct memdev *m;         /* NULL for an alias or a deleted file */
+	struct ramdev *m;         /* NULL for an alias or a deleted file */
 	int id;                   /* identity: the file index of its image */
 	int deleted;
 	uint8_t uuid[16];
@@ -129,7 +64,7 @@ static struct fs_file *fs_lookup(struct fakefs *fs, const char *path)
 }
 
 /* Open an image read-only with its BAT (as every caller must before attaching it). */
-static int node_open(struct fs_node *n, struct memdev *m, const char *path)
+static int node_open(struct fs_node *n, struct ramdev *m, const char *path)
 {
 	memset(n, 0, sizeof(*n));
 	snprintf(n->path, sizeof(n->path), "%s", path);
@@ -192,7 +127,7 @@ static void fs_free(struct fakefs *fs)
 	for (int i = 0; i < fs->nnode; i++)
 		free(fs->node[i].bat);
 	for (int i = 0; i < fs->nf; i++)
-		memdev_free(fs->f[i].m);
+		ramdev_free(fs->f[i].m);
 	free(fs);
 }
 
@@ -214,12 +149,12 @@ static const char *base_name(const char *p)
 }
 
 /* Rewrite the child's header at offset 512: fn edits the 1024 bytes, then the checksum is redone. */
-static uint8_t *hdr_of(struct memdev *m)
+static uint8_t *hdr_of(struct ramdev *m)
 {
 	return m->data + 512;
 }
 
-static void hdr_fix(struct memdev *m)
+static void hdr_fix(struct ramdev *m)
 {
 	uint8_t *h = hdr_of(m);
 	uint32_t c = vhd_checksum(h, 1024, 36);
@@ -243,7 +178,7 @@ static void put32(uint8_t *p, uint32_t v)
 }
 
 /* Turn the W2ku locator into a MacX one holding url (UTF-8). */
-static void make_macx(struct memdev *m, const char *url)
+static void make_macx(struct ramdev *m, const char *url)
 {
 	uint8_t *h = hdr_of(m);
 	for (int i = 0; i < 8; i++) {
@@ -274,7 +209,7 @@ static void fs_create(struct fakefs *fs, const struct rv_file *d, int vi)
 		return;
 	}
 	f->id = idx;
-	f->m = memdev_new();
+	f->m = ramdev_growing(1u << 20, 0);
 	memset(f->uuid, 0, 16);
 	f->uuid[0] = (uint8_t)(0xa0 + vi);
 	f->uuid[1] = (uint8_t)idx;
@@ -484,7 +419,7 @@ static void test_explain_truncates_and_terminates(void **state)
 static void test_paths_edges(void **state)
 {
 	(void)state;
-	struct memdev *m = memdev_new();
+	struct ramdev *m = ramdev_growing(1u << 20, 0);
 	struct vhd_create_opts o;
 	memset(&o, 0, sizeof(o));
 	o.type = VHD_TYPE_DYNAMIC;
@@ -497,7 +432,7 @@ static void test_paths_edges(void **state)
 	assert_int_equal(res_parent_paths(&base.v, "/b.vhd", 0, &w), VHD_E_NOT_DIFF);
 	assert_int_equal(w.n, 0);
 
-	struct memdev *c = memdev_new();
+	struct ramdev *c = ramdev_growing(1u << 20, 0);
 	o.type = VHD_TYPE_DIFF;
 	o.parent = &base.v;
 	o.parent_name = "b.vhd";
@@ -516,8 +451,8 @@ static void test_paths_edges(void **state)
 	assert_int_equal(w.tries[0].idx, 0);
 	free(base.bat);
 	free(child.bat);
-	memdev_free(m);
-	memdev_free(c);
+	ramdev_free(m);
+	ramdev_free(c);
 }
 
 int main(void)

@@ -9,114 +9,18 @@
 #include <cmocka.h>
 
 #include "../../vhd/vhd.h"
+#include "ramdev.h"
 
-/* ------------------------------------------------------------------ a RAM block device */
-
-struct memdev {
-	struct blk_dev blk;
-	uint8_t *data;
-	size_t cap;          /* allocated bytes */
-	long writes_left;    /* -1: unlimited; else fail (power cut) once it reaches 0 */
-	int writes;          /* writes performed */
-	int flushes;
-};
-
-/* Read sectors; bytes past size_bytes read as zero. */
-static int mem_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
-{
-	struct memdev *m = d->priv;
-	uint64_t off = lba * 512, len = (uint64_t)count * 512;
-	if (lba + count > d->sectors)
-		return BLK_E_RANGE;
-	memset(buf, 0, len);
-	if (off < d->size_bytes)
-		memcpy(buf, m->data + off, off + len > d->size_bytes ? d->size_bytes - off : len);
-	return BLK_OK;
-}
-
-/* Write sectors, growing the device up to max_sectors; honours the power-cut counter. */
-static int mem_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
-{
-	struct memdev *m = d->priv;
-	if (m->writes_left == 0)
-		return BLK_E_IO;
-	if (m->writes_left > 0)
-		m->writes_left--;
-	uint64_t end = (lba + count) * 512;
-	if (lba + count > d->max_sectors)
-		return BLK_E_NOSPACE;
-	if (end > m->cap) {
-		size_t nc = m->cap ? m->cap : 4096;
-		while (nc < end)
-			nc *= 2;
-		m->data = realloc(m->data, nc);
-		memset(m->data + m->cap, 0, nc - m->cap);
-		m->cap = nc;
-	}
-	memcpy(m->data + lba * 512, buf, (size_t)count * 512);
-	if (end > d->size_bytes) {
-		d->size_bytes = end;
-		d->sectors = lba + count;
-	}
-	m->writes++;
-	return BLK_OK;
-}
-
-static int mem_flush(struct blk_dev *d)
-{
-	struct memdev *m = d->priv;
-	m->flushes++;
-	return m->writes_left == 0 ? BLK_E_IO : BLK_OK;
-}
-
-static struct memdev *memdev_new(uint64_t max_sectors)
-{
-	struct memdev *m = calloc(1, sizeof(*m));
-	m->blk.name = "mem";
-	m->blk.max_sectors = max_sectors;
-	m->blk.read = mem_read;
-	m->blk.write = mem_write;
-	m->blk.flush = mem_flush;
-	m->blk.priv = m;
-	m->writes_left = -1;
-	return m;
-}
-
-/* A copy of m's current bytes as a new device (a "disk after power loss"). */
-static struct memdev *memdev_clone(const struct memdev *m)
-{
-	struct memdev *c = memdev_new(m->blk.max_sectors);
-	c->cap = m->cap;
-	c->data = malloc(m->cap ? m->cap : 1);
-	memcpy(c->data, m->data, m->cap);
-	c->blk.size_bytes = m->blk.size_bytes;
-	c->blk.sectors = m->blk.sectors;
-	return c;
-}
-
-static void memdev_free(struct memdev *m)
-{
-	if (m) {
-		free(m->data);
-		free(m);
-	}
-}
-
-/* Truncate the device to bytes. */
-static void memdev_truncate(struct memdev *m, uint64_t bytes)
-{
-	m->blk.size_bytes = bytes;
-	m->blk.sectors = (bytes + 511) / 512;
-}
+/* ------------------------------------------------------------------ RAM block devices: ramdev.h (growing, as a file) */
 
 /* An opened image with its BAT. */
 struct img {
-	struct memdev *m;
+	struct ramdev *m;
 	struct vhd v;
 	uint32_t *bat;
 };
 
-static int img_open(struct img *im, struct memdev *m, unsigned flags)
+static int img_open(struct img *im, struct ramdev *m, unsigned flags)
 {
 	im->m = m;
 	im->bat = NULL;
@@ -142,9 +46,9 @@ static void img_close(struct img *im)
 	im->bat = NULL;
 }
 
-static struct memdev *make_image(uint32_t type, uint64_t size, uint32_t bs)
+static struct ramdev *make_image(uint32_t type, uint64_t size, uint32_t bs)
 {
-	struct memdev *m = memdev_new(1ull << 40);
+	struct ramdev *m = ramdev_growing(1ull << 40, 0);
 	struct vhd_create_opts o = { 0 };
 	o.type = type;
 	o.size = size;
@@ -225,7 +129,7 @@ static void test_checksum_and_chs(void **state)
 /* Random reads and writes against a model, for one image type and block size. */
 static void random_io(uint32_t type, uint64_t size, uint32_t bs, int ops)
 {
-	struct memdev *m = make_image(type, size, bs);
+	struct ramdev *m = make_image(type, size, bs);
 	struct img im;
 	assert_int_equal(img_open(&im, m, 0), VHD_OK);
 	assert_int_equal(im.v.sectors, size / 512);
@@ -247,7 +151,7 @@ static void random_io(uint32_t type, uint64_t size, uint32_t bs, int ops)
 	}
 	/* Reopen from the bytes and compare everything. */
 	img_close(&im);
-	struct memdev *c = memdev_clone(m);
+	struct ramdev *c = ramdev_clone(m);
 	struct img im2;
 	assert_int_equal(img_open(&im2, c, 0), VHD_OK);
 	for (uint64_t lba = 0; lba < size / 512; lba += 256) {
@@ -258,8 +162,8 @@ static void random_io(uint32_t type, uint64_t size, uint32_t bs, int ops)
 	int codes[VHD_C_COUNT];
 	assert_int_equal(run_check(&im2, codes), 0);
 	img_close(&im2);
-	memdev_free(c);
-	memdev_free(m);
+	ramdev_free(c);
+	ramdev_free(m);
 	free(model);
 	free(buf);
 	free(rd);
@@ -282,7 +186,7 @@ static void test_dynamic_io_block_sizes(void **state)
 static void test_range_and_readonly(void **state)
 {
 	(void)state;
-	struct memdev *m = make_image(VHD_TYPE_DYNAMIC, 1 << 20, 0);
+	struct ramdev *m = make_image(VHD_TYPE_DYNAMIC, 1 << 20, 0);
 	struct img im;
 	assert_int_equal(img_open(&im, m, VHD_OPEN_RDONLY), VHD_OK);
 	uint8_t buf[1024] = { 0 };
@@ -290,17 +194,17 @@ static void test_range_and_readonly(void **state)
 	assert_int_equal(vhd_read(&im.v, UINT64_MAX, 1, buf), VHD_E_RANGE);
 	assert_int_equal(vhd_read(&im.v, 2047, 1, buf), VHD_OK);
 	assert_int_equal(vhd_read(&im.v, 2048, 0, buf), VHD_OK);
-	int before = m->writes;
+	int before = m->stored;
 	assert_int_equal(vhd_write(&im.v, 0, 1, buf), VHD_E_READ_ONLY);
-	assert_int_equal(m->writes, before);
+	assert_int_equal(m->stored, before);
 	img_close(&im);
-	memdev_free(m);
+	ramdev_free(m);
 }
 
 static void test_backup_footer_and_short_footer(void **state)
 {
 	(void)state;
-	struct memdev *m = make_image(VHD_TYPE_DYNAMIC, 4 << 20, 0);
+	struct ramdev *m = make_image(VHD_TYPE_DYNAMIC, 4 << 20, 0);
 	/* Damage the end footer's checksum. */
 	uint64_t end = m->blk.size_bytes - 512;
 	m->data[end + 64] ^= 0xFF;
@@ -316,7 +220,7 @@ static void test_backup_footer_and_short_footer(void **state)
 	img_close(&im);
 	m->data[end + 64] ^= 0xFF;
 	/* A 511-byte footer (old Virtual PC): the file lacks the last reserved byte. */
-	memdev_truncate(m, m->blk.size_bytes - 1);
+	ramdev_truncate(m, m->blk.size_bytes - 1);
 	assert_int_equal(img_open(&im, m, 0), VHD_OK);
 	assert_true(im.v.state & VHD_ST_SHORT_FOOTER);
 	/* Writing allocates a block and leaves a full 512-byte footer. */
@@ -325,45 +229,45 @@ static void test_backup_footer_and_short_footer(void **state)
 	assert_int_equal(vhd_write(&im.v, 5, 1, w), VHD_OK);
 	img_close(&im);
 	assert_int_equal(m->blk.size_bytes % 512, 0);
-	struct memdev *c = memdev_clone(m);
+	struct ramdev *c = ramdev_clone(m);
 	assert_int_equal(img_open(&im, c, 0), VHD_OK);
 	assert_false(im.v.state & VHD_ST_SHORT_FOOTER);
 	assert_int_equal(vhd_read(&im.v, 5, 1, buf), VHD_OK);
 	assert_memory_equal(buf, w, 512);
 	img_close(&im);
-	memdev_free(c);
-	memdev_free(m);
+	ramdev_free(c);
+	ramdev_free(m);
 }
 
 static void test_open_errors(void **state)
 {
 	(void)state;
 	struct img im;
-	struct memdev *m = memdev_new(1 << 20);
+	struct ramdev *m = ramdev_growing(1 << 20, 0);
 	assert_int_equal(img_open(&im, m, 0), VHD_E_TOO_SMALL);
-	memdev_free(m);
+	ramdev_free(m);
 	/* Garbage, no cookie anywhere. */
 	m = make_image(VHD_TYPE_FIXED, 1 << 20, 0);
 	memset(m->data + (1 << 20), 'x', 8);
 	assert_int_equal(img_open(&im, m, 0), VHD_E_FOOTER_COOKIE);
-	memdev_free(m);
+	ramdev_free(m);
 	/* Dynamic header checksum. */
 	m = make_image(VHD_TYPE_DYNAMIC, 1 << 20, 0);
 	m->data[512 + 100] ^= 1;
 	assert_int_equal(img_open(&im, m, 0), VHD_E_HEADER_CHECKSUM);
-	memdev_free(m);
+	ramdev_free(m);
 	/* Truncated fixed image. */
 	m = make_image(VHD_TYPE_FIXED, 1 << 20, 0);
 	memmove(m->data + 4096, m->data + (1 << 20), 512);
-	memdev_truncate(m, 4096 + 512);
+	ramdev_truncate(m, 4096 + 512);
 	assert_int_equal(img_open(&im, m, 0), VHD_E_FIXED_SIZE);
-	memdev_free(m);
+	ramdev_free(m);
 }
 
 static void test_bat_validation(void **state)
 {
 	(void)state;
-	struct memdev *m = make_image(VHD_TYPE_DYNAMIC, 8 << 20, 512 << 10);
+	struct ramdev *m = make_image(VHD_TYPE_DYNAMIC, 8 << 20, 512 << 10);
 	struct img im;
 	assert_int_equal(img_open(&im, m, 0), VHD_OK);
 	uint8_t *buf = malloc(2048 * 512);
@@ -393,13 +297,13 @@ static void test_bat_validation(void **state)
 	assert_int_equal(img_open(&im, m, 0), VHD_OK);
 	img_close(&im);
 	free(buf);
-	memdev_free(m);
+	ramdev_free(m);
 }
 
 /* Build a child over parent p (opened in pim), with locators. */
-static struct memdev *make_child(struct img *pim, uint32_t bs)
+static struct ramdev *make_child(struct img *pim, uint32_t bs)
 {
-	struct memdev *m = memdev_new(1ull << 40);
+	struct ramdev *m = ramdev_growing(1ull << 40, 0);
 	struct vhd_create_opts o = { 0 };
 	o.type = VHD_TYPE_DIFF;
 	o.block_size = bs;
@@ -418,7 +322,7 @@ static void test_differencing(void **state)
 {
 	(void)state;
 	const uint64_t size = 6 << 20;
-	struct memdev *pm = make_image(VHD_TYPE_DYNAMIC, size, 0);
+	struct ramdev *pm = make_image(VHD_TYPE_DYNAMIC, size, 0);
 	struct img pim;
 	assert_int_equal(img_open(&pim, pm, 0), VHD_OK);
 	uint8_t *model = calloc(1, size);
@@ -432,8 +336,8 @@ static void test_differencing(void **state)
 		assert_int_equal(vhd_write(&pim.v, l, 200, buf), VHD_OK);
 		memcpy(model + l * 512, buf, 200 * 512);
 	}
-	struct memdev *snapshot = memdev_clone(pm);
-	struct memdev *cm = make_child(&pim, 512 << 10);
+	struct ramdev *snapshot = ramdev_clone(pm);
+	struct ramdev *cm = make_child(&pim, 512 << 10);
 	struct img cim;
 	assert_int_equal(img_open(&cim, cm, 0), VHD_OK);
 	assert_int_equal(cim.v.footer.type, VHD_TYPE_DIFF);
@@ -481,9 +385,9 @@ static void test_differencing(void **state)
 	assert_int_equal(run_check(&cim, codes), 0);
 	img_close(&cim);
 	img_close(&pim);
-	memdev_free(snapshot);
-	memdev_free(cm);
-	memdev_free(pm);
+	ramdev_free(snapshot);
+	ramdev_free(cm);
+	ramdev_free(pm);
 	free(model);
 	free(buf);
 }
@@ -491,13 +395,13 @@ static void test_differencing(void **state)
 static void test_parent_checks(void **state)
 {
 	(void)state;
-	struct memdev *pm = make_image(VHD_TYPE_DYNAMIC, 2 << 20, 0);
+	struct ramdev *pm = make_image(VHD_TYPE_DYNAMIC, 2 << 20, 0);
 	struct img pim, cim, other;
 	assert_int_equal(img_open(&pim, pm, 0), VHD_OK);
-	struct memdev *cm = make_child(&pim, 0);
+	struct ramdev *cm = make_child(&pim, 0);
 	assert_int_equal(img_open(&cim, cm, 0), VHD_OK);
 	/* Wrong parent (different uuid). */
-	struct memdev *om = make_image(VHD_TYPE_FIXED, 2 << 20, 0);
+	struct ramdev *om = make_image(VHD_TYPE_FIXED, 2 << 20, 0);
 	assert_int_equal(img_open(&other, om, 0), VHD_OK);
 	assert_int_equal(vhd_set_parent(&cim.v, &other.v, &cim.v, 0), VHD_E_PARENT_UUID);
 	/* Time stamp mismatch, and its explicit override. */
@@ -519,9 +423,9 @@ static void test_parent_checks(void **state)
 	img_close(&cim);
 	img_close(&pim);
 	img_close(&other);
-	memdev_free(om);
-	memdev_free(cm);
-	memdev_free(pm);
+	ramdev_free(om);
+	ramdev_free(cm);
+	ramdev_free(pm);
 }
 
 static void test_chain_depth_limit(void **state)
@@ -560,7 +464,7 @@ static void test_power_cut(void **state)
 {
 	(void)state;
 	for (int diff = 0; diff < 2; diff++) {
-		struct memdev *base = make_image(VHD_TYPE_DYNAMIC, 4 << 20, 512 << 10);
+		struct ramdev *base = make_image(VHD_TYPE_DYNAMIC, 4 << 20, 512 << 10);
 		struct img bim;
 		assert_int_equal(img_open(&bim, base, 0), VHD_OK);
 		uint8_t w[8 * 512], r[8 * 512], old[8 * 512];
@@ -568,9 +472,9 @@ static void test_power_cut(void **state)
 		/* The differencing case gets parent data under the write; the dynamic one starts empty. */
 		if (diff)
 			assert_int_equal(vhd_write(&bim.v, 1020, 8, w), VHD_OK);  /* straddles blocks 0/1 */
-		struct memdev *dev = base;
+		struct ramdev *dev = base;
 		struct img pim;
-		struct memdev *cdev = NULL;
+		struct ramdev *cdev = NULL;
 		if (diff) {
 			assert_int_equal(img_open(&pim, base, VHD_OPEN_RDONLY), VHD_OK);
 			cdev = make_child(&pim, 512 << 10);
@@ -580,7 +484,7 @@ static void test_power_cut(void **state)
 		fill_pattern(w, 1020, 8, 2);
 		int total = -1;
 		for (int k = 0; ; k++) {
-			struct memdev *c = memdev_clone(dev);
+			struct ramdev *c = ramdev_clone(dev);
 			c->writes_left = k;
 			struct img im;
 			assert_int_equal(img_open(&im, c, 0), VHD_OK);
@@ -589,7 +493,7 @@ static void test_power_cut(void **state)
 			int res = vhd_write(&im.v, 1020, 8, w);
 			img_close(&im);
 			/* "Reboot": reopen what reached the disk. */
-			struct memdev *after = memdev_clone(c);
+			struct ramdev *after = ramdev_clone(c);
 			assert_int_equal(img_open(&im, after, 0), VHD_OK);
 			if (diff)
 				assert_int_equal(vhd_set_parent(&im.v, &pim.v, &im.v, 0), VHD_OK);
@@ -604,9 +508,9 @@ static void test_power_cut(void **state)
 			/* Only leaked space / trailing bytes are acceptable leftovers. */
 			assert_int_equal(codes[0] - codes[VHD_C_LEAKED_SPACE] - codes[VHD_C_TRAILING_BYTES], 0);
 			img_close(&im);
-			memdev_free(after);
+			ramdev_free(after);
 			int done = res == VHD_OK;
-			memdev_free(c);
+			ramdev_free(c);
 			if (done) {
 				total = k;
 				break;
@@ -617,37 +521,37 @@ static void test_power_cut(void **state)
 		img_close(&bim);
 		if (diff) {
 			img_close(&pim);
-			memdev_free(cdev);
+			ramdev_free(cdev);
 		}
-		memdev_free(base);
+		ramdev_free(base);
 	}
 }
 
 static void test_nospace(void **state)
 {
 	(void)state;
-	struct memdev *m = make_image(VHD_TYPE_DYNAMIC, 8 << 20, 2 << 20);
+	struct ramdev *m = make_image(VHD_TYPE_DYNAMIC, 8 << 20, 2 << 20);
 	m->blk.max_sectors = m->blk.sectors + 100;  /* no room for a 2 MiB block */
 	struct img im;
 	assert_int_equal(img_open(&im, m, 0), VHD_OK);
 	uint8_t w[512];
 	fill_pattern(w, 0, 1, 3);
 	uint64_t size = m->blk.size_bytes;
-	int writes = m->writes;
+	int writes = m->stored;
 	assert_int_equal(vhd_write(&im.v, 0, 1, w), VHD_E_NOSPACE);
-	assert_int_equal(m->writes, writes);          /* nothing written */
+	assert_int_equal(m->stored, writes);          /* nothing written */
 	assert_int_equal(m->blk.size_bytes, size);
 	img_close(&im);
 	assert_int_equal(img_open(&im, m, 0), VHD_OK);
 	img_close(&im);
-	memdev_free(m);
+	ramdev_free(m);
 }
 
 /* A write spanning an allocated block and one there is no room for changes nothing at all. */
 static void test_nospace_refuses_whole_write(void **state)
 {
 	(void)state;
-	struct memdev *m = make_image(VHD_TYPE_DYNAMIC, 8 << 20, 512 << 10);
+	struct ramdev *m = make_image(VHD_TYPE_DYNAMIC, 8 << 20, 512 << 10);
 	struct img im;
 	assert_int_equal(img_open(&im, m, 0), VHD_OK);
 	uint8_t w[16 * 512], r[16 * 512], old[16 * 512];
@@ -656,10 +560,10 @@ static void test_nospace_refuses_whole_write(void **state)
 	assert_int_equal(im.v.bat[1], VHD_BAT_FREE);
 	m->blk.max_sectors = m->blk.sectors;                           /* the device is now full */
 	assert_int_equal(vhd_read(&im.v, 1016, 16, old), VHD_OK);
-	int writes = m->writes;
+	int writes = m->stored;
 	fill_pattern(w, 1016, 16, 2);                                  /* block 0 tail + block 1 head */
 	assert_int_equal(vhd_write(&im.v, 1016, 16, w), VHD_E_NOSPACE);
-	assert_int_equal(m->writes, writes);                           /* not even block 0's part */
+	assert_int_equal(m->stored, writes);                           /* not even block 0's part */
 	assert_int_equal(vhd_read(&im.v, 1016, 16, r), VHD_OK);
 	assert_memory_equal(r, old, sizeof(r));
 	/* Zeros into the free block need no room, so the same span of zeros is fine. */
@@ -667,13 +571,13 @@ static void test_nospace_refuses_whole_write(void **state)
 	assert_int_equal(vhd_write(&im.v, 1016, 16, w), VHD_OK);
 	assert_int_equal(im.v.bat[1], VHD_BAT_FREE);
 	img_close(&im);
-	memdev_free(m);
+	ramdev_free(m);
 }
 
 static void test_check_finds_defects(void **state)
 {
 	(void)state;
-	struct memdev *m = make_image(VHD_TYPE_DYNAMIC, 4 << 20, 512 << 10);
+	struct ramdev *m = make_image(VHD_TYPE_DYNAMIC, 4 << 20, 512 << 10);
 	struct img im;
 	assert_int_equal(img_open(&im, m, 0), VHD_OK);
 	uint8_t w[512];
@@ -701,7 +605,7 @@ static void test_check_finds_defects(void **state)
 	assert_true(run_check(&im, codes) >= 1);
 	assert_int_equal(codes[VHD_C_DATA_BITMAP_CLEAR], 1);
 	img_close(&im);
-	memdev_free(m);
+	ramdev_free(m);
 }
 
 int main(void)

@@ -1,4 +1,4 @@
-; pbr.asm: a DOS-style partition boot record (tests/guests/doschain; tests/test_guests.py).
+; pbr.asm: a DOS-style partition boot record (tests/qemu/thirdparty/doschain; tests/qemu/test_guests.py).
 ; Loaded by mbr.asm at 0:7C00. Like a DOS boot sector it takes the partition's
 ; start from the BPB's hidden-sectors field, asks the BIOS for the geometry
 ; (INT 13h AH=08h), converts LBAs to CHS with it and loads the second stage

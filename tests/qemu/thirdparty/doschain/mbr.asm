@@ -1,4 +1,4 @@
-; mbr.asm: a DOS-style master boot record (tests/guests/doschain; tests/test_guests.py).
+; mbr.asm: a DOS-style master boot record (tests/qemu/thirdparty/doschain; tests/qemu/test_guests.py).
 ; Relocates itself to 0:0600, asks the BIOS for the drive geometry (INT 13h AH=08h),
 ; finds the active partition and loads its boot record to 0:7C00 with INT 13h AH=02h
 ; using the CHS address stored in the partition table (as the MS-DOS MBR does),

@@ -1,8 +1,8 @@
 """firmware_harness.py: build guest test images, boot them in QEMU (SeaBIOS alone or through vhdboot), parse the serial log.
 
-Stdlib only. Used by tests/test_firmware.py and bench/int13_read.py.
+Stdlib only. Used by tests/qemu/test_firmware.py and bench/int13_read.py.
 
-The guest (tests/guest/int13test.asm, built to build/guest/int13test.bin)
+The guest (tests/qemu/progs/int13test.asm, built to build/guest/int13test.bin)
 sits at LBA 0..GUEST_SECTORS-1 of the disk it tests. LBA 1 is its parameter
 sector, written here (Params.sector()), so one binary serves every case.
 It prints one record per line on COM1 ("T 41 dl=80 ax=3080 ... cf=00",
@@ -26,7 +26,7 @@ import subprocess
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/qemu/ -> repository
 BUILD = os.path.join(ROOT, "build")
 ISO = os.path.join(BUILD, "vhdboot.iso")
 GUEST_BIN = os.path.join(BUILD, "guest", "int13test.bin")

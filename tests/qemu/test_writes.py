@@ -250,7 +250,7 @@ def test_differencing_writes_on_host(tmp_path):
 # ------------------------------------------------------------------ power cut
 
 def test_power_cut(tmp_path):
-    """A few trials of tests/powercut.py: SIGKILL mid-write; the image checks clean and every acknowledged write is there."""
+    """A few trials of tests/qemu/powercut.py: SIGKILL mid-write; the image checks clean and every acknowledged write is there."""
     results = powercut.run_trials(4, str(tmp_path), seed=1)
     bad = [r for r in results if not r.ok]
     assert not bad, "\n\n".join(r.report() for r in bad)

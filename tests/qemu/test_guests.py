@@ -1,6 +1,6 @@
 """test_guests.py: real boot loaders and operating systems boot from inside a VHD (issue 4).
 
-Guests (tests/guests/build_images.py, built at test time from Debian's packages):
+Guests (tests/qemu/thirdparty/build_images.py, built at test time from Debian's packages):
 GRUB 2 + Linux (kernel from FAT, initramfs from ext2; grub-ext2: both from ext2), SYSLINUX + Linux, GRUB 2 + memtest86+, a DOS-style CHS chain (ours).
 Each boots
   - from its raw image under SeaBIOS alone (baseline: the guest and the image are right), and
@@ -22,7 +22,7 @@ import threading
 import pytest
 
 import firmware_harness as fh
-from guests import guestboot as gb
+from thirdparty import guestboot as gb
 
 bi = gb.bi
 

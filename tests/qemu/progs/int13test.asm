@@ -2,7 +2,7 @@
 ;
 ; Layout on disk (flat binary, LBA 0..GUEST_SECTORS-1):
 ;   LBA 0  boot sector (mbr.inc): loads LBA 1.. with AH=02h
-;   LBA 1  parameter sector (PARAM_*): written by tests/firmware_harness.py
+;   LBA 1  parameter sector (PARAM_*): written by tests/qemu/firmware_harness.py
 ;   LBA 2  stage 2 (this file)
 ;
 ; Output (one record per line, fields "key=value", every number lower-case

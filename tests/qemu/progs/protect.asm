@@ -1,8 +1,8 @@
 ; protect.asm: a guest that aims INT 13h reads at vhdboot's own resident memory; they must be refused and leave the handler intact.
 ;
 ; Flat binary at LBA 0..GUEST_SECTORS-1 of the test disk (the boot sector is
-; tests/guest/mbr.inc; LBA 1 is an unused parameter sector). Real mode.
-; Records on COM1 (parsed by tests/test_protect.py), each printed after its INT 13h call
+; tests/qemu/progs/mbr.inc; LBA 1 is an unused parameter sector). Real mode.
+; Records on COM1 (parsed by tests/qemu/test_protect.py), each printed after its INT 13h call
 ; returns, so the firmware's own log lines never split a record:
 ;   T LOW kb=<40:13 KiB> seg=<stub segment>
 ;   T HIGH base=<linear> len=<bytes>        the reserved E820 entry that starts where the

@@ -1,4 +1,4 @@
-; stage2.asm: the second stage of the DOS-style chain (tests/guests/doschain; tests/test_guests.py).
+; stage2.asm: the second stage of the DOS-style chain (tests/qemu/thirdparty/doschain; tests/qemu/test_guests.py).
 ; Loaded by pbr.asm at 1000:0000 (DL = drive). Initialises COM1 itself
 ; (115200 8N1), reports what the boot record did and checks what it loaded:
 ;   DOSCHAIN-STAGE2 drive=80 count=0064 spt=003f heads=00ff

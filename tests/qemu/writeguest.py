@@ -1,6 +1,6 @@
-"""writeguest.py: host side of tests/guest/writetest.asm: parameter sector, the sector pattern, images, log parsing, image read-back.
+"""writeguest.py: host side of tests/qemu/progs/writetest.asm: parameter sector, the sector pattern, images, log parsing, image read-back.
 
-Used by tests/test_writes.py, tests/powercut.py and bench/int13_write.py. Stdlib only.
+Used by tests/qemu/test_writes.py, tests/qemu/powercut.py and bench/int13_write.py. Stdlib only.
 """
 import os
 import re

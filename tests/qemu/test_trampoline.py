@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/qemu/ -> repository
 BUILD = os.path.join(ROOT, "build")
 ISO = os.path.join(BUILD, "vhdboot.iso")
 ELF = os.path.join(BUILD, "vhdboot.elf")

@@ -20,7 +20,7 @@ Guests (each a raw MBR-partitioned disk image; see GUESTS):
   memtest   GRUB 2 (as above, FAT only) starting memtest86+ (x64 .bin) with
             console=ttyS0,115200.
   doschain  our DOS-style MBR -> partition boot record -> second stage chain
-            (tests/guests/doschain/*.asm, nasm), CHS reads only.
+            (tests/qemu/thirdparty/doschain/*.asm, nasm), CHS reads only.
 
 Each guest also names `child_markers`: byte strings whose sectors hold the
 guest's own configuration or marker (grub.cfg, syslinux.cfg, the init program,
@@ -28,7 +28,7 @@ the second stage). make_vhds() blanks those sectors in the differencing
 parent and writes them into the child only, so a boot from the child works only
 if the child's blocks are really read.
 
-Usage: tests/guests/build_images.py OUTDIR [GUEST...]     (prints the image paths)
+Usage: tests/qemu/thirdparty/build_images.py OUTDIR [GUEST...]     (prints the image paths)
 """
 import glob
 import os
@@ -40,7 +40,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))  # tests/qemu/thirdparty/ -> repository
 BUILD = os.path.join(ROOT, "build")
 CACHE = os.environ.get("GUEST_CACHE", os.path.join(BUILD, "cache"))
 VHDTOOL = os.environ.get("VHDTOOL", os.path.join(BUILD, "vhdtool"))
@@ -174,7 +174,7 @@ def newc_cpio(entries):
 
 
 def initramfs(workdir):
-    """The test initramfs: a static init (tests/guests/init.c) and /dev/console."""
+    """The test initramfs: a static init (tests/qemu/thirdparty/init.c) and /dev/console."""
     out = os.path.join(workdir, "initrd.img")
     init = os.path.join(workdir, "init")
     run(["gcc", "-static", "-Os", "-s", "-Wall", "-o", init, os.path.join(HERE, "init.c")])

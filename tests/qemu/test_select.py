@@ -9,7 +9,7 @@ Disks are built at test time with sfdisk, mkfs.fat and mtools (no loop mounts):
   mbr.img  MBR: 1 FAT16 with /images/fragmented-fixed.vhd (scattered over 40 holes), /vhd/orphan.vhd
            (its parent is missing), /vhd/mismatch.vhd (its parent was re-created: other unique id)
            and /vhd/mismatch-parent.vhd; 5 (logical) FAT16 with /grow.vhd (dynamic, must grow)
-Every image holds tests/guest/int13test.asm at LBA 0 and pseudo-random data; the guest's
+Every image holds tests/qemu/progs/int13test.asm at LBA 0 and pseudo-random data; the guest's
 checksums of the whole virtual disk must match what the host computes.
 """
 import json

@@ -1,12 +1,12 @@
 """test_write_clients.py: real clients of vhdboot's INT 13h writes (QEMU TCG).
 
 - GRUB 2's save_env: a dynamic VHD holding GRUB (i386-pc, built from grub-pc-bin as
-  tests/guests/build_images.py does) whose FAT16 partition has a 1024-byte grubenv made with
+  tests/qemu/thirdparty/build_images.py does) whose FAT16 partition has a 1024-byte grubenv made with
   grub-editenv; grub.cfg sets a random token, save_env's it and prints a marker. On the host
   the converted image's grubenv (mtype) holds the token and the VHD checks clean.
 - Differencing writes in the firmware: /vhd/base.vhd <- /vhd/child.vhd on a FAT32 partition,
   the child's blocks the guest writes allocated beforehand on the host (a file on FAT cannot
-  grow). tests/guest/writetest.asm writes into them (43h, 43h verify, 03h, across a block
+  grow). tests/qemu/progs/writetest.asm writes into them (43h, 43h verify, 03h, across a block
   boundary) and reads back; one write into an unallocated child block gets CCh and a log line.
   Afterwards base.vhd is byte-identical, the child (read through the chain by vhdtool) shows the
   guest's data where written and the parent's elsewhere, and both check clean.
@@ -24,7 +24,7 @@ import firmware_harness as fh
 import writeguest as wg
 import test_select as ts
 
-sys.path.insert(0, os.path.join(fh.ROOT, "tests", "guests"))
+sys.path.insert(0, os.path.join(fh.ROOT, "tests", "qemu", "thirdparty"))
 import build_images as bi  # noqa: E402
 
 S = fh.SECTOR

@@ -1,7 +1,7 @@
 ; v86.asm: a guest that calls vhdboot's INT 13h from V86 mode (as under EMM386); the stub must refuse with AH=01h CF=1 and survive.
 ;
 ; Flat binary at LBA 0..GUEST_SECTORS-1 of the test disk (the boot sector is
-; tests/guest/mbr.inc; LBA 1 is an unused parameter sector).
+; tests/qemu/progs/mbr.inc; LBA 1 is an unused parameter sector).
 ;
 ; 1. Real mode: AH=42h of LBA 0 into SCRATCH (must succeed, equal 0:7C00).
 ; 2. PIC masked, CLI; protected mode with a flat GDT, an IDT of 32-bit
@@ -21,7 +21,7 @@
 ; Any other interrupt or exception in PM/V86 (#GP included) prints a FAULT
 ; line with the faulting CS:EIP and exits through isa-debug-exit 0x11.
 ;
-; Records on COM1 (parsed by tests/test_v86.py), each printed after its call returns:
+; Records on COM1 (parsed by tests/qemu/test_v86.py), each printed after its call returns:
 ;   T RM42 ah= cf= cnt= same=          step 1
 ;   T V86 ah= cf= pe= cnt=             step 3, printed in V86 mode (pe = SMSW bit 0)
 ;   T BACK pe=                          step 4, printed in real mode

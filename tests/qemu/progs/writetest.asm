@@ -2,7 +2,7 @@
 ;
 ; Layout on disk (flat binary, LBA 0..GUEST_SECTORS-1):
 ;   LBA 0  boot sector (mbr.inc): loads LBA 1.. with AH=02h
-;   LBA 1  parameter sector (WP_*): written by tests/test_writes.py / powercut.py / bench
+;   LBA 1  parameter sector (WP_*): written by tests/qemu/test_writes.py / powercut.py / bench
 ;   LBA 2  stage 2 (this file)
 ;
 ; Sector pattern (lba L, tag T), 128 little-endian dwords:

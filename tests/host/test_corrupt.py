@@ -1,4 +1,4 @@
-"""test_corrupt.py: vhdtool on a corpus of malformed images (tests/make_corrupt.py), one defect each.
+"""test_corrupt.py: vhdtool on a corpus of malformed images (tests/host/make_corrupt.py), one defect each.
 
 Every case must: give its own error name (vhd_errname) from check, info and read; exit 1
 (defects) or 2 (unusable) from check; never crash or trip a sanitizer (the commands also
@@ -40,14 +40,14 @@ def test_corpus_size():
 
 
 def test_generator_cli(tmp_path):
-    res = run([sys.executable, os.path.join(TESTS, "make_corrupt.py"), tmp_path], text=True)
+    res = run([sys.executable, os.path.join(TESTS, "host", "make_corrupt.py"), tmp_path], text=True)
     manifest = json.loads(res.stdout)
     assert set(manifest) == set(mc.CASES)
     for name, m in manifest.items():
         assert os.path.getsize(m["path"]) > 0, name
     # deterministic: a second run writes the same bytes
     again = tmp_path / "again"
-    run([sys.executable, os.path.join(TESTS, "make_corrupt.py"), again], text=True)
+    run([sys.executable, os.path.join(TESTS, "host", "make_corrupt.py"), again], text=True)
     for name in mc.CASES:
         assert hashes(tmp_path / name) == hashes(again / name), "generator not deterministic: " + name
 

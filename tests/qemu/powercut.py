@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """powercut.py: kill QEMU (SIGKILL) while the guest writes through vhdboot; the image must check clean and hold every acknowledged write.
 
-    tests/powercut.py [--trials N] [--seed S] [--keep]
+    tests/qemu/powercut.py [--trials N] [--seed S] [--keep]
 
 Each trial: an empty 64 MiB dynamic VHD (512 KiB blocks, a few blocks pre-written)
 at the start of a raw disk 64 MiB larger (so blocks can be allocated), booted
-through build/vhdboot.iso with tests/guest/writetest.asm in power-cut mode: write
+through build/vhdboot.iso with tests/qemu/progs/writetest.asm in power-cut mode: write
 k = 1, 2, ... goes to LBA base + (k * step) mod span, 1 + k mod 16 sectors, each
 sector self-describing (LBA, k, a PRNG fill); the guest prints "C k=.." only after
 INT 13h AH=43h returned success. After the first C line the harness waits a random

@@ -1,7 +1,7 @@
 """guestboot.py: boot the real-guest disks of build_images.py in QEMU and judge the serial log.
 
-Shared by tests/test_guests.py and bench/guests_boot.py. QEMU is run through
-tests/firmware_harness.py (run_qemu), as qemu-system-x86_64 (the Debian cloud
+Shared by tests/qemu/test_guests.py and bench/guests_boot.py. QEMU is run through
+tests/qemu/firmware_harness.py (run_qemu), as qemu-system-x86_64 (the Debian cloud
 kernel is 64-bit; vhdboot is 32-bit and runs there too), TCG, 512 MiB,
 -no-reboot, isa-debug-exit at 0xF4:
 
@@ -18,8 +18,8 @@ import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
-for p in (TESTS, HERE):
+QEMU_TESTS = os.path.dirname(HERE)     # tests/qemu/: firmware_harness.py
+for p in (QEMU_TESTS, HERE):
     if p not in sys.path:
         sys.path.insert(0, p)
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # mkdemo.sh: build the `make run` demo image: a 64 MiB dynamic VHD (build/vhdtool) holding the demo guest and a marker sector.
-#   usage: sh tests/mkdemo.sh [OUT.vhd]    (default build/demo.vhd; BUILD= overrides build/)
+#   usage: sh tests/qemu/progs/mkdemo.sh [OUT.vhd]    (default build/demo.vhd; BUILD= overrides build/)
 set -eu
 BUILD=${BUILD:-build}
 OUT=${1:-$BUILD/demo.vhd}
@@ -26,7 +26,7 @@ rm -f "$tmp"
 	head -c 504 /dev/zero
 	tail -c +1025 "$DEMO_BIN"
 } | "$VHDTOOL" write "$tmp" 0
-text="Hello from sector $MARKER_LBA of $(basename "$OUT") (tests/mkdemo.sh)"
+text="Hello from sector $MARKER_LBA of $(basename "$OUT") (tests/qemu/progs/mkdemo.sh)"
 { printf '%s' "$text"; head -c $((512 - ${#text})) /dev/zero; } | "$VHDTOOL" write "$tmp" $MARKER_LBA
 mv "$tmp" "$OUT"
 echo "mkdemo.sh: $OUT: 64 MiB dynamic VHD, demo guest at LBA 0, marker at LBA $MARKER_LBA"

@@ -1,4 +1,4 @@
-/* init.c: the only program of the test initramfs (tests/guests/build_images.py).
+/* init.c: the only program of the test initramfs (tests/qemu/thirdparty/build_images.py).
  *
  * Runs as PID 1 of a Debian cloud kernel booted by GRUB or SYSLINUX from inside
  * a VHD. Prints on /dev/console (= ttyS0 through console=ttyS0):

@@ -15,7 +15,7 @@ What the oracles can be trusted with (checked by hand on qemu-img 7.2 and libvhd
   from the parent (reproduced with images written by make_corrupt.py alone), so for
   children we compare vhdimount's view only on sectors whose bitmap byte is all set or all
   clear (see libvhdi_comparable()).
-- tests/make_corrupt.py's read_virtual(), written from the spec, reads everything.
+- tests/host/make_corrupt.py's read_virtual(), written from the spec, reads everything.
 """
 import json
 import os

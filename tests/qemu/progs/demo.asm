@@ -1,8 +1,8 @@
 ; demo.asm: the `make run` guest: shows on screen and COM1 that it booted from inside the VHD, then waits.
 ;
 ; Layout: LBA 0 boot sector (mbr.inc, loads the rest with AH=02h), LBA 1
-; demo parameters (DEMO_*: written by tests/mkdemo.sh), LBA 2.. this code.
-; tests/mkdemo.sh also puts a marker sector (text, NUL-terminated) at
+; demo parameters (DEMO_*: written by tests/qemu/progs/mkdemo.sh), LBA 2.. this code.
+; tests/qemu/progs/mkdemo.sh also puts a marker sector (text, NUL-terminated) at
 ; DEMO_MARKER_LBA; the demo reads it back through INT 13h AH=42h.
 
 GUEST_SECTORS equ 8
@@ -19,7 +19,7 @@ DAP          equ VAR_FREE + 0x10
 
 param_sector:
 	db "DEMO"
-	dd 2048                       ; default marker LBA (tests/mkdemo.sh writes its own)
+	dd 2048                       ; default marker LBA (tests/qemu/progs/mkdemo.sh writes its own)
 	times 512 - ($ - param_sector) db 0
 
 stage2:

@@ -1,6 +1,6 @@
 """test_v86.py: INT 13h from V86 mode (as under EMM386) is refused with AH=01h CF=1, counted, logged later; no crash.
 
-The guest (tests/guest/v86.asm) reads LBA 0 in real mode, enters V86 mode
+The guest (tests/qemu/progs/v86.asm) reads LBA 0 in real mode, enters V86 mode
 under a minimal monitor that reflects INT 13h to the real-mode vector (so
 vhdboot's stub runs in V86 mode), then returns to real mode and reads again;
 that call reaches the C side, which logs the refusal count on COM1.
