@@ -20,7 +20,7 @@ def isos(tmp_path_factory):
         assert os.path.exists(f), "%s missing: run make" % f
     d = tmp_path_factory.mktemp("isos")
     out = {"": fh.ISO}
-    for cmd in ("mode=ro", "mode=snapshot", "mode=snapshot snapshot=64K", "mode=rw trace"):
+    for cmd in ("mode=ro", "mode=snapshot", "mode=snapshot snapshot=64K", "mode=rw trace", "disk=bios"):
         path = str(d / (cmd.replace(" ", "_").replace("=", "-") + ".iso"))
         subprocess.run(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), cmd, path], check=True,
                        env=dict(os.environ, VHDBOOT_ELF=ELF), capture_output=True, timeout=120)
@@ -28,8 +28,13 @@ def isos(tmp_path_factory):
     return out
 
 
-def boot(disk, iso, work, timeout=120):
-    run = fh.run_qemu([(0, disk)], iso=iso, timeout=timeout, workdir=str(work))
+def boot(disk, iso, work, timeout=120, on="ide"):
+    """Boot disk on IDE pm (on="ide") or on an NVMe controller only the BIOS reads (on="nvme")."""
+    if on == "nvme":
+        extra = ["-drive", "file=%s,if=none,id=vhd,format=raw" % disk, "-device", "nvme,drive=vhd,serial=vhd0"]
+        run = fh.run_qemu([], iso=iso, timeout=timeout, workdir=str(work), extra=extra)
+    else:
+        run = fh.run_qemu([(0, disk)], iso=iso, timeout=timeout, workdir=str(work))
     assert run.rc == fh.EXIT_DONE, run.describe()
     return run
 
@@ -83,9 +88,17 @@ def assert_reads_back(path, model, work, hidden=()):
 
 # ------------------------------------------------------------------ writes that succeed
 
-def test_dynamic_on_bigger_disk(tmp_path, isos):
+# backend -> (iso command line, where the disk sits, the backend the boot log must name)
+BACKENDS = {"ata": ("", "ide", "ATA pm"), "bios-nvme": ("", "nvme", "bios 80h"),
+            "bios-ide": ("disk=bios", "ide", "bios 80h")}
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_dynamic_on_bigger_disk(tmp_path, isos, backend):
     """A dynamic VHD dd'd onto a larger disk: writes across block boundaries, into new blocks, into
-    partially filled blocks (CHS 03h, 43h, 43h verify); the grown image checks clean and reads back."""
+    partially filled blocks (CHS 03h, 43h, 43h verify); the grown image checks clean and reads back.
+    Over the native ATA driver and over the BIOS backend (an NVMe disk, and IDE with disk=bios)."""
+    cmd, on, named = BACKENDS[backend]
     size, spb = 64 << 20, 1024
     ops = [(W, wg.FN_43, spb - 4, 10, 0x11),            # block 0 (allocated) into block 1 (new)
            (W, wg.FN_43V, 10 * spb + 100, 20, 0x22),    # a new block, 43h AL=2
@@ -100,7 +113,8 @@ def test_dynamic_on_bigger_disk(tmp_path, isos):
     model = virtual(vhd, size // S)
     before_blocks = fh.vhd_info(vhd)["allocated"]
     disk = wg.on_bigger_disk(vhd, str(tmp_path / "disk.raw"), 16 << 20)
-    run = boot(disk, isos[""], tmp_path)
+    run = boot(disk, isos[cmd], tmp_path, on=on)
+    assert "vhd: using %s " % named in run.serial, run.describe()
     assert "the VHD is the first %d of" % (os.path.getsize(vhd) // S) in run.serial, run.describe()
     res = wg.records(run.serial)
     assert all(kv["ah"] == 0 and kv["cf"] == 0 for k, kv in res if k == "W"), run.describe()
