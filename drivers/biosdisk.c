@@ -92,7 +92,7 @@ static uint8_t bd_xfer1(struct bd_disk *b, int write, uint64_t lba, uint32_t n, 
 		con_printf("biosdisk: %02xh: %s LBA %llu count %u: BIOS status %02xh%s\n", b->drive,
 			   write ? "write" : "read", (unsigned long long)lba, n, st,
 			   t + 1 < BD_TRIES ? ", resetting the disk and retrying" : ", giving up");
-		if (st == 0x03 || st == 0xFF)
+		if (st == 0x03 || st == 0xFF || t + 1 == BD_TRIES)
 			break;            /* write protected / no real mode: a retry cannot help */
 		memset(&r, 0, sizeof(r));
 		r.edx = b->drive;         /* AH=00h reset */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "../../drivers/driver.h"
 
 /* The units under test are freestanding kernel files; compile them in here. */
 #include "../../kernel/cmdline.c"
@@ -48,6 +49,21 @@ static void test_cmdline(void **state)
 	struct cmdline c;
 	parse(&c, "");
 	assert_int_equal(c.nvhd, 0);
+	assert_int_equal(c.disk_mode, DRV_DISK_AUTO);
+	parse(&c, "disk=bios");
+	assert_int_equal(c.disk_mode, DRV_DISK_BIOS);
+	assert_int_equal(c.errors, 0);
+	parse(&c, "disk=native");
+	assert_int_equal(c.disk_mode, DRV_DISK_NATIVE);
+	parse(&c, "disk=pio");
+	assert_int_equal(c.disk_mode, DRV_DISK_PIO);
+	parse(&c, "disk=auto");
+	assert_int_equal(c.disk_mode, DRV_DISK_AUTO);
+	parse(&c, "disk=usb disk= disk=biosx");
+	assert_int_equal(c.disk_mode, DRV_DISK_AUTO);
+	assert_int_equal(c.errors, 3);
+	assert_string_equal(c.bad, "disk=usb");
+	parse(&c, "");
 	assert_int_equal(c.errors, 0);
 	parse(&c, "vhd=pm");
 	assert_int_equal(c.nvhd, 1);
