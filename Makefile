@@ -32,7 +32,7 @@ IMAGE_FMT_SRCS := image/image.c $(wildcard image/*_fmt.c)
 TOOL_SRCS   := $(wildcard tools/*.c)
 FS_SRCS     := $(wildcard fs/*.c)
 # tests/unit/*.c: one cmocka program each, but ramdev.c, the RAM block device they all link.
-UNIT_LIB_SRCS := tests/unit/ramdev.c
+UNIT_LIB_SRCS := tests/unit/ramdev.c tests/unit/kstubs.c
 UNIT_SRCS   := $(filter-out $(UNIT_LIB_SRCS),$(wildcard tests/unit/*.c))
 
 all: tool kernel

@@ -14,6 +14,7 @@
 #include "../../drivers/driver.h"
 #include "../../kernel/resident.h"
 #include "ramdev.h"
+#include "kstubs.h"
 /* The driver under test, built into this test (its static driver row bd_driver included). */
 #include "../../drivers/biosdisk.c"
 
@@ -22,33 +23,6 @@
 uint32_t kernel_base;             /* pointer = arena + physical: kernel_base = -arena (mod 2^32) */
 static uint8_t *arena;            /* 2 MiB of "physical memory", mapped below 4 GiB */
 #define ARENA_BYTES (2u << 20)
-static char logbuf[1 << 16];
-static size_t loglen;
-
-void con_printf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(logbuf + loglen, sizeof(logbuf) - loglen, fmt, ap);
-	va_end(ap);
-	if (n > 0 && loglen + (size_t)n < sizeof(logbuf))
-		loglen += (size_t)n;
-}
-
-int k_snprintf(char *buf, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vsnprintf(buf, n, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-size_t k_strlcpy(char *dst, const char *src, size_t size)
-{
-	snprintf(dst, size, "%s", src);
-	return strlen(src);
-}
 
 /* The low buffers: boot-time ones, or "installed" ones (bounce_bytes may be 0). */
 static struct resident_lowbuf lowbuf;
@@ -240,8 +214,7 @@ static int setup(void **state)
 	max_xfer = 0;
 	min_buf = 0xFFFFFFFF;
 	max_buf = 0;
-	loglen = 0;
-	logbuf[0] = 0;
+	kstubs_log_reset();
 	return 0;
 }
 
@@ -311,7 +284,7 @@ static void test_bounce(void **state)
 	/* installed without BIOS calls planned: no bounce buffer, a clear error instead of a wild transfer */
 	lowbuf.bounce_bytes = 0;
 	assert_int_equal(blk_read(b, 0, 1, buf), BLK_E_IO);
-	assert_non_null(strstr(logbuf, "no bounce buffer"));
+	assert_non_null(strstr(kstubs_log, "no bounce buffer"));
 }
 
 /* No EDD: the size is the AH=08h geometry and transfers are CHS, never crossing a track. */
@@ -329,7 +302,7 @@ static void test_chs_only(void **state)
 	fill(buf, 30, 9);
 	assert_int_equal(blk_write(b, 1300, 30, buf), BLK_OK);
 	assert_memory_equal(mdisks[0].data + 1300 * 512, buf, 30 * 512);
-	assert_non_null(strstr(logbuf, "CHS (AH=02h/03h)"));
+	assert_non_null(strstr(kstubs_log, "CHS (AH=02h/03h)"));
 }
 
 /* A failing call is retried after AH=00h; three failures give BLK_E_IO; 03h means read-only, at once. */
@@ -350,7 +323,7 @@ static void test_errors(void **state)
 	resets = 0;
 	assert_int_equal(blk_read(b, 1, 8, buf), BLK_E_IO);
 	assert_int_equal(resets, 2);                     /* 3 attempts, a reset between */
-	assert_non_null(strstr(logbuf, "BIOS status 80h, giving up"));
+	assert_non_null(strstr(kstubs_log, "BIOS status 80h, giving up"));
 	mdisks[0].fail = 0;
 	mdisks[0].write_protected = 1;
 	resets = 0;
@@ -384,8 +357,8 @@ static void test_native_twin(void **state)
 	assert_int_equal(disk_count(), 3);
 	assert_string_equal(disk_get(2)->where, "82h");
 	assert_string_equal(disk_get(2)->label, "hd2");
-	assert_non_null(strstr(logbuf, "80h = hd0 (ata pm): served by the native driver"));
-	assert_non_null(strstr(logbuf, "81h = hd1 (ata ps): served by the native driver"));
+	assert_non_null(strstr(kstubs_log, "80h = hd0 (ata pm): served by the native driver"));
+	assert_non_null(strstr(kstubs_log, "81h = hd1 (ata ps): served by the native driver"));
 	/* the same content at another ATA position is not a twin */
 	setup(NULL);
 	mkdisk(0, 1, 0, 0, 0, 1000, 5);

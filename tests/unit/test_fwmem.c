@@ -19,11 +19,6 @@
 uint32_t kernel_base;              /* phys_ptr() is only used by code we do not call */
 uint8_t __image_end[16];
 
-void con_printf(const char *fmt, ...)
-{
-	(void)fmt;
-}
-
 static uint8_t gbuf[64];           /* the guest's E820 buffer */
 static uint32_t gbuf_lin = 0x1000;
 

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "kstubs.h"
 #include "../../kernel/select.h"
 #include "../../kernel/scan.h"
 #include "../../kernel/imgopen.h"
@@ -23,37 +24,10 @@ uint32_t kernel_base;             /* 0: physical == pointer (the arena is mapped
 uint8_t __image_end[16];
 struct mem_range mem_map[MEM_MAX_RANGES];
 int mem_nranges;
-static char logbuf[1 << 16];
-static size_t loglen;
 static int menu_pick;             /* what the "user" chooses */
 static int menu_calls;
 static uint8_t *heap;
 static uint32_t heap_used;
-
-void con_printf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(logbuf + loglen, sizeof(logbuf) - loglen, fmt, ap);
-	va_end(ap);
-	if (n > 0 && loglen + (size_t)n < sizeof(logbuf))
-		loglen += (size_t)n;
-}
-
-int k_snprintf(char *buf, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vsnprintf(buf, n, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-size_t k_strlcpy(char *dst, const char *src, size_t size)
-{
-	snprintf(dst, size, "%s", src);
-	return strlen(src);
-}
 
 void *mem_alloc(uint32_t bytes, uint32_t align)
 {
@@ -149,8 +123,7 @@ static void disks(int n, const char *const *files, const char *const *where)
 		assert_int_equal(hostdev_open(&devs[i], path, HOSTDEV_RDONLY), 0);
 		assert_true(disk_add(&devs[i].dev, "ata", where[i], files[i], 0) >= 0);
 	}
-	loglen = 0;
-	logbuf[0] = 0;
+	kstubs_log_reset();
 	heap_used = 0;
 	menu_calls = 0;
 	iop_use_scratch(arena);
@@ -187,9 +160,9 @@ static void test_scan_lists_everything(void **state)
 		for (int j = 0; j < l.n; j++)
 			found |= !strcasecmp(l.cands[j].name, want[i]);
 		if (!found)
-			fail_msg("%s not listed; log:\n%s", want[i], logbuf);
+			fail_msg("%s not listed; log:\n%s", want[i], kstubs_log);
 	}
-	assert_non_null(strstr(logbuf, "FAT32 \"TESTVOL"));
+	assert_non_null(strstr(kstubs_log, "FAT32 \"TESTVOL"));
 	/* Checking: the chain resolves, the orphan explains what it tried. */
 	for (int j = 0; j < l.n; j++) {
 		struct sel_cand *c = &l.cands[j];
@@ -225,7 +198,7 @@ static void test_named_items(void **state)
 	disks(2, f, w);
 	cmd_of(&c, "vhd=hd1,1:/IMAGES/child.VHD+/vhd/a.vhd+hd1,2+ps");
 	if (sel_choose(&c, 1000, &e))
-		fail_msg("%s / %s\n%s", e.why, e.remedy, logbuf);
+		fail_msg("%s / %s\n%s", e.why, e.remedy, kstubs_log);
 	assert_int_equal(menu_calls, 0);
 	assert_int_equal(sel_open(IMG_OPEN_RDONLY, 0, &e), 4);
 	struct sel_image *im = sel_image(0);
@@ -239,7 +212,7 @@ static void test_named_items(void **state)
 	assert_string_equal(sel_image(3)->cand->name, "hd0");
 	assert_non_null(sel_image(3)->place);
 	assert_null(sel_image(4));
-	assert_non_null(strstr(logbuf, "found through its child's"));
+	assert_non_null(strstr(kstubs_log, "found through its child's"));
 }
 
 /* Errors come back as values: a disk that does not exist, no modules, a missing file, a file outside any volume. */
@@ -288,16 +261,16 @@ static void test_menu_choice(void **state)
 	menu_pick = 1;
 	assert_int_equal(sel_choose(&c, 1000, &e), 0);
 	assert_int_equal(menu_calls, 1);
-	assert_non_null(strstr(logbuf, "select: skipped hd0,1:/images/orphan.vhd"));
-	assert_non_null(strstr(logbuf, "menu: chose 2:"));
+	assert_non_null(strstr(kstubs_log, "select: skipped hd0,1:/images/orphan.vhd"));
+	assert_non_null(strstr(kstubs_log, "menu: chose 2:"));
 	assert_int_equal(sel_open(0, 0, &e), 1);
-	assert_non_null(strstr(logbuf, "(chosen in the menu)"));
+	assert_non_null(strstr(kstubs_log, "(chosen in the menu)"));
 	/* One image only: no menu. */
 	static const char *const f1[] = { "wholedisk.vhd" }, *const w1[] = { "sm" };
 	disks(1, f1, w1);
 	assert_int_equal(sel_choose(&c, 1000, &e), 0);
 	assert_int_equal(menu_calls, 0);
-	assert_non_null(strstr(logbuf, "select: drive 80h = hd0 (the only image found)"));
+	assert_non_null(strstr(kstubs_log, "select: drive 80h = hd0 (the only image found)"));
 }
 
 /* hdN follows registration order, whatever the ATA positions; nothing at all gives the "no VHD found" explanation. */
