@@ -334,6 +334,21 @@ def test_boot_by_vhd_option(work, gpt, mbr, disk, spec, key):
         assert fh.sha256(path) == before, "the disk changed during a read-only boot"
 
 
+def test_chain_on_usb_stick(work, gpt):
+    """The images are files on a FAT partition of a USB stick (XHCI) that only the BIOS can read: found,
+    the three-member chain resolved across folders, served through the BIOS backend; the guest reads exactly
+    the leaf's contents and the stick is unchanged."""
+    path, exp = gpt
+    before = fh.sha256(path)
+    extra = ["-drive", "file=%s,if=none,id=stick,format=raw" % path, "-device", "qemu-xhci",
+             "-device", "usb-storage,drive=stick"]
+    run = fh.run_qemu([], iso=make_iso(work, "vhd=/IMAGES/LEAF.VHD"), timeout=150, workdir=str(work), extra=extra)
+    check_sums(run, exp["/images/leaf.vhd"], "leaf.vhd on a USB stick")
+    assert re.search(r"^disk: hd0 = bios 80h,", run.serial, re.M), run.describe()
+    assert "parent /vhd/base-images/base.vhd (found through its child's W2ku locator)" in run.serial, run.describe()
+    assert fh.sha256(path) == before, "the stick changed during a read-only boot"
+
+
 def test_menu_digit_over_serial(work, gpt):
     """No vhd=: every image of the GPT disk is listed (kind, size, chain); typing its number on COM1
     boots the chosen one."""
