@@ -22,8 +22,9 @@ KCFLAGS     := -std=gnu11 -O2 -g $(WARN) -m32 -march=i686 -ffreestanding -nostdl
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 BLOCK_SRCS  := $(wildcard block/*.c)
-# The pure libraries every build links: block/ (blk_read/blk_write, windows) and vhd/.
-VHD_SRCS    := $(BLOCK_SRCS) $(wildcard vhd/*.c)
+# The pure libraries every build links: block/ (blk_read/blk_write, windows), vhd/ and vhdx/ (kernel.mk's KSRCS takes them from here).
+VHDX_SRCS   := $(wildcard vhdx/*.c)
+VHD_SRCS    := $(BLOCK_SRCS) $(wildcard vhd/*.c) $(VHDX_SRCS)
 # image/resolve.c: the pure parent resolver over vhd/; linked wherever vhd/ is (vhdtool, unit tests, fuzzing).
 IMAGE_SRCS  := image/resolve.c
 # The image-format interface (image/image.c) and its adapters (image/*_fmt.c) log on the firmware's console:

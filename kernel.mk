@@ -1,7 +1,7 @@
 # kernel.mk: firmware build rules (vhdboot.elf, vhdboot.iso), guest programs and `make run`; included by Makefile.
 
 # ---------------------------------------------------------------- firmware
-# build/vhdboot.elf: vhd/*.c + image/*.c + drivers/*.c + fs/*.c + kernel/*.c + boot/*.asm, linked at 0
+# build/vhdboot.elf: vhd/*.c + vhdx/*.c (through VHD_SRCS) + image/*.c + drivers/*.c + fs/*.c + kernel/*.c + boot/*.asm, linked at 0
 # (linker.ld; GRUB loads it at 1 MiB through the multiboot a.out kludge).
 # build/vhdboot.map: symbol map. build/vhdboot.iso: GRUB (BIOS) CD, timeout 0,
 # serial 115200, `multiboot /boot/vhdboot.elf` (no arguments);
