@@ -91,6 +91,13 @@ $(BUILD)/fsprobe: $(BUILD)/host/tests/host/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/host
 $(BUILD)/fsprobe-san: $(BUILD)/san/tests/host/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/san/%.o) $(BLOCK_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/tools/hostdev.o
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^
 
+# vhdxprobe: host driver over vhdx/ for tests/host/test_vhdx_images.py (plain and ASan+UBSan).
+vhdxprobe: $(BUILD)/vhdxprobe $(BUILD)/vhdxprobe-san
+$(BUILD)/vhdxprobe: $(BUILD)/host/tests/host/vhdxprobe.o $(VHD_SRCS:%.c=$(BUILD)/host/%.o) $(BUILD)/host/tools/hostdev.o
+	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^
+$(BUILD)/vhdxprobe-san: $(BUILD)/san/tests/host/vhdxprobe.o $(VHD_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/tools/hostdev.o
+	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^
+
 unit: $(UNIT_BINS) $(BUILD)/vhdtool
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
@@ -124,7 +131,7 @@ bench: deps
 	$(PYTHON) bench/int13_write.py
 	$(PYTHON) bench/guests_boot.py --reps 5
 
-.PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe
+.PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe vhdxprobe
 clean:
 	rm -rf $(BUILD)
 

@@ -326,8 +326,7 @@ enum vhdx_check_code {
 	VHDX_C_BAT_PAD_USED,         /* a: BAT index past the disk's blocks not zero */
 	VHDX_C_LOCATOR_NO_PATH,      /* differencing without any path entry */
 	VHDX_C_LOCATOR_UNKNOWN_KEY,  /* a: count */
-	VHDX_C_FIXED_NOT_ALLOCATED,  /* a: block index of a leave-allocated (fixed) disk that is not present */
-	VHDX_C_LEAKED_SPACE,         /* a: bytes past the last block in use (beyond 1 MiB rounding) */
+	VHDX_C_FIXED_NOT_ALLOCATED,  /* a: block index of a leave-allocated (fixed) disk neither present nor zero */
 	VHDX_C_COUNT
 };
 /* Message for a check code; never NULL. */

@@ -54,7 +54,7 @@ int vhdx_check(struct vhdx *v, uint64_t *scratch, vhdx_report_fn report, void *c
 		if (pi.unknown_keys)
 			VX_REPORT(VHDX_C_LOCATOR_UNKNOWN_KEY, pi.unknown_keys, 0);
 	}
-	uint64_t cr1 = v->chunk_ratio + 1ull, last_end = 0;
+	uint64_t cr1 = v->chunk_ratio + 1ull;
 	for (uint64_t i = 0; i < v->bat_entries; i++) {
 		uint64_t e = v->bat[i];
 		int sb = i % cr1 == v->chunk_ratio;
@@ -69,29 +69,13 @@ int vhdx_check(struct vhdx *v, uint64_t *scratch, vhdx_report_fn report, void *c
 			if (e)
 				VX_REPORT(VHDX_C_BAT_PAD_USED, i, e);
 			continue;
-		} else if (v->leave_allocated && !v->has_parent && st != VHDX_PB_FULLY_PRESENT) {
+		} else if (v->leave_allocated && !v->has_parent && st != VHDX_PB_FULLY_PRESENT && st != VHDX_PB_ZERO) {
 			VX_REPORT(VHDX_C_FIXED_NOT_ALLOCATED, blk, st);
-		}
-		int present = sb ? st == VHDX_SB_PRESENT : (st == VHDX_PB_FULLY_PRESENT || st == VHDX_PB_PARTIALLY_PRESENT);
-		if (present) {
-			uint64_t end = (vhdx_bat_mb(e) << 20) + (sb ? VHDX_MIB : v->block_size);
-			if (end > last_end)
-				last_end = end;
 		}
 	}
 	r = vhdx_check_overlaps(v, scratch);
 	if (r)
 		return -r;
-	uint64_t meta_end = v->bat_off + v->bat_len;
-	if (v->meta_off + v->meta_len > meta_end)
-		meta_end = v->meta_off + v->meta_len;
-	if (v->hdr.log_offset + v->hdr.log_length > meta_end)
-		meta_end = v->hdr.log_offset + v->hdr.log_length;
-	if (meta_end > last_end)
-		last_end = meta_end;
-	last_end = (last_end + VHDX_MIB - 1) / VHDX_MIB * VHDX_MIB;
-	if (v->file_bytes > last_end)
-		VX_REPORT(VHDX_C_LEAKED_SPACE, v->file_bytes - last_end, 0);
 #undef VX_REPORT
 	return n;
 }

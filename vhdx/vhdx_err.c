@@ -97,8 +97,7 @@ static const struct vhdx_msg vhdx_check_table[VHDX_C_COUNT] = {
 	[VHDX_C_BAT_PAD_USED] = { "bat-pad-used", "a BAT entry past the disk's last block is not zero" },
 	[VHDX_C_LOCATOR_NO_PATH] = { "locator-no-path", "the parent locator has no relative_path, volume_path or absolute_win32_path" },
 	[VHDX_C_LOCATOR_UNKNOWN_KEY] = { "locator-unknown-key", "the parent locator has keys unknown to this implementation" },
-	[VHDX_C_FIXED_NOT_ALLOCATED] = { "fixed-not-allocated", "a block of a leave-allocated (fixed) disk is not present" },
-	[VHDX_C_LEAKED_SPACE] = { "leaked-space", "the file extends past the last block in use" },
+	[VHDX_C_FIXED_NOT_ALLOCATED] = { "fixed-not-allocated", "a block of a leave-allocated (fixed) disk is neither present nor zero" },
 };
 
 const char *vhdx_check_msg(int code)
