@@ -434,8 +434,14 @@ static int vx_log_replay(struct vhdx *v, const struct vhdx_open_opts *o)
 	if (r < 0)
 		return -r;
 	if (r == 0) {
+		/* Nothing valid to replay: a writable open says so in the headers (the torn entries stay ignored). */
 		v->state |= VHDX_ST_LOG_IGNORED;
-		return VHDX_OK;
+		if (v->flags & VHDX_OPEN_RDONLY)
+			return VHDX_OK;
+		struct vhdx_header h = v->hdr;
+		VX_MEMSET(h.log_guid.b, 0, 16);
+		h.file_write = v->sess.file_write;
+		return vx_update_headers(v, &h);
 	}
 	if (head.flushed > v->dev->size_bytes)
 		return VHDX_E_LOG_TRUNCATED;
