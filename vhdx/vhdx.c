@@ -792,7 +792,10 @@ int vhdx_load_bat(struct vhdx *v, uint64_t *bat)
 				continue;
 			if (st == VHDX_PB_PARTIALLY_PRESENT) {
 				uint64_t sbi = (i / cr1) * cr1 + v->chunk_ratio;
-				if (sbi >= n || vhdx_bat_state(bat[sbi]) != VHDX_SB_PRESENT)
+				unsigned sst = sbi < n ? vhdx_bat_state(bat[sbi]) : VHDX_SB_NOT_PRESENT;
+				if (sst != VHDX_SB_NOT_PRESENT && sst != VHDX_SB_PRESENT)
+					return VHDX_E_SB_STATE;
+				if (sst != VHDX_SB_PRESENT)
 					return VHDX_E_SB_MISSING;
 			}
 		}

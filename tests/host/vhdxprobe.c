@@ -18,6 +18,28 @@ struct member {
 	char path[4096];
 };
 
+/* Every allocation of the probe, freed at exit whichever way the command ends (error paths return early). */
+static void *probe_allocs[4 * (VHDX_MAX_CHAIN + 4)];
+static int probe_nallocs;
+
+static void probe_free_all(void)
+{
+	while (probe_nallocs)
+		free(probe_allocs[--probe_nallocs]);
+}
+
+/* calloc that probe_free_all releases; exits on exhaustion. */
+static void *probe_alloc(size_t n)
+{
+	void *p = calloc(1, n ? n : 1);
+	if (!p || probe_nallocs == (int)(sizeof(probe_allocs) / sizeof(probe_allocs[0]))) {
+		fprintf(stderr, "vhdxprobe: out of memory\n");
+		exit(2);
+	}
+	probe_allocs[probe_nallocs++] = p;
+	return p;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -67,17 +89,16 @@ static int member_open(struct member *m, const char *path, int rw)
 	int rc = vhdx_open(&m->v, &m->host.dev, rw ? 0 : VHDX_OPEN_RDONLY, &o);
 	if (rc == VHDX_E_LOG_OVERLAY && !rw) {
 		o.overlay_bytes = m->v.log_need;
-		o.overlay = m->ovl = malloc(o.overlay_bytes ? o.overlay_bytes : 1);
+		o.overlay = m->ovl = probe_alloc(o.overlay_bytes);
 		rc = vhdx_open(&m->v, &m->host.dev, VHDX_OPEN_RDONLY, &o);
 	}
 	if (rc)
 		return fail(path, rc);
-	m->bat = malloc(vhdx_bat_bytes(&m->v) + 8);
+	m->bat = probe_alloc(vhdx_bat_bytes(&m->v) + 8);
 	rc = vhdx_load_bat(&m->v, m->bat);
 	if (!rc) {
-		uint64_t *scratch = malloc(vhdx_bat_bytes(&m->v) + 8);
+		uint64_t *scratch = probe_alloc(vhdx_bat_bytes(&m->v) + 8);
 		rc = vhdx_check_overlaps(&m->v, scratch);
-		free(scratch);
 	}
 	if (rc)
 		return fail(path, rc);
@@ -87,8 +108,6 @@ static int member_open(struct member *m, const char *path, int rw)
 static void member_close(struct member *m)
 {
 	hostdev_close(&m->host);
-	free(m->bat);
-	free(m->ovl);
 }
 
 /* Attach parents below chain[0] through relative_path (then the other paths as given), as many as there are. */
@@ -124,7 +143,7 @@ static int open_chain(struct member **chain, int *n)
 		}
 		if (!found)
 			return fail("parent", rc == VHDX_E_NO_LOCATOR ? VHDX_E_NO_PARENT : rc);
-		struct member *p = calloc(1, sizeof(*p));
+		struct member *p = probe_alloc(sizeof(*p));
 		chain[(*n)++] = p;
 		if (member_open(p, full, 0))
 			return -1;
@@ -195,9 +214,8 @@ static int cmd_check(const char *img)
 	struct member m;
 	if (member_open(&m, img, 0))
 		return 2;
-	uint64_t *scratch = malloc(vhdx_bat_bytes(&m.v) + 8);
+	uint64_t *scratch = probe_alloc(vhdx_bat_bytes(&m.v) + 8);
 	int n = vhdx_check(&m.v, scratch, report, NULL);
-	free(scratch);
 	member_close(&m);
 	if (n < 0)
 		return fail(img, -n), 2;
@@ -209,7 +227,7 @@ static int cmd_cat(const char *img, const char *out)
 {
 	struct member *chain[VHDX_MAX_CHAIN + 2];
 	int n = 1;
-	chain[0] = calloc(1, sizeof(struct member));
+	chain[0] = probe_alloc(sizeof(struct member));
 	if (member_open(chain[0], img, 0) || open_chain(chain, &n))
 		return 2;
 	FILE *f = fopen(out, "wb");
@@ -229,17 +247,15 @@ static int cmd_cat(const char *img, const char *out)
 		step = step == 1531 ? 17 : 1531;
 	}
 	fclose(f);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		member_close(chain[i]);
-		free(chain[i]);
-	}
 	return 0;
 }
 
 static int cmd_write(const char *img, const char *lba_s, const char *file)
 {
 	struct member *chain[1];
-	chain[0] = calloc(1, sizeof(struct member));
+	chain[0] = probe_alloc(sizeof(struct member));
 	if (member_open(chain[0], img, 1))
 		return 2;
 	FILE *f = fopen(file, "rb");
@@ -264,7 +280,6 @@ static int cmd_write(const char *img, const char *lba_s, const char *file)
 	if (rc)
 		return fail("write", rc), 2;
 	member_close(chain[0]);
-	free(chain[0]);
 	return 0;
 }
 
@@ -328,6 +343,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 3)
 		usage();
+	atexit(probe_free_all);
 	const char *c = argv[1];
 	if (!strcmp(c, "info") && argc == 3)
 		return cmd_info(argv[2]);
