@@ -336,7 +336,7 @@ const char *vhdx_check_name(int code);
 
 /*
  * Run every consistency check on an opened image with its BAT loaded and
- * report each defect. scratch: vhdx_bat_bytes() bytes. Returns the defect
+ * report each defect (report may be NULL: count only). scratch: vhdx_bat_bytes() bytes. Returns the defect
  * count, or a negative vhdx_err if the image is unusable.
  */
 int vhdx_check(struct vhdx *v, uint64_t *scratch, vhdx_report_fn report, void *ctx);

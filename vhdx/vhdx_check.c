@@ -20,7 +20,7 @@ int vhdx_check(struct vhdx *v, uint64_t *scratch, vhdx_report_fn report, void *c
 	int n = 0, r;
 	if (!v->bat)
 		return -VHDX_E_BAT_NOT_LOADED;
-#define VX_REPORT(c, a, b) do { report(ctx, (c), (a), (b)); n++; } while (0)
+#define VX_REPORT(c, a, b) do { if (report) report(ctx, (c), (a), (b)); n++; } while (0)
 	for (int i = 0; i < 2; i++) {
 		if (v->hdr_err[i]) {
 			VX_REPORT(VHDX_C_HEADER_COPY_BAD, (uint64_t)i, (uint64_t)v->hdr_err[i]);

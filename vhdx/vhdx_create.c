@@ -18,17 +18,19 @@ static int vx_cwrite(struct blk_dev *dev, uint64_t off, const uint8_t *buf, uint
 	return r ? VHDX_E_IO : VHDX_OK;
 }
 
+/* Read-only zeros (a constant, not state). */
+static const uint8_t vx_czeros[VHDX_PAGE];
+
 /* Zero count bytes at off (multiples of 512), with the device's fast path when it has one. */
-static int vx_czero(struct blk_dev *dev, uint64_t off, uint64_t count, struct vx_cbuf *b)
+static int vx_czero(struct blk_dev *dev, uint64_t off, uint64_t count)
 {
 	if (!count)
 		return VHDX_OK;
 	if (blk_has_write_zeroes(dev))
 		return blk_write_zeroes(dev, off / VHDX_SECTOR, count / VHDX_SECTOR) ? VHDX_E_IO : VHDX_OK;
-	VX_MEMSET(b->page, 0, VHDX_PAGE);
 	while (count) {
 		uint32_t n = count < VHDX_PAGE ? (uint32_t)count : VHDX_PAGE;
-		int r = vx_cwrite(dev, off, b->page, n);
+		int r = vx_cwrite(dev, off, vx_czeros, n);
 		if (r)
 			return r;
 		off += n;
@@ -110,11 +112,11 @@ int vhdx_create(struct blk_dev *dev, const struct vhdx_create_opts *o)
 	const char *cr8 = o->creator ? o->creator : "vhdboot";
 	for (uint32_t i = 0; cr8[i] && i < 255; i++)
 		vx_put16(b.page + 8 + 2 * i, (uint8_t)cr8[i]);
-	if ((r = vx_cwrite(dev, 0, b.page, VHDX_PAGE)) || (r = vx_czero(dev, VHDX_PAGE, VX_HDR_OFF0 - VHDX_PAGE, &b)))
+	if ((r = vx_cwrite(dev, 0, b.page, VHDX_PAGE)) || (r = vx_czero(dev, VHDX_PAGE, VX_HDR_OFF0 - VHDX_PAGE)))
 		return r;
 
 	/* Everything but the headers first: a crash leaves no valid header, so no half image opens. */
-	if ((r = vx_czero(dev, VX_HDR_OFF0, VX_HEADER_SECTION - VX_HDR_OFF0, &b)))
+	if ((r = vx_czero(dev, VX_HDR_OFF0, VX_HEADER_SECTION - VX_HDR_OFF0)))
 		return r;
 	for (int copy = 0; copy < 2; copy++) {
 		VX_MEMSET(b.page, 0, VHDX_PAGE);
@@ -138,7 +140,7 @@ int vhdx_create(struct blk_dev *dev, const struct vhdx_create_opts *o)
 		if ((r = vx_cwrite(dev, copy ? VX_RT_OFF1 : VX_RT_OFF0, b.page, VHDX_PAGE)))
 			return r;
 	}
-	if ((r = vx_czero(dev, log_off, log, &b)))
+	if ((r = vx_czero(dev, log_off, log)))
 		return r;
 
 	/* Metadata: the table, then the items at 64 KiB into the region. */
@@ -175,7 +177,7 @@ int vhdx_create(struct blk_dev *dev, const struct vhdx_create_opts *o)
 		vx_put16(loc + 18, (uint16_t)n);
 		vx_meta_entry(b.page, 5, &vx_guid_locator, v0 + 40, loc_used, VX_MF_REQUIRED);
 	}
-	if ((r = vx_czero(dev, meta_off, VHDX_MIB, &b)) || (r = vx_cwrite(dev, meta_off, b.page, VHDX_PAGE)))
+	if ((r = vx_czero(dev, meta_off, VHDX_MIB)) || (r = vx_cwrite(dev, meta_off, b.page, VHDX_PAGE)))
 		return r;
 	VX_MEMSET(b.page, 0, VHDX_PAGE);
 	vx_put32(b.page, bs);
@@ -190,7 +192,7 @@ int vhdx_create(struct blk_dev *dev, const struct vhdx_create_opts *o)
 		return r;
 
 	/* BAT: fixed disks point every block at its place; the others start empty. */
-	if ((r = vx_czero(dev, bat_off, bat_len, &b)))
+	if ((r = vx_czero(dev, bat_off, bat_len)))
 		return r;
 	if (o->type == VHDX_FIXED) {
 		for (uint64_t p = 0; p * (VHDX_PAGE / 8) < entries; p++) {
@@ -207,7 +209,7 @@ int vhdx_create(struct blk_dev *dev, const struct vhdx_create_opts *o)
 			if ((r = vx_cwrite(dev, bat_off + p * VHDX_PAGE, b.page, VHDX_PAGE)))
 				return r;
 		}
-		if ((r = vx_czero(dev, data_off, blocks * bs, &b)))
+		if ((r = vx_czero(dev, data_off, blocks * bs)))
 			return r;
 	}
 	if ((r = blk_flush(dev) ? VHDX_E_IO : VHDX_OK))
