@@ -106,11 +106,18 @@ $(BUILD)/fuzz_vhd: tests/fuzz/fuzz_vhd.c $(VHD_SRCS) $(IMAGE_SRCS)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $^
 
-fuzz: $(BUILD)/fuzz_vhd
-	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-artifacts
+# libFuzzer target over vhdx/: patches to valid base images built at start-up (tests/fuzz/fuzz_vhdx.c).
+$(BUILD)/fuzz_vhdx: tests/fuzz/fuzz_vhdx.c $(BLOCK_SRCS) $(VHDX_SRCS)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $^
+
+fuzz: $(BUILD)/fuzz_vhd $(BUILD)/fuzz_vhdx
+	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-artifacts $(BUILD)/fuzz-vhdx-corpus
 	$(PYTHON) tests/fuzz/make_seeds.py $(BUILD)/fuzz-seeds
 	$(BUILD)/fuzz_vhd -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 		-artifact_prefix=$(BUILD)/fuzz-artifacts/ $(BUILD)/fuzz-corpus $(BUILD)/fuzz-seeds
+	$(BUILD)/fuzz_vhdx -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix=$(BUILD)/fuzz-artifacts/ $(BUILD)/fuzz-vhdx-corpus
 
 # ---------------------------------------------------------------- firmware
 include kernel.mk
@@ -120,7 +127,7 @@ deps:
 	@sh tools/install-deps.sh
 
 test: deps
-	$(MAKE) all unit $(BUILD)/fuzz_vhd
+	$(MAKE) all unit $(BUILD)/fuzz_vhd $(BUILD)/fuzz_vhdx
 	$(PYTEST) -q tests
 
 # Benchmarks print ratios against a baseline measured in the same run; they never fail on time.
