@@ -1,4 +1,4 @@
-/* resolve.c: the one differencing-VHD parent resolver: candidate paths, chain walk, explanations (see resolve.h). */
+/* resolve.c: the one differencing-image parent resolver: candidate paths (VHD locators, VHDX parent locator), chain walk, explanations (see resolve.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -423,6 +423,55 @@ int res_parent_paths(struct vhd *child, const char *child_path, unsigned flags, 
 		if (code == VHD_PLAT_MACX && (flags & RES_SKIP_MACX))
 			continue;
 		res_candidate(w, child_path, w->cand, code, flags);
+	}
+	return VHD_OK;
+}
+
+/* VHDX: strip "\\?\" and then "Volume{...}" or a drive letter from a Win32 path; returns where the path starts. */
+static const char *res_win32_strip(const char *p)
+{
+	if (res_is_sep(p[0]) && res_is_sep(p[1]) && p[2] == '?' && res_is_sep(p[3]))
+		p += 4;
+	if (res_prefix(p, "Volume{")) {
+		while (*p && *p != '}')
+			p++;
+		return *p ? p + 1 : p;
+	}
+	if (((p[0] | 0x20) >= 'a' && (p[0] | 0x20) <= 'z') && p[1] == ':')
+		p += 2;
+	return p;
+}
+
+int res_vhdx_parent_paths(struct vhdx *child, const char *child_path, unsigned flags, struct res_work *w)
+{
+	static const char *const via[VHDX_LOC_PATHS] = { "relative_path", "volume_path", "absolute_win32_path" };
+	if (!child || !child_path || !w)
+		return VHD_E_BAD_ARG;
+	w->n = 0;
+	w->bad_locators = 0;
+	if (!child->has_parent)
+		return VHD_E_NOT_DIFF;
+	for (int idx = 0; idx < VHDX_LOC_PATHS; idx++) {
+		int key;
+		int rc = vhdx_parent_candidate(child, idx, w->cand, sizeof(w->cand), &key);
+		if (rc == VHDX_E_NO_LOCATOR)
+			break;
+		if (rc) {
+			w->bad_locators++;
+			continue;
+		}
+		const char *p = key == VHDX_LOC_RELATIVE ? w->cand : res_win32_strip(w->cand);
+		size_t len = res_strlen(p), base = 0;
+		for (size_t i = 0; i < len; i++)
+			if (res_is_sep(p[i]))
+				base = i + 1;
+		if (key == VHDX_LOC_RELATIVE && !res_is_sep(p[0])) {
+			res_add(w, child_path, p, len, 0, via[key], flags);
+			continue;
+		}
+		/* volume_path and absolute_win32_path: from the root of the child's volume, then the base name beside the child. */
+		res_add(w, child_path, p, len, 1, via[key], flags);
+		res_add(w, child_path, p + base, len - base, 0, via[key], flags);
 	}
 	return VHD_OK;
 }

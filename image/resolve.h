@@ -69,6 +69,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "../vhd/vhd.h"
+#include "../vhdx/vhdx.h"   /* res_vhdx_parent_paths */
 
 #define RES_MAX_TRIES 20          /* paths one lookup can produce: 9 candidates x 2, plus room */
 #define RES_PATH_MAX 1024         /* longest try path (bytes, NUL included); longer tries are dropped */
@@ -125,6 +126,20 @@ struct res_ops {
  * caller's current folder). Returns 0, or VHD_E_NOT_DIFF / VHD_E_BAD_ARG.
  */
 int res_parent_paths(struct vhd *child, const char *child_path, unsigned flags, struct res_work *w);
+
+/*
+ * The same try list for a differencing VHDX child, from its parent locator
+ * in the seed document's order: relative_path (joined to the child's
+ * folder), volume_path and absolute_win32_path ("\\?\", then
+ * "Volume{GUID}" or a drive letter dropped: tried from the root of the
+ * child's volume, then as a base name beside the child). The volume GUID is
+ * not matched against partitions here (the firmware's business). Vias:
+ * "relative_path", "volume_path", "absolute_win32_path". Malformed entries
+ * are counted in w->bad_locators. Returns 0, or VHD_E_NOT_DIFF /
+ * VHD_E_BAD_ARG. (The chain walk below is VHD's: a VHDX chain is attached
+ * with vhdx_set_parent; VHD and VHDX never mix in one chain.)
+ */
+int res_vhdx_parent_paths(struct vhdx *child, const char *child_path, unsigned flags, struct res_work *w);
 
 /*
  * Find, open and attach the parent of child (leaf: the chain's top, may

@@ -76,7 +76,7 @@ def vhdtool():
 def vhdtool_san(tmp_path_factory):
     """vhdtool built with ASan+UBSan (same sources and flags as the Makefile's san objects)."""
     srcs = []
-    for d in ("block", "vhd", "image", "tools"):   # the Makefile's VHD_SRCS, IMAGE_SRCS and TOOL_SRCS
+    for d in ("block", "vhd", "vhdx", "image", "tools"):   # the Makefile's VHD_SRCS, IMAGE_SRCS and TOOL_SRCS
         if os.path.isdir(os.path.join(ROOT, d)):
             srcs += sorted(os.path.join(d, f) for f in os.listdir(os.path.join(ROOT, d)) if f.endswith(".c")
                            and not (d == "image" and f != "resolve.c"))   # image.c, *_fmt.c: firmware only

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "../../vhdx/vhdx.h"
+#include "../../image/resolve.h"   /* res_vhdx_parent_paths */
 #include "ramdev.h"
 
 #define MIB (1u << 20)
@@ -475,6 +476,50 @@ static void test_differencing(void **state)
 	ramdev_free(pm);
 }
 
+/* The resolver's try list from a VHDX locator: the seed's order, Win32 prefixes dropped, duplicates dropped. */
+static void test_resolve_paths(void **state)
+{
+	(void)state;
+	struct ramdev *pm = make(VHDX_DYNAMIC, 4 * MIB, MIB, NULL);
+	struct img p;
+	assert_int_equal(img_open(&p, pm, 1, 1), VHDX_OK);
+	struct ramdev *cm = ramdev_growing(1ull << 31, 0);
+	struct vhdx_create_opts o;
+	memset(&o, 0, sizeof(o));
+	o.type = VHDX_DIFF;
+	o.parent = &p.v;
+	o.relative_path = "..\\base\\parent.vhdx";
+	o.volume_path = "\\\\?\\Volume{26A21BDA-A627-11D7-9931-806E6F6E6963}\\path2\\sub3\\parent.vhdx";
+	o.absolute_win32_path = "\\\\?\\d:\\images\\parent.vhdx";
+	assert_int_equal(vhdx_create(&cm->blk, &o), VHDX_OK);
+	struct img c;
+	assert_int_equal(img_open(&c, cm, 1, 2), VHDX_OK);
+	char buf[VHDX_PATH_MAX];
+	int key;
+	assert_int_equal(vhdx_parent_candidate(&c.v, 1, buf, sizeof(buf), &key), VHDX_OK);
+	assert_int_equal(key, VHDX_LOC_VOLUME);
+	assert_string_equal(buf, "\\\\?\\Volume{26A21BDA-A627-11D7-9931-806E6F6E6963}\\path2\\sub3\\parent.vhdx");
+	static struct res_work w;
+	assert_int_equal(res_vhdx_parent_paths(&c.v, "/vm/disks/child.vhdx", 0, &w), 0);
+	static const char *const want[][2] = {
+		{ "/vm/base/parent.vhdx", "relative_path" },
+		{ "/path2/sub3/parent.vhdx", "volume_path" },
+		{ "/vm/disks/parent.vhdx", "volume_path" },
+		{ "/images/parent.vhdx", "absolute_win32_path" },
+	};
+	assert_int_equal(w.n, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_string_equal(w.tries[i].path, want[i][0]);
+		assert_string_equal(w.tries[i].via, want[i][1]);
+		assert_int_equal(w.tries[i].idx, i);
+	}
+	assert_int_equal(res_vhdx_parent_paths(&p.v, "/x.vhdx", 0, &w), VHD_E_NOT_DIFF);
+	img_close(&c);
+	img_close(&p);
+	ramdev_free(cm);
+	ramdev_free(pm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_nospace),
 		cmocka_unit_test(test_overlay_size),
 		cmocka_unit_test(test_differencing),
+		cmocka_unit_test(test_resolve_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
