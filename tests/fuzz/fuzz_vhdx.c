@@ -26,7 +26,24 @@ struct fz_mem {
 	size_t size, cap;
 	int cut_after_flushes;   /* >0: writes after this many more flushes are dropped (a power cut) */
 	int dropping;
+	/* Byte ranges changed since the copy of the base (restored instead of copying megabytes each run). */
+	uint64_t dirty[256][2];
+	int ndirty;              /* -1: too many, copy everything */
 };
+
+/* Remember that [off, off+len) of m changed. */
+static void fz_dirty(struct fz_mem *m, uint64_t off, uint64_t len)
+{
+	if (m->ndirty < 0)
+		return;
+	if (m->ndirty == 256) {
+		m->ndirty = -1;
+		return;
+	}
+	m->dirty[m->ndirty][0] = off;
+	m->dirty[m->ndirty][1] = len;
+	m->ndirty++;
+}
 
 static int fz_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
@@ -46,6 +63,7 @@ static int fz_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void 
 		return BLK_OK;
 	if (end > m->cap)
 		return BLK_E_NOSPACE;
+	fz_dirty(m, lba * 512, (uint64_t)count * 512);
 	memcpy(m->data + lba * 512, buf, (size_t)count * 512);
 	if (end > m->size) {
 		m->size = end;
@@ -58,13 +76,18 @@ static int fz_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void 
 static int fz_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
 {
 	struct fz_mem *m = d->priv;
-	static const uint8_t z[512];
-	for (uint64_t i = 0; i < count; i++) {
-		int r = fz_write(d, lba + i, 1, z);
-		if (r)
-			return r;
+	uint64_t end = (lba + count) * 512;
+	if (m->dropping)
+		return BLK_OK;
+	if (end > m->cap)
+		return BLK_E_NOSPACE;
+	fz_dirty(m, lba * 512, count * 512);
+	memset(m->data + lba * 512, 0, (size_t)count * 512);
+	if (end > m->size) {
+		m->size = end;
+		d->size_bytes = end;
+		d->sectors = end / 512;
 	}
-	(void)m;
 	return BLK_OK;
 }
 
@@ -224,6 +247,7 @@ static void fz_target(int t, uint64_t *off, uint64_t *len)
 /* Recompute the CRC-32C of a header (4 KiB at off, field at +4) or region table (64 KiB). */
 static void fz_fix_crc(struct fz_mem *m, uint64_t off, uint32_t len)
 {
+	fz_dirty(m, off + 4, 4);
 	memset(m->data + off + 4, 0, 4);
 	uint32_t c = vhdx_crc32c(0, m->data + off, len);
 	memcpy(m->data + off + 4, &c, 4);
@@ -250,18 +274,26 @@ static void fz_reads(struct vhdx *v, const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int ready;
+	static int ready, last = -1;
 	static struct fz_mem m;
 	if (!ready) {
 		fz_init();
 		m.cap = FZ_MAX_FILE;
-		m.data = malloc(m.cap);
+		m.data = calloc(1, m.cap);
 		ready = 1;
 	}
 	if (size < 2)
 		return 0;
-	const struct fz_mem *b = &fz_base[data[0] % 3];
-	memcpy(m.data, b->data, b->size);
+	int bi = data[0] % 3;
+	const struct fz_mem *b = &fz_base[bi];
+	if (bi != last || m.ndirty < 0) {
+		memcpy(m.data, b->data, m.cap);
+	} else {
+		for (int i = 0; i < m.ndirty; i++)
+			memcpy(m.data + m.dirty[i][0], b->data + m.dirty[i][0], m.dirty[i][1]);
+	}
+	last = bi;
+	m.ndirty = 0;
 	m.size = b->size;
 	m.dropping = 0;
 	m.cut_after_flushes = 0;
@@ -279,6 +311,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n = (uint32_t)(len - at);
 		if (off + at + n > m.size)
 			break;
+		fz_dirty(&m, off + at, n);
 		memcpy(m.data + off + at, data + p, n);
 		p += n;
 	}
