@@ -409,7 +409,7 @@ static int vx_log_walk(struct vhdx *v, const struct vx_entry *tail, const struct
 {
 	struct vx_entry cur = *tail;
 	*entries = 0;
-	for (;;) {
+	for (uint32_t steps = 0; steps <= v->hdr.log_length / VHDX_PAGE; steps++) {
 		int r = vx_log_apply(v, &cur, measure, need);
 		if (r)
 			return r;
@@ -422,6 +422,7 @@ static int vx_log_walk(struct vhdx *v, const struct vx_entry *tail, const struct
 		if (r)
 			return r > 0 ? r : VHDX_E_LOG_DESC;
 	}
+	return VHDX_E_LOG_DESC;   /* not reached: vx_log_find bounded the same walk */
 }
 
 /* Replay the log if the header names one (before anything else is read). */
@@ -801,7 +802,7 @@ int vhdx_load_bat(struct vhdx *v, uint64_t *bat)
 		}
 		if (!off)
 			return VHDX_E_BAT_OFFSET;
-		if (vhdx_bat_mb(e) > (1ull << 44) || off + size > v->file_bytes)
+		if (off > v->file_bytes || size > v->file_bytes - off)
 			return VHDX_E_BAT_RANGE;
 		if (vx_hits_meta(v, off, size))
 			return VHDX_E_BAT_OVERLAP_META;
