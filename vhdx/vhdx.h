@@ -149,6 +149,16 @@ struct vhdx_open_opts {
 #define VHDX_OVL_REC 16u
 
 /*
+ * Most overlay bytes any log of log_length bytes can need (a bound known
+ * before opening: every 4 KiB of log one data page, every 32 bytes one
+ * zero descriptor); vhdx_open reports the exact need in log_need.
+ */
+static inline uint64_t vhdx_log_overlay_max(uint32_t log_length)
+{
+	return (uint64_t)(log_length / 4096u) * (VHDX_OVL_REC + 4096u) + (uint64_t)(log_length / 32u) * VHDX_OVL_REC;
+}
+
+/*
  * An open image. The caller owns the memory (no heap inside the library);
  * it also provides the BAT array (vhdx_bat_bytes() bytes) through
  * vhdx_load_bat().

@@ -392,6 +392,7 @@ static void test_overlay_size(void **state)
 	size_t need = v.log_need;
 	/* One BAT page: a record head and 4 KiB. */
 	assert_int_equal(need, VHDX_OVL_REC + 4096);
+	assert_true(need <= vhdx_log_overlay_max(v.hdr.log_length));
 	uint8_t *ovl = malloc(need);
 	o.overlay = ovl;
 	o.overlay_bytes = need - 1;
