@@ -6,7 +6,8 @@
   `qemu-img check` and read back by `qemu-img convert -O raw` byte-exactly;
 - differencing children (qemu-img has no VHDX differencing) against a Python model;
 - make_vhdx_log.py's pending logs replayed read-only (overlay, file untouched) and writable
-  (into the file: qemu-img then opens it and reads what the replay must give).
+  (into the file: qemu-img then opens it and reads what the replay must give);
+- libvhdi (vhdiinfo, vhdimount) reads our fixed, dynamic and differencing images.
 The probe runs plain and with ASan+UBSan.
 """
 import json
@@ -205,3 +206,35 @@ def test_log_replay(tmp_path, probes, qemu_img_bin):
 def test_log_generator_cli(tmp_path):
     res = run(["python3", os.path.join(ROOT, "tests", "host", "make_vhdx_log.py"), tmp_path], text=True)
     assert set(json.loads(res.stdout)) == set(make_vhdx_log.scenarios(make_vhdx_log.base_image(str(tmp_path))))
+
+
+def vhdi_fields(vhdiinfo, img):
+    out = run([vhdiinfo, img], text=True).stdout
+    return {k.strip(): v.strip() for k, v in (l.split(":", 1) for l in out.splitlines() if ":" in l)}
+
+
+@pytest.mark.parametrize("kind", ["fixed", "dynamic", "diff"])
+def test_libvhdi_reads_ours(tmp_path, probes, vhdiinfo, vhdimount, kind):
+    """libvhdi (vhdiinfo, vhdimount) as a second independent reader of our images, chains included."""
+    plain, san = probes
+    size = 10 * MIB + 512 * 3
+    base = str(tmp_path / "base.vhdx")
+    run([plain, "create", "dynamic" if kind == "diff" else kind, size, 2 * MIB, base])
+    model = bytearray(size)
+    write_model(san, base, model, size, 21)
+    img = base
+    if kind == "diff":
+        img = str(tmp_path / "child.vhdx")
+        run([plain, "create", "diff", base, "base.vhdx", img])
+        write_model(san, img, model, size, 22)
+    f = vhdi_fields(vhdiinfo, img)
+    assert f["Format"].startswith("VHDX")
+    assert f["Disk type"] == {"fixed": "Fixed", "dynamic": "Dynamic", "diff": "Differential"}[kind]
+    assert "(%d bytes)" % size in f["Media size"]
+    ours = info(plain, img)
+    assert "{%s}" % f["Identifier"] == ours["data_write"]
+    if kind == "diff":
+        assert "{%s}" % f["Parent identifier"] == ours["parent_linkage"]
+    with vhdimount(img) as disk:
+        with open(disk, "rb") as fh:
+            assert fh.read() == bytes(model), "libvhdi reads something else than what was written"
