@@ -112,6 +112,7 @@ const char *vhdx_errname(int err);
 #define VHDX_SB_PRESENT 6u
 
 /* A BAT entry's fields. */
+/* State (bits 0-2), file offset in MiB (bits 20-63), and an entry made of both. */
 static inline unsigned vhdx_bat_state(uint64_t e) { return (unsigned)(e & 7u); }
 static inline uint64_t vhdx_bat_mb(uint64_t e) { return e >> 20; }
 static inline uint64_t vhdx_bat_make(unsigned state, uint64_t mb) { return (mb << 20) | state; }

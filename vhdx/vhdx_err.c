@@ -65,6 +65,7 @@ static const struct vhdx_msg vhdx_err_table[VHDX_E_COUNT] = {
 	[VHDX_E_LOG_FULL] = { "log-full", "a metadata update does not fit in the log" },
 };
 
+/* (Contracts in vhdx.h.) */
 const char *vhdx_strerror(int err)
 {
 	if (err < 0)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include "vhdx.h"
 
+/* Little-endian loads (every VHDX field is little-endian). */
 static inline uint16_t vx_le16(const void *p)
 {
 	const uint8_t *b = p;
@@ -24,6 +25,7 @@ static inline uint64_t vx_le64(const void *p)
 	return (uint64_t)vx_le32(b) | ((uint64_t)vx_le32(b + 4) << 32);
 }
 
+/* Little-endian stores. */
 static inline void vx_put16(void *p, uint16_t v)
 {
 	uint8_t *b = p;
@@ -56,6 +58,7 @@ static inline int vx_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t ble
 	return alen && blen && a < b + blen && b < a + alen;
 }
 
+/* Nonzero when the two GUIDs are the same 16 bytes. */
 static inline int vx_guid_eq(const struct vhdx_guid *a, const struct vhdx_guid *b)
 {
 	return VX_MEMCMP(a->b, b->b, 16) == 0;

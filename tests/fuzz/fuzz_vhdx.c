@@ -45,6 +45,7 @@ static void fz_dirty(struct fz_mem *m, uint64_t off, uint64_t len)
 	m->ndirty++;
 }
 
+/* Read: the file's bytes, zeros past its end. */
 static int fz_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
 	struct fz_mem *m = d->priv;
@@ -55,6 +56,7 @@ static int fz_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 	return BLK_OK;
 }
 
+/* Write: stored (and remembered as dirty) unless the power is cut; grows the file up to cap. */
 static int fz_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct fz_mem *m = d->priv;
@@ -73,6 +75,7 @@ static int fz_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void 
 	return BLK_OK;
 }
 
+/* write_zeroes: as fz_write with zeros, in one piece. */
 static int fz_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
 {
 	struct fz_mem *m = d->priv;
@@ -91,6 +94,7 @@ static int fz_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
 	return BLK_OK;
 }
 
+/* Flush: counts down to a power cut when one is armed. */
 static int fz_flush(struct blk_dev *d)
 {
 	struct fz_mem *m = d->priv;
@@ -99,6 +103,7 @@ static int fz_flush(struct blk_dev *d)
 	return BLK_OK;
 }
 
+/* Make d the device over m (writable up to m->cap). */
 static void fz_dev(struct blk_dev *d, struct fz_mem *m)
 {
 	memset(d, 0, sizeof(*d));
@@ -122,6 +127,7 @@ static void fz_code(int rc)
 		__builtin_trap();
 }
 
+/* vhdx_check report: count, and trap on a code without a name. */
 static void fz_report(void *ctx, int code, uint64_t a, uint64_t b)
 {
 	(void)a;
@@ -131,6 +137,7 @@ static void fz_report(void *ctx, int code, uint64_t a, uint64_t b)
 		__builtin_trap();
 }
 
+/* Fixed session GUIDs (tag t) for the writable opens. */
 static struct vhdx_session fz_sess(uint8_t t)
 {
 	struct vhdx_session s;
@@ -145,6 +152,7 @@ static struct fz_mem fz_base[3], fz_parent;
 static struct vhdx fz_pv;
 static uint64_t *fz_pbat;
 
+/* An empty in-memory file of FZ_MAX_FILE capacity. */
 static void fz_new(struct fz_mem *m)
 {
 	m->cap = FZ_MAX_FILE;
@@ -178,6 +186,7 @@ static void fz_fill(struct fz_mem *m, uint64_t lba, uint32_t count, int cut)
 	free(bat);
 }
 
+/* Build the three base images (clean, pending log by a power cut after the log flush, child of a copy of the clean one). */
 static void fz_init(void)
 {
 	struct vhdx_create_opts o;
@@ -253,6 +262,7 @@ static void fz_fix_crc(struct fz_mem *m, uint64_t off, uint32_t len)
 	memcpy(m->data + off + 4, &c, 4);
 }
 
+/* Reads at the start, middle, end, across the first block boundary, past the end (must fail), and one from the input. */
 static void fz_reads(struct vhdx *v, const uint8_t *data, size_t size)
 {
 	static uint8_t buf[16 * 512];
@@ -272,6 +282,7 @@ static void fz_reads(struct vhdx *v, const uint8_t *data, size_t size)
 	}
 }
 
+/* One input: restore the base, apply the patches and fix-ups, then the read-only and (fix & 64) writable passes. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready, last = -1;

@@ -22,6 +22,7 @@ struct member {
 static void *probe_allocs[4 * (VHDX_MAX_CHAIN + 4)];
 static int probe_nallocs;
 
+/* Free every probe_alloc block (atexit). */
 static void probe_free_all(void)
 {
 	while (probe_nallocs)
@@ -40,6 +41,7 @@ static void *probe_alloc(size_t n)
 	return p;
 }
 
+/* Print the commands and exit 2. */
 static void usage(void)
 {
 	fprintf(stderr,
@@ -54,6 +56,7 @@ static void usage(void)
 	exit(2);
 }
 
+/* 16 random bytes from /dev/urandom (exits 2 if it cannot be read). */
 static void random_guid(struct vhdx_guid *g)
 {
 	int fd = open("/dev/urandom", O_RDONLY);
@@ -64,6 +67,7 @@ static void random_guid(struct vhdx_guid *g)
 	close(fd);
 }
 
+/* Print "error NAME" on stdout and the message on stderr; returns rc. */
 static int fail(const char *what, int rc)
 {
 	printf("error %s\n", vhdx_errname(rc));
@@ -105,6 +109,7 @@ static int member_open(struct member *m, const char *path, int rw)
 	return 0;
 }
 
+/* Close m's file (its memory goes at exit). */
 static void member_close(struct member *m)
 {
 	hostdev_close(&m->host);
@@ -163,6 +168,7 @@ static const char *guid(const struct vhdx_guid *g)
 	return s[k];
 }
 
+/* info: key=value lines of the headers, regions, metadata, block states and locator. */
 static int cmd_info(const char *img)
 {
 	struct member m;
@@ -202,6 +208,7 @@ static int cmd_info(const char *img)
 	return 0;
 }
 
+/* vhdx_check report: "defect NAME A B" on stdout, the message on stderr. */
 static void report(void *ctx, int code, uint64_t a, uint64_t b)
 {
 	(void)ctx;
@@ -209,6 +216,7 @@ static void report(void *ctx, int code, uint64_t a, uint64_t b)
 	fprintf(stderr, "vhdxprobe: %s\n", vhdx_check_msg(code));
 }
 
+/* check: every defect; exit 0 clean, 1 defects, 2 unusable. */
 static int cmd_check(const char *img)
 {
 	struct member m;
@@ -223,6 +231,7 @@ static int cmd_check(const char *img)
 	return n ? 1 : 0;
 }
 
+/* cat: the whole virtual disk (through its chain) into OUT, in requests of 1531 and 17 sectors. */
 static int cmd_cat(const char *img, const char *out)
 {
 	struct member *chain[VHDX_MAX_CHAIN + 2];
@@ -252,6 +261,7 @@ static int cmd_cat(const char *img, const char *out)
 	return 0;
 }
 
+/* write: FILE at sector LBA (zero-padded to a sector), then vhdx_close. */
 static int cmd_write(const char *img, const char *lba_s, const char *file)
 {
 	struct member *chain[1];
@@ -283,6 +293,7 @@ static int cmd_write(const char *img, const char *lba_s, const char *file)
 	return 0;
 }
 
+/* replay: a writable open (which replays a pending log) and a close. */
 static int cmd_replay(const char *img)
 {
 	struct member m;
@@ -296,6 +307,7 @@ static int cmd_replay(const char *img)
 	return 0;
 }
 
+/* create fixed|dynamic SIZE BLOCK OUT, or create diff PARENT RELPATH OUT (absolute path from realpath). */
 static int cmd_create(int argc, char **argv)
 {
 	struct vhdx_create_opts o;
@@ -339,6 +351,7 @@ static int cmd_create(int argc, char **argv)
 	return rc ? (fail("create", rc), 2) : 0;
 }
 
+/* Dispatch on the command name. */
 int main(int argc, char **argv)
 {
 	if (argc < 3)

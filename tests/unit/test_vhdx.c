@@ -22,6 +22,7 @@ struct img {
 	void *ovl;
 };
 
+/* Session GUIDs distinct per tag. */
 static struct vhdx_session sess(uint8_t tag)
 {
 	struct vhdx_session s;
@@ -58,6 +59,7 @@ static int img_open(struct img *im, struct ramdev *m, int ro, uint8_t tag)
 	return r;
 }
 
+/* Free what img_open allocated (the device stays). */
 static void img_close(struct img *im)
 {
 	free(im->bat);
@@ -66,6 +68,7 @@ static void img_close(struct img *im)
 	im->ovl = NULL;
 }
 
+/* A new image on a growing RAM device (no write_zeroes: the library writes its own zeros). */
 static struct ramdev *make(int type, uint64_t size, uint32_t bs, const struct vhdx *parent)
 {
 	struct ramdev *m = ramdev_growing(1ull << 31, 0);
@@ -86,6 +89,7 @@ static struct ramdev *make(int type, uint64_t size, uint32_t bs, const struct vh
 	return m;
 }
 
+/* n pseudo-random bytes from seed. */
 static void fill(uint8_t *b, size_t n, uint32_t seed)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -94,6 +98,7 @@ static void fill(uint8_t *b, size_t n, uint32_t seed)
 	}
 }
 
+/* Nonzero when every byte is zero. */
 static int all_zero(const uint8_t *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -102,6 +107,7 @@ static int all_zero(const uint8_t *b, size_t n)
 	return 1;
 }
 
+/* The CRC-32C check value of "123456789" (RFC 3720), and continuation. */
 static void test_crc32c(void **state)
 {
 	(void)state;
@@ -111,6 +117,7 @@ static void test_crc32c(void **state)
 	assert_int_equal(vhdx_crc32c(0, "", 0), 0);
 }
 
+/* GUID text <-> stored bytes (mixed endian), braces required. */
 static void test_guid_text(void **state)
 {
 	(void)state;
@@ -129,6 +136,7 @@ static void test_guid_text(void **state)
 	assert_int_equal(vhdx_guid_parse("{g04aefb7-d19e-4a81-b789-25b8e9445913}", 38, &h), -1);
 }
 
+/* Every code has a distinct name and a message. */
 static void test_messages(void **state)
 {
 	(void)state;
@@ -142,6 +150,7 @@ static void test_messages(void **state)
 	assert_string_equal(vhdx_errname(VHDX_E_COUNT), "unknown");
 }
 
+/* Create, open writable, allocate across a block boundary, write in place, close, reopen read-only. */
 static void test_create_open_rw(void **state)
 {
 	(void)state;
@@ -187,6 +196,7 @@ static void test_create_open_rw(void **state)
 	ramdev_free(m);
 }
 
+/* A fixed image: every block present, writes in place, the file never grows. */
 static void test_fixed(void **state)
 {
 	(void)state;
@@ -209,6 +219,7 @@ static void test_fixed(void **state)
 	ramdev_free(m);
 }
 
+/* Refused arguments: a writable open without session, bad block and disk sizes, a child without parent. */
 static void test_bad_args(void **state)
 {
 	(void)state;
@@ -240,6 +251,7 @@ static void damage_header(struct ramdev *m, int idx)
 	m->data[(idx ? 128u : 64u) * 1024 + 100] ^= 0x5A;
 }
 
+/* A torn current header: the other copy is used and named; a session repairs both; both torn is refused. */
 static void test_torn_header(void **state)
 {
 	(void)state;
@@ -343,6 +355,7 @@ static void test_power_cut(void **state)
 	ramdev_free(base);
 }
 
+/* A device that cannot grow by a block: no-space, nothing changed, the image still clean. */
 static void test_nospace(void **state)
 {
 	(void)state;
@@ -361,6 +374,7 @@ static void test_nospace(void **state)
 	ramdev_free(m);
 }
 
+/* A read-only open of a pending log: refused without (or with too small) an overlay; log_need exact and within the bound. */
 static void test_overlay_size(void **state)
 {
 	(void)state;
@@ -412,6 +426,7 @@ static void test_overlay_size(void **state)
 	ramdev_free(base);
 }
 
+/* A child of a dynamic parent: locator, parent reads, partial blocks, bitmap updates through the log, linkage. */
 static void test_differencing(void **state)
 {
 	(void)state;
@@ -521,6 +536,7 @@ static void test_resolve_paths(void **state)
 	ramdev_free(pm);
 }
 
+/* The cmocka group. */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
