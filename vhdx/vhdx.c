@@ -1059,6 +1059,26 @@ static int vx_session_begin(struct vhdx *v)
 {
 	if (v->session_started)
 		return VHDX_OK;
+	/*
+	 * Entries of an earlier session that used the same LogGuid (a caller
+	 * with a poor random source) must never outrank ours after a crash:
+	 * start above the highest sequence number any of them carries.
+	 */
+	struct vhdx_guid keep = v->hdr.log_guid;
+	uint64_t top = 0;
+	v->hdr.log_guid = v->sess.log_guid;
+	for (uint32_t pos = 0; pos < v->hdr.log_length; pos += VHDX_PAGE) {
+		struct vx_entry e;
+		int r = vx_log_entry(v, pos, &e);
+		if (r > 0) {
+			v->hdr.log_guid = keep;
+			return r;
+		}
+		if (r == 0 && e.seq > top)
+			top = e.seq;
+	}
+	v->hdr.log_guid = keep;
+	v->log_seq = top + 1;
 	struct vhdx_header h = v->hdr;
 	h.file_write = v->sess.file_write;
 	h.data_write = v->sess.data_write;
