@@ -242,7 +242,7 @@ static int vx_log_entry(struct vhdx *v, uint32_t pos, struct vx_entry *e)
 	e->dcount = vx_le32(h + VX_L_DCOUNT);
 	e->flushed = vx_le64(h + VX_L_FLUSHED);
 	e->last = vx_le64(h + VX_L_LAST);
-	if (!e->len || e->len % VHDX_PAGE || e->len > v->hdr.log_length || e->tail % VHDX_PAGE ||
+	if (!e->seq || !e->len || e->len % VHDX_PAGE || e->len > v->hdr.log_length || e->tail % VHDX_PAGE ||
 	    e->tail >= v->hdr.log_length || e->dcount > e->len / VX_L_DESC)
 		return -1;
 	e->dpages = (uint32_t)((VX_L_HDR + (uint64_t)VX_L_DESC * e->dcount + VHDX_PAGE - 1) / VHDX_PAGE);
@@ -365,8 +365,12 @@ static int vx_log_apply(struct vhdx *v, const struct vx_entry *e, int measure, u
 		int data = vx_le32(d) == VX_SIG_DESC;
 		uint64_t off = vx_le64(d + 16);
 		uint64_t len = data ? VHDX_PAGE : vx_le64(d + 8);
-		/* Never the header section or the log itself, never past 64 TiB + metadata. */
-		if (off < VX_HEADER_SECTION || len > 0xFFFFF000u || off > (1ull << 50) ||
+		/*
+		 * Never the file identifier or the headers (updated in place, never
+		 * through the log), never the log itself, never absurdly far. The
+		 * region tables (192 KiB on) are updated through the log.
+		 */
+		if (off < VX_RT_OFF0 || len > 0xFFFFF000u || off > (1ull << 50) ||
 		    vx_overlap(off, len, v->hdr.log_offset, v->hdr.log_length))
 			return VHDX_E_LOG_DESC;
 		uint64_t src = data ? vx_log_at(v, e->pos, (uint64_t)(e->dpages + ndata++) * VHDX_PAGE) : 0;
@@ -997,8 +1001,10 @@ static int vx_log_commit(struct vhdx *v, const struct vx_upd *u, uint32_t n)
 				vx_put64(v->page2 + VX_L_SEQ, seq);
 				vx_put32(v->page2 + VX_L_DCOUNT, n);
 				VX_MEMCPY(v->page2 + VX_L_GUID, v->hdr.log_guid.b, 16);
-				vx_put64(v->page2 + VX_L_FLUSHED, v->dev->size_bytes);
-				vx_put64(v->page2 + VX_L_LAST, v->file_bytes > v->alloc_end ? v->file_bytes : v->alloc_end);
+				/* Both whole MiBs: the stable size rounded down, the end of everything rounded up. */
+				uint64_t last = v->file_bytes > v->alloc_end ? v->file_bytes : v->alloc_end;
+				vx_put64(v->page2 + VX_L_FLUSHED, v->dev->size_bytes / VHDX_MIB * VHDX_MIB);
+				vx_put64(v->page2 + VX_L_LAST, (last + VHDX_MIB - 1) / VHDX_MIB * VHDX_MIB);
 			}
 			for (uint32_t i = 0; i < n; i++) {
 				uint64_t at = VX_L_HDR + (uint64_t)VX_L_DESC * i;

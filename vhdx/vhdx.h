@@ -41,7 +41,7 @@ enum vhdx_err {
 	VHDX_E_REGION_MISSING,    /* no BAT or no metadata region */
 	VHDX_E_REGION_DUP,        /* the same region listed twice */
 	VHDX_E_LOG_TRUNCATED,     /* the file is shorter than the log's flushed file offset */
-	VHDX_E_LOG_DESC,          /* a valid log entry targets the header section, the log or an unaligned place */
+	VHDX_E_LOG_DESC,          /* a valid log entry targets the file identifier or headers (< 192 KiB), the log, or too far */
 	VHDX_E_LOG_OVERLAY,       /* read-only open of a pending log: overlay missing or too small (see log_need) */
 	VHDX_E_META_SIGNATURE,    /* no "metadata" table signature */
 	VHDX_E_META_COUNT,        /* metadata entry count above 2047 */

@@ -243,6 +243,17 @@ def scenarios(base):
     set_log_guid(img, GUID)
     out["allocate"] = (img, exp, 1)
 
+    # A region table repaired through the log (the specification updates region tables that way):
+    # copy 0 is damaged in the file, the entry holds its good first page. Replayed before the
+    # region tables are read, copy 0 is valid again.
+    img, exp = bytearray(base), bytearray(base)
+    rt = 192 << 10
+    d = [("data", rt, bytes(img[rt:rt + PAGE]))]
+    img[rt + 40] ^= 0xFF
+    put_log(img, 0, entry(GUID, 77, 0, d, size, size))
+    set_log_guid(img, GUID)
+    out["region"] = (img, exp, 1)
+
     # LogGuid set but nothing valid in the log: nothing to replay (torn entries are ignored).
     img, exp = bytearray(base), bytearray(base)
     blob = bytearray(entry(GUID, 4, 0, e1, size, size))
