@@ -593,6 +593,7 @@ static int vx_metadata(struct vhdx *v)
 		return VHDX_E_META_COUNT;
 	v->meta_items = count;
 	unsigned seen = 0;   /* bit per known item */
+	uint32_t known_idx[6], known_off[6], known_len[6];   /* where each known item is (for the overlap test) */
 	const struct vhdx_guid *known[6] = { &vx_guid_file_params, &vx_guid_vsize, &vx_guid_page83,
 					     &vx_guid_lss, &vx_guid_pss, &vx_guid_locator };
 	static const uint32_t want_len[6] = { 8, 8, 16, 4, 4, 0 };
@@ -604,7 +605,8 @@ static int vx_metadata(struct vhdx *v)
 		struct vhdx_guid g;
 		VX_MEMCPY(g.b, e, 16);
 		uint32_t off = vx_le32(e + 16), len = vx_le32(e + 20), fl = vx_le32(e + 24);
-		if (len && (off < VX_META_TABLE_SIZE || off > v->meta_len || len > v->meta_len - off))
+		if (len > VHDX_MIB || (!len && off) ||
+		    (len && (off < VX_META_TABLE_SIZE || off > v->meta_len || len > v->meta_len - off)))
 			return VHDX_E_META_RANGE;
 		int k = -1;
 		for (int j = 0; j < 6; j++)
@@ -619,6 +621,9 @@ static int vx_metadata(struct vhdx *v)
 		if (seen & (1u << k))
 			return VHDX_E_META_DUP;
 		seen |= 1u << k;
+		known_idx[k] = i;
+		known_off[k] = off;
+		known_len[k] = len;
 		if (want_len[k] && len != want_len[k])
 			return VHDX_E_META_LENGTH;
 		uint8_t val[16];
@@ -656,6 +661,17 @@ static int vx_metadata(struct vhdx *v)
 	}
 	if ((seen & 0x1Bu) != 0x1Bu)    /* file parameters, virtual size, logical and physical sector size */
 		return VHDX_E_META_MISSING;
+	/* No item may overlap a system item (checked against the few known ones: O(items)). */
+	for (uint32_t i = 0; i < count; i++) {
+		uint8_t e[32];
+		r = vx_pread(v, v->meta_off + 32 + 32ull * i, 32, e);
+		if (r)
+			return r;
+		uint32_t off = vx_le32(e + 16), len = vx_le32(e + 20);
+		for (int k = 0; k < 6; k++)
+			if ((seen & (1u << k)) && known_idx[k] != i && vx_overlap(off, len, known_off[k], known_len[k]))
+				return VHDX_E_META_OVERLAP;
+	}
 	uint32_t bs = v->block_size;
 	if (bs < VHDX_MIN_BLOCK || bs > VHDX_MAX_BLOCK || (bs & (bs - 1)))
 		return VHDX_E_BLOCK_SIZE;
@@ -1375,6 +1391,7 @@ int vhdx_parent_info(struct vhdx *v, struct vhdx_parent_info *pi)
 		return VHDX_E_LOCATOR_RANGE;
 	pi->entries = cnt;
 	int have_link = 0;
+	unsigned keys_seen = 0;   /* bit per known key: linkage, linkage2, the three paths */
 	for (uint32_t i = 0; i < cnt; i++) {
 		uint32_t ko, vo, kl, vl;
 		r = vx_loc_entry(v, i, &ko, &vo, &kl, &vl);
@@ -1389,6 +1406,9 @@ int vhdx_parent_info(struct vhdx *v, struct vhdx_parent_info *pi)
 			}
 			char s[40];
 			known = 1;
+			if (keys_seen & (1u << k))
+				return VHDX_E_LOCATOR_DUP;
+			keys_seen |= 1u << k;
 			if (vl != 76)
 				return VHDX_E_LOCATOR_LINKAGE;
 			r = vx_loc_value(v, vo, vl, s, sizeof(s));
@@ -1406,6 +1426,8 @@ int vhdx_parent_info(struct vhdx *v, struct vhdx_parent_info *pi)
 		}
 		for (int k = 0; k < VHDX_LOC_PATHS && !known; k++) {
 			if (vx_key_is(v, ko, kl, vx_path_keys[k], &r)) {
+				if (pi->has_path[k])
+					return VHDX_E_LOCATOR_DUP;
 				pi->has_path[k] = 1;
 				known = 1;
 			}

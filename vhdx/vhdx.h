@@ -50,6 +50,7 @@ enum vhdx_err {
 	VHDX_E_META_UNKNOWN,      /* a metadata item this library does not know is marked required */
 	VHDX_E_META_MISSING,      /* a required system metadata item is missing */
 	VHDX_E_META_LENGTH,       /* a system metadata item has the wrong length */
+	VHDX_E_META_OVERLAP,      /* a metadata item overlaps a system item */
 	VHDX_E_BLOCK_SIZE,        /* block size not a power of two in 1..256 MiB */
 	VHDX_E_SIZE,              /* virtual size zero, not a multiple of the sector size, or over 64 TiB */
 	VHDX_E_LOGICAL_4K,        /* logical sector size 4096: not supported yet */
@@ -68,6 +69,7 @@ enum vhdx_err {
 	VHDX_E_LOCATOR_TYPE,      /* parent locator type is not the VHDX locator */
 	VHDX_E_LOCATOR_RANGE,     /* a locator key or value outside the item, odd length or empty */
 	VHDX_E_LOCATOR_LINKAGE,   /* parent_linkage missing or not a braced GUID */
+	VHDX_E_LOCATOR_DUP,       /* a locator key appears twice */
 	VHDX_E_NOT_DIFF,          /* parent operation on an image without parent */
 	VHDX_E_NO_PARENT,         /* differencing image read with no parent attached */
 	VHDX_E_PARENT_LINKAGE,    /* parent's DataWriteGuid matches neither parent_linkage nor parent_linkage2 */

@@ -208,6 +208,8 @@ def case_list():
     add("meta-count", "meta-count", img)
     add("meta-range", "meta-range", build(items=std[:1] + [(G_VSIZE, b"", 6, MIB - 4, 8)] + std[2:]))
     add("meta-dup", "meta-dup", build(items=std + [std[1]]))
+    add("meta-overlap", "meta-overlap", build(items=std + [(G_UNKNOWN, b"", 0, 64 << 10, 12)]))
+    add("meta-empty-offset", "meta-range", build(items=std[:2] + [(G_P83, b"", 6, 70000, 0)] + std[3:]))
     add("meta-unknown", "meta-unknown", build(items=std + [(G_UNKNOWN, b"\0" * 8, 4)]))
     add("meta-missing", "meta-missing", build(items=std[:3] + std[4:]))
     add("meta-length", "meta-length", build(items=std[:1] + [(G_VSIZE, b"\0\0\x80\0", 6)] + std[2:]))
@@ -232,6 +234,8 @@ def case_list():
     bad = bytearray(locator([("parent_linkage", braced(PARENT_DWG)), ("relative_path", "p.vhdx")]))
     struct.pack_into("<I", bad, 20, 5000)
     add("locator-range", "locator-range", build(diff=True, items=[fp_diff] + std[1:] + [(G_LOC, bytes(bad), 4)]))
+    add("locator-dup", "locator-dup", build(diff=True, loc=[("parent_linkage", braced(PARENT_DWG)), ("relative_path", "p.vhdx"),
+                                                           ("relative_path", "q.vhdx")]))
     add("locator-linkage", "locator-linkage", build(diff=True, loc=[("relative_path", "p.vhdx")]))
     add("locator-linkage-text", "locator-linkage", build(diff=True, loc=[("parent_linkage", "{not-a-guid}"),
                                                                           ("relative_path", "p.vhdx")]))
