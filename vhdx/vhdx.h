@@ -362,6 +362,13 @@ uint32_t vhdx_crc32c(uint32_t crc, const void *buf, size_t len);
 void vhdx_guid_str(const struct vhdx_guid *g, char out[39]);
 /* Parse "{8-4-4-4-12}" (either case, braces required) into g; 0 or -1. */
 int vhdx_guid_parse(const char *s, size_t n, struct vhdx_guid *g);
+/*
+ * The volume GUID of a volume_path ("\\?\Volume{GUID}\rest", '\\' or '/'),
+ * in stored order (as a GPT partition's unique GUID is stored, which is the
+ * volume GUID Windows gives a GPT partition); *rest points after the GUID's
+ * closing brace. 0, or -1 if path is not of that form.
+ */
+int vhdx_volume_guid(const char *path, struct vhdx_guid *g, const char **rest);
 /* Nonzero when all 16 bytes are zero. */
 int vhdx_guid_is_zero(const struct vhdx_guid *g);
 /* Nonzero when the device starts with the "vhdxfile" identifier (reads sector 0 into sec, 512 bytes). */

@@ -78,6 +78,24 @@ int vhdx_guid_parse(const char *s, size_t n, struct vhdx_guid *g)
 	return 0;
 }
 
+int vhdx_volume_guid(const char *path, struct vhdx_guid *g, const char **rest)
+{
+	static const char pre[] = "\\\\?\\Volume";
+	for (int i = 0; pre[i]; i++) {
+		char c = path[i];
+		if (pre[i] == '\\' ? (c != '\\' && c != '/') : c != pre[i])
+			return -1;
+	}
+	const char *p = path + sizeof(pre) - 1;
+	size_t n = 0;
+	while (p[n] && n < 38)
+		n++;
+	if (n < 38 || vhdx_guid_parse(p, 38, g))
+		return -1;
+	*rest = p + 38;
+	return 0;
+}
+
 int vhdx_guid_is_zero(const struct vhdx_guid *g)
 {
 	for (int i = 0; i < 16; i++)

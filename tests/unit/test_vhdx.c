@@ -133,6 +133,14 @@ static void test_guid_text(void **state)
 	assert_int_equal(vhdx_guid_parse(out, strlen(out), &h), 0);
 	assert_memory_equal(g.b, h.b, 16);
 	assert_int_equal(vhdx_guid_parse("b04aefb7-d19e-4a81-b789-25b8e9445913", 36, &h), -1);
+	/* The volume GUID of a volume_path (the seed's example). */
+	const char *rest;
+	assert_int_equal(vhdx_volume_guid("\\\\?\\Volume{B04AEFB7-D19E-4A81-B789-25B8E9445913}\\path2\\parent.vhdx", &h, &rest), 0);
+	assert_memory_equal(h.b, stored, 16);
+	assert_string_equal(rest, "\\path2\\parent.vhdx");
+	assert_int_equal(vhdx_volume_guid("//?/Volume{b04aefb7-d19e-4a81-b789-25b8e9445913}/x", &h, &rest), 0);
+	assert_int_equal(vhdx_volume_guid("\\\\?\\d:\\path2\\parent.vhdx", &h, &rest), -1);
+	assert_int_equal(vhdx_volume_guid("\\\\?\\Volume{b04aefb7-d19e}", &h, &rest), -1);
 	assert_int_equal(vhdx_guid_parse("{g04aefb7-d19e-4a81-b789-25b8e9445913}", 38, &h), -1);
 }
 
