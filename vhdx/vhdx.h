@@ -304,8 +304,8 @@ struct vhdx_create_opts {
 	uint64_t size;             /* bytes, multiple of 512 (DIFF: 0 = the parent's) */
 	uint32_t block_size;       /* power of two 1..256 MiB; 0 = 32 MiB (DIFF: 2 MiB) */
 	uint32_t log_size;         /* multiple of 1 MiB; 0 = 1 MiB */
-	uint32_t physical_sector;  /* 512 or 4096; 0 = 4096 */
-	struct vhdx_guid file_write, data_write, page83; /* caller-generated random GUIDs */
+	uint32_t physical_sector;  /* 512 or 4096; 0 = 4096 (DIFF: the parent's) */
+	struct vhdx_guid file_write, data_write, page83; /* caller-generated random GUIDs (DIFF: page83 is the parent's) */
 	const char *creator;       /* file identifier creator (ASCII), NULL = "vhdboot" */
 	/* Differencing only (UTF-8 paths, '/' becomes '\\'): */
 	const struct vhdx *parent;

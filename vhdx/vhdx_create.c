@@ -87,6 +87,10 @@ int vhdx_create(struct blk_dev *dev, const struct vhdx_create_opts *o)
 	uint32_t bs = o->block_size ? o->block_size : diff ? (2u << 20) : (32u << 20);
 	uint32_t log = o->log_size ? o->log_size : VHDX_MIB;
 	uint32_t pss = o->physical_sector ? o->physical_sector : 4096;
+	/* A child takes the parent's virtual-disk metadata (MS-VHDX 2.6.1.2, IsVirtualDisk: copied when forking). */
+	const struct vhdx_guid *page83 = diff ? &o->parent->page83 : &o->page83;
+	if (diff)
+		pss = o->parent->pss;
 	if (bs < VHDX_MIN_BLOCK || bs > VHDX_MAX_BLOCK || (bs & (bs - 1)))
 		return VHDX_E_BLOCK_SIZE;
 	if (!size || size % VHDX_SECTOR || size > VHDX_MAX_SIZE || (diff && size != o->parent->vsize))
@@ -183,7 +187,7 @@ int vhdx_create(struct blk_dev *dev, const struct vhdx_create_opts *o)
 	vx_put32(b.page, bs);
 	vx_put32(b.page + 4, (o->type == VHDX_FIXED ? VX_FP_LEAVE_ALLOCATED : 0) | (diff ? VX_FP_HAS_PARENT : 0));
 	vx_put64(b.page + 8, size);
-	VX_MEMCPY(b.page + 16, o->page83.b, 16);
+	VX_MEMCPY(b.page + 16, page83->b, 16);
 	vx_put32(b.page + 32, 512);
 	vx_put32(b.page + 36, pss);
 	if (diff)

@@ -452,6 +452,10 @@ static void test_differencing(void **state)
 	assert_int_equal(img_open(&c, cm, 0, 2), VHDX_OK);
 	assert_true(c.v.has_parent);
 	assert_int_equal(c.v.block_size, 2 * MIB);
+	/* Virtual-disk metadata is the parent's (copied when forking). */
+	assert_memory_equal(c.v.page83.b, p.v.page83.b, 16);
+	assert_int_equal(c.v.pss, p.v.pss);
+	assert_int_equal(c.v.vsize, p.v.vsize);
 	struct vhdx_parent_info pi;
 	assert_int_equal(vhdx_parent_info(&c.v, &pi), VHDX_OK);
 	assert_memory_equal(pi.linkage.b, p.v.hdr.data_write.b, 16);
