@@ -927,11 +927,16 @@ int vhdx_read(struct vhdx *v, uint64_t lba, uint32_t count, void *buf)
 				k += run;
 			}
 			break;
-		case VHDX_PB_ZERO:
-			VX_MEMSET(out, 0, (uint64_t)n * VHDX_SECTOR);
-			break;
-		default:   /* not present, undefined, unmapped: the parent's data, or zeros */
+		case VHDX_PB_NOT_PRESENT:   /* the parent's data (a differencing disk), else zeros */
 			r = vx_read_below(v, lba, n, out);
+			break;
+		default:
+			/*
+			 * Zero; undefined and unmapped (MS-VHDX 2.5.1.1 allows zeros for
+			 * both, and zeros are what a later partial write keeps around
+			 * the written sectors, so reads stay stable).
+			 */
+			VX_MEMSET(out, 0, (uint64_t)n * VHDX_SECTOR);
 		}
 		if (r)
 			return r;
@@ -1178,7 +1183,8 @@ static int vx_allocate(struct vhdx *v, uint64_t blk, uint32_t in, uint32_t cnt, 
 {
 	uint64_t pbi = vx_pb_index(v, blk), old = v->bat[pbi];
 	unsigned st = vhdx_bat_state(old);
-	int partial = v->has_parent && st != VHDX_PB_ZERO && cnt < v->spb;
+	/* Only a block that was the parent's keeps the parent's sectors (partially present); zero/undefined/unmapped ones read as zeros. */
+	int partial = v->has_parent && st == VHDX_PB_NOT_PRESENT && cnt < v->spb;
 	uint64_t sbi = vx_sb_index(v, blk / v->chunk_ratio), old_sb = 0;
 	uint64_t off = v->alloc_end, end = off + v->block_size;
 	uint64_t sb_off = 0;

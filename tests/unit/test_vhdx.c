@@ -447,6 +447,7 @@ static void test_differencing(void **state)
 	assert_int_equal(vhdx_close(&p.v), VHDX_OK);
 	img_close(&p);
 	assert_int_equal(img_open(&p, pm, 1, 1), VHDX_OK);
+	int parent_writes = pm->writes, parent_flushes = pm->flushes;
 	struct ramdev *cm = make(VHDX_DIFF, 0, 0, &p.v);
 	struct img c;
 	assert_int_equal(img_open(&c, cm, 0, 2), VHDX_OK);
@@ -487,9 +488,19 @@ static void test_differencing(void **state)
 	assert_int_equal(vhdx_read(&c.v, 9, 3, back), VHDX_OK);
 	assert_memory_equal(back, pat + 9 * 512, 512);
 	assert_memory_equal(back + 512, w, 512);
+	/* An unmapped block reads as zeros, not as the parent; a write keeps the zeros around it. */
+	c.v.bat[0] = VHDX_PB_UNMAPPED;   /* (in memory only: block 0, over the parent's pattern) */
+	assert_int_equal(vhdx_read(&c.v, 3, 1, back), VHDX_OK);
+	assert_true(all_zero(back, 512));
+	assert_int_equal(vhdx_write(&c.v, 4, 1, w), VHDX_OK);
+	assert_int_equal(vhdx_block_state(&c.v, 4), VHDX_PB_FULLY_PRESENT);
+	assert_int_equal(vhdx_read(&c.v, 3, 2, back), VHDX_OK);
+	assert_true(all_zero(back, 512));
+	assert_memory_equal(back + 512, w, 512);
 	assert_int_equal(vhdx_close(&c.v), VHDX_OK);
-	/* The parent is never written. */
-	assert_int_equal(pm->writes, pm->writes);
+	/* The parent is never written (nor flushed). */
+	assert_int_equal(pm->writes, parent_writes);
+	assert_int_equal(pm->flushes, parent_flushes);
 	uint64_t *scratch = malloc(vhdx_bat_bytes(&c.v));
 	assert_int_equal(vhdx_check(&c.v, scratch, NULL, NULL), 0);
 	free(scratch);
