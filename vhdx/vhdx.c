@@ -469,6 +469,12 @@ static int vx_log_replay(struct vhdx *v, const struct vhdx_open_opts *o)
 			v->file_bytes = head.last;
 		v->state |= VHDX_ST_LOG_OVERLAY;
 	} else {
+		/* The headers get this session's FileWriteGuid before the replay modifies the file (MS-VHDX 2.2.2). */
+		struct vhdx_header fh = v->hdr;
+		fh.file_write = v->sess.file_write;
+		r = vx_update_headers(v, &fh);
+		if (r)
+			return r;
 		r = vx_log_walk(v, &tail, &head, 0, &need, &n);
 		if (r)
 			return r;
@@ -736,11 +742,19 @@ int vhdx_open(struct vhdx *v, struct blk_dev *dev, unsigned flags, const struct 
 		return VHDX_E_HEADERS_BAD;
 	if (v->hdr_err[0] || v->hdr_err[1])
 		v->state |= VHDX_ST_HEADER_COPY_BAD;
+	/*
+	 * Current: the only valid one, or the valid one with the higher
+	 * sequence number. Two valid copies with the same number leave no
+	 * current header (MS-VHDX 2.2.2) unless they are the same header.
+	 */
+	if (!v->hdr_err[0] && !v->hdr_err[1] && h[0].seq == h[1].seq && h[0].checksum != h[1].checksum)
+		return VHDX_E_HEADERS_SAME_SEQ;
 	v->cur = v->hdr_err[0] ? 1 : v->hdr_err[1] ? 0 : h[1].seq > h[0].seq;
 	v->hdr = h[v->cur];
 	if (v->hdr.version != 1)
 		return VHDX_E_HEADER_VERSION;
-	if (v->hdr.log_version != 0)
+	/* Another log format can only be refused when there is a log to replay. */
+	if (v->hdr.log_version != 0 && !vhdx_guid_is_zero(&v->hdr.log_guid))
 		return VHDX_E_LOG_VERSION;
 	if (!v->hdr.log_length || v->hdr.log_length % VHDX_MIB || v->hdr.log_offset % VHDX_MIB ||
 	    v->hdr.log_offset < VX_HEADER_SECTION || v->hdr.log_offset > v->file_bytes ||
@@ -1110,6 +1124,7 @@ static int vx_session_begin(struct vhdx *v)
 	h.file_write = v->sess.file_write;
 	h.data_write = v->sess.data_write;
 	h.log_guid = v->sess.log_guid;
+	h.log_version = 0;   /* the log this library writes */
 	int r = vx_update_headers(v, &h);
 	if (r)
 		return r;

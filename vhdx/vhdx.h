@@ -30,8 +30,9 @@ enum vhdx_err {
 	VHDX_E_TOO_SMALL,         /* shorter than the 1 MiB header section */
 	VHDX_E_SIGNATURE,         /* no "vhdxfile" file identifier */
 	VHDX_E_HEADERS_BAD,       /* neither header copy is valid (signature or CRC-32C) */
+	VHDX_E_HEADERS_SAME_SEQ,  /* both headers valid, different, with the same sequence number: none is current */
 	VHDX_E_HEADER_VERSION,    /* current header's version is not 1 */
-	VHDX_E_LOG_VERSION,       /* current header's log version is not 0 */
+	VHDX_E_LOG_VERSION,       /* a log to replay in a log version other than 0 */
 	VHDX_E_LOG_RANGE,         /* log offset/length unaligned, zero, in the header section or past the file */
 	VHDX_E_REGION_BAD,        /* neither region table copy is valid (signature or CRC-32C) */
 	VHDX_E_REGION_COUNT,      /* region table entry count above 2047 */

@@ -184,7 +184,16 @@ def case_list():
     add("signature", "signature", flip(build(), 7))
     add("headers-bad", "headers-bad", flip(flip(build(), (64 << 10) + 300), (128 << 10) + 300))
     add("header-version", "header-version", both_headers(build(), version=2))
-    add("log-version", "log-version", both_headers(build(), log_version=1))
+    add("log-version", "log-version", both_headers(build(), log_version=1, log_guid=LOG_GUID))
+    img = build()
+    header(img, 1, version=1)           # same fields,
+    h0 = bytearray(img[64 << 10:(64 << 10) + PAGE])
+    struct.pack_into("<Q", h0, 8, 6)   # copy 0 now has copy 1's sequence number,
+    h0[20] ^= 1                        # and another FileWriteGuid
+    struct.pack_into("<I", h0, 4, 0)
+    struct.pack_into("<I", h0, 4, crc32c(bytes(h0)))
+    img[64 << 10:(64 << 10) + PAGE] = h0
+    add("headers-same-seq", "headers-same-seq", img)
     add("log-range", "log-range", both_headers(build(), log_offset=MIB + PAGE))
     add("region-bad", "region-bad", flip(flip(build(), (192 << 10) + 100), (256 << 10) + 100))
     img = build()
