@@ -246,8 +246,8 @@ def test_qemu_killed_mid_write(tmp_path, probes, qemu_img_bin):
     """qemu-io killed (SIGKILL) at random moments of a long write to a dynamic VHDX: whatever it left
     (a log to replay, a LogGuid with nothing valid, or a clean file) reads the same through our
     read-only replay, our writable replay (then read by qemu-img) and qemu's own `check -r all`.
-    Stops after two images with a pending log; the kill times are random, so the count of such images
-    is reported, not asserted, beyond needing one."""
+    Stops at the first image with a pending log (or after 15 kills: the kill times are random, so
+    finding none skips rather than fails)."""
     qemu_io = shutil.which("qemu-io")
     if not qemu_io:
         pytest.skip("qemu-io not installed (Debian qemu-utils)")
@@ -255,22 +255,22 @@ def test_qemu_killed_mid_write(tmp_path, probes, qemu_img_bin):
     rnd = random.Random(11)
     img, ours, theirs = str(tmp_path / "k.vhdx"), str(tmp_path / "ours.raw"), str(tmp_path / "q.raw")
     pending = trials = 0
-    while pending < 2 and trials < 40:
+    while not pending and trials < 15:
         trials += 1
-        run([qemu_img_bin, "create", "-q", "-f", "vhdx", "-o", "block_size=1M", img, "256M"])
-        p = subprocess.Popen([qemu_io, "-c", "write -P 0x5a 0 200M", img],
+        run([qemu_img_bin, "create", "-q", "-f", "vhdx", "-o", "block_size=1M", img, "96M"])
+        p = subprocess.Popen([qemu_io, "-c", "write -P 0x5a 0 80M", img],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            p.wait(timeout=rnd.uniform(0.05, 0.5))
+            p.wait(timeout=rnd.uniform(0.03, 0.3))
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
         state = int(info(plain, img)["state"], 16)
         pending += bool(state & 0x8)
-        run([san, "cat", img, ours])
+        run([san if pending else plain, "cat", img, ours])
         w = str(tmp_path / "w.vhdx")
         shutil.copy(img, w)
-        run([san, "replay", w])
+        run([san if pending else plain, "replay", w])
         run([qemu_img_bin, "check", "-q", w])
         run([qemu_img_bin, "convert", "-O", "raw", w, theirs])
         assert same_file(ours, theirs), "trial %d: our two replays disagree" % trials
