@@ -121,6 +121,15 @@ struct img_format {
 /* The table's bounds (linker.ld; GNU ld provides them in hosted links). */
 extern const struct img_format *__start_img_formats[], *__stop_img_formats[];
 
+/*
+ * Memory an adapter needs beyond state_bytes while opening (VHDX: the
+ * read-only replay of a pending log), zeroed, living as long as the image:
+ * the kernel's (kernel/imgopen.c: the scan's scratch, resident memory once
+ * the boot image is opened), counted in what the resident copy needs.
+ * NULL when there is none.
+ */
+void *img_alloc(uint32_t bytes, uint32_t align);
+
 /* Number of formats in the table, and format i (NULL past the end). */
 int img_format_count(void);
 const struct img_format *img_format_get(int i);

@@ -31,6 +31,11 @@ static int sel_ignore_timestamp;
 static uint8_t *sel_ovl_tmp;      /* resident open: temporary memory for vhd_check_overlaps */
 static uint32_t sel_ovl_cap;
 
+void *img_alloc(uint32_t bytes, uint32_t align)
+{
+	return iop_alloc(bytes, align);
+}
+
 void *iop_alloc(uint32_t bytes, uint32_t align)
 {
 	sel_need += bytes + align;

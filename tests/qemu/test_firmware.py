@@ -226,6 +226,15 @@ def _vt(kind, block=None):
     return lambda raw, out: fh.vhdtool_vhd(raw, out, kind, block, vhdtool=vhdtool_path())
 
 
+def _qemu_vhdx(sub, block=None):
+    """qemu-img convert to VHDX (subformat fixed/dynamic, block size)."""
+    def conv(raw, out):
+        opts = "subformat=%s" % sub + (",block_size=%s" % block if block else "")
+        fh.run_tool(["qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o", opts, raw, out])
+        return out
+    return conv
+
+
 def _bitmap_holes(raw, out):
     """vhdtool dynamic 2M, then zero-content sectors around LBA 40000 (block 9, allocated for that one
     data sector) marked absent in the sector bitmap, with garbage where their data would be."""

@@ -1,0 +1,333 @@
+/* vhdx_fmt.c: the VHDX adapter of the image-format interface (image.h) over vhdx/: probe (file identifier), open (log replayed to the file, or into memory for read-only opens), parents by the VHDX locator, an opened VHDX as a blk_dev (durable writes). */
+#include "image.h"
+#include "../vhdx/vhdx.h"
+#include "../kernel/string.h"     /* memset, k_strlcpy */
+#include "../kernel/console.h"    /* con_printf: the firmware's log */
+
+/* vhdx_err -> blk_status. */
+static int ivx_status(int err)
+{
+	switch (err) {
+	case VHDX_OK: return BLK_OK;
+	case VHDX_E_RANGE: return BLK_E_RANGE;
+	case VHDX_E_READ_ONLY: return BLK_E_RO;
+	case VHDX_E_NOSPACE: return BLK_E_NOSPACE;
+	default: return BLK_E_IO;
+	}
+}
+
+/* "fixed", "dynamic", "differencing" for an opened VHDX. */
+static const char *ivx_type_name(const struct vhdx *v)
+{
+	return v->has_parent ? "differencing" : v->leave_allocated ? "fixed" : "dynamic";
+}
+
+/* ------------------------------------------------------------------ probe */
+
+/* Sector scratch for the probe (boot time only). */
+static uint8_t ivx_sec[VHDX_SECTOR];
+
+/*
+ * img_format.probe: the "vhdxfile" identifier in the first sector. On a raw
+ * disk the image is the whole disk (VHDX has no end marker to find a
+ * prefix by): its file size is the disk's, so a dynamic VHDX there grows
+ * only into space inside it.
+ */
+static struct blk_dev *ivx_probe(struct img_place *p, struct blk_dev *disk, unsigned flags)
+{
+	memset(p, 0, sizeof(*p));
+	if (!vhdx_probe(disk, ivx_sec))
+		return NULL;
+	if (!(flags & IMG_PROBE_DISK))
+		return disk;
+	p->disk = disk;
+	k_strlcpy(p->name, disk->name ? disk->name : "disk", sizeof(p->name));
+	blk_window_init(&p->win, disk, 0, disk->sectors, disk->sectors, p->name);
+	p->image_sectors = disk->sectors;
+	return &p->win.dev;
+}
+
+/* ------------------------------------------------------------------ open */
+
+/* splitmix64 step: the GUID generator's mixer. */
+static uint64_t ivx_mix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+/*
+ * A random (version 4) GUID for a write session. The firmware has no
+ * entropy source but time: the TSC at each call (its low bits differ run to
+ * run), a counter and the state's address are mixed; uniqueness, not
+ * secrecy, is what the headers need.
+ */
+static void ivx_guid(struct vhdx_guid *g, const void *salt)
+{
+	static uint64_t calls;
+	uint64_t s = __builtin_ia32_rdtsc() ^ (uint64_t)(uintptr_t)salt ^ (++calls << 48);
+	for (int i = 0; i < 16; i += 8) {
+		uint64_t r = ivx_mix(&s);
+		for (int j = 0; j < 8; j++)
+			g->b[i + j] = (uint8_t)(r >> (8 * j));
+	}
+	g->b[7] = (uint8_t)((g->b[7] & 0x0F) | 0x40);   /* version 4 (Data3 is stored little-endian) */
+	g->b[8] = (uint8_t)((g->b[8] & 0x3F) | 0x80);   /* RFC 4122 variant */
+}
+
+/*
+ * img_format.open: writable opens replay a pending log into the file (and
+ * flush); read-only opens (mode=ro, snapshot, parents, the scan) replay it
+ * into memory from img_alloc, sized by what the library reports it needs.
+ */
+static int ivx_open(void *im, struct blk_dev *dev, unsigned flags, const char *name)
+{
+	struct vhdx *v = im;
+	struct vhdx_session sess;
+	struct vhdx_open_opts o;
+	(void)name;
+	memset(&o, 0, sizeof(o));
+	if (!(flags & IMG_OPEN_RDONLY)) {
+		ivx_guid(&sess.file_write, v);
+		ivx_guid(&sess.data_write, v);
+		ivx_guid(&sess.log_guid, v);
+		o.session = &sess;
+		return vhdx_open(v, dev, 0, &o);
+	}
+	int rc = vhdx_open(v, dev, VHDX_OPEN_RDONLY, &o);
+	if (rc != VHDX_E_LOG_OVERLAY || !v->log_need || v->log_need > 0xFFFFFFF0u)
+		return rc;
+	uint64_t need = v->log_need;
+	o.overlay = img_alloc((uint32_t)need, 16);
+	o.overlay_bytes = (size_t)need;
+	if (!o.overlay) {
+		con_printf("vhdx: %s: its log must be replayed, read-only, into %llu KiB of memory, which is not available\n",
+			   name, (unsigned long long)(need >> 10));
+		return VHDX_E_LOG_OVERLAY;
+	}
+	memset(v, 0, sizeof(*v));
+	return vhdx_open(v, dev, VHDX_OPEN_RDONLY, &o);
+}
+
+/* img_format.load: the BAT into map, then (scratch given) the overlap check. */
+static int ivx_load(void *im, void *map, void *scratch)
+{
+	if (!map)
+		return VHDX_E_BAT_NOT_LOADED;
+	int err = vhdx_load_bat(im, map);
+	if (!err && scratch)
+		err = vhdx_check_overlaps(im, scratch);
+	return err;
+}
+
+/* img_format.info. */
+static void ivx_info(const void *im, struct img_info *out)
+{
+	const struct vhdx *v = im;
+	out->sectors = v->sectors;
+	out->read_only = (v->flags & VHDX_OPEN_RDONLY) != 0;
+	out->needs_parent = v->has_parent;
+	out->parent = v->parent;
+	out->type = ivx_type_name(v);
+	out->map_bytes = (uint32_t)vhdx_bat_bytes(v);
+}
+
+/* ------------------------------------------------------------------ parents */
+
+/* Say why parent (at path) was refused for child, into why. */
+static void ivx_explain(int rc, const char *child_path, const char *path, char *why, size_t wn)
+{
+	if (!wn)
+		return;
+	if (rc == VHDX_E_PARENT_LINKAGE)
+		k_snprintf(why, wn, "%s is not the parent of %s: its DataWriteGuid matches neither parent_linkage nor parent_linkage2 (%s; the parent was written after the child was made)",
+			   path, child_path, vhdx_errname(rc));
+	else
+		k_snprintf(why, wn, "%s refused as the parent of %s: %s (%s)", path, child_path, vhdx_strerror(rc),
+			   vhdx_errname(rc));
+}
+
+/*
+ * img_format.find_parent: the child's locator paths (res_vhdx_parent_paths:
+ * relative_path, volume_path, absolute_win32_path, base names beside the
+ * child), each opened by ops (read-only, same format: a VHD parent is
+ * refused by the VHDX probe) and attached with vhdx_set_parent (linkage,
+ * size, loops, depth). The first refusal is explained; none found lists
+ * the paths tried.
+ */
+static int ivx_find_parent(const struct img_parent_ops *ops, void *ctx, struct res_work *w, void *child,
+			   const char *child_path, const void *leaf, unsigned res_flags, void **parent,
+			   const char **parent_path, char *why, size_t wn)
+{
+	int first_rc = 0;
+	*parent = NULL;
+	*parent_path = NULL;
+	if (wn)
+		why[0] = 0;
+	if (vhdx_chain_depth(leaf) >= VHDX_MAX_CHAIN) {
+		if (wn)
+			k_snprintf(why, wn, "differencing chain deeper than %d images at %s (%s)", VHDX_MAX_CHAIN,
+				   child_path, vhdx_errname(VHDX_E_CHAIN_DEPTH));
+		return VHDX_E_CHAIN_DEPTH;
+	}
+	int rc = res_vhdx_parent_paths(child, child_path, res_flags, w);
+	if (rc) {
+		if (wn)
+			k_snprintf(why, wn, "%s: its parent locator cannot be read", child_path);
+		return VHDX_E_LOCATOR_MISSING;
+	}
+	for (int i = 0; i < w->n; i++) {
+		void *p = NULL;
+		const char *pp = NULL;
+		int err = VHDX_E_IO;
+		int found = ops->open_path(ctx, &w->tries[i], &p, &pp, &err, first_rc ? NULL : why,
+					   first_rc ? 0 : wn);
+		if (found == RES_NOT_FOUND || found == RES_DUPLICATE)
+			continue;
+		if (found == RES_FOUND) {
+			rc = vhdx_set_parent(child, p, leaf);
+			if (!rc) {
+				*parent = p;
+				*parent_path = pp;
+				if (wn)
+					why[0] = 0;
+				return 0;
+			}
+			if (!first_rc)
+				ivx_explain(rc, child_path, pp ? pp : w->tries[i].path, why, wn);
+			if (ops->close)
+				ops->close(ctx, p);
+			err = rc;
+		} else if (!first_rc && wn && !why[0]) {
+			k_snprintf(why, wn, "%s: %s (%s)", w->tries[i].path, vhdx_strerror(err), vhdx_errname(err));
+		}
+		if (!first_rc)
+			first_rc = err ? err : VHDX_E_IO;
+	}
+	if (first_rc)
+		return first_rc;
+	if (wn) {
+		size_t n = (size_t)k_snprintf(why, wn, "the parent of %s was not found: ", child_path);
+		if (w->n == 0 && n < wn)
+			n += (size_t)k_snprintf(why + n, wn - n, "its locator names no usable path%s",
+						w->bad_locators ? " (malformed entries skipped)" : "");
+		for (int i = 0; i < w->n && n < wn; i++)
+			n += (size_t)k_snprintf(why + n, wn - n, "%s%s", i ? ", " : "tried ", w->tries[i].path);
+	}
+	return IMG_NO_PARENT;
+}
+
+/* img_format.describe: type, size, block size, and what the open found (torn copies, the log). */
+static void ivx_describe(const void *im, int drive, const char *name)
+{
+	const struct vhdx *v = im;
+	con_printf("vhdx: %02xh: %s: %s VHDX, %llu MiB (%llu sectors), block size %u MiB, logical/physical sector %u/%u bytes\n",
+		   drive, name, ivx_type_name(v), (unsigned long long)(v->sectors >> 11),
+		   (unsigned long long)v->sectors, v->block_size >> 20, v->lss, v->pss);
+	if (v->state & VHDX_ST_HEADER_COPY_BAD)
+		con_printf("vhdx: WARNING: header copy %d is damaged (%s): opened from the other (a torn header update)\n",
+			   v->hdr_err[0] ? 0 : 1, vhdx_errname(v->hdr_err[0] ? v->hdr_err[0] : v->hdr_err[1]));
+	if (v->state & VHDX_ST_REGION_COPY_BAD)
+		con_printf("vhdx: WARNING: region table copy %d is damaged (%s): using the other\n",
+			   v->rt_err[0] ? 0 : 1, vhdx_errname(v->rt_err[0] ? v->rt_err[0] : v->rt_err[1]));
+	if (v->state & VHDX_ST_LOG_REPLAYED)
+		con_printf("vhdx: the image was not closed cleanly: %u log entries replayed into the file and flushed\n",
+			   v->log_replayed);
+	if (v->state & VHDX_ST_LOG_OVERLAY)
+		con_printf("vhdx: the image was not closed cleanly: %u log entries replayed into memory only (%llu KiB; opened read-only, the file is not changed)\n",
+			   v->log_replayed, (unsigned long long)(v->ovl_used >> 10));
+	if (v->state & VHDX_ST_LOG_IGNORED)
+		con_printf("vhdx: the header names a log but it holds no valid entry sequence (torn entries ignored, as the specification says)\n");
+}
+
+/* ------------------------------------------------------------------ the virtual disk */
+
+/* Log a failed write; no room gets its own explanation and remedy. */
+static void ivx_log_write(struct img_blk *b, uint64_t lba, uint32_t count, const char *what, int err)
+{
+	if (err == VHDX_E_NOSPACE) {
+		con_printf("vhdx: %s: no room for a new block: the image cannot grow (%s); write LBA %llu count %u refused (INT 13h CCh), nothing written; remedy: use a fixed VHDX, or boot with mode=snapshot\n",
+			   b->name, b->place ? "it fills its disk" : "vhdboot never changes a file system; a module's memory is fixed",
+			   (unsigned long long)lba, count);
+		return;
+	}
+	con_printf("vhdx: %s LBA %llu count %u failed: %s (%s)\n", what, (unsigned long long)lba, count,
+		   vhdx_strerror(err), vhdx_errname(err));
+}
+
+/* blk_dev.read: count virtual sectors at lba. */
+static int ivx_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
+{
+	struct img_blk *b = d->priv;
+	int err = vhdx_read(b->im, lba, count, buf);
+	if (err && err != VHDX_E_RANGE)
+		con_printf("vhdx: read LBA %llu count %u failed: %s (%s)\n", (unsigned long long)lba, count,
+			   vhdx_strerror(err), vhdx_errname(err));
+	return ivx_status(err);
+}
+
+/* blk_dev.write: vhdx_write (new blocks through the log, flushed), then a flush: success means durable. */
+static int ivx_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
+{
+	struct img_blk *b = d->priv;
+	int err = vhdx_write(b->im, lba, count, buf);
+	if (err) {
+		ivx_log_write(b, lba, count, "write", err);
+		return ivx_status(err);
+	}
+	err = vhdx_flush(b->im);
+	if (err)
+		ivx_log_write(b, lba, count, "flush after the write of", err);
+	return ivx_status(err);
+}
+
+/* blk_dev.flush. */
+static int ivx_flush(struct blk_dev *d)
+{
+	struct img_blk *b = d->priv;
+	int err = vhdx_flush(b->im);
+	if (err)
+		con_printf("vhdx: flush failed: %s (%s)\n", vhdx_strerror(err), vhdx_errname(err));
+	return ivx_status(err);
+}
+
+/* img_format.as_blk: read-only if the VHDX was opened read-only. */
+static struct blk_dev *ivx_as_blk(struct img_blk *b, void *im, const struct img_place *place, const char *name)
+{
+	struct vhdx *v = im;
+	memset(b, 0, sizeof(*b));
+	b->im = v;
+	b->place = place;
+	k_strlcpy(b->name, name, sizeof(b->name));
+	b->blk.name = b->name;
+	b->blk.sectors = v->sectors;
+	b->blk.size_bytes = v->sectors * VHDX_SECTOR;
+	b->blk.max_sectors = v->sectors;
+	b->blk.read_only = (v->flags & VHDX_OPEN_RDONLY) != 0;
+	b->blk.read = ivx_read;
+	b->blk.write = ivx_write;
+	b->blk.flush = ivx_flush;
+	b->blk.priv = b;
+	return &b->blk;
+}
+
+static const char *const ivx_suffixes[] = { ".vhdx", NULL };
+
+static const struct img_format ivx_format = {
+	.name = "VHDX",
+	.suffixes = ivx_suffixes,
+	.flags = 0,
+	.state_bytes = sizeof(struct vhdx),
+	.probe = ivx_probe,
+	.open = ivx_open,
+	.load = ivx_load,
+	.info = ivx_info,
+	.find_parent = ivx_find_parent,
+	.as_blk = ivx_as_blk,
+	.describe = ivx_describe,
+	.strerror = vhdx_strerror,
+	.errname = vhdx_errname,
+};
+IMG_FORMAT(ivx_format);
