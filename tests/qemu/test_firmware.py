@@ -252,6 +252,10 @@ VHD_CASES = {
     # disks only the BIOS reads (drivers/biosdisk.c: rm_farcall into SeaBIOS's INT 13h, at boot and resident)
     "vhdtool-dynamic-2M-nvme-bios": ("small", _vt("dynamic", "2M"), "nvme"),
     "qemu-img-fixed-usb-bios": ("small", _qemu("fixed"), "usb"),
+    "vhdtool-dynamic-2M-usb-ehci-bios": ("small", _vt("dynamic", "2M"), "usb-ehci"),
+    "vhdtool-dynamic-2M-virtio-blk-bios": ("small", _vt("dynamic", "2M"), "virtio-blk"),
+    "vhdtool-dynamic-2M-virtio-scsi-bios": ("small", _vt("dynamic", "2M"), "virtio-scsi"),
+    "qemu-img-dynamic-lsi-scsi-bios": ("small", _qemu("dynamic"), "lsi-scsi"),
 }
 
 # where -> the QEMU device that carries the VHD when it is not on IDE
@@ -259,6 +263,13 @@ BIOS_ONLY_DEVICES = {
     "nvme": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "nvme,drive=vhd,serial=vhd0"],
     "usb": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "qemu-xhci",
                         "-device", "usb-storage,drive=vhd"],
+    "usb-ehci": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "usb-ehci,id=ehci",
+                             "-device", "usb-storage,bus=ehci.0,drive=vhd"],
+    "virtio-blk": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "virtio-blk-pci,drive=vhd"],
+    "virtio-scsi": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "virtio-scsi-pci,id=vs",
+                                "-device", "scsi-hd,bus=vs.0,drive=vhd"],
+    "lsi-scsi": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "lsi53c895a,id=lsi",
+                             "-device", "scsi-hd,bus=lsi.0,drive=vhd"],
 }
 
 
