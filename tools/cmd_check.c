@@ -13,22 +13,58 @@
 /* ------------------------------------------------------------------ check */
 
 const char check_usage[] =
-"usage: vhdtool check [--deep] [--ignore-timestamp] IMAGE\n"
+"usage: vhdtool check [-f vhd|vhdx] [--deep] [--json] [--ignore-timestamp] IMAGE\n"
 "\n"
 "Check IMAGE (and every image of its differencing chain) for consistency:\n"
 "footer and header fields and checksums, the backup footer, the BAT and block\n"
-"layout (overlaps, range, leaked space), parent locators and the parent ids.\n"
-"Prints one line per defect: \"IMAGE: <check>: <details>\". Never writes.\n"
+"layout (overlaps, range, unused space), parent locators and the parent ids.\n"
+"Prints one line per finding: \"IMAGE: <check>: <message>: <details>\"; notes\n"
+"(alignment padding, a spare table, a maximal geometry) and leaks (unused room\n"
+"for a block, e.g. after an interrupted write) end in \"(note)\" / \"(leak)\".\n"
+"Never writes.\n"
+"  -f FORMAT           vhd (default: by content; raw files have nothing to check)\n"
 "  --deep              also scan sectors whose bitmap bit is clear for data\n"
+"  --json              one JSON object: findings, counts and the status\n"
 "  --ignore-timestamp  accept parents whose time stamp differs\n"
 "  --help              this text\n"
-"Exit status: 0 no defects, 1 defects found, 2 bad arguments or unreadable file.\n";
+"Exit status (as qemu-img check): 0 clean (notes allowed), 1 defects found,\n"
+"2 unusable (does not open as a VHD, unreadable, bad arguments), 3 leaks only\n"
+"('vhdtool compact' or 'vhdtool repair' reclaims them).\n";
 
-/* State of one check run: which image, how many defects. */
+/* State of one check run: which image, counts per severity, the output form. */
 struct cmd_check_ctx {
 	const char *path;
-	int defects;
+	int defects, leaks, notes;
+	struct out *o;           /* JSON: the findings array is open */
 };
+
+/* Print one finding (text line or JSON object) and count it by severity. */
+static void cmd_check_emit(struct cmd_check_ctx *ctx, const char *name, const char *msg, const char *d, int sev,
+                           uint64_t a, uint64_t b)
+{
+	static const char *const sev_name[] = { "defect", "leak", "note" };
+
+	if (sev == VHD_SEV_NOTE)
+		ctx->notes++;
+	else if (sev == VHD_SEV_LEAK)
+		ctx->leaks++;
+	else
+		ctx->defects++;
+	if (ctx->o) {
+		out_begin(ctx->o, NULL, 0);
+		out_str(ctx->o, "image", ctx->path);
+		out_str(ctx->o, "check", name);
+		out_str(ctx->o, "severity", sev_name[sev]);
+		out_str(ctx->o, "message", msg);
+		out_str(ctx->o, "details", d);
+		out_u64(ctx->o, "a", a);
+		out_u64(ctx->o, "b", b);
+		out_end(ctx->o);
+		return;
+	}
+	printf("%s: %s: %s%s%s%s\n", ctx->path, name, msg, d[0] ? ": " : "", d,
+	       sev == VHD_SEV_NOTE ? " (note)" : sev == VHD_SEV_LEAK ? " (leak)" : "");
+}
 
 /* vhd_check report callback: prints "IMAGE: <check>: <message>: <details>". */
 static void cmd_check_report(void *ctxp, int code, uint64_t a, uint64_t b)
@@ -52,7 +88,7 @@ static void cmd_check_report(void *ctxp, int code, uint64_t a, uint64_t b)
 		break;
 	case VHD_C_SIZE_MISMATCH_CHS:
 		/* Informational: qemu-img force_size=on writes 65535/16/255 on purpose. */
-		snprintf(d, sizeof(d), "current size %llu, CHS geometry claims %llu (note, not counted)", ua, ub);
+		snprintf(d, sizeof(d), "current size %llu, CHS geometry claims %llu", ua, ub);
 		break;
 	case VHD_C_MAX_ENTRIES_EXCESS:
 		snprintf(d, sizeof(d), "max table entries %llu, disk needs %llu", ua, ub);
@@ -72,10 +108,11 @@ static void cmd_check_report(void *ctxp, int code, uint64_t a, uint64_t b)
 		snprintf(d, sizeof(d), "locator %llu has the same code as locator %llu", ua, ub);
 		break;
 	case VHD_C_TRAILING_BYTES:
-		snprintf(d, sizeof(d), "%llu bytes", ua);
+		snprintf(d, sizeof(d), "%llu bytes after file sector %llu", ua, ub);
 		break;
 	case VHD_C_LEAKED_SPACE:
-		snprintf(d, sizeof(d), "%llu sectors", ua);
+	case VHD_C_ALIGN_GAP:
+		snprintf(d, sizeof(d), "%llu sectors at file sector %llu", ua, ub);
 		break;
 	case VHD_C_DATA_BITMAP_CLEAR:
 		snprintf(d, sizeof(d), "%llu sectors with data but a clear bit, first at virtual sector %llu", ub, ua);
@@ -91,8 +128,32 @@ static void cmd_check_report(void *ctxp, int code, uint64_t a, uint64_t b)
 		snprintf(d, sizeof(d), "a=%llu b=%llu", ua, ub);
 		break;
 	}
-	printf("%s: %s: %s%s%s\n", ctx->path, name, vhd_check_msg(code), d[0] ? ": " : "", d);
-	ctx->defects++;
+	cmd_check_emit(ctx, name, vhd_check_msg(code), d, vhd_check_severity(code), a, b);
+}
+
+/* End a JSON run: counts and status; returns the exit status. */
+static int cmd_check_finish(struct cmd_check_ctx *ctx, struct out *o, const char *path, int status)
+{
+	static const char *const names[] = { "clean", "defects", "unusable", "leaks" };
+
+	if (o->json) {
+		out_end(o);
+		out_u64(o, "defects", (uint64_t)ctx->defects);
+		out_u64(o, "leaks", (uint64_t)ctx->leaks);
+		out_u64(o, "notes", (uint64_t)ctx->notes);
+		out_str(o, "status", names[status]);
+		out_u64(o, "exit_status", (uint64_t)status);
+		printf("\n}\n");
+	} else if (status == 0) {
+		printf("%s: no defects found%s\n", path, ctx->notes ? " (notes above)" : "");
+	} else if (status == EXIT_LEAKS) {
+		printf("%s: no defects found; %d leak%s (space compact or repair reclaims)\n", path, ctx->leaks,
+		       ctx->leaks == 1 ? "" : "s");
+	}
+	fflush(stdout);
+	if (status == EXIT_DEFECTS)
+		cmd_fail(EXIT_DEFECTS, "%s: %d defect%s found", path, ctx->defects, ctx->defects == 1 ? "" : "s");
+	return status;
 }
 
 /* vhdtool check: consistency checks over an image and its chain; never writes. */
@@ -101,19 +162,28 @@ int cmd_check(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "deep", no_argument, NULL, OPT_DEEP },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "ignore-timestamp", no_argument, NULL, OPT_IGNORE_TS },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned cflags = 0, flags = CHAIN_RDONLY | CHAIN_LENIENT;
 	struct cmd_check_ctx ctx;
+	struct out o;
 	struct chain c;
 	const char *path;
-	int opt, rc, status = 0;
+	char why[1024];
+	int opt, rc, fmt = IMG_FMT_AUTO, e;
 
-	while ((opt = getopt_long(argc, argv, ":h", lopts, NULL)) != -1) {
+	memset(&o, 0, sizeof(o));
+	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
 		switch (opt) {
+		case 'f':
+			if ((fmt = img_fmt_parse(optarg)) < 0)
+				return cmd_bad_args("-f must be raw, vhd or vhdx");
+			break;
 		case 'h': return cmd_help("check");
 		case OPT_DEEP: cflags |= VHD_CHECK_DEEP; break;
+		case OPT_JSON: o.json = 1; break;
 		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
 		default: return cmd_bad_option(opt, argv);
 		}
@@ -122,13 +192,32 @@ int cmd_check(int argc, char **argv)
 		return cmd_bad_args("expected exactly one IMAGE");
 	path = argv[optind];
 	memset(&ctx, 0, sizeof(ctx));
+	if (fmt == IMG_FMT_AUTO) {
+		fmt = img_detect(path, why, sizeof(why), &e);
+		if (fmt < 0)
+			return cmd_fail(EXIT_USAGE, "%s", why);
+	}
+	if (fmt == IMG_FMT_RAW)
+		return cmd_fail(EXIT_USAGE, "%s is read as raw (-f raw, or no VHD footer, footer copy or header found): "
+		                "a raw disk has no structure to check", path);
+	if (fmt == IMG_FMT_VHDX)
+		return cmd_fail(EXIT_USAGE, "%s: VHDX support is not built into this vhdtool yet", path);
+	if (o.json) {
+		putchar('{');
+		out_str(&o, "image", path);
+		out_begin(&o, "findings", 1);
+		ctx.o = &o;
+	}
 	rc = chain_open(&c, path, flags);
 	if (rc && c.n == 0) {
-		if (c.sys_errno)
+		if (c.sys_errno) {
+			if (o.json)
+				cmd_check_finish(&ctx, &o, path, EXIT_USAGE);
 			return cmd_fail(EXIT_USAGE, "%s", c.err);
-		printf("%s: %s: %s\n", path, vhd_errname(rc), vhd_strerror(rc));
-		cmd_fail(EXIT_DEFECTS, "%s", c.err);
-		return EXIT_DEFECTS;
+		}
+		cmd_check_emit(&ctx, vhd_errname(rc), vhd_strerror(rc), "the image does not open", VHD_SEV_DEFECT, 0, 0);
+		cmd_check_finish(&ctx, &o, path, EXIT_USAGE);
+		return cmd_fail(EXIT_USAGE, "%s (unusable; see 'vhdtool repair')", c.err);
 	}
 	for (int i = 0; i < c.n; i++) {
 		struct chain_member *m = c.m[i];
@@ -137,35 +226,25 @@ int cmd_check(int argc, char **argv)
 		int n;
 
 		if (bytes && !scratch) {
-			status = cmd_fail(EXIT_USAGE, "%s: out of memory", m->path);
-			break;
+			chain_close(&c);
+			return cmd_fail(EXIT_USAGE, "%s: out of memory", m->path);
 		}
 		ctx.path = m->path;
 		n = vhd_check(&m->v, scratch, cflags, cmd_vhd_now(), cmd_check_report, &ctx);
 		free(scratch);
 		if (n < 0) {
 			if (n == -VHD_E_IO) {
-				status = cmd_fail(EXIT_USAGE, "%s: read failed: %s", m->path,
-				                  m->hd.last_errno ? strerror(m->hd.last_errno) : vhd_strerror(VHD_E_IO));
-				break;
+				rc = cmd_fail(EXIT_USAGE, "%s: read failed: %s", m->path,
+				              m->hd.last_errno ? strerror(m->hd.last_errno) : vhd_strerror(VHD_E_IO));
+				chain_close(&c);
+				return rc;
 			}
-			printf("%s: %s: %s\n", m->path, vhd_errname(-n), vhd_strerror(-n));
-			ctx.defects++;
+			cmd_check_emit(&ctx, vhd_errname(-n), vhd_strerror(-n), "", VHD_SEV_DEFECT, 0, 0);
 		}
 	}
-	if (rc) {
-		printf("%s: %s: %s\n", path, vhd_errname(rc), c.err);
-		ctx.defects++;
-	}
+	ctx.path = path;
+	if (rc)
+		cmd_check_emit(&ctx, vhd_errname(rc), c.err, "", VHD_SEV_DEFECT, 0, 0);
 	chain_close(&c);
-	if (status)
-		return status;
-	if (ctx.defects) {
-		fflush(stdout);
-		cmd_fail(EXIT_DEFECTS, "%s: %d defect%s found", path, ctx.defects, ctx.defects == 1 ? "" : "s");
-		return EXIT_DEFECTS;
-	}
-	printf("%s: no defects found\n", path);
-	return 0;
+	return cmd_check_finish(&ctx, &o, path, ctx.defects ? EXIT_DEFECTS : ctx.leaks ? EXIT_LEAKS : 0);
 }
-

@@ -13,12 +13,13 @@
 /* ------------------------------------------------------------------ info */
 
 const char info_usage[] =
-"usage: vhdtool info [--json] [--ignore-timestamp] IMAGE\n"
+"usage: vhdtool info [-f raw|vhd|vhdx] [--json] [--ignore-timestamp] IMAGE\n"
 "\n"
 "Show every footer and dynamic-header field of IMAGE: the current size and the\n"
 "size derived from the CHS geometry, parent locators with decoded paths, the\n"
 "allocated block count, how the image was opened (backup footer, 511-byte\n"
 "footer) and, for a differencing image, the members of its chain.\n"
+"  -f FORMAT           raw, vhd or vhdx (default: by content; a raw file shows its size)\n"
 "  --json              print the same data as one JSON object\n"
 "  --ignore-timestamp  accept parents whose time stamp differs from the child's record\n"
 "  --help              this text\n";
@@ -66,6 +67,7 @@ static void cmd_info_image(struct out *o, struct chain_member *m)
 	uint64_t chs = (uint64_t)f->cylinders * f->heads * f->spt * VHD_SECTOR;
 
 	out_str(o, "path", m->path);
+	out_str(o, "format", "vhd");
 	out_u64(o, "file_size", m->hd.dev.size_bytes);
 	out_str(o, "type", cmd_type_name(f->type));
 	out_u64(o, "virtual_size", f->cur_size);
@@ -189,6 +191,26 @@ static void cmd_info_image(struct out *o, struct chain_member *m)
 	}
 }
 
+/* info of a file read as raw: its format and size. */
+static int cmd_info_raw(struct out *o, const char *path)
+{
+	struct img_src s;
+	int rc = img_src_open(&s, path, IMG_FMT_RAW, 0);
+
+	if (rc)
+		return rc;
+	if (o->json)
+		putchar('{');
+	out_str(o, "path", path);
+	out_str(o, "format", "raw");
+	out_u64(o, "file_size", s.size);
+	out_u64(o, "virtual_size", s.size);
+	if (o->json)
+		printf("\n}\n");
+	img_src_close(&s);
+	return 0;
+}
+
 /* vhdtool info: every field of an image and its chain. */
 int cmd_info(int argc, char **argv)
 {
@@ -201,12 +223,16 @@ int cmd_info(int argc, char **argv)
 	struct out o;
 	struct chain c;
 	unsigned flags = CHAIN_RDONLY;
-	int opt, rc;
+	int opt, rc, fmt = IMG_FMT_AUTO;
 	char u[37];
 
 	memset(&o, 0, sizeof(o));
-	while ((opt = getopt_long(argc, argv, ":h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
 		switch (opt) {
+		case 'f':
+			if ((fmt = img_fmt_parse(optarg)) < 0)
+				return cmd_bad_args("-f must be raw, vhd or vhdx");
+			break;
 		case 'h': return cmd_help("info");
 		case OPT_JSON: o.json = 1; break;
 		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
@@ -215,6 +241,18 @@ int cmd_info(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return cmd_bad_args("expected exactly one IMAGE");
+	if (fmt == IMG_FMT_AUTO) {
+		char why[1024];
+		int e;
+		fmt = img_detect(argv[optind], why, sizeof(why), &e);
+		if (fmt < 0)
+			return cmd_fail(e ? EXIT_USAGE : 1, "%s", why);
+	}
+	if (fmt == IMG_FMT_RAW)
+		return cmd_info_raw(&o, argv[optind]);
+	if (fmt == IMG_FMT_VHDX)
+		return cmd_fail(1, "%s: VHDX support is not built into this vhdtool yet (use -f raw to read the file as raw bytes)",
+		                argv[optind]);
 	rc = chain_open(&c, argv[optind], flags);
 	if (rc && c.n == 0) {
 		cmd_fail(c.sys_errno ? EXIT_USAGE : 1, "%s", c.err);

@@ -13,10 +13,11 @@
 /* ------------------------------------------------------------------ read / write */
 
 const char read_usage[] =
-"usage: vhdtool read [--ignore-timestamp] IMAGE LBA COUNT\n"
+"usage: vhdtool read [-f raw|vhd|vhdx] [--ignore-timestamp] IMAGE LBA COUNT\n"
 "\n"
 "Write COUNT sectors of IMAGE's virtual disk starting at sector LBA to stdout\n"
 "(through the differencing chain). LBA and COUNT are decimal or 0x hex.\n"
+"  -f FORMAT  raw, vhd or vhdx (default: by content)\n"
 "  --help  this text\n";
 
 /* vhdtool read: sectors of the virtual disk to stdout. */
@@ -29,13 +30,16 @@ int cmd_read(int argc, char **argv)
 	};
 	unsigned flags = CHAIN_RDONLY;
 	uint64_t lba, count;
-	struct chain c;
-	struct vhd *v;
+	struct img_src src;
 	uint8_t *buf;
-	int opt, rc = 0;
+	int opt, rc = 0, fmt = IMG_FMT_AUTO;
 
-	while ((opt = getopt_long(argc, argv, ":h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
 		switch (opt) {
+		case 'f':
+			if ((fmt = img_fmt_parse(optarg)) < 0)
+				return cmd_bad_args("-f must be raw, vhd or vhdx");
+			break;
 		case 'h': return cmd_help("read");
 		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
 		default: return cmd_bad_option(opt, argv);
@@ -47,12 +51,11 @@ int cmd_read(int argc, char **argv)
 		return cmd_bad_args("bad LBA");
 	if (cmd_parse_u64(argv[optind + 2], &count))
 		return cmd_bad_args("bad COUNT");
-	if ((rc = cmd_open_chain(&c, argv[optind], flags)))
+	if ((rc = img_src_open(&src, argv[optind], fmt, flags)))
 		return rc;
-	v = chain_leaf(&c);
-	if (lba > v->sectors || count > v->sectors - lba) {
+	if (lba > src.size / VHD_SECTOR || count > src.size / VHD_SECTOR - lba) {
 		rc = cmd_fail(1, "sectors %llu+%llu are past the end of the disk (%llu sectors)",
-		              (unsigned long long)lba, (unsigned long long)count, (unsigned long long)v->sectors);
+		              (unsigned long long)lba, (unsigned long long)count, (unsigned long long)(src.size / VHD_SECTOR));
 		goto out;
 	}
 	buf = malloc(CMD_CHUNK);
@@ -62,12 +65,11 @@ int cmd_read(int argc, char **argv)
 	}
 	while (count) {
 		uint32_t n = count < CMD_CHUNK / VHD_SECTOR ? (uint32_t)count : CMD_CHUNK / VHD_SECTOR;
-		int e = vhd_read(v, lba, n, buf);
-		if (e) {
-			rc = cmd_fail(1, "%s: read at sector %llu: %s (%s)", argv[optind], (unsigned long long)lba,
-			              vhd_strerror(e), vhd_errname(e));
+		int zero;
+		if ((rc = img_src_read(&src, lba * VHD_SECTOR, n * VHD_SECTOR, buf, &zero)))
 			break;
-		}
+		if (zero)
+			memset(buf, 0, (size_t)n * VHD_SECTOR);
 		if (fwrite(buf, VHD_SECTOR, n, stdout) != n) {
 			rc = cmd_fail(1, "stdout: %s", strerror(errno));
 			break;
@@ -79,17 +81,18 @@ int cmd_read(int argc, char **argv)
 	if (!rc && fflush(stdout) != 0)
 		rc = cmd_fail(1, "stdout: %s", strerror(errno));
 out:
-	chain_close(&c);
+	img_src_close(&src);
 	return rc;
 }
 
 const char write_usage[] =
-"usage: vhdtool write [--ignore-timestamp] IMAGE LBA < DATA\n"
+"usage: vhdtool write [-f vhd] [--ignore-timestamp] IMAGE LBA < DATA\n"
 "\n"
 "Write the sectors read from stdin into IMAGE's virtual disk at sector LBA.\n"
 "The stdin length must be a multiple of 512 and fit inside the disk; nothing\n"
 "is written otherwise. A differencing image takes the writes itself; its\n"
-"parents are only read.\n"
+"parents are only read. Raw files are not written (use dd).\n"
+"  -f FORMAT  vhd (default: by content)\n"
 "  --help  this text\n";
 
 /* Read all of stdin (at most limit bytes + 1) into a malloc'd buffer; returns 0 or -1 with errno. */
@@ -145,10 +148,14 @@ int cmd_write(int argc, char **argv)
 	struct stat st;
 	uint8_t *buf = NULL;
 	size_t blen = 0;
-	int opt, rc = 0, stream;
+	int opt, rc = 0, stream, fmt = IMG_FMT_AUTO;
 
-	while ((opt = getopt_long(argc, argv, ":h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
 		switch (opt) {
+		case 'f':
+			if ((fmt = img_fmt_parse(optarg)) < 0)
+				return cmd_bad_args("-f must be raw, vhd or vhdx");
+			break;
 		case 'h': return cmd_help("write");
 		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
 		default: return cmd_bad_option(opt, argv);
@@ -158,7 +165,7 @@ int cmd_write(int argc, char **argv)
 		return cmd_bad_args("expected IMAGE LBA (data on stdin)");
 	if (cmd_parse_u64(argv[optind + 1], &lba))
 		return cmd_bad_args("bad LBA");
-	if ((rc = cmd_open_chain(&c, argv[optind], flags)))
+	if ((rc = img_open_vhd(&c, argv[optind], fmt, flags)))
 		return rc;
 	v = chain_leaf(&c);
 	if (lba > v->sectors) {
