@@ -131,3 +131,26 @@ const char *edit_strerror(int rc, const struct hostdev *hd)
 		return strerror(hd->last_errno);
 	return vhd_strerror(rc);
 }
+
+/* Open path's image (leaf only) for an in-place edit; see vhdtool.h. */
+int edit_open(struct chain *c, const char *path, int fmt, int do_sync, unsigned allow)
+{
+	struct vhd *v;
+	int rc = img_open_vhd(c, path, fmt, CHAIN_LEAF_ONLY | CHAIN_EDIT | (do_sync ? 0 : CHAIN_NOSYNC));
+
+	if (rc)
+		return rc;
+	v = chain_leaf(c);
+	if (v->state & VHD_ST_BACKUP_FOOTER)
+		rc = cmd_fail(1, "%s: the end footer is damaged (%s): run 'vhdtool repair %s' first", path,
+		              vhd_errname(v->end_footer_err), path);
+	else if (v->footer_pos % VHD_SECTOR)
+		rc = cmd_fail(1, "%s: the footer does not start on a sector (file length %llu): run 'vhdtool repair %s' first",
+		              path, (unsigned long long)c->m[0]->hd.dev.size_bytes, path);
+	else if (v->footer.saved_state && !(allow & EDIT_ALLOW_SAVED_STATE))
+		rc = cmd_fail(1, "%s: the saved-state flag is set (a suspended machine's disk): refusing to change it "
+		              "(vhdtool set %s saved-state=0 clears the flag)", path, path);
+	if (rc)
+		chain_close(c);
+	return rc;
+}

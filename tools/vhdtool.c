@@ -236,6 +236,22 @@ int cmd_bad_args(const char *what)
 	return cmd_fail(EXIT_USAGE, "%s (see 'vhdtool %s --help')", what, cmd_name);
 }
 
+/* Parse -f; EXIT_USAGE with a message for an unknown format. */
+int cmd_opt_fmt(const char *arg, int *fmt)
+{
+	if ((*fmt = img_fmt_parse(arg)) < 0)
+		return cmd_bad_args("-f must be raw, vhd or vhdx");
+	return 0;
+}
+
+/* fsync at the end of a verb that wrote without per-step flushes. */
+int cmd_sync(struct hostdev *hd, const char *path)
+{
+	if (hostdev_sync(hd) < 0)
+		return cmd_fail(1, "%s: fsync: %s", path, strerror(errno));
+	return 0;
+}
+
 /* Open an image chain for a command; prints the failure; returns 0 or an exit code. */
 int cmd_open_chain(struct chain *c, const char *path, unsigned flags)
 {
@@ -259,6 +275,9 @@ static const struct cmd cmd_table[] = {
 	{ "read", cmd_read, read_usage },
 	{ "write", cmd_write, write_usage },
 	{ "map", cmd_map, map_usage },
+	{ "commit", cmd_commit, commit_usage },
+	{ "resize", cmd_resize, resize_usage },
+	{ "compact", cmd_compact, compact_usage },
 	{ "grubcfg", cmd_grubcfg, grubcfg_usage },
 	{ NULL, NULL, NULL },
 };

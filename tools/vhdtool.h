@@ -61,6 +61,10 @@ int cmd_help(const char *name);
 int cmd_bad_option(int opt, char **argv);
 /* Fail with a wrong-argument-count message; returns EXIT_USAGE. */
 int cmd_bad_args(const char *what);
+/* Parse a -f argument into *fmt; 0, or EXIT_USAGE with the message printed. */
+int cmd_opt_fmt(const char *arg, int *fmt);
+/* fsync a file a verb opened with HOSTDEV_NOSYNC/CHAIN_NOSYNC; 0, or 1 with the message printed. */
+int cmd_sync(struct hostdev *hd, const char *path);
 
 /* Progress on stderr, drawn only when stderr is a terminal. */
 struct progress {
@@ -177,6 +181,15 @@ int edit_set_bat(struct vhd *v, uint32_t blk, uint32_t entry);
 int edit_append(struct vhd *v, const uint8_t *data, uint32_t len, uint64_t *at);
 /* End (sector) of everything a dynamic image uses: metadata, locator data and blocks. */
 uint64_t edit_used_end(const struct vhd *v);
+/* edit_open allow flags. */
+#define EDIT_ALLOW_SAVED_STATE 0x1u
+/*
+ * Open path (leaf only) for an in-place edit: read-write file, parsed
+ * read-only (the verb writes through vhdedit). Refuses, with the remedy, an
+ * image opened from its backup footer, a footer off a sector boundary and
+ * (unless allowed) a set saved-state flag. Prints failures; 0 or exit code.
+ */
+int edit_open(struct chain *c, const char *path, int fmt, int do_sync, unsigned allow);
 /* Message for a failed edit: vhd_strerror, or the system error of the host file. */
 const char *edit_strerror(int rc, const struct hostdev *hd);
 
