@@ -154,3 +154,55 @@ int edit_open(struct chain *c, const char *path, int fmt, int do_sync, unsigned 
 		chain_close(c);
 	return rc;
 }
+
+/* Set the header's parent name (UTF-16BE, 256 units) in raw; VHD_E_LOCATOR if it does not fit. */
+int edit_parent_name(uint8_t hdr[1024], const char *name)
+{
+	uint8_t u[512];
+
+	memset(u, 0, sizeof(u));
+	if (vhd_utf16_encode(name, u, 255, 1, 0) < 0)
+		return VHD_E_LOCATOR;
+	memcpy(hdr + 64, u, sizeof(u));
+	return VHD_OK;
+}
+
+/* Point locator `code` of hdr at path: data appended (crash-safe), entry updated in hdr (not written). */
+int edit_locator(struct vhd *v, uint8_t hdr[1024], uint32_t code, const char *path)
+{
+	uint8_t data[1024];
+	uint8_t *e = NULL;
+	uint64_t at;
+	int units, r;
+
+	for (int i = 0; i < 8 && !e; i++)
+		if (vhd_be32(hdr + 576 + 24 * i) == code)
+			e = hdr + 576 + 24 * i;
+	for (int i = 0; i < 8 && !e; i++)
+		if (vhd_be32(hdr + 576 + 24 * i) == 0)
+			e = hdr + 576 + 24 * i;
+	if (!e)
+		return VHD_E_LOCATOR;   /* eight locators in use: none is ours to replace */
+	memset(data, 0, sizeof(data));
+	units = vhd_utf16_encode(path, data, (int)sizeof(data) / 2, 0, 1);
+	if (units <= 0)
+		return VHD_E_LOCATOR;
+	if ((r = edit_append(v, data, sizeof(data), &at)))
+		return r;
+	memset(e, 0, 24);
+	vhd_put32(e, code);
+	vhd_put32(e + 4, sizeof(data));
+	vhd_put32(e + 8, (uint32_t)units * 2);
+	vhd_put64(e + 16, at);
+	return VHD_OK;
+}
+
+/* Clear every locator entry of hdr whose code is not W2ru or W2ku (they would name an old parent). */
+void edit_drop_other_locators(uint8_t hdr[1024])
+{
+	for (int i = 0; i < 8; i++) {
+		uint32_t code = vhd_be32(hdr + 576 + 24 * i);
+		if (code && code != VHD_PLAT_W2RU && code != VHD_PLAT_W2KU)
+			memset(hdr + 576 + 24 * i, 0, 24);
+	}
+}

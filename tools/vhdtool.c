@@ -278,6 +278,8 @@ static const struct cmd cmd_table[] = {
 	{ "commit", cmd_commit, commit_usage },
 	{ "resize", cmd_resize, resize_usage },
 	{ "compact", cmd_compact, compact_usage },
+	{ "rebase", cmd_rebase, rebase_usage },
+	{ "set", cmd_set, set_usage },
 	{ "compare", cmd_compare, compare_usage },
 	{ "measure", cmd_measure, measure_usage },
 	{ "grubcfg", cmd_grubcfg, grubcfg_usage },

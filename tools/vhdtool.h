@@ -179,6 +179,16 @@ int edit_set_bat(struct vhd *v, uint32_t blk, uint32_t entry);
  * Until something points at it, the area is leaked space. 0 or vhd_err.
  */
 int edit_append(struct vhd *v, const uint8_t *data, uint32_t len, uint64_t *at);
+/* Set the parent name (UTF-16BE) in a raw header; VHD_E_LOCATOR if it does not fit. */
+int edit_parent_name(uint8_t hdr[1024], const char *name);
+/*
+ * Point locator `code` (W2ru/W2ku) of the raw header at path: its slot, or a
+ * free one; the data goes into a newly appended 1 KiB area (edit_append), the
+ * entry is changed in hdr only: the caller's header write makes it count.
+ */
+int edit_locator(struct vhd *v, uint8_t hdr[1024], uint32_t code, const char *path);
+/* Clear every locator entry but W2ru and W2ku in a raw header (Mac, MacX, Wi2r, Wi2k would name the old parent). */
+void edit_drop_other_locators(uint8_t hdr[1024]);
 /* End (sector) of everything a dynamic image uses: metadata, locator data and blocks. */
 uint64_t edit_used_end(const struct vhd *v);
 /* edit_open allow flags. */

@@ -206,6 +206,14 @@ struct vhd_create_opts {
 	const char *w2ku;          /* absolute path, or NULL */
 };
 
+/*
+ * Encode the UTF-8 string in as UTF-16 into out (at most max units), '/'
+ * turned into '\\' when backslash is set, big-endian if be (header parent
+ * name) else little-endian (W2ru/W2ku locators); returns the units written
+ * or -1 if it does not fit.
+ */
+int vhd_utf16_encode(const char *in, uint8_t *out, int max, int be, int backslash);
+
 /* Write a new empty image to dev (which must be empty or be overwritten). */
 int vhd_create(struct blk_dev *dev, const struct vhd_create_opts *o);
 
