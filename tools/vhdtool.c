@@ -280,6 +280,7 @@ static const struct cmd cmd_table[] = {
 	{ "compact", cmd_compact, compact_usage },
 	{ "rebase", cmd_rebase, rebase_usage },
 	{ "set", cmd_set, set_usage },
+	{ "repair", cmd_repair, repair_usage },
 	{ "compare", cmd_compare, compare_usage },
 	{ "measure", cmd_measure, measure_usage },
 	{ "grubcfg", cmd_grubcfg, grubcfg_usage },
