@@ -11,17 +11,19 @@ const char resize_usage[] =
 "\n"
 "Change the virtual size of a fixed or dynamic IMAGE to SIZE bytes (K/M/G/T\n"
 "suffixes; +SIZE / -SIZE are relative), as qemu-img resize does for raw\n"
-"files: a grown disk reads zeros in its new tail. The footer's current size\n"
-"and CHS geometry are updated (original size is kept, as the spec says).\n"
+"files: a grown disk reads zeros in its new tail. The footer's current and\n"
+"original size and its CHS geometry are updated (libvhdi takes the size from\n"
+"the original size field).\n"
 "  --shrink            allow a smaller SIZE; refused unless every sector past\n"
 "                      SIZE is unallocated (dynamic) or zero (fixed)\n"
 "  -f FORMAT           vhd (default: by content)\n"
 "  --sync              fsync after each step; default: one fsync at the end\n"
 "  --help              this text\n"
 "A differencing image must keep its parent's size and is refused.\n"
-"Crash-safe order, dynamic: BAT room first (padding entries, or a new BAT\n"
-"appended after the last block: footer moved first, then the table), then the\n"
-"header (table offset, entries), then the end footer, then its copy at 0.\n"
+"Crash-safe order, dynamic: room for the table first (blocks lying where it\n"
+"grows are moved to the end of the file: each appended, footer first, then\n"
+"its BAT entry switched), the new entries written \"free\", then the header\n"
+"(entries), then the end footer, then its copy at 0.\n"
 "Fixed: new footer at the new end, then the old footer's sector zeroed (grow)\n"
 "or the file truncated (shrink). See docs/vhdtool.md for what a kill between\n"
 "two steps leaves.\n";
@@ -54,6 +56,12 @@ static void resize_footer(const struct vhd *v, uint64_t size, uint8_t raw[512])
 
 	memcpy(raw, v->footer_raw, 512);
 	raw[511] = 0;   /* a 511-byte footer becomes a full one */
+	/*
+	 * Both sizes: the spec calls original size "at creation time", but
+	 * libvhdi (20210425) reports the original size as the disk's size, so a
+	 * resize that kept it would be invisible to libvhdi-based readers.
+	 */
+	vhd_put64(raw + 40, size);
 	vhd_put64(raw + 48, size);
 	vhd_chs_from_size(size / VHD_SECTOR, &c, &h, &s);
 	vhd_put16(raw + 56, c);
@@ -82,7 +90,7 @@ static int resize_bat_room(struct vhd *v, uint32_t new_blocks)
 {
 	const struct vhd_header *h = &v->header;
 	uint64_t bat_sectors = vhd_sectors_of((uint64_t)h->max_entries * 4);
-	uint8_t hdr[1024], *tab;
+	uint8_t hdr[1024];
 	uint64_t at;
 	int r;
 
@@ -90,36 +98,54 @@ static int resize_bat_room(struct vhd *v, uint32_t new_blocks)
 		return VHD_OK;
 	if ((r = edit_read_header(v, hdr)))
 		return r;
-	if ((uint64_t)new_blocks <= bat_sectors * 128) {
-		/* The table's last sector has room: the padding entries must read "free". */
+	{
+		/*
+		 * The table grows in place: blocks lying where its new sectors go are
+		 * first moved to the end of the file (each: appended, then its BAT
+		 * entry switched), then the new entries are written "free".
+		 */
+		uint64_t start = h->table_offset / VHD_SECTOR, new_end = start + vhd_sectors_of((uint64_t)new_blocks * 4);
+		uint64_t blen = (uint64_t)v->bitmap_sectors + v->spb, hs = v->footer.data_offset / VHD_SECTOR;
 		uint8_t sec[VHD_SECTOR];
-		uint64_t lba = h->table_offset / VHD_SECTOR + bat_sectors - 1;
-		int dirty = 0;
-		if (blk_read(v->dev, lba, 1, sec))
-			return VHD_E_IO;
-		for (uint32_t i = h->max_entries; i < new_blocks; i++)
-			if (i / 128 == bat_sectors - 1 && vhd_be32(sec + (i % 128) * 4) != VHD_BAT_FREE) {
-				vhd_put32(sec + (i % 128) * 4, VHD_BAT_FREE);
-				dirty = 1;
+		if (hs < new_end && hs + 2 > start)
+			return VHD_E_TABLE_OVERLAP;   /* the header follows the table: no room to grow it in place */
+		for (int i = 0; i < 8; i++)
+			if (h->loc[i].code && h->loc[i].data_offset / VHD_SECTOR < new_end &&
+			    h->loc[i].data_offset / VHD_SECTOR >= start)
+				return VHD_E_TABLE_OVERLAP;
+		for (uint32_t b = 0; b < h->max_entries; b++) {
+			uint8_t *blk;
+			uint32_t e = v->bat[b];
+			if (e == VHD_BAT_FREE || e >= new_end || e + blen <= start + bat_sectors)
+				continue;
+			blk = malloc(blen * VHD_SECTOR);
+			if (!blk)
+				return VHD_E_NOSPACE;
+			r = blk_read(v->dev, e, (uint32_t)blen, blk) ? VHD_E_IO : edit_append(v, blk, (uint32_t)(blen * VHD_SECTOR), &at);
+			free(blk);
+			if (!r)
+				r = edit_set_bat(v, b, (uint32_t)(at / VHD_SECTOR));
+			if (r)
+				return r;
+		}
+		/* The table's sectors from its last used one to its new end: entries past max_entries read "free". */
+		for (uint64_t lba = start + bat_sectors - 1; lba < new_end; lba++) {
+			if (lba < start + bat_sectors) {
+				if (blk_read(v->dev, lba, 1, sec))
+					return VHD_E_IO;
+			} else {
+				memset(sec, 0xFF, sizeof(sec));
 			}
-		if (dirty && (blk_write(v->dev, lba, 1, sec) || blk_flush(v->dev)))
+			for (uint32_t k = 0; k < 128; k++) {
+				uint64_t i = (lba - start) * 128 + k;
+				if (i >= h->max_entries)
+					vhd_put32(sec + k * 4, VHD_BAT_FREE);
+			}
+			if (blk_write(v->dev, lba, 1, sec))
+				return VHD_E_IO;
+		}
+		if (blk_flush(v->dev))
 			return VHD_E_IO;
-	} else {
-		/* A bigger table after the last block; until the header points at it, it is leaked space. */
-		uint64_t len = vhd_sectors_of((uint64_t)new_blocks * 4) * VHD_SECTOR;
-		if (len > 0xFFFFFFFFull)
-			return VHD_E_NOSPACE;
-		tab = malloc(len);
-		if (!tab)
-			return VHD_E_NOSPACE;
-		memset(tab, 0xFF, len);
-		for (uint32_t i = 0; i < h->max_entries; i++)
-			vhd_put32(tab + (size_t)i * 4, v->bat[i]);
-		r = edit_append(v, tab, (uint32_t)len, &at);
-		free(tab);
-		if (r)
-			return r;
-		vhd_put64(hdr + 16, at);
 	}
 	vhd_put32(hdr + 28, new_blocks);
 	return edit_write_header(v, hdr);

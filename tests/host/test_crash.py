@@ -235,3 +235,103 @@ def test_crash_compact(vhdtool, tmp_path):
     assert os.path.getsize(d / "img.vhd") < before
     rc, names, out = check_names(vhdtool, d / "img.vhd")
     assert rc == 0, out
+
+
+# ------------------------------------------------------------------ rebase, set, repair
+
+def test_crash_rebase(vhdtool, tmp_path):
+    spb = 64 * 1024 // SEC
+    size = 16 * spb * SEC
+    src = tmp_path / "src"
+    src.mkdir()
+    old = pattern(size, "old", spb)
+    new = bytearray(old)
+    rnd = random.Random("new")
+    for _ in range(10):
+        off = rnd.randrange(0, size - 8192)
+        new[off:off + 8192] = rnd.randbytes(8192)
+    (src / "old.raw").write_bytes(old)
+    (src / "new.raw").write_bytes(new)
+    run([vhdtool, "convert", "-O", "dynamic", "-b", 64 * 1024, src / "old.raw", src / "old.vhd"])
+    run([vhdtool, "convert", "-O", "dynamic", "-b", 64 * 1024, src / "new.raw", src / "new.vhd"])
+    run([vhdtool, "create", "-b", 64 * 1024, "-p", src / "old.vhd", src / "c.vhd"], cwd=src)
+    run([vhdtool, "write", src / "c.vhd", 77], input=b"\x33" * 4096)
+    view = virtual(vhdtool, src / "c.vhd", tmp_path)
+
+    def setup(d):
+        shutil.copytree(src, d)
+        return d
+
+    def args(d):
+        return ["rebase", "-b", d / "new.vhd", d / "c.vhd"]
+
+    total = count_writes(vhdtool, setup, args, tmp_path)
+    print("kill points: %d" % total)
+    for n in kill_points(total, "rebase"):
+        d = setup(tmp_path / ("k%d" % n))
+        killed, _ = run_killed(vhdtool, args(d), n, d)
+        assert killed
+        what = "rebase killed after %d of %d writes" % (n, total)
+        assert_valid(vhdtool, d / "c.vhd", what)
+        assert virtual(vhdtool, d / "c.vhd", tmp_path) == view, what + ": the child reads differently"
+        shutil.rmtree(d)
+
+
+def test_crash_set(vhdtool, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    run([vhdtool, "create", "-t", "dynamic", "-s", 4 * MIB, src / "p.vhd"])
+    run([vhdtool, "create", "-p", src / "p.vhd", src / "c.vhd"], cwd=src)
+    run([vhdtool, "write", src / "c.vhd", 9], input=b"\x44" * 1024)
+    view = virtual(vhdtool, src / "c.vhd", tmp_path)
+
+    def setup(d):
+        shutil.copytree(src, d)
+        return d
+
+    def args(d):
+        return ["set", d / "c.vhd", "w2ru=./p.vhd", "w2ku=" + str(d / "p.vhd"), "creator-app=xyz", "geometry=10/4/17"]
+
+    total = count_writes(vhdtool, setup, args, tmp_path)
+    print("kill points: %d" % total)
+    for n in kill_points(total, "set"):
+        d = setup(tmp_path / ("k%d" % n))
+        killed, _ = run_killed(vhdtool, args(d), n, d)
+        assert killed
+        what = "set killed after %d of %d writes" % (n, total)
+        assert_valid(vhdtool, d / "c.vhd", what)
+        assert virtual(vhdtool, d / "c.vhd", tmp_path) == view, what
+        shutil.rmtree(d)
+
+
+@pytest.mark.parametrize("name", ["end-footer-checksum-backup-ok", "both-footers-checksum", "header-checksum"])
+def test_crash_repair(vhdtool, tmp_path, name):
+    src = tmp_path / "src"
+    img = mc.build(name, str(src))
+    # and a torn tail after the footer's place, to make the repair cut the file too
+    with open(img, "r+b") as fh:
+        data = fh.read()
+        fh.seek(len(data) - 512)
+        fh.write(os.urandom(64 * 1024) + data[-512:])
+
+    def setup(d):
+        shutil.copytree(src, d)
+        return d
+
+    def args(d):
+        return ["repair", d / "img.vhd"]
+
+    total = count_writes(vhdtool, setup, args, tmp_path)
+    print("kill points: %d" % total)
+    want = bytes(mc.good_raw({"end-footer-checksum-backup-ok": "c1", "both-footers-checksum": "c2",
+                              "header-checksum": "c15"}[name]))
+    for n in kill_points(total, name):
+        d = setup(tmp_path / ("k%d" % n))
+        killed, _ = run_killed(vhdtool, args(d), n, d)
+        assert killed
+        # whatever a kill leaves, repair finishes the job
+        run([vhdtool, "repair", d / "img.vhd"])
+        rc, names, out = check_names(vhdtool, d / "img.vhd")
+        assert rc == 0, "%s killed after %d of %d writes, then repaired: %s" % (name, n, total, out)
+        assert virtual(vhdtool, d / "img.vhd", tmp_path) == want
+        shutil.rmtree(d)
