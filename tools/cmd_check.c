@@ -192,6 +192,7 @@ int cmd_check(int argc, char **argv)
 		return cmd_bad_args("expected exactly one IMAGE");
 	path = argv[optind];
 	memset(&ctx, 0, sizeof(ctx));
+	ctx.path = path;
 	if (fmt == IMG_FMT_AUTO) {
 		fmt = img_detect(path, why, sizeof(why), &e);
 		if (fmt < 0)

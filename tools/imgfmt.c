@@ -112,9 +112,14 @@ int img_detect(const char *path, char *why, size_t whylen, int *sys_errno)
 		if (size >= 512)
 			memmove(last + 512, first + size - 512, 512);
 	}
-	/* End footer (512 bytes, or the old 511-byte one), copy at 0, header at 512. */
-	if (size >= 511 && (img_looks_like_footer(last + 512) || img_looks_like_footer(last + 513)))
-		return IMG_FMT_VHD;
+	/* End footer (512 bytes, or the old 511-byte one: its last byte read as 0), copy at 0, header at 512. */
+	{
+		uint8_t short_footer[512];
+		memcpy(short_footer, last + 513, 511);
+		short_footer[511] = 0;
+		if (size >= 511 && (img_looks_like_footer(last + 512) || img_looks_like_footer(short_footer)))
+			return IMG_FMT_VHD;
+	}
 	if (!memcmp(first, VHD_FOOTER_COOKIE, 8) || img_looks_like_footer(first))
 		return IMG_FMT_VHD;
 	if (size >= 520 && !memcmp(first + 512, VHD_HEADER_COOKIE, 8))
