@@ -121,6 +121,7 @@ test: deps
 bench: deps
 	$(MAKE) all
 	bash bench/convert.sh 5
+	$(PYTHON) bench/edit_verbs.py --reps 3
 	$(PYTHON) bench/int13_read.py
 	$(PYTHON) bench/int13_write.py
 	$(PYTHON) bench/guests_boot.py --reps 5
