@@ -14,7 +14,7 @@
 
 const char create_usage[] =
 "usage: vhdtool create -t fixed|dynamic [-b BLOCKSIZE] -s SIZE [-f] OUT.vhd\n"
-"       vhdtool create -p PARENT.vhd [-b BLOCKSIZE] [-f] CHILD.vhd\n"
+"       vhdtool create -p PARENT.vhd [-F vhd] [-b BLOCKSIZE] [-f] CHILD.vhd\n"
 "\n"
 "Create an empty VHD image.\n"
 "  -t TYPE       fixed or dynamic (default dynamic; with -p: differencing)\n"
@@ -22,6 +22,7 @@ const char create_usage[] =
 "  -b BLOCKSIZE  dynamic/differencing block size, power of two >= 512 (default 2M)\n"
 "  -p PARENT     create a differencing image over PARENT (size taken from it); stores\n"
 "                W2ru = PARENT relative to CHILD's directory, W2ku = PARENT's absolute path\n"
+"  -F FORMAT     format of PARENT: vhd (default: by content; raw and vhdx refused)\n"
 "  -f            overwrite OUT if it exists\n"
 "  --help        this text\n";
 
@@ -61,7 +62,7 @@ int cmd_create(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *type = NULL, *size_s = NULL, *bs_s = NULL, *parent = NULL, *out;
-	int force = 0, opt, rc;
+	int force = 0, opt, rc, pfmt = IMG_FMT_AUTO;
 	struct vhd_create_opts o;
 	struct chain pc;
 	struct hostdev hd;
@@ -71,12 +72,16 @@ int cmd_create(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	memset(&pc, 0, sizeof(pc));
-	while ((opt = getopt_long(argc, argv, ":t:s:b:p:fh", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":t:s:b:p:F:fh", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 't': type = optarg; break;
 		case 's': size_s = optarg; break;
 		case 'b': bs_s = optarg; break;
 		case 'p': parent = optarg; break;
+		case 'F':
+			if ((rc = cmd_opt_fmt(optarg, &pfmt)))
+				return rc;
+			break;
 		case 'f': force = 1; break;
 		case 'h': return cmd_help("create");
 		default: return cmd_bad_option(opt, argv);
@@ -124,7 +129,7 @@ int cmd_create(int argc, char **argv)
 
 	if (parent) {
 		const char *slash;
-		if ((rc = cmd_open_chain(&pc, parent, CHAIN_RDONLY)))
+		if ((rc = img_open_vhd(&pc, parent, pfmt, CHAIN_RDONLY)))
 			return rc;
 		o.parent = chain_leaf(&pc);
 		if (!realpath(parent, w2ku)) {

@@ -9,7 +9,7 @@
 #include "../vhd/vhd_util.h"   /* vhd_put32 */
 
 const char rebase_usage[] =
-"usage: vhdtool rebase -b NEWPARENT [-u] [-f vhd] [--sync] [--ignore-timestamp] CHILD\n"
+"usage: vhdtool rebase -b NEWPARENT [-F vhd] [-u] [-f vhd] [--sync] [--ignore-timestamp] CHILD\n"
 "\n"
 "Make NEWPARENT the parent of the differencing image CHILD, as qemu-img\n"
 "rebase does. Safe mode (default): every sector CHILD does not hold itself\n"
@@ -22,6 +22,7 @@ const char rebase_usage[] =
 "other locators (MacX, Wi2r, ...) are dropped.\n"
 "  -b NEWPARENT        the new parent (required; rebasing onto nothing is\n"
 "                      'vhdtool convert CHILD OUT')\n"
+"  -F vhd              format of NEWPARENT (default: by content)\n"
 "  -u                  unsafe: links only, no data copied\n"
 "  -f vhd              format of CHILD (default: by content)\n"
 "  --sync              fsync after each step; default: one fsync at the end\n"
@@ -104,7 +105,7 @@ int cmd_rebase(int argc, char **argv)
 		{ "ignore-timestamp", no_argument, NULL, OPT_IGNORE_TS },
 		{ NULL, 0, NULL, 0 },
 	};
-	int opt, rc, fmt = IMG_FMT_AUTO, do_sync = 0, unsafe = 0;
+	int opt, rc, fmt = IMG_FMT_AUTO, npfmt = IMG_FMT_AUTO, do_sync = 0, unsafe = 0;
 	unsigned flags = CHAIN_RDONLY;
 	const char *np_path = NULL, *path, *slash;
 	struct chain old, np, w;
@@ -116,10 +117,14 @@ int cmd_rebase(int argc, char **argv)
 	memset(&old, 0, sizeof(old));
 	memset(&np, 0, sizeof(np));
 	memset(&w, 0, sizeof(w));
-	while ((opt = getopt_long(argc, argv, ":b:uf:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":b:uf:F:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'b': np_path = optarg; break;
 		case 'u': unsafe = 1; break;
+		case 'F':
+			if ((rc = cmd_opt_fmt(optarg, &npfmt)))
+				return rc;
+			break;
 		case 'f':
 			if ((rc = cmd_opt_fmt(optarg, &fmt)))
 				return rc;
@@ -136,7 +141,7 @@ int cmd_rebase(int argc, char **argv)
 		return cmd_bad_args("-b NEWPARENT is required (to drop the parent, 'vhdtool convert CHILD OUT')");
 	path = argv[optind];
 	/* The new parent with its chain, read-only. */
-	if ((rc = img_open_vhd(&np, np_path, IMG_FMT_AUTO, CHAIN_RDONLY)))
+	if ((rc = img_open_vhd(&np, np_path, npfmt, CHAIN_RDONLY)))
 		return rc;
 	npv = chain_leaf(&np);
 	/* The child: its old chain for reading (safe mode needs it; -u only the child). */

@@ -8,7 +8,7 @@
 #include "../vhd/vhd_util.h"   /* vhd_be32, vhd_put32, checksum offsets */
 
 const char repair_usage[] =
-"usage: vhdtool repair [--dry-run] [--sync] IMAGE\n"
+"usage: vhdtool repair [-f vhd] [--dry-run] [--sync] IMAGE\n"
 "\n"
 "Repair what can be repaired without guessing, and nothing else:\n"
 "  - an end footer that is damaged while the copy at offset 0 is good: the\n"
@@ -23,6 +23,7 @@ const char repair_usage[] =
 "Every plan is first checked by opening the image as it would be (in memory);\n"
 "an image it cannot make open cleanly is refused, unchanged, with the reason.\n"
 "Leaked holes between blocks are left to 'vhdtool compact'.\n"
+"  -f vhd     format of IMAGE (default: by content; raw and vhdx refused)\n"
 "  --dry-run  print what would be done; write nothing\n"
 "  --sync     fsync after each step; default: one fsync at the end\n"
 "  --help     this text\n"
@@ -181,8 +182,13 @@ int cmd_repair(int argc, char **argv)
 	const char *path;
 	char why[1024], acts[8][256];
 
-	while ((opt = getopt_long(argc, argv, ":h", lopts, NULL)) != -1) {
+	fmt = IMG_FMT_AUTO;
+	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
 		switch (opt) {
+		case 'f':
+			if ((rc = cmd_opt_fmt(optarg, &fmt)))
+				return rc;
+			break;
 		case 'h': return cmd_help("repair");
 		case OPT_DRY_RUN: dry = 1; break;
 		case OPT_SYNC: do_sync = 1; break;
@@ -192,13 +198,15 @@ int cmd_repair(int argc, char **argv)
 	if (argc - optind != 1)
 		return cmd_bad_args("expected exactly one IMAGE");
 	path = argv[optind];
-	fmt = img_detect(path, why, sizeof(why), &e);
-	if (fmt < 0)
-		return cmd_fail(e ? EXIT_USAGE : 1, "%s", why);
+	if (fmt == IMG_FMT_AUTO) {
+		fmt = img_detect(path, why, sizeof(why), &e);
+		if (fmt < 0)
+			return cmd_fail(e ? EXIT_USAGE : 1, "%s", why);
+	}
 	if (fmt == IMG_FMT_VHDX)
 		return cmd_fail(1, "%s: VHDX support is not built into this vhdtool yet", path);
 	if (fmt == IMG_FMT_RAW)
-		return cmd_fail(1, "%s has no VHD footer, footer copy or header: nothing to repair from", path);
+		return cmd_fail(1, "%s is read as raw (-f raw, or no VHD footer, footer copy or header): nothing to repair", path);
 	if (hostdev_open(&hd, path, dry ? HOSTDEV_RDONLY : (do_sync ? 0 : HOSTDEV_NOSYNC)) < 0)
 		return cmd_fail(EXIT_USAGE, "%s: %s", path, strerror(errno));
 	v = calloc(1, sizeof(*v));

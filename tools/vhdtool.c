@@ -252,19 +252,6 @@ int cmd_sync(struct hostdev *hd, const char *path)
 	return 0;
 }
 
-/* Open an image chain for a command; prints the failure; returns 0 or an exit code. */
-int cmd_open_chain(struct chain *c, const char *path, unsigned flags)
-{
-	int rc = chain_open(c, path, flags);
-
-	if (!rc)
-		return 0;
-	cmd_fail(c->sys_errno ? EXIT_USAGE : 1, "%s", c->err);
-	rc = c->sys_errno ? EXIT_USAGE : 1;
-	chain_close(c);
-	return rc;
-}
-
 /* ------------------------------------------------------------------ main */
 
 static const struct cmd cmd_table[] = {

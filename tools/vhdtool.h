@@ -205,9 +205,6 @@ const char *edit_strerror(int rc, const struct hostdev *hd);
 
 /* ------------------------------------------------------------------ verbs */
 
-/* Open an image chain for a command; prints the failure; returns 0 or an exit code. */
-int cmd_open_chain(struct chain *c, const char *path, unsigned flags);
-
 #define VERB(name) extern const char name##_usage[]; int cmd_##name(int argc, char **argv)
 VERB(create);
 VERB(info);
