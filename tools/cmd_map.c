@@ -195,13 +195,14 @@ static void map_svg(FILE *f, const char *path, struct vhd *v, const struct map_e
 	map_xml(f, path);
 	fprintf(f, ": %s, %llu bytes virtual, file %llu bytes</text>\n", cmd_type_name(v->footer.type),
 	        (unsigned long long)v->footer.cur_size, (unsigned long long)(total * VHD_SECTOR));
-	fprintf(f, "<text x=\"20\" y=\"40\">file layout</text>\n<g id=\"file\">\n");
+	fprintf(f, "<text x=\"20\" y=\"40\">file layout (regions in file order; small ones widened to stay visible)</text>\n"
+	        "<g id=\"file\">\n");
+	/* Each region gets a minimum width (a footer is one sector of thousands), the rest shared by size. */
+	double minw = n * 3.0 <= MAP_W / 2 ? 3.0 : 0.5, spare = MAP_W - minw * (double)n, x0 = 20;
 	for (long i = 0; i < n; i++) {
-		double x0 = 20 + MAP_W * (double)x[i].s / (double)total, w = MAP_W * (double)(x[i].e - x[i].s) / (double)total;
+		double w = minw + (spare > 0 ? spare * (double)(x[i].e - x[i].s) / (double)total : 0);
 		const char *color = map_kind_color[x[i].kind];
 		char fillc[16];
-		if (w < 0.5)
-			w = 0.5;
 		if (x[i].kind == MK_BLOCK && x[i].bits) {   /* darker green for fuller bitmaps */
 			unsigned p = (unsigned)((uint64_t)x[i].set * 100 / x[i].bits);
 			snprintf(fillc, sizeof(fillc), "#%02x%02x%02x", 200 - p * 170 / 100, 230 - p * 90 / 100, 200 - p * 170 / 100);
@@ -217,6 +218,7 @@ static void map_svg(FILE *f, const char *path, struct vhd *v, const struct map_e
 		        "<title>sectors %llu-%llu: ", x0, w, color, (unsigned long long)x[i].s, (unsigned long long)(x[i].e - 1));
 		map_xml(f, d);
 		fprintf(f, "</title></rect>\n");
+		x0 += w;
 	}
 	fprintf(f, "</g>\n<text x=\"20\" y=\"128\">virtual disk (allocated blocks)</text>\n<g id=\"virtual\">\n");
 	if (v->footer.type == VHD_TYPE_FIXED) {
