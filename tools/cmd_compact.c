@@ -19,12 +19,13 @@ const char compact_usage[] =
 "  --sync     fsync after each step; default: one fsync at the end\n"
 "  --help     this text\n"
 "Crash-safe order: a dropped block is one BAT entry write; a move copies the\n"
-"block into a hole nothing points at, then rewrites its one BAT entry; the\n"
+"block into a hole nothing points at, then rewrites its one BAT entry (a\n"
+"locator: its header entry, one header write); the\n"
 "file is cut last, after a footer is written right behind the last block. A\n"
 "kill at any moment leaves a valid image reading the same data (at worst with\n"
 "leaked space that running compact again reclaims).\n";
 
-/* One extent of the file, in sectors; blk is the block index, -1 for metadata that cannot move. */
+/* One extent of the file, in sectors; blk: the block index, -2 - slot for parent locator data, -1 for metadata that stays. */
 struct compact_ext {
 	uint64_t s, e;
 	int64_t blk;
@@ -162,7 +163,8 @@ int cmd_compact(int argc, char **argv)
 		const struct vhd_ploc *l = &v->header.loc[i];
 		if (l->code && l->data_offset < v->footer_pos)
 			x[n++] = (struct compact_ext){ l->data_offset / VHD_SECTOR,
-			                               vhd_sectors_of(l->data_offset + vhd_ploc_space_bytes(l->data_space, l->data_len)), -1 };
+			                               vhd_sectors_of(l->data_offset + vhd_ploc_space_bytes(l->data_space, l->data_len)),
+			                               -2 - i };
 	}
 	for (uint32_t b = 0; b < v->header.max_entries; b++)
 		if (v->bat[b] != VHD_BAT_FREE)
@@ -172,19 +174,33 @@ int cmd_compact(int argc, char **argv)
 		uint32_t k = 0, hi = n - 1;
 		uint64_t cur = x[0].e;
 		for (;;) {
-			while (k + 1 <= hi && (x[k + 1].s < cur || x[k + 1].s - cur < blen)) {
+			uint64_t need = x[hi].e - x[hi].s;   /* a block's bitmap + data, or a locator's area */
+			while (k + 1 <= hi && (x[k + 1].s < cur || x[k + 1].s - cur < need)) {
 				k++;
 				cur = x[k].e > cur ? x[k].e : cur;
 			}
-			if (k + 1 > hi || x[hi].blk < 0 || cur >= x[hi].s)
+			if (k + 1 > hi || x[hi].blk == -1 || cur >= x[hi].s)
 				break;
 			progress_update(&pg, v->blocks + (uint64_t)v->blocks * moved / (n ? n : 1));
-			if ((err = compact_copy(v, x[hi].s, cur, blen, buf)) ||
-			    (err = edit_set_bat(v, (uint32_t)x[hi].blk, (uint32_t)cur)))
+			if ((err = compact_copy(v, x[hi].s, cur, need, buf)))
 				goto io_fail;
+			if (x[hi].blk >= 0) {
+				if ((err = edit_set_bat(v, (uint32_t)x[hi].blk, (uint32_t)cur)))
+					goto io_fail;
+			} else {
+				/* Locator data: the header's entry points at the copy (one header write). */
+				int slot = (int)(-2 - x[hi].blk);
+				uint8_t hdr[1024];
+				if ((err = edit_read_header(v, hdr)))
+					goto io_fail;
+				vhd_put64(hdr + 576 + 24 * slot + 16, cur * VHD_SECTOR);
+				if ((err = edit_write_header(v, hdr)))
+					goto io_fail;
+				v->header.loc[slot].data_offset = cur * VHD_SECTOR;
+			}
 			x[hi].s = cur;
-			x[hi].e = cur + blen;
-			cur += blen;
+			x[hi].e = cur + need;
+			cur += need;
 			moved++;
 			hi--;
 		}

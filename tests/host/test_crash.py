@@ -335,3 +335,43 @@ def test_crash_repair(vhdtool, tmp_path, name):
         assert rc == 0, "%s killed after %d of %d writes, then repaired: %s" % (name, n, total, out)
         assert virtual(vhdtool, d / "img.vhd", tmp_path) == want
         shutil.rmtree(d)
+
+
+def test_crash_compact_moves_locators(vhdtool, tmp_path):
+    """After a rebase the locator data sits behind the last block: compact moves it back (header writes)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    run([vhdtool, "create", "-t", "dynamic", "-b", 64 * 1024, "-s", 4 * MIB, src / "p.vhd"])
+    run([vhdtool, "create", "-t", "dynamic", "-b", 64 * 1024, "-s", 4 * MIB, src / "q.vhd"])
+    run([vhdtool, "create", "-b", 64 * 1024, "-p", src / "p.vhd", src / "c.vhd"], cwd=src)
+    for lba in (3, 300, 5000):
+        run([vhdtool, "write", src / "c.vhd", lba], input=os.urandom(2048))
+    run([vhdtool, "write", src / "c.vhd", 2000], input=bytes(512))
+    run([vhdtool, "rebase", "-u", "-b", src / "q.vhd", src / "c.vhd"])
+    view = virtual(vhdtool, src / "c.vhd", tmp_path)
+
+    def setup(d):
+        shutil.copytree(src, d)
+        run([vhdtool, "set", d / "c.vhd", "w2ru=./q.vhd", "w2ku=" + str(d / "q.vhd")])
+        return d
+
+    def args(d):
+        return ["compact", d / "c.vhd"]
+
+    total = count_writes(vhdtool, setup, args, tmp_path)
+    print("kill points: %d" % total)
+    for n in kill_points(total, "compact-loc"):
+        d = setup(tmp_path / ("k%d" % n))
+        killed, _ = run_killed(vhdtool, args(d), n, d)
+        assert killed
+        what = "compact killed after %d of %d writes" % (n, total)
+        assert_valid(vhdtool, d / "c.vhd", what)
+        assert virtual(vhdtool, d / "c.vhd", tmp_path) == view, what
+        shutil.rmtree(d)
+    d = setup(tmp_path / "full")
+    size = os.path.getsize(d / "c.vhd")
+    run([vhdtool] + args(d))
+    assert os.path.getsize(d / "c.vhd") < size
+    assert virtual(vhdtool, d / "c.vhd", tmp_path) == view
+    rc, names, out = check_names(vhdtool, d / "c.vhd")
+    assert rc == 0, out
