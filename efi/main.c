@@ -96,8 +96,8 @@ static void boot_log_disks(void)
 	}
 }
 
-/* The entry point (gnu-efi's crt0 relocates us first). */
-EFI_STATUS EFIAPI efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
+/* The entry point: gnu-efi's crt0 relocates us, then calls this with the System V ABI (so not EFIAPI). */
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 {
 	efi_image = image;
 	efi_st = st;
