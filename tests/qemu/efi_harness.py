@@ -134,10 +134,10 @@ def qemu_cmd(workdir, disks, extra=()):
            "-no-reboot", "-nic", "none",
            "-drive", "if=pflash,format=raw,readonly=on,file=" + OVMF_CODE,
            "-drive", "if=pflash,format=raw,file=" + vars_copy,
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] + list(extra)   # controllers before their disks
     for i, (path, dev) in enumerate(disks):
         cmd += ["-drive", "file=%s,format=raw,if=none,id=d%d" % (path, i), "-device", dev % {"id": "d%d" % i}]
-    return cmd + list(extra)
+    return cmd
 
 
 def boot(workdir, disks, timeout=240, extra=()):
@@ -145,7 +145,8 @@ def boot(workdir, disks, timeout=240, extra=()):
     cmd = qemu_cmd(workdir, disks, extra)
     t0 = time.time()
     try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout)
         rc, out = p.returncode, p.stdout
     except subprocess.TimeoutExpired as e:
         rc, out = None, e.stdout or b""
@@ -161,7 +162,46 @@ def strip_ansi(text):
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r", "", text)
 
 
+def boot_until(workdir, disks, patterns, timeout=240, extra=()):
+    """Boot under OVMF until one of patterns (strings) shows in the log, or QEMU exits, or timeout;
+    returns (exit status or None when stopped by us, log as text, seconds)."""
+    import threading
+    cmd = qemu_cmd(workdir, disks, extra)
+    t0 = time.time()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    chunks = []
+
+    def reader():
+        for chunk in iter(lambda: p.stdout.read1(4096), b""):
+            chunks.append(chunk)
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    rc = None
+    while time.time() - t0 < timeout:
+        if p.poll() is not None:
+            rc = p.returncode
+            break
+        log = strip_ansi(b"".join(chunks).decode("utf-8", "replace"))
+        if any(pat in log for pat in patterns):
+            time.sleep(0.5)       # the rest of the line
+            break
+        time.sleep(0.2)
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+    th.join(5)
+    raw = b"".join(chunks).decode("utf-8", "replace")
+    with open(os.path.join(workdir, "serial.log"), "w") as f:
+        f.write(raw)
+    return rc, strip_ansi(raw), time.time() - t0
+
+
+# Host disk devices on q35 (OVMF drives all of them and offers each as Block I/O).
 IDE = "ide-hd,drive=%(id)s,bus=ide.0"
+NVME = "nvme,drive=%(id)s,serial=vhdbootnvme"
+VIRTIO = "virtio-blk-pci,drive=%(id)s"
+USB = "usb-storage,drive=%(id)s"
+USB_EXTRA = ("-device", "qemu-xhci")
 
 
 def demo(outdir):

@@ -1,0 +1,170 @@
+"""test_uefi.py: vhdboot.efi under OVMF (TCG): the image found (vhdboot.cfg, the scan, a menu), served as EFI Block I/O,
+its own loader (tests/qemu/progs/efiprobe.c) started from the image's ESP; the probe checks media fields, the pattern,
+the specification's error codes and a write; the host checks the image afterwards (vhdtool)."""
+import hashlib
+import os
+import shutil
+
+import pytest
+
+import efi_harness as eh
+
+pytestmark = pytest.mark.skipif(not (os.path.exists(eh.OVMF_CODE) and shutil.which(eh.QEMU)),
+                                reason="needs ovmf and qemu-system-x86_64")
+
+TIMEOUT = 420                     # seconds per QEMU run (TCG on a shared machine)
+
+
+@pytest.fixture(scope="module")
+def guest(tmp_path_factory):
+    """The guest disk as raw (ESP with efiprobe + pattern partition), built once; (path, p2 start, p2 sectors)."""
+    for f in (eh.VHDBOOT_EFI, eh.EFIPROBE, eh.VHDTOOL):
+        assert os.path.exists(f), "%s missing: run make" % f
+    d = tmp_path_factory.mktemp("uefi-guest")
+    raw = str(d / "guest.raw")
+    p2, n2 = eh.guest_raw(raw)
+    return raw, p2, n2
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def make_host(tmp_path, guest_raw, images, cfg=None):
+    """host.img with images {name: kind} converted from guest_raw (or {name: path} of a ready file) under /images
+    and vhdboot.cfg (text, or None). Returns (host path, ESP start)."""
+    files = {}
+    for name, kind in images.items():
+        if os.path.exists(kind):
+            files["images/" + name] = kind
+            continue
+        out = str(tmp_path / name)
+        eh.to_vhd(guest_raw, out, kind)
+        files["images/" + name] = out
+    if cfg is not None:
+        c = str(tmp_path / "vhdboot.cfg")
+        with open(c, "w") as f:
+            f.write(cfg)
+        files["EFI/BOOT/vhdboot.cfg"] = c
+    host = str(tmp_path / "host.img")
+    return host, eh.host_disk(host, files)
+
+
+def fetch(tmp_path, host, esp, name):
+    out = str(tmp_path / ("after-" + name))
+    eh.fetch_file(host, esp, "images/" + name, out)
+    return out
+
+
+def assert_written(tmp_path, guest, vhd):
+    """The image's virtual disk = the guest raw, but for efiprobe's sectors, which hold its write; vhdtool check clean."""
+    raw, p2, _ = guest
+    eh.run([eh.VHDTOOL, "check", vhd])
+    back = str(tmp_path / "back.raw")
+    eh.run([eh.VHDTOOL, "convert", "-O", "raw", vhd, back])
+    w = p2 + eh.PROBE_WRITE_OFF
+    with open(raw, "rb") as a, open(back, "rb") as b:
+        orig, now = a.read(), b.read()
+    assert len(orig) == len(now)
+    lo, hi = w * eh.SECTOR, (w + eh.PROBE_WRITE_COUNT) * eh.SECTOR
+    assert orig[:lo] == now[:lo] and orig[hi:] == now[hi:], "sectors other than the probe's write changed"
+    for k in range(eh.PROBE_WRITE_COUNT):
+        assert now[lo + k * eh.SECTOR:lo + (k + 1) * eh.SECTOR] == eh.written_sector(w + k), "LBA %d" % (w + k)
+
+
+def boot_probe(tmp_path, host, dev=eh.IDE, extra=()):
+    rc, log, secs = eh.boot(str(tmp_path), [(host, dev)], timeout=TIMEOUT, extra=extra)
+    assert "PROBE PASS" in log and rc == eh.EXIT_PASS, "exit %s after %.0f s\n%s" % (rc, secs, log[-6000:])
+    assert "serve: ConnectController (recursive): drivers bound" in log
+    assert "boot: starting \\EFI\\BOOT\\BOOTX64.EFI from the image's volume" in log
+    assert "PROBE disk vendor-path=1" in log       # the disk the probe came from is ours
+    return log
+
+
+@pytest.mark.parametrize("kind", ["fixed", "dynamic"])
+def test_rw_from_config(tmp_path, guest, kind):
+    """vhd= in vhdboot.cfg; mode=rw: the probe's write is in the image on the host disk afterwards."""
+    host, esp = make_host(tmp_path, guest[0], {"t.vhd": kind}, cfg="# test\nvhd=/images/t.vhd\n")
+    log = boot_probe(tmp_path, host)
+    assert 'options: from the config file: " vhd=/images/t.vhd "' in log
+    assert "vhd: mode=rw" in log and "PROBE write ok" in log
+    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "t.vhd"))
+
+
+def test_scan_without_options(tmp_path, guest):
+    """No options, no vhdboot.cfg: the scan of /, /vhd, /images finds the one image and serves it."""
+    host, esp = make_host(tmp_path, guest[0], {"only.vhd": "dynamic"})
+    log = boot_probe(tmp_path, host)
+    assert "options: no \\EFI\\BOOT\\vhdboot.cfg beside vhdboot.efi" in log
+    assert "select: drive 80h = hd0,1:/images/only.vhd (the only image found)" in log
+    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "only.vhd"))
+
+
+def test_menu_timeout(tmp_path, guest):
+    """Two images and timeout=1: the menu lists both and boots the first at the timeout."""
+    host, esp = make_host(tmp_path, guest[0], {"a.vhd": "fixed", "b.vhd": "dynamic"}, cfg="timeout=1\n")
+    log = boot_probe(tmp_path, host)
+    assert "menu: 2 images found" in log and "menu: timeout after 1 s: booting 1" in log
+    assert "menu: chose 1: hd0,1:/images/a.vhd" in log
+    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "a.vhd"))
+
+
+@pytest.mark.parametrize("mode", ["ro", "snapshot"])
+def test_modes_leave_image_alone(tmp_path, guest, mode):
+    """mode=ro: Media.ReadOnly and EFI_WRITE_PROTECTED; mode=snapshot: the write reads back from RAM. The image never changes."""
+    src = str(tmp_path / "m.vhd")
+    eh.to_vhd(guest[0], src, "dynamic")
+    before = sha(src)
+    host, esp = make_host(tmp_path, guest[0], {"m.vhd": src}, cfg="vhd=/images/m.vhd mode=%s\n" % mode)
+    log = boot_probe(tmp_path, host)
+    if mode == "ro":
+        assert "readonly=1" in log and "PROBE write refused (read-only)" in log
+    else:
+        assert "readonly=0" in log and "PROBE write ok" in log and "MiB of RAM" in log
+    assert sha(fetch(tmp_path, host, esp, "m.vhd")) == before
+
+
+@pytest.mark.parametrize("dev", ["nvme", "virtio", "usb"])
+def test_host_disk_kinds(tmp_path, guest, dev):
+    """The host disk on NVMe, virtio-blk and USB (xHCI) as well as AHCI: all through the firmware's Block I/O."""
+    host, esp = make_host(tmp_path, guest[0], {"k.vhd": "dynamic"}, cfg="vhd=/images/k.vhd\n")
+    devs = {"nvme": (eh.NVME, ()), "virtio": (eh.VIRTIO, ()), "usb": (eh.USB, eh.USB_EXTRA)}
+    log = boot_probe(tmp_path, host, devs[dev][0], devs[dev][1])
+    assert "disk: hd0 = efi %s" % {"nvme": "nvme", "virtio": "pci", "usb": "usb"}[dev] in log
+    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "k.vhd"))
+
+
+def test_no_efi_loader(tmp_path, guest):
+    """An image whose ESP has no \\EFI\\BOOT\\BOOTX64.EFI: a clear message, the disk taken back, back to the firmware."""
+    raw = str(tmp_path / "noloader.raw")
+    shutil.copyfile(guest[0], raw)
+    parts = eh.gpt(raw, os.path.getsize(raw), [(2048, 16 * eh.MIB // eh.SECTOR, eh.ESP_TYPE, "esp"),
+                                              (2048 + 16 * eh.MIB // eh.SECTOR, None, eh.DATA_TYPE, "pattern")])
+    eh.fat_into(raw, parts[0][0], parts[0][1], 16, {"README.TXT": eh.EFIPROBE})   # some file, not a loader
+    src = str(tmp_path / "n.vhd")
+    eh.to_vhd(raw, src, "fixed")
+    before = sha(src)
+    host, esp = make_host(tmp_path, guest[0], {"n.vhd": src}, cfg="vhd=/images/n.vhd\n")
+    rc, log, secs = eh.boot_until(str(tmp_path), [(host, eh.IDE)], ["returning to the firmware"], timeout=TIMEOUT)
+    assert "boot: the image has no EFI loader: none of its 1 FAT volume(s) has \\EFI\\BOOT\\BOOTX64.EFI" in log, log[-4000:]
+    assert "serve: vhd0: Block I/O removed" in log
+    assert "returning to the firmware" in log
+    assert sha(fetch(tmp_path, host, esp, "n.vhd")) == before
+
+
+def test_damaged_image_refused(tmp_path, guest):
+    """A dynamic VHD whose header checksum is wrong: refused with the library's message; nothing is served or written."""
+    src = str(tmp_path / "bad.vhd")
+    eh.to_vhd(guest[0], src, "dynamic")
+    with open(src, "r+b") as f:
+        f.seek(512 + 64)          # dynamic header: a byte of the checksummed header (header version field)
+        b = f.read(1)
+        f.seek(512 + 64)
+        f.write(bytes([b[0] ^ 0xFF]))
+    before = sha(src)
+    host, esp = make_host(tmp_path, guest[0], {"bad.vhd": src}, cfg="vhd=/images/bad.vhd\n")
+    rc, log, secs = eh.boot_until(str(tmp_path), [(host, eh.IDE)], ["returning to the firmware"], timeout=TIMEOUT)
+    assert "vhdboot: ERROR: the VHD hd0,1:/images/bad.vhd cannot be opened" in log, log[-4000:]
+    assert "serve:" not in log and "PROBE" not in log
+    assert sha(fetch(tmp_path, host, esp, "bad.vhd")) == before
