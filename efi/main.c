@@ -26,11 +26,9 @@ static struct overlay boot_overlay[SEL_MAX_IMAGES];
 static struct esrv *boot_srv[SEL_MAX_IMAGES];
 static char boot_names[SEL_MAX_IMAGES][24];
 
-/* Print problem and remedy, take back what was served; the caller returns status to the firmware (its boot manager goes on). */
-static EFI_STATUS boot_fail(const char *problem, const char *remedy, EFI_STATUS status)
+/* Take back every served disk, then return status to the firmware (its boot manager goes on); never returns while a disk is still in use. */
+static EFI_STATUS boot_return(EFI_STATUS status)
 {
-	con_printf("\nvhdboot: ERROR: %s\n", problem);
-	con_printf("vhdboot: remedy: %s\n", remedy);
 	for (int i = SEL_MAX_IMAGES - 1; i >= 0; i--)
 		if (boot_srv[i] && esrv_uninstall(boot_srv[i])) {
 			/* Our code would be freed under a disk the firmware still uses: never return then. */
@@ -39,9 +37,18 @@ static EFI_STATUS boot_fail(const char *problem, const char *remedy, EFI_STATUS 
 				;
 			efi_st->RuntimeServices->ResetSystem(EfiResetCold, EFI_SUCCESS, 0, NULL);
 		}
-	con_printf("vhdboot: returning to the firmware (its boot manager tries the next boot option)\n");
-	efi_bs->Stall(2000000);
+	con_printf("vhdboot: returning to the firmware (status %llx; its boot manager tries the next boot option)\n",
+		   (unsigned long long)status);
+	efi_bs->Stall(2000000);   /* 2 s to read the screen */
 	return status;
+}
+
+/* Print problem and remedy on the console, then boot_return(status). */
+static EFI_STATUS boot_fail(const char *problem, const char *remedy, EFI_STATUS status)
+{
+	con_printf("\nvhdboot: ERROR: %s\n", problem);
+	con_printf("vhdboot: remedy: %s\n", remedy);
+	return boot_return(status);
 }
 
 /* Log the write mode and what it means here. */
@@ -136,5 +143,6 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	if (ls != EFI_SUCCESS)
 		return boot_fail("the image's EFI loader failed or returned an error (status above)",
 				 "check the loader's own messages above", ls);
-	return boot_fail("the image's EFI loader returned", "nothing left to do: the firmware's boot manager takes over", EFI_SUCCESS);
+	con_printf("boot: the image's EFI loader returned success: vhdboot takes the disk back\n");
+	return boot_return(EFI_SUCCESS);
 }

@@ -111,11 +111,12 @@ def to_vhd(raw, out, kind):
     run([VHDTOOL, "convert", "-f", "raw", "-O", kind, raw, out])
 
 
-def host_disk(path, files, size=160 * MIB):
-    """The host disk: GPT with one FAT32 ESP holding vhdboot.efi as the default loader plus files {dos_path: host_path}.
+def host_disk(path, files, size=160 * MIB, default_loader=True):
+    """The host disk: GPT with one FAT32 ESP holding vhdboot.efi as the default loader (else no default loader:
+    OVMF falls back to its shell, which runs startup.nsh) plus files {dos_path: host_path}.
     Returns the ESP's first sector (for mtools' @@offset)."""
     parts = gpt(path, size, [(2048, None, ESP_TYPE, "hostesp")])
-    allf = {"EFI/BOOT/BOOTX64.EFI": VHDBOOT_EFI}
+    allf = {"EFI/BOOT/BOOTX64.EFI": VHDBOOT_EFI} if default_loader else {}
     allf.update(files)
     fat_into(path, parts[0][0], parts[0][1], 32, allf, label="HOSTESP")
     return parts[0][0]

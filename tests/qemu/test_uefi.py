@@ -31,7 +31,7 @@ def sha(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def make_host(tmp_path, guest_raw, images, cfg=None):
+def make_host(tmp_path, guest_raw, images, cfg=None, extra_files=None, default_loader=True):
     """host.img with images {name: kind} converted from guest_raw (or {name: path} of a ready file) under /images
     and vhdboot.cfg (text, or None). Returns (host path, ESP start)."""
     files = {}
@@ -47,8 +47,9 @@ def make_host(tmp_path, guest_raw, images, cfg=None):
         with open(c, "w") as f:
             f.write(cfg)
         files["EFI/BOOT/vhdboot.cfg"] = c
+    files.update(extra_files or {})
     host = str(tmp_path / "host.img")
-    return host, eh.host_disk(host, files)
+    return host, eh.host_disk(host, files, default_loader=default_loader)
 
 
 def fetch(tmp_path, host, esp, name):
@@ -90,6 +91,23 @@ def test_rw_from_config(tmp_path, guest, kind):
     assert 'options: from the config file: " vhd=/images/t.vhd "' in log
     assert "vhd: mode=rw" in log and "PROBE write ok" in log
     assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "t.vhd"))
+
+
+def test_load_options_from_shell(tmp_path, guest):
+    """The UEFI shell's startup.nsh runs `vhdboot.efi vhd=... mode=ro` (no default loader on the host ESP):
+    the load options are the options, and a config file is not read."""
+    nsh = str(tmp_path / "startup.nsh")
+    with open(nsh, "w") as f:
+        f.write("fs0:\\vhdboot.efi vhd=/images/s.vhd mode=ro\r\n")
+    src = str(tmp_path / "s.vhd")
+    eh.to_vhd(guest[0], src, "fixed")
+    before = sha(src)
+    host, esp = make_host(tmp_path, guest[0], {"s.vhd": src}, extra_files={"vhdboot.efi": eh.VHDBOOT_EFI, "startup.nsh": nsh},
+                          default_loader=False)
+    log = boot_probe(tmp_path, host)
+    assert "options: from the load options:" in log and "vhd=/images/s.vhd mode=ro" in log, log[-4000:]
+    assert "PROBE write refused (read-only)" in log
+    assert sha(fetch(tmp_path, host, esp, "s.vhd")) == before
 
 
 def test_scan_without_options(tmp_path, guest):
