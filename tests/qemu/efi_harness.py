@@ -94,16 +94,54 @@ def written_sector(s):
     return b"VHDBWRIT" + struct.pack("<Q", s) + bytes(((s * 13 + i) ^ 0x5A) & 0xFF for i in range(16, SECTOR))
 
 
-def guest_raw(path, size=48 * MIB, probe=EFIPROBE):
-    """The guest disk as raw: GPT, ESP with efiprobe, the pattern partition. Returns (p2_start, p2_sectors)."""
+def guest_raw(path, size=48 * MIB, probe=EFIPROBE, esp_files=None):
+    """The guest disk as raw: GPT, ESP with efiprobe (or esp_files {dos_path: host_path}), the pattern partition.
+    Returns (p2_start, p2_sectors)."""
     parts = gpt(path, size, [(2048, 16 * MIB // SECTOR, ESP_TYPE, "esp"), (2048 + 16 * MIB // SECTOR, None, DATA_TYPE, "pattern")])
-    fat_into(path, parts[0][0], parts[0][1], 16, {"EFI/BOOT/BOOTX64.EFI": probe}, label="GUESTESP")
+    fat_into(path, parts[0][0], parts[0][1], 16, esp_files or {"EFI/BOOT/BOOTX64.EFI": probe}, label="GUESTESP")
     p2, n2 = parts[1]
     with open(path, "r+b") as f:
         f.seek(p2 * SECTOR)
         for s0 in range(p2, p2 + n2, 2048):
             f.write(b"".join(pattern_sector(s) for s in range(s0, min(s0 + 2048, p2 + n2))))
     return p2, n2
+
+
+# GRUB-EFI as the image's loader (grub-mkstandalone, Debian's grub-efi-amd64-bin): it finds its own partition from
+# $cmdpath, prints a file of the image, writes grubenv through Block I/O (save_env) and ends QEMU with 0x10.
+GRUB_CFG = r"""set pager=0
+echo "GRUBEFI cmdpath=$cmdpath"
+regexp --set=dev '^\(([^)]*)\)' "$cmdpath"
+set root=($dev)
+echo "GRUBEFI root=$root"
+cat /token.txt
+load_env -f /grubenv
+echo "GRUBEFI before=[$vhdboot_test]"
+set vhdboot_test=written
+save_env -f /grubenv vhdboot_test
+echo "GRUBEFI saved"
+outb 0xf4 0x10
+"""
+GRUB_TOKEN = "GRUBEFI-TOKEN-7f3a from the image's ESP"
+
+
+def grub_esp_files(workdir):
+    """The ESP files of a GRUB-EFI guest: BOOTX64.EFI (standalone, embedded grub.cfg), token.txt, an empty grubenv."""
+    cfg = os.path.join(workdir, "grub.cfg")
+    with open(cfg, "w") as f:
+        f.write(GRUB_CFG)
+    efi = os.path.join(workdir, "grubx64.efi")
+    run(["grub-mkstandalone", "-O", "x86_64-efi", "-o", efi, "--locales=", "--fonts=", "--themes=",
+         "--modules=part_gpt fat", "--install-modules=part_gpt fat regexp loadenv cat iorw echo normal",
+         "boot/grub/grub.cfg=" + cfg])
+    tok = os.path.join(workdir, "token.txt")
+    with open(tok, "w") as f:
+        f.write(GRUB_TOKEN + "\n")
+    env = os.path.join(workdir, "grubenv")
+    if os.path.exists(env):
+        os.unlink(env)
+    run(["grub-editenv", env, "create"])
+    return {"EFI/BOOT/BOOTX64.EFI": efi, "token.txt": tok, "grubenv": env}
 
 
 def to_vhd(raw, out, kind):

@@ -3,6 +3,7 @@ its own loader (tests/qemu/progs/efiprobe.c) started from the image's ESP; the p
 the specification's error codes and a write; the host checks the image afterwards (vhdtool)."""
 import hashlib
 import os
+import re
 import shutil
 
 import pytest
@@ -186,3 +187,25 @@ def test_damaged_image_refused(tmp_path, guest):
     assert "vhdboot: ERROR: the VHD hd0,1:/images/bad.vhd cannot be opened" in log, log[-4000:]
     assert "serve:" not in log and "PROBE" not in log
     assert sha(fetch(tmp_path, host, esp, "bad.vhd")) == before
+
+
+@pytest.mark.skipif(not shutil.which("grub-mkstandalone") or not os.path.isdir("/usr/lib/grub/x86_64-efi"),
+                    reason="needs grub-efi-amd64-bin")
+def test_grub_efi_guest(tmp_path):
+    """GRUB-EFI inside a dynamic VHD: it reads its own files from the image (LoadedImage's device is the image's ESP)
+    and save_env writes grubenv through our WriteBlocks; the host finds the variable in the image afterwards."""
+    raw = str(tmp_path / "grub.raw")
+    eh.guest_raw(raw, esp_files=eh.grub_esp_files(str(tmp_path)))
+    host, esp = make_host(tmp_path, raw, {"g.vhd": "dynamic"}, cfg="vhd=/images/g.vhd\n")
+    rc, log, secs = eh.boot(str(tmp_path), [(host, eh.IDE)], timeout=TIMEOUT)
+    assert rc == eh.EXIT_PASS and "GRUBEFI saved" in log, "exit %s after %.0f s\n%s" % (rc, secs, log[-6000:])
+    assert eh.GRUB_TOKEN in log and "GRUBEFI before=[]" in log
+    assert re.search(r"GRUBEFI root=hd[0-9]+,gpt1", log)   # GRUB found its ESP on a disk (ours), not on memdisk
+    vhd = fetch(tmp_path, host, esp, "g.vhd")
+    eh.run([eh.VHDTOOL, "check", vhd])
+    back = str(tmp_path / "g-back.raw")
+    eh.run([eh.VHDTOOL, "convert", "-O", "raw", vhd, back])
+    env = str(tmp_path / "grubenv-after")
+    eh.fetch_file(back, 2048, "grubenv", env)
+    with open(env) as f:
+        assert "vhdboot_test=written" in f.read()
