@@ -11,6 +11,7 @@
 extern EFI_HANDLE efi_image;      /* vhdboot.efi's own image handle */
 extern EFI_SYSTEM_TABLE *efi_st;
 extern EFI_BOOT_SERVICES *efi_bs;
+extern uint64_t efi_tsc_start;    /* TSC at efi_main's entry (the boot-time log line) */
 
 /* Protocol GUIDs (the specification's values, from gnu-efi's macros). */
 extern EFI_GUID efi_guid_blockio, efi_guid_devpath, efi_guid_loaded_image, efi_guid_sfs, efi_guid_textout,

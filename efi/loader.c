@@ -2,6 +2,7 @@
 #include "efi.h"
 #include "../kernel/console.h"
 #include "../kernel/string.h"
+#include "../kernel/io.h"         /* rdtsc */
 
 #define ELOAD_PATH_MAX 128        /* characters of the loader's path */
 
@@ -81,6 +82,11 @@ EFI_STATUS eload_start(const struct esrv *s, const char *path)
 			efi_bs->FreePool(h);
 			return st;
 		}
+		uint64_t now = rdtsc(), c0 = rdtsc();
+		efi_bs->Stall(10000);             /* 10 ms: the TSC's rate, for the line below */
+		uint64_t per_ms = (rdtsc() - c0) / 10;
+		con_printf("boot: %llu ms from vhdboot.efi's start to StartImage (TSC %llu kHz)\n",
+			   per_ms ? (unsigned long long)((now - efi_tsc_start) / per_ms) : 0ull, (unsigned long long)per_ms);
 		con_printf("boot: starting %s from the image's volume %d (StartImage)\n", path, volumes);
 		UINTN xsize = 0;
 		CHAR16 *xdata = NULL;

@@ -1,6 +1,7 @@
 /* main.c: the UEFI front end's boot sequence: console, options, the firmware's disks, the kernel's selection, the image served as Block I/O, its own EFI loader started. */
 #include "efi.h"
 #include "../kernel/console.h"
+#include "../kernel/io.h"         /* rdtsc */
 #include "../kernel/string.h"
 #include "../kernel/select.h"
 #include "../kernel/overlay.h"
@@ -12,6 +13,7 @@
 EFI_HANDLE efi_image;
 EFI_SYSTEM_TABLE *efi_st;
 EFI_BOOT_SERVICES *efi_bs;
+uint64_t efi_tsc_start;
 EFI_GUID efi_guid_blockio = EFI_BLOCK_IO_PROTOCOL_GUID;
 EFI_GUID efi_guid_devpath = EFI_DEVICE_PATH_PROTOCOL_GUID;
 EFI_GUID efi_guid_loaded_image = EFI_LOADED_IMAGE_PROTOCOL_GUID;
@@ -106,6 +108,7 @@ static void boot_log_disks(void)
 /* The entry point: gnu-efi's crt0 relocates us, then calls this with the System V ABI (so not EFIAPI). */
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 {
+	efi_tsc_start = rdtsc();
 	efi_image = image;
 	efi_st = st;
 	efi_bs = st->BootServices;

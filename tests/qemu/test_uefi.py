@@ -209,3 +209,26 @@ def test_grub_efi_guest(tmp_path):
     eh.fetch_file(back, 2048, "grubenv", env)
     with open(env) as f:
         assert "vhdboot_test=written" in f.read()
+
+
+def test_differencing_chain(tmp_path, guest):
+    """A differencing VHD whose parent lies beside it on the host FAT: read through the chain, the write lands in the
+    child (its block was allocated on the host first: vhdboot never grows a file on FAT), the parent never changes."""
+    raw, p2, _ = guest
+    d = tmp_path / "chain"
+    d.mkdir()
+    parent, child = str(d / "base.vhd"), str(d / "child.vhd")
+    eh.to_vhd(raw, parent, "dynamic")
+    eh.run([eh.VHDTOOL, "create", "-p", parent, child])
+    w = p2 + eh.PROBE_WRITE_OFF
+    eh.run([eh.VHDTOOL, "write", child, str(w)], input=eh.pattern_sector(w))   # allocate the block, same bytes
+    before = sha(parent)
+    host, esp = make_host(tmp_path, raw, {"base.vhd": parent, "child.vhd": child}, cfg="vhd=/images/child.vhd\n")
+    log = boot_probe(tmp_path, host)
+    assert "parent /images/base.vhd" in log and "PROBE write ok" in log
+    out = tmp_path / "after"
+    out.mkdir()
+    eh.fetch_file(host, esp, "images/base.vhd", str(out / "base.vhd"))
+    eh.fetch_file(host, esp, "images/child.vhd", str(out / "child.vhd"))
+    assert sha(str(out / "base.vhd")) == before
+    assert_written(tmp_path, guest, str(out / "child.vhd"))
