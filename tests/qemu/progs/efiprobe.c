@@ -1,7 +1,5 @@
 /* efiprobe.c: EFI guest of tests/qemu/test_uefi.py: from inside a served image, checks the disk it was loaded from through Block I/O (media fields, pattern, the specification's error codes, a durable write) and ends QEMU with a verdict. */
-#include <efi.h>                  /* gnu-efi: types and protocols */
-#include <stddef.h>
-#include <stdint.h>
+#include "efiguest.h"             /* st, bs, mem*, say, guest_exit, dp_len */
 
 /*
  * The image (tests/qemu/efi_harness.py): GPT, partition 1 the ESP holding
@@ -13,7 +11,6 @@
  * = (s * 13 + i) ^ 0x5A; read-only media must refuse with EFI_WRITE_PROTECTED.
  * Exit through isa-debug-exit at 0xF4: 0x10 pass, 0x11 fail.
  */
-#define PROBE_EXIT_PORT 0xF4
 #define PROBE_EXIT_PASS 0x10
 #define PROBE_EXIT_FAIL 0x11
 #define PROBE_READS 200
@@ -21,63 +18,9 @@
 #define PROBE_WRITE_OFF 5
 #define PROBE_WRITE_COUNT 3
 
-static EFI_SYSTEM_TABLE *st;
-static EFI_BOOT_SERVICES *bs;
 static EFI_GUID guid_bio = EFI_BLOCK_IO_PROTOCOL_GUID, guid_dp = EFI_DEVICE_PATH_PROTOCOL_GUID,
 		guid_li = EFI_LOADED_IMAGE_PROTOCOL_GUID;
 static uint8_t buf[(PROBE_MAX_COUNT + 1) * 512];
-
-/* memcpy/memset/memcmp: gcc may emit calls to them. */
-void *memset(void *d, int c, size_t n)
-{
-	uint8_t *p = d;
-	while (n--)
-		*p++ = (uint8_t)c;
-	return d;
-}
-
-void *memcpy(void *d, const void *s, size_t n)
-{
-	uint8_t *p = d;
-	const uint8_t *q = s;
-	while (n--)
-		*p++ = *q++;
-	return d;
-}
-
-int memcmp(const void *a, const void *b, size_t n)
-{
-	const uint8_t *p = a, *q = b;
-	for (; n; n--, p++, q++)
-		if (*p != *q)
-			return *p < *q ? -1 : 1;
-	return 0;
-}
-
-/* Print ASCII s, then an optional hex number (-1: none), then a newline if nl. */
-static void say(const char *s, int64_t hex, int nl)
-{
-	CHAR16 w[160];
-	size_t k = 0;
-	while (*s && k < 120)
-		w[k++] = (CHAR16)*s++;
-	if (hex >= 0) {
-		char tmp[17];
-		int n = 0;
-		uint64_t v = (uint64_t)hex;
-		do
-			tmp[n++] = "0123456789abcdef"[v & 15];
-		while ((v >>= 4) && n < 16);
-		while (n)
-			w[k++] = (CHAR16)tmp[--n];
-	}
-	if (nl) {
-		w[k++] = '\r';
-		w[k++] = '\n';
-	}
-	w[k] = 0;
-	st->ConOut->OutputString(st->ConOut, w);
-}
 
 /* Leave QEMU with code (isa-debug-exit); if there is no such device, return to the firmware. */
 static EFI_STATUS finish(int pass, const char *why, int64_t v)
@@ -88,8 +31,7 @@ static EFI_STATUS finish(int pass, const char *why, int64_t v)
 		say("PROBE FAIL ", -1, 0);
 		say(why, v, 1);
 	}
-	uint8_t code = pass ? PROBE_EXIT_PASS : PROBE_EXIT_FAIL;
-	__asm__ volatile("outb %b0, %w1" : : "a"(code), "Nd"((uint16_t)PROBE_EXIT_PORT));
+	guest_exit(pass ? PROBE_EXIT_PASS : PROBE_EXIT_FAIL);
 	return pass ? EFI_SUCCESS : EFI_DEVICE_ERROR;
 }
 
@@ -123,20 +65,6 @@ static int sector_ok(const uint8_t *p, uint64_t s, int written)
 		if (p[i] != (uint8_t)(written ? ((s * 13 + (uint64_t)i) ^ 0x5A) : (s * 7 + (uint64_t)i)))
 			return 0;
 	return 1;
-}
-
-/* Size in bytes of device path dp without its End node (bounded). */
-static size_t dp_len(const EFI_DEVICE_PATH *dp)
-{
-	size_t t = 0;
-	for (int i = 0; i < 64 && dp->Type != END_DEVICE_PATH_TYPE; i++) {
-		size_t l = (size_t)dp->Length[0] | ((size_t)dp->Length[1] << 8);
-		if (l < 4)
-			break;
-		t += l;
-		dp = (const EFI_DEVICE_PATH *)((const uint8_t *)dp + l);
-	}
-	return t;
 }
 
 /* The whole disk our partition (LoadedImage->DeviceHandle) lies on: the Block I/O without LogicalPartition whose path prefixes ours. */
