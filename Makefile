@@ -125,6 +125,7 @@ bench: deps
 	$(PYTHON) bench/int13_read.py
 	$(PYTHON) bench/int13_write.py
 	$(PYTHON) bench/guests_boot.py --reps 5
+	$(PYTHON) bench/uefi_read.py
 
 .PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe
 clean:

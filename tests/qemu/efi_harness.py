@@ -35,6 +35,7 @@ ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 DATA_TYPE = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 # efiprobe's write: PROBE_WRITE_COUNT sectors at partition 2's start + PROBE_WRITE_OFF (efiprobe.c).
 PROBE_WRITE_OFF, PROBE_WRITE_COUNT = 5, 3
+PROBE_WINDOW = 2048               # its random writes: partition 2's first PROBE_WIN sectors
 
 
 def run(args, timeout=300, **kw):

@@ -59,20 +59,35 @@ def fetch(tmp_path, host, esp, name):
     return out
 
 
-def assert_written(tmp_path, guest, vhd):
-    """The image's virtual disk = the guest raw, but for efiprobe's sectors, which hold its write; vhdtool check clean."""
-    raw, p2, _ = guest
+def probe_writes(log):
+    """Every sector efiprobe wrote: its first write plus the random ones it logged ("PROBE w LBA COUNT", hex)."""
+    m = re.search(r"PROBE write ok lba=([0-9a-f]+) count=([0-9a-f]+)", log)
+    assert m, "the probe's first write is not in the log"
+    sectors = set(range(int(m.group(1), 16), int(m.group(1), 16) + int(m.group(2), 16)))
+    for lba, count in re.findall(r"PROBE w ([0-9a-f]+) ([0-9a-f]+)", log):
+        sectors.update(range(int(lba, 16), int(lba, 16) + int(count, 16)))
+    assert "PROBE random ok" in log
+    return sectors
+
+
+def assert_written(tmp_path, guest, vhd, log):
+    """The image's virtual disk = the guest raw, but for the sectors efiprobe wrote (its log says which), which hold
+    its write pattern; vhdtool check clean."""
+    raw = guest[0]
     eh.run([eh.VHDTOOL, "check", vhd])
     back = str(tmp_path / "back.raw")
     eh.run([eh.VHDTOOL, "convert", "-O", "raw", vhd, back])
-    w = p2 + eh.PROBE_WRITE_OFF
     with open(raw, "rb") as a, open(back, "rb") as b:
-        orig, now = a.read(), b.read()
-    assert len(orig) == len(now)
-    lo, hi = w * eh.SECTOR, (w + eh.PROBE_WRITE_COUNT) * eh.SECTOR
-    assert orig[:lo] == now[:lo] and orig[hi:] == now[hi:], "sectors other than the probe's write changed"
-    for k in range(eh.PROBE_WRITE_COUNT):
-        assert now[lo + k * eh.SECTOR:lo + (k + 1) * eh.SECTOR] == eh.written_sector(w + k), "LBA %d" % (w + k)
+        expect, now = bytearray(a.read()), b.read()
+    assert len(expect) == len(now)
+    written = probe_writes(log)
+    assert len(written) > eh.PROBE_WRITE_COUNT
+    for s in written:
+        expect[s * eh.SECTOR:(s + 1) * eh.SECTOR] = eh.written_sector(s)
+    if bytes(expect) != now:
+        bad = next(i for i in range(0, len(now), eh.SECTOR) if expect[i:i + eh.SECTOR] != now[i:i + eh.SECTOR])
+        raise AssertionError("sector %d differs from the oracle (%s)" % (bad // eh.SECTOR,
+                             "written by the probe" if bad // eh.SECTOR in written else "not written"))
 
 
 def boot_probe(tmp_path, host, dev=eh.IDE, extra=()):
@@ -91,7 +106,7 @@ def test_rw_from_config(tmp_path, guest, kind):
     log = boot_probe(tmp_path, host)
     assert 'options: from the config file: " vhd=/images/t.vhd "' in log
     assert "vhd: mode=rw" in log and "PROBE write ok" in log
-    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "t.vhd"))
+    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "t.vhd"), log)
 
 
 def test_load_options_from_shell(tmp_path, guest):
@@ -117,7 +132,7 @@ def test_scan_without_options(tmp_path, guest):
     log = boot_probe(tmp_path, host)
     assert "options: no \\EFI\\BOOT\\vhdboot.cfg beside vhdboot.efi" in log
     assert "select: drive 80h = hd0,1:/images/only.vhd (the only image found)" in log
-    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "only.vhd"))
+    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "only.vhd"), log)
 
 
 def test_menu_timeout(tmp_path, guest):
@@ -126,7 +141,7 @@ def test_menu_timeout(tmp_path, guest):
     log = boot_probe(tmp_path, host)
     assert "menu: 2 images found" in log and "menu: timeout after 1 s: booting 1" in log
     assert "menu: chose 1: hd0,1:/images/a.vhd" in log
-    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "a.vhd"))
+    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "a.vhd"), log)
 
 
 @pytest.mark.parametrize("mode", ["ro", "snapshot"])
@@ -140,7 +155,7 @@ def test_modes_leave_image_alone(tmp_path, guest, mode):
     if mode == "ro":
         assert "readonly=1" in log and "PROBE write refused (read-only)" in log
     else:
-        assert "readonly=0" in log and "PROBE write ok" in log and "MiB of RAM" in log
+        assert "readonly=0" in log and "PROBE random ok" in log and "MiB of RAM" in log
     assert sha(fetch(tmp_path, host, esp, "m.vhd")) == before
 
 
@@ -151,7 +166,7 @@ def test_host_disk_kinds(tmp_path, guest, dev):
     devs = {"nvme": (eh.NVME, ()), "virtio": (eh.VIRTIO, ()), "usb": (eh.USB, eh.USB_EXTRA)}
     log = boot_probe(tmp_path, host, devs[dev][0], devs[dev][1])
     assert "disk: hd0 = efi %s" % {"nvme": "nvme", "virtio": "pci", "usb": "usb"}[dev] in log
-    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "k.vhd"))
+    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "k.vhd"), log)
 
 
 def test_no_efi_loader(tmp_path, guest):
@@ -221,6 +236,8 @@ def test_differencing_chain(tmp_path, guest):
     eh.to_vhd(raw, parent, "dynamic")
     eh.run([eh.VHDTOOL, "create", "-p", parent, child])
     w = p2 + eh.PROBE_WRITE_OFF
+    block = 4096                  # sectors per 2 MiB block: the probe's writes all fall into w's block
+    assert w // block == (p2 + eh.PROBE_WINDOW - 1) // block == p2 // block
     eh.run([eh.VHDTOOL, "write", child, str(w)], input=eh.pattern_sector(w))   # allocate the block, same bytes
     before = sha(parent)
     host, esp = make_host(tmp_path, raw, {"base.vhd": parent, "child.vhd": child}, cfg="vhd=/images/child.vhd\n")
@@ -231,4 +248,4 @@ def test_differencing_chain(tmp_path, guest):
     eh.fetch_file(host, esp, "images/base.vhd", str(out / "base.vhd"))
     eh.fetch_file(host, esp, "images/child.vhd", str(out / "child.vhd"))
     assert sha(str(out / "base.vhd")) == before
-    assert_written(tmp_path, guest, str(out / "child.vhd"))
+    assert_written(tmp_path, guest, str(out / "child.vhd"), log)

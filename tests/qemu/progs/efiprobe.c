@@ -9,6 +9,9 @@
  * "PROBE PASS" or "PROBE FAIL <why>". Writes: PROBE_WRITE_COUNT sectors at
  * partition 2's start + PROBE_WRITE_OFF, each "VHDBWRIT" + its LBA + byte i
  * = (s * 13 + i) ^ 0x5A; read-only media must refuse with EFI_WRITE_PROTECTED.
+ * Then PROBE_RANDOM requests in partition 2's first PROBE_WIN sectors: writes
+ * (the same pattern; each logged as "PROBE w LBA COUNT", hex) and reads
+ * checked against what was written so far.
  * Exit through isa-debug-exit at 0xF4: 0x10 pass, 0x11 fail.
  */
 #define PROBE_EXIT_PASS 0x10
@@ -17,6 +20,9 @@
 #define PROBE_MAX_COUNT 64
 #define PROBE_WRITE_OFF 5
 #define PROBE_WRITE_COUNT 3
+#define PROBE_WIN 2048            /* random writes stay in partition 2's first 1 MiB (one 2 MiB VHD block here) */
+#define PROBE_RANDOM 80           /* random requests after the first write: even ones write, odd ones read */
+#define PROBE_MAX_WRITE 16
 
 static EFI_GUID guid_bio = EFI_BLOCK_IO_PROTOCOL_GUID, guid_dp = EFI_DEVICE_PATH_PROTOCOL_GUID,
 		guid_li = EFI_LOADED_IMAGE_PROTOCOL_GUID;
@@ -33,6 +39,29 @@ static EFI_STATUS finish(int pass, const char *why, int64_t v)
 	}
 	guest_exit(pass ? PROBE_EXIT_PASS : PROBE_EXIT_FAIL);
 	return pass ? EFI_SUCCESS : EFI_DEVICE_ERROR;
+}
+
+/* Sectors of the window [p2, p2 + PROBE_WIN) written so far (one bit each). */
+static uint8_t written[PROBE_WIN / 8];
+
+static void mark(uint64_t i)
+{
+	written[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+static int marked(uint64_t i)
+{
+	return (written[i / 8] >> (i % 8)) & 1;
+}
+
+/* The write pattern of sector s into p: "VHDBWRIT", s, byte i = (s * 13 + i) ^ 0x5A. */
+static void fill_written(uint8_t *p, uint64_t s)
+{
+	memcpy(p, "VHDBWRIT", 8);
+	for (int i = 0; i < 8; i++)
+		p[8 + i] = (uint8_t)(s >> (8 * i));
+	for (int i = 16; i < 512; i++)
+		p[i] = (uint8_t)((s * 13 + (uint64_t)i) ^ 0x5A);
 }
 
 static uint32_t rnd_state = 12345;
@@ -157,15 +186,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 	say("PROBE errors ok", -1, 1);
 	/* The write: refused on read-only media, else durable and read back. */
 	uint64_t w = p2 + PROBE_WRITE_OFF;
-	for (uint32_t k = 0; k < PROBE_WRITE_COUNT; k++) {
-		uint8_t *p = buf + k * 512;
-		uint64_t s = w + k;
-		memcpy(p, "VHDBWRIT", 8);
-		for (int i = 0; i < 8; i++)
-			p[8 + i] = (uint8_t)(s >> (8 * i));
-		for (int i = 16; i < 512; i++)
-			p[i] = (uint8_t)((s * 13 + (uint64_t)i) ^ 0x5A);
-	}
+	for (uint32_t k = 0; k < PROBE_WRITE_COUNT; k++)
+		fill_written(buf + k * 512, w + k);
 	EFI_STATUS s = b->WriteBlocks(b, id, w, PROBE_WRITE_COUNT * 512, buf);
 	if (m->ReadOnly) {
 		if (s != EFI_WRITE_PROTECTED)
@@ -189,5 +211,30 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 			return finish(0, "read back differs at LBA ", (int64_t)(w + k));
 	say("PROBE write ok lba=", (int64_t)w, 0);
 	say(" count=", PROBE_WRITE_COUNT, 1);
+	/* Random writes and reads in the window, checked against what was written (the host checks the image after). */
+	for (uint32_t k = 0; k < PROBE_WRITE_COUNT; k++)
+		mark(w + k - p2);
+	for (int r = 0; r < PROBE_RANDOM; r++) {
+		uint32_t count = 1 + rnd() % (r & 1 ? PROBE_MAX_COUNT : PROBE_MAX_WRITE);
+		uint64_t lba = p2 + rnd() % (PROBE_WIN - count + 1);
+		if (!(r & 1)) {
+			for (uint32_t k = 0; k < count; k++)
+				fill_written(buf + k * 512, lba + k);
+			if (b->WriteBlocks(b, id, lba, (UINTN)count * 512, buf) != EFI_SUCCESS)
+				return finish(0, "random WriteBlocks failed at LBA ", (int64_t)lba);
+			for (uint32_t k = 0; k < count; k++)
+				mark(lba + k - p2);
+			say("PROBE w ", (int64_t)lba, 0);
+			say(" ", count, 1);
+			continue;
+		}
+		memset(buf, 0, sizeof(buf));
+		if (b->ReadBlocks(b, id, lba, (UINTN)count * 512, buf) != EFI_SUCCESS)
+			return finish(0, "random ReadBlocks failed at LBA ", (int64_t)lba);
+		for (uint32_t k = 0; k < count; k++)
+			if (!sector_ok(buf + k * 512, lba + k, marked(lba + k - p2)))
+				return finish(0, "random read: wrong data at LBA ", (int64_t)(lba + k));
+	}
+	say("PROBE random ok", -1, 1);
 	return finish(1, "", -1);
 }
