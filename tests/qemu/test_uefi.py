@@ -249,3 +249,25 @@ def test_differencing_chain(tmp_path, guest):
     eh.fetch_file(host, esp, "images/child.vhd", str(out / "child.vhd"))
     assert sha(str(out / "base.vhd")) == before
     assert_written(tmp_path, guest, str(out / "child.vhd"), log)
+
+
+@pytest.mark.parametrize("kind", ["fixed", "dynamic"])
+def test_whole_disk_image(tmp_path, guest, kind):
+    """The second disk's content is the .vhd file itself: the scan offers the whole disk (hd1) and serves it; the
+    write lands in the file the disk is made of."""
+    host, esp = make_host(tmp_path, guest[0], {}, cfg="timeout=0\n")
+    disk = str(tmp_path / "whole.vhd")
+    eh.to_vhd(guest[0], disk, kind)
+    rc, log, secs = eh.boot(str(tmp_path), [(host, eh.IDE), (disk, "ide-hd,drive=%(id)s,bus=ide.1")], timeout=TIMEOUT)
+    assert "PROBE PASS" in log and rc == eh.EXIT_PASS, "exit %s after %.0f s\n%s" % (rc, secs, log[-6000:])
+    assert "select: drive 80h = hd1 (" in log and "PROBE disk vendor-path=1" in log
+    assert_written(tmp_path, guest, disk, log)
+
+
+def test_trace(tmp_path, guest):
+    """trace: every Block I/O request of the image is logged."""
+    host, esp = make_host(tmp_path, guest[0], {"tr.vhd": "fixed"}, cfg="vhd=/images/tr.vhd trace\n")
+    log = boot_probe(tmp_path, host)
+    assert re.search(r"serve: vhd0 read LBA 1 count 1: ok", log)
+    assert re.search(r"serve: vhd0 write LBA %d count 3: ok" % (guest[1] + eh.PROBE_WRITE_OFF), log)
+    assert "serve: vhd0 flush LBA 0 count 0: ok" in log
