@@ -52,7 +52,8 @@ struct esrv;
 struct esrv *esrv_install(int index, struct blk_dev *dev, int ro, int trace, const char *what);
 /* Disconnect and uninstall it (before vhdboot.efi returns to the firmware); 0, or -1 when the firmware refused (logged). */
 int esrv_uninstall(struct esrv *s);
-/* Its handle and device path. */
+/* Its Block I/O protocol (what the firmware and loaders call), handle and device path. */
+EFI_BLOCK_IO *esrv_blockio(struct esrv *s);
 EFI_HANDLE esrv_handle(const struct esrv *s);
 const EFI_DEVICE_PATH *esrv_devpath(const struct esrv *s);
 /* Log the request counters (reads, writes, flushes, errors). */

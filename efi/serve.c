@@ -213,6 +213,11 @@ int esrv_uninstall(struct esrv *s)
 	return 0;
 }
 
+EFI_BLOCK_IO *esrv_blockio(struct esrv *s)
+{
+	return &s->bio;
+}
+
 EFI_HANDLE esrv_handle(const struct esrv *s)
 {
 	return s->handle;
