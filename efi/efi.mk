@@ -55,13 +55,15 @@ $(EBUILD)/%.so: $(EBUILD)/tests/qemu/progs/%.o $(EBUILD)/vhdboot.lds
 $(EBUILD)/efiprobe.efi $(EBUILD)/efibench.efi: $(EBUILD)/%.efi: $(EBUILD)/%.so
 	$(EFI_OBJCOPY) $(EFI_SECTIONS) --target efi-app-x86_64 --subsystem=10 $< $@
 
-# tests/unit/test_efiserve.c: efi/serve.c (and eblk.c's device-path helpers) built hosted with gnu-efi's headers,
-# over a model of the boot services.
+# tests/unit/test_efi*.c: efi/ files built hosted with gnu-efi's headers, over models of the firmware's services:
+# test_efiserve (serve.c and eblk.c's device-path helpers), test_efiopts (eopts.c with kernel/cmdline.c).
 EFI_HOST_FLAGS := -isystem $(EFI_INC) -isystem $(EFI_INC)/x86_64 -DGNU_EFI_USE_MS_ABI
-$(BUILD)/host/efi/%.o $(BUILD)/san/efi/%.o $(BUILD)/host/tests/unit/test_efiserve.o $(BUILD)/san/tests/unit/test_efiserve.o: \
+$(BUILD)/host/efi/%.o $(BUILD)/san/efi/%.o $(BUILD)/host/tests/unit/test_efi%.o $(BUILD)/san/tests/unit/test_efi%.o: \
 	HOST_CFLAGS += $(EFI_HOST_FLAGS)
 $(BUILD)/unit/test_efiserve: $(BUILD)/host/efi/serve.o $(BUILD)/host/efi/eblk.o
 $(BUILD)/unit/test_efiserve-san: $(BUILD)/san/efi/serve.o $(BUILD)/san/efi/eblk.o
+$(BUILD)/unit/test_efiopts: $(BUILD)/host/efi/eopts.o $(BUILD)/host/kernel/cmdline.o
+$(BUILD)/unit/test_efiopts-san: $(BUILD)/san/efi/eopts.o $(BUILD)/san/kernel/cmdline.o
 
 # make run-efi: boot the demo ESP (vhdboot.efi as \EFI\BOOT\BOOTX64.EFI + the demo image) under OVMF.
 OVMF_CODE ?= /usr/share/OVMF/OVMF_CODE_4M.fd
