@@ -202,14 +202,16 @@ def strip_ansi(text):
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r", "", text)
 
 
-def boot_until(workdir, disks, patterns, timeout=240, extra=()):
-    """Boot under OVMF until one of patterns (strings) shows in the log, or QEMU exits, or timeout;
-    returns (exit status or None when stopped by us, log as text, seconds)."""
+def boot_until(workdir, disks, patterns, timeout=240, extra=(), keys=()):
+    """Boot under OVMF until one of patterns (strings) shows in the log, or QEMU exits, or timeout; keys =
+    [(pattern, bytes)]: send bytes to COM1 (OVMF's serial console) once pattern shows. Returns (exit status or
+    None when stopped by us, log as text, seconds)."""
     import threading
     cmd = qemu_cmd(workdir, disks, extra)
     t0 = time.time()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     chunks = []
+    todo = list(keys)
 
     def reader():
         for chunk in iter(lambda: p.stdout.read1(4096), b""):
@@ -222,6 +224,9 @@ def boot_until(workdir, disks, patterns, timeout=240, extra=()):
             rc = p.returncode
             break
         log = strip_ansi(b"".join(chunks).decode("utf-8", "replace"))
+        if todo and todo[0][0] in log:
+            p.stdin.write(todo.pop(0)[1])
+            p.stdin.flush()
         if any(pat in log for pat in patterns):
             time.sleep(0.5)       # the rest of the line
             break

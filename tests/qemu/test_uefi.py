@@ -144,6 +144,17 @@ def test_menu_timeout(tmp_path, guest):
     assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "a.vhd"), log)
 
 
+def test_menu_key_over_serial(tmp_path, guest):
+    """Two images, timeout=60: the key "2" typed on COM1 (OVMF's terminal, read through ConIn) boots the second."""
+    host, esp = make_host(tmp_path, guest[0], {"a.vhd": "fixed", "b.vhd": "dynamic"}, cfg="timeout=60\n")
+    rc, log, secs = eh.boot_until(str(tmp_path), [(host, eh.IDE)], [], timeout=TIMEOUT,
+                                  keys=[("menu: booting 1 in 60 s", b"2")])
+    assert rc == eh.EXIT_PASS and "PROBE PASS" in log, "exit %s after %.0f s\n%s" % (rc, secs, log[-6000:])
+    assert "menu: > 2  hd0,1:/images/b.vhd" in log and "menu: chose 2: hd0,1:/images/b.vhd" in log
+    assert "select: drive 80h = hd0,1:/images/b.vhd (chosen in the menu)" in log
+    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "b.vhd"), log)
+
+
 @pytest.mark.parametrize("mode", ["ro", "snapshot"])
 def test_modes_leave_image_alone(tmp_path, guest, mode):
     """mode=ro: Media.ReadOnly and EFI_WRITE_PROTECTED; mode=snapshot: the write reads back from RAM. The image never changes."""
