@@ -145,6 +145,35 @@ def grub_esp_files(workdir):
     return {"EFI/BOOT/BOOTX64.EFI": efi, "token.txt": tok, "grubenv": env}
 
 
+# Linux with the EFI stub, loaded by GRUB-EFI from the image's ESP (kernel: Debian's cloud kernel, initramfs: the
+# static init of tests/qemu/thirdparty/init.c, both from build_images.py): init prints its command line, then
+# VHDBOOT-LINUX-OK, and ends QEMU with 0x10.
+LINUX_TOKEN = "vhdboot_efi_token=c0ffee"
+GRUB_LINUX_CFG = r"""set pager=0
+regexp --set=dev '^\(([^)]*)\)' "$cmdpath"
+set root=($dev)
+echo "GRUBEFI-LINUX root=$root"
+linux /vmlinuz console=ttyS0 panic=-1 %s
+initrd /initrd.img
+echo "GRUBEFI-LINUX booting"
+boot
+""" % LINUX_TOKEN
+
+
+def grub_linux_esp_files(workdir):
+    """ESP files of the Linux guest: GRUB-EFI (standalone) as BOOTX64.EFI, /vmlinuz, /initrd.img."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "thirdparty"))
+    import build_images as bi
+    cfg = os.path.join(workdir, "grub-linux.cfg")
+    with open(cfg, "w") as f:
+        f.write(GRUB_LINUX_CFG)
+    efi = os.path.join(workdir, "grubx64-linux.efi")
+    run(["grub-mkstandalone", "-O", "x86_64-efi", "-o", efi, "--locales=", "--fonts=", "--themes=",
+         "--modules=part_gpt fat", "--install-modules=part_gpt fat regexp echo linux normal",
+         "boot/grub/grub.cfg=" + cfg])
+    return {"EFI/BOOT/BOOTX64.EFI": efi, "vmlinuz": bi.kernel(), "initrd.img": bi.initramfs(workdir)}
+
+
 def to_vhd(raw, out, kind):
     """raw -> VHD (kind fixed or dynamic) with vhdtool."""
     run([VHDTOOL, "convert", "-f", "raw", "-O", kind, raw, out])

@@ -282,3 +282,17 @@ def test_trace(tmp_path, guest):
     assert re.search(r"serve: vhd0 read LBA 1 count 1: ok", log)
     assert re.search(r"serve: vhd0 write LBA %d count 3: ok" % (guest[1] + eh.PROBE_WRITE_OFF), log)
     assert "serve: vhd0 flush LBA 0 count 0: ok" in log
+
+
+@pytest.mark.skipif(not shutil.which("grub-mkstandalone") or not os.path.isdir("/usr/lib/grub/x86_64-efi"),
+                    reason="needs grub-efi-amd64-bin")
+def test_linux_via_grub_efi(tmp_path):
+    """GRUB-EFI inside a dynamic VHD loads Linux (EFI stub) and its initramfs from the image's ESP through our
+    Block I/O; the kernel starts (ExitBootServices) and init prints the command line GRUB gave it."""
+    raw = str(tmp_path / "linux.raw")
+    eh.guest_raw(raw, esp_files=eh.grub_linux_esp_files(str(tmp_path)))
+    host, esp = make_host(tmp_path, raw, {"l.vhd": "dynamic"}, cfg="vhd=/images/l.vhd\n")
+    rc, log, secs = eh.boot(str(tmp_path), [(host, eh.IDE)], timeout=TIMEOUT)
+    assert rc == eh.EXIT_PASS and "VHDBOOT-LINUX-OK" in log, "exit %s after %.0f s\n%s" % (rc, secs, log[-6000:])
+    assert re.search(r"GRUBEFI-LINUX root=hd[0-9]+,gpt1", log)
+    assert re.search(r"VHDBOOT-INIT cmdline=.*" + eh.LINUX_TOKEN, log)
