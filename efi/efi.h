@@ -46,9 +46,14 @@ size_t eblk_dp_size(const EFI_DEVICE_PATH *dp);
 
 /* ---- serve.c: the served image as Block I/O */
 #define ESRV_MAX 4
-/* The served disk number index (0 = the first image), dev: what it serves; ro: refuse writes. */
+/* One served disk (efi/serve.c). */
 struct esrv;
-/* Install a new handle (vendor device path VenHw(vhdboot GUID, index)) with Block I/O over dev, then connect drivers recursively. NULL (logged) on failure. */
+/*
+ * Serve dev as disk index (0 = the first image; at most ESRV_MAX): a new
+ * handle with the device path VenHw(vhdboot GUID, index) and Block I/O over
+ * dev (ro: read-only media; trace: log every request; what: its name in
+ * messages), then ConnectController recursively. NULL (logged) on failure.
+ */
 struct esrv *esrv_install(int index, struct blk_dev *dev, int ro, int trace, const char *what);
 /* Disconnect and uninstall it (before vhdboot.efi returns to the firmware); 0, or -1 when the firmware refused (logged). */
 int esrv_uninstall(struct esrv *s);

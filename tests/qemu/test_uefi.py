@@ -198,20 +198,35 @@ def test_no_efi_loader(tmp_path, guest):
     assert sha(fetch(tmp_path, host, esp, "n.vhd")) == before
 
 
-def test_damaged_image_refused(tmp_path, guest):
-    """A dynamic VHD whose header checksum is wrong: refused with the library's message; nothing is served or written."""
+@pytest.mark.parametrize("where", ["header", "footer", "both-footers"])
+def test_damaged_image(tmp_path, guest, where):
+    """Damaged dynamic VHDs, bytes never changed: a wrong header checksum (named in vhdboot.cfg) is refused with the
+    library's message; a damaged end footer is served read-only from the copy at offset 0, with a warning; both
+    footers damaged (found by the scan) is skipped and nothing is served."""
     src = str(tmp_path / "bad.vhd")
     eh.to_vhd(guest[0], src, "dynamic")
+    offs = {"header": [512 + 64], "footer": [os.path.getsize(src) - 512 + 16],
+            "both-footers": [16, os.path.getsize(src) - 512 + 16]}[where]   # header version / footer features
     with open(src, "r+b") as f:
-        f.seek(512 + 64)          # dynamic header: a byte of the checksummed header (header version field)
-        b = f.read(1)
-        f.seek(512 + 64)
-        f.write(bytes([b[0] ^ 0xFF]))
+        for off in offs:
+            f.seek(off)
+            b = f.read(1)
+            f.seek(off)
+            f.write(bytes([b[0] ^ 0xFF]))
     before = sha(src)
-    host, esp = make_host(tmp_path, guest[0], {"bad.vhd": src}, cfg="vhd=/images/bad.vhd\n")
-    rc, log, secs = eh.boot_until(str(tmp_path), [(host, eh.IDE)], ["returning to the firmware"], timeout=TIMEOUT)
-    assert "vhdboot: ERROR: the VHD hd0,1:/images/bad.vhd cannot be opened" in log, log[-4000:]
-    assert "serve:" not in log and "PROBE" not in log
+    host, esp = make_host(tmp_path, guest[0], {"bad.vhd": src}, cfg="vhd=/images/bad.vhd\n" if where == "header" else None)
+    if where == "footer":
+        log = boot_probe(tmp_path, host)
+        assert "vhd: WARNING: end footer damaged (footer checksum mismatch); using the copy at offset 0" in log
+        assert "readonly=1" in log and "PROBE write refused (read-only)" in log
+    else:
+        rc, log, secs = eh.boot_until(str(tmp_path), [(host, eh.IDE)], ["returning to the firmware"], timeout=TIMEOUT)
+        assert "vhdboot: ERROR: " in log and "checksum" in log, log[-4000:]
+        if where == "header":
+            assert "vhdboot: ERROR: the VHD hd0,1:/images/bad.vhd cannot be opened" in log
+        else:
+            assert "select: skipped hd0,1:/images/bad.vhd:" in log
+        assert "serve:" not in log and "PROBE" not in log
     assert sha(fetch(tmp_path, host, esp, "bad.vhd")) == before
 
 
