@@ -126,6 +126,20 @@ def test_load_options_from_shell(tmp_path, guest):
     assert sha(fetch(tmp_path, host, esp, "s.vhd")) == before
 
 
+def test_two_images(tmp_path, guest):
+    """vhd=A+B: both served, each on its own vendor node (index 0 and 1); the loader is started from the first only,
+    whose disk takes the probe's writes; the second is untouched."""
+    src_b = str(tmp_path / "b.vhd")
+    eh.to_vhd(guest[0], src_b, "fixed")
+    before = sha(src_b)
+    host, esp = make_host(tmp_path, guest[0], {"a.vhd": "dynamic", "b.vhd": src_b},
+                          cfg="vhd=/images/a.vhd+/images/b.vhd\n")
+    log = boot_probe(tmp_path, host)
+    assert "serve: vhd0 = VenHw(bb45c8af-...,00)" in log and "serve: vhd1 = VenHw(bb45c8af-...,01)" in log
+    assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "a.vhd"), log)
+    assert sha(fetch(tmp_path, host, esp, "b.vhd")) == before
+
+
 def test_scan_without_options(tmp_path, guest):
     """No options, no vhdboot.cfg: the scan of /, /vhd, /images finds the one image and serves it."""
     host, esp = make_host(tmp_path, guest[0], {"only.vhd": "dynamic"})
