@@ -1,6 +1,7 @@
 # Makefile: builds vhdtool (host) and vhdboot.elf/.iso (firmware); runs tests, fuzzing and benchmarks.
 #   make          build everything into build/
 #   make run      install missing Debian packages, build, boot the demo VHD in QEMU (VHD=path for another)
+#   make run-efi  the same under UEFI (OVMF): vhdboot.efi serving a demo image (efi/efi.mk)
 #   make test     install missing Debian packages, build, run every test
 #   make bench    run the benchmarks in bench/ (ratios against a baseline measured in the same run)
 #   make fuzz     run the libFuzzer target for FUZZ_SECONDS (default 60)
@@ -108,6 +109,8 @@ fuzz: $(BUILD)/fuzz_vhd
 
 # ---------------------------------------------------------------- firmware
 include kernel.mk
+# the UEFI front end: build/vhdboot.efi, its test guest, make run-efi
+include efi/efi.mk
 
 # ---------------------------------------------------------------- set-up, tests, run
 deps:
@@ -125,6 +128,7 @@ bench: deps
 	$(PYTHON) bench/int13_read.py
 	$(PYTHON) bench/int13_write.py
 	$(PYTHON) bench/guests_boot.py --reps 5
+	$(PYTHON) bench/uefi_read.py
 
 .PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe
 clean:
