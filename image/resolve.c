@@ -564,3 +564,131 @@ int res_open_chain(const struct res_ops *ops, void *ctx, struct res_work *w, str
 	}
 	return VHD_OK;
 }
+
+/* ------------------------------------------------------------------ the VHDX chain walk */
+
+void res_vhdx_explain(int rc, struct vhdx *child, const char *child_path, const struct vhdx *parent,
+                      const char *parent_path, char *out, size_t n)
+{
+	struct res_out o = res_out_init(out, n);
+	char a[39], b[39];
+	struct vhdx_parent_info pi;
+
+	switch (rc) {
+	case VHDX_E_PARENT_LINKAGE:
+		vhdx_guid_str(&parent->hdr.data_write, b);
+		if (vhdx_parent_info(child, &pi) == VHDX_OK) {
+			vhdx_guid_str(&pi.linkage, a);
+			res_fmt(&o, "parent linkage mismatch: %s expects a parent with DataWriteGuid %s, %s has %s "
+			        "(written since the child was made, or another file) (%s)",
+			        child_path, a, parent_path, b, vhdx_errname(rc));
+		} else {
+			res_fmt(&o, "parent linkage mismatch: %s has DataWriteGuid %s (%s)", parent_path, b,
+			        vhdx_errname(rc));
+		}
+		break;
+	case VHDX_E_PARENT_SIZE:
+		res_fmt(&o, "parent size mismatch: %s is %llu bytes, %s is %llu bytes (%s)", child_path,
+		        (unsigned long long)child->vsize, parent_path, (unsigned long long)parent->vsize,
+		        vhdx_errname(rc));
+		break;
+	case VHDX_E_CHAIN_LOOP:
+		vhdx_guid_str(&parent->hdr.data_write, b);
+		res_fmt(&o, "differencing chain loop: %s (DataWriteGuid %s) already appears in the chain (%s)",
+		        parent_path, b, vhdx_errname(rc));
+		break;
+	case VHDX_E_CHAIN_DEPTH:
+		res_fmt(&o, "differencing chain deeper than %d images at %s (%s)", VHDX_MAX_CHAIN, parent_path,
+		        vhdx_errname(rc));
+		break;
+	default:
+		res_fmt(&o, "%s cannot be the parent of %s: %s (%s)", parent_path, child_path, vhdx_strerror(rc),
+		        vhdx_errname(rc));
+		break;
+	}
+}
+
+int res_vhdx_find_parent(const struct res_vhdx_ops *ops, void *ctx, struct res_work *w, struct vhdx *child,
+                         const char *child_path, const struct vhdx *leaf, unsigned flags,
+                         struct vhdx **parent, const char **parent_path, char *why, size_t wn)
+{
+	int first_rc = 0;
+	struct res_out o;
+
+	*parent = NULL;
+	*parent_path = NULL;
+	if (wn)
+		why[0] = 0;
+	int rc = res_vhdx_parent_paths(child, child_path, flags, w);
+	if (rc) {
+		rc = rc == VHD_E_NOT_DIFF ? VHDX_E_NOT_DIFF : VHDX_E_BAD_ARG;
+		o = res_out_init(why, wn);
+		res_fmt(&o, "%s: %s (%s)", child_path, vhdx_strerror(rc), vhdx_errname(rc));
+		return rc;
+	}
+	for (int i = 0; i < w->n; i++) {
+		struct vhdx *p = NULL;
+		const char *pp = NULL;
+		int err = VHDX_E_IO;
+		/* Only the first real failure is explained. */
+		int found = ops->open_path(ctx, &w->tries[i], &p, &pp, &err, first_rc ? NULL : why,
+		                           first_rc ? 0 : wn);
+		if (found == RES_NOT_FOUND || found == RES_DUPLICATE)
+			continue;
+		if (found == RES_FOUND) {
+			rc = vhdx_set_parent(child, p, leaf);
+			if (rc == 0) {
+				*parent = p;
+				*parent_path = pp;
+				if (wn)
+					why[0] = 0;
+				return VHDX_OK;
+			}
+			if (!first_rc)
+				res_vhdx_explain(rc, child, child_path, p, pp ? pp : w->tries[i].path, why, wn);
+			if (ops->close)
+				ops->close(ctx, p);
+			err = rc;
+		} else if (!first_rc && wn && !why[0]) {
+			o = res_out_init(why, wn);
+			res_fmt(&o, "%s: %s (%s)", w->tries[i].path, vhdx_strerror(err), vhdx_errname(err));
+		}
+		if (!first_rc)
+			first_rc = err ? err : VHDX_E_IO;
+	}
+	if (first_rc)
+		return first_rc;
+	o = res_out_init(why, wn);
+	res_fmt(&o, "the parent of %s was not found (%s): ", child_path, vhdx_errname(VHDX_E_PARENT_NOT_FOUND));
+	if (w->n == 0)
+		res_fmt(&o, "no usable parent locator path%s", w->bad_locators ? " (malformed entries skipped)" : "");
+	for (int i = 0; i < w->n; i++)
+		res_fmt(&o, "%s%s", i ? ", " : "tried ", w->tries[i].path);
+	return VHDX_E_PARENT_NOT_FOUND;
+}
+
+int res_vhdx_open_chain(const struct res_vhdx_ops *ops, void *ctx, struct res_work *w, struct vhdx *leaf,
+                        const char *leaf_path, unsigned flags, char *why, size_t wn)
+{
+	struct vhdx *cur = leaf;
+	const char *cur_path = leaf_path;
+
+	if (wn)
+		why[0] = 0;
+	while (cur->has_parent) {
+		struct vhdx *p;
+		const char *pp;
+		if (vhdx_chain_depth(leaf) >= VHDX_MAX_CHAIN) {
+			struct res_out o = res_out_init(why, wn);
+			res_fmt(&o, "differencing chain deeper than %d images at %s (%s)", VHDX_MAX_CHAIN, cur_path,
+			        vhdx_errname(VHDX_E_CHAIN_DEPTH));
+			return VHDX_E_CHAIN_DEPTH;
+		}
+		int rc = res_vhdx_find_parent(ops, ctx, w, cur, cur_path, leaf, flags, &p, &pp, why, wn);
+		if (rc)
+			return rc;
+		cur = p;
+		cur_path = pp ? pp : "?";
+	}
+	return VHDX_OK;
+}

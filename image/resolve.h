@@ -141,6 +141,41 @@ int res_parent_paths(struct vhd *child, const char *child_path, unsigned flags, 
  */
 int res_vhdx_parent_paths(struct vhdx *child, const char *child_path, unsigned flags, struct res_work *w);
 
+/* The caller's file access for a VHDX chain: as struct res_ops, over struct vhdx and vhdx_err codes. */
+struct res_vhdx_ops {
+	/*
+	 * Open t->path read-only as a VHDX parent ready to read (any pending log
+	 * replayed into memory, BAT loaded, overlaps checked); t->idx == 0
+	 * starts a new lookup. RES_FOUND with *parent and *path, RES_NOT_FOUND,
+	 * RES_DUPLICATE, or RES_ERROR with *err (a vhdx_err) and a reason in why
+	 * (wn > 0). A file that is a VHD, not a VHDX, is RES_ERROR: VHD and VHDX
+	 * do not mix in one chain.
+	 */
+	int (*open_path)(void *ctx, const struct res_try *t, struct vhdx **parent, const char **path,
+	                 int *err, char *why, size_t wn);
+	/* Release a parent that open_path returned and vhdx_set_parent refused (the most recent open). */
+	void (*close)(void *ctx, struct vhdx *parent);
+};
+
+/*
+ * res_find_parent for a VHDX child: the tries of res_vhdx_parent_paths in
+ * order, each found file attached with vhdx_set_parent (linkage, size,
+ * loop, depth). Returns 0 with *parent / *parent_path, or a vhdx_err with
+ * why set: the first refusal or open error explained, or
+ * VHDX_E_PARENT_NOT_FOUND listing the paths tried.
+ */
+int res_vhdx_find_parent(const struct res_vhdx_ops *ops, void *ctx, struct res_work *w, struct vhdx *child,
+                         const char *child_path, const struct vhdx *leaf, unsigned flags,
+                         struct vhdx **parent, const char **parent_path, char *why, size_t wn);
+
+/* res_open_chain for a VHDX leaf: parents attached level after level until one without parent. */
+int res_vhdx_open_chain(const struct res_vhdx_ops *ops, void *ctx, struct res_work *w, struct vhdx *leaf,
+                        const char *leaf_path, unsigned flags, char *why, size_t wn);
+
+/* One-line explanation of why vhdx_set_parent(child, parent) returned rc (linkage GUIDs named). */
+void res_vhdx_explain(int rc, struct vhdx *child, const char *child_path, const struct vhdx *parent,
+                      const char *parent_path, char *out, size_t n);
+
 /*
  * Find, open and attach the parent of child (leaf: the chain's top, may
  * equal child). Returns 0 with *parent / *parent_path (from open_path), or

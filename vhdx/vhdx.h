@@ -73,6 +73,7 @@ enum vhdx_err {
 	VHDX_E_LOCATOR_DUP,       /* a locator key appears twice */
 	VHDX_E_NOT_DIFF,          /* parent operation on an image without parent */
 	VHDX_E_NO_PARENT,         /* differencing image read with no parent attached */
+	VHDX_E_PARENT_NOT_FOUND,  /* no locator path led to a parent file */
 	VHDX_E_PARENT_LINKAGE,    /* parent's DataWriteGuid matches neither parent_linkage nor parent_linkage2 */
 	VHDX_E_PARENT_SIZE,       /* parent's virtual size or sector size differs from the child's */
 	VHDX_E_CHAIN_LOOP,        /* the same image appears twice in a chain */

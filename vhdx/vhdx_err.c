@@ -55,6 +55,7 @@ static const struct vhdx_msg vhdx_err_table[VHDX_E_COUNT] = {
 	[VHDX_E_LOCATOR_DUP] = { "locator-dup", "the parent locator lists the same key twice" },
 	[VHDX_E_NOT_DIFF] = { "not-diff", "not a differencing image" },
 	[VHDX_E_NO_PARENT] = { "no-parent", "differencing image has no parent attached" },
+	[VHDX_E_PARENT_NOT_FOUND] = { "parent-not-found", "parent image not found through relative_path, volume_path or absolute_win32_path" },
 	[VHDX_E_PARENT_LINKAGE] = { "parent-linkage", "parent's DataWriteGuid matches neither parent_linkage nor parent_linkage2 (parent modified or replaced?)" },
 	[VHDX_E_PARENT_SIZE] = { "parent-size", "parent's virtual size or logical sector size differs from the child's" },
 	[VHDX_E_CHAIN_LOOP] = { "chain-loop", "differencing chain loops: an image is its own ancestor" },

@@ -515,6 +515,143 @@ static void test_differencing(void **state)
 	ramdev_free(pm);
 }
 
+/* A tiny file system for the resolver tests: paths -> RAM devices, and the opened parents. */
+struct fs_file {
+	const char *path;
+	struct ramdev *m;
+};
+struct fs_ctx {
+	struct fs_file files[8];
+	int nfiles;
+	struct img open[8];
+	int nopen, closes;
+};
+
+/* res_vhdx_ops.open_path over struct fs_ctx: a file that is not a VHDX is refused (no VHD parents). */
+static int fs_open(void *ctx, const struct res_try *t, struct vhdx **parent, const char **path, int *err,
+		   char *why, size_t wn)
+{
+	struct fs_ctx *c = ctx;
+	for (int i = 0; i < c->nfiles; i++) {
+		if (strcmp(c->files[i].path, t->path))
+			continue;
+		struct img *im = &c->open[c->nopen];
+		if (memcmp(c->files[i].m->data, "vhdxfile", 8)) {
+			*err = VHDX_E_SIGNATURE;
+			if (wn)
+				snprintf(why, wn, "%s is not a VHDX (a VHD cannot be the parent of a VHDX)", t->path);
+			return RES_ERROR;
+		}
+		int r = img_open(im, c->files[i].m, 1, (uint8_t)(40 + c->nopen));
+		if (r) {
+			img_close(im);
+			*err = r;
+			return RES_ERROR;
+		}
+		c->nopen++;
+		*parent = &im->v;
+		*path = c->files[i].path;
+		return RES_FOUND;
+	}
+	return RES_NOT_FOUND;
+}
+
+/* res_vhdx_ops.close: the most recent open goes. */
+static void fs_close(void *ctx, struct vhdx *parent)
+{
+	struct fs_ctx *c = ctx;
+	assert_ptr_equal(parent, &c->open[c->nopen - 1].v);
+	img_close(&c->open[--c->nopen]);
+	c->closes++;
+}
+
+static const struct res_vhdx_ops fs_ops = { fs_open, fs_close };
+
+/* A child of parent with relative_path rel. */
+static struct ramdev *make_child(const struct vhdx *parent, const char *rel)
+{
+	struct ramdev *m = ramdev_growing(1ull << 31, 0);
+	struct vhdx_create_opts o;
+	memset(&o, 0, sizeof(o));
+	o.type = VHDX_DIFF;
+	o.parent = parent;
+	o.relative_path = rel;
+	for (int i = 0; i < 16; i++)
+		o.data_write.b[i] = (uint8_t)(0x90 + i + rel[0]);
+	assert_int_equal(vhdx_create(&m->blk, &o), VHDX_OK);
+	return m;
+}
+
+/* The VHDX chain walk: found through relative paths, refused for linkage, a VHD, or nothing there. */
+static void test_resolve_chain(void **state)
+{
+	(void)state;
+	static struct fs_ctx c;
+	memset(&c, 0, sizeof(c));
+	struct ramdev *base = make(VHDX_DYNAMIC, 4 * MIB, MIB, NULL);
+	struct img b;
+	assert_int_equal(img_open(&b, base, 1, 1), VHDX_OK);
+	struct ramdev *mid = make_child(&b.v, "..\\base.vhdx");
+	struct img mi;
+	assert_int_equal(img_open(&mi, mid, 1, 2), VHDX_OK);
+	struct ramdev *top = make_child(&mi.v, "mid.vhdx");
+	img_close(&mi);
+	img_close(&b);
+	c.files[c.nfiles++] = (struct fs_file){ "/vm/base.vhdx", base };
+	c.files[c.nfiles++] = (struct fs_file){ "/vm/disks/mid.vhdx", mid };
+	static struct res_work w;
+	char why[512];
+	struct img t;
+	assert_int_equal(img_open(&t, top, 1, 3), VHDX_OK);
+	assert_int_equal(res_vhdx_open_chain(&fs_ops, &c, &w, &t.v, "/vm/disks/top.vhdx", 0, why, sizeof(why)), VHDX_OK);
+	assert_int_equal(vhdx_chain_depth(&t.v), 2);
+	uint8_t sec[512];
+	assert_int_equal(vhdx_read(&t.v, 7, 1, sec), VHDX_OK);
+	/* The base is replaced by another image: the linkage check refuses it, and says why. */
+	struct ramdev *other = make(VHDX_DYNAMIC, 4 * MIB, MIB, NULL);   /* (same GUIDs as base until written) */
+	struct img o;
+	assert_int_equal(img_open(&o, other, 0, 9), VHDX_OK);
+	assert_int_equal(vhdx_write(&o.v, 0, 1, sec), VHDX_OK);         /* a new DataWriteGuid */
+	assert_int_equal(vhdx_close(&o.v), VHDX_OK);
+	img_close(&o);
+	c.files[0].m = other;
+	for (int i = 0; i < c.nopen; i++)
+		img_close(&c.open[i]);
+	c.nopen = 0;
+	t.v.parent = NULL;
+	c.open[0].v.parent = NULL;
+	assert_int_equal(res_vhdx_open_chain(&fs_ops, &c, &w, &t.v, "/vm/disks/top.vhdx", 0, why, sizeof(why)),
+			 VHDX_E_PARENT_LINKAGE);
+	assert_non_null(strstr(why, "parent linkage mismatch"));
+	assert_non_null(strstr(why, "/vm/base.vhdx"));
+	assert_int_equal(c.closes, 1);
+	/* A VHD where the parent should be. */
+	for (int i = 0; i < c.nopen; i++)
+		img_close(&c.open[i]);
+	c.nopen = 0;
+	t.v.parent = NULL;
+	memcpy(other->data, "conectix", 8);
+	assert_int_equal(res_vhdx_open_chain(&fs_ops, &c, &w, &t.v, "/vm/disks/top.vhdx", 0, why, sizeof(why)),
+			 VHDX_E_SIGNATURE);
+	assert_non_null(strstr(why, "not a VHDX"));
+	/* Nothing at the path: every try listed. */
+	for (int i = 0; i < c.nopen; i++)
+		img_close(&c.open[i]);
+	c.nopen = 0;
+	t.v.parent = NULL;
+	c.nfiles = 1;   /* only base, not mid */
+	assert_int_equal(res_vhdx_open_chain(&fs_ops, &c, &w, &t.v, "/vm/disks/top.vhdx", 0, why, sizeof(why)),
+			 VHDX_E_PARENT_NOT_FOUND);
+	assert_non_null(strstr(why, "tried /vm/disks/mid.vhdx"));
+	for (int i = 0; i < c.nopen; i++)
+		img_close(&c.open[i]);
+	img_close(&t);
+	ramdev_free(base);
+	ramdev_free(mid);
+	ramdev_free(top);
+	ramdev_free(other);
+}
+
 /*
  * Two sessions with the same GUIDs (a poor random source): the second
  * session's entries must outrank the first one's still in the log, so a
@@ -619,6 +756,7 @@ int main(void)
 		cmocka_unit_test(test_differencing),
 		cmocka_unit_test(test_resolve_paths),
 		cmocka_unit_test(test_same_log_guid),
+		cmocka_unit_test(test_resolve_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
