@@ -293,10 +293,46 @@ static int ivx_flush(struct blk_dev *d)
 	return ivx_status(err);
 }
 
+/*
+ * A writable VHDX on a raw disk (whole disk, or dd'd onto a larger one)
+ * has the disk's size as its file size, which leaves no room for new
+ * blocks. Its real end is where its last structure ends (header section,
+ * log, BAT, metadata, every block with space in the file, whatever its
+ * state): everything after that is
+ * unused by definition, so new blocks go there, and the log records that
+ * end as the file's. Only for images with just the two known regions (an
+ * unknown optional region's extent is not kept).
+ */
+static void ivx_reclaim_tail(struct vhdx *v, const struct img_place *place)
+{
+	if (!place || !place->disk || (v->flags & VHDX_OPEN_RDONLY) || !v->bat || v->regions != 2)
+		return;
+	uint64_t end = VHDX_MIB;
+	uint64_t ends[3] = { v->hdr.log_offset + v->hdr.log_length, v->bat_off + v->bat_len, v->meta_off + v->meta_len };
+	for (int i = 0; i < 3; i++)
+		end = ends[i] > end ? ends[i] : end;
+	uint64_t cr1 = v->chunk_ratio + 1ull;
+	for (uint64_t i = 0; i < v->bat_entries; i++) {
+		int sb = i % cr1 == v->chunk_ratio;
+		if (!vhdx_bat_mb(v->bat[i]))      /* any state with space in the file keeps it (zero-state preallocation) */
+			continue;
+		uint64_t e = (vhdx_bat_mb(v->bat[i]) << 20) + (sb ? VHDX_MIB : v->block_size);
+		end = e > end ? e : end;
+	}
+	end = (end + VHDX_MIB - 1) / VHDX_MIB * VHDX_MIB;
+	if (end >= v->file_bytes)
+		return;
+	con_printf("vhdx: %s: the VHDX's structures end at %llu MiB of the disk's %llu MiB: new blocks go into the space after them\n",
+		   place->name, (unsigned long long)(end >> 20), (unsigned long long)(v->file_bytes >> 20));
+	v->file_bytes = end;
+	v->alloc_end = end;
+}
+
 /* img_format.as_blk: read-only if the VHDX was opened read-only. */
 static struct blk_dev *ivx_as_blk(struct img_blk *b, void *im, const struct img_place *place, const char *name)
 {
 	struct vhdx *v = im;
+	ivx_reclaim_tail(v, place);
 	memset(b, 0, sizeof(*b));
 	b->im = v;
 	b->place = place;

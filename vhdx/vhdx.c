@@ -1204,6 +1204,20 @@ static int vx_allocate(struct vhdx *v, uint64_t blk, uint32_t in, uint32_t cnt, 
 	uint64_t off = v->alloc_end, end = off + v->block_size;
 	uint64_t sb_off = 0;
 	int new_sb = 0;
+	/*
+	 * A zero, unmapped or undefined block may already own space in the file
+	 * (qemu-img's fixed images are all zero-state blocks with their space
+	 * preallocated): that space is the block's, so it is written in place
+	 * and nothing grows. load_bat checked it lies in the file, clear of the
+	 * metadata; the overlap check covers the rest.
+	 */
+	uint64_t own = vhdx_bat_mb(old) << 20;
+	int in_place = !partial && own && (st == VHDX_PB_ZERO || st == VHDX_PB_UNMAPPED || st == VHDX_PB_UNDEFINED) &&
+	               own <= v->file_bytes && v->block_size <= v->file_bytes - own;
+	if (in_place) {
+		off = own;
+		end = v->alloc_end;
+	}
 	if (partial) {
 		old_sb = v->bat[sbi];
 		if (vhdx_bat_state(old_sb) == VHDX_SB_PRESENT) {
@@ -1229,7 +1243,7 @@ static int vx_allocate(struct vhdx *v, uint64_t blk, uint32_t in, uint32_t cnt, 
 	if (r)
 		return r;
 	uint64_t old_end = v->alloc_end;
-	v->alloc_end = end;
+	v->alloc_end = in_place ? old_end : end;
 	v->bat[pbi] = vhdx_bat_make(partial ? VHDX_PB_PARTIALLY_PRESENT : VHDX_PB_FULLY_PRESENT, off >> 20);
 	if (new_sb)
 		v->bat[sbi] = vhdx_bat_make(VHDX_SB_PRESENT, sb_off >> 20);

@@ -265,6 +265,12 @@ VHD_CASES = {
     "vhdtool-dynamic-2M-virtio-blk-bios": ("small", _vt("dynamic", "2M"), "virtio-blk"),
     "vhdtool-dynamic-2M-virtio-scsi-bios": ("small", _vt("dynamic", "2M"), "virtio-scsi"),
     "qemu-img-dynamic-lsi-scsi-bios": ("small", _qemu("dynamic"), "lsi-scsi"),
+    # VHDX (image/vhdx_fmt.c over vhdx/): made by qemu-img
+    "vhdx-qemu-img-fixed": ("small", _qemu_vhdx("fixed"), "pm"),
+    "vhdx-qemu-img-dynamic-1M": ("small", _qemu_vhdx("dynamic", "1M"), "pm"),
+    "vhdx-qemu-img-dynamic-32M-ss": ("small", _qemu_vhdx("dynamic"), "ss"),
+    "big-9G-vhdx-qemu-img-dynamic-8M": ("big", _qemu_vhdx("dynamic", "8M"), "pm"),
+    "vhdx-qemu-img-dynamic-1M-nvme-bios": ("small", _qemu_vhdx("dynamic", "1M"), "nvme"),
 }
 
 # where -> the QEMU device that carries the VHD when it is not on IDE
@@ -287,7 +293,7 @@ def vhd_run(case, runs, work, small_raw, big_raw, raw2):
     data, convert, where = VHD_CASES[case]
     raw, total, prm = ((small_raw, SMALL_TOTAL, params(SMALL_RANGES, SMALL_CHS, SMALL_TOTAL)) if data == "small"
                        else (big_raw, BIG_TOTAL, params(BIG_RANGES, BIG_CHS, BIG_TOTAL)))
-    vhd = str(work / (case + ".vhd"))
+    vhd = str(work / (case + (".vhdx" if "vhdx" in case else ".vhd")))
 
     def boot():
         iso_path = iso()
@@ -314,8 +320,13 @@ def test_vhd_boot(case, runs, work, small_raw, big_raw, raw2):
     """The guest inside a VHD sees, through vhdboot, exactly the data of the raw image it was made from;
     physical disks are shifted to 81h/82h and still readable."""
     run, vhd, raw, total, prm, dmap = vhd_run(case, runs, work, small_raw, big_raw, raw2)
-    info = fh.vhd_info(vhd)
-    assert info["current_size"] == total * SECTOR, info
+    if "vhdx" in case:
+        info = {"type": "vhdx"}
+        kind = "fixed" if "fixed" in case else "dynamic"
+        assert re.search(r"^vhdx: 80h: .*: %s VHDX, %d MiB" % (kind, total >> 11), run.serial, re.M), run.describe()
+    else:
+        info = fh.vhd_info(vhd)
+        assert info["current_size"] == total * SECTOR, info
     if info["type"] == 3:
         # the case must exercise unallocated blocks as well as allocated ones
         assert 0 < info["allocated"] < info["bat_entries"], info

@@ -1,5 +1,6 @@
 """test_writes.py: guest writes through vhdboot's INT 13h (issue 5): fixed, dynamic (allocation, partial bitmaps), the image at the start of a bigger disk, no room, mode=ro/snapshot, a damaged end footer, power cuts."""
 import os
+import re
 import subprocess
 
 import pytest
@@ -277,3 +278,80 @@ def test_power_cut_bios_backend(tmp_path):
     bad = [r for r in results if not r.ok]
     assert not bad, "\n\n".join(r.report() for r in bad)
     assert sum(r.completed for r in results) > 0
+
+
+# ------------------------------------------------------------------ VHDX
+
+def vhdx_raw(path, work):
+    """The virtual disk of a VHDX as bytes, through qemu-img: a copy gets its log replayed first
+    (`qemu-img check -r all` opens it read-write), as qemu refuses a read-only open with a pending log."""
+    copy = os.path.join(str(work), "replayed.vhdx")
+    out = os.path.join(str(work), "vhdx-content.raw")
+    with open(path, "rb") as src, open(copy, "wb") as dst:
+        dst.write(src.read())
+    p = subprocess.run([fh.QEMU_IMG, "check", "-r", "all", "-f", "vhdx", copy], capture_output=True, text=True)
+    assert p.returncode == 0, "qemu-img check -r all: %s%s" % (p.stdout, p.stderr)
+    p = subprocess.run([fh.QEMU_IMG, "check", "-f", "vhdx", copy], capture_output=True, text=True)
+    assert p.returncode == 0 and "No errors" in p.stdout, "qemu-img check: %s%s" % (p.stdout, p.stderr)
+    subprocess.run([fh.QEMU_IMG, "convert", "-f", "vhdx", "-O", "raw", copy, out], check=True, capture_output=True)
+    with open(out, "rb") as f:
+        return bytearray(f.read())
+
+
+def test_vhdx_dynamic_on_bigger_disk(tmp_path, isos):
+    """A dynamic VHDX (qemu-img, 1 MiB blocks) dd'd onto a larger disk: writes in place, across block
+    boundaries and into new blocks (allocated through the VHDX log, flushed before the answer); qemu-img
+    replays the log, checks the image clean and reads exactly what the guest wrote."""
+    size, spb = 64 << 20, 2048
+    ops = [(W, wg.FN_43, spb - 4, 10, 0x11),            # block 0 (allocated) into block 1 (new)
+           (W, wg.FN_43V, 10 * spb + 100, 20, 0x22),    # a new block, 43h AL=2
+           (W, wg.FN_03, 3 * spb + 30, 6, 0x33),        # CHS, in place in an allocated block
+           (W, wg.FN_43, 20 * spb - 60, 127, 0x44)]     # 127 sectors over two new blocks
+    ops += [(R, 0x42, lba, n, 0) for (_, _, lba, n, _) in ops]
+    raw = str(tmp_path / "src.raw")
+    with open(raw, "wb") as f:
+        f.truncate(size)
+        f.write(wg.guest_image(wg.Params(ops=ops)))
+        f.seek(3 * spb * S)
+        f.write(wg.pattern(3 * spb, 0x99, 64))
+    vhdx = str(tmp_path / "d.vhdx")
+    fh.run_tool([fh.QEMU_IMG, "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic,block_size=1M", raw, vhdx])
+    with open(raw, "rb") as f:
+        model = bytearray(f.read())
+    disk = wg.on_bigger_disk(vhdx, str(tmp_path / "disk.raw"), 16 << 20)
+    run = boot(disk, isos[""], tmp_path)
+    assert re.search(r"^vhdx: 80h: .*: dynamic VHDX, 64 MiB", run.serial, re.M), run.describe()
+    assert "new blocks go into the space after them" in run.serial, run.describe()
+    res = wg.records(run.serial)
+    assert all(kv["ah"] == 0 and kv["cf"] == 0 for k, kv in res if k == "W"), run.describe()
+    apply(model, ops, res)
+    check_reads(ops, res, model, run)
+    assert vhdx_raw(disk, tmp_path) == model, "qemu-img reads other data than the guest wrote"
+
+
+def test_vhdx_fixed_and_ro(tmp_path, isos):
+    """A fixed VHDX (qemu-img, every block present: block_state_zero=off) as the whole disk: writes in place
+    persist (qemu-img reads them); with mode=ro the same writes answer 03h and the image is byte-identical."""
+    size = 16 << 20
+    ops = [(W, wg.FN_43, 100, 127, 0x1), (W, wg.FN_03, 20000, 33, 0x3), (W, wg.FN_43V, 32768 - 5, 5, 0x4)]
+    ops += [(R, 0x42, lba, n, 0) for (_, _, lba, n, _) in ops]
+    raw = str(tmp_path / "f.raw")
+    with open(raw, "wb") as f:
+        f.truncate(size)
+        f.write(wg.guest_image(wg.Params(ops=ops)))
+    with open(raw, "rb") as f:
+        model = bytearray(f.read())
+    vhdx = str(tmp_path / "f.vhdx")
+    fh.run_tool([fh.QEMU_IMG, "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=fixed,block_state_zero=off", raw, vhdx])
+    before = fh.sha256(vhdx)
+    run = boot(vhdx, isos["mode=ro"], tmp_path)
+    res = wg.records(run.serial)
+    assert [kv["ah"] for k, kv in res if k == "W"] == [3, 3, 3], run.describe()
+    check_reads(ops, res, model, run)
+    assert fh.sha256(vhdx) == before, "mode=ro changed the VHDX"
+    run = boot(vhdx, isos[""], tmp_path)
+    res = wg.records(run.serial)
+    assert all(kv["ah"] == 0 for k, kv in res if k == "W"), run.describe()
+    apply(model, ops, res)
+    check_reads(ops, res, model, run)
+    assert vhdx_raw(vhdx, tmp_path) == model
