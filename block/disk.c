@@ -3,6 +3,7 @@
 
 static struct disk disk_tab[DISK_MAX];
 static int disk_n;
+static uint8_t disk_status;       /* disk_note_status: the last BIOS status given up on */
 
 /* Copy at most n-1 bytes of src into dst, NUL-terminated (src NULL: ""). */
 static void disk_copy(char *dst, const char *src, unsigned n)
@@ -89,4 +90,18 @@ int disk_index(const struct disk *d)
 void disk_reset(void)
 {
 	disk_n = 0;
+	disk_status = 0;
+}
+
+void disk_note_status(uint8_t st)
+{
+	disk_status = st;
+}
+
+uint8_t disk_take_status(void)
+{
+	uint8_t st = disk_status;
+
+	disk_status = 0;
+	return st;
 }

@@ -39,5 +39,13 @@ struct disk *disk_by_where(const char *driver, const char *where);
 int disk_index(const struct disk *d);
 /* Forget every disk (tests, and a boot that probes again). */
 void disk_reset(void);
+/*
+ * A driver whose disk speaks INT 13h statuses (the BIOS backend) notes the
+ * status of a transfer it gave up on (nonzero), so the front end can pass
+ * the BIOS's own status on to the guest instead of a generic one.
+ */
+void disk_note_status(uint8_t st);
+/* The status noted since the last call (0: none), cleared. */
+uint8_t disk_take_status(void);
 
 #endif

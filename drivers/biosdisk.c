@@ -43,13 +43,15 @@ static uint8_t bd_call(struct rm_regs *r)
 	return bd_ah(r) ? bd_ah(r) : 0xFF;
 }
 
-/* BIOS status -> blk_status. */
+/* BIOS status -> blk_status; a failure's status is noted for the front end to pass on (FFh: no trip made, nothing to pass). */
 static int bd_status(uint8_t st)
 {
 	if (!st)
 		return BLK_OK;
 	if (st == 0x03)
 		return BLK_E_RO;
+	if (st != 0xFF)
+		disk_note_status(st);
 	return BLK_E_IO;
 }
 

@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "int13_priv.h"
+#include "../block/disk.h"     /* disk_take_status */
 
 /*
  * The INT 13h layer in four files: this one (dispatch, status, registry,
@@ -41,7 +42,10 @@
  *  blk BLK_E_RO                                03h
  *  blk BLK_E_IO (disk or VHD metadata failed)  20h  controller failure;
  *                                                   SeaBIOS says 0Ch for all
- *                                                   driver errors
+ *                                                   driver errors. A disk the
+ *                                                   BIOS serves: the BIOS's
+ *                                                   own status (biosdisk.c
+ *                                                   notes it, disk.h)
  *  blk BLK_E_NOSPACE (image cannot grow)       CCh  write fault
  *  43h AL=2: read-back differs from the data   CCh  write fault
  *  any other blk error                         BBh  undefined error
@@ -77,7 +81,10 @@ uint8_t int13_blk_status(int st)
 {
 	switch (st) {
 	case BLK_OK: return INT13_OK;
-	case BLK_E_IO: return INT13_E_CTRL;
+	case BLK_E_IO: {
+		uint8_t bios = disk_take_status();
+		return bios ? bios : INT13_E_CTRL;
+	}
 	case BLK_E_RANGE: return INT13_E_NOTFOUND;
 	case BLK_E_RO: return INT13_E_WRITEPROT;
 	case BLK_E_NOSPACE: return INT13_E_WRITEFAULT;
@@ -201,6 +208,8 @@ static void int13_dispatch(struct rm_regs *r)
 {
 	struct int13_drive *d = int13_get_drive((uint8_t)r->edx);
 	int13_fn fn = int13_lookup(RM_AH(r));
+
+	(void)disk_take_status();     /* a status noted before this call is not this call's */
 	unsigned res = (d && fn) ? fn(d, r) : INT13_E_BADCMD;
 	uint8_t st = (uint8_t)(res & INT13_R_STATUS);
 

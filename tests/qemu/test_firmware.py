@@ -252,6 +252,10 @@ VHD_CASES = {
     # disks only the BIOS reads (drivers/biosdisk.c: rm_farcall into SeaBIOS's INT 13h, at boot and resident)
     "vhdtool-dynamic-2M-nvme-bios": ("small", _vt("dynamic", "2M"), "nvme"),
     "qemu-img-fixed-usb-bios": ("small", _qemu("fixed"), "usb"),
+    "vhdtool-dynamic-2M-usb-ehci-bios": ("small", _vt("dynamic", "2M"), "usb-ehci"),
+    "vhdtool-dynamic-2M-virtio-blk-bios": ("small", _vt("dynamic", "2M"), "virtio-blk"),
+    "vhdtool-dynamic-2M-virtio-scsi-bios": ("small", _vt("dynamic", "2M"), "virtio-scsi"),
+    "qemu-img-dynamic-lsi-scsi-bios": ("small", _qemu("dynamic"), "lsi-scsi"),
 }
 
 # where -> the QEMU device that carries the VHD when it is not on IDE
@@ -259,6 +263,13 @@ BIOS_ONLY_DEVICES = {
     "nvme": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "nvme,drive=vhd,serial=vhd0"],
     "usb": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "qemu-xhci",
                         "-device", "usb-storage,drive=vhd"],
+    "usb-ehci": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "usb-ehci,id=ehci",
+                             "-device", "usb-storage,bus=ehci.0,drive=vhd"],
+    "virtio-blk": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "virtio-blk-pci,drive=vhd"],
+    "virtio-scsi": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "virtio-scsi-pci,id=vs",
+                                "-device", "scsi-hd,bus=vs.0,drive=vhd"],
+    "lsi-scsi": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "lsi53c895a,id=lsi",
+                             "-device", "scsi-hd,bus=lsi.0,drive=vhd"],
 }
 
 
@@ -417,3 +428,32 @@ def test_differencing_vhd(work, small_raw):
     fw = check_handed_back(run, ctx)
     assert "differencing" in fw["error"]["msg"].lower(), "unclear message %r%s" % (fw["error"]["msg"], ctx)
     assert fh.sha256(child) == before
+
+
+def test_failing_bios_disk(work, small_raw, raw2):
+    """A disk that fails reads (QEMU blkdebug: EIO at LBA 3100 of an NVMe disk, which only the BIOS reads):
+    the guest's AH=42h read over that sector gets the BIOS's status with CF set, every other sector still reads right,
+    the guest runs to its end (no hang), and the firmware logs the BIOS's status, its retries and the give-up."""
+    vhd = str(work / "failing-fixed.vhd")
+    _vt("fixed")(small_raw, vhd)
+    bad = 3100                       # inside the data region (3000, 200); a fixed VHD's sector n is file sector n
+    cfg = work / "blkdebug.cfg"
+    cfg.write_text('[inject-error]\nevent = "read_aio"\nerrno = "5"\nsector = "%d"\nonce = "off"\n' % bad)
+    extra = ["-drive", "if=none,id=vhd,format=raw,file.driver=blkdebug,file.config=%s,file.image.filename=%s"
+             % (cfg, vhd), "-device", "nvme,drive=vhd,serial=vhd0"]
+    run = fh.run_qemu([(0, raw2)], iso=iso(), timeout=240, workdir=str(work), extra=extra)
+    ctx = "\n" + run.describe(6000)
+    assert not run.timed_out and run.rc == fh.EXIT_DONE, "the guest did not finish" + ctx
+    assert re.search(r"^disk: hd1 = bios 81h,", run.serial, re.M), ctx
+    # the chunk of 64 sectors holding LBA 3100 fails; the harness' other SUM chunks are unaffected
+    errs = [e for e in run.log.errs if e.startswith("ERR 42")]
+    assert errs, "no AH=42h read failed" + ctx
+    for e in errs:
+        kv = dict(re.findall(r"(\w+)=([0-9a-f]+)", e))
+        lba, n, ax, cf = (int(kv[k], 16) for k in ("lba", "n", "ax", "cf"))
+        assert lba <= bad < lba + n, "a read away from the bad sector failed: %s%s" % (e, ctx)
+        # SeaBIOS's NVMe driver fails with 0Ch; vhdboot passes the BIOS's own status on
+        assert cf == 1 and ax >> 8 == 0x0C, "status %02xh (want the BIOS's 0Ch): %s%s" % (ax >> 8, e, ctx)
+    assert re.search(r"^biosdisk: 81h: read LBA \d+ count \d+: BIOS status [0-9a-f]{2}h, resetting the disk and retrying",
+                     run.serial, re.M), ctx
+    assert re.search(r"^biosdisk: 81h: read LBA \d+ count \d+: BIOS status [0-9a-f]{2}h, giving up", run.serial, re.M), ctx

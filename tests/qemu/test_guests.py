@@ -6,7 +6,8 @@ Each boots
   - from its raw image under SeaBIOS alone (baseline: the guest and the image are right), and
   - through build/vhdboot.iso from a fixed, a dynamic and a differencing VHD (the child and its
     parent as files on a FAT32 disk, opened with vhd=/vhd/<child>; plus the chain merged by
-    `vhdtool convert`), reaching its marker.
+    `vhdtool convert`), reaching its marker; GRUB+Linux also from the dynamic VHD on a USB stick
+    (xHCI) and on NVMe, disks vhdboot reads through the BIOS (drivers/biosdisk.c).
 The Linux and DOS runs are also repeated with vhdboot's `trace` option, and the
 logged INT 13h calls are checked.
 
@@ -16,6 +17,7 @@ test's request and each test waits for its own. A missing ISO fails the vhdboot 
 import concurrent.futures
 import os
 import re
+import shutil
 import subprocess
 import threading
 
@@ -30,13 +32,20 @@ GUESTS = list(bi.GUESTS)
 VHD_KINDS = ["fixed", "dynamic", "diff", "diff-merged"]
 TRACE_GUESTS = ["grub", "syslinux", "doschain"]
 JOBS = int(os.environ.get("GUEST_JOBS", "2"))
+# kind suffix -> QEMU arguments carrying the image (drive id "img") on a controller vhdboot reaches through the BIOS
+BIOS_DEVICES = {
+    "usb": ["-device", "qemu-xhci", "-device", "usb-storage,drive=img"],
+    "nvme": ["-device", "nvme,drive=img,serial=img0"],
+}
 
 # Cases: (mode, guest, kind); mode seabios (raw image), vhdboot, trace (vhdboot with `trace`).
 # grub-ext2 (GRUB's second entry: kernel and initramfs from ext2) only raw and dynamic: the other
 # kinds add nothing over grub's.
 CASES = ([("seabios", g, "raw") for g in GUESTS]
          + [("vhdboot", g, k) for g in GUESTS for k in VHD_KINDS if g != "grub-ext2" or k == "dynamic"]
-         + [("trace", g, "dynamic") for g in TRACE_GUESTS])
+         + [("trace", g, "dynamic") for g in TRACE_GUESTS]
+         # the dynamic VHD on disks only the BIOS reads (drivers/biosdisk.c serves them)
+         + [("vhdboot", "grub", "dynamic-" + dev) for dev in BIOS_DEVICES])
 
 
 def case_id(case):
@@ -94,6 +103,14 @@ class Images:
                 self.vhds[key] = path
             return self.vhds[key]
 
+    def copy(self, path, name):
+        """A copy of path named name in the output folder (made once)."""
+        out = os.path.join(self.outdir, name)
+        with self.lock:
+            if not os.path.exists(out):
+                shutil.copyfile(path, out)
+        return out
+
     def iso(self, options=""):
         """build/vhdboot.iso, or (options) an ISO made with tools/mkiso.sh for that command line."""
         assert os.path.exists(fh.ISO), "%s is missing: build the firmware first (make kernel)" % fh.ISO
@@ -129,13 +146,19 @@ def do_boot(images, case, workdir):
         return gb.boot(guest, images.raw(guest), workdir=workdir)
     v = images.vhd(guest)
     iso = images.iso("trace" if mode == "trace" else "")
-    disk = v[kind]
+    base, _, dev = kind.partition("-")
+    disk = v[base if dev in BIOS_DEVICES else kind]
     if kind == "diff":
         # the chain as files on FAT: the firmware opens the child by path and finds its parent
         disk = images.fat_disk(guest)
         iso = images.iso("vhd=/vhd/%s" % os.path.basename(v["diff"]))
+    extra = []
+    if dev in BIOS_DEVICES:
+        # a copy of its own: QEMU locks the file, and the IDE run of the same image may run alongside
+        disk = images.copy(disk, "%s-%s.vhd" % (guest, kind))
+        extra = ["-drive", "file=%s,if=none,id=img,format=raw" % disk] + BIOS_DEVICES[dev]
     before = {disk: fh.sha256(disk)}
-    run = gb.boot(guest, disk, iso=iso, workdir=workdir,
+    run = gb.boot(guest, None if extra else disk, iso=iso, workdir=workdir, extra=extra,
                   timeout=gb.TIMEOUTS[guest] * (2 if mode == "trace" else 1))
     run.unchanged = all(fh.sha256(p) == h for p, h in before.items())
     return run
@@ -222,6 +245,9 @@ def test_vhdboot(case, boots, images):
     _, guest, kind = case
     run = boots.get(case)
     check_vhdboot(guest, kind, run, images)
+    if kind.partition("-")[2] in BIOS_DEVICES:
+        assert re.search(r"^disk: hd0 = bios 80h,", run.serial, re.M), \
+            "the image's disk was not served by the BIOS backend\n" + run.describe(8000)
     if kind == "diff":
         parent = os.path.basename(images.vhd(guest)["parent"])
         assert re.search(r"vhd: 80h: parent \S*/vhd/%s \(found through its child's W2ru locator\)" % re.escape(parent),
@@ -253,6 +279,9 @@ def test_vhdboot_trace(case, boots, images):
     _, guest, kind = case
     run = boots.get(case)
     check_vhdboot(guest, kind, run, images)
+    if kind.partition("-")[2] in BIOS_DEVICES:
+        assert re.search(r"^disk: hd0 = bios 80h,", run.serial, re.M), \
+            "the image's disk was not served by the BIOS backend\n" + run.describe(8000)
     ctx = "\n" + run.describe(4000)
     calls = gb.trace_calls(run.serial)
     assert calls, "no 'int13 ax=...' trace lines" + ctx

@@ -269,3 +269,11 @@ def test_power_cut(tmp_path):
     bad = [r for r in results if not r.ok]
     assert not bad, "\n\n".join(r.report() for r in bad)
     assert sum(r.completed for r in results) > 0
+
+
+def test_power_cut_bios_backend(tmp_path):
+    """Power cuts with the disk on NVMe, written through the BIOS's INT 13h from the resident handler."""
+    results = powercut.run_trials(3, str(tmp_path), seed=2, device="nvme")
+    bad = [r for r in results if not r.ok]
+    assert not bad, "\n\n".join(r.report() for r in bad)
+    assert sum(r.completed for r in results) > 0

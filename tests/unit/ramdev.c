@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ramdev.h"
+#include "../../block/disk.h"
 
 /* Fill 512 bytes at dst with sector lba: fill() or zeros, then the backed bytes below min(cap, size_bytes). */
 static void rd_sector(const struct ramdev *r, uint64_t lba, uint8_t *dst)
@@ -22,8 +23,11 @@ static int rd_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 	r->reads++;
 	r->last_lba = lba;
 	r->max_seen = count > r->max_seen ? count : r->max_seen;
-	if (r->fail_io || r->fail_reads)
+	if (r->fail_io || r->fail_reads) {
+		if (r->fail_status)
+			disk_note_status(r->fail_status);
 		return BLK_E_IO;
+	}
 	if (!count || blk_out_of_range(lba, count, d->sectors)) {
 		r->bad++;
 		return BLK_E_RANGE;

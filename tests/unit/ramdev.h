@@ -20,6 +20,7 @@ struct ramdev {
 	/* Fault injection: each makes the callbacks fail (after being counted). */
 	int fail_io;         /* every read, write, flush and write_zeroes: BLK_E_IO */
 	int fail_reads;      /* reads: BLK_E_IO */
+	uint8_t fail_status; /* nonzero: a failed read notes it first (disk_note_status), as the BIOS backend does */
 	int nospace;         /* writes and write_zeroes: BLK_E_NOSPACE */
 	int drop_writes;     /* writes and write_zeroes: BLK_OK, nothing stored */
 	long writes_left;    /* -1: no limit; else a power cut once it reaches 0: writes and flushes BLK_E_IO */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "../../block/disk.h"
 #include "../../kernel/int13.h"
 #include "ramdev.h"
 
@@ -840,6 +841,26 @@ static void test_io_errors(void **state)
 	assert_status(ext(0x43, 0, 0x80), 0, 0x80);
 }
 
+/* A disk that speaks INT 13h statuses (the BIOS backend) has its own status passed on; a stale one is not. */
+static void test_io_error_bios_status(void **state)
+{
+	(void)state;
+	struct ramdev *f = mkdisk(0, 2048, 1);
+	add(0, 0, 0x80);
+	f->fail_reads = 1;
+	f->fail_status = 0x0C;
+	mkdap(0x10, 4, BUF_SEG, 0, 8, 0);
+	assert_status(ext(0x42, 0, 0x80), 0x0C, 0x80);
+	assert_status(chs(0x02, 4, 0, 0, 1), 0x0C, 0x80);
+	f->fail_status = 0;
+	disk_note_status(0x40);                    /* noted by something before this call: not passed on */
+	mkdap(0x10, 4, BUF_SEG, 0, 8, 0);
+	assert_status(ext(0x42, 0, 0x80), 0x20, 0x80);
+	f->fail_reads = 0;
+	mkdap(0x10, 4, BUF_SEG, 0, 8, 0);
+	assert_status(ext(0x42, 0, 0x80), 0, 0x80);
+}
+
 static void test_reset_flush(void **state)
 {
 	(void)state;
@@ -1096,6 +1117,7 @@ int main(void)
 		T(test_43h_read_only),
 		T(test_44h_47h),
 		T(test_io_errors),
+		T(test_io_error_bios_status),
 		T(test_reset_flush),
 		T(test_simple_functions),
 		T(test_unknown_functions),

@@ -33,17 +33,18 @@ LINUX_FAIL = r"Kernel panic|VHDBOOT-INIT-FAIL|vhdboot: ERROR"
 TIMEOUTS = {"grub": 180, "grub-ext2": 180, "syslinux": 180, "memtest": 120, "doschain": 60}
 
 
-def boot(guest, disk, iso=None, extra_disks=(), timeout=None, workdir=None):
+def boot(guest, disk, iso=None, extra_disks=(), timeout=None, workdir=None, extra=()):
     """One QEMU run of guest's disk (raw image under SeaBIOS when iso is None, else a VHD through
-    vhdboot's ISO). Returns firmware_harness.Run."""
-    drives = [(0, disk)] + [(i + 1, d) for i, d in enumerate(extra_disks)]
+    vhdboot's ISO; disk None: no IDE disk, the image comes on a device in extra, QEMU arguments).
+    Returns firmware_harness.Run."""
+    drives = ([(0, disk)] if disk else []) + [(i + 1, d) for i, d in enumerate(extra_disks)]
     kw = {}
     if guest == "memtest":
         kw["stop_on_raw"] = MEMTEST_BANNER + "|" + LINUX_FAIL
     else:
         kw["stop_on"] = LINUX_FAIL
     return fh.run_qemu(drives, iso=iso, boot="d" if iso else "c", timeout=timeout or TIMEOUTS[guest],
-                       workdir=workdir, qemu=QEMU, mem=MEM, **kw)
+                       workdir=workdir, qemu=QEMU, mem=MEM, extra=list(extra), **kw)
 
 
 def marker_time(run, marker):
