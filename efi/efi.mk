@@ -1,5 +1,5 @@
 # efi/efi.mk: the UEFI front end: build/vhdboot.efi (x86_64 PE32+ application) from efi/*.c over the shared
-# block/, image/, vhd/, vhdx/, fs/ sources and the kernel's selection (scan, imgopen, select, cmdline), plus the
+# block/, image/, vhd/, fs/ sources and the kernel's selection (scan, imgopen, select, cmdline), plus the
 # EFI guest program of the tests and `make run-efi`; included by the Makefile.
 #
 # Toolchain: Debian's gcc (x86_64) + gnu-efi (headers, crt0-efi-x86_64.o, libgnuefi.a's _relocate). The link
@@ -16,7 +16,7 @@ EFI_CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-builtin -fpic -fshor
               -isystem $(EFI_INC) -isystem $(EFI_INC)/x86_64 -MMD -MP
 EFI_LDFLAGS := -nostdlib -shared -Bsymbolic -znocombreloc --no-undefined
 # The shared sources: the pure libraries, the format adapters, the selection of kernel/ and its printf/string/overlay.
-EFI_SHARED := $(BLOCK_SRCS) $(wildcard vhd/*.c) $(wildcard vhdx/*.c) $(wildcard image/*.c) $(FS_SRCS) \
+EFI_SHARED := $(BLOCK_SRCS) $(wildcard vhd/*.c) $(VHDX_SRCS) $(wildcard image/*.c) $(FS_SRCS) \
               kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c kernel/fmt.c kernel/string.c \
               kernel/overlay.c
 EFI_SRCS   := $(wildcard efi/*.c)
