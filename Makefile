@@ -79,6 +79,11 @@ SELECT_KSRCS := kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c 
 $(BUILD)/unit/test_select: $(SELECT_KSRCS:%.c=$(BUILD)/host/%.o) $(FS_SRCS:%.c=$(BUILD)/host/%.o)
 $(BUILD)/unit/test_select-san: $(SELECT_KSRCS:%.c=$(BUILD)/san/%.o) $(FS_SRCS:%.c=$(BUILD)/san/%.o)
 
+# test_dma links the pure helpers of drivers/: PRD tables (dma.c) and IDENTIFY parsing (ata_id.c).
+DMA_KSRCS := drivers/dma.c drivers/ata_id.c
+$(BUILD)/unit/test_dma: $(DMA_KSRCS:%.c=$(BUILD)/host/%.o)
+$(BUILD)/unit/test_dma-san: $(DMA_KSRCS:%.c=$(BUILD)/san/%.o)
+
 # test_fs links the fs/ library (partitions, FAT, extents).
 $(BUILD)/unit/test_fs: $(FS_SRCS:%.c=$(BUILD)/host/%.o)
 $(BUILD)/unit/test_fs-san: $(FS_SRCS:%.c=$(BUILD)/san/%.o)
