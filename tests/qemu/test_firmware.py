@@ -252,6 +252,9 @@ VHD_CASES = {
     # disks only the BIOS reads (drivers/biosdisk.c: rm_farcall into SeaBIOS's INT 13h, at boot and resident)
     "vhdtool-dynamic-2M-nvme-bios": ("small", _vt("dynamic", "2M"), "nvme"),
     "qemu-img-fixed-usb-bios": ("small", _qemu("fixed"), "usb"),
+    # a SATA disk on an AHCI controller: the native driver (drivers/ahci.c), and the BIOS with disk=bios
+    "vhdtool-dynamic-2M-ahci": ("small", _vt("dynamic", "2M"), "ahci"),
+    "vhdtool-dynamic-2M-ahci-disk-bios": ("small", _vt("dynamic", "2M"), "ahci", "disk=bios"),
 }
 
 # where -> the QEMU device that carries the VHD when it is not on IDE
@@ -260,17 +263,32 @@ BIOS_ONLY_DEVICES = {
     "usb": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "qemu-xhci",
                         "-device", "usb-storage,drive=vhd"],
 }
+# where -> a device vhdboot drives natively (besides IDE)
+NATIVE_DEVICES = {
+    "ahci": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "ahci,id=ahci",
+                         "-device", "ide-hd,drive=vhd,bus=ahci.0"],
+}
+
+
+def case_iso(work, cmdline):
+    """build/vhdboot.iso, or one made by tools/mkiso.sh for cmdline (once per module work dir)."""
+    if not cmdline:
+        return iso()
+    out = str(work / ("vhdboot-" + cmdline.replace(" ", "_").replace("=", "-") + ".iso"))
+    if not os.path.exists(out):
+        fh.run_tool(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), cmdline, out])
+    return out
 
 
 def vhd_run(case, runs, work, small_raw, big_raw, raw2):
     """(run, vhd path, data raw, total sectors, params, drive map) for a case; booted once per module."""
-    data, convert, where = VHD_CASES[case]
+    data, convert, where, *cmdline = VHD_CASES[case]
     raw, total, prm = ((small_raw, SMALL_TOTAL, params(SMALL_RANGES, SMALL_CHS, SMALL_TOTAL)) if data == "small"
                        else (big_raw, BIG_TOTAL, params(BIG_RANGES, BIG_CHS, BIG_TOTAL)))
     vhd = str(work / (case + ".vhd"))
 
     def boot():
-        iso_path = iso()
+        iso_path = case_iso(work, cmdline[0] if cmdline else "")
         convert(raw, vhd)
         before = fh.sha256(vhd)
         extra = []
@@ -279,7 +297,7 @@ def vhd_run(case, runs, work, small_raw, big_raw, raw2):
         elif where == "ss":
             drives = [(0, raw2), (3, vhd)]
         else:
-            drives, extra = [(0, raw2)], BIOS_ONLY_DEVICES[where](vhd)
+            drives, extra = [(0, raw2)], {**BIOS_ONLY_DEVICES, **NATIVE_DEVICES}[where](vhd)
         run = fh.run_qemu(drives, iso=iso_path, timeout=240, workdir=str(work), extra=extra)
         run.vhd_unchanged = fh.sha256(vhd) == before
         return run
@@ -309,6 +327,19 @@ def test_vhd_boot(case, runs, work, small_raw, big_raw, raw2):
         assert re.search(r"^disk: hd1 = bios 81h,", run.serial, re.M), run.describe()
         assert re.search(r"^biosdisk: 80h = hd0 \(ata pm\): served by the native driver", run.serial, re.M), run.describe()
         assert "resident: BIOS calls from the handler" in run.serial, run.describe()
+    if VHD_CASES[case][2] == "ahci":
+        if VHD_CASES[case][3:] == ("disk=bios",):
+            # nothing native: both disks through the BIOS, the AHCI controller left alone
+            assert re.search(r"^ahci: disk=bios: AHCI controllers are left to the BIOS", run.serial, re.M), run.describe()
+            assert re.search(r"^disk: hd1 = bios 81h,", run.serial, re.M), run.describe()
+            assert "vhd: using bios 81h " in run.serial, run.describe()
+        else:
+            # IDE and AHCI both native; the BIOS backend skips both twins and serves nothing
+            assert re.search(r"^disk: hd1 = ahci p0, ", run.serial, re.M), run.describe()
+            assert "vhd: using ahci p0 (hd1, QEMU HARDDISK)" in run.serial, run.describe()
+            assert re.search(r"^biosdisk: 8[01]h = hd1 \(ahci p0\): served by the native driver", run.serial, re.M), run.describe()
+            assert "resident: BIOS calls from the handler" not in run.serial, run.describe()
+            assert not re.search(r": port reset$", run.serial, re.M), run.describe()
     check_guest(run, raw, total, prm, dmap, hd_count=3)
     assert fw["int13"]["drive"] == 0x80 and fw["int13"]["sectors"] == total, fw
     assert run.vhd_unchanged, "the VHD file changed during a read-only boot"
