@@ -448,3 +448,51 @@ def test_differencing_vhd(work, small_raw):
     fw = check_handed_back(run, ctx)
     assert "differencing" in fw["error"]["msg"].lower(), "unclear message %r%s" % (fw["error"]["msg"], ctx)
     assert fh.sha256(child) == before
+
+
+# ------------------------------------------------------------------ a failing disk (QEMU blkdebug)
+
+BAD_LBA = 20100                 # inside a data region of the small image, read by the guest's 42h pass
+
+# controller -> (QEMU device for the drive "vhd", the firmware line that reports the failure)
+FAILING = {
+    "ahci": (["-device", "ahci,id=ahci", "-device", "ide-hd,drive=vhd,bus=ahci.0"],
+             r"^ahci p0: READ DMA EXT lba (\d+) count (\d+): device error .*; port reset$"),
+    "ide-dma": (["-device", "ide-hd,drive=vhd,bus=ide.0,unit=0"],
+                r"^ata pm: READ DMA(?: EXT)? lba (\d+) count (\d+): device error"),
+}
+
+
+@pytest.mark.parametrize("ctrl", list(FAILING))
+def test_failing_disk(ctrl, work, small_raw):
+    """Reads that touch one sector of the disk fail (blkdebug injects EIO): the guest gets an error status
+    for exactly those reads and goes on, the firmware logs the failed command (AHCI: and resets the port;
+    IDE: falls back to PIO once, and the PIO read fails too); every other read is right and nothing hangs."""
+    vhd = str(work / ("failing-%s.vhd" % ctrl))
+    fh.qemu_img_vhd(small_raw, vhd, "fixed")
+    conf = str(work / ("blkdebug-%s.conf" % ctrl))
+    with open(conf, "w") as f:
+        f.write('[inject-error]\nevent = "read_aio"\nerrno = "5"\nsector = "%d"\nonce = "off"\n' % BAD_LBA)
+    dev, failed_rx = FAILING[ctrl]
+    extra = ["-drive", "if=none,id=vhd,format=raw,file.driver=blkdebug,file.config=%s,file.image.filename=%s"
+             % (conf, vhd)] + dev
+    run = fh.run_qemu([], iso=iso(), timeout=240, workdir=str(work), extra=extra)
+    ctx = "\n" + run.describe(4000)
+    assert not run.timed_out, "QEMU timed out: a failing disk must not hang" + ctx
+    assert run.rc == fh.EXIT_DONE, "the guest did not finish" + ctx
+    m = re.search(failed_rx, run.serial, re.M)
+    assert m and int(m.group(1)) <= BAD_LBA < int(m.group(1)) + int(m.group(2)), "no log line for the failed command" + ctx
+    if ctrl == "ide-dma":
+        assert run.serial.count("DMA command failed; this disk uses PIO from now on") == 1, ctx
+        assert re.search(r"^ata pm: READ (?:SECTORS|MULTIPLE)(?: EXT)? lba \d+ count \d+: device error", run.serial, re.M), ctx
+    # the guest: its failed reads are the ones over BAD_LBA, with a status; all other sums are right
+    errs = [dict((k, fh._num(v)) for k, v in fh._KV.findall(e)) for e in run.log.errs]
+    assert errs, "the guest saw no error" + ctx
+    for e in errs:
+        assert e["cf"] == 1 and e["ax"] >> 8 != 0, "a failed read must return CF and a status: %s%s" % (e, ctx)
+        assert e["lba"] <= BAD_LBA < e["lba"] + max(e.get("n", 1), 64), "error away from the bad sector: %s%s" % (e, ctx)
+    prm = params(SMALL_RANGES, SMALL_CHS, SMALL_TOTAL)
+    got = run.log.sum_records("42")
+    exp = fh.expected_sums(small_raw, prm.ranges, prm.chunk, prm.group)
+    bad = [i for i, (g, x) in enumerate(zip(got, exp)) if g != x]
+    assert len(got) == len(exp) and len(bad) <= 1, "sums differ away from the bad sector: %s%s" % (bad, ctx)
