@@ -7,7 +7,8 @@ For each controller QEMU emulates (IDE on PIIX3, AHCI on ICH9, NVMe), one run me
   SeaBIOS's own INT 13h reading the raw disk on that controller (the baseline), and
   vhdboot serving the same data as a fixed VHD on the same controller, through each backend
   that applies: IDE PIO (disk=pio), IDE bus-master DMA (default), AHCI native (default),
-  AHCI via the BIOS (disk=bios), NVMe via the BIOS (default: no native NVMe driver).
+  AHCI via the BIOS (disk=bios), NVMe via the BIOS (default: SeaBIOS runs the controller, so the
+  native driver leaves it alone), NVMe native (disk=native: the native driver takes it over).
 The guest (tests/qemu/progs/int13test.asm, bench flag) reads N MiB (default 256) from LBA 2048
 with 64 sectors per AH=42h call and prints TSC ticks for the loop with a PIT calibration
 (as bench/int13_read.py). Prints MiB/s per configuration and the ratio to SeaBIOS on the same
@@ -43,6 +44,7 @@ CONFIGS = [
     ("AHCI via BIOS (disk=bios)", "AHCI", "disk=bios", "disk: hd0 = bios 80h"),
     ("NVMe: SeaBIOS, raw disk", "NVMe", None, None),
     ("NVMe via BIOS", "NVMe", "", "disk: hd0 = bios 80h"),
+    ("NVMe native (disk=native)", "NVMe", "disk=native", "disk: hd0 = nvme n1"),
 ]
 
 

@@ -454,12 +454,14 @@ def test_differencing_vhd(work, small_raw):
 
 BAD_LBA = 20100                 # inside a data region of the small image, read by the guest's 42h pass
 
-# controller -> (QEMU device for the drive "vhd", the firmware line that reports the failure)
+# controller -> (QEMU device for the drive "vhd", the firmware line that reports the failure, command line)
 FAILING = {
     "ahci": (["-device", "ahci,id=ahci", "-device", "ide-hd,drive=vhd,bus=ahci.0"],
-             r"^ahci p0: READ DMA EXT lba (\d+) count (\d+): device error .*; port reset$"),
+             r"^ahci p0: READ DMA EXT lba (\d+) count (\d+): device error .*; port reset$", ""),
     "ide-dma": (["-device", "ide-hd,drive=vhd,bus=ide.0,unit=0"],
-                r"^ata pm: READ DMA(?: EXT)? lba (\d+) count (\d+): device error"),
+                r"^ata pm: READ DMA(?: EXT)? lba (\d+) count (\d+): device error", ""),
+    "nvme-native": (["-device", "nvme,drive=vhd,serial=bad0"],
+                    r"^nvme n1: READ lba (\d+) count (\d+): error \(status", "disk=native"),
 }
 
 
@@ -467,16 +469,16 @@ FAILING = {
 def test_failing_disk(ctrl, work, small_raw):
     """Reads that touch one sector of the disk fail (blkdebug injects EIO): the guest gets an error status
     for exactly those reads and goes on, the firmware logs the failed command (AHCI: and resets the port;
-    IDE: falls back to PIO once, and the PIO read fails too); every other read is right and nothing hangs."""
+    IDE: falls back to PIO once, and the PIO read fails too; NVMe: the completion's status); every other read is right and nothing hangs."""
     vhd = str(work / ("failing-%s.vhd" % ctrl))
     fh.qemu_img_vhd(small_raw, vhd, "fixed")
     conf = str(work / ("blkdebug-%s.conf" % ctrl))
     with open(conf, "w") as f:
         f.write('[inject-error]\nevent = "read_aio"\nerrno = "5"\nsector = "%d"\nonce = "off"\n' % BAD_LBA)
-    dev, failed_rx = FAILING[ctrl]
+    dev, failed_rx, cmdline = FAILING[ctrl]
     extra = ["-drive", "if=none,id=vhd,format=raw,file.driver=blkdebug,file.config=%s,file.image.filename=%s"
              % (conf, vhd)] + dev
-    run = fh.run_qemu([], iso=iso(), timeout=240, workdir=str(work), extra=extra)
+    run = fh.run_qemu([], iso=case_iso(work, cmdline), timeout=240, workdir=str(work), extra=extra)
     ctx = "\n" + run.describe(4000)
     assert not run.timed_out, "QEMU timed out: a failing disk must not hang" + ctx
     assert run.rc == fh.EXIT_DONE, "the guest did not finish" + ctx

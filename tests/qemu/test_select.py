@@ -367,6 +367,19 @@ def test_file_on_ahci(work, gpt, mode):
     assert fh.sha256(path) == before, "the disk changed during a read-only boot"
 
 
+def test_file_on_nvme_native(work, gpt):
+    """The same file on an NVMe disk read by the native NVMe driver (disk=native takes the controller over from
+    SeaBIOS): the guest reads exactly its contents and the disk is unchanged."""
+    path, exp = gpt
+    before = fh.sha256(path)
+    extra = ["-drive", "file=%s,if=none,id=ssd,format=raw" % path, "-device", "nvme,drive=ssd,serial=ssd0"]
+    run = fh.run_qemu([], iso=make_iso(work, "disk=native vhd=/images/%s" % LONG), timeout=150, workdir=str(work),
+                      extra=extra)
+    check_sums(run, exp["/images/" + LONG], "%s on NVMe (native)" % LONG)
+    assert re.search(r"^disk: hd0 = nvme n1, ", run.serial, re.M), run.describe()
+    assert fh.sha256(path) == before, "the disk changed during a read-only boot"
+
+
 def test_menu_digit_over_serial(work, gpt):
     """No vhd=: every image of the GPT disk is listed (kind, size, chain); typing its number on COM1
     boots the chosen one."""
