@@ -125,6 +125,7 @@ bench: deps
 	$(MAKE) all
 	bash bench/convert.sh 5
 	$(PYTHON) bench/int13_read.py
+	$(PYTHON) bench/disks.py
 	$(PYTHON) bench/int13_write.py
 	$(PYTHON) bench/guests_boot.py --reps 5
 
