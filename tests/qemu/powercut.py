@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """powercut.py: kill QEMU (SIGKILL) while the guest writes through vhdboot; the image must check clean and hold every acknowledged write.
 
-    tests/qemu/powercut.py [--trials N] [--seed S] [--keep]
+    tests/qemu/powercut.py [--trials N] [--seed S] [--keep] [--on ide|ahci|nvme]
 
 Each trial: an empty 64 MiB dynamic VHD (512 KiB blocks, a few blocks pre-written)
 at the start of a raw disk 64 MiB larger (so blocks can be allocated), booted
@@ -69,11 +69,23 @@ def build(work):
     return vhd
 
 
-def run_trial(n, work, vhd, rnd, iso=fh.ISO):
+# where the disk sits -> QEMU arguments for it (the ISO stays on IDE)
+CONTROLLERS = {
+    "ide": lambda disk: ([(0, disk)], []),
+    "ahci": lambda disk: ([], ["-drive", "file=%s,if=none,id=pc,format=raw" % disk, "-device", "ahci,id=ahci",
+                               "-device", "ide-hd,drive=pc,bus=ahci.0"]),
+    "nvme": lambda disk: ([], ["-drive", "file=%s,if=none,id=pc,format=raw" % disk, "-device", "nvme,drive=pc,serial=pc0"]),
+}
+
+
+def run_trial(n, work, vhd, rnd, iso=fh.ISO, on="ide"):
+    """One trial with the disk on controller `on` (CONTROLLERS): ide (native ATA, DMA), ahci (native AHCI),
+    nvme (through the BIOS backend under disk=auto)."""
     t = Trial(n)
     disk = wg.on_bigger_disk(vhd, os.path.join(work, "disk%d.raw" % n), 64 << 20)
     before = wg.vhd_read(vhd, 0, (64 << 20) // S)
-    cmd = fh.qemu_cmd([(0, disk)], iso=iso)
+    drives, extra = CONTROLLERS[on](disk)
+    cmd = fh.qemu_cmd(drives, iso=iso, extra=extra)
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines, first = [], threading.Event()
 
@@ -145,12 +157,12 @@ def run_trial(n, work, vhd, rnd, iso=fh.ISO):
     return t
 
 
-def run_trials(trials, work, seed=None, log=None):
+def run_trials(trials, work, seed=None, log=None, on="ide"):
     rnd = random.Random(seed)
     vhd = build(work)
     out = []
     for n in range(trials):
-        t = run_trial(n, work, vhd, rnd)
+        t = run_trial(n, work, vhd, rnd, on=on)
         out.append(t)
         if log:
             log(t.report())
@@ -162,13 +174,14 @@ def main():
     ap.add_argument("--trials", type=int, default=4)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--on", choices=sorted(CONTROLLERS), default="ide", help="controller of the disk (default ide)")
     a = ap.parse_args()
     for f in (fh.ISO, fh.VHDTOOL, wg.GUEST_BIN):
         if not os.path.exists(f):
             sys.exit("powercut.py: %s is missing (run make first)" % f)
     work = tempfile.mkdtemp(prefix="powercut-", dir=fh.BUILD)
     try:
-        res = run_trials(a.trials, work, a.seed, log=print)
+        res = run_trials(a.trials, work, a.seed, log=print, on=a.on)
         ok = sum(r.ok for r in res)
         leaks = sum(1 for r in res if r.ok and "no defects" not in r.checks)
         print("powercut: %d/%d trials passed; %d acknowledged writes checked; %d images with leaked space (acceptable: %s)"
