@@ -273,3 +273,16 @@ def test_vhdboot_trace(case, boots, images):
         assert any(c["ax"] >> 8 == 0x41 and c["bx"] == 0x55AA and not c["cf"] for c in on80), \
             "no successful AH=41h (EDD check) traced" + ctx
         assert any(c["ax"] >> 8 == 0x42 for c in reads), "no AH=42h reads traced" + ctx
+
+
+@pytest.mark.parametrize("on,backend", [("ahci", "ahci p0"), ("nvme", "bios 80h")])
+def test_vhdboot_linux_on_controller(on, backend, images, tmp_path):
+    """GRUB + Linux from a dynamic VHD on a SATA disk behind AHCI (native driver) and on NVMe (the BIOS
+    backend): the guest reaches its marker, with the VHD read through the named backend."""
+    v = images.vhd("grub")
+    before = fh.sha256(v["dynamic"])
+    run = gb.boot("grub", v["dynamic"], iso=images.iso(""), workdir=str(tmp_path), on=on)
+    run.unchanged = fh.sha256(v["dynamic"]) == before
+    assert "vhd: using %s " % backend in run.serial, run.describe(8000)
+    check_vhdboot("grub", "dynamic", run, images)
+
