@@ -12,7 +12,9 @@ For each controller QEMU emulates (IDE on PIIX3, AHCI on ICH9, NVMe), one run me
 The guest (tests/qemu/progs/int13test.asm, bench flag) reads N MiB (default 256) from LBA 2048
 with 64 sectors per AH=42h call and prints TSC ticks for the loop with a PIT calibration
 (as bench/int13_read.py). Prints MiB/s per configuration and the ratio to SeaBIOS on the same
-controller (target >= 1.0). No pass/fail: numbers only (a read error makes the exit status 1).
+controller (target >= 1.0), and to MEMDISK (syslinux's, loaded by GRUB with the raw image as its
+initrd: the same data served from RAM; issue target with DMA: >= 1.0).
+No pass/fail: numbers only (a read error makes the exit status 1).
 """
 import argparse
 import os
@@ -46,6 +48,38 @@ CONFIGS = [
     ("NVMe via BIOS", "NVMe", "", "disk: hd0 = bios 80h"),
     ("NVMe native (disk=native)", "NVMe", "disk=native", "disk: hd0 = nvme n1"),
 ]
+
+
+MEMDISK = "/usr/lib/syslinux/memdisk"   # Debian package syslinux
+
+
+def memdisk_iso(raw, work):
+    """A GRUB CD that boots MEMDISK with raw as its hard-disk image (GRUB reads it from the CD into RAM)."""
+    root = os.path.join(work, "memdisk-root")
+    os.makedirs(os.path.join(root, "boot", "grub"), exist_ok=True)
+    shutil.copy(MEMDISK, os.path.join(root, "boot", "memdisk"))
+    shutil.copy(raw, os.path.join(root, "boot", "disk.img"))
+    with open(os.path.join(root, "boot", "grub", "grub.cfg"), "w") as f:
+        f.write("serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n"
+                "set timeout=0\nmenuentry memdisk {\n\tlinux16 /boot/memdisk harddisk\n"
+                "\tinitrd16 /boot/disk.img\n\tboot\n}\n")
+    out = os.path.join(work, "memdisk.iso")
+    fh.run_tool(["grub-mkrescue", "-o", out, root])
+    shutil.rmtree(root)
+    return out
+
+
+def measure_memdisk(raw, mib, work):
+    """The guest on MEMDISK's RAM disk: the same raw image, read from RAM."""
+    iso = memdisk_iso(raw, work)
+    run = fh.run_qemu([], iso=iso, boot="d", timeout=1800, workdir=work, mem=mib + 512)
+    b = run.log.bench
+    if run.rc != fh.EXIT_DONE or not {"CAL", "START", "END"} <= set(b):
+        print("MEMDISK: the guest did not finish (rc=%s)\n%s" % (run.rc, run.describe()), file=sys.stderr)
+        return None
+    secs = b["END"]["tsc"] / (b["CAL"]["tsc50ms"] * 20)
+    return {"label": "MEMDISK (RAM), raw image", "ctrl": "RAM", "base": True, "s": secs, "mibs": mib / secs,
+            "errs": b["END"]["errs"]}
 
 
 def iso_for(cmdline, work, cache={}):
@@ -87,8 +121,12 @@ def main():
         build_image(raw, a.mib)
         fixed = fh.vhdtool_vhd(raw, os.path.join(work, "fixed.vhd"), "fixed")
         res = [measure(*c, raw, fixed, a.mib, work) for c in CONFIGS]
+        md = measure_memdisk(raw, a.mib, work) if os.path.exists(MEMDISK) else None
+        if not os.path.exists(MEMDISK):
+            print("disks.py: %s missing (Debian package syslinux): no MEMDISK row" % MEMDISK, file=sys.stderr)
         print("disks: %d MiB sequential, AH=42h x 64 sectors, fixed VHD, QEMU TCG (%s), -m 256" % (a.mib, fh.QEMU))
-        print("%-28s %9s %9s %18s %5s" % ("configuration", "guest s", "MiB/s", "vs SeaBIOS same ctl", "errs"))
+        print("%-28s %9s %9s %18s %12s %5s" % ("configuration", "guest s", "MiB/s", "vs SeaBIOS same ctl",
+                                               "vs MEMDISK", "errs"))
         base = {}
         for r in res:
             if not r:
@@ -96,8 +134,11 @@ def main():
             if r["base"]:
                 base[r["ctrl"]] = r["mibs"]
             ratio = "%.2f" % (r["mibs"] / base[r["ctrl"]]) if r["ctrl"] in base and not r["base"] else "(baseline)" if r["base"] else "-"
-            print("%-28s %9.2f %9.1f %18s %5d" % (r["label"], r["s"], r["mibs"], ratio, r["errs"]))
-        return 0 if all(res) and not any(r["errs"] for r in res) else 1
+            vsmd = "%.2f" % (r["mibs"] / md["mibs"]) if md and not r["base"] else "-"
+            print("%-28s %9.2f %9.1f %18s %12s %5d" % (r["label"], r["s"], r["mibs"], ratio, vsmd, r["errs"]))
+        if md:
+            print("%-28s %9.2f %9.1f %18s %12s %5d" % (md["label"], md["s"], md["mibs"], "-", "(baseline)", md["errs"]))
+        return 0 if all(res) and md is not None and not any(r["errs"] for r in res + [md]) else 1
     finally:
         if a.keep:
             print("work directory kept: %s" % work)
