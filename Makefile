@@ -83,6 +83,11 @@ SELECT_KSRCS := kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c 
 $(BUILD)/unit/test_select: $(SELECT_KSRCS:%.c=$(BUILD)/host/%.o) $(FS_SRCS:%.c=$(BUILD)/host/%.o)
 $(BUILD)/unit/test_select-san: $(SELECT_KSRCS:%.c=$(BUILD)/san/%.o) $(FS_SRCS:%.c=$(BUILD)/san/%.o)
 
+# test_dma links the pure helpers of drivers/: PRD tables (dma.c) and IDENTIFY parsing (ata_id.c).
+DMA_KSRCS := drivers/dma.c drivers/ata_id.c
+$(BUILD)/unit/test_dma: $(DMA_KSRCS:%.c=$(BUILD)/host/%.o)
+$(BUILD)/unit/test_dma-san: $(DMA_KSRCS:%.c=$(BUILD)/san/%.o)
+
 # test_fs links the fs/ library (partitions, FAT, extents).
 $(BUILD)/unit/test_fs: $(FS_SRCS:%.c=$(BUILD)/host/%.o)
 $(BUILD)/unit/test_fs-san: $(FS_SRCS:%.c=$(BUILD)/san/%.o)
@@ -142,6 +147,7 @@ bench: deps
 	bash bench/convert.sh 5
 	$(PYTHON) bench/edit_verbs.py --reps 3
 	$(PYTHON) bench/int13_read.py
+	$(PYTHON) bench/disks.py
 	$(PYTHON) bench/int13_write.py
 	$(PYTHON) bench/guests_boot.py --reps 5
 	$(PYTHON) bench/uefi_read.py

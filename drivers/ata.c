@@ -1,7 +1,11 @@
-/* ata.c: polled ATA PIO driver (LBA28/LBA48, READ/WRITE MULTIPLE, 32-bit PIO) for the legacy IDE channels, behind struct blk_dev. */
+/* ata.c: polled ATA driver for the legacy IDE channels: bus-master DMA (SFF-8038i, PCI IDE BAR4) with PIO (LBA28/LBA48, READ/WRITE MULTIPLE, 32-bit PIO) as the fallback, behind struct blk_dev. */
 #include <stdint.h>
 #include "ata.h"
+#include "ata_id.h"    /* ata_id_parse */
+#include "dma.h"       /* dma_bm_prd_build */
 #include "driver.h"
+#include "pci.h"       /* the PCI IDE function and its BAR4 */
+#include "../kernel/phys.h"
 #include "../block/disk.h"
 #include "../kernel/console.h"
 #include "../kernel/io.h"
@@ -55,6 +59,10 @@
 #define ATA_CMD_WRITE_SECTORS 0x30
 #define ATA_CMD_WRITE_SECTORS_EXT 0x34
 #define ATA_CMD_WRITE_MULTIPLE_EXT 0x39
+#define ATA_CMD_READ_DMA_EXT 0x25
+#define ATA_CMD_WRITE_DMA_EXT 0x35
+#define ATA_CMD_READ_DMA 0xC8
+#define ATA_CMD_WRITE_DMA 0xCA
 #define ATA_CMD_READ_MULTIPLE 0xC4
 #define ATA_CMD_WRITE_MULTIPLE 0xC5
 #define ATA_CMD_SET_MULTIPLE 0xC6
@@ -74,23 +82,6 @@
 #define ATA_SIG_NONE_1 0xFF    /* QEMU: no drive at this position */
 #define ATA_SIG_NONE_2 0xFF
 
-/* IDENTIFY DEVICE word indices and bits. */
-#define ATA_ID_WORDS 256
-#define ATA_ID_CONFIG 0
-#define ATA_ID_CONFIG_ATAPI 0x8000
-#define ATA_ID_SERIAL 10       /* 10 words */
-#define ATA_ID_MODEL 27        /* 20 words */
-#define ATA_ID_MAX_MULTI 47    /* bits 7:0 = largest DRQ block for READ/WRITE MULTIPLE */
-#define ATA_ID_CAPS 49
-#define ATA_ID_CAPS_LBA 0x0200
-#define ATA_ID_LBA28 60        /* 2 words */
-#define ATA_ID_CMDSET2 83
-#define ATA_ID_CMDSET2_VALID_MASK 0xC000
-#define ATA_ID_CMDSET2_VALID 0x4000
-#define ATA_ID_CMDSET2_LBA48 0x0400
-#define ATA_ID_CMDSET2_FLUSH 0x1000
-#define ATA_ID_CMDSET2_FLUSH_EXT 0x2000
-#define ATA_ID_LBA48 100       /* 4 words */
 
 /* Transfer limits. */
 #define ATA_SECTOR_WORDS 256
@@ -99,6 +90,21 @@
 #define ATA_LBA28_MAX_COUNT 256u
 #define ATA_LBA48_MAX_COUNT 65536u
 #define ATA_MULTI_MAX 16u
+
+/* Bus-master IDE registers (SFF-8038i), offsets from BAR4 + 8 * channel. */
+#define BM_CMD 0
+#define BM_STATUS 2
+#define BM_PRDT 4
+#define BM_CMD_START 0x01
+#define BM_CMD_TO_MEM 0x08     /* the controller writes memory: a READ */
+#define BM_ST_ACTIVE 0x01
+#define BM_ST_ERR 0x02
+#define BM_ST_IRQ 0x04
+#define BM_ST_KEEP 0x60        /* drive 0/1 DMA capable: set by the BIOS, written back unchanged */
+#define BM_PRDS 128            /* per channel: 127 x 64 KiB whatever the buffer's alignment */
+#define PCI_IDE_PROGIF_PRI_NATIVE 0x01
+#define PCI_IDE_PROGIF_SEC_NATIVE 0x04
+#define PCI_IDE_PROGIF_BM 0x80
 
 /* Timeouts in milliseconds (the spec allows 31 s for a reset; disks are spun up by the time GRUB ran). */
 #define ATA_TMO_RESET_MS 31000u
@@ -116,13 +122,16 @@ struct ata_chan {
 	uint8_t sel;                   /* 0/1 last selected device, ATA_SEL_UNKNOWN after a reset */
 	struct ata_disk *disk[2];      /* probed disks, for re-setup after a recovery reset */
 	uint8_t flush_cmd[2];          /* FLUSH CACHE opcode per device, 0 = not supported */
+	uint16_t bm;                   /* bus-master registers of this channel, 0: none (PIO only) */
 };
 #define ATA_SEL_UNKNOWN 0xFF
 
 static struct ata_chan ata_chans[2] = {
-	{ ATA_PRI_IO, ATA_PRI_CTL, ATA_SEL_UNKNOWN, { 0, 0 }, { 0, 0 } },
-	{ ATA_SEC_IO, ATA_SEC_CTL, ATA_SEL_UNKNOWN, { 0, 0 }, { 0, 0 } },
+	{ ATA_PRI_IO, ATA_PRI_CTL, ATA_SEL_UNKNOWN, { 0, 0 }, { 0, 0 }, 0 },
+	{ ATA_SEC_IO, ATA_SEC_CTL, ATA_SEL_UNKNOWN, { 0, 0 }, { 0, 0 }, 0 },
 };
+/* One PRD table per channel (512-byte aligned 1 KiB: never across a 64 KiB boundary, as SFF-8038i wants); in the kernel image, so resident. */
+static struct dma_bm_prd ata_prdt[2][BM_PRDS] __attribute__((aligned(1024)));
 static uint32_t ata_tsc_per_ms, ata_tsc_per_us;
 
 /* Take the boot sequence's TSC rate (kernel/tsc.c, the one calibration); a fallback when it failed. */
@@ -194,6 +203,10 @@ static const char *ata_cmd_name(uint8_t cmd)
 	case ATA_CMD_FLUSH_CACHE: return "FLUSH CACHE";
 	case ATA_CMD_FLUSH_CACHE_EXT: return "FLUSH CACHE EXT";
 	case ATA_CMD_IDENTIFY: return "IDENTIFY DEVICE";
+	case ATA_CMD_READ_DMA: return "READ DMA";
+	case ATA_CMD_READ_DMA_EXT: return "READ DMA EXT";
+	case ATA_CMD_WRITE_DMA: return "WRITE DMA";
+	case ATA_CMD_WRITE_DMA_EXT: return "WRITE DMA EXT";
 	default: return "command";
 	}
 }
@@ -372,10 +385,86 @@ static int ata_pio_cmd(struct ata_disk *d, uint64_t lba, uint32_t count, void *b
 	return ata_check(d, cmd, lba, count, 0, ATA_TMO_CMD_MS);
 }
 
+/*
+ * One bus-master DMA command of count sectors at lba (buffer at an even
+ * physical address): PRD table, task file, start, poll until the device
+ * is idle and the engine stopped, check both. Returns 0 or BLK_E_IO (logged).
+ */
+static int ata_dma_cmd(struct ata_disk *d, uint64_t lba, uint32_t count, void *buf, int write)
+{
+	struct ata_chan *c = &ata_chans[d->channel];
+	struct dma_bm_prd *t = ata_prdt[d->channel];
+	int ext = d->lba48 && (lba + count >= ATA_LBA28_LIMIT || count > ATA_LBA28_MAX_COUNT);
+	uint8_t cmd = write ? (ext ? ATA_CMD_WRITE_DMA_EXT : ATA_CMD_WRITE_DMA)
+			    : (ext ? ATA_CMD_READ_DMA_EXT : ATA_CMD_READ_DMA);
+	int n = dma_bm_prd_build(t, BM_PRDS, virt_to_phys(buf), count * BLK_SECTOR);
+
+	if (n < 0) {
+		con_printf("ata %s: %s lba %llu count %u: %s\n", d->label, ata_cmd_name(cmd),
+			   (unsigned long long)lba, count, dma_strerror(n));
+		return BLK_E_IO;
+	}
+	/* Leave the engine as a BIOS that uses it expects: its table pointer is put back afterwards. */
+	uint32_t old_prdt = inl((uint16_t)(c->bm + BM_PRDT));
+	uint8_t dir = write ? 0 : BM_CMD_TO_MEM;
+	outb((uint16_t)(c->bm + BM_CMD), dir);
+	outl((uint16_t)(c->bm + BM_PRDT), virt_to_phys(t));
+	uint8_t keep = inb((uint16_t)(c->bm + BM_STATUS)) & BM_ST_KEEP;
+	outb((uint16_t)(c->bm + BM_STATUS), keep | BM_ST_ERR | BM_ST_IRQ);
+	int rc = ata_issue(d, cmd, lba, count, ext, (uint8_t)count);
+	if (rc) {
+		outl((uint16_t)(c->bm + BM_PRDT), old_prdt);
+		return rc;
+	}
+	outb((uint16_t)(c->bm + BM_CMD), dir | BM_CMD_START);
+	uint64_t deadline = rdtsc() + (uint64_t)ATA_TMO_CMD_MS * ata_tsc_per_ms;
+	uint8_t st, bm;
+	const char *why = 0;
+	for (;;) {
+		bm = inb((uint16_t)(c->bm + BM_STATUS));
+		st = inb(c->ctl + ATA_REG_ALTSTATUS);
+		if (bm & BM_ST_ERR) {
+			why = "bus-master error";
+			break;
+		}
+		/* nIEN is set, so the IRQ bit may never come: idle device + stopped engine is the end. */
+		if (!(st & ATA_SR_BSY) && (!(bm & BM_ST_ACTIVE) || (bm & BM_ST_IRQ) || (st & (ATA_SR_ERR | ATA_SR_DF))))
+			break;
+		if (rdtsc() > deadline) {
+			why = "timeout";
+			break;
+		}
+		cpu_relax();
+	}
+	outb((uint16_t)(c->bm + BM_CMD), dir);
+	st = inb(c->io + ATA_REG_STATUS);
+	outb((uint16_t)(c->bm + BM_STATUS), keep | BM_ST_ERR | BM_ST_IRQ);
+	outl((uint16_t)(c->bm + BM_PRDT), old_prdt);
+	if (!why && (st & (ATA_SR_ERR | ATA_SR_DF)))
+		why = st & ATA_SR_DF ? "device fault" : "device error";
+	else if (!why && (st & ATA_SR_DRQ))
+		why = "DRQ set after DMA";
+	else if (!why && (bm & BM_ST_ACTIVE) && !(bm & BM_ST_IRQ))
+		why = "transfer ended early";
+	if (why)
+		return ata_fail(d, cmd, lba, count, why, st, 1);
+	return 0;
+}
+
 /* One PIO command (blk_read/blk_write checked the range and split by max_count: 256 LBA28, 65536 LBA48). */
 static int ata_rw(struct blk_dev *bd, uint64_t lba, uint32_t count, void *buf, int write)
 {
-	return ata_pio_cmd(bd->priv, lba, count, buf, write);
+	struct ata_disk *d = bd->priv;
+
+	/* DMA needs a word-aligned buffer; an odd one (rare: a guest's odd ES:BX) goes by PIO. */
+	if (d->dma && !(virt_to_phys(buf) & 1)) {
+		if (ata_dma_cmd(d, lba, count, buf, write) == 0)
+			return 0;
+		d->dma = 0;
+		con_printf("ata %s: DMA command failed; this disk uses PIO from now on (the request is retried by PIO)\n",
+			   d->label);
+	}
+	return ata_pio_cmd(d, lba, count, buf, write);
 }
 
 /* blk_dev read: count sectors at lba into buf. */
@@ -468,24 +557,6 @@ static int ata_identify(struct ata_disk *d, uint16_t *id, int pio32)
 	return 0;
 }
 
-/* Copy an IDENTIFY string (two characters per word, high byte first) and trim surrounding blanks. */
-static void ata_id_string(char *dst, const uint16_t *id, int first, int words)
-{
-	int i, len = 0, start = 0;
-
-	for (i = 0; i < words; i++) {
-		dst[2 * i] = (char)(id[first + i] >> 8);
-		dst[2 * i + 1] = (char)id[first + i];
-	}
-	len = 2 * words;
-	while (len > 0 && (dst[len - 1] == ' ' || dst[len - 1] == '\0'))
-		len--;
-	while (start < len && dst[start] == ' ')
-		start++;
-	memmove(dst, dst + start, (size_t)(len - start));
-	dst[len - start] = '\0';
-}
-
 /*
  * Decide whether 32-bit PIO can be trusted on this controller: IDENTIFY
  * and LBA 0 read with 32-bit transfers must match the 16-bit copies.
@@ -509,11 +580,11 @@ static int ata_check_pio32(struct ata_disk *d, const uint16_t *id16)
 }
 
 /* IDENTIFY an ATA device found at a position and fill d; returns 0 if it is a usable LBA disk. */
-static int ata_setup_disk(struct ata_disk *d, int ch, int slave)
+static int ata_setup_disk(struct ata_disk *d, int ch, int slave, int allow_dma)
 {
 	static uint16_t id[ATA_ID_WORDS];
 	struct ata_chan *c = &ata_chans[ch];
-	uint16_t cmdset2;
+	struct ata_id info;
 
 	memset(d, 0, sizeof(*d));
 	d->io_base = c->io;
@@ -525,32 +596,16 @@ static int ata_setup_disk(struct ata_disk *d, int ch, int slave)
 		con_printf("ata %s: IDENTIFY DEVICE failed, skipped\n", d->label);
 		return -1;
 	}
-	if (id[ATA_ID_CONFIG] & ATA_ID_CONFIG_ATAPI) {
-		con_printf("ata %s: IDENTIFY reports a non-ATA device, skipped\n", d->label);
+	int st = ata_id_parse(id, &info);
+	k_strlcpy(d->model, info.model, sizeof(d->model));
+	k_strlcpy(d->serial, info.serial, sizeof(d->serial));
+	if (st) {
+		con_printf("ata %s: %s: %s, skipped\n", d->label, d->model, ata_id_strerror(st));
 		return -1;
 	}
-	ata_id_string(d->model, id, ATA_ID_MODEL, 20);
-	ata_id_string(d->serial, id, ATA_ID_SERIAL, 10);
-	if (!(id[ATA_ID_CAPS] & ATA_ID_CAPS_LBA)) {
-		con_printf("ata %s: %s has no LBA support (CHS only), skipped\n", d->label, d->model);
-		return -1;
-	}
-	cmdset2 = (id[ATA_ID_CMDSET2] & ATA_ID_CMDSET2_VALID_MASK) == ATA_ID_CMDSET2_VALID
-		? id[ATA_ID_CMDSET2] : 0;
-	d->sectors = (uint32_t)id[ATA_ID_LBA28] | (uint32_t)id[ATA_ID_LBA28 + 1] << 16;
-	if (cmdset2 & ATA_ID_CMDSET2_LBA48) {
-		uint64_t n48 = (uint64_t)id[ATA_ID_LBA48] | (uint64_t)id[ATA_ID_LBA48 + 1] << 16 |
-			       (uint64_t)id[ATA_ID_LBA48 + 2] << 32 | (uint64_t)id[ATA_ID_LBA48 + 3] << 48;
-		d->lba48 = 1;
-		if (n48)
-			d->sectors = n48;
-	}
-	if (!d->sectors) {
-		con_printf("ata %s: %s reports 0 sectors, skipped\n", d->label, d->model);
-		return -1;
-	}
-	c->flush_cmd[slave] = d->lba48 && (cmdset2 & ATA_ID_CMDSET2_FLUSH_EXT) ? ATA_CMD_FLUSH_CACHE_EXT
-			    : (cmdset2 & ATA_ID_CMDSET2_FLUSH) ? ATA_CMD_FLUSH_CACHE : 0;
+	d->sectors = info.sectors;
+	d->lba48 = info.lba48;
+	c->flush_cmd[slave] = info.flush_cmd;
 
 	d->blk.name = d->label;
 	d->blk.sectors = d->blk.max_sectors = d->sectors;
@@ -563,14 +618,26 @@ static int ata_setup_disk(struct ata_disk *d, int ch, int slave)
 	d->blk.write_zeroes = 0;
 	d->blk.priv = d;
 
-	ata_setup_multi(d, id[ATA_ID_MAX_MULTI] & 0xFF, 0);
+	ata_setup_multi(d, info.max_multi, 0);
 	d->pio32 = (uint8_t)ata_check_pio32(d, id);
 	c->disk[slave] = d;
-
-	con_printf("ata %s: %s (serial %s), %llu sectors (%llu MiB), %s, multi %u, %s\n",
+	const char *dma = "PIO only (disk=pio)";
+	if (allow_dma && !c->bm)
+		dma = "PIO only (no bus-master IDE controller for this channel)";
+	else if (allow_dma && !info.dma)
+		dma = "PIO only (the disk has no DMA)";
+	else if (allow_dma) {
+		d->dma = 1;
+		/* The PRD table bounds one command: 127 x 64 KiB, within the command's own count limit. */
+		uint32_t cap = dma_bm_capacity(BM_PRDS) / BLK_SECTOR;
+		if (cap < d->blk.max_count)
+			d->blk.max_count = cap;
+		dma = "bus-master DMA";
+	}
+	con_printf("ata %s: %s (serial %s), %llu sectors (%llu MiB), %s, multi %u, %s, %s\n",
 		   d->label, d->model, d->serial, (unsigned long long)d->sectors,
 		   (unsigned long long)(d->sectors >> 11), d->lba48 ? "LBA48" : "LBA28",
-		   d->multi, d->pio32 ? "PIO32" : "PIO16");
+		   d->multi, d->pio32 ? "PIO32" : "PIO16", dma);
 	return 0;
 }
 
@@ -591,7 +658,7 @@ static int ata_chan_responds(struct ata_chan *c)
 }
 
 /* Probe the four legacy positions; fill disks[] with ATA hard disks (ATAPI and absent devices logged and skipped). */
-int ata_probe(struct ata_disk *disks, int max, uint32_t tsc_per_ms)
+int ata_probe(struct ata_disk *disks, int max, uint32_t tsc_per_ms, int allow_dma)
 {
 	static const char *const chan_names[2] = { "primary", "secondary" };
 	int found = 0, ch, dev;
@@ -650,7 +717,7 @@ int ata_probe(struct ata_disk *disks, int max, uint32_t tsc_per_ms)
 				con_printf("ata %s: disk table full (%d), skipped\n", label, max);
 				continue;
 			}
-			if (ata_setup_disk(&disks[found], ch, dev) == 0)
+			if (ata_setup_disk(&disks[found], ch, dev, allow_dma) == 0)
 				found++;
 		}
 		inb(c->io + ATA_REG_STATUS);
@@ -662,6 +729,47 @@ int ata_probe(struct ata_disk *disks, int max, uint32_t tsc_per_ms)
 
 static struct ata_disk ata_disks[ATA_MAX_DISKS];
 
+/*
+ * The bus-master registers of the legacy channels: the first PCI IDE
+ * function (class 01/01) with a bus master whose channels are in
+ * compatibility mode (they answer at 1F0h/170h); BAR4 gives 16 ports,
+ * 8 per channel. Bus mastering and I/O decoding are switched on.
+ */
+static void ata_find_bm(void)
+{
+	struct pci_dev devs[4];
+	char name[8];
+	ata_chans[0].bm = ata_chans[1].bm = 0;
+	if (!pci_present()) {
+		con_printf("ata: no PCI: PIO only\n");
+		return;
+	}
+	int n = pci_find_class(0x01, 0x01, PCI_ANY, devs, 4);
+	for (int i = 0; i < n && i < 4; i++) {
+		struct pci_bar bar;
+		uint8_t pi = devs[i].progif;
+		pci_name(&devs[i], name);
+		if (!(pi & PCI_IDE_PROGIF_BM)) {
+			con_printf("ata: IDE controller %s (%04x:%04x) has no bus master: PIO\n", name,
+				   devs[i].vendor, devs[i].device);
+			continue;
+		}
+		if (pci_bar(&devs[i], 4, &bar) || !bar.io || !bar.base || bar.size < 16) {
+			con_printf("ata: IDE controller %s: BAR4 (bus master) unassigned: PIO\n", name);
+			continue;
+		}
+		pci_enable(&devs[i], PCI_CMD_IO | PCI_CMD_MASTER);
+		if (!(pi & PCI_IDE_PROGIF_PRI_NATIVE))
+			ata_chans[0].bm = (uint16_t)bar.base;
+		if (!(pi & PCI_IDE_PROGIF_SEC_NATIVE))
+			ata_chans[1].bm = (uint16_t)(bar.base + 8);
+		con_printf("ata: IDE controller %s (%04x:%04x), bus master at %04x: primary %s, secondary %s\n", name,
+			   devs[i].vendor, devs[i].device, (unsigned)bar.base,
+			   ata_chans[0].bm ? "DMA" : "native mode (not served)", ata_chans[1].bm ? "DMA" : "native mode (not served)");
+		return;
+	}
+}
+
 /* Driver probe: the four legacy positions; each hard disk registered as hdN with its position ("pm".."ss"). */
 static int ata_drv_probe(const struct drv_boot_info *bi)
 {
@@ -669,7 +777,12 @@ static int ata_drv_probe(const struct drv_boot_info *bi)
 		con_printf("ata: disk=bios: the legacy ATA ports are left to the BIOS\n");
 		return 0;
 	}
-	int n = ata_probe(ata_disks, ATA_MAX_DISKS, bi->tsc_per_ms), added = 0;
+	int allow_dma = bi->disk_mode != DRV_DISK_PIO;
+	if (allow_dma)
+		ata_find_bm();
+	else
+		con_printf("ata: disk=pio: programmed I/O only\n");
+	int n = ata_probe(ata_disks, ATA_MAX_DISKS, bi->tsc_per_ms, allow_dma), added = 0;
 	con_printf("ata: %d hard disk(s)\n", n);
 	for (int i = 0; i < n; i++)
 		if (disk_add(&ata_disks[i].blk, "ata", ata_disks[i].label, ata_disks[i].model, 0) >= 0)

@@ -1,4 +1,4 @@
-/* ata.h: ATA PIO driver for the legacy primary/secondary channels, behind struct blk_dev. */
+/* ata.h: ATA driver (bus-master DMA, PIO fallback) for the legacy primary/secondary channels, behind struct blk_dev. */
 #ifndef ATA_H
 #define ATA_H
 
@@ -18,6 +18,7 @@ struct ata_disk {
 	uint8_t slave;         /* 0 master, 1 slave */
 	uint8_t lba48;
 	uint8_t pio32;         /* 32-bit data transfers in use */
+	uint8_t dma;           /* bus-master DMA in use (cleared for good after a failed DMA command) */
 	uint16_t multi;        /* sectors per DRQ block for READ/WRITE MULTIPLE (0 = off) */
 	uint64_t sectors;
 	char model[41];
@@ -28,8 +29,10 @@ struct ata_disk {
 /*
  * Probe the four legacy positions; fill disks[] with ATA hard disks
  * (ATAPI and absent devices logged and skipped). Waits are timed with the
- * TSC at tsc_per_ms (kernel/tsc.c; 0: a 3 GHz guess). Returns the count.
+ * TSC at tsc_per_ms (kernel/tsc.c; 0: a 3 GHz guess). allow_dma: use
+ * bus-master DMA on channels that have it (ata_drv_probe found the PCI IDE
+ * function first). Returns the count.
  */
-int ata_probe(struct ata_disk *disks, int max, uint32_t tsc_per_ms);
+int ata_probe(struct ata_disk *disks, int max, uint32_t tsc_per_ms, int allow_dma);
 
 #endif

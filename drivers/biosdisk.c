@@ -259,7 +259,9 @@ static struct disk *bd_native_twin(const struct bd_disk *b, const uint8_t *s0, u
 			continue;
 		if (d->blk->sectors != b->blk.sectors)
 			continue;
-		if (b->ata_pos >= 0 && (strcmp(d->driver, "ata") || strcmp(d->where, ata_positions[b->ata_pos])))
+		/* The EDD ATA position tells IDE disks apart; a BIOS in AHCI mode may describe a SATA disk as ATA
+		 * channel/unit too, so for other native drivers (ahci, nvme) size and sector 0 decide. */
+		if (b->ata_pos >= 0 && !strcmp(d->driver, "ata") && strcmp(d->where, ata_positions[b->ata_pos]))
 			continue;
 		if (blk_read(d->blk, 0, 1, tmp) || memcmp(tmp, s0, BLK_SECTOR))
 			continue;

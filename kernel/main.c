@@ -91,7 +91,7 @@ static void boot_log_mode(int read_only)
 	else if (read_only)
 		con_printf("vhd: mode=rw, but the image is read-only (see above): guest writes answer 03h\n");
 	else
-		con_printf("vhd: mode=rw: guest writes go to the image; each INT 13h write returns after its data and metadata are flushed (ATA: FLUSH CACHE; a BIOS disk: once the BIOS's write call returned, INT 13h has no flush)\n");
+		con_printf("vhd: mode=rw: guest writes go to the image; each INT 13h write returns after its data and metadata are flushed (ATA, AHCI: FLUSH CACHE (EXT); NVMe: FLUSH; a BIOS disk: once the BIOS's write call returned, INT 13h has no flush)\n");
 }
 
 /* Sectors for the snapshot overlay: snapshot=SIZE, else a quarter of usable RAM, at most 256 MiB. */

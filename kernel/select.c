@@ -77,7 +77,7 @@ static int sel_take(struct sel_cand *c, const char *how, struct kerr *e)
 {
 	const struct disk *d = disk_get(c->disk);
 	if (c->kind != SEL_MODULE && d)
-		con_printf("vhd: using %s %s (%s, %s), %llu sectors\n", d->driver[0] == 'a' ? "ATA" : d->driver,
+		con_printf("vhd: using %s %s (%s, %s), %llu sectors\n", !strcmp(d->driver, "ata") ? "ATA" : d->driver,
 			   d->where, d->label, d->model, (unsigned long long)d->blk->sectors);
 	if (!c->ok)
 		return kerr_set(e, c->why, c->remedy);

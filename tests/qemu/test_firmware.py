@@ -271,6 +271,9 @@ VHD_CASES = {
     "vhdx-qemu-img-dynamic-32M-ss": ("small", _qemu_vhdx("dynamic"), "ss"),
     "big-9G-vhdx-qemu-img-dynamic-8M": ("big", _qemu_vhdx("dynamic", "8M"), "pm"),
     "vhdx-qemu-img-dynamic-1M-nvme-bios": ("small", _qemu_vhdx("dynamic", "1M"), "nvme"),
+    # a SATA disk on an AHCI controller: the native driver (drivers/ahci.c), and the BIOS with disk=bios
+    "vhdtool-dynamic-2M-ahci": ("small", _vt("dynamic", "2M"), "ahci"),
+    "vhdtool-dynamic-2M-ahci-disk-bios": ("small", _vt("dynamic", "2M"), "ahci", "disk=bios"),
 }
 
 # where -> the QEMU device that carries the VHD when it is not on IDE
@@ -286,17 +289,32 @@ BIOS_ONLY_DEVICES = {
     "lsi-scsi": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "lsi53c895a,id=lsi",
                              "-device", "scsi-hd,bus=lsi.0,drive=vhd"],
 }
+# where -> a device vhdboot drives natively (besides IDE)
+NATIVE_DEVICES = {
+    "ahci": lambda vhd: ["-drive", "file=%s,if=none,id=vhd,format=raw" % vhd, "-device", "ahci,id=ahci",
+                         "-device", "ide-hd,drive=vhd,bus=ahci.0"],
+}
+
+
+def case_iso(work, cmdline):
+    """build/vhdboot.iso, or one made by tools/mkiso.sh for cmdline (once per module work dir)."""
+    if not cmdline:
+        return iso()
+    out = str(work / ("vhdboot-" + cmdline.replace(" ", "_").replace("=", "-") + ".iso"))
+    if not os.path.exists(out):
+        fh.run_tool(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), cmdline, out])
+    return out
 
 
 def vhd_run(case, runs, work, small_raw, big_raw, raw2):
     """(run, vhd path, data raw, total sectors, params, drive map) for a case; booted once per module."""
-    data, convert, where = VHD_CASES[case]
+    data, convert, where, *cmdline = VHD_CASES[case]
     raw, total, prm = ((small_raw, SMALL_TOTAL, params(SMALL_RANGES, SMALL_CHS, SMALL_TOTAL)) if data == "small"
                        else (big_raw, BIG_TOTAL, params(BIG_RANGES, BIG_CHS, BIG_TOTAL)))
     vhd = str(work / (case + (".vhdx" if "vhdx" in case else ".vhd")))
 
     def boot():
-        iso_path = iso()
+        iso_path = case_iso(work, cmdline[0] if cmdline else "")
         convert(raw, vhd)
         before = fh.sha256(vhd)
         extra = []
@@ -305,7 +323,7 @@ def vhd_run(case, runs, work, small_raw, big_raw, raw2):
         elif where == "ss":
             drives = [(0, raw2), (3, vhd)]
         else:
-            drives, extra = [(0, raw2)], BIOS_ONLY_DEVICES[where](vhd)
+            drives, extra = [(0, raw2)], {**BIOS_ONLY_DEVICES, **NATIVE_DEVICES}[where](vhd)
         run = fh.run_qemu(drives, iso=iso_path, timeout=240, workdir=str(work), extra=extra)
         run.vhd_unchanged = fh.sha256(vhd) == before
         return run
@@ -340,6 +358,19 @@ def test_vhd_boot(case, runs, work, small_raw, big_raw, raw2):
         assert re.search(r"^disk: hd1 = bios 81h,", run.serial, re.M), run.describe()
         assert re.search(r"^biosdisk: 80h = hd0 \(ata pm\): served by the native driver", run.serial, re.M), run.describe()
         assert "resident: BIOS calls from the handler" in run.serial, run.describe()
+    if VHD_CASES[case][2] == "ahci":
+        if VHD_CASES[case][3:] == ("disk=bios",):
+            # nothing native: both disks through the BIOS, the AHCI controller left alone
+            assert re.search(r"^ahci: disk=bios: AHCI controllers are left to the BIOS", run.serial, re.M), run.describe()
+            assert re.search(r"^disk: hd1 = bios 81h,", run.serial, re.M), run.describe()
+            assert "vhd: using bios 81h " in run.serial, run.describe()
+        else:
+            # IDE and AHCI both native; the BIOS backend skips both twins and serves nothing
+            assert re.search(r"^disk: hd1 = ahci p0, ", run.serial, re.M), run.describe()
+            assert "vhd: using ahci p0 (hd1, QEMU HARDDISK)" in run.serial, run.describe()
+            assert re.search(r"^biosdisk: 8[01]h = hd1 \(ahci p0\): served by the native driver", run.serial, re.M), run.describe()
+            assert "resident: BIOS calls from the handler" not in run.serial, run.describe()
+            assert not re.search(r": port reset$", run.serial, re.M), run.describe()
     check_guest(run, raw, total, prm, dmap, hd_count=3)
     assert fw["int13"]["drive"] == 0x80 and fw["int13"]["sectors"] == total, fw
     assert run.vhd_unchanged, "the VHD file changed during a read-only boot"
@@ -477,3 +508,51 @@ def test_failing_bios_disk(work, small_raw, raw2):
     assert re.search(r"^biosdisk: 81h: read LBA \d+ count \d+: BIOS status [0-9a-f]{2}h, resetting the disk and retrying",
                      run.serial, re.M), ctx
     assert re.search(r"^biosdisk: 81h: read LBA \d+ count \d+: BIOS status [0-9a-f]{2}h, giving up", run.serial, re.M), ctx
+# ------------------------------------------------------------------ a failing disk (QEMU blkdebug)
+
+BAD_LBA = 20100                 # inside a data region of the small image, read by the guest's 42h pass
+
+# controller -> (QEMU device for the drive "vhd", the firmware line that reports the failure, command line)
+FAILING = {
+    "ahci": (["-device", "ahci,id=ahci", "-device", "ide-hd,drive=vhd,bus=ahci.0"],
+             r"^ahci p0: READ DMA EXT lba (\d+) count (\d+): device error .*; port reset$", ""),
+    "ide-dma": (["-device", "ide-hd,drive=vhd,bus=ide.0,unit=0"],
+                r"^ata pm: READ DMA(?: EXT)? lba (\d+) count (\d+): device error", ""),
+    "nvme-native": (["-device", "nvme,drive=vhd,serial=bad0"],
+                    r"^nvme n1: READ lba (\d+) count (\d+): error \(status", "disk=native"),
+}
+
+
+@pytest.mark.parametrize("ctrl", list(FAILING))
+def test_failing_disk(ctrl, work, small_raw):
+    """Reads that touch one sector of the disk fail (blkdebug injects EIO): the guest gets an error status
+    for exactly those reads and goes on, the firmware logs the failed command (AHCI: and resets the port;
+    IDE: falls back to PIO once, and the PIO read fails too; NVMe: the completion's status); every other read is right and nothing hangs."""
+    vhd = str(work / ("failing-%s.vhd" % ctrl))
+    fh.qemu_img_vhd(small_raw, vhd, "fixed")
+    conf = str(work / ("blkdebug-%s.conf" % ctrl))
+    with open(conf, "w") as f:
+        f.write('[inject-error]\nevent = "read_aio"\nerrno = "5"\nsector = "%d"\nonce = "off"\n' % BAD_LBA)
+    dev, failed_rx, cmdline = FAILING[ctrl]
+    extra = ["-drive", "if=none,id=vhd,format=raw,file.driver=blkdebug,file.config=%s,file.image.filename=%s"
+             % (conf, vhd)] + dev
+    run = fh.run_qemu([], iso=case_iso(work, cmdline), timeout=240, workdir=str(work), extra=extra)
+    ctx = "\n" + run.describe(4000)
+    assert not run.timed_out, "QEMU timed out: a failing disk must not hang" + ctx
+    assert run.rc == fh.EXIT_DONE, "the guest did not finish" + ctx
+    m = re.search(failed_rx, run.serial, re.M)
+    assert m and int(m.group(1)) <= BAD_LBA < int(m.group(1)) + int(m.group(2)), "no log line for the failed command" + ctx
+    if ctrl == "ide-dma":
+        assert run.serial.count("DMA command failed; this disk uses PIO from now on") == 1, ctx
+        assert re.search(r"^ata pm: READ (?:SECTORS|MULTIPLE)(?: EXT)? lba \d+ count \d+: device error", run.serial, re.M), ctx
+    # the guest: its failed reads are the ones over BAD_LBA, with a status; all other sums are right
+    errs = [dict((k, fh._num(v)) for k, v in fh._KV.findall(e)) for e in run.log.errs]
+    assert errs, "the guest saw no error" + ctx
+    for e in errs:
+        assert e["cf"] == 1 and e["ax"] >> 8 != 0, "a failed read must return CF and a status: %s%s" % (e, ctx)
+        assert e["lba"] <= BAD_LBA < e["lba"] + max(e.get("n", 1), 64), "error away from the bad sector: %s%s" % (e, ctx)
+    prm = params(SMALL_RANGES, SMALL_CHS, SMALL_TOTAL)
+    got = run.log.sum_records("42")
+    exp = fh.expected_sums(small_raw, prm.ranges, prm.chunk, prm.group)
+    bad = [i for i, (g, x) in enumerate(zip(got, exp)) if g != x]
+    assert len(got) == len(exp) and len(bad) <= 1, "sums differ away from the bad sector: %s%s" % (bad, ctx)

@@ -7,7 +7,7 @@ Each boots
   - through build/vhdboot.iso from a fixed, a dynamic and a differencing VHD (the child and its
     parent as files on a FAT32 disk, opened with vhd=/vhd/<child>; plus the chain merged by
     `vhdtool convert`), reaching its marker; GRUB+Linux also from the dynamic VHD on a USB stick
-    (xHCI) and on NVMe, disks vhdboot reads through the BIOS (drivers/biosdisk.c).
+    (xHCI), a disk vhdboot reads through the BIOS (drivers/biosdisk.c).
 The Linux and DOS runs are also repeated with vhdboot's `trace` option, and the
 logged INT 13h calls are checked.
 
@@ -35,7 +35,6 @@ JOBS = int(os.environ.get("GUEST_JOBS", "2"))
 # kind suffix -> QEMU arguments carrying the image (drive id "img") on a controller vhdboot reaches through the BIOS
 BIOS_DEVICES = {
     "usb": ["-device", "qemu-xhci", "-device", "usb-storage,drive=img"],
-    "nvme": ["-device", "nvme,drive=img,serial=img0"],
 }
 
 # Cases: (mode, guest, kind); mode seabios (raw image), vhdboot, trace (vhdboot with `trace`).
@@ -302,3 +301,16 @@ def test_vhdboot_trace(case, boots, images):
         assert any(c["ax"] >> 8 == 0x41 and c["bx"] == 0x55AA and not c["cf"] for c in on80), \
             "no successful AH=41h (EDD check) traced" + ctx
         assert any(c["ax"] >> 8 == 0x42 for c in reads), "no AH=42h reads traced" + ctx
+
+
+@pytest.mark.parametrize("on,backend", [("ahci", "ahci p0"), ("nvme", "bios 80h")])
+def test_vhdboot_linux_on_controller(on, backend, images, tmp_path):
+    """GRUB + Linux from a dynamic VHD on a SATA disk behind AHCI (native driver) and on NVMe (the BIOS
+    backend): the guest reaches its marker, with the VHD read through the named backend."""
+    v = images.vhd("grub")
+    before = fh.sha256(v["dynamic"])
+    run = gb.boot("grub", v["dynamic"], iso=images.iso(""), workdir=str(tmp_path), on=on)
+    run.unchanged = fh.sha256(v["dynamic"]) == before
+    assert "vhd: using %s " % backend in run.serial, run.describe(8000)
+    check_vhdboot("grub", "dynamic", run, images)
+

@@ -349,6 +349,37 @@ def test_chain_on_usb_stick(work, gpt):
     assert fh.sha256(path) == before, "the stick changed during a read-only boot"
 
 
+@pytest.mark.parametrize("mode", ["native", "bios"])
+def test_file_on_ahci(work, gpt, mode):
+    """A dynamic VHD that is a file on the FAT32 partition of a SATA disk on an AHCI controller: read by the
+    native AHCI driver (disk=native) or through the BIOS (disk=bios); the guest reads exactly its contents
+    and the disk is unchanged."""
+    path, exp = gpt
+    before = fh.sha256(path)
+    extra = ["-drive", "file=%s,if=none,id=sata,format=raw" % path, "-device", "ahci,id=ahci",
+             "-device", "ide-hd,drive=sata,bus=ahci.0"]
+    iso = make_iso(work, "disk=%s vhd=/images/%s" % (mode, LONG))
+    run = fh.run_qemu([], iso=iso, timeout=150, workdir=str(work), extra=extra)
+    check_sums(run, exp["/images/" + LONG], "%s on AHCI (disk=%s)" % (LONG, mode))
+    want = r"^disk: hd0 = ahci p0, " if mode == "native" else r"^disk: hd0 = bios 80h,"
+    assert re.search(want, run.serial, re.M), run.describe()
+    assert len(re.findall(r"^disk: hd\d+ = ", run.serial, re.M)) == 1, "the disk is served once\n" + run.describe()
+    assert fh.sha256(path) == before, "the disk changed during a read-only boot"
+
+
+def test_file_on_nvme_native(work, gpt):
+    """The same file on an NVMe disk read by the native NVMe driver (disk=native takes the controller over from
+    SeaBIOS): the guest reads exactly its contents and the disk is unchanged."""
+    path, exp = gpt
+    before = fh.sha256(path)
+    extra = ["-drive", "file=%s,if=none,id=ssd,format=raw" % path, "-device", "nvme,drive=ssd,serial=ssd0"]
+    run = fh.run_qemu([], iso=make_iso(work, "disk=native vhd=/images/%s" % LONG), timeout=150, workdir=str(work),
+                      extra=extra)
+    check_sums(run, exp["/images/" + LONG], "%s on NVMe (native)" % LONG)
+    assert re.search(r"^disk: hd0 = nvme n1, ", run.serial, re.M), run.describe()
+    assert fh.sha256(path) == before, "the disk changed during a read-only boot"
+
+
 def test_menu_digit_over_serial(work, gpt):
     """No vhd=: every image of the GPT disk is listed (kind, size, chain); typing its number on COM1
     boots the chosen one."""

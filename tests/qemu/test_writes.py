@@ -21,7 +21,7 @@ def isos(tmp_path_factory):
         assert os.path.exists(f), "%s missing: run make" % f
     d = tmp_path_factory.mktemp("isos")
     out = {"": fh.ISO}
-    for cmd in ("mode=ro", "mode=snapshot", "mode=snapshot snapshot=64K", "mode=rw trace", "disk=bios"):
+    for cmd in ("mode=ro", "mode=snapshot", "mode=snapshot snapshot=64K", "mode=rw trace", "disk=bios", "disk=pio", "disk=native"):
         path = str(d / (cmd.replace(" ", "_").replace("=", "-") + ".iso"))
         subprocess.run(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), cmd, path], check=True,
                        env=dict(os.environ, VHDBOOT_ELF=ELF), capture_output=True, timeout=120)
@@ -30,9 +30,12 @@ def isos(tmp_path_factory):
 
 
 def boot(disk, iso, work, timeout=120, on="ide"):
-    """Boot disk on IDE pm (on="ide") or on an NVMe controller only the BIOS reads (on="nvme")."""
-    if on == "nvme":
-        extra = ["-drive", "file=%s,if=none,id=vhd,format=raw" % disk, "-device", "nvme,drive=vhd,serial=vhd0"]
+    """Boot disk on IDE pm (on="ide"), on an NVMe controller only the BIOS reads (on="nvme") or on
+    port 0 of an AHCI controller (on="ahci")."""
+    if on in ("nvme", "ahci"):
+        extra = ["-drive", "file=%s,if=none,id=vhd,format=raw" % disk]
+        extra += (["-device", "nvme,drive=vhd,serial=vhd0"] if on == "nvme" else
+                  ["-device", "ahci,id=ahci", "-device", "ide-hd,drive=vhd,bus=ahci.0"])
         run = fh.run_qemu([], iso=iso, timeout=timeout, workdir=str(work), extra=extra)
     else:
         run = fh.run_qemu([(0, disk)], iso=iso, timeout=timeout, workdir=str(work))
@@ -91,7 +94,14 @@ def assert_reads_back(path, model, work, hidden=()):
 
 # backend -> (iso command line, where the disk sits, the backend the boot log must name)
 BACKENDS = {"ata": ("", "ide", "ATA pm"), "bios-nvme": ("", "nvme", "bios 80h"),
-            "bios-ide": ("disk=bios", "ide", "bios 80h")}
+            "bios-ide": ("disk=bios", "ide", "bios 80h"), "ata-pio": ("disk=pio", "ide", "ATA pm"),
+            "ahci": ("", "ahci", "ahci p0"), "bios-ahci": ("disk=bios", "ahci", "bios 80h"),
+            "nvme-native": ("disk=native", "nvme", "nvme n1")}
+# backend -> a boot-log line that shows how the disk was driven (DMA or not)
+BACKEND_LOG = {"ata": "ata pm: QEMU HARDDISK .*, bus-master DMA$", "ata-pio": "ata pm: QEMU HARDDISK .*, PIO only \\(disk=pio\\)$",
+               "ahci": "ahci p0: QEMU HARDDISK .* sectors per command$",
+               "nvme-native": "nvme .*taken over from the BIOS \\(disk=native\\)",
+               "bios-nvme": "nvme .*: enabled by the BIOS: left to the BIOS backend"}
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
@@ -116,6 +126,9 @@ def test_dynamic_on_bigger_disk(tmp_path, isos, backend):
     disk = wg.on_bigger_disk(vhd, str(tmp_path / "disk.raw"), 16 << 20)
     run = boot(disk, isos[cmd], tmp_path, on=on)
     assert "vhd: using %s " % named in run.serial, run.describe()
+    if backend in BACKEND_LOG:
+        assert re.search(BACKEND_LOG[backend], run.serial, re.M), run.describe()
+    assert not re.search(r"DMA command failed|: port reset$|controller reset", run.serial, re.M), run.describe()
     assert "the VHD is the first %d of" % (os.path.getsize(vhd) // S) in run.serial, run.describe()
     res = wg.records(run.serial)
     assert all(kv["ah"] == 0 and kv["cf"] == 0 for k, kv in res if k == "W"), run.describe()
@@ -264,17 +277,11 @@ def test_differencing_writes_on_host(tmp_path):
 
 # ------------------------------------------------------------------ power cut
 
-def test_power_cut(tmp_path):
-    """A few trials of tests/qemu/powercut.py: SIGKILL mid-write; the image checks clean and every acknowledged write is there."""
-    results = powercut.run_trials(4, str(tmp_path), seed=1)
-    bad = [r for r in results if not r.ok]
-    assert not bad, "\n\n".join(r.report() for r in bad)
-    assert sum(r.completed for r in results) > 0
-
-
-def test_power_cut_bios_backend(tmp_path):
-    """Power cuts with the disk on NVMe, written through the BIOS's INT 13h from the resident handler."""
-    results = powercut.run_trials(3, str(tmp_path), seed=2, device="nvme")
+@pytest.mark.parametrize("on", ["ide", "ahci", "nvme"])
+def test_power_cut(tmp_path, on):
+    """A few trials of tests/qemu/powercut.py: SIGKILL mid-write; the image checks clean and every acknowledged write is there.
+    The disk on IDE (native ATA with DMA), on AHCI (native) and on NVMe (the BIOS backend)."""
+    results = powercut.run_trials(4 if on == "ide" else 3, str(tmp_path), seed=1, on=on)
     bad = [r for r in results if not r.ok]
     assert not bad, "\n\n".join(r.report() for r in bad)
     assert sum(r.completed for r in results) > 0

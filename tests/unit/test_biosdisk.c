@@ -339,7 +339,7 @@ static void test_errors(void **state)
 	assert_int_equal(trips, 0);
 }
 
-/* A BIOS disk that a native driver serves already (same size and sector 0, same ATA position) is skipped. */
+/* A BIOS disk that a native driver serves already (same size and sector 0, same ATA position for an ata disk) is skipped. */
 static void test_native_twin(void **state)
 {
 	(void)state;
@@ -366,6 +366,24 @@ static void test_native_twin(void **state)
 	memcpy(pm->data, mdisks[0].data, 1000 * 512);
 	assert_true(disk_add(&pm->blk, "ata", "pm", "QEMU", 0) == 0);
 	assert_int_equal(probe(DRV_DISK_AUTO, 1), 1);
+	/* an AHCI disk: a twin by size and sector 0, whether the BIOS gives no path or an ATA one */
+	for (int pos = -1; pos <= 1; pos++) {
+		setup(NULL);
+		mkdisk(0, 1, 0, 0, 0, 1000, 5);
+		mdisks[0].ata_pos = pos;
+		memcpy(pm->data, mdisks[0].data, 1000 * 512);
+		assert_true(disk_add(&pm->blk, "ahci", "p0", "QEMU", 0) == 0);
+		assert_int_equal(probe(DRV_DISK_AUTO, 1), 0);
+		assert_non_null(strstr(kstubs_log, "80h = hd0 (ahci p0): served by the native driver"));
+	}
+	/* ... but not with another sector 0 */
+	setup(NULL);
+	mkdisk(0, 1, 0, 0, 0, 1000, 5);
+	memcpy(pm->data, mdisks[0].data, 1000 * 512);
+	pm->data[17] ^= 1;
+	assert_true(disk_add(&pm->blk, "ahci", "p0", "QEMU", 0) == 0);
+	assert_int_equal(probe(DRV_DISK_AUTO, 1), 1);
+	memcpy(pm->data, mdisks[0].data, 1000 * 512);
 	/* disk=bios: every BIOS disk, twins included; disk=native / pio: none */
 	setup(NULL);
 	mkdisk(0, 1, 0, 0, 0, 1000, 5);

@@ -33,18 +33,29 @@ LINUX_FAIL = r"Kernel panic|VHDBOOT-INIT-FAIL|vhdboot: ERROR"
 TIMEOUTS = {"grub": 180, "grub-ext2": 180, "syslinux": 180, "memtest": 120, "doschain": 60}
 
 
-def boot(guest, disk, iso=None, extra_disks=(), timeout=None, workdir=None, extra=()):
+# controller -> QEMU arguments that attach `disk` to it (on="ide": IDE index 0, the default)
+CONTROLLERS = {
+    "ahci": lambda disk: ["-drive", "file=%s,if=none,id=gd,format=raw" % disk, "-device", "ahci,id=ahci",
+                          "-device", "ide-hd,drive=gd,bus=ahci.0"],
+    "nvme": lambda disk: ["-drive", "file=%s,if=none,id=gd,format=raw" % disk, "-device", "nvme,drive=gd,serial=gd0"],
+}
+
+
+def boot(guest, disk, iso=None, extra_disks=(), timeout=None, workdir=None, on="ide", extra=()):
     """One QEMU run of guest's disk (raw image under SeaBIOS when iso is None, else a VHD through
-    vhdboot's ISO; disk None: no IDE disk, the image comes on a device in extra, QEMU arguments).
-    Returns firmware_harness.Run."""
+    vhdboot's ISO), the disk on IDE or on a controller of CONTROLLERS; disk None: no IDE disk, the
+    image comes on a device in extra (QEMU arguments). Returns firmware_harness.Run."""
     drives = ([(0, disk)] if disk else []) + [(i + 1, d) for i, d in enumerate(extra_disks)]
-    kw = {}
+    kw = {"extra": list(extra)}
+    if on != "ide":
+        drives = [(i + 1, d) for i, d in enumerate(extra_disks)]
+        kw["extra"] = CONTROLLERS[on](disk) + list(extra)
     if guest == "memtest":
         kw["stop_on_raw"] = MEMTEST_BANNER + "|" + LINUX_FAIL
     else:
         kw["stop_on"] = LINUX_FAIL
     return fh.run_qemu(drives, iso=iso, boot="d" if iso else "c", timeout=timeout or TIMEOUTS[guest],
-                       workdir=workdir, qemu=QEMU, mem=MEM, extra=list(extra), **kw)
+                       workdir=workdir, qemu=QEMU, mem=MEM, **kw)
 
 
 def marker_time(run, marker):

@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""disks.py: sequential INT 13h AH=42h read throughput per disk controller: vhdboot's backends vs SeaBIOS on the raw disk.
+
+    bench/disks.py [--mib N] [--keep]
+
+For each controller QEMU emulates (IDE on PIIX3, AHCI on ICH9, NVMe), one run measures:
+  SeaBIOS's own INT 13h reading the raw disk on that controller (the baseline), and
+  vhdboot serving the same data as a fixed VHD on the same controller, through each backend
+  that applies: IDE PIO (disk=pio), IDE bus-master DMA (default), AHCI native (default),
+  AHCI via the BIOS (disk=bios), NVMe via the BIOS (default: SeaBIOS runs the controller, so the
+  native driver leaves it alone), NVMe native (disk=native: the native driver takes it over).
+The guest (tests/qemu/progs/int13test.asm, bench flag) reads N MiB (default 256) from LBA 2048
+with 64 sectors per AH=42h call and prints TSC ticks for the loop with a PIT calibration
+(as bench/int13_read.py). Prints MiB/s per configuration and the ratio to SeaBIOS on the same
+controller (target >= 1.0), and to MEMDISK (syslinux's, loaded by GRUB with the raw image as its
+initrd: the same data served from RAM; issue target with DMA: >= 1.0).
+No pass/fail: numbers only (a read error makes the exit status 1).
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "qemu"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import firmware_harness as fh  # noqa: E402
+from int13_read import build_image  # noqa: E402
+
+# controller -> QEMU arguments that put the file `path` on it as the only hard disk
+CONTROLLERS = {
+    "IDE": lambda path: ["-drive", "file=%s,if=none,id=d0,format=raw" % path, "-device", "ide-hd,drive=d0,bus=ide.0,unit=0"],
+    "AHCI": lambda path: ["-drive", "file=%s,if=none,id=d0,format=raw" % path, "-device", "ahci,id=ahci",
+                          "-device", "ide-hd,drive=d0,bus=ahci.0"],
+    "NVMe": lambda path: ["-drive", "file=%s,if=none,id=d0,format=raw" % path, "-device", "nvme,drive=d0,serial=b0"],
+}
+# (label, controller, vhdboot command line or None for SeaBIOS on the raw disk, backend line the log must show)
+CONFIGS = [
+    ("IDE: SeaBIOS, raw disk", "IDE", None, None),
+    ("IDE PIO (disk=pio)", "IDE", "disk=pio", "PIO only (disk=pio)"),
+    ("IDE bus-master DMA", "IDE", "", "bus-master DMA"),
+    ("AHCI: SeaBIOS, raw disk", "AHCI", None, None),
+    ("AHCI native", "AHCI", "", "disk: hd0 = ahci p0"),
+    ("AHCI via BIOS (disk=bios)", "AHCI", "disk=bios", "disk: hd0 = bios 80h"),
+    ("NVMe: SeaBIOS, raw disk", "NVMe", None, None),
+    ("NVMe via BIOS", "NVMe", "", "disk: hd0 = bios 80h"),
+    ("NVMe native (disk=native)", "NVMe", "disk=native", "disk: hd0 = nvme n1"),
+]
+
+
+MEMDISK = "/usr/lib/syslinux/memdisk"   # Debian package syslinux
+
+
+def memdisk_iso(raw, work):
+    """A GRUB CD that boots MEMDISK with raw as its hard-disk image (GRUB reads it from the CD into RAM)."""
+    root = os.path.join(work, "memdisk-root")
+    os.makedirs(os.path.join(root, "boot", "grub"), exist_ok=True)
+    shutil.copy(MEMDISK, os.path.join(root, "boot", "memdisk"))
+    shutil.copy(raw, os.path.join(root, "boot", "disk.img"))
+    with open(os.path.join(root, "boot", "grub", "grub.cfg"), "w") as f:
+        f.write("serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n"
+                "set timeout=0\nmenuentry memdisk {\n\tlinux16 /boot/memdisk harddisk\n"
+                "\tinitrd16 /boot/disk.img\n\tboot\n}\n")
+    out = os.path.join(work, "memdisk.iso")
+    fh.run_tool(["grub-mkrescue", "-o", out, root])
+    shutil.rmtree(root)
+    return out
+
+
+def measure_memdisk(raw, mib, work):
+    """The guest on MEMDISK's RAM disk: the same raw image, read from RAM."""
+    iso = memdisk_iso(raw, work)
+    run = fh.run_qemu([], iso=iso, boot="d", timeout=1800, workdir=work, mem=mib + 512)
+    b = run.log.bench
+    if run.rc != fh.EXIT_DONE or not {"CAL", "START", "END"} <= set(b):
+        print("MEMDISK: the guest did not finish (rc=%s)\n%s" % (run.rc, run.describe()), file=sys.stderr)
+        return None
+    secs = b["END"]["tsc"] / (b["CAL"]["tsc50ms"] * 20)
+    return {"label": "MEMDISK (RAM), raw image", "ctrl": "RAM", "base": True, "s": secs, "mibs": mib / secs,
+            "errs": b["END"]["errs"]}
+
+
+def iso_for(cmdline, work, cache={}):
+    if cmdline == "":
+        return fh.ISO
+    if cmdline not in cache:
+        out = os.path.join(work, "vhdboot-%s.iso" % cmdline.replace("=", "-"))
+        fh.run_tool(["sh", os.path.join(ROOT, "tools", "mkiso.sh"), cmdline, out])
+        cache[cmdline] = out
+    return cache[cmdline]
+
+
+def measure(label, ctrl, cmdline, must, raw, fixed, mib, work):
+    iso = None if cmdline is None else iso_for(cmdline, work)
+    run = fh.run_qemu([], iso=iso, boot="d" if iso else "c", timeout=900, workdir=work,
+                      extra=CONTROLLERS[ctrl](fixed if iso else raw))
+    b = run.log.bench
+    if run.rc != fh.EXIT_DONE or not {"CAL", "START", "END"} <= set(b):
+        print("%s: the guest did not finish (rc=%s)\n%s" % (label, run.rc, run.describe()), file=sys.stderr)
+        return None
+    if must and must not in run.serial:
+        print("%s: the boot log lacks %r: not the backend meant\n%s" % (label, must, run.describe()), file=sys.stderr)
+        return None
+    secs = b["END"]["tsc"] / (b["CAL"]["tsc50ms"] * 20)
+    return {"label": label, "ctrl": ctrl, "base": cmdline is None, "s": secs, "mibs": mib / secs, "errs": b["END"]["errs"]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mib", type=int, default=256, help="MiB read per configuration (default 256)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = ap.parse_args()
+    for f in (fh.ISO, fh.VHDTOOL, fh.GUEST_BIN):
+        if not os.path.exists(f):
+            sys.exit("disks.py: %s is missing (run make first)" % f)
+    work = tempfile.mkdtemp(prefix="disksbench-", dir=os.path.join(ROOT, "build"))
+    try:
+        raw = os.path.join(work, "data.raw")
+        build_image(raw, a.mib)
+        fixed = fh.vhdtool_vhd(raw, os.path.join(work, "fixed.vhd"), "fixed")
+        res = [measure(*c, raw, fixed, a.mib, work) for c in CONFIGS]
+        md = measure_memdisk(raw, a.mib, work) if os.path.exists(MEMDISK) else None
+        if not os.path.exists(MEMDISK):
+            print("disks.py: %s missing (Debian package syslinux): no MEMDISK row" % MEMDISK, file=sys.stderr)
+        print("disks: %d MiB sequential, AH=42h x 64 sectors, fixed VHD, QEMU TCG (%s), -m 256" % (a.mib, fh.QEMU))
+        print("%-28s %9s %9s %18s %12s %5s" % ("configuration", "guest s", "MiB/s", "vs SeaBIOS same ctl",
+                                               "vs MEMDISK", "errs"))
+        base = {}
+        for r in res:
+            if not r:
+                continue
+            if r["base"]:
+                base[r["ctrl"]] = r["mibs"]
+            ratio = "%.2f" % (r["mibs"] / base[r["ctrl"]]) if r["ctrl"] in base and not r["base"] else "(baseline)" if r["base"] else "-"
+            vsmd = "%.2f" % (r["mibs"] / md["mibs"]) if md and not r["base"] else "-"
+            print("%-28s %9.2f %9.1f %18s %12s %5d" % (r["label"], r["s"], r["mibs"], ratio, vsmd, r["errs"]))
+        if md:
+            print("%-28s %9.2f %9.1f %18s %12s %5d" % (md["label"], md["s"], md["mibs"], "-", "(baseline)", md["errs"]))
+        return 0 if all(res) and md is not None and not any(r["errs"] for r in res + [md]) else 1
+    finally:
+        if a.keep:
+            print("work directory kept: %s" % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
