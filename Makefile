@@ -95,6 +95,15 @@ $(BUILD)/fsprobe: $(BUILD)/host/tests/host/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/host
 $(BUILD)/fsprobe-san: $(BUILD)/san/tests/host/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/san/%.o) $(BLOCK_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/tools/hostdev.o
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^
 
+# build/linux/vhdboot-attach: the Linux side of the hand-over (docs/handover.md), a static program for an
+# initramfs over the same vhd/, block/, fs/ and handover/ libraries plus vhdtool's host chain opener.
+ATTACH_SRCS := tools/linux/vhdboot-attach.c tools/chain.c tools/hostdev.c $(VHD_SRCS) $(IMAGE_SRCS) $(HO_SRCS) $(FS_SRCS)
+linux: $(BUILD)/linux/vhdboot-attach
+$(BUILD)/linux/vhdboot-attach: $(ATTACH_SRCS:%.c=$(BUILD)/host/%.o)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) -static -o $@ $^
+all: linux
+
 unit: $(UNIT_BINS) $(BUILD)/vhdtool
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
@@ -128,7 +137,7 @@ bench: deps
 	$(PYTHON) bench/int13_write.py
 	$(PYTHON) bench/guests_boot.py --reps 5
 
-.PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe
+.PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe linux
 clean:
 	rm -rf $(BUILD)
 
