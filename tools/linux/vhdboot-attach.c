@@ -211,14 +211,12 @@ static int skip_dev(const char *n)
 	return n[0] == '.';
 }
 
-/* Copy an ATA IDENTIFY string field (byte-swapped words), spaces trimmed. */
+/* Copy a string field of HDIO_GET_IDENTITY's struct hd_driveid (the kernel hands it in text order), spaces trimmed. */
 static void ata_str(char *out, const uint8_t *id, int word, int words)
 {
 	int n = 0;
-	for (int i = 0; i < words; i++) {
-		out[n++] = (char)id[(word + i) * 2 + 1];
-		out[n++] = (char)id[(word + i) * 2];
-	}
+	for (int i = 0; i < words * 2; i++)
+		out[n++] = (char)id[word * 2 + i];
 	out[n] = 0;
 	while (n > 0 && out[n - 1] == ' ')
 		out[--n] = 0;

@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""linux_nbd.py: the "Linux keeps the disk" guest (issue 12): a VHD whose Linux serves itself through vhdboot-attach.
+
+Built at test time from Debian's packages (build_images.py's cached cloud kernel .deb):
+  guest raw disk:  GRUB 2 in the MBR gap, partition 1 ext2 (the root): /boot/vmlinuz, /boot/initrd.img,
+                   /boot/grub/grub.cfg. GRUB loads both through INT 13h (vhdboot).
+  initramfs:       /init = nbdinit.c (static), /vhdboot-attach (build/linux/), and the modules the
+                   cloud kernel has as modules (IDE: ata_piix, libata, scsi, sd_mod; nbd; vfat, fat, nls)
+                   with their dependencies (from each .ko's .modinfo), listed in /modules.order.
+  host disk:       a raw disk with one FAT32 partition holding /guest.vhd (the guest disk as a VHD:
+                   dynamic by default), attached as the IDE master; vhdboot's scan finds the file.
+
+After the boot the host checks the VHD: vhdtool check, the token and pattern files inside the ext2
+(vhdtool convert to raw, then debugfs), and that the file grew.
+
+Usage: tests/qemu/thirdparty/linux_nbd.py OUTDIR [fixed|dynamic]   (prints the host disk's path)
+"""
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+import build_images as bi  # noqa: E402
+
+ATTACH = os.environ.get("VHDBOOT_ATTACH", os.path.join(bi.BUILD, "linux", "vhdboot-attach"))
+TOKEN = "linux-kept-the-disk-7f3a"
+FILL_KIB = 3072                   # the pattern file: spreads over blocks the dynamic VHD has not allocated yet
+GUEST_MIB = 64                    # the guest's virtual disk
+HOST_FAT_MIB = 160                # the host disk's FAT32 partition
+HOST_P1 = 2048
+VHD_NAME = "guest.vhd"
+# The modules the initramfs loads (each with its dependencies first).
+MODULES = ["ata_piix", "sd_mod", "nbd", "vfat", "nls_cp437", "nls_ascii", "nls_utf8"]
+ARGS = bi.LINUX_ARGS + " vhdboot.token=%s vhdboot.fill=%d" % (TOKEN, FILL_KIB)
+
+
+def fill_pattern(kib=FILL_KIB):
+    """The bytes nbdinit.c writes to /vhdboot-fill.bin (same LCG)."""
+    out = bytearray(kib * 1024)
+    x = 0x12345678
+    for i in range(len(out)):
+        x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+        out[i] = (x >> 16) & 0xFF
+    return bytes(out)
+
+
+# ------------------------------------------------------------------ kernel modules from the .deb
+
+def _modinfo_depends(ko):
+    """The depends= list of a .ko's .modinfo section (ELF64 little-endian section table)."""
+    with open(ko, "rb") as fh:
+        data = fh.read()
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        raise bi.BuildError("%s is not an ELF64 file" % ko)
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    secs = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    stroff = secs[shstrndx][4]
+    for s in secs:
+        name = data[stroff + s[0]:data.index(b"\0", stroff + s[0])]
+        if name == b".modinfo":
+            for item in data[s[4]:s[4] + s[5]].split(b"\0"):
+                if item.startswith(b"depends="):
+                    return [d for d in item[8:].decode().split(",") if d]
+    return []
+
+
+def kernel_tree():
+    """The extracted .deb (CACHE/<deb>.tree): /lib/modules/<version>/... ; extracted once."""
+    with bi._KERNEL_LOCK:
+        deb = bi.kernel_deb()
+        tree = deb[:-len(".deb")] + ".tree"
+        if not os.path.isdir(tree):
+            tmp = tree + ".tmp%d" % os.getpid()
+            shutil.rmtree(tmp, ignore_errors=True)
+            bi.run(["dpkg-deb", "-x", deb, tmp])
+            os.replace(tmp, tree)
+        return tree
+
+
+def modules_in_order(tree, wanted=MODULES):
+    """[(path inside the initramfs, host file)] of wanted and their dependencies, dependencies first."""
+    index = {}
+    for root, _dirs, files in os.walk(os.path.join(tree, "lib", "modules")):
+        for f in files:
+            if f.endswith(".ko"):
+                index[f[:-3].replace("-", "_")] = os.path.join(root, f)
+    order, seen = [], set()
+
+    def visit(name):
+        key = name.replace("-", "_")
+        if key in seen:
+            return
+        seen.add(key)
+        if key not in index:
+            raise bi.BuildError("module %s is not in %s (built in, or another kernel?)" % (name, tree))
+        for dep in _modinfo_depends(index[key]):
+            visit(dep)
+        order.append(("lib/modules/%s.ko" % key, index[key]))
+
+    for m in wanted:
+        visit(m)
+    return order
+
+
+def initramfs(workdir):
+    """The initramfs: nbdinit (static), vhdboot-attach, the modules and /modules.order."""
+    if not os.path.exists(ATTACH):
+        raise bi.BuildError("%s is missing: run `make linux`" % ATTACH)
+    init = os.path.join(workdir, "nbdinit")
+    bi.run(["gcc", "-static", "-Os", "-s", "-Wall", "-Werror", "-o", init, os.path.join(HERE, "nbdinit.c")])
+    mods = modules_in_order(kernel_tree())
+    ents = [("dev", 0o40755, b"", (0, 0)), ("dev/console", 0o20600, b"", (5, 1)),
+            ("proc", 0o40755, b"", (0, 0)), ("sys", 0o40755, b"", (0, 0)), ("run", 0o40755, b"", (0, 0)),
+            ("lib", 0o40755, b"", (0, 0)), ("lib/modules", 0o40755, b"", (0, 0))]
+    for inside, host in mods:
+        with open(host, "rb") as fh:
+            ents.append((inside, 0o100644, fh.read(), (0, 0)))
+    ents.append(("modules.order", 0o100644, "".join("/%s\n" % i for i, _ in mods).encode(), (0, 0)))
+    with open(init, "rb") as fh:
+        ents.append(("init", 0o100755, fh.read(), (0, 0)))
+    with open(ATTACH, "rb") as fh:
+        ents.append(("vhdboot-attach", 0o100755, fh.read(), (0, 0)))
+    out = os.path.join(workdir, "initrd.img")
+    with open(out, "wb") as fh:
+        fh.write(bi.newc_cpio(ents))
+    return out
+
+
+# ------------------------------------------------------------------ disks
+
+def build_guest_raw(out, workdir):
+    """The guest disk: GRUB in the gap, ext2 partition 1 (root and /boot) filling the rest."""
+    p1, n1 = 2048, GUEST_MIB * bi.MiB // bi.SECTOR - 2048
+    bi.new_disk(out, p1 + n1)
+    bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table([(p1, n1, 0x83, True)]))
+    cfg = bi.GRUB_SERIAL + """menuentry "linux: root on the VHD through vhdboot-attach" {
+	linux (hd0,msdos1)/boot/vmlinuz %s
+	initrd (hd0,msdos1)/boot/initrd.img
+}
+""" % ARGS
+    cfgp = os.path.join(workdir, "grub.cfg")
+    with open(cfgp, "w") as fh:
+        fh.write(cfg)
+    e2 = bi.ext2_image(os.path.join(workdir, "root.ext2"), n1,
+                       {"boot/vmlinuz": bi.kernel(), "boot/initrd.img": initramfs(workdir),
+                        "boot/grub/grub.cfg": cfgp}, workdir)
+    bi.copy_into(out, p1, e2)
+    os.unlink(e2)
+    bi.grub_install(out, bi.grub_core(workdir, root_part=1), p1)
+    return out
+
+
+def build_host_disk(out, vhd, workdir):
+    """A raw disk: MBR, FAT32 partition 1 at HOST_P1 holding /guest.vhd."""
+    n1 = HOST_FAT_MIB * bi.MiB // bi.SECTOR
+    bi.new_disk(out, HOST_P1 + n1)
+    bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table([(HOST_P1, n1, 0x0C, True)], signature=0x48535431))
+    fat = os.path.join(workdir, "host.fat")
+    if os.path.exists(fat):
+        os.unlink(fat)
+    bi.run(["mkfs.fat", "-F", "32", "-n", "VHDHOST", "-h", str(HOST_P1), "-S", "512", "-C", fat, str(n1 // 2)])
+    bi.run(["mcopy", "-i", fat, vhd, "::/" + VHD_NAME], env=bi.MTOOLS_ENV)
+    bi.copy_into(out, HOST_P1, fat)
+    os.unlink(fat)
+    return out
+
+
+def build(outdir, kind="dynamic"):
+    """Host disk (raw) with /guest.vhd of kind; returns (host disk, guest raw, the VHD as copied in)."""
+    os.makedirs(outdir, exist_ok=True)
+    work = os.path.join(outdir, "linux-nbd.work")
+    os.makedirs(work, exist_ok=True)
+    raw = build_guest_raw(os.path.join(outdir, "linux-nbd-guest.raw"), work)
+    vhd = os.path.join(outdir, "linux-nbd-%s.vhd" % kind)
+    if os.path.exists(vhd):
+        os.unlink(vhd)
+    bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", kind, raw, vhd])
+    host = build_host_disk(os.path.join(outdir, "linux-nbd-host-%s.raw" % kind), vhd, work)
+    shutil.rmtree(work, ignore_errors=True)
+    return host, raw, vhd
+
+
+# ------------------------------------------------------------------ after the boot
+
+def extract_vhd(host, out):
+    """Copy /guest.vhd out of the host disk's FAT (mtools, partition at HOST_P1)."""
+    if os.path.exists(out):
+        os.unlink(out)
+    bi.run(["mcopy", "-i", "%s@@%d" % (host, HOST_P1 * bi.SECTOR), "::/" + VHD_NAME, out], env=bi.MTOOLS_ENV)
+    return out
+
+
+def read_guest_file(vhd, name, workdir):
+    """The bytes of /name in the VHD's ext2 root (vhdtool convert to raw, partition 1, debugfs dump)."""
+    raw = os.path.join(workdir, "after.raw")
+    bi.run([bi.VHDTOOL, "convert", "-O", "raw", vhd, raw])
+    part = os.path.join(workdir, "after.p1")
+    with open(raw, "rb") as src, open(part, "wb") as dst:
+        src.seek(2048 * bi.SECTOR)
+        shutil.copyfileobj(src, dst, 4 * bi.MiB)
+    os.unlink(raw)
+    dump = os.path.join(workdir, "dump.bin")
+    if os.path.exists(dump):
+        os.unlink(dump)
+    p = subprocess.run(["debugfs", "-R", "dump /%s %s" % (name, dump), part], capture_output=True, timeout=120)
+    os.unlink(part)
+    if not os.path.exists(dump):
+        return None
+    with open(dump, "rb") as fh:
+        data = fh.read()
+    os.unlink(dump)
+    del p
+    return data
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+        sys.exit(2)
+    print(build(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "dynamic")[0])
