@@ -15,6 +15,7 @@ static const char *const ho_msgs[HO_E_COUNT][2] = {
 	[HO_E_OFFSET] = {"offset", "a string, chain or extent offset points outside the table"},
 	[HO_E_FIELD] = {"field", "a field holds a value this version does not define"},
 	[HO_E_NOT_FOUND] = {"not-found", "no hand-over table in the searched memory"},
+	[HO_E_MOVED] = {"moved", "a copy of a table found away from where vhdboot placed it (stale)"},
 };
 
 const char *ho_strerror(int err)
@@ -263,7 +264,7 @@ int ho_find(const void *memv, uint32_t len, uint32_t base, uint32_t *off)
 		if (rc == HO_E_SIGNATURE)
 			continue;
 		if (rc == HO_OK && ho_le(mem + o + 28, 4) != base + o)
-			rc = HO_E_FIELD;  /* a copy of a table, not the one vhdboot placed here */
+			rc = HO_E_MOVED;  /* a copy of a table, not the one vhdboot placed here */
 		if (rc == HO_OK) {
 			*off = o;
 			return HO_OK;

@@ -136,6 +136,7 @@ enum ho_err {
 	HO_E_OFFSET,              /* a string, chain or extent offset points outside the data area */
 	HO_E_FIELD,               /* a field holds a value the version does not define */
 	HO_E_NOT_FOUND,           /* no table in the searched memory */
+	HO_E_MOVED,               /* a valid table whose self_phys is elsewhere: a stale copy, not vhdboot's */
 	HO_E_COUNT
 };
 

@@ -215,6 +215,13 @@ static void test_find(void **state)
 	memcpy(mem + 0x100, mem + at, n);
 	assert_int_equal(ho_find(mem, sizeof(mem), HO_SCAN_LO, &off), HO_OK);
 	assert_int_equal(off, at);
+	/* Only a copy (the original zeroed): refused as stale. */
+	uint8_t keep[HO_MAX_BYTES];
+	memcpy(keep, mem + at, n);
+	memset(mem + at, 0, n);
+	assert_int_equal(ho_find(mem, sizeof(mem), HO_SCAN_LO, &off), HO_E_MOVED);
+	memcpy(mem + at, keep, n);
+	memset(mem + 0x100, 0, n);
 	/* Damaged: the defect of the candidate is reported. */
 	mem[at + 200] ^= 0xFF;
 	assert_int_equal(ho_find(mem, sizeof(mem), HO_SCAN_LO, &off), HO_E_CRC);
