@@ -8,6 +8,7 @@ from its self_phys): exit 3 with the reason, nothing attached.
 """
 import os
 import struct
+import subprocess
 import zlib
 
 import pytest
@@ -92,3 +93,21 @@ def test_damaged_table_refused(attach, tmp_path, damage):
     want = {"crc": "(crc)", "major": "(version)", "moved": "(moved)"}[damage]
     assert "hand-over table was found but is refused" in r.stderr and want in r.stderr, r.stderr
     assert "nothing attached" in r.stderr
+
+
+def test_install_staging(attach, tmp_path):
+    """tools/linux/install.sh into a DESTDIR: the program, the initramfs-tools hook and local-top script, the
+    dracut module and its config, all in place and executable; the scripts parse (sh -n / bash -n)."""
+    here = os.path.join(os.path.dirname(BUILD), "tools", "linux")
+    env = dict(os.environ, DESTDIR=str(tmp_path))
+    p = subprocess.run(["sh", os.path.join(here, "install.sh"), "--no-update"], env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for rel in ("usr/local/sbin/vhdboot-attach", "etc/initramfs-tools/hooks/vhdboot",
+                "etc/initramfs-tools/scripts/local-top/vhdboot", "usr/lib/dracut/modules.d/90vhdboot/module-setup.sh",
+                "usr/lib/dracut/modules.d/90vhdboot/vhdboot-attach.sh"):
+        f = tmp_path / rel
+        assert f.exists() and os.access(str(f), os.X_OK), rel
+        shell = "bash" if rel.endswith("module-setup.sh") else "sh"
+        if not rel.endswith("vhdboot-attach"):
+            run([shell, "-n", str(f)])
+    assert 'add_dracutmodules+=" vhdboot "' in (tmp_path / "etc/dracut.conf.d/vhdboot.conf").read_text()

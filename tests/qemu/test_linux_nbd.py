@@ -32,7 +32,7 @@ def images(tmp_path_factory):
     if not os.path.exists(fh.ISO):
         pytest.fail("%s is missing: run `make all`" % fh.ISO)
     out = str(tmp_path_factory.mktemp("linux-nbd"))
-    host, raw, vhd = ln.build(out, "dynamic")
+    host, raw, vhd, _ = ln.build(out, "dynamic")
     return {"dir": out, "host": host, "raw": raw, "vhd": vhd, "vhd_bytes": os.path.getsize(vhd)}
 
 

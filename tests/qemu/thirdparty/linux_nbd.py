@@ -134,16 +134,21 @@ def initramfs(workdir):
 
 # ------------------------------------------------------------------ disks
 
-def build_guest_raw(out, workdir):
-    """The guest disk: GRUB in the gap, ext2 partition 1 (root and /boot) filling the rest."""
+def build_guest_raw(out, workdir, extra_args="", bench_mib=0):
+    """The guest disk: GRUB in the gap, ext2 partition 1 (root and /boot) of GUEST_MIB; with bench_mib a
+    raw partition 2 of bench_mib MiB (nbdinit's sequential benchmark). extra_args: more kernel arguments."""
     p1, n1 = 2048, GUEST_MIB * bi.MiB // bi.SECTOR - 2048
-    bi.new_disk(out, p1 + n1)
-    bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table([(p1, n1, 0x83, True)]))
+    parts = [(p1, n1, 0x83, True)]
+    if bench_mib:
+        parts.append((p1 + n1, bench_mib * bi.MiB // bi.SECTOR, 0xDA, False))
+        extra_args += " vhdboot.bench=%d" % bench_mib
+    bi.new_disk(out, sum(n for _, n, _, _ in parts) + p1)
+    bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table(parts))
     cfg = bi.GRUB_SERIAL + """menuentry "linux: root on the VHD through vhdboot-attach" {
 	linux (hd0,msdos1)/boot/vmlinuz %s
 	initrd (hd0,msdos1)/boot/initrd.img
 }
-""" % ARGS
+""" % (ARGS + extra_args)
     cfgp = os.path.join(workdir, "grub.cfg")
     with open(cfgp, "w") as fh:
         fh.write(cfg)
@@ -156,9 +161,9 @@ def build_guest_raw(out, workdir):
     return out
 
 
-def build_host_disk(out, vhd, workdir):
-    """A raw disk: MBR, FAT32 partition 1 at HOST_P1 holding /guest.vhd."""
-    n1 = HOST_FAT_MIB * bi.MiB // bi.SECTOR
+def build_host_disk(out, vhd, workdir, parent=None, fat_mib=HOST_FAT_MIB):
+    """A raw disk: MBR, FAT32 partition 1 at HOST_P1 holding /guest.vhd (and its parent, by its own name)."""
+    n1 = fat_mib * bi.MiB // bi.SECTOR
     bi.new_disk(out, HOST_P1 + n1)
     bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table([(HOST_P1, n1, 0x0C, True)], signature=0x48535431))
     fat = os.path.join(workdir, "host.fat")
@@ -166,33 +171,49 @@ def build_host_disk(out, vhd, workdir):
         os.unlink(fat)
     bi.run(["mkfs.fat", "-F", "32", "-n", "VHDHOST", "-h", str(HOST_P1), "-S", "512", "-C", fat, str(n1 // 2)])
     bi.run(["mcopy", "-i", fat, vhd, "::/" + VHD_NAME], env=bi.MTOOLS_ENV)
+    if parent:
+        bi.run(["mcopy", "-i", fat, parent, "::/" + os.path.basename(parent)], env=bi.MTOOLS_ENV)
     bi.copy_into(out, HOST_P1, fat)
     os.unlink(fat)
     return out
 
 
-def build(outdir, kind="dynamic"):
-    """Host disk (raw) with /guest.vhd of kind; returns (host disk, guest raw, the VHD as copied in)."""
+def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0):
+    """Host disk (raw) with /guest.vhd of kind (fixed, dynamic, diff: a child over /guest-parent.vhd, a
+    dynamic image of the same disk). Returns (host disk, guest raw, the VHD as copied in, parent or None)."""
     os.makedirs(outdir, exist_ok=True)
-    work = os.path.join(outdir, "linux-nbd.work")
+    name = "linux-nbd-%s%s" % (kind, tag)
+    work = os.path.join(outdir, name + ".work")
     os.makedirs(work, exist_ok=True)
-    raw = build_guest_raw(os.path.join(outdir, "linux-nbd-guest.raw"), work)
-    vhd = os.path.join(outdir, "linux-nbd-%s.vhd" % kind)
-    if os.path.exists(vhd):
-        os.unlink(vhd)
-    bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", kind, raw, vhd])
-    host = build_host_disk(os.path.join(outdir, "linux-nbd-host-%s.raw" % kind), vhd, work)
+    raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib)
+    vhd = os.path.join(outdir, name + ".vhd")
+    parent = None
+    for p in (vhd, os.path.join(outdir, "guest-parent.vhd")):
+        if os.path.exists(p):
+            os.unlink(p)
+    if kind == "diff":
+        parent = os.path.join(work, "guest-parent.vhd")
+        bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", "dynamic", raw, parent])
+        bi.run([bi.VHDTOOL, "create", "-p", parent, vhd])
+    else:
+        bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", kind, raw, vhd])
+    fat_mib = HOST_FAT_MIB + 2 * GUEST_MIB + 2 * bench_mib
+    host = build_host_disk(os.path.join(outdir, name + "-host.raw"), vhd, work, parent, fat_mib)
+    if parent:
+        kept = os.path.join(outdir, name + "-parent.vhd")
+        os.replace(parent, kept)
+        parent = kept
     shutil.rmtree(work, ignore_errors=True)
-    return host, raw, vhd
+    return host, raw, vhd, parent
 
 
 # ------------------------------------------------------------------ after the boot
 
-def extract_vhd(host, out):
-    """Copy /guest.vhd out of the host disk's FAT (mtools, partition at HOST_P1)."""
+def extract_vhd(host, out, name=VHD_NAME):
+    """Copy /name (default /guest.vhd) out of the host disk's FAT (mtools, partition at HOST_P1)."""
     if os.path.exists(out):
         os.unlink(out)
-    bi.run(["mcopy", "-i", "%s@@%d" % (host, HOST_P1 * bi.SECTOR), "::/" + VHD_NAME, out], env=bi.MTOOLS_ENV)
+    bi.run(["mcopy", "-i", "%s@@%d" % (host, HOST_P1 * bi.SECTOR), "::/" + name, out], env=bi.MTOOLS_ENV)
     return out
 
 

@@ -7,8 +7,12 @@
  *   NBDINIT detached                    the server flushed and exited after vhdboot-attach -D
  *   NBDINIT-DONE                        then isa-debug-exit 0x10 (QEMU exit 33)
  *   NBDINIT-FAIL <why>                  then isa-debug-exit 0x11 (QEMU exit 35)
+ *   NBDINIT ro-refused                  vhdboot.expect=ro: the device is read-only (opening it for writing fails)
+ *   NBDINIT refused                     vhdboot.expect=refuse: vhdboot-attach refused (exit 1) as expected
+ *   NBDINIT bench dev=D mib=N write_ms=W read_ms=R   vhdboot.bench=N: O_DIRECT sequential write, then read,
+ *                                       of N MiB on partition 2 (/dev/nbd0p2, or /dev/sda2 without vhdboot)
  * The token and the pattern file's size come from the kernel command line:
- * vhdboot.token=WORD, vhdboot.fill=KIB.
+ * vhdboot.token=WORD, vhdboot.fill=KIB; vhdboot.expect=rw|ro|refuse (default rw).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -140,6 +144,47 @@ static void write_file(const char *path, const void *data, size_t len)
 		fail("fsync");
 }
 
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000L + (t.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+/* Sequential O_DIRECT write then read of mib MiB on dev (1 MiB requests, a pattern checked on read). */
+static void bench(const char *dev, int mib)
+{
+	for (int i = 0; i < 100 && !exists(dev); i++)
+		nap_ms(100);
+	int fd = open(dev, O_RDWR | O_DIRECT);
+	if (fd < 0)
+		fail(dev);
+	unsigned char *buf;
+	if (posix_memalign((void **)&buf, 4096, 1 << 20))
+		fail("posix_memalign");
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < mib; i++) {
+		memset(buf, (unsigned char)(i * 37 + 1), 1 << 20);
+		if (pwrite(fd, buf, 1 << 20, (off_t)i << 20) != 1 << 20)
+			fail("bench write");
+	}
+	if (fsync(fd))
+		fail("bench fsync");
+	long w = ms_since(&t0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < mib; i++) {
+		if (pread(fd, buf, 1 << 20, (off_t)i << 20) != 1 << 20)
+			fail("bench read");
+		if (buf[0] != (unsigned char)(i * 37 + 1) || buf[(1 << 20) - 1] != buf[0])
+			fail("bench read back differs");
+	}
+	long r = ms_since(&t0);
+	close(fd);
+	free(buf);
+	say("NBDINIT bench dev=%s mib=%d write_ms=%ld read_ms=%ld\n", dev, mib, w, r);
+}
+
 int main(void)
 {
 	int fd = open("/dev/console", O_RDWR);
@@ -160,9 +205,12 @@ int main(void)
 	mount("tmpfs", "/run", "tmpfs", 0, "mode=0755");
 	load_modules();
 
-	char token[128], fill[32];
+	char token[128], fill[32], expect[16], benchs[16];
 	cmdline_arg("vhdboot.token", token, sizeof(token));
 	cmdline_arg("vhdboot.fill", fill, sizeof(fill));
+	cmdline_arg("vhdboot.expect", expect, sizeof(expect));
+	cmdline_arg("vhdboot.bench", benchs, sizeof(benchs));
+	int bench_mib = atoi(benchs);
 	char *info[] = {"/vhdboot-attach", "--info", NULL};
 	run(info);
 	char *attach[] = {"/vhdboot-attach", "--wait", "20", NULL};
@@ -170,39 +218,65 @@ int main(void)
 	say("NBDINIT attach rc=%d\n", rc);
 	if (rc == 2) {
 		say("NBDINIT notable\n");
+		if (bench_mib)
+			bench("/dev/sda2", bench_mib);
+		say("NBDINIT-DONE\n");
+		finish(1);
+	}
+	if (!strcmp(expect, "refuse")) {
+		if (rc != 1)
+			fail("vhdboot-attach did not refuse");
+		say("NBDINIT refused\n");
 		say("NBDINIT-DONE\n");
 		finish(1);
 	}
 	if (rc != 0)
 		fail("vhdboot-attach");
-	for (int i = 0; i < 100 && !exists("/dev/nbd0p1"); i++)
-		nap_ms(100);
-	if (!exists("/dev/nbd0p1"))
-		fail("no /dev/nbd0p1 after attach");
-	mkdir("/root", 0755);
-	if (mount("/dev/nbd0p1", "/root", "ext2", 0, NULL))
-		fail("mount /dev/nbd0p1");
-	char text[256];
-	int n = snprintf(text, sizeof(text), "VHDBOOT-TOKEN %s written by Linux through /dev/nbd0p1\n", token);
-	write_file("/root/vhdboot-token.txt", text, (size_t)n);
-	size_t kib = (size_t)atoi(fill);
-	if (kib) {                    /* a deterministic pattern the host recomputes */
-		size_t len = kib * 1024;
-		unsigned char *p = malloc(len);
-		if (!p)
-			fail("malloc");
-		uint32_t x = 0x12345678u;
-		for (size_t i = 0; i < len; i++) {
-			x = x * 1103515245u + 12345u;
-			p[i] = (unsigned char)(x >> 16);
+	if (!strcmp(expect, "ro")) {
+		for (int i = 0; i < 100 && !exists("/dev/nbd0p1"); i++)
+			nap_ms(100);
+		int w = open("/dev/nbd0", O_WRONLY);
+		if (w >= 0)
+			fail("a read-only attach opened for writing");
+		say("NBDINIT ro-refused (%s)\n", strerror(errno));
+		mkdir("/root", 0755);
+		if (mount("/dev/nbd0p1", "/root", "ext2", MS_RDONLY, NULL))
+			fail("mount -o ro /dev/nbd0p1");
+		if (!exists("/root/boot/vmlinuz"))
+			fail("no /boot/vmlinuz on the read-only root");
+		umount("/root");
+	} else {
+		for (int i = 0; i < 100 && !exists("/dev/nbd0p1"); i++)
+			nap_ms(100);
+		if (!exists("/dev/nbd0p1"))
+			fail("no /dev/nbd0p1 after attach");
+		mkdir("/root", 0755);
+		if (mount("/dev/nbd0p1", "/root", "ext2", 0, NULL))
+			fail("mount /dev/nbd0p1");
+		char text[256];
+		int n = snprintf(text, sizeof(text), "VHDBOOT-TOKEN %s written by Linux through /dev/nbd0p1\n", token);
+		write_file("/root/vhdboot-token.txt", text, (size_t)n);
+		size_t kib = (size_t)atoi(fill);
+		if (kib) {                    /* a deterministic pattern the host recomputes */
+			size_t len = kib * 1024;
+			unsigned char *p = malloc(len);
+			if (!p)
+				fail("malloc");
+			uint32_t x = 0x12345678u;
+			for (size_t i = 0; i < len; i++) {
+				x = x * 1103515245u + 12345u;
+				p[i] = (unsigned char)(x >> 16);
+			}
+			write_file("/root/vhdboot-fill.bin", p, len);
+			free(p);
 		}
-		write_file("/root/vhdboot-fill.bin", p, len);
-		free(p);
+		if (umount("/root"))
+			fail("umount /root");
+		sync();
+		say("NBDINIT wrote vhdboot-token.txt %d\n", n);
+		if (bench_mib)
+			bench("/dev/nbd0p2", bench_mib);
 	}
-	if (umount("/root"))
-		fail("umount /root");
-	sync();
-	say("NBDINIT wrote vhdboot-token.txt %d\n", n);
 	char *detach[] = {"/vhdboot-attach", "-D", "/dev/nbd0", NULL};
 	if (run(detach) != 0)
 		fail("vhdboot-attach -D");
