@@ -60,7 +60,7 @@ def check_rw(name, run, host, vhd_before, parent, work):
     os.makedirs(d)
     after = ln.extract_vhd(host, os.path.join(d, ln.VHD_NAME))
     if parent:
-        p_after = ln.extract_vhd(host, os.path.join(d, os.path.basename(parent)), os.path.basename(parent))
+        p_after = ln.extract_vhd(host, os.path.join(d, ln.PARENT_NAME), ln.PARENT_NAME)
         if fh.sha256(p_after) != fh.sha256(parent):
             bad.append("the parent changed")
     r = subprocess.run([fh.VHDTOOL, "check", after], capture_output=True, text=True)

@@ -755,23 +755,36 @@ int main(int argc, char **argv)
 		_exit(r ? 1 : 0);
 	}
 	close(sv[0]);
-	/* Up when the kernel has the device: its pid in sysfs; then re-read the partition table. */
+	/*
+	 * Up when the kernel has the device: its pid in sysfs and then its size
+	 * (6.1's nbd_start_device creates the pid file before it sets the
+	 * capacity, so a partition scan right after the pid appears sees an
+	 * empty disk). Then re-read the partition table until a partition shows
+	 * (a few tries: a disk may have none).
+	 */
 	pid_t helper = fork();
 	if (helper == 0) {
 		const char *base = strrchr(o.nbd, '/') ? strrchr(o.nbd, '/') + 1 : o.nbd;
-		char pidf[128], b[32];
+		char pidf[128], sizef[128], p1[300], b[32];
+		unsigned long long size = 0;
 		snprintf(pidf, sizeof(pidf), "/sys/block/%s/pid", base);
+		snprintf(sizef, sizeof(sizef), "/sys/block/%s/size", base);
+		snprintf(p1, sizeof(p1), "/sys/block/%s/%sp1", base, base);
 		int up = 0;
 		for (int tries = 0; tries < 100 && !up; tries++) {
-			if (read_sys(pidf, b, sizeof(b)) == 0)
+			if (read_sys(pidf, b, sizeof(b)) == 0 && read_sys_u64(sizef, &size) == 0 && size == sectors)
 				up = 1;
 			else
 				nap(100);
 		}
-		int fd = up ? open(o.nbd, O_RDONLY | O_CLOEXEC) : -1;
-		if (fd >= 0) {
-			ioctl(fd, BLKRRPART);
-			close(fd);
+		struct stat st;
+		for (int tries = 0; up && tries < 10 && stat(p1, &st) != 0; tries++) {
+			int fd = open(o.nbd, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				ioctl(fd, BLKRRPART);
+				close(fd);
+			}
+			nap(100);
 		}
 		char ok = up ? 'y' : 'n';
 		if (write(ready[1], &ok, 1) != 1)

@@ -34,6 +34,7 @@ GUEST_MIB = 64                    # the guest's virtual disk
 HOST_FAT_MIB = 160                # the host disk's FAT32 partition
 HOST_P1 = 2048
 VHD_NAME = "guest.vhd"
+PARENT_NAME = "guest-parent.vhd"          # a differencing guest's parent, beside it on the FAT
 # The modules the initramfs loads (each with its dependencies first).
 MODULES = ["ata_piix", "sd_mod", "nbd", "vfat", "nls_cp437", "nls_ascii", "nls_utf8"]
 ARGS = bi.LINUX_ARGS + " vhdboot.token=%s vhdboot.fill=%d" % (TOKEN, FILL_KIB)
@@ -188,11 +189,11 @@ def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0):
     raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib)
     vhd = os.path.join(outdir, name + ".vhd")
     parent = None
-    for p in (vhd, os.path.join(outdir, "guest-parent.vhd")):
+    for p in (vhd,):
         if os.path.exists(p):
             os.unlink(p)
     if kind == "diff":
-        parent = os.path.join(work, "guest-parent.vhd")
+        parent = os.path.join(work, PARENT_NAME)
         bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", "dynamic", raw, parent])
         bi.run([bi.VHDTOOL, "create", "-p", parent, vhd])
     else:

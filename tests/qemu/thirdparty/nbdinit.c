@@ -235,10 +235,14 @@ int main(void)
 	if (!strcmp(expect, "ro")) {
 		for (int i = 0; i < 100 && !exists("/dev/nbd0p1"); i++)
 			nap_ms(100);
-		int w = open("/dev/nbd0", O_WRONLY);
-		if (w >= 0)
-			fail("a read-only attach opened for writing");
+		int w = open("/dev/nbd0", O_WRONLY);  /* Linux opens a read-only disk for writing; the write fails */
+		char sec[512];
+		memset(sec, 0x5A, sizeof(sec));
+		if (w >= 0 && pwrite(w, sec, sizeof(sec), 4096 * 512) == (ssize_t)sizeof(sec) && fsync(w) == 0)
+			fail("a write to the read-only device succeeded");
 		say("NBDINIT ro-refused (%s)\n", strerror(errno));
+		if (w >= 0)
+			close(w);
 		mkdir("/root", 0755);
 		if (mount("/dev/nbd0p1", "/root", "ext2", MS_RDONLY, NULL))
 			fail("mount -o ro /dev/nbd0p1");
