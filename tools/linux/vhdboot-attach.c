@@ -525,6 +525,28 @@ static int serve(int s, int nbd, struct vhd *v, uint64_t sectors, int ro)
 	return rc;
 }
 
+/*
+ * Unmount the host file system mounted on mnt. After switch_root the path
+ * is gone from this process's view (/run was moved into the new root): then
+ * through the directory fd kept at mount time, detached (MNT_DETACH) since
+ * the fd's cwd holds it until chdir("/").
+ */
+static void unmount_host(const char *mnt, int mnt_fd)
+{
+	if (umount(mnt) == 0)
+		return;
+	if (mnt_fd >= 0 && fchdir(mnt_fd) == 0) {
+		int rc = umount2(".", MNT_DETACH);
+		int e = errno;
+		if (chdir("/"))
+			e = errno;
+		if (rc == 0)
+			return;
+		errno = e;
+	}
+	msg("unmounting the host file system %s: %s (its data were flushed)", mnt, strerror(errno));
+}
+
 /* -D: disconnect a device this program serves (the daemon flushes and exits). */
 static int do_disconnect(const char *dev)
 {
@@ -643,6 +665,7 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "/dev/%s", part);
 	}
 	char mnt[600] = "";
+	int mnt_fd = -1;
 	if (d->place == HO_PLACE_FILE) {
 		snprintf(mnt, sizeof(mnt), "%s/host%02x", o.mount_dir, d->bios_drive);
 		mkdirs(mnt);
@@ -650,6 +673,7 @@ int main(int argc, char **argv)
 			msg("mounting %s (FAT) on %s: %s (is the vfat module loaded?)", path, mnt, strerror(errno));
 			return EXIT_FAIL;
 		}
+		mnt_fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);   /* switch_root moves /run: unmount through this */
 		snprintf(path, sizeof(path), "%s%s", mnt, ho_chain_path(t, d, 0));
 	}
 	struct chain ch;
@@ -808,8 +832,8 @@ int main(int argc, char **argv)
 		if (hostdev_sync(&ch.m[i]->hd) && !ro)
 			msg("%s: fsync: %s", ch.m[i]->path, strerror(errno));
 	chain_close(&ch);
-	if (mnt[0] && umount(mnt))
-		msg("unmounting %s: %s", mnt, strerror(errno));
+	if (mnt[0])
+		unmount_host(mnt, mnt_fd);
 	close(nbd);
 	msg("%s: disconnected, image flushed and closed", o.nbd);
 	return rc || e ? EXIT_FAIL : 0;

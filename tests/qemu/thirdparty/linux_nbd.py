@@ -133,6 +133,68 @@ def initramfs(workdir):
     return out
 
 
+def initramfs_tools(workdir):
+    """An initramfs made by Debian's real mkinitramfs with tools/linux/initramfs-tools (the hook and the
+    local-top script) for the cloud kernel of the cached .deb: MODULES=list (ata_piix, sd_mod) plus what the
+    hook adds. mkinitramfs reads /lib/modules/VERSION and /boot/config-VERSION: both are bind/tmpfs mounts in
+    a private mount namespace (unshare -m), so the host's own trees are not touched (an absent /lib/modules
+    is created empty as the mount point)."""
+    if not shutil.which("mkinitramfs") or not shutil.which("depmod"):
+        raise bi.BuildError("mkinitramfs/depmod missing: install initramfs-tools (tools/install-deps.sh)")
+    tree = kernel_tree()
+    mods = os.path.join(tree, "lib", "modules")
+    version = os.listdir(mods)[0]
+    if not os.path.exists(os.path.join(mods, version, "modules.dep")):
+        bi.run(["depmod", "-b", tree, version])
+    conf = os.path.join(workdir, "initramfs-tools")
+    shutil.rmtree(conf, ignore_errors=True)
+    src = os.path.join(bi.ROOT, "tools", "linux", "initramfs-tools")
+    shutil.copytree(src, conf)
+    os.makedirs(os.path.join(conf, "conf.d"), exist_ok=True)
+    with open(os.path.join(conf, "initramfs.conf"), "w") as fh:
+        fh.write("MODULES=list\nBUSYBOX=auto\nCOMPRESS=gzip\nRESUME=none\n")
+    with open(os.path.join(conf, "modules"), "w") as fh:
+        fh.write("ata_piix\nsd_mod\n")
+    out = os.path.join(workdir, "initrd-it.img")
+    script = ("set -e; mkdir -p /lib/modules; mount --bind '%s' /lib/modules; mount -t tmpfs tmpfs /boot; "
+              "cp '%s' /boot/; VHDBOOT_ATTACH='%s' mkinitramfs -d '%s' -o '%s' '%s'"
+              % (mods, os.path.join(tree, "boot", "config-" + version), ATTACH, conf, out, version))
+    bi.run(["unshare", "-m", "sh", "-c", script])
+    return out
+
+
+def build_it_guest_raw(out, workdir):
+    """The guest disk for the initramfs-tools run: GRUB, ext2 root (partition 1) holding /boot (kernel, the
+    mkinitramfs initrd, grub.cfg with root=/dev/nbd0p1), /sbin/init = rootinit.c and the mount points."""
+    p1, n1 = 2048, GUEST_MIB * bi.MiB // bi.SECTOR - 2048
+    bi.new_disk(out, p1 + n1)
+    bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table([(p1, n1, 0x83, True)]))
+    root = os.path.join(workdir, "root.d")
+    shutil.rmtree(root, ignore_errors=True)
+    for d in ("boot/grub", "sbin", "dev", "proc", "sys", "run", "tmp"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    bi.run(["gcc", "-static", "-Os", "-s", "-Wall", "-Werror", "-o", os.path.join(root, "sbin", "init"),
+            os.path.join(HERE, "rootinit.c")])
+    shutil.copyfile(bi.kernel(), os.path.join(root, "boot", "vmlinuz"))
+    shutil.copyfile(initramfs_tools(workdir), os.path.join(root, "boot", "initrd.img"))
+    with open(os.path.join(root, "boot", "grub", "grub.cfg"), "w") as fh:
+        fh.write(bi.GRUB_SERIAL + """menuentry "linux: initramfs-tools, root=/dev/nbd0p1" {
+	linux (hd0,msdos1)/boot/vmlinuz console=ttyS0,115200 panic=-1 root=/dev/nbd0p1 rw rootfstype=ext2
+	initrd (hd0,msdos1)/boot/initrd.img
+}
+""")
+    e2 = os.path.join(workdir, "root.ext2")
+    if os.path.exists(e2):
+        os.unlink(e2)
+    bi.run(["mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-L", "vhdroot", "-E", "root_owner=0:0", "-d", root,
+            e2, str(n1 // 2)])
+    shutil.rmtree(root, ignore_errors=True)
+    bi.copy_into(out, p1, e2)
+    os.unlink(e2)
+    bi.grub_install(out, bi.grub_core(workdir, root_part=1), p1)
+    return out
+
+
 # ------------------------------------------------------------------ disks
 
 def build_guest_raw(out, workdir, extra_args="", bench_mib=0):
@@ -179,14 +241,17 @@ def build_host_disk(out, vhd, workdir, parent=None, fat_mib=HOST_FAT_MIB):
     return out
 
 
-def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0):
+def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_tools_run=False):
     """Host disk (raw) with /guest.vhd of kind (fixed, dynamic, diff: a child over /guest-parent.vhd, a
     dynamic image of the same disk). Returns (host disk, guest raw, the VHD as copied in, parent or None)."""
     os.makedirs(outdir, exist_ok=True)
     name = "linux-nbd-%s%s" % (kind, tag)
     work = os.path.join(outdir, name + ".work")
     os.makedirs(work, exist_ok=True)
-    raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib)
+    if initramfs_tools_run:
+        raw = build_it_guest_raw(os.path.join(outdir, name + "-guest.raw"), work)
+    else:
+        raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib)
     vhd = os.path.join(outdir, name + ".vhd")
     parent = None
     for p in (vhd,):
