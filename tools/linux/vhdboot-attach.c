@@ -801,6 +801,17 @@ int main(int argc, char **argv)
 			else
 				nap(100);
 		}
+		/* Requests up to MAX_IO (the default 128 KiB-ish cap costs a round trip per 128 KiB). */
+		char qf[160];
+		snprintf(qf, sizeof(qf), "/sys/block/%s/queue/max_sectors_kb", base);
+		int q = open(qf, O_WRONLY | O_CLOEXEC);
+		if (q >= 0) {
+			char v[16];
+			int n = snprintf(v, sizeof(v), "%u", MAX_IO / 1024);
+			if (write(q, v, (size_t)n) != n)
+				msg("%s: %s (requests stay smaller)", qf, strerror(errno));
+			close(q);
+		}
 		struct stat st;
 		for (int tries = 0; up && tries < 10 && stat(p1, &st) != 0; tries++) {
 			int fd = open(o.nbd, O_RDONLY | O_CLOEXEC);

@@ -138,7 +138,7 @@ def initramfs_tools(workdir):
     local-top script) for the cloud kernel of the cached .deb: MODULES=list (ata_piix, sd_mod) plus what the
     hook adds. mkinitramfs reads /lib/modules/VERSION and /boot/config-VERSION: both are bind/tmpfs mounts in
     a private mount namespace (unshare -m), so the host's own trees are not touched (an absent /lib/modules
-    is created empty as the mount point)."""
+    is created as the mount point and removed again)."""
     if not shutil.which("mkinitramfs") or not shutil.which("depmod"):
         raise bi.BuildError("mkinitramfs/depmod missing: install initramfs-tools (tools/install-deps.sh)")
     tree = kernel_tree()
@@ -159,7 +159,15 @@ def initramfs_tools(workdir):
     script = ("set -e; mkdir -p /lib/modules; mount --bind '%s' /lib/modules; mount -t tmpfs tmpfs /boot; "
               "cp '%s' /boot/; VHDBOOT_ATTACH='%s' mkinitramfs -d '%s' -o '%s' '%s'"
               % (mods, os.path.join(tree, "boot", "config-" + version), ATTACH, conf, out, version))
-    bi.run(["unshare", "-m", "sh", "-c", script])
+    had_modules = os.path.isdir("/lib/modules")
+    try:
+        bi.run(["unshare", "-m", "sh", "-c", script])
+    finally:
+        if not had_modules:       # the mount point this created on the host: gone again (it is empty)
+            try:
+                os.rmdir("/lib/modules")
+            except OSError:
+                pass
     return out
 
 
