@@ -171,7 +171,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	cmdline_parse(&boot_cmd, (mb_flags & MB_INFO_CMDLINE) ? *(volatile uint32_t *)phys_ptr(mbi_phys + 16) : 0);
 	con_printf("cmdline: \"%s\"\n", boot_cmd.raw);
 	if (boot_cmd.errors)
-		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|hdN[,P][:/path]|pm|ps|sm|ss|/path|moduleN, trace, mode=rw|ro|snapshot, snapshot=SIZE, disk=auto|bios|native|pio)\n",
+		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|hdN[,P][:/path]|pm|ps|sm|ss|/path|moduleN, trace, mode=rw|ro|snapshot, snapshot=SIZE, disk=auto|bios|native|pio, nohandover)\n",
 			   boot_cmd.errors, boot_cmd.bad);
 
 	if (!mem_init(mbi_phys))
@@ -236,7 +236,9 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 		if (disk_get(i)->flags & DISK_RMCALL)
 			bios_calls = 1;
 	/* The hand-over table for an OS (kernel/handover.c, docs/handover.md): in reserved low memory below the stub. */
-	uint32_t ho_bytes = handover_build(nimg, boot_cmd.mode);
+	uint32_t ho_bytes = boot_cmd.no_handover ? 0 : handover_build(nimg, boot_cmd.mode);
+	if (boot_cmd.no_handover)
+		con_printf("handover: nohandover: no table for the OS (an OS cannot find the image again)\n");
 	if (resident_install((uint8_t)nimg, bios_calls, ho_bytes))
 		boot_fail("the real-mode stub does not fit in conventional memory (40:13 looks wrong)",
 			  "report this as a bug, with the BIOS model");
