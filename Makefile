@@ -87,6 +87,10 @@ $(BUILD)/unit/test_select-san: $(SELECT_KSRCS:%.c=$(BUILD)/san/%.o) $(FS_SRCS:%.
 DMA_KSRCS := drivers/dma.c drivers/ata_id.c
 $(BUILD)/unit/test_dma: $(DMA_KSRCS:%.c=$(BUILD)/host/%.o)
 $(BUILD)/unit/test_dma-san: $(DMA_KSRCS:%.c=$(BUILD)/san/%.o)
+# test_handover links the hand-over table library (handover/ho.c) and fs/ (its CRC-32).
+HO_SRCS     := $(wildcard handover/*.c)
+$(BUILD)/unit/test_handover: $(HO_SRCS:%.c=$(BUILD)/host/%.o) $(FS_SRCS:%.c=$(BUILD)/host/%.o)
+$(BUILD)/unit/test_handover-san: $(HO_SRCS:%.c=$(BUILD)/san/%.o) $(FS_SRCS:%.c=$(BUILD)/san/%.o)
 
 # test_fs links the fs/ library (partitions, FAT, extents).
 $(BUILD)/unit/test_fs: $(FS_SRCS:%.c=$(BUILD)/host/%.o)
@@ -105,6 +109,14 @@ $(BUILD)/vhdxprobe: $(BUILD)/host/tests/host/vhdxprobe.o $(VHD_SRCS:%.c=$(BUILD)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^
 $(BUILD)/vhdxprobe-san: $(BUILD)/san/tests/host/vhdxprobe.o $(VHD_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/tools/hostdev.o
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^
+# build/linux/vhdboot-attach: the Linux side of the hand-over (docs/handover.md), a static program for an
+# initramfs over the same vhd/, block/, fs/ and handover/ libraries plus vhdtool's host chain opener.
+ATTACH_SRCS := tools/linux/vhdboot-attach.c tools/chain.c tools/hostdev.c $(VHD_SRCS) $(IMAGE_SRCS) $(HO_SRCS) $(FS_SRCS)
+linux: $(BUILD)/linux/vhdboot-attach
+$(BUILD)/linux/vhdboot-attach: $(ATTACH_SRCS:%.c=$(BUILD)/host/%.o)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) -static -o $@ $^
+all: linux
 
 unit: $(UNIT_BINS) $(BUILD)/vhdtool
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -153,6 +165,7 @@ bench: deps
 	$(PYTHON) bench/uefi_read.py
 
 .PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe vhdxprobe
+.PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe linux
 clean:
 	rm -rf $(BUILD)
 

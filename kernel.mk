@@ -12,7 +12,7 @@ KNM       := $(CROSS)nm
 KASFLAGS  := -f elf32 -Wall -I./ -MD
 # binutils >= 2.39 warns about our single RWX load segment (by design: one image); older ones lack the switch.
 KLDFLAGS  := -m elf_i386 -nostdlib $(shell $(KLD) --help 2>/dev/null | grep -q -- --no-warn-rwx-segments && echo --no-warn-rwx-segments)
-KSRCS     := $(VHD_SRCS) $(wildcard image/*.c) $(wildcard drivers/*.c) $(wildcard fs/*.c) $(wildcard kernel/*.c)
+KSRCS     := $(VHD_SRCS) $(wildcard handover/*.c) $(wildcard image/*.c) $(wildcard drivers/*.c) $(wildcard fs/*.c) $(wildcard kernel/*.c)
 KASMS     := $(wildcard boot/*.asm)
 KOBJS     := $(KSRCS:%.c=$(KBUILD)/%.o) $(KASMS:%.asm=$(KBUILD)/%.o)
 # The pieces without which there is no firmware (others' work may still be in flight).

@@ -18,6 +18,11 @@ struct disk {
 	char model[48];           /* model string, or a module's command line (truncated) */
 	unsigned flags;           /* DISK_* */
 	uint32_t phys;            /* DISK_RAM: physical address of the image */
+	/* Identity for an OS to find the disk again (kernel/handover.c); filled by the driver after disk_add. */
+	char serial[24];          /* serial number (ATA IDENTIFY), "" if unknown */
+	uint16_t io_base;         /* ATA: command block base (1F0h/170h) */
+	uint8_t channel;          /* ATA: 0 primary, 1 secondary; BIOS: the BIOS drive number */
+	uint8_t device;           /* ATA: 0 master, 1 slave */
 };
 
 /*

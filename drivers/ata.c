@@ -784,9 +784,17 @@ static int ata_drv_probe(const struct drv_boot_info *bi)
 		con_printf("ata: disk=pio: programmed I/O only\n");
 	int n = ata_probe(ata_disks, ATA_MAX_DISKS, bi->tsc_per_ms, allow_dma), added = 0;
 	con_printf("ata: %d hard disk(s)\n", n);
-	for (int i = 0; i < n; i++)
-		if (disk_add(&ata_disks[i].blk, "ata", ata_disks[i].label, ata_disks[i].model, 0) >= 0)
-			added++;
+	for (int i = 0; i < n; i++) {
+		int k = disk_add(&ata_disks[i].blk, "ata", ata_disks[i].label, ata_disks[i].model, 0);
+		if (k < 0)
+			continue;
+		struct disk *d = disk_get(k);     /* identity for the hand-over table */
+		k_strlcpy(d->serial, ata_disks[i].serial, sizeof(d->serial));
+		d->io_base = ata_disks[i].io_base;
+		d->channel = ata_disks[i].channel;
+		d->device = ata_disks[i].slave;
+		added++;
+	}
 	return added;
 }
 

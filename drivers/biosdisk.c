@@ -317,6 +317,7 @@ static int bd_probe(const struct drv_boot_info *bi)
 			continue;
 		}
 		k_strlcpy(b->name, disk_get(k)->label, sizeof(b->name));
+		disk_get(k)->channel = b->drive;  /* identity for the hand-over table */
 		b->blk.name = b->name;
 		con_printf("biosdisk: %02xh = %s: %llu sectors, %s, up to %u sectors per call\n", b->drive, b->name,
 			   (unsigned long long)sectors, b->edd ? "EDD (AH=42h/43h)" : "CHS (AH=02h/03h)",

@@ -169,6 +169,7 @@ static void cmdline_bad(struct cmdline *c, const char *w, size_t n)
 void cmdline_parse_raw(struct cmdline *c)
 {
 	c->trace = 0;
+	c->no_handover = 0;
 	c->nvhd = 0;
 	c->timeout = CMDLINE_TIMEOUT_DEFAULT;
 	c->ignore_timestamp = 0;
@@ -210,6 +211,8 @@ void cmdline_parse_raw(struct cmdline *c)
 			c->ignore_timestamp = 1;
 		} else if (n == 5 && !strncmp(w, "trace", 5)) {
 			c->trace = 1;
+		} else if (n == 10 && !strncmp(w, "nohandover", 10)) {
+			c->no_handover = 1;
 		} else if (eq && eq - w == 4 && !strncmp(w, "mode", 4)) {
 			int m = cmdline_mode(eq + 1, n - 5);
 			if (m < 0)

@@ -19,6 +19,7 @@
  *   timeout=S             menu timeout in seconds (default 5; 0 = boot the first at once)
  *   vhd_ignore_timestamp  accept a parent whose time stamp differs from what its child recorded
  *   trace                 log every INT 13h call of the guest on COM1 (slow)
+ *   nohandover            leave no hand-over table for the OS (docs/handover.md): 2 KiB more conventional memory
  *   mode=rw|ro|snapshot   guest writes: to the image (default), refused (03h), or kept in RAM
  *   snapshot=SIZE         RAM for mode=snapshot: bytes with an optional K/M/G suffix (64M)
  *   disk=auto|bios|native|pio  disk backends (drivers/driver.h enum drv_disk_mode; default auto)
@@ -57,6 +58,7 @@ struct cmdline_vhd {
 struct cmdline {
 	char raw[CMDLINE_MAX];    /* as GRUB passed it (truncated) */
 	int trace;                /* "trace" given */
+	int no_handover;          /* "nohandover" given */
 	int nvhd;                 /* vhd= items (0: none given, or vhd=auto) */
 	struct cmdline_vhd vhd[CMDLINE_MAX_VHDS]; /* each item of vhd=A+B, parsed */
 	int timeout;              /* timeout= seconds */

@@ -15,6 +15,7 @@
 #include "select.h"
 #include "guestmem.h"
 #include "mbinfo.h"
+#include "handover.h"
 #include "kerr.h"
 #include "../drivers/driver.h"
 #include "../block/disk.h"
@@ -133,6 +134,7 @@ static void boot_add_image(int i, int nimg, uint32_t snap_cap)
 		if (!vdev)
 			boot_fail("no memory for the snapshot overlay (internal error)", "boot with a smaller snapshot=SIZE");
 		boot_overlay[i].on_full = boot_overlay_full;
+		handover_set_overlay(i, virt_to_phys(mem), (uint32_t)overlay_bytes(cap));
 		read_only = 0;
 		con_printf("snapshot: %u MiB of RAM (%u sectors) for guest writes, reserved with the resident region\n",
 			   cap >> 11, cap);
@@ -169,7 +171,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	cmdline_parse(&boot_cmd, (mb_flags & MB_INFO_CMDLINE) ? *(volatile uint32_t *)phys_ptr(mbi_phys + 16) : 0);
 	con_printf("cmdline: \"%s\"\n", boot_cmd.raw);
 	if (boot_cmd.errors)
-		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|hdN[,P][:/path]|pm|ps|sm|ss|/path|moduleN, trace, mode=rw|ro|snapshot, snapshot=SIZE, disk=auto|bios|native|pio)\n",
+		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|hdN[,P][:/path]|pm|ps|sm|ss|/path|moduleN, trace, mode=rw|ro|snapshot, snapshot=SIZE, disk=auto|bios|native|pio, nohandover)\n",
 			   boot_cmd.errors, boot_cmd.bad);
 
 	if (!mem_init(mbi_phys))
@@ -233,14 +235,19 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	for (int i = 0; i < disk_count(); i++)
 		if (disk_get(i)->flags & DISK_RMCALL)
 			bios_calls = 1;
-	if (resident_install((uint8_t)nimg, bios_calls))
+	/* The hand-over table for an OS (kernel/handover.c, docs/handover.md): in reserved low memory below the stub. */
+	uint32_t ho_bytes = boot_cmd.no_handover ? 0 : handover_build(nimg, boot_cmd.mode);
+	if (boot_cmd.no_handover)
+		con_printf("handover: nohandover: no table for the OS (an OS cannot find the image again)\n");
+	if (resident_install((uint8_t)nimg, bios_calls, ho_bytes))
 		boot_fail("the real-mode stub does not fit in conventional memory (40:13 looks wrong)",
 			  "report this as a bug, with the BIOS model");
+	uint32_t low_lo = (uint32_t)resident.new_base_kb * 1024u;
+	handover_place(resident.table_linear, low_lo, resident.low_kb * 1024u);
 	/* From here on the guest's buffers must never reach our memory (kernel/guestmem.c). */
-	guestmem_forbid(resident.stub_linear, resident.low_kb * 1024u, "vhdboot's low stub");
+	guestmem_forbid(low_lo, resident.low_kb * 1024u, "vhdboot's low stub and hand-over table");
 	guestmem_forbid(mem_res_base, mem_res_size, "vhdboot's resident region");
-	int15_init(mem_res_base, mem_res_size, resident.stub_linear,
-		   (uint32_t)resident.old_base_kb * 1024u);
+	int15_init(mem_res_base, mem_res_size, low_lo, (uint32_t)resident.old_base_kb * 1024u);
 	con_printf("resident: low stub %u bytes at %04x:0000, conventional memory %u -> %u KiB (%u KiB taken)\n",
 		   resident.stub_bytes, resident.stub_linear >> 4, resident.old_base_kb,
 		   resident.new_base_kb, resident.low_kb);

@@ -73,7 +73,7 @@ void rm_dispatch(struct rm_regs *r)
 	}
 }
 
-int resident_install(uint8_t ndrives, int bios_calls)
+int resident_install(uint8_t ndrives, int bios_calls, uint32_t table_bytes)
 {
 	uint32_t bytes = (uint32_t)(rm_stub_end - rm_stub_start);
 	uint32_t need = (bytes + 15u) & ~15u;
@@ -83,16 +83,27 @@ int resident_install(uint8_t ndrives, int bios_calls)
 	uint16_t old_kb = rd16(BDA_BASE_KB);
 	if (kb > RESIDENT_MAX_LOW_KB || old_kb < 64 + kb || old_kb > 640)
 		return -1;
+	uint32_t lin = ((uint32_t)old_kb - kb) * 1024u;   /* the stub */
+	uint32_t low = lin, table = 0;
+	if (table_bytes) {            /* the table's page: below the stub, 4 KiB aligned, all ours */
+		if (table_bytes > 4096u || lin < table_bytes)
+			return -1;
+		table = low = (lin - table_bytes) & ~0xFFFu;
+	}
+	kb = ((uint32_t)old_kb * 1024u - low) / 1024u;
+	if (kb > RESIDENT_MAX_LOW_KB || old_kb < 64 + kb)
+		return -1;
 	uint16_t new_kb = (uint16_t)(old_kb - kb);
-	uint32_t lin = (uint32_t)new_kb * 1024u;
 
 	memset(&resident, 0, sizeof(resident));
 	resident.stub_bytes = bytes;
+	resident.table_linear = table;
 	if (bios_calls) {         /* the bounce buffer at the end, the stack gets the rest */
+		uint32_t stub_area = (uint32_t)old_kb * 1024u - lin;
 		resident.bounce_bytes = RESIDENT_BOUNCE;
-		resident.bounce_linear = lin + kb * 1024u - RESIDENT_BOUNCE;
+		resident.bounce_linear = lin + stub_area - RESIDENT_BOUNCE;
 		resident.scratch_linear = resident.bounce_linear - RESIDENT_SCRATCH;
-		resident.stack_top = kb * 1024u - RESIDENT_BOUNCE - RESIDENT_SCRATCH;
+		resident.stack_top = stub_area - RESIDENT_BOUNCE - RESIDENT_SCRATCH;
 	}
 	resident.old_base_kb = old_kb;
 	resident.new_base_kb = new_kb;
@@ -160,7 +171,7 @@ void resident_lowbuf(struct resident_lowbuf *lb)
 		lb->scratch = resident.scratch_linear;
 		lb->bounce = resident.bounce_linear;
 		lb->bounce_bytes = resident.bounce_bytes;
-		lb->lo = resident.stub_linear;
-		lb->hi = resident.stub_linear + resident.low_kb * 1024u;
+		lb->lo = (uint32_t)resident.new_base_kb * 1024u;
+		lb->hi = (uint32_t)resident.old_base_kb * 1024u;
 	}
 }

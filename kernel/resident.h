@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#define RESIDENT_MAX_LOW_KB 4u          /* most conventional memory we take */
+#define RESIDENT_MAX_LOW_KB 12u         /* most conventional memory we take (stub 4 KiB + a page-aligned hand-over table) */
 #define RESIDENT_RM_STACK 768u          /* least real-mode stack kept for BIOS calls from the resident handler */
 #define RESIDENT_BOUNCE 2048u           /* resident bounce buffer for BIOS disk calls (4 sectors) */
 #define RESIDENT_SCRATCH 96u            /* resident scratch for a BIOS call's packet (DAP, AH=48h buffer) */
@@ -20,7 +20,8 @@ struct resident_info {
 	uint32_t scratch_linear;  /* resident scratch (RESIDENT_SCRATCH bytes) right above the stack, 0 if none */
 	uint32_t bounce_linear;   /* resident bounce buffer (0 if none) and its size */
 	uint32_t bounce_bytes;
-	uint32_t low_kb;          /* KiB taken from conventional memory */
+	uint32_t low_kb;          /* KiB taken from conventional memory: [new_base_kb, old_base_kb) */
+	uint32_t table_linear;    /* the hand-over table's page-aligned place below the stub (0: none) */
 	uint16_t old_base_kb;     /* 40:13 before */
 	uint16_t new_base_kb;     /* 40:13 after */
 	uint8_t bios_hd;          /* 40:75 before */
@@ -35,11 +36,15 @@ extern struct resident_info resident;
  * patch IVT 13h/15h/18h/19h, 40:75 += ndrives. bios_calls: the resident
  * handler will call the BIOS (a BIOS disk serves an image): also reserve a
  * real-mode stack, a RESIDENT_SCRATCH packet area and a RESIDENT_BOUNCE
- * buffer behind the stub (the layout: stub, stack, scratch, bounce). Call with
+ * buffer behind the stub (the layout: stub, stack, scratch, bounce).
+ * table_bytes > 0: also table_bytes for the hand-over table at a 4 KiB
+ * boundary below the stub (resident.table_linear), so that the whole page
+ * holding it is reserved, never RAM, for the OS (Linux's /dev/mem shows
+ * RAM pages below 1 MiB as zeros; docs/handover.md). Call with
  * the kernel already in its resident place. Returns 0, or -1 if it does
  * not fit (RESIDENT_MAX_LOW_KB, or 40:13 looks bogus).
  */
-int resident_install(uint8_t ndrives, int bios_calls);
+int resident_install(uint8_t ndrives, int bios_calls, uint32_t table_bytes);
 /* Low memory for a BIOS call's data (linear addresses below 1 MiB, never guest memory while the guest runs). */
 struct resident_lowbuf {
 	uint32_t scratch;         /* RESIDENT_SCRATCH bytes for the call's packet */

@@ -26,7 +26,8 @@ def test_guest_finds_our_regions(boot):
     """The guest's view (40:13, E820) names exactly the memory the firmware says it reserved."""
     run, facts, _, _ = boot
     low, high = run.log.one("LOW"), run.log.one("HIGH")
-    assert low["seg"] == facts["low"]["stub_seg"], run.describe()
+    # 40:13 starts vhdboot's low memory: the hand-over table's page (docs/handover.md), then the stub
+    assert low["seg"] == facts["low"]["kb_after"] * 64 <= facts["low"]["stub_seg"], run.describe()
     assert high["base"] == facts["high"]["base"], run.describe()
     assert high["len"] == facts["high"]["kib"] * 1024, run.describe()
 

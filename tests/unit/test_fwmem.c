@@ -82,7 +82,14 @@ static void test_cmdline(void **state)
 	assert_int_equal(c.errors, 0);
 	parse(&c, "trace");
 	assert_int_equal(c.trace, 1);
+	assert_int_equal(c.no_handover, 0);
 	assert_int_equal(c.errors, 0);
+	parse(&c, "nohandover");                 /* no hand-over table (docs/handover.md) */
+	assert_int_equal(c.no_handover, 1);
+	assert_int_equal(c.errors, 0);
+	parse(&c, "nohandoverx");
+	assert_int_equal(c.no_handover, 0);
+	assert_int_equal(c.errors, 1);
 	parse(&c, "vhd=hd16 bogus");
 	assert_int_equal(c.nvhd, 0);
 	assert_int_equal(c.errors, 2);

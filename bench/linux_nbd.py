@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""linux_nbd.py: the "Linux keeps the disk" matrix and its sequential-I/O ratio (issue 12; docs/handover.md).
+
+    bench/linux_nbd.py [--mib 256] [--only fixed,dynamic,diff,ro,snapshot,perf] [--keep DIR]
+
+Each configuration boots tests/qemu/thirdparty/linux_nbd.py's guest (Debian cloud kernel, nbdinit.c,
+build/linux/vhdboot-attach) with qemu-system-x86_64 TCG, 512 MiB, the host disk (FAT32 holding
+/guest.vhd) as the IDE master, through an ISO made by tools/mkiso.sh with `vhd=/guest.vhd` and:
+  fixed, dynamic   mode=rw: Linux writes a token and a 3 MiB file into /dev/nbd0p1; the host finds them,
+                   vhdtool check is clean; dynamic: the file grew
+  diff             mode=rw, /guest.vhd a differencing child of /guest-parent.vhd (both on the FAT): the
+                   same, and the parent's sha256 is unchanged
+  ro               mode=ro: /dev/nbd0 is read-only (opening it for writing fails), the root mounts ro;
+                   the VHD's sha256 is unchanged
+  snapshot         mode=snapshot: vhdboot-attach refuses (the RAM overlay is not carried over) with its
+                   message; the VHD's sha256 is unchanged
+  perf             --mib MiB O_DIRECT sequential write, rewrite, read on partition 2, inside the booted Linux:
+                   on /dev/nbd0p2 (dynamic VHD through vhdboot-attach) vs /dev/sda2 (the same guest disk,
+                   raw, under SeaBIOS alone), same QEMU, same run; prints MiB/s and the ratios
+Prints one line per configuration; exit 1 if a configuration failed its checks. No timing pass/fail.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "qemu"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "qemu", "thirdparty"))
+import firmware_harness as fh  # noqa: E402
+import linux_nbd as ln  # noqa: E402
+
+QEMU = os.environ.get("GUEST_QEMU", "qemu-system-x86_64")
+FAIL = r"Kernel panic|NBDINIT-FAIL|vhdboot: ERROR"
+
+
+def iso(work, cmdline):
+    out = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", cmdline) + ".iso")
+    if not os.path.exists(out):
+        subprocess.run(["sh", os.path.join(ROOT, "tools", "mkiso.sh"), cmdline, out], check=True,
+                       capture_output=True, env=dict(os.environ, VHDBOOT_ELF=os.path.join(ROOT, "build", "vhdboot.elf")))
+    return out
+
+
+def boot(disk, iso_path, work, timeout=900):
+    return fh.run_qemu([(0, disk)], iso=iso_path, boot="d" if iso_path else "c", timeout=timeout, workdir=work,
+                       qemu=QEMU, mem=512, stop_on=FAIL)
+
+
+def check_rw(name, run, host, vhd_before, parent, work):
+    """The token and pattern inside the VHD, check clean; returns a list of problems."""
+    bad = []
+    if "NBDINIT-DONE" not in run.serial or run.rc != fh.EXIT_DONE:
+        return ["did not finish (rc %s)" % run.rc], 0
+    d = os.path.join(work, name + ".after")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    after = ln.extract_vhd(host, os.path.join(d, ln.VHD_NAME))
+    if parent:
+        p_after = ln.extract_vhd(host, os.path.join(d, ln.PARENT_NAME), ln.PARENT_NAME)
+        if fh.sha256(p_after) != fh.sha256(parent):
+            bad.append("the parent changed")
+    r = subprocess.run([fh.VHDTOOL, "check", after], capture_output=True, text=True)
+    if r.returncode:
+        bad.append("vhdtool check: " + r.stdout.strip())
+    tok = ln.read_guest_file(after, "vhdboot-token.txt", d)
+    if not tok or ln.TOKEN.encode() not in tok:
+        bad.append("token missing")
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", d)
+    if fill is None or ln.sha(fill) != ln.sha(ln.fill_pattern()):
+        bad.append("pattern file differs")
+    grew = os.path.getsize(after) - vhd_before
+    return bad, grew
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mib", type=int, default=256)
+    ap.add_argument("--only", default="fixed,dynamic,diff,ro,snapshot,perf")
+    ap.add_argument("--keep")
+    a = ap.parse_args()
+    work = a.keep or tempfile.mkdtemp(prefix="linux-nbd-bench.")
+    os.makedirs(work, exist_ok=True)
+    only = a.only.split(",")
+    failed = 0
+    for cfg in ("fixed", "dynamic", "diff"):
+        if cfg not in only:
+            continue
+        host, _raw, vhd, parent = ln.build(work, cfg)
+        run = boot(host, iso(work, "vhd=/guest.vhd"), work)
+        bad, grew = check_rw(cfg, run, host, os.path.getsize(vhd), parent, work)
+        if cfg != "fixed" and grew <= 0:
+            bad.append("did not grow")
+        t = [tm for tm, line in run.lines if "NBDINIT-DONE" in line]
+        print("%-9s %s  grew %d bytes, done at %.1f s%s" % (cfg, "ok  " if not bad else "FAIL", grew,
+              t[0] if t else -1, (": " + "; ".join(bad)) if bad else ""))
+        if bad:
+            failed += 1
+            print(run.describe(6000), file=sys.stderr)
+    for cfg, expect in (("ro", "ro"), ("snapshot", "refuse")):
+        if cfg not in only:
+            continue
+        host, _raw, vhd, _ = ln.build(work, "dynamic", tag="-" + cfg, extra_args=" vhdboot.expect=" + expect)
+        before = fh.sha256(ln.extract_vhd(host, os.path.join(work, cfg + ".before.vhd")))
+        run = boot(host, iso(work, "vhd=/guest.vhd mode=" + cfg), work)
+        after = fh.sha256(ln.extract_vhd(host, os.path.join(work, cfg + ".after.vhd")))
+        marker = "NBDINIT ro-refused" if cfg == "ro" else "NBDINIT refused"
+        bad = []
+        if marker not in run.serial or run.rc != fh.EXIT_DONE:
+            bad.append("no %r (rc %s)" % (marker, run.rc))
+        if cfg == "snapshot" and "mode=snapshot" not in run.serial:
+            bad.append("no refusal message")
+        if before != after:
+            bad.append("the VHD changed")
+        print("%-9s %s%s" % (cfg, "ok  " if not bad else "FAIL", (": " + "; ".join(bad)) if bad else ""))
+        if bad:
+            failed += 1
+            print(run.describe(6000), file=sys.stderr)
+    if "perf" in only:
+        host, raw, _vhd, _ = ln.build(work, "dynamic", tag="-perf", bench_mib=a.mib)
+        res = {}
+        for what, disk, isop in (("raw disk (SeaBIOS)", raw, None),
+                                 ("VHD via nbd", host, iso(work, "vhd=/guest.vhd"))):
+            run = boot(disk, isop, work)
+            m = re.search(r"NBDINIT bench dev=(\S+) mib=(\d+) write_ms=(\d+) rewrite_ms=(\d+) read_ms=(\d+)", run.serial)
+            if not m:
+                failed += 1
+                print("perf %s: no bench line (rc %s)\n%s" % (what, run.rc, run.describe(6000)), file=sys.stderr)
+                continue
+            mib = int(m.group(2))
+            res[what] = [mib * 1000.0 / max(int(m.group(k)), 1) for k in (3, 4, 5)]
+            print("perf      %-20s %s: write %.1f MiB/s, rewrite %.1f MiB/s, read %.1f MiB/s (%d MiB)"
+                  % ((what, m.group(1)) + tuple(res[what]) + (mib,)))
+        if len(res) == 2:
+            b, v = res["raw disk (SeaBIOS)"], res["VHD via nbd"]
+            print("perf      ratio VHD/raw: write %.2fx (allocating new blocks), rewrite %.2fx, read %.2fx (target >= 0.5x)"
+                  % (v[0] / b[0], v[1] / b[1], v[2] / b[2]))
+    if not a.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

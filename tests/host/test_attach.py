@@ -1,0 +1,113 @@
+"""test_attach.py: vhdboot-attach on the host, against hand-over tables written here by an independent Python
+encoder of docs/handover.md's layout (so the C structs and the document are checked against each other).
+
+`--table FILE` reads a dump of physical 80000h-9FFFFh instead of /dev/mem. Checked: a valid table is found
+at its place and printed (--info); no table: exit 2 with the "not booted by vhdboot" message (what an init
+hook relies on to do nothing); a damaged table (one flipped byte, an unknown major version, a copy away
+from its self_phys): exit 3 with the reason, nothing attached.
+"""
+import os
+import struct
+import subprocess
+import zlib
+
+import pytest
+
+from conftest import BUILD, run
+
+ATTACH = os.path.join(BUILD, "linux", "vhdboot-attach")
+SCAN_LO, SCAN_HI = 0x80000, 0xA0000
+
+
+def encode_table(phys, major=1, minor=0):
+    """A one-drive table (a dynamic VHD file /images/x.vhd on FAT32, partition 1 of an ATA disk) at phys."""
+    data = bytearray()
+    base = 64 + 160
+
+    def put(b, align=1):
+        while (base + len(data)) % align:
+            data.append(0)
+        off = base + len(data)
+        data.extend(b)
+        return off
+
+    fw = put(b"vhdboot (python encoder)\0")
+    model = put(b"QEMU HARDDISK\0")
+    serial = put(b"QM00001\0")
+    where = put(b"hd0,1:/images/x.vhd\0")
+    path = put(b"/images/x.vhd\0")
+    chain = put(struct.pack("<H", path), 2)
+    ext = put(struct.pack("<IIQ", 0, 4096, 777), 8)
+    drive = struct.pack("<BBBBBBBBBBBBHH", 0x80, 1, 1, 3, 3, 3, 1, 1, 0, 1, 0, 0, 0x1F0, 0)
+    drive += struct.pack("<QQII16s", 8192, 1000000, 0x48535431, 0xDEADBEEF, bytes(16))
+    drive += struct.pack("<IBB2x", 1, 0x0C, 1)
+    drive += struct.pack("<QQ16s", 2048, 900000, bytes(16))
+    drive += struct.pack("<QQQQ", 4096 * 512, 0, 0, 0)
+    drive += struct.pack("<HHHHHHII12x", model, serial, where, chain, ext, 1, 1, 512)
+    assert len(drive) == 160
+    total = base + len(data)
+    hdr = struct.pack("<8sHHII HHB3xIIIIIHHI8x".replace(" ", ""), b"$VHDBOOT", major, minor, total, 0, 64, 160, 1,
+                      phys, 0x1FF00000, 0x30000, phys, 0x1000, fw, 0, 0)
+    assert len(hdr) == 64
+    t = bytearray(hdr + drive + data)
+    struct.pack_into("<I", t, 16, zlib.crc32(bytes(t)) & 0xFFFFFFFF)
+    return bytes(t)
+
+
+def dump(tmp_path, table=None, at=0x1F000, name="low.bin"):
+    mem = bytearray(SCAN_HI - SCAN_LO)
+    if table:
+        mem[at:at + len(table)] = table
+    p = tmp_path / name
+    p.write_bytes(bytes(mem))
+    return str(p)
+
+
+@pytest.fixture(scope="module")
+def attach():
+    assert os.access(ATTACH, os.X_OK), "%s is missing: run `make linux`" % ATTACH
+    return ATTACH
+
+
+def test_info_prints_the_table(attach, tmp_path):
+    out = run([attach, "--table", dump(tmp_path, encode_table(0x9F000)), "--info"], text=True).stdout
+    assert 'table: version 1.0, ' in out and 'at 9f000, 1 drive(s), by "vhdboot (python encoder)"' in out, out
+    assert 'drive 80h: VHD, mode=rw, type 3, 8192 sectors, place file "hd0,1:/images/x.vhd"' in out, out
+    assert 'disk: "QEMU HARDDISK" serial "QM00001", 1000000 sectors, lba0 crc deadbeef, mbr id 48535431' in out, out
+    assert "partition 1: start 2048, 900000 sectors, type 0c" in out, out
+    assert "chain[0]: /images/x.vhd" in out, out
+    assert "file: 2097152 bytes, FAT32, cluster 512, 1 extent(s) (1 in the table)" in out, out
+
+
+def test_no_table_exits_2(attach, tmp_path):
+    r = run([attach, "--table", dump(tmp_path), "--info"], rc=2, text=True)
+    assert "not booted by vhdboot" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("damage", ["crc", "major", "moved"])
+def test_damaged_table_refused(attach, tmp_path, damage):
+    t = bytearray(encode_table(0x9F000 if damage != "moved" else 0x9E000, major=2 if damage == "major" else 1))
+    if damage == "crc":
+        t[100] ^= 0x20
+    r = run([attach, "--table", dump(tmp_path, bytes(t)), "--info"], rc=3, text=True)
+    want = {"crc": "(crc)", "major": "(version)", "moved": "(moved)"}[damage]
+    assert "hand-over table was found but is refused" in r.stderr and want in r.stderr, r.stderr
+    assert "nothing attached" in r.stderr
+
+
+def test_install_staging(attach, tmp_path):
+    """tools/linux/install.sh into a DESTDIR: the program, the initramfs-tools hook and local-top script, the
+    dracut module and its config, all in place and executable; the scripts parse (sh -n / bash -n)."""
+    here = os.path.join(os.path.dirname(BUILD), "tools", "linux")
+    env = dict(os.environ, DESTDIR=str(tmp_path))
+    p = subprocess.run(["sh", os.path.join(here, "install.sh"), "--no-update"], env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for rel in ("usr/local/sbin/vhdboot-attach", "etc/initramfs-tools/hooks/vhdboot",
+                "etc/initramfs-tools/scripts/local-top/vhdboot", "usr/lib/dracut/modules.d/90vhdboot/module-setup.sh",
+                "usr/lib/dracut/modules.d/90vhdboot/vhdboot-attach.sh"):
+        f = tmp_path / rel
+        assert f.exists() and os.access(str(f), os.X_OK), rel
+        shell = "bash" if rel.endswith("module-setup.sh") else "sh"
+        if not rel.endswith("vhdboot-attach"):
+            run([shell, "-n", str(f)])
+    assert 'add_dracutmodules+=" vhdboot "' in (tmp_path / "etc/dracut.conf.d/vhdboot.conf").read_text()

@@ -1,0 +1,94 @@
+"""test_linux_nbd.py: Linux keeps the disk (issue 12): a Linux booted from a VHD by vhdboot serves the VHD
+to itself through vhdboot-attach and NBD, runs from its root on /dev/nbd0p1, writes into it, and the host
+finds the data in the image.
+
+Two boots (tests/qemu/thirdparty/linux_nbd.py builds the disks from the cached Debian cloud kernel .deb):
+  - initramfs-tools: the guest's initrd is made by Debian's real mkinitramfs with tools/linux/initramfs-tools
+    (the hook copies vhdboot-attach and the nbd/vfat/nls modules; local-top runs it); kernel command line
+    root=/dev/nbd0p1 rw. The guest VHD is a dynamic image in a file on a FAT32 partition of the IDE disk,
+    booted by GRUB inside it through vhdboot. initramfs-tools mounts the root from /dev/nbd0p1 and
+    switch_roots; the root's /sbin/init (rootinit.c) checks the root device and that the '@' server
+    survived, writes a token and a 3 MiB pattern, remounts read-only, disconnects (the server flushes,
+    exits) and ends QEMU. The host then checks the VHD: vhdtool check clean, both files inside (vhdtool
+    convert + debugfs), the file grew, the FAT holds nothing else.
+  - the guest disk of the custom initramfs (nbdinit.c) under SeaBIOS alone: no table, vhdboot-attach
+    exits 2 and nothing is attached (what the hook relies on to do nothing).
+The matrix (fixed, dynamic with the custom init, differencing, mode=ro, mode=snapshot) and the
+sequential-I/O ratio are in bench/linux_nbd.py.
+"""
+import os
+import re
+import shutil
+
+import pytest
+
+import firmware_harness as fh
+from thirdparty import linux_nbd as ln
+
+bi = ln.bi
+QEMU = os.environ.get("GUEST_QEMU", "qemu-system-x86_64")
+TIMEOUT = 300
+FAIL = r"Kernel panic|NBDINIT-FAIL|ROOTINIT-FAIL|vhdboot: ERROR|Gave up waiting"
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    if not os.path.exists(fh.ISO):
+        pytest.fail("%s is missing: run `make all`" % fh.ISO)
+    out = str(tmp_path_factory.mktemp("linux-nbd"))
+    host, _raw, vhd, _ = ln.build(out, "dynamic", tag="-it", initramfs_tools_run=True)
+    _h, plain_raw, _v, _ = ln.build(out, "dynamic")
+    return {"dir": out, "host": host, "raw": plain_raw, "vhd": vhd, "vhd_bytes": os.path.getsize(vhd)}
+
+
+def boot(drives, iso, workdir):
+    return fh.run_qemu(drives, iso=iso, boot="d" if iso else "c", timeout=TIMEOUT, workdir=workdir,
+                       qemu=QEMU, mem=512, stop_on=FAIL)
+
+
+def test_linux_root_on_dynamic_vhd_initramfs_tools(images, vhdtool):
+    run = boot([(0, images["host"])], fh.ISO, images["dir"])
+    ctx = "\n" + run.describe(12000)
+    text = run.serial
+    assert "ROOTINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
+    # The firmware placed the table in a reserved page of low memory.
+    m = re.search(r"handover: table (\d+) bytes at ([0-9a-f]+) \(version 1\.0, 1 drive", text)
+    assert m, "no handover line from vhdboot%s" % ctx
+    at = int(m.group(2), 16)
+    assert at % 4096 == 0 and 0x80000 <= at < 0xA0000, ctx
+    assert re.search(r"e820 0*%x-[0-9a-f]+ type 2" % at, text), "the table's page is not E820-reserved%s" % ctx
+    # initramfs-tools' local-top ran vhdboot-attach (it read the table through /dev/mem and found the disk by identity).
+    assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
+                     % (ln.GUEST_MIB * 2048), text), ctx
+    assert "Success: vhdboot: the image is /dev/nbd0" in text, ctx
+    # The root came from /dev/nbd0p1 and the server survived switch_root.
+    assert "ROOTINIT root=/dev/nbd0p1" in text, ctx
+    assert re.search(r"ROOTINIT server @\S*vhdboot-attach", text), ctx
+    assert "ROOTINIT wrote vhdboot-fill.bin" in text and "ROOTINIT detached" in text, ctx
+    assert "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
+    assert "unmounting the host file system" not in text, ctx
+
+    # The host: the image checks clean, grew, and holds what Linux wrote.
+    after = ln.extract_vhd(images["host"], os.path.join(images["dir"], "after.vhd"))
+    fh.run_tool([vhdtool, "check", after])
+    assert os.path.getsize(after) > images["vhd_bytes"], \
+        "the dynamic VHD did not grow (%d bytes, was %d)" % (os.path.getsize(after), images["vhd_bytes"])
+    token = ln.read_guest_file(after, "vhdboot-switched.txt", images["dir"])
+    assert token == b"VHDBOOT-SWITCHED written by the root's /sbin/init after switch_root\n", token
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", images["dir"])
+    assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"
+    # Nothing outside the image changed on the host disk's FAT: the VHD is still the only file there.
+    listing = fh.run_tool(["mdir", "-b", "-i", "%s@@%d" % (images["host"], ln.HOST_P1 * 512), "::/"]).stdout
+    assert [x.strip().lower() for x in listing.strip().splitlines()] == ["::/%s" % ln.VHD_NAME], listing
+
+
+def test_no_table_without_vhdboot(images):
+    """The same guest disk booted by SeaBIOS alone: vhdboot-attach finds no table, exits 2, attaches nothing."""
+    raw = os.path.join(images["dir"], "plain.raw")
+    shutil.copyfile(images["raw"], raw)
+    run = boot([(0, raw)], None, images["dir"])
+    ctx = "\n" + run.describe(8000)
+    text = run.serial
+    assert "no vhdboot hand-over table in 80000-9ffff: this system was not booted by vhdboot" in text, ctx
+    assert "NBDINIT attach rc=2" in text and "NBDINIT notable" in text, ctx
+    assert run.rc == fh.EXIT_DONE, ctx

@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""linux_nbd.py: the "Linux keeps the disk" guest (issue 12): a VHD whose Linux serves itself through vhdboot-attach.
+
+Built at test time from Debian's packages (build_images.py's cached cloud kernel .deb):
+  guest raw disk:  GRUB 2 in the MBR gap, partition 1 ext2 (the root): /boot/vmlinuz, /boot/initrd.img,
+                   /boot/grub/grub.cfg. GRUB loads both through INT 13h (vhdboot).
+  initramfs:       /init = nbdinit.c (static), /vhdboot-attach (build/linux/), and the modules the
+                   cloud kernel has as modules (IDE: ata_piix, libata, scsi, sd_mod; nbd; vfat, fat, nls)
+                   with their dependencies (from each .ko's .modinfo), listed in /modules.order.
+  host disk:       a raw disk with one FAT32 partition holding /guest.vhd (the guest disk as a VHD:
+                   dynamic by default), attached as the IDE master; vhdboot's scan finds the file.
+
+After the boot the host checks the VHD: vhdtool check, the token and pattern files inside the ext2
+(vhdtool convert to raw, then debugfs), and that the file grew.
+
+Usage: tests/qemu/thirdparty/linux_nbd.py OUTDIR [fixed|dynamic]   (prints the host disk's path)
+"""
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+import build_images as bi  # noqa: E402
+
+ATTACH = os.environ.get("VHDBOOT_ATTACH", os.path.join(bi.BUILD, "linux", "vhdboot-attach"))
+TOKEN = "linux-kept-the-disk-7f3a"
+FILL_KIB = 3072                   # the pattern file: spreads over blocks the dynamic VHD has not allocated yet
+GUEST_MIB = 64                    # the guest's virtual disk
+HOST_FAT_MIB = 160                # the host disk's FAT32 partition
+HOST_P1 = 2048
+VHD_NAME = "guest.vhd"
+PARENT_NAME = "guest-parent.vhd"          # a differencing guest's parent, beside it on the FAT
+# The modules the initramfs loads (each with its dependencies first).
+MODULES = ["ata_piix", "sd_mod", "nbd", "vfat", "nls_cp437", "nls_ascii", "nls_utf8"]
+ARGS = bi.LINUX_ARGS + " vhdboot.token=%s vhdboot.fill=%d" % (TOKEN, FILL_KIB)
+
+
+def fill_pattern(kib=FILL_KIB):
+    """The bytes nbdinit.c writes to /vhdboot-fill.bin (same LCG)."""
+    out = bytearray(kib * 1024)
+    x = 0x12345678
+    for i in range(len(out)):
+        x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+        out[i] = (x >> 16) & 0xFF
+    return bytes(out)
+
+
+# ------------------------------------------------------------------ kernel modules from the .deb
+
+def _modinfo_depends(ko):
+    """The depends= list of a .ko's .modinfo section (ELF64 little-endian section table)."""
+    with open(ko, "rb") as fh:
+        data = fh.read()
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        raise bi.BuildError("%s is not an ELF64 file" % ko)
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    secs = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    stroff = secs[shstrndx][4]
+    for s in secs:
+        name = data[stroff + s[0]:data.index(b"\0", stroff + s[0])]
+        if name == b".modinfo":
+            for item in data[s[4]:s[4] + s[5]].split(b"\0"):
+                if item.startswith(b"depends="):
+                    return [d for d in item[8:].decode().split(",") if d]
+    return []
+
+
+def kernel_tree():
+    """The extracted .deb (CACHE/<deb>.tree): /lib/modules/<version>/... ; extracted once."""
+    with bi._KERNEL_LOCK:
+        deb = bi.kernel_deb()
+        tree = deb[:-len(".deb")] + ".tree"
+        if not os.path.isdir(tree):
+            tmp = tree + ".tmp%d" % os.getpid()
+            shutil.rmtree(tmp, ignore_errors=True)
+            bi.run(["dpkg-deb", "-x", deb, tmp])
+            os.replace(tmp, tree)
+        return tree
+
+
+def modules_in_order(tree, wanted=MODULES):
+    """[(path inside the initramfs, host file)] of wanted and their dependencies, dependencies first."""
+    index = {}
+    for root, _dirs, files in os.walk(os.path.join(tree, "lib", "modules")):
+        for f in files:
+            if f.endswith(".ko"):
+                index[f[:-3].replace("-", "_")] = os.path.join(root, f)
+    order, seen = [], set()
+
+    def visit(name):
+        key = name.replace("-", "_")
+        if key in seen:
+            return
+        seen.add(key)
+        if key not in index:
+            raise bi.BuildError("module %s is not in %s (built in, or another kernel?)" % (name, tree))
+        for dep in _modinfo_depends(index[key]):
+            visit(dep)
+        order.append(("lib/modules/%s.ko" % key, index[key]))
+
+    for m in wanted:
+        visit(m)
+    return order
+
+
+def initramfs(workdir):
+    """The initramfs: nbdinit (static), vhdboot-attach, the modules and /modules.order."""
+    if not os.path.exists(ATTACH):
+        raise bi.BuildError("%s is missing: run `make linux`" % ATTACH)
+    init = os.path.join(workdir, "nbdinit")
+    bi.run(["gcc", "-static", "-Os", "-s", "-Wall", "-Werror", "-o", init, os.path.join(HERE, "nbdinit.c")])
+    mods = modules_in_order(kernel_tree())
+    ents = [("dev", 0o40755, b"", (0, 0)), ("dev/console", 0o20600, b"", (5, 1)),
+            ("proc", 0o40755, b"", (0, 0)), ("sys", 0o40755, b"", (0, 0)), ("run", 0o40755, b"", (0, 0)),
+            ("lib", 0o40755, b"", (0, 0)), ("lib/modules", 0o40755, b"", (0, 0))]
+    for inside, host in mods:
+        with open(host, "rb") as fh:
+            ents.append((inside, 0o100644, fh.read(), (0, 0)))
+    ents.append(("modules.order", 0o100644, "".join("/%s\n" % i for i, _ in mods).encode(), (0, 0)))
+    with open(init, "rb") as fh:
+        ents.append(("init", 0o100755, fh.read(), (0, 0)))
+    with open(ATTACH, "rb") as fh:
+        ents.append(("vhdboot-attach", 0o100755, fh.read(), (0, 0)))
+    out = os.path.join(workdir, "initrd.img")
+    with open(out, "wb") as fh:
+        fh.write(bi.newc_cpio(ents))
+    return out
+
+
+def initramfs_tools(workdir):
+    """An initramfs made by Debian's real mkinitramfs with tools/linux/initramfs-tools (the hook and the
+    local-top script) for the cloud kernel of the cached .deb: MODULES=list (ata_piix, sd_mod) plus what the
+    hook adds. mkinitramfs reads /lib/modules/VERSION and /boot/config-VERSION: both are bind/tmpfs mounts in
+    a private mount namespace (unshare -m), so the host's own trees are not touched (an absent /lib/modules
+    is created as the mount point and removed again)."""
+    if not shutil.which("mkinitramfs") or not shutil.which("depmod"):
+        raise bi.BuildError("mkinitramfs/depmod missing: install initramfs-tools (tools/install-deps.sh)")
+    tree = kernel_tree()
+    mods = os.path.join(tree, "lib", "modules")
+    version = os.listdir(mods)[0]
+    if not os.path.exists(os.path.join(mods, version, "modules.dep")):
+        bi.run(["depmod", "-b", tree, version])
+    conf = os.path.join(workdir, "initramfs-tools")
+    shutil.rmtree(conf, ignore_errors=True)
+    src = os.path.join(bi.ROOT, "tools", "linux", "initramfs-tools")
+    shutil.copytree(src, conf)
+    os.makedirs(os.path.join(conf, "conf.d"), exist_ok=True)
+    with open(os.path.join(conf, "initramfs.conf"), "w") as fh:
+        fh.write("MODULES=list\nBUSYBOX=auto\nCOMPRESS=gzip\nRESUME=none\n")
+    with open(os.path.join(conf, "modules"), "w") as fh:
+        fh.write("ata_piix\nsd_mod\n")
+    out = os.path.join(workdir, "initrd-it.img")
+    script = ("set -e; mkdir -p /lib/modules; mount --bind '%s' /lib/modules; mount -t tmpfs tmpfs /boot; "
+              "cp '%s' /boot/; VHDBOOT_ATTACH='%s' mkinitramfs -d '%s' -o '%s' '%s'"
+              % (mods, os.path.join(tree, "boot", "config-" + version), ATTACH, conf, out, version))
+    had_modules = os.path.isdir("/lib/modules")
+    try:
+        bi.run(["unshare", "-m", "sh", "-c", script])
+    finally:
+        if not had_modules:       # the mount point this created on the host: gone again (it is empty)
+            try:
+                os.rmdir("/lib/modules")
+            except OSError:
+                pass
+    return out
+
+
+def build_it_guest_raw(out, workdir):
+    """The guest disk for the initramfs-tools run: GRUB, ext2 root (partition 1) holding /boot (kernel, the
+    mkinitramfs initrd, grub.cfg with root=/dev/nbd0p1), /sbin/init = rootinit.c and the mount points."""
+    p1, n1 = 2048, GUEST_MIB * bi.MiB // bi.SECTOR - 2048
+    bi.new_disk(out, p1 + n1)
+    bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table([(p1, n1, 0x83, True)]))
+    root = os.path.join(workdir, "root.d")
+    shutil.rmtree(root, ignore_errors=True)
+    for d in ("boot/grub", "sbin", "dev", "proc", "sys", "run", "tmp"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    bi.run(["gcc", "-static", "-Os", "-s", "-Wall", "-Werror", "-o", os.path.join(root, "sbin", "init"),
+            os.path.join(HERE, "rootinit.c")])
+    shutil.copyfile(bi.kernel(), os.path.join(root, "boot", "vmlinuz"))
+    shutil.copyfile(initramfs_tools(workdir), os.path.join(root, "boot", "initrd.img"))
+    with open(os.path.join(root, "boot", "grub", "grub.cfg"), "w") as fh:
+        fh.write(bi.GRUB_SERIAL + """menuentry "linux: initramfs-tools, root=/dev/nbd0p1" {
+	linux (hd0,msdos1)/boot/vmlinuz console=ttyS0,115200 panic=-1 root=/dev/nbd0p1 rw rootfstype=ext2
+	initrd (hd0,msdos1)/boot/initrd.img
+}
+""")
+    e2 = os.path.join(workdir, "root.ext2")
+    if os.path.exists(e2):
+        os.unlink(e2)
+    bi.run(["mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-L", "vhdroot", "-E", "root_owner=0:0", "-d", root,
+            e2, str(n1 // 2)])
+    shutil.rmtree(root, ignore_errors=True)
+    bi.copy_into(out, p1, e2)
+    os.unlink(e2)
+    bi.grub_install(out, bi.grub_core(workdir, root_part=1), p1)
+    return out
+
+
+# ------------------------------------------------------------------ disks
+
+def build_guest_raw(out, workdir, extra_args="", bench_mib=0):
+    """The guest disk: GRUB in the gap, ext2 partition 1 (root and /boot) of GUEST_MIB; with bench_mib a
+    raw partition 2 of bench_mib MiB (nbdinit's sequential benchmark). extra_args: more kernel arguments."""
+    p1, n1 = 2048, GUEST_MIB * bi.MiB // bi.SECTOR - 2048
+    parts = [(p1, n1, 0x83, True)]
+    if bench_mib:
+        parts.append((p1 + n1, bench_mib * bi.MiB // bi.SECTOR, 0xDA, False))
+        extra_args += " vhdboot.bench=%d" % bench_mib
+    bi.new_disk(out, sum(n for _, n, _, _ in parts) + p1)
+    bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table(parts))
+    cfg = bi.GRUB_SERIAL + """menuentry "linux: root on the VHD through vhdboot-attach" {
+	linux (hd0,msdos1)/boot/vmlinuz %s
+	initrd (hd0,msdos1)/boot/initrd.img
+}
+""" % (ARGS + extra_args)
+    cfgp = os.path.join(workdir, "grub.cfg")
+    with open(cfgp, "w") as fh:
+        fh.write(cfg)
+    e2 = bi.ext2_image(os.path.join(workdir, "root.ext2"), n1,
+                       {"boot/vmlinuz": bi.kernel(), "boot/initrd.img": initramfs(workdir),
+                        "boot/grub/grub.cfg": cfgp}, workdir)
+    bi.copy_into(out, p1, e2)
+    os.unlink(e2)
+    bi.grub_install(out, bi.grub_core(workdir, root_part=1), p1)
+    return out
+
+
+def build_host_disk(out, vhd, workdir, parent=None, fat_mib=HOST_FAT_MIB):
+    """A raw disk: MBR, FAT32 partition 1 at HOST_P1 holding /guest.vhd (and its parent, by its own name)."""
+    n1 = fat_mib * bi.MiB // bi.SECTOR
+    bi.new_disk(out, HOST_P1 + n1)
+    bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table([(HOST_P1, n1, 0x0C, True)], signature=0x48535431))
+    fat = os.path.join(workdir, "host.fat")
+    if os.path.exists(fat):
+        os.unlink(fat)
+    bi.run(["mkfs.fat", "-F", "32", "-n", "VHDHOST", "-h", str(HOST_P1), "-S", "512", "-C", fat, str(n1 // 2)])
+    bi.run(["mcopy", "-i", fat, vhd, "::/" + VHD_NAME], env=bi.MTOOLS_ENV)
+    if parent:
+        bi.run(["mcopy", "-i", fat, parent, "::/" + os.path.basename(parent)], env=bi.MTOOLS_ENV)
+    bi.copy_into(out, HOST_P1, fat)
+    os.unlink(fat)
+    return out
+
+
+def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_tools_run=False):
+    """Host disk (raw) with /guest.vhd of kind (fixed, dynamic, diff: a child over /guest-parent.vhd, a
+    dynamic image of the same disk). Returns (host disk, guest raw, the VHD as copied in, parent or None)."""
+    os.makedirs(outdir, exist_ok=True)
+    name = "linux-nbd-%s%s" % (kind, tag)
+    work = os.path.join(outdir, name + ".work")
+    os.makedirs(work, exist_ok=True)
+    if initramfs_tools_run:
+        raw = build_it_guest_raw(os.path.join(outdir, name + "-guest.raw"), work)
+    else:
+        raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib)
+    vhd = os.path.join(outdir, name + ".vhd")
+    parent = None
+    for p in (vhd,):
+        if os.path.exists(p):
+            os.unlink(p)
+    if kind == "diff":
+        parent = os.path.join(work, PARENT_NAME)
+        bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", "dynamic", raw, parent])
+        bi.run([bi.VHDTOOL, "create", "-p", parent, vhd])
+    else:
+        bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", kind, raw, vhd])
+    fat_mib = HOST_FAT_MIB + 2 * GUEST_MIB + 2 * bench_mib
+    host = build_host_disk(os.path.join(outdir, name + "-host.raw"), vhd, work, parent, fat_mib)
+    if parent:
+        kept = os.path.join(outdir, name + "-parent.vhd")
+        os.replace(parent, kept)
+        parent = kept
+    shutil.rmtree(work, ignore_errors=True)
+    return host, raw, vhd, parent
+
+
+# ------------------------------------------------------------------ after the boot
+
+def extract_vhd(host, out, name=VHD_NAME):
+    """Copy /name (default /guest.vhd) out of the host disk's FAT (mtools, partition at HOST_P1)."""
+    if os.path.exists(out):
+        os.unlink(out)
+    bi.run(["mcopy", "-i", "%s@@%d" % (host, HOST_P1 * bi.SECTOR), "::/" + name, out], env=bi.MTOOLS_ENV)
+    return out
+
+
+def read_guest_file(vhd, name, workdir):
+    """The bytes of /name in the VHD's ext2 root (vhdtool convert to raw, partition 1, debugfs dump)."""
+    raw = os.path.join(workdir, "after.raw")
+    bi.run([bi.VHDTOOL, "convert", "-O", "raw", vhd, raw])
+    part = os.path.join(workdir, "after.p1")
+    with open(raw, "rb") as src, open(part, "wb") as dst:
+        src.seek(2048 * bi.SECTOR)
+        shutil.copyfileobj(src, dst, 4 * bi.MiB)
+    os.unlink(raw)
+    dump = os.path.join(workdir, "dump.bin")
+    if os.path.exists(dump):
+        os.unlink(dump)
+    p = subprocess.run(["debugfs", "-R", "dump /%s %s" % (name, dump), part], capture_output=True, timeout=120)
+    os.unlink(part)
+    if not os.path.exists(dump):
+        return None
+    with open(dump, "rb") as fh:
+        data = fh.read()
+    os.unlink(dump)
+    del p
+    return data
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+        sys.exit(2)
+    print(build(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "dynamic")[0])

@@ -1,0 +1,311 @@
+/* nbdinit.c: PID 1 of the Linux-keeps-the-disk test initramfs (tests/qemu/thirdparty/linux_nbd.py): loads the modules, runs vhdboot-attach, writes into the image's root through /dev/nbd0p1, detaches, powers off.
+ *
+ * Serial protocol (console=ttyS0):
+ *   NBDINIT attach rc=N                 vhdboot-attach's exit code (0 attached, 2 no table, ...)
+ *   NBDINIT notable                     rc 2: no table, nothing done (the expected answer without vhdboot)
+ *   NBDINIT wrote <file> <bytes>        after the root partition was mounted, written, fsync'ed, unmounted
+ *   NBDINIT detached                    the server flushed and exited after vhdboot-attach -D
+ *   NBDINIT-DONE                        then isa-debug-exit 0x10 (QEMU exit 33)
+ *   NBDINIT-FAIL <why>                  then isa-debug-exit 0x11 (QEMU exit 35)
+ *   NBDINIT ro-refused                  vhdboot.expect=ro: the device is read-only (opening it for writing fails)
+ *   NBDINIT refused                     vhdboot.expect=refuse: vhdboot-attach refused (exit 1) as expected
+ *   NBDINIT bench dev=D mib=N write_ms=W rewrite_ms=V read_ms=R   vhdboot.bench=N: O_DIRECT sequential write,
+ *                                       the same again (blocks allocated by then), then read,
+ *                                       of N MiB on partition 2 (/dev/nbd0p2, or /dev/sda2 without vhdboot)
+ * The token and the pattern file's size come from the kernel command line:
+ * vhdboot.token=WORD, vhdboot.fill=KIB; vhdboot.expect=rw|ro|refuse (default rw).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void say(const char *fmt, ...)
+{
+	char b[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(b, sizeof(b), fmt, ap);
+	va_end(ap);
+	if (n > 0 && write(1, b, (size_t)(n < (int)sizeof(b) ? n : (int)sizeof(b) - 1)) < 0)
+		return;
+}
+
+static void finish(int ok)
+{
+	sync();
+	if (ioperm(0xF4, 4, 1) == 0)
+		outb(ok ? 0x10 : 0x11, 0xF4);
+	reboot(RB_POWER_OFF);
+	for (;;)
+		pause();
+}
+
+static void fail(const char *why)
+{
+	say("NBDINIT-FAIL %s (errno %s)\n", why, strerror(errno));
+	finish(0);
+}
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* Load every module named in /modules.order (one path a line), in order. */
+static void load_modules(void)
+{
+	FILE *f = fopen("/modules.order", "r");
+	char line[512];
+	if (!f)
+		fail("no /modules.order");
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (!line[0])
+			continue;
+		int fd = open(line, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || syscall(SYS_finit_module, fd, "", 0) != 0) {
+			if (errno != EEXIST) {
+				say("NBDINIT module %s: %s\n", line, strerror(errno));
+				fail("module load");
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	fclose(f);
+}
+
+/* Run argv, wait for it; its exit code (or -1). */
+static int run(char *const argv[])
+{
+	pid_t p = fork();
+	if (p == 0) {
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	int st;
+	if (p < 0 || waitpid(p, &st, 0) != p)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The value of key= on the kernel command line into out ("" if absent). */
+static void cmdline_arg(const char *key, char *out, size_t n)
+{
+	char buf[2048];
+	out[0] = 0;
+	int fd = open("/proc/cmdline", O_RDONLY);
+	if (fd < 0)
+		return;
+	ssize_t r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return;
+	buf[r] = 0;
+	size_t kl = strlen(key);
+	for (char *t = strtok(buf, " \n"); t; t = strtok(NULL, " \n"))
+		if (!strncmp(t, key, kl) && t[kl] == '=')
+			snprintf(out, n, "%s", t + kl + 1);
+}
+
+static int exists(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0;
+}
+
+/* Write len bytes of data to path, fsync. */
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		fail(path);
+	const char *p = data;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w <= 0)
+			fail("write");
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fsync(fd) || close(fd))
+		fail("fsync");
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000L + (t.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+/* Sequential O_DIRECT write then read of mib MiB on dev (1 MiB requests, a pattern checked on read). */
+static void bench(const char *dev, int mib)
+{
+	for (int i = 0; i < 100 && !exists(dev); i++)
+		nap_ms(100);
+	int fd = open(dev, O_RDWR | O_DIRECT);
+	if (fd < 0)
+		fail(dev);
+	unsigned char *buf;
+	if (posix_memalign((void **)&buf, 4096, 1 << 20))
+		fail("posix_memalign");
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < mib; i++) {
+		memset(buf, (unsigned char)(i * 37 + 1), 1 << 20);
+		if (pwrite(fd, buf, 1 << 20, (off_t)i << 20) != 1 << 20)
+			fail("bench write");
+	}
+	if (fsync(fd))
+		fail("bench fsync");
+	long w = ms_since(&t0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);        /* again: the blocks exist now (no allocation) */
+	for (int i = 0; i < mib; i++) {
+		memset(buf, (unsigned char)(i * 37 + 1), 1 << 20);
+		if (pwrite(fd, buf, 1 << 20, (off_t)i << 20) != 1 << 20)
+			fail("bench rewrite");
+	}
+	if (fsync(fd))
+		fail("bench fsync");
+	long rw = ms_since(&t0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < mib; i++) {
+		if (pread(fd, buf, 1 << 20, (off_t)i << 20) != 1 << 20)
+			fail("bench read");
+		if (buf[0] != (unsigned char)(i * 37 + 1) || buf[(1 << 20) - 1] != buf[0])
+			fail("bench read back differs");
+	}
+	long r = ms_since(&t0);
+	close(fd);
+	free(buf);
+	say("NBDINIT bench dev=%s mib=%d write_ms=%ld rewrite_ms=%ld read_ms=%ld\n", dev, mib, w, rw, r);
+}
+
+int main(void)
+{
+	int fd = open("/dev/console", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	mkdir("/proc", 0555);
+	mkdir("/sys", 0555);
+	mkdir("/dev", 0755);
+	mkdir("/run", 0755);
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	mount("tmpfs", "/run", "tmpfs", 0, "mode=0755");
+	load_modules();
+
+	char token[128], fill[32], expect[16], benchs[16];
+	cmdline_arg("vhdboot.token", token, sizeof(token));
+	cmdline_arg("vhdboot.fill", fill, sizeof(fill));
+	cmdline_arg("vhdboot.expect", expect, sizeof(expect));
+	cmdline_arg("vhdboot.bench", benchs, sizeof(benchs));
+	int bench_mib = atoi(benchs);
+	char *info[] = {"/vhdboot-attach", "--info", NULL};
+	run(info);
+	char *attach[] = {"/vhdboot-attach", "--wait", "20", NULL};
+	int rc = run(attach);
+	say("NBDINIT attach rc=%d\n", rc);
+	if (rc == 2) {
+		say("NBDINIT notable\n");
+		if (bench_mib)
+			bench("/dev/sda2", bench_mib);
+		say("NBDINIT-DONE\n");
+		finish(1);
+	}
+	if (!strcmp(expect, "refuse")) {
+		if (rc != 1)
+			fail("vhdboot-attach did not refuse");
+		say("NBDINIT refused\n");
+		say("NBDINIT-DONE\n");
+		finish(1);
+	}
+	if (rc != 0)
+		fail("vhdboot-attach");
+	if (!strcmp(expect, "ro")) {
+		for (int i = 0; i < 100 && !exists("/dev/nbd0p1"); i++)
+			nap_ms(100);
+		int w = open("/dev/nbd0", O_WRONLY);  /* Linux opens a read-only disk for writing; the write fails */
+		char sec[512];
+		memset(sec, 0x5A, sizeof(sec));
+		if (w >= 0 && pwrite(w, sec, sizeof(sec), 4096 * 512) == (ssize_t)sizeof(sec) && fsync(w) == 0)
+			fail("a write to the read-only device succeeded");
+		say("NBDINIT ro-refused (%s)\n", strerror(errno));
+		if (w >= 0)
+			close(w);
+		mkdir("/root", 0755);
+		if (mount("/dev/nbd0p1", "/root", "ext2", MS_RDONLY, NULL))
+			fail("mount -o ro /dev/nbd0p1");
+		if (!exists("/root/boot/vmlinuz"))
+			fail("no /boot/vmlinuz on the read-only root");
+		umount("/root");
+	} else {
+		for (int i = 0; i < 100 && !exists("/dev/nbd0p1"); i++)
+			nap_ms(100);
+		if (!exists("/dev/nbd0p1"))
+			fail("no /dev/nbd0p1 after attach");
+		mkdir("/root", 0755);
+		if (mount("/dev/nbd0p1", "/root", "ext2", 0, NULL))
+			fail("mount /dev/nbd0p1");
+		char text[256];
+		int n = snprintf(text, sizeof(text), "VHDBOOT-TOKEN %s written by Linux through /dev/nbd0p1\n", token);
+		write_file("/root/vhdboot-token.txt", text, (size_t)n);
+		size_t kib = (size_t)atoi(fill);
+		if (kib) {                    /* a deterministic pattern the host recomputes */
+			size_t len = kib * 1024;
+			unsigned char *p = malloc(len);
+			if (!p)
+				fail("malloc");
+			uint32_t x = 0x12345678u;
+			for (size_t i = 0; i < len; i++) {
+				x = x * 1103515245u + 12345u;
+				p[i] = (unsigned char)(x >> 16);
+			}
+			write_file("/root/vhdboot-fill.bin", p, len);
+			free(p);
+		}
+		if (umount("/root"))
+			fail("umount /root");
+		sync();
+		say("NBDINIT wrote vhdboot-token.txt %d\n", n);
+		if (bench_mib)
+			bench("/dev/nbd0p2", bench_mib);
+	}
+	char *detach[] = {"/vhdboot-attach", "-D", "/dev/nbd0", NULL};
+	if (run(detach) != 0)
+		fail("vhdboot-attach -D");
+	/* The server (reparented to us) flushes, unmounts the host FAT and exits: wait for every child. */
+	for (int i = 0; i < 300; i++) {
+		int st;
+		pid_t p = waitpid(-1, &st, WNOHANG);
+		if (p < 0 && errno == ECHILD) {
+			say("NBDINIT detached\n");
+			say("NBDINIT-DONE\n");
+			finish(1);
+		}
+		if (p <= 0)
+			nap_ms(100);
+	}
+	fail("the server did not exit after the disconnect");
+	return 1;
+}

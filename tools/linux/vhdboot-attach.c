@@ -1,0 +1,857 @@
+/* vhdboot-attach.c: Linux side of the hand-over: finds vhdboot's table, the backing disk and partition by identity, and serves the image as /dev/nbdN over a socketpair. */
+/*
+ * Runs in an initramfs (static, no dependencies): reads the hand-over table
+ * (include/vhdboot_handover.h) from /dev/mem below 1 MiB, finds the disk
+ * whose size and sector 0 match (and serial, where the kernel tells it),
+ * the partition by start and size, mounts the host FAT file system
+ * (vfat) on /run/vhdboot/hostNN, opens the image with its whole chain
+ * through vhd/ (tools/chain.c), checks the file's extents against the
+ * table (FIBMAP), and serves it through the kernel's NBD driver: NBD_SET_SOCK
+ * on one end of a socketpair, the request loop on the other. Partitions are
+ * scanned; the device name is printed on stdout. docs/handover.md.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/fs.h>
+#include <linux/hdreg.h>
+#include <linux/nbd.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../include/vhdboot_handover.h"
+#include "../../fs/part.h"        /* part_crc32 */
+#include "../chain.h"             /* chain_open: the image and its parents through vhd/ */
+
+#define EXIT_NO_TABLE 2           /* not booted by vhdboot: an init hook does nothing */
+#define EXIT_BAD_TABLE 3          /* a table was found but is damaged */
+#define EXIT_FAIL 1
+
+#define MAX_IO (1u << 20)         /* largest NBD request served (the kernel sends at most max_sectors_kb) */
+
+struct opts {
+	const char *nbd;          /* /dev/nbd0 */
+	const char *mem;          /* /dev/mem */
+	const char *table_file;   /* --table: a dump of [HO_SCAN_LO, HO_SCAN_HI) instead of /dev/mem */
+	const char *mount_dir;    /* /run/vhdboot */
+	unsigned drive;           /* 0x80 */
+	int wait_s;               /* seconds to wait for the disk and /dev/nbdN to appear */
+	int foreground;
+	int info;                 /* print the table and exit */
+	int read_only;            /* --ro: serve read-only whatever the mode */
+	const char *disconnect;   /* -D /dev/nbdN */
+};
+
+static const char *prog = "vhdboot-attach";
+
+static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void msg(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* Sleep ms milliseconds. */
+static void nap(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* Read a whole small sysfs file into buf (NUL-terminated, trailing newline cut); 0 or -1. */
+static int read_sys(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t r = read(fd, buf, n - 1);
+	close(fd);
+	if (r < 0)
+		return -1;
+	buf[r] = 0;
+	while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == ' '))
+		buf[--r] = 0;
+	return 0;
+}
+
+static int read_sys_u64(const char *path, unsigned long long *v)
+{
+	char b[64];
+	if (read_sys(path, b, sizeof(b)))
+		return -1;
+	char *end;
+	*v = strtoull(b, &end, 10);
+	return end == b ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- the table */
+
+static uint8_t lowmem[HO_SCAN_HI - HO_SCAN_LO];
+
+/*
+ * Fill lowmem with [HO_SCAN_LO, HO_SCAN_HI): from a dump file, or /dev/mem
+ * page by page (CONFIG_STRICT_DEVMEM: a RAM page below 1 MiB reads as zeros,
+ * a page it refuses is left zero). 0, or -1 with a message.
+ */
+static int load_lowmem(const struct opts *o)
+{
+	const char *src = o->table_file ? o->table_file : o->mem;
+	int fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		msg("cannot open %s: %s", src, strerror(errno));
+		return -1;
+	}
+	memset(lowmem, 0, sizeof(lowmem));
+	uint64_t base = o->table_file ? 0 : HO_SCAN_LO;
+	int got = 0;
+	for (uint32_t off = 0; off < sizeof(lowmem); off += 4096) {
+		ssize_t r = pread(fd, lowmem + off, 4096, (off_t)(base + off));
+		if (r > 0)
+			got = 1;
+	}
+	close(fd);
+	if (!got) {
+		msg("%s: nothing readable in %05x-%05x", src, HO_SCAN_LO, HO_SCAN_HI - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* The table (in lowmem) or NULL with the exit code in *rc and a message. */
+static const uint8_t *find_table(const struct opts *o, int *rc)
+{
+	if (load_lowmem(o)) {
+		*rc = EXIT_FAIL;
+		return NULL;
+	}
+	uint32_t off;
+	int e = ho_find(lowmem, sizeof(lowmem), HO_SCAN_LO, &off);
+	if (e == HO_E_NOT_FOUND) {
+		msg("no vhdboot hand-over table in %05x-%05x: this system was not booted by vhdboot", HO_SCAN_LO,
+		    HO_SCAN_HI - 1);
+		*rc = EXIT_NO_TABLE;
+		return NULL;
+	}
+	if (e) {
+		msg("a vhdboot hand-over table was found but is refused: %s (%s); nothing attached", ho_strerror(e),
+		    ho_errname(e));
+		*rc = EXIT_BAD_TABLE;
+		return NULL;
+	}
+	return lowmem + off;
+}
+
+static const char *mode_name(int m)
+{
+	return m == HO_MODE_RW ? "rw" : m == HO_MODE_RO ? "ro" : m == HO_MODE_SNAPSHOT ? "snapshot" : "?";
+}
+
+static const char *place_name(int p)
+{
+	return p == HO_PLACE_DISK ? "disk" : p == HO_PLACE_PART ? "partition" : p == HO_PLACE_FILE ? "file" : "ram";
+}
+
+/* --info: the table in readable form. */
+static void print_table(const uint8_t *t)
+{
+	const struct ho_header *h = (const void *)t;
+	printf("table: version %u.%u, %u bytes at %05x, %u drive(s), by \"%s\"\n", h->version_major, h->version_minor,
+	       h->total_bytes, h->self_phys, h->ndrives, ho_str(t, h->firmware_off));
+	printf("vhdboot memory: low %05x-%05x, resident %08x-%08x\n", h->low_phys, h->low_phys + h->low_bytes - 1,
+	       h->resident_phys, h->resident_phys + h->resident_bytes - 1);
+	for (unsigned i = 0; i < h->ndrives; i++) {
+		const struct ho_drive *d = ho_drive_get(t, i);
+		printf("drive %02xh: %s, mode=%s%s, type %u, %llu sectors, place %s \"%s\"\n", d->bios_drive, "VHD",
+		       mode_name(d->mode), (d->flags & HO_DF_READ_ONLY) ? " (read-only)" : "", d->image_type,
+		       (unsigned long long)d->virt_sectors, place_name(d->place), ho_str(t, d->where_off));
+		printf("  disk: \"%s\" serial \"%s\", %llu sectors, lba0 crc %08x, mbr id %08x, iface %u ch %u dev %u\n",
+		       ho_str(t, d->model_off), ho_str(t, d->serial_off), (unsigned long long)d->disk_sectors,
+		       d->disk_lba0_crc, d->disk_mbr_id, d->iface, d->ata_channel, d->ata_device);
+		if (d->part_number)
+			printf("  partition %u: start %llu, %llu sectors, type %02x\n", d->part_number,
+			       (unsigned long long)d->part_start, (unsigned long long)d->part_sectors, d->part_type);
+		for (unsigned k = 0; k < d->chain_len && d->chain_off; k++)
+			printf("  chain[%u]: %s\n", k, ho_chain_path(t, d, k));
+		if (d->place == HO_PLACE_FILE)
+			printf("  file: %llu bytes, FAT%d, cluster %u, %u extent(s) (%u in the table)\n",
+			       (unsigned long long)d->file_bytes, d->fs == HO_FS_FAT12 ? 12 : d->fs == HO_FS_FAT16 ? 16 : 32,
+			       d->cluster_bytes, d->extents_total, d->extents_count);
+		if (d->overlay_bytes)
+			printf("  snapshot overlay: %llu bytes at %llx\n", (unsigned long long)d->overlay_bytes,
+			       (unsigned long long)d->overlay_phys);
+	}
+}
+
+/* ---------------------------------------------------------------- the backing disk and partition */
+
+/* Block devices that are never a backing disk. */
+static int skip_dev(const char *n)
+{
+	static const char *const pre[] = {"nbd", "loop", "ram", "dm-", "zram", "sr", "md", "fd", NULL};
+	for (int i = 0; pre[i]; i++)
+		if (!strncmp(n, pre[i], strlen(pre[i])))
+			return 1;
+	return n[0] == '.';
+}
+
+/* Copy a string field of HDIO_GET_IDENTITY's struct hd_driveid (the kernel hands it in text order), spaces trimmed. */
+static void ata_str(char *out, const uint8_t *id, int word, int words)
+{
+	int n = 0;
+	for (int i = 0; i < words * 2; i++)
+		out[n++] = (char)id[word * 2 + i];
+	out[n] = 0;
+	while (n > 0 && out[n - 1] == ' ')
+		out[--n] = 0;
+	char *s = out;
+	while (*s == ' ')
+		s++;
+	memmove(out, s, strlen(s) + 1);
+}
+
+/*
+ * Does /dev/name match drive d? size, CRC of sector 0, and the serial
+ * when the kernel answers HDIO_GET_IDENTITY (libata does). why: the first
+ * mismatch, for the message when nothing matches.
+ */
+static int disk_matches(const char *name, const uint8_t *t, const struct ho_drive *d, char *why, size_t wn)
+{
+	char path[300];
+	unsigned long long sectors = 0;
+	snprintf(path, sizeof(path), "/sys/block/%s/size", name);
+	if (read_sys_u64(path, &sectors) || sectors != d->disk_sectors) {
+		snprintf(why, wn, "%s: %llu sectors, not %llu", name, sectors, (unsigned long long)d->disk_sectors);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/dev/%s", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, wn, "%s: %s", path, strerror(errno));
+		return 0;
+	}
+	uint8_t s0[512];
+	int ok = pread(fd, s0, sizeof(s0), 0) == (ssize_t)sizeof(s0);
+	if (!ok || part_crc32(0, s0, sizeof(s0)) != d->disk_lba0_crc) {
+		snprintf(why, wn, "%s: sector 0 differs from the one vhdboot read", name);
+		close(fd);
+		return 0;
+	}
+	uint8_t id[512];
+	const char *serial = ho_str(t, d->serial_off);
+	if (serial[0] && ioctl(fd, HDIO_GET_IDENTITY, id) == 0) {
+		char s[24];
+		ata_str(s, id, 10, 10);
+		if (strcmp(s, serial)) {
+			snprintf(why, wn, "%s: serial \"%s\", not \"%s\"", name, s, serial);
+			close(fd);
+			return 0;
+		}
+	}
+	close(fd);
+	return 1;
+}
+
+/* The backing disk's name ("sda") into out; waits up to wait_s for it. 0, or -1 with a message. */
+static int find_disk(const uint8_t *t, const struct ho_drive *d, int wait_s, char *out, size_t on)
+{
+	char why[400] = "no block devices";
+	for (int tries = 0; tries <= wait_s * 5; tries++) {
+		DIR *dir = opendir("/sys/block");
+		int found = 0;
+		char first[300] = "";
+		if (dir) {
+			struct dirent *e;
+			while ((e = readdir(dir))) {
+				if (skip_dev(e->d_name))
+					continue;
+				if (disk_matches(e->d_name, t, d, why, sizeof(why))) {
+					if (!found++)
+						snprintf(first, sizeof(first), "%s", e->d_name);
+					else
+						msg("both %s and %s match drive %02xh's disk", first, e->d_name, d->bios_drive);
+				}
+			}
+			closedir(dir);
+		}
+		if (found == 1) {
+			snprintf(out, on, "%s", first);
+			return 0;
+		}
+		if (found > 1) {
+			msg("the backing disk is ambiguous (identical disks): nothing attached");
+			return -1;
+		}
+		nap(200);
+	}
+	msg("no disk matches drive %02xh's backing disk (\"%s\", %llu sectors) after %d s; last: %s", d->bios_drive,
+	    ho_str(t, d->model_off), (unsigned long long)d->disk_sectors, wait_s, why);
+	return -1;
+}
+
+/* The partition of disk starting at d->part_start with d->part_sectors: its name into out. 0 or -1. */
+static int find_part(const char *disk, const struct ho_drive *d, int wait_s, char *out, size_t on)
+{
+	char path[600];
+	for (int tries = 0; tries <= wait_s * 5; tries++) {
+		snprintf(path, sizeof(path), "/sys/block/%s", disk);
+		DIR *dir = opendir(path);
+		struct dirent *e;
+		while (dir && (e = readdir(dir))) {
+			unsigned long long start, size;
+			if (strncmp(e->d_name, disk, strlen(disk)))
+				continue;
+			snprintf(path, sizeof(path), "/sys/block/%s/%s/start", disk, e->d_name);
+			if (read_sys_u64(path, &start))
+				continue;
+			snprintf(path, sizeof(path), "/sys/block/%s/%s/size", disk, e->d_name);
+			if (read_sys_u64(path, &size))
+				continue;
+			if (start == d->part_start && size == d->part_sectors) {
+				snprintf(out, on, "%s", e->d_name);
+				closedir(dir);
+				return 0;
+			}
+		}
+		if (dir)
+			closedir(dir);
+		nap(200);
+	}
+	msg("%s has no partition starting at %llu with %llu sectors (partition %u at boot)", disk,
+	    (unsigned long long)d->part_start, (unsigned long long)d->part_sectors, d->part_number);
+	return -1;
+}
+
+/* ---------------------------------------------------------------- the image */
+
+/* The file's extents against the table's (FIBMAP: fs blocks relative to the partition). 0, or -1 with a message. */
+static int check_extents(int fd, const uint8_t *t, const struct ho_drive *d, const char *path)
+{
+	int bs;
+	if (ioctl(fd, FIGETBSZ, &bs) || bs < 512 || bs % 512) {
+		msg("%s: no block size (FIGETBSZ): extents not checked", path);
+		return 0;
+	}
+	unsigned per = (unsigned)bs / 512u;
+	for (unsigned k = 0; k < d->extents_count; k++) {
+		struct ho_extent e;
+		ho_extent_get(t, d, k, &e);
+		uint32_t probe[2] = {e.file_sector, e.file_sector + e.sectors - 1};
+		for (int j = 0; j < 2; j++) {
+			int blk = (int)(probe[j] / per);
+			if (ioctl(fd, FIBMAP, &blk)) {
+				msg("%s: FIBMAP: %s: extents not checked", path, strerror(errno));
+				return 0;
+			}
+			uint64_t lba = (uint64_t)(unsigned)blk * per + probe[j] % per;
+			if (lba != e.lba + (probe[j] - e.file_sector)) {
+				msg("%s: file sector %u is at partition sector %llu, vhdboot served it from %llu: not the same file; nothing attached",
+				    path, probe[j], (unsigned long long)lba, (unsigned long long)(e.lba + probe[j] - e.file_sector));
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- NBD */
+
+static volatile sig_atomic_t stop_req;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop_req = 1;
+}
+
+static int read_full(int fd, void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	while (n) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+/* Reply to handle with error (errno value, 0 = ok), then len bytes of data. 0 or -1. */
+static int reply(int s, const uint8_t *handle, uint32_t error, const void *data, uint32_t len)
+{
+	uint8_t r[16];
+	put_be32(r, NBD_REPLY_MAGIC);
+	put_be32(r + 4, error);
+	memcpy(r + 8, handle, 8);
+	if (write_full(s, r, sizeof(r)))
+		return -1;
+	return len ? write_full(s, data, len) : 0;
+}
+
+/*
+ * The request loop: every request checked against the virtual disk's size
+ * (sector multiples, inside [0, sectors)); writes with FUA and FLUSH
+ * flushed through vhd_flush (fsync of every member written). Returns when
+ * the kernel disconnects or the socket closes; 0 clean, -1 on errors.
+ */
+static int serve(int s, int nbd, struct vhd *v, uint64_t sectors, int ro)
+{
+	uint8_t *buf = malloc(MAX_IO);
+	if (!buf)
+		return -1;
+	int rc = 0, asked = 0;
+	for (;;) {
+		if (stop_req && !asked) {     /* SIGTERM: flush, then ask the kernel to disconnect */
+			vhd_flush(v);
+			ioctl(nbd, NBD_DISCONNECT);
+			asked = 1;
+		}
+		struct pollfd p = { s, POLLIN, 0 };
+		if (poll(&p, 1, 1000) <= 0)
+			continue;
+		uint8_t q[28];
+		if (read_full(s, q, sizeof(q)))
+			break;                    /* socket closed: the kernel let go */
+		if (be32(q) != NBD_REQUEST_MAGIC) {
+			msg("bad request magic %08x: stopping", be32(q));
+			rc = -1;
+			break;
+		}
+		uint32_t type = be32(q + 4);
+		const uint8_t *handle = q + 8;
+		uint64_t from = be64(q + 16);
+		uint32_t len = be32(q + 24);
+		uint32_t cmd = type & 0xFFFF;
+		if (cmd == NBD_CMD_DISC) {
+			vhd_flush(v);
+			break;
+		}
+		if (cmd == NBD_CMD_FLUSH) {
+			int e = vhd_flush(v);
+			if (e)
+				msg("flush failed: %s", vhd_strerror(e));
+			if (reply(s, handle, e ? EIO : 0, NULL, 0))
+				break;
+			continue;
+		}
+		int bad = from % 512 || len % 512 || len > MAX_IO || from / 512 > sectors ||
+			  len / 512 > sectors - from / 512;
+		if (cmd == NBD_CMD_READ) {
+			int e = bad ? EINVAL : vhd_read(v, from / 512, len / 512, buf) ? EIO : 0;
+			if (e)
+				msg("read %llu+%u refused: %s", (unsigned long long)from, len, bad ? "outside the image" : "I/O error");
+			if (reply(s, handle, (uint32_t)e, buf, e ? 0 : len))
+				break;
+		} else if (cmd == NBD_CMD_WRITE) {
+			if (len > MAX_IO) {       /* cannot even drain it: give up the connection */
+				msg("write of %u bytes: larger than %u, stopping", len, MAX_IO);
+				rc = -1;
+				break;
+			}
+			if (read_full(s, buf, len))
+				break;
+			int e = 0;
+			if (bad || ro) {
+				e = bad ? EINVAL : EPERM;
+			} else {
+				int ve = vhd_write(v, from / 512, len / 512, buf);
+				if (!ve && (type & NBD_CMD_FLAG_FUA))
+					ve = vhd_flush(v);
+				if (ve) {
+					msg("write %llu+%u failed: %s", (unsigned long long)from, len, vhd_strerror(ve));
+					e = ve == VHD_E_NOSPACE ? ENOSPC : EIO;
+				}
+			}
+			if (reply(s, handle, (uint32_t)e, NULL, 0))
+				break;
+		} else {
+			if (reply(s, handle, EINVAL, NULL, 0))
+				break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+/*
+ * Unmount the host file system mounted on mnt. After switch_root the path
+ * is gone from this process's view (/run was moved into the new root): then
+ * through the directory fd kept at mount time, detached (MNT_DETACH) since
+ * the fd's cwd holds it until chdir("/").
+ */
+static void unmount_host(const char *mnt, int mnt_fd)
+{
+	if (umount(mnt) == 0)
+		return;
+	if (mnt_fd >= 0 && fchdir(mnt_fd) == 0) {
+		int rc = umount2(".", MNT_DETACH);
+		int e = errno;
+		if (chdir("/"))
+			e = errno;
+		if (rc == 0)
+			return;
+		errno = e;
+	}
+	msg("unmounting the host file system %s: %s (its data were flushed)", mnt, strerror(errno));
+}
+
+/* -D: disconnect a device this program serves (the daemon flushes and exits). */
+static int do_disconnect(const char *dev)
+{
+	int fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		msg("%s: %s", dev, strerror(errno));
+		return EXIT_FAIL;
+	}
+	int rc = ioctl(fd, NBD_DISCONNECT);
+	close(fd);
+	if (rc) {
+		msg("%s: NBD_DISCONNECT: %s", dev, strerror(errno));
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: vhdboot-attach [options]        serve the VHD vhdboot booted as /dev/nbd0\n"
+		"       vhdboot-attach --info           print vhdboot's hand-over table\n"
+		"       vhdboot-attach -D /dev/nbdN     disconnect (the server flushes and exits)\n"
+		"  -d, --device DEV     NBD device (default /dev/nbd0)\n"
+		"  -r, --drive NN       BIOS drive in hex (default 80)\n"
+		"  -w, --wait S         seconds to wait for the disk and the NBD device (default 10)\n"
+		"  -m, --mount DIR      where host file systems are mounted (default /run/vhdboot)\n"
+		"  -f, --foreground     do not detach\n"
+		"      --ro             serve read-only\n"
+		"      --mem FILE       physical memory (default /dev/mem)\n"
+		"      --table FILE     a dump of %05x-%05x instead of /dev/mem (tests)\n"
+		"exit: 0 attached; 2 no table (not booted by vhdboot); 3 damaged table; 1 other failure\n",
+		HO_SCAN_LO, HO_SCAN_HI - 1);
+}
+
+/* mkdir -p for a short path. */
+static void mkdirs(const char *path)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *s = p + 1; *s; s++)
+		if (*s == '/') {
+			*s = 0;
+			mkdir(p, 0755);
+			*s = '/';
+		}
+	mkdir(p, 0755);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL };
+	static const struct option lo[] = {
+		{"device", 1, 0, 'd'}, {"drive", 1, 0, 'r'}, {"wait", 1, 0, 'w'}, {"mount", 1, 0, 'm'},
+		{"foreground", 0, 0, 'f'}, {"info", 0, 0, 'i'}, {"ro", 0, 0, 'R'}, {"mem", 1, 0, 'M'},
+		{"table", 1, 0, 'T'}, {"disconnect", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "d:r:w:m:fiD:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'd': o.nbd = optarg; break;
+		case 'r': o.drive = (unsigned)strtoul(optarg, NULL, 16); break;
+		case 'w': o.wait_s = atoi(optarg); break;
+		case 'm': o.mount_dir = optarg; break;
+		case 'f': o.foreground = 1; break;
+		case 'i': o.info = 1; break;
+		case 'R': o.read_only = 1; break;
+		case 'M': o.mem = optarg; break;
+		case 'T': o.table_file = optarg; break;
+		case 'D': o.disconnect = optarg; break;
+		case 'h': usage(); return 0;
+		default: usage(); return EXIT_FAIL;
+		}
+	}
+	if (o.disconnect)
+		return do_disconnect(o.disconnect);
+	int rc;
+	const uint8_t *t = find_table(&o, &rc);
+	if (!t)
+		return rc;
+	if (o.info) {
+		print_table(t);
+		return 0;
+	}
+	const struct ho_drive *d = NULL;
+	for (unsigned i = 0; i < ((const struct ho_header *)(const void *)t)->ndrives; i++)
+		if (ho_drive_get(t, i)->bios_drive == o.drive)
+			d = ho_drive_get(t, i);
+	if (!d) {
+		msg("vhdboot served no drive %02xh", o.drive);
+		return EXIT_FAIL;
+	}
+	/* What this version can serve; the rest is refused with the reason. */
+	if (d->mode == HO_MODE_SNAPSHOT) {
+		msg("drive %02xh was booted with mode=snapshot: the boot loader's writes are in vhdboot's RAM overlay, which this version does not carry over; refused (boot with mode=rw or mode=ro)",
+		    d->bios_drive);
+		return EXIT_FAIL;
+	}
+	if (d->place == HO_PLACE_RAM) {
+		msg("drive %02xh is a GRUB module in RAM: nothing on a disk to serve; refused", d->bios_drive);
+		return EXIT_FAIL;
+	}
+	if (d->place == HO_PLACE_DISK && d->file_bytes != d->disk_sectors * 512) {
+		msg("drive %02xh is a VHD at the start of a larger disk: not served by this version; refused", d->bios_drive);
+		return EXIT_FAIL;
+	}
+	int ro = o.read_only || d->mode == HO_MODE_RO || (d->flags & HO_DF_READ_ONLY);
+
+	char disk[300], part[300], path[4096];
+	if (find_disk(t, d, o.wait_s, disk, sizeof(disk)))
+		return EXIT_FAIL;
+	snprintf(path, sizeof(path), "/dev/%s", disk);
+	if (d->part_number) {
+		if (find_part(disk, d, o.wait_s, part, sizeof(part)))
+			return EXIT_FAIL;
+		snprintf(path, sizeof(path), "/dev/%s", part);
+	}
+	char mnt[600] = "";
+	int mnt_fd = -1;
+	if (d->place == HO_PLACE_FILE) {
+		snprintf(mnt, sizeof(mnt), "%s/host%02x", o.mount_dir, d->bios_drive);
+		mkdirs(mnt);
+		if (mount(path, mnt, "vfat", (ro ? MS_RDONLY : 0) | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC, "")) {
+			msg("mounting %s (FAT) on %s: %s (is the vfat module loaded?)", path, mnt, strerror(errno));
+			return EXIT_FAIL;
+		}
+		mnt_fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);   /* switch_root moves /run: unmount through this */
+		snprintf(path, sizeof(path), "%s%s", mnt, ho_chain_path(t, d, 0));
+	}
+	struct chain ch;
+	int e = chain_open(&ch, path, ro ? CHAIN_RDONLY : 0);
+	if (e) {
+		msg("%s: %s", path, ch.err[0] ? ch.err : vhd_strerror(e));
+		chain_close(&ch);
+		if (mnt[0])
+			umount(mnt);
+		return EXIT_FAIL;
+	}
+	struct vhd *v = chain_leaf(&ch);
+	uint64_t sectors = v->sectors;
+	if (sectors != d->virt_sectors || ch.n != d->chain_len) {
+		msg("%s: %llu sectors in a chain of %d, vhdboot served %llu in a chain of %u: not the same image; nothing attached",
+		    path, (unsigned long long)sectors, ch.n, (unsigned long long)d->virt_sectors, d->chain_len);
+		goto fail;
+	}
+	if (d->place == HO_PLACE_FILE && check_extents(ch.m[0]->hd.fd, t, d, path))
+		goto fail;
+
+	/* The NBD device (its module may still be loading). */
+	int nbd = -1;
+	for (int tries = 0; tries <= o.wait_s * 5 && nbd < 0; tries++) {
+		nbd = open(o.nbd, O_RDWR | O_CLOEXEC);
+		if (nbd < 0)
+			nap(200);
+	}
+	if (nbd < 0) {
+		msg("%s: %s (is the nbd module loaded?)", o.nbd, strerror(errno));
+		goto fail;
+	}
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+		msg("socketpair: %s", strerror(errno));
+		goto fail;
+	}
+	ioctl(nbd, NBD_CLEAR_SOCK);
+	if (ioctl(nbd, NBD_SET_BLKSIZE, 512UL) || ioctl(nbd, NBD_SET_SIZE_BLOCKS, (unsigned long)sectors) ||
+	    ioctl(nbd, NBD_SET_FLAGS, (unsigned long)(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+						      (ro ? NBD_FLAG_READ_ONLY : 0))) ||
+	    ioctl(nbd, NBD_SET_SOCK, (unsigned long)sv[0])) {
+		msg("%s: configuring NBD: %s (busy? another server attached?)", o.nbd, strerror(errno));
+		goto fail;
+	}
+
+	/* Detach: the parent waits for the device (and its partitions) to be up, prints it, and exits. */
+	int ready[2];
+	if (pipe(ready)) {
+		msg("pipe: %s", strerror(errno));
+		goto fail;
+	}
+	if (!o.foreground) {
+		pid_t p = fork();
+		if (p < 0) {
+			msg("fork: %s", strerror(errno));
+			goto fail;
+		}
+		if (p > 0) {
+			close(ready[1]);
+			char ok = 0;
+			if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
+				msg("the server did not come up");
+				return EXIT_FAIL;
+			}
+			printf("%s\n", o.nbd);
+			fflush(stdout);
+			return 0;
+		}
+		setsid();
+	}
+	close(ready[0]);
+	/* The daemon: a root-storage daemon (systemd leaves argv[0] '@' processes alone at switch_root). */
+	argv[0][0] = '@';
+	if (chdir("/"))
+		msg("chdir /: %s", strerror(errno));
+	mlockall(MCL_CURRENT | MCL_FUTURE);       /* never page in through the device it serves */
+	int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (oom >= 0) {
+		if (write(oom, "-1000", 5) < 0)
+			msg("oom_score_adj: %s", strerror(errno));
+		close(oom);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	pid_t k = fork();                         /* the kernel's side: NBD_DO_IT blocks until disconnect */
+	if (k < 0) {
+		msg("fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (k == 0) {
+		close(sv[1]);
+		close(ready[1]);
+		signal(SIGTERM, SIG_IGN);
+		int r = ioctl(nbd, NBD_DO_IT);
+		ioctl(nbd, NBD_CLEAR_QUE);
+		ioctl(nbd, NBD_CLEAR_SOCK);
+		_exit(r ? 1 : 0);
+	}
+	close(sv[0]);
+	/*
+	 * Up when the kernel has the device: its pid in sysfs and then its size
+	 * (6.1's nbd_start_device creates the pid file before it sets the
+	 * capacity, so a partition scan right after the pid appears sees an
+	 * empty disk). Then re-read the partition table until a partition shows
+	 * (a few tries: a disk may have none).
+	 */
+	pid_t helper = fork();
+	if (helper == 0) {
+		const char *base = strrchr(o.nbd, '/') ? strrchr(o.nbd, '/') + 1 : o.nbd;
+		char pidf[128], sizef[128], p1[300], b[32];
+		unsigned long long size = 0;
+		snprintf(pidf, sizeof(pidf), "/sys/block/%s/pid", base);
+		snprintf(sizef, sizeof(sizef), "/sys/block/%s/size", base);
+		snprintf(p1, sizeof(p1), "/sys/block/%s/%sp1", base, base);
+		int up = 0;
+		for (int tries = 0; tries < 100 && !up; tries++) {
+			if (read_sys(pidf, b, sizeof(b)) == 0 && read_sys_u64(sizef, &size) == 0 && size == sectors)
+				up = 1;
+			else
+				nap(100);
+		}
+		/* Requests up to MAX_IO (the default 128 KiB-ish cap costs a round trip per 128 KiB). */
+		char qf[160];
+		snprintf(qf, sizeof(qf), "/sys/block/%s/queue/max_sectors_kb", base);
+		int q = open(qf, O_WRONLY | O_CLOEXEC);
+		if (q >= 0) {
+			char v[16];
+			int n = snprintf(v, sizeof(v), "%u", MAX_IO / 1024);
+			if (write(q, v, (size_t)n) != n)
+				msg("%s: %s (requests stay smaller)", qf, strerror(errno));
+			close(q);
+		}
+		struct stat st;
+		for (int tries = 0; up && tries < 10 && stat(p1, &st) != 0; tries++) {
+			int fd = open(o.nbd, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				ioctl(fd, BLKRRPART);
+				close(fd);
+			}
+			nap(100);
+		}
+		char ok = up ? 'y' : 'n';
+		if (write(ready[1], &ok, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(ready[1]);
+	msg("serving %s%s%s as %s: %llu sectors, %s, chain of %d, %s", disk, d->part_number ? " partition " : "",
+	    d->part_number ? part : "", o.nbd, (unsigned long long)sectors,
+	    d->image_type == HO_TYPE_FIXED ? "fixed" : d->image_type == HO_TYPE_DYNAMIC ? "dynamic" : "differencing",
+	    ch.n, ro ? "read-only" : "read-write");
+	rc = serve(sv[1], nbd, v, sectors, ro);
+	e = vhd_flush(v);
+	if (e)
+		msg("final flush failed: %s", vhd_strerror(e));
+	close(sv[1]);
+	waitpid(k, NULL, 0);
+	if (helper > 0)
+		waitpid(helper, NULL, 0);
+	for (int i = 0; i < ch.n; i++)
+		if (hostdev_sync(&ch.m[i]->hd) && !ro)
+			msg("%s: fsync: %s", ch.m[i]->path, strerror(errno));
+	chain_close(&ch);
+	if (mnt[0])
+		unmount_host(mnt, mnt_fd);
+	close(nbd);
+	msg("%s: disconnected, image flushed and closed", o.nbd);
+	return rc || e ? EXIT_FAIL : 0;
+
+fail:
+	chain_close(&ch);
+	if (mnt[0])
+		umount(mnt);
+	return EXIT_FAIL;
+}
