@@ -6,8 +6,7 @@
 #include "mem.h"
 #include "../block/disk.h"
 #include "../fs/part.h"
-#include "../fs/fat.h"
-#include "../fs/fat_format.h"
+#include "../fs/fs.h"
 
 #define SEL_FIRST_RUNS 32         /* runs tried before asking ext_build how many are needed */
 
@@ -15,8 +14,8 @@
 struct iop_work {
 	struct part_iter mit;
 	struct part_info mpi;
-	struct fat_vol mvol;
-	struct fat_file mfile;
+	struct fs_vol mvol;
+	struct fs_file mfile;
 	struct iop_member probe_m;               /* iop_file_exists: only its device fields */
 	struct res_work res;                     /* the parent resolver's try list */
 };
@@ -144,27 +143,27 @@ void cand_name(struct sel_cand *c)
 
 /* ------------------------------------------------------------------ devices */
 
-/* blk_dev.read of a FAT file: its extents. */
+/* blk_dev.read of a file on a FAT or exFAT volume: its extents. */
 static int sel_file_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
 	struct iop_member *m = d->priv;
 	return blk_read(&m->fdev, lba, count, buf);
 }
 
-/* blk_dev.write of a FAT file: its existing sectors only; a write that would grow the file is logged once. */
+/* blk_dev.write of a file: its existing sectors only; a write that would grow the file is logged once. */
 static int sel_file_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct iop_member *m = d->priv;
 	int rc = blk_write(&m->fdev, lba, count, buf);
 	if (rc == BLK_E_NOSPACE && !m->nospace_logged++)
 		con_printf("vhd: %s: write refused (INT 13h status CCh): the VHD file would have to grow "
-			   "(file sector %llu, file has %llu), and vhdboot never changes the FAT file system; "
+			   "(file sector %llu, file has %llu), and vhdboot never changes the file system; "
 			   "use a fixed VHD or mode=snapshot\n", m->image, (unsigned long long)lba,
 			   (unsigned long long)m->fdev.sectors);
 	return rc;
 }
 
-/* blk_dev.flush of a FAT file. */
+/* blk_dev.flush of a file. */
 static int sel_file_flush(struct blk_dev *d)
 {
 	struct iop_member *m = d->priv;
@@ -212,10 +211,10 @@ int iop_file_exists(const struct sel_cand *c)
 	struct blk_dev *dev;
 	char why[8];
 	memset(&sel_w->probe_m, 0, sizeof(sel_w->probe_m));
-	if (sel_place_dev(c, &sel_w->probe_m, &dev, why, sizeof(why)) || fat_mount(&sel_w->mvol, dev) ||
-	    fat_open_path(&sel_w->mvol, c->path, &sel_w->mfile))
+	if (sel_place_dev(c, &sel_w->probe_m, &dev, why, sizeof(why)) || fs_mount(&sel_w->mvol, dev) ||
+	    fs_open_path(&sel_w->mvol, c->path, &sel_w->mfile))
 		return 0;
-	return !(sel_w->mfile.attr & FAT_ATTR_DIR);
+	return !fs_file_is_dir(&sel_w->mfile);
 }
 
 /*
@@ -241,16 +240,18 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 		return rc;
 	if (c->kind == SEL_FILE) {
 		k_strlcpy(m->path, path, sizeof(m->path));
-		rc = fat_mount(&sel_w->mvol, dev);
+		struct fs_vol *vol = &sel_w->mvol;
+		rc = fs_mount(vol, dev);
 		if (rc) {
-			k_snprintf(why, wn, "%s: no FAT file system: %s (%s)", c->name, fat_strerror(rc), fat_errname(rc));
+			k_snprintf(why, wn, "%s: no usable FAT or exFAT file system: %s: %s (%s)", c->name, fs_type_name(vol),
+				   fs_strerror(vol, rc), fs_errname(vol, rc));
 			return SEL_E_OTHER;
 		}
-		rc = fat_open_path(&sel_w->mvol, path, &sel_w->mfile);
-		if (rc == FAT_E_NOT_FOUND || rc == FAT_E_NOT_DIR)
+		rc = fs_open_path(vol, path, &sel_w->mfile);
+		if (fs_missing(vol, rc))
 			return SEL_E_NOTFOUND;
 		if (rc) {
-			k_snprintf(why, wn, "%s: %s (%s)", path, fat_strerror(rc), fat_errname(rc));
+			k_snprintf(why, wn, "%s: %s (%s)", path, fs_strerror(vol, rc), fs_errname(vol, rc));
 			return SEL_E_OTHER;
 		}
 		uint32_t cap = SEL_FIRST_RUNS;
@@ -260,14 +261,16 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 				k_snprintf(why, wn, "%s: no memory for %u extents", path, cap);
 				return SEL_E_OTHER;
 			}
-			rc = ext_build(&sel_w->mvol, &sel_w->mfile, &m->map, runs, cap);
+			rc = fs_extents(vol, &sel_w->mfile, &m->map, runs, cap);
 			if (rc != EXT_E_OVERFLOW)
 				break;
 			cap = m->map.needed;
 		}
 		if (rc) {
-			k_snprintf(why, wn, "%s: %s (%s%s%s)", path, ext_strerror(rc), ext_errname(rc),
-				   rc == EXT_E_CHAIN ? ", " : "", rc == EXT_E_CHAIN ? fat_errname(m->map.fat_err) : "");
+			int detail = rc == EXT_E_CHAIN || rc == EXT_E_FS;
+			k_snprintf(why, wn, "%s: %s%s%s (%s%s%s)", path, ext_strerror(rc), detail ? ": " : "",
+				   detail ? fs_strerror(vol, m->map.fat_err) : "", ext_errname(rc), detail ? ", " : "",
+				   detail ? fs_errname(vol, m->map.fat_err) : "");
 			return SEL_E_OTHER;
 		}
 		ext_blk_init(&m->map, &m->fdev);

@@ -1,4 +1,4 @@
-/* scan.c: lists the image candidates on every registered disk and GRUB module; finds a named file on any FAT volume. */
+/* scan.c: lists the image candidates on every registered disk and GRUB module; finds a named file on any FAT or exFAT volume. */
 #include "scan.h"
 #include "imgopen.h"
 #include "console.h"
@@ -6,14 +6,13 @@
 #include "../block/disk.h"
 #include "../image/image.h"
 #include "../fs/part.h"
-#include "../fs/fat.h"
-#include "../fs/fat_format.h"
+#include "../fs/fs.h"
 
 /* The scan's work areas (in the scan's scratch: iop_alloc). */
 struct scan_work {
 	struct part_iter it;
 	struct part_info pi;
-	struct fat_vol vol;
+	struct fs_vol vol;
 	struct blk_window pv;                    /* the partition being scanned (pv.dev) */
 	struct img_place probe;
 };
@@ -32,7 +31,7 @@ void scan_reset(void)
 	sel_w = NULL;
 }
 
-/* The folders of a FAT volume the scan lists images in (missing ones are skipped), and their text for the log. */
+/* The folders of a volume the scan lists images in (missing ones are skipped), and their text for the log. */
 static const char *const scan_dirs[] = { "/", "/vhd", "/images", NULL };
 
 /* "/, /vhd, /images" (scan_dirs joined). */
@@ -70,7 +69,7 @@ void scan_modules(struct scan_list *l)
 			sel_add(l, SEL_MODULE, i, 0, NULL);
 }
 
-/* What the FAT listing callbacks need. */
+/* What the listing callbacks need. */
 struct sel_scan_ctx {
 	struct scan_list *l;
 	int disk;
@@ -78,31 +77,35 @@ struct sel_scan_ctx {
 	int found;
 };
 
-/* fat_list_dirs callback: note dir/name as a candidate. */
-static int sel_scan_file(void *ctx, const char *dir, const struct fat_file *f)
+/* fs_list_dirs callback: note dir/name as a candidate. */
+static int sel_scan_file(void *ctx, const char *dir, const struct fs_file *f)
 {
 	struct sel_scan_ctx *s = ctx;
 	char path[SEL_PATH_MAX];
-	if (k_snprintf(path, sizeof(path), "%s/%s", dir[1] ? dir : "", f->name) >= (int)sizeof(path))
+	if (k_snprintf(path, sizeof(path), "%s/%s", dir[1] ? dir : "", fs_file_name(f)) >= (int)sizeof(path))
 		return 0;
 	s->found++;
 	sel_add(s->l, SEL_FILE, s->disk, s->part, path);
 	return 0;
 }
 
-/* List the image files (every format's suffixes) in scan_dirs of the FAT volume on dev (disk i, partition part; 0 = superfloppy). */
+/* List the image files (every format's suffixes) in scan_dirs of the FAT or exFAT volume on dev (disk i, partition part; 0 = superfloppy). */
 static void sel_scan_fat(struct scan_list *l, int i, uint32_t part, struct blk_dev *dev, const char *where)
 {
-	int rc = fat_mount(&sel_w->vol, dev);
+	int rc = fs_mount(&sel_w->vol, dev);
 	if (rc) {
-		con_printf("select: %s: no FAT file system (%s)\n", where, fat_errname(rc));
+		if (sel_w->vol.type == FS_FAT)
+			con_printf("select: %s: no FAT or exFAT file system (%s)\n", where, fs_errname(&sel_w->vol, rc));
+		else
+			con_printf("select: %s: %s volume unusable: %s (%s)\n", where, fs_type_name(&sel_w->vol),
+				   fs_strerror(&sel_w->vol, rc), fs_errname(&sel_w->vol, rc));
 		return;
 	}
 	struct sel_scan_ctx s = { l, i, part, 0 };
-	rc = fat_list_dirs(&sel_w->vol, scan_dirs, img_suffixes(), sel_scan_file, &s);
-	con_printf("select: %s: FAT%d \"%s\": %d %s file(s) in %s%s%s\n", where, sel_w->vol.type,
-		   sel_w->vol.label, s.found, img_suffix_text(), scan_dirs_text(), rc ? "; listing stopped: " : "",
-		   rc ? fat_strerror(rc) : "");
+	rc = fs_list_dirs(&sel_w->vol, scan_dirs, img_suffixes(), sel_scan_file, &s);
+	con_printf("select: %s: %s \"%s\": %d %s file(s) in %s%s%s\n", where, fs_type_name(&sel_w->vol),
+		   fs_label(&sel_w->vol), s.found, img_suffix_text(), scan_dirs_text(), rc ? "; listing stopped: " : "",
+		   rc ? fs_strerror(&sel_w->vol, rc) : "");
 }
 
 /* Visit every place of disk i: a whole-disk image, else its partitions (image or FAT), else a superfloppy FAT. */
@@ -175,7 +178,7 @@ void scan_describe(const struct sel_cand *c, char *out, size_t n)
 		k_snprintf(out + k, n - k, ", child of %s (chain of %d)", c->parent, c->depth + 1);
 }
 
-/* Search every FAT volume of every disk for path; fills c (kind FILE) and returns 1 if found. */
+/* Search every FAT or exFAT volume of every disk for path; fills c (kind FILE) and returns 1 if found. */
 int scan_find_path(struct sel_cand *c, const char *path)
 {
 	if (!scan_work())
