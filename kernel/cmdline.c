@@ -183,10 +183,23 @@ void cmdline_parse_raw(struct cmdline *c)
 			p++;
 		if (!*p)
 			break;
-		const char *w = p;
-		while (*p && *p != ' ' && *p != '\t')
-			p++;
-		size_t n = (size_t)(p - w);
+		/* A word ends at a space or tab outside double quotes; the quotes themselves are dropped ("a b" -> a b). */
+		char word[CMDLINE_MAX];
+		const char *w = word, *start = p;
+		size_t n = 0;
+		int quoted = 0;
+		for (; *p && (quoted || (*p != ' ' && *p != '\t')); p++) {
+			if (*p == '"')
+				quoted = !quoted;
+			else
+				word[n++] = *p;
+		}
+		word[n] = 0;
+		if (quoted) {
+			first = 0;
+			cmdline_bad(c, start, (size_t)(p - start));  /* an unterminated quote */
+			continue;
+		}
 		const char *eq = cmdline_memchr(w, '=', n);
 		/* Some loaders (GRUB legacy, mboot.c32, iPXE) put the kernel's file name first; GRUB 2 does not. */
 		if (first && !eq && (cmdline_memchr(w, '/', n) || cmdline_memchr(w, '.', n))) {

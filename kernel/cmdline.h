@@ -5,15 +5,18 @@
 #include <stdint.h>
 
 /*
- * Syntax: words separated by spaces. A first word without '=' that contains
+ * Syntax: words separated by spaces; double quotes keep spaces inside a word
+ * and are dropped (vhd="hd0,1:/my images/win 10.vhd", or vhd=/"a b.vhd";
+ * in grub.cfg wrap the word in single quotes so GRUB passes the double
+ * quotes on). An unterminated quote makes the word bad. A first word without '=' that contains
  * '/' or '.' is the kernel's file name (GRUB legacy, mboot.c32 and iPXE pass
  * it; GRUB 2 does not) and is skipped. Options:
  *   vhd=auto              GRUB modules if any, else scan every disk; a menu when several images (default)
  *   vhd=hdN               disk N in the order the drivers registered them (hd0 = the first found)
  *   vhd=pm|ps|sm|ss       the ATA disk at primary/secondary master/slave
  *   vhd=hdN,P             partition P of disk N (1-4 primary, 5.. logical, GPT entry n+1): its content is a VHD
- *   vhd=hdN,P:/dir/x.vhd  a VHD file on the FAT file system of that partition (hdN:/x.vhd: unpartitioned FAT disk)
- *   vhd=/dir/x.vhd        that file on the first FAT volume (any disk, any partition) that has it
+ *   vhd=hdN,P:/dir/x.vhd  a VHD file on the FAT or exFAT file system of that partition (hdN:/x.vhd: unpartitioned disk)
+ *   vhd=/dir/x.vhd        that file on the first FAT or exFAT volume (any disk, any partition) that has it
  *   vhd=module[N]         the N-th (default first) GRUB multiboot module
  *   vhd=A+B+...           several images: A is drive 80h, B 81h, ... (up to CMDLINE_MAX_VHDS)
  *   timeout=S             menu timeout in seconds (default 5; 0 = boot the first at once)

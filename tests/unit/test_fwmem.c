@@ -108,6 +108,23 @@ static void test_cmdline_select(void **state)
 	assert_string_equal(c.vhd[0].path, "/images/win.vhd");
 	assert_int_equal(c.timeout, 12);
 	assert_int_equal(c.ignore_timestamp, 1);
+	/* Double quotes keep spaces in a word and are dropped; an unterminated quote is a bad word. */
+	parse(&c, "vhd=\"hd0,1:/my images/Windows 10.vhd\" trace");
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.nvhd, 1);
+	assert_int_equal(c.vhd[0].kind, CMDLINE_VHD_FILE);
+	assert_string_equal(c.vhd[0].path, "/my images/Windows 10.vhd");
+	assert_int_equal(c.trace, 1);
+	parse(&c, "vhd=/\"a  b\".vhd+hd1");
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.nvhd, 2);
+	assert_string_equal(c.vhd[0].path, "/a  b.vhd");
+	assert_int_equal(c.vhd[0].kind, CMDLINE_VHD_PATH);
+	parse(&c, "vhd=\"/open quote.vhd trace");
+	assert_int_equal(c.nvhd, 0);
+	assert_int_equal(c.trace, 0);
+	assert_int_equal(c.errors, 1);
+	assert_string_equal(c.bad, "vhd=\"/open quote.vhd trace");
 	parse(&c, "vhd=/a.vhd+pm,5+hd1:/x/y.vhd+module1");
 	assert_int_equal(c.errors, 0);
 	assert_int_equal(c.nvhd, 4);
