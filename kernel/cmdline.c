@@ -183,7 +183,12 @@ void cmdline_parse_raw(struct cmdline *c)
 			p++;
 		if (!*p)
 			break;
-		/* A word ends at a space or tab outside double quotes; the quotes themselves are dropped ("a b" -> a b). */
+		/*
+		 * A word ends at a space or tab outside double quotes; the quotes are
+		 * dropped ("a b" -> a b). GRUB 2 passes an argument that has spaces
+		 * this way: vhd="/my images/a.vhd" in grub.cfg arrives as
+		 * "vhd=/my images/a.vhd", with \" and \\ for quotes and backslashes.
+		 */
 		char word[CMDLINE_MAX];
 		const char *w = word, *start = p;
 		size_t n = 0;
@@ -191,6 +196,8 @@ void cmdline_parse_raw(struct cmdline *c)
 		for (; *p && (quoted || (*p != ' ' && *p != '\t')); p++) {
 			if (*p == '"')
 				quoted = !quoted;
+			else if (quoted && *p == '\\' && (p[1] == '"' || p[1] == '\\'))
+				word[n++] = *++p;   /* GRUB 2 escapes " and \ when it quotes an argument with spaces */
 			else
 				word[n++] = *p;
 		}

@@ -120,6 +120,10 @@ static void test_cmdline_select(void **state)
 	assert_int_equal(c.nvhd, 2);
 	assert_string_equal(c.vhd[0].path, "/a  b.vhd");
 	assert_int_equal(c.vhd[0].kind, CMDLINE_VHD_PATH);
+	parse(&c, "\"vhd=hd0:/vhd\\\\sub/my \\\"x\\\".vhd\" trace");   /* GRUB 2's quoting of vhd=hd0:/vhd\sub/my "x".vhd */
+	assert_int_equal(c.errors, 0);
+	assert_string_equal(c.vhd[0].path, "/vhd\\sub/my \"x\".vhd");
+	assert_int_equal(c.trace, 1);
 	parse(&c, "vhd=\"/open quote.vhd trace");
 	assert_int_equal(c.nvhd, 0);
 	assert_int_equal(c.trace, 0);

@@ -1,0 +1,168 @@
+"""test_fs_volumes.py: end-to-end: VHD files on exFAT volumes found by the scan and by vhd=, booted, read exactly and written in place (QEMU TCG).
+
+The exFAT volume is made by mkfs.exfat and filled through exfat-fuse on a loop device (fragmented first: fill,
+delete every other file, copy), then placed as partition 1 of an MBR disk. The probe guest
+(tests/qemu/progs/int13test.asm) checksums the whole virtual disk; the write guest (writetest.asm) writes into an
+existing block, and the host then reads the file back through exfat-fuse and runs fsck.exfat -n.
+"""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import firmware_harness as fh
+from firmware_harness import SECTOR
+import test_select as ts
+
+MiB = 1 << 20
+PART_START, PART_SECTORS = 2048, 96 * 2048
+
+
+def tool(args, input=None):
+    return ts.tool(args, input=input)
+
+
+class Mounted:
+    """An exFAT volume image mounted through a loop device and exfat-fuse (context manager)."""
+
+    def __init__(self, path, mnt):
+        self.path, self.mnt, self.loop = str(path), str(mnt), None
+
+    def __enter__(self):
+        self.loop = tool(["losetup", "-f", "--show", self.path]).strip()
+        os.makedirs(self.mnt, exist_ok=True)
+        tool(["mount.exfat-fuse", self.loop, self.mnt])
+        return self.mnt
+
+    def __exit__(self, *exc):
+        subprocess.run(["sync"], timeout=60)
+        tool(["umount", self.mnt])
+        tool(["losetup", "-d", self.loop])
+
+
+def fsck_exfat(path):
+    p = subprocess.run(["fsck.exfat", "-n", str(path)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "clean" in p.stdout, p.stdout + p.stderr
+
+
+def exfat_volume(path, label, files, fragment=True):
+    """An exFAT volume image of PART_SECTORS (4 KiB clusters) holding files {path on the volume: host file}."""
+    with open(path, "wb") as f:
+        f.truncate(PART_SECTORS * SECTOR)
+    tool(["mkfs.exfat", "-L", label, "-c", "4K", str(path)])
+    with Mounted(path, str(path) + ".mnt") as mnt:
+        if fragment:
+            os.makedirs(os.path.join(mnt, "fill"))
+            for i in range(600):
+                with open(os.path.join(mnt, "fill", "f%03d" % i), "wb") as fh_:
+                    fh_.write(b"x" * 12288)
+            for i in range(0, 600, 2):
+                os.unlink(os.path.join(mnt, "fill", "f%03d" % i))
+        for name, src in files.items():
+            os.makedirs(os.path.dirname(os.path.join(mnt, name.lstrip("/"))), exist_ok=True)
+            shutil.copyfile(src, os.path.join(mnt, name.lstrip("/")))
+    fsck_exfat(path)
+
+
+def disk_with(volume, out, ptype="07"):
+    """An MBR disk with volume as partition 1 (type ptype)."""
+    with open(out, "wb") as f:
+        f.truncate((PART_START + PART_SECTORS + 2048) * SECTOR)
+    tool(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", str(out)],
+         input=("label: dos\nstart=%d, size=%d, type=%s\n" % (PART_START, PART_SECTORS, ptype)).encode())
+    with open(volume, "rb") as src, open(out, "r+b") as dst:
+        dst.seek(PART_START * SECTOR)
+        shutil.copyfileobj(src, dst)
+    return str(out)
+
+
+def extract(disk, out):
+    with open(disk, "rb") as src, open(out, "wb") as dst:
+        src.seek(PART_START * SECTOR)
+        dst.write(src.read(PART_SECTORS * SECTOR))
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    for t in ("mkfs.exfat", "fsck.exfat", "mount.exfat-fuse", "losetup", "sfdisk"):
+        assert shutil.which(t), "%s missing: tools/install-deps.sh installs exfatprogs, exfat-fuse, fdisk" % t
+    assert os.path.exists("/dev/fuse"), "exfat-fuse needs /dev/fuse"
+    fh.run_tool(["make", "-s", "-C", fh.ROOT, "build/guest/int13test.bin", "build/guest/writetest.bin",
+                 "build/vhdtool", "build/fsprobe", "kernel"])
+    return tmp_path_factory.mktemp("fsvol")
+
+
+@pytest.fixture(scope="module")
+def exdisk(work):
+    """An MBR disk, partition 1 exFAT "EXQEMU": a dynamic VHD with a non-ASCII name in /images (fragmented)
+    and a fixed one in /vhd; returns (disk, {volume path: expected raw})."""
+    r1 = ts.raw_image(work / "dyn.raw", 21)
+    v1 = ts.vhd_from_raw(r1, work / "dyn.vhd", "dynamic", "512K")
+    r2 = ts.raw_image(work / "fixed.raw", 22)
+    v2 = ts.vhd_from_raw(r2, work / "fixed.vhd", "fixed")
+    files = {"/images/Ünïcødé dynamic image.vhd": v1, "/vhd/fixed.vhd": v2}
+    exfat_volume(work / "ex.vol", "EXQEMU", files)
+    out = fh.run_tool([os.path.join(fh.BUILD, "fsprobe"), "fs-extents", str(work / "ex.vol"), "0",
+                       "/images/Ünïcødé dynamic image.vhd"]).stdout
+    out = out.decode() if isinstance(out, bytes) else out
+    assert int(re.search(r"runs (\d+)", out).group(1)) > 10, "the image is not fragmented: " + out[:300]
+    disk = disk_with(work / "ex.vol", work / "ex.img")
+    return disk, {"/images/Ünïcødé dynamic image.vhd": r1, "/vhd/fixed.vhd": r2}
+
+
+def test_exfat_vhd_named(work, exdisk):
+    """vhd="hd0,1:/IMAGES/<non-ASCII name with spaces, in another case>" (quoted in grub.cfg) and
+    vhd=/VHD/FIXED.VHD (searched on every volume): each boots, and the guest's checksums of the whole virtual
+    disk match the image."""
+    disk, exp = exdisk
+    run = ts.run_fw(work, [(0, disk)], 'vhd="hd0,1:/IMAGES/ÜNÏCØDÉ DYNAMIC image.VHD"', timeout=150)
+    ts.check_sums(run, exp["/images/Ünïcødé dynamic image.vhd"], "exFAT vhd= non-ASCII")
+    run = ts.run_fw(work, [(0, disk)], "vhd=/VHD/FIXED.VHD", timeout=150)
+    ts.check_sums(run, exp["/vhd/fixed.vhd"], "exFAT vhd= searched")
+    assert "select: drive 80h = hd0,1:/VHD/FIXED.VHD" in run.serial, run.describe()
+
+
+def test_exfat_scan(work, exdisk):
+    """No vhd=: the scan lists both images on the exFAT partition (log line with type and label) and the menu's
+    default (the first) boots."""
+    disk, exp = exdisk
+    run = ts.run_fw(work, [(0, disk)], "timeout=0", timeout=150)
+    assert 'select: hd0,1: exFAT "EXQEMU": 2 *.vhd file(s) in /, /vhd, /images' in run.serial, run.describe()
+    m = re.search(r"select: drive 80h = hd0,1:(\S.*?\.vhd)", run.serial)
+    assert m, run.describe()
+    ts.check_sums(run, exp[m.group(1)], "exFAT scan")
+
+
+def test_exfat_write_in_place(work):
+    """The write guest on a fixed VHD in an exFAT file: its writes land in the file (read back through
+    exfat-fuse), a dynamic VHD's write needing a new block gets CCh, and fsck.exfat -n is clean after."""
+    import writeguest as wg
+    w = work / "write"
+    w.mkdir()
+    ops = [(wg.WRITE, wg.FN_43, 100, 4, 0x11), (wg.WRITE, wg.FN_43, 6000, 2, 0x22), (wg.READ, 0, 100, 4, 0)]
+    vf = wg.make_vhd(str(w / "f.vhd"), "fixed", ts.VSIZE, wg.Params(ops=ops))
+    vol = w / "w.vol"
+    exfat_volume(vol, "EXWRITE", {"/vhd/w.vhd": vf}, fragment=True)
+    disk = disk_with(vol, w / "w.img")
+    run = ts.run_fw(work, [(0, disk)], "vhd=hd0,1:/vhd/w.vhd", timeout=150)
+    writes = [r for k, r in wg.records(run.serial) if k == "W"]
+    assert len(writes) == 2 and all(x["cf"] == 0 and x["ah"] == 0 for x in writes), run.describe()
+    part = extract(disk, w / "after.vol")
+    fsck_exfat(part)
+    with Mounted(part, str(part) + ".mnt") as mnt:
+        data = open(os.path.join(mnt, "vhd", "w.vhd"), "rb").read()
+    assert data[100 * SECTOR:104 * SECTOR] == wg.pattern(100, 0x11, 4)
+    assert data[6000 * SECTOR:6002 * SECTOR] == wg.pattern(6000, 0x22, 2)
+    # A dynamic image whose second write needs a new block: refused with CCh, the volume untouched outside the file.
+    vd = wg.make_vhd(str(w / "d.vhd"), "dynamic", ts.VSIZE, wg.Params(ops=ops), block="512K")
+    vol2 = w / "d.vol"
+    exfat_volume(vol2, "EXGROW", {"/grow.vhd": vd}, fragment=False)
+    disk2 = disk_with(vol2, w / "d.img")
+    run = ts.run_fw(work, [(0, disk2)], "vhd=hd0,1:/grow.vhd", timeout=150)
+    writes = [r for k, r in wg.records(run.serial) if k == "W"]
+    assert len(writes) == 2 and writes[0]["cf"] == 0 and writes[1]["cf"] == 1 and writes[1]["ah"] == 0xCC, \
+        run.describe()
+    fsck_exfat(extract(disk2, w / "d-after.vol"))
