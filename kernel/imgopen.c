@@ -7,6 +7,7 @@
 #include "../block/disk.h"
 #include "../fs/part.h"
 #include "../fs/fs.h"
+#include "scan.h"             /* struct scan_vol */
 
 #define SEL_FIRST_RUNS 32         /* runs tried before asking ext_build how many are needed */
 
@@ -17,6 +18,8 @@ struct iop_work {
 	struct fs_vol mvol;
 	struct fs_file mfile;
 	struct iop_member probe_m;               /* iop_file_exists: only its device fields */
+	struct sel_cand pcand;                   /* the child's candidate moved to another volume (parents there) */
+	char pwhy[320];                          /* what a parent lookup on another volume said */
 	struct res_work res;                     /* the parent resolver's try list */
 };
 static struct iop_work *sel_w;
@@ -62,6 +65,16 @@ void iop_release(uint32_t mark)
 void iop_set_ignore_timestamp(int on)
 {
 	sel_ignore_timestamp = on;
+}
+
+static struct scan_vol sel_pvols[IOP_MAX_PARENT_VOLS];
+static int sel_npvols;
+
+void iop_set_parent_vols(const struct scan_vol *vols, int n)
+{
+	sel_npvols = n < 0 ? 0 : n > IOP_MAX_PARENT_VOLS ? IOP_MAX_PARENT_VOLS : n;
+	for (int i = 0; i < sel_npvols; i++)
+		sel_pvols[i] = vols[i];
 }
 
 /* Is [lo, hi) inside usable RAM and clear of every other range (reserved, modules)? */
@@ -235,6 +248,15 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 	}
 	m->im = (uint8_t *)m + IOP_MEMBER_BYTES;
 	m->image = c->name;
+	if (c == &sel_w->pcand) {         /* pcand changes with the next volume tried: keep its name */
+		char *nm = iop_alloc((uint32_t)strlen(c->name) + 1, 1);
+		if (!nm) {
+			k_snprintf(why, wn, "out of memory opening %s", c->name);
+			return SEL_E_OTHER;
+		}
+		k_strlcpy(nm, c->name, strlen(c->name) + 1);
+		m->image = m->other_vol = nm;
+	}
 	int rc = sel_place_dev(c, m, &dev, why, wn);
 	if (rc)
 		return rc;
@@ -275,7 +297,7 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 		}
 		ext_blk_init(&m->map, &m->fdev);
 		m->ldev = m->fdev;
-		m->ldev.name = c->name;   /* named in the format's "no room" line */
+		m->ldev.name = m->image;  /* named in the format's "no room" line */
 		m->ldev.read = sel_file_read;
 		m->ldev.write = sel_file_write;
 		m->ldev.flush = sel_file_flush;
@@ -394,6 +416,47 @@ static void sel_res_close(void *ctx, void *im)
 static const struct img_parent_ops sel_res_ops = { sel_res_open, sel_res_close, "vhd_ignore_timestamp accepts it" };
 
 /*
+ * m's parent is not on its child's volume: the same tries (its locators'
+ * paths) on each volume of sel_pvols but the child's own, in order. 0 with
+ * *pv set; IMG_NO_PARENT (c->why kept: the child's volume's tries, plus
+ * how many other volumes were searched); or another error with c->why set
+ * (a file there exists but is refused).
+ */
+static int sel_parent_elsewhere(struct sel_cand *c, struct iop_member *m, struct iop_member *leaf,
+				unsigned rflags, void **pv)
+{
+	struct sel_cand *pc = &sel_w->pcand;
+	int searched = 0;
+	for (int i = 0; i < sel_npvols; i++) {
+		if (sel_pvols[i].disk == c->disk && sel_pvols[i].part == c->part)
+			continue;
+		const char *ppath;
+		*pc = *c;
+		pc->disk = sel_pvols[i].disk;
+		pc->part = sel_pvols[i].part;
+		cand_name(pc);
+		/* Relative tries are joined to the child's folder: the same folder on the other volume. */
+		int rc = c->fmt->find_parent(&sel_res_ops, pc, sel_res, m->im, m->path, leaf->im, rflags, pv, &ppath,
+					     sel_w->pwhy, sizeof(sel_w->pwhy));
+		searched++;
+		if (rc == 0) {
+			con_printf("vhd: %s: parent %s found on %s (not on its child's volume)\n", c->name, ppath,
+				   IOP_MEMBER_OF(*pv)->other_vol);
+			return 0;
+		}
+		if (rc != IMG_NO_PARENT) {
+			k_strlcpy(c->why, sel_w->pwhy, sizeof(c->why));
+			return rc;
+		}
+	}
+	if (searched) {
+		size_t k = strlen(c->why);
+		k_snprintf(c->why + k, sizeof(c->why) - k, "; not on %d other volume(s) either", searched);
+	}
+	return IMG_NO_PARENT;
+}
+
+/*
  * iop_open_chain, the contract in imgopen.h.
  */
 struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
@@ -432,6 +495,8 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 		unsigned rflags = RES_FOLD_CASE | (sel_ignore_timestamp ? RES_IGNORE_TIMESTAMP : 0);
 		rc = c->fmt->find_parent(&sel_res_ops, c, sel_res, m->im, m->path, leaf->im, rflags, &pv, &ppath,
 					 c->why, sizeof(c->why));
+		if (rc == IMG_NO_PARENT)
+			rc = sel_parent_elsewhere(c, m, leaf, rflags, &pv);
 		p = rc ? NULL : IOP_MEMBER_OF(pv);
 		if (!p) {
 			if (rc == IMG_NO_PARENT)

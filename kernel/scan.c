@@ -216,3 +216,103 @@ int scan_find_path(struct sel_cand *c, const char *path)
 	return 0;
 }
 
+/*
+ * Call fn for each FAT or exFAT volume of every disk (superfloppy or
+ * partition), mounted in sel_w->vol, with its partition (NULL for a whole
+ * disk); a nonzero return stops the walk and is returned.
+ */
+static int scan_each_volume(int (*fn)(void *ctx, int disk, const struct part_info *pi), void *ctx)
+{
+	for (int i = 0; i < disk_count(); i++) {
+		struct disk *d = disk_get(i);
+		if ((d->flags & DISK_RAM) || img_probe_any(&sel_w->probe, d->blk, IMG_PROBE_DISK, NULL))
+			continue;
+		int rc = part_open(&sel_w->it, d->blk), nparts = 0, r;
+		if (rc == PART_OK) {
+			while ((rc = part_next(&sel_w->it, &sel_w->pi)) != PART_E_END) {
+				if (rc != PART_OK) {
+					if (rc == PART_E_BEYOND_DISK)
+						continue;
+					break;
+				}
+				nparts++;
+				if (part_blk_init(&sel_w->pv, d->blk, &sel_w->pi) != PART_OK ||
+				    fs_mount(&sel_w->vol, &sel_w->pv.dev))
+					continue;
+				if ((r = fn(ctx, i, &sel_w->pi)) != 0)
+					return r;
+			}
+		}
+		if (nparts == 0 && fs_mount(&sel_w->vol, d->blk) == 0 && (r = fn(ctx, i, NULL)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* What the volume walks collect. */
+struct scan_vol_ctx {
+	struct scan_vol *out;
+	int max, n;
+	int by;
+	const char *name;
+};
+
+/* scan_each_volume callback: note the volume. */
+static int scan_vol_add(void *ctx, int disk, const struct part_info *pi)
+{
+	struct scan_vol_ctx *s = ctx;
+	if (s->n < s->max) {
+		s->out[s->n].disk = disk;
+		s->out[s->n].part = pi ? pi->index : 0;
+		s->n++;
+	}
+	return 0;
+}
+
+int scan_volumes(struct scan_vol *out, int max)
+{
+	struct scan_vol_ctx s = { out, max, 0, 0, NULL };
+	if (!scan_work())
+		return 0;
+	scan_each_volume(scan_vol_add, &s);
+	return s.n;
+}
+
+/* Nonzero when a and b are equal ignoring ASCII case. */
+static int scan_eq_nocase(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++) {
+		char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+		char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+		if (x != y)
+			return 0;
+	}
+	return *a == *b;
+}
+
+/* scan_each_volume callback: stop at the volume with the wanted label or partition GUID. */
+static int scan_vol_match(void *ctx, int disk, const struct part_info *pi)
+{
+	struct scan_vol_ctx *s = ctx;
+	if (s->by == 1 && !scan_eq_nocase(fs_label(&sel_w->vol), s->name))
+		return 0;
+	if (s->by == 2) {
+		char g[37];
+		if (!pi || pi->scheme != PART_SCHEME_GPT)
+			return 0;
+		part_guid_str(pi->uuid, g);
+		if (!scan_eq_nocase(g, s->name))
+			return 0;
+	}
+	s->out->disk = disk;
+	s->out->part = pi ? pi->index : 0;
+	return 1;
+}
+
+int scan_find_volume(int by, const char *name, struct scan_vol *out)
+{
+	struct scan_vol_ctx s = { out, 1, 0, by, name };
+	if (!scan_work() || (by != 1 && by != 2))
+		return 0;
+	return scan_each_volume(scan_vol_match, &s);
+}
