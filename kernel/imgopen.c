@@ -248,14 +248,23 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 	}
 	m->im = (uint8_t *)m + IOP_MEMBER_BYTES;
 	m->image = c->name;
-	if (c == &sel_w->pcand) {         /* pcand changes with the next volume tried: keep its name */
-		char *nm = iop_alloc((uint32_t)strlen(c->name) + 1, 1);
+	if (c == &sel_w->pcand) {         /* pcand changes with the next volume tried: keep the names */
+		const struct disk *dk = disk_get(c->disk);
+		char vol[24];
+		if (c->part)
+			k_snprintf(vol, sizeof(vol), "%s,%u", dk ? dk->label : "?", c->part);
+		else
+			k_snprintf(vol, sizeof(vol), "%s", dk ? dk->label : "?");
+		uint32_t vn = (uint32_t)strlen(vol) + 1, pn = (uint32_t)strlen(path) + 1;
+		char *nm = iop_alloc(vn + vn + pn, 1);
 		if (!nm) {
 			k_snprintf(why, wn, "out of memory opening %s", c->name);
 			return SEL_E_OTHER;
 		}
-		k_strlcpy(nm, c->name, strlen(c->name) + 1);
-		m->image = m->other_vol = nm;
+		k_strlcpy(nm, vol, vn);
+		k_snprintf(nm + vn, vn + pn, "%s:%s", vol, path);
+		m->other_vol = nm;
+		m->image = nm + vn;
 	}
 	int rc = sel_place_dev(c, m, &dev, why, wn);
 	if (rc)

@@ -1,9 +1,11 @@
-"""test_fs_volumes.py: end-to-end: VHD files on exFAT volumes found by the scan and by vhd=, booted, read exactly and written in place (QEMU TCG).
+"""test_fs_volumes.py: end-to-end: VHD files on exFAT volumes found by the scan and by vhd=, booted, read exactly and written in place; differencing chains across volumes and disks (QEMU TCG).
 
 The exFAT volume is made by mkfs.exfat and filled through exfat-fuse on a loop device (fragmented first: fill,
 delete every other file, copy), then placed as partition 1 of an MBR disk. The probe guest
 (tests/qemu/progs/int13test.asm) checksums the whole virtual disk; the write guest (writetest.asm) writes into an
-existing block, and the host then reads the file back through exfat-fuse and runs fsck.exfat -n.
+existing block, and the host then reads the file back through exfat-fuse and runs fsck.exfat -n. Chains across
+volumes: a child on exFAT whose parent is on a FAT32 partition of the same disk or on a GPT partition of another
+disk, named by label, GUID or found by searching every volume.
 """
 import os
 import re
@@ -166,3 +168,115 @@ def test_exfat_write_in_place(work):
     assert len(writes) == 2 and writes[0]["cf"] == 0 and writes[1]["cf"] == 1 and writes[1]["ah"] == 0xCC, \
         run.describe()
     fsck_exfat(extract(disk2, w / "d-after.vol"))
+
+
+# ------------------------------------------------------------------ chains across volumes
+
+FAT_SECTORS = 98304             # 48 MiB: FAT32 with 1-sector clusters
+
+
+def fat32_volume(path, label, files):
+    """A FAT32 volume image of FAT_SECTORS holding files {path: host file} (mtools)."""
+    with open(path, "wb") as f:
+        f.truncate(FAT_SECTORS * SECTOR)
+    tool(["mkfs.fat", "-F", "32", "-s", "1", "-n", label, str(path)])
+    for name, src in files.items():
+        parts = name.strip("/").split("/")
+        for i in range(1, len(parts)):
+            subprocess.run(["mmd", "-D", "s", "-i", str(path), "::/" + "/".join(parts[:i])], env=ts.MT_ENV,
+                           capture_output=True, timeout=60)
+        tool(["mcopy", "-i", str(path), str(src), "::" + name])
+
+
+def chain(work, seed):
+    """base.vhd (dynamic) and child.vhd (differencing, its own writes) made side by side; returns
+    (base, child, expected raw of the child)."""
+    d = work / ("chain%d" % seed)
+    d.mkdir()
+    r0 = ts.raw_image(d / "base.raw", seed)
+    base = d / "base.vhd"
+    ts.vhd_from_raw(r0, base, "dynamic", "512K")
+    child = d / "child.vhd"
+    ts.vhdtool("create", "-p", base, child)
+    data = open(r0, "rb").read()
+    rnd = __import__("random").Random(seed)
+    for lba, n in ((100, 8), (5000, 16)):
+        b = rnd.randbytes(n * SECTOR)
+        ts.vhdtool("write", child, str(lba), input=b)
+        data = ts.patch(data, lba, b)
+    exp = d / "child.raw"
+    exp.write_bytes(data)
+    return base, child, str(exp)
+
+
+def test_parent_on_other_partition(work):
+    """vhd=label=EXCHILD:/vhd/child.vhd: the child is on an exFAT partition, its parent on the FAT32 partition
+    of the same disk; no parents= given, so every volume is searched after the child's own. The chain boots and
+    reads exactly; with parents=hd0,1 (the child's volume only) the parent is not found and the error says where
+    vhdboot looked."""
+    base, child, exp = chain(work, 31)
+    w = work / "xvol"
+    w.mkdir()
+    exfat_volume(w / "c.vol", "EXCHILD", {"/vhd/child.vhd": child}, fragment=False)
+    fat32_volume(w / "b.vol", "BASES", {"/vhd/base.vhd": base})
+    disk = str(w / "disk.img")
+    p2 = PART_START + PART_SECTORS
+    with open(disk, "wb") as f:
+        f.truncate((p2 + FAT_SECTORS + 2048) * SECTOR)
+    tool(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", disk],
+         input=("label: dos\nstart=%d, size=%d, type=07\nstart=%d, size=%d, type=0c\n"
+                % (PART_START, PART_SECTORS, p2, FAT_SECTORS)).encode())
+    for vol, start in ((w / "c.vol", PART_START), (w / "b.vol", p2)):
+        with open(vol, "rb") as src, open(disk, "r+b") as dst:
+            dst.seek(start * SECTOR)
+            shutil.copyfileobj(src, dst)
+    run = ts.run_fw(work, [(0, disk)], "vhd=label=excHILD:/vhd/child.vhd", timeout=150)
+    ts.check_sums(run, exp, "parent on another partition")
+    assert "vhd: hd0,1:/vhd/child.vhd: parent /vhd/base.vhd found on hd0,2 (not on its child's volume)" \
+        in run.serial, run.describe()
+    assert re.search(r"vhd: 80h: parent /vhd/base.vhd on hd0,2 \(found through its child's W2ru locator\)",
+                     run.serial), run.describe()
+    run = ts.run_fw(work, [(0, disk)], "vhd=hd0,1:/vhd/child.vhd parents=hd0,1", timeout=120, fail=True)
+    ts.check_refused(run, ["/vhd/base.vhd"])
+
+
+def test_parent_on_other_disk_by_guid(work):
+    """The child on an exFAT partition of disk 0, its parent on GPT partition 1 of disk 1 named by its unique
+    partition GUID (parents=guid=...); a decoy base.vhd with another unique id on disk 0's second volume is never
+    looked at. The child itself is named by guid= of a GPT disk too in a second boot."""
+    base, child, exp = chain(work, 32)
+    _, decoy_child, _ = chain(work, 33)
+    decoy = os.path.join(os.path.dirname(decoy_child), "base.vhd")
+    w = work / "xdisk"
+    w.mkdir()
+    exfat_volume(w / "c.vol", "EXCHILD2", {"/vhd/child.vhd": child}, fragment=False)
+    fat32_volume(w / "d.vol", "DECOY", {"/vhd/base.vhd": decoy})
+    disk0 = str(w / "disk0.img")
+    p2 = PART_START + PART_SECTORS
+    with open(disk0, "wb") as f:
+        f.truncate((p2 + FAT_SECTORS + 2048) * SECTOR)
+    tool(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", disk0],
+         input=("label: dos\nstart=%d, size=%d, type=07\nstart=%d, size=%d, type=0c\n"
+                % (PART_START, PART_SECTORS, p2, FAT_SECTORS)).encode())
+    for vol, start in ((w / "c.vol", PART_START), (w / "d.vol", p2)):
+        with open(vol, "rb") as src, open(disk0, "r+b") as dst:
+            dst.seek(start * SECTOR)
+            shutil.copyfileobj(src, dst)
+    fat32_volume(w / "b.vol", "BASES2", {"/vhd/base.vhd": base})
+    guid = "3B2C6E0A-1D4F-4E8B-9A6C-5F1E2D3C4B5A"
+    disk1 = str(w / "disk1.img")
+    with open(disk1, "wb") as f:
+        f.truncate((2048 + FAT_SECTORS + 2048) * SECTOR)
+    tool(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", disk1],
+         input=("label: gpt\nstart=2048, size=%d, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, uuid=%s\n"
+                % (FAT_SECTORS, guid)).encode())
+    with open(w / "b.vol", "rb") as src, open(disk1, "r+b") as dst:
+        dst.seek(2048 * SECTOR)
+        shutil.copyfileobj(src, dst)
+    run = ts.run_fw(work, [(0, disk0), (1, disk1)], "vhd=hd0,1:/vhd/child.vhd parents=guid=%s" % guid.lower(),
+                    timeout=150)
+    ts.check_sums(run, exp, "parent on another disk by GUID")
+    assert "parent /vhd/base.vhd found on hd1,1 (not on its child's volume)" in run.serial, run.describe()
+    # Without parents=, the decoy (same path, other unique id) on hd0,2 is met first and refused by name.
+    run = ts.run_fw(work, [(0, disk0), (1, disk1)], "vhd=hd0,1:/vhd/child.vhd", timeout=120, fail=True)
+    ts.check_refused(run, ["unique id"])
