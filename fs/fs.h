@@ -1,4 +1,4 @@
-/* fs.h: one interface over the file systems of fs/ (FAT12/16/32, exFAT): mount, paths, listing by suffix, a file as extents. */
+/* fs.h: one interface over the file systems of fs/ (FAT12/16/32, exFAT, NTFS): mount, paths, listing by suffix, a file as extents. */
 #ifndef FS_H
 #define FS_H
 
@@ -6,20 +6,11 @@
 #include "../block/blk.h"
 #include "fat.h"
 #include "exfat.h"
+#include "ntfs.h"
 #include "extent.h"
 
 /* Which implementation a volume or file belongs to. */
-enum fs_type { FS_NONE = 0, FS_FAT, FS_EXFAT };
-
-/* A mounted volume of any supported type; the caller owns it (about 0.8 KiB). */
-struct fs_vol {
-	int type;                  /* FS_*: after fs_mount, also on failure (whose error codes the return value is) */
-	struct blk_dev *dev;
-	union {
-		struct fat_vol fat;
-		struct exfat_vol exfat;
-	} u;
-};
+enum fs_type { FS_NONE = 0, FS_FAT, FS_EXFAT, FS_NTFS };
 
 /* A file or directory of a volume (from fs_open_path or fs_dir_next). */
 struct fs_file {
@@ -27,25 +18,40 @@ struct fs_file {
 	union {
 		struct fat_file fat;
 		struct exfat_file exfat;
+		struct ntfs_file ntfs;
 	} u;
 };
 
-/* An open directory being listed. */
+/* An open directory being listed (NTFS: ~4.7 KiB). */
 struct fs_dir {
 	int type;
 	union {
 		struct fat_dir fat;
 		struct exfat_dir exfat;
+		struct ntfs_dir ntfs;
 	} u;
 };
 
+/* A mounted volume of any supported type; the caller owns it (~24 KiB with NTFS's buffers: not for the stack). */
+struct fs_vol {
+	int type;                  /* FS_*: after fs_mount, also on failure (whose error codes the return value is) */
+	struct blk_dev *dev;
+	union {
+		struct fat_vol fat;
+		struct exfat_vol exfat;
+		struct ntfs_vol ntfs;
+	} u;
+	struct fs_dir ldir;        /* fs_list_dirs' listing state (kept off the stack) */
+	struct fs_file lfile;
+};
+
 /*
- * Mount dev: exFAT when its boot sector names exFAT, else FAT. Returns that
+ * Mount dev: exFAT or NTFS when its boot sector names it, else FAT. Returns that
  * implementation's code (0 = mounted); v->type says which, so fs_strerror
  * and fs_errname explain a failure.
  */
 int fs_mount(struct fs_vol *v, struct blk_dev *dev);
-/* "FAT12", "FAT16", "FAT32", "exFAT" (or "FAT/exFAT" before a mount). */
+/* "FAT12", "FAT16", "FAT32", "exFAT", "NTFS" (or "FAT" when nothing was recognised). */
 const char *fs_type_name(const struct fs_vol *v);
 /* The volume label in UTF-8 ("" if none). */
 const char *fs_label(const struct fs_vol *v);
@@ -59,7 +65,7 @@ int fs_missing(const struct fs_vol *v, int err);
 int fs_open_path(struct fs_vol *v, const char *path, struct fs_file *out);
 /* Start listing directory f; then fs_dir_next until it returns fs_end's code. */
 int fs_dir_open(struct fs_vol *v, const struct fs_file *f, struct fs_dir *d);
-/* The next entry of d; FAT_E_END / EXFAT_E_END (fs_is_end) at the end; errors end the listing. */
+/* The next entry of d; the type's END code (fs_is_end) at the end; errors end the listing. */
 int fs_dir_next(struct fs_dir *d, struct fs_file *out);
 /* Nonzero when err is v's "no more entries". */
 int fs_is_end(const struct fs_vol *v, int err);
@@ -72,7 +78,7 @@ int fs_file_is_dir(const struct fs_file *f);
 uint64_t fs_file_size(const struct fs_file *f);
 
 /*
- * The file as runs (ext_build / exfat_extents): EXT_OK, EXT_E_OVERFLOW
+ * The file as runs (ext_build / exfat_extents / ntfs_extents): EXT_OK, EXT_E_OVERFLOW
  * (map->needed), or EXT_E_CHAIN / EXT_E_FS with map->fat_err a code of v's
  * type. Then ext_blk_init makes it a device.
  */
@@ -84,7 +90,7 @@ typedef int (*fs_list_fn)(void *ctx, const char *dir, const struct fs_file *f);
  * For each folder of dirs (NULL-terminated; missing ones skipped) call fn
  * for each regular file whose name ends with one of suffixes (ASCII
  * case-insensitive). Returns 0, fn's nonzero value, or an error of v's type.
- * Uses ~4.5 KiB of stack.
+ * The listing state lives in v (one listing per volume at a time); ~2.5 KiB of stack.
  */
 int fs_list_dirs(struct fs_vol *v, const char *const *dirs, const char *const *suffixes, fs_list_fn fn, void *ctx);
 
