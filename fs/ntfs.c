@@ -308,6 +308,76 @@ static int ntfs_attr_read(struct ntfs_vol *v, const uint8_t *a, uint32_t l, uint
 	return NTFS_OK;
 }
 
+/* Read the value of attribute list attribute la (length l) into v->alist; its size in *n. */
+static int ntfs_read_list(struct ntfs_vol *v, const uint8_t *la, uint32_t l, uint32_t *n)
+{
+	if (la[8]) {
+		uint64_t sz = fs_le64(la + 48);
+		if (sz > NTFS_REC_MAX)
+			return NTFS_E_ATTR_LIST;
+		*n = (uint32_t)sz;
+		return ntfs_attr_read(v, la, l, 0, (*n + BLK_SECTOR - 1) & ~(BLK_SECTOR - 1u), v->alist);
+	}
+	const uint8_t *val;
+	int rc = ntfs_resident(la, l, &val, n);
+	if (!rc)
+		FS_MEMCPY(v->alist, val, *n);
+	return rc;
+}
+
+/*
+ * Find attribute type/name of the file whose base record base_no is in
+ * v->rec: there, or through its attribute list in an extension record read
+ * into ext (the segment starting at VCN 0). *rec, *pos, *len say where.
+ */
+static int ntfs_find_any(struct ntfs_vol *v, uint64_t base_no, uint32_t type, const char *name, uint8_t *ext,
+			 const uint8_t **rec, uint32_t *pos, uint32_t *len)
+{
+	uint32_t lpos = 0, llen, lsize, off = 0;
+	size_t nlen = 0;
+	int rc;
+	*pos = 0;
+	rc = ntfs_find_attr(v->rec, type, name, pos, len);
+	if (rc != NTFS_E_NOT_FOUND) {
+		*rec = v->rec;
+		return rc;
+	}
+	if (ntfs_find_attr(v->rec, NTFS_AT_ATTR_LIST, NULL, &lpos, &llen) != NTFS_OK)
+		return NTFS_E_NOT_FOUND;
+	rc = ntfs_read_list(v, v->rec + lpos, llen, &lsize);
+	if (rc)
+		return rc;
+	while (name && name[nlen])
+		nlen++;
+	while (off + 26 <= lsize) {
+		const uint8_t *e = v->alist + off;
+		uint32_t elen = fs_le16(e + 4), i;
+		uint64_t ref;
+		if (elen < 26 || off + elen > lsize || e[7] + 2u * e[6] > elen)
+			return NTFS_E_ATTR_LIST;
+		off += elen;
+		if (fs_le32(e) != type || e[6] != nlen || fs_le64(e + 8) != 0)
+			continue;
+		for (i = 0; i < nlen && fs_le16(e + e[7] + 2 * i) == (uint8_t)name[i]; i++)
+			;
+		ref = fs_le64(e + 16) & NTFS_REF_MASK;
+		if (i != nlen || ref == base_no)
+			continue;
+		rc = ntfs_read_record(v, ref, ext);
+		if (rc)
+			return rc;
+		if ((fs_le64(ext + 0x20) & NTFS_REF_MASK) != base_no)
+			return NTFS_E_ATTR_LIST;
+		*pos = 0;
+		rc = ntfs_find_attr(ext, type, name, pos, len);
+		if (rc)
+			return rc == NTFS_E_NOT_FOUND ? NTFS_E_ATTR_LIST : rc;
+		*rec = ext;
+		return NTFS_OK;
+	}
+	return NTFS_E_NOT_FOUND;
+}
+
 /* Decode the unnamed $DATA run list of record buf (no attribute list allowed) into runs[0..cap). */
 static int ntfs_data_runs(struct ntfs_vol *v, const uint8_t *buf, struct ntfs_run *runs, uint32_t cap, uint32_t *n,
 			  uint64_t *size)
@@ -520,24 +590,35 @@ static int ntfs_read_block(struct ntfs_vol *v, const uint8_t *rec, uint32_t apos
 	return NTFS_OK;
 }
 
-/* The $INDEX_ROOT "$I30" of directory record rec: the entries' [pos, end) within rec. */
-static int ntfs_root_entries(const uint8_t *rec, uint32_t *pos, uint32_t *end)
+/* The $INDEX_ROOT "$I30" of directory record base_no (in v->rec): its record in *rec, entries' [pos, end) within it. */
+static int ntfs_root_entries(struct ntfs_vol *v, uint64_t base_no, const uint8_t **rec, uint32_t *pos, uint32_t *end)
 {
-	uint32_t apos = 0, alen, vlen, first, total;
+	uint32_t apos, alen, vlen, first, total;
 	const uint8_t *val;
-	int rc = ntfs_find_attr(rec, NTFS_AT_INDEX_ROOT, "$I30", &apos, &alen);
+	int rc = ntfs_find_any(v, base_no, NTFS_AT_INDEX_ROOT, "$I30", v->rec2, rec, &apos, &alen);
 	if (rc)
 		return rc == NTFS_E_NOT_FOUND ? NTFS_E_NOT_DIR : rc;
-	rc = ntfs_resident(rec + apos, alen, &val, &vlen);
+	rc = ntfs_resident(*rec + apos, alen, &val, &vlen);
 	if (rc || vlen < 32)
 		return NTFS_E_INDEX;
 	first = fs_le32(val + 16);
 	total = fs_le32(val + 20);
 	if (first < 16 || first > total || total > vlen - 16)
 		return NTFS_E_INDEX;
-	*pos = (uint32_t)(val - rec) + 16 + first;
-	*end = (uint32_t)(val - rec) + 16 + total;
+	*pos = (uint32_t)(val - *rec) + 16 + first;
+	*end = (uint32_t)(val - *rec) + 16 + total;
 	return NTFS_OK;
+}
+
+/* The $INDEX_ALLOCATION "$I30" of directory base_no (in v->rec), non-resident: 1 with *rec/pos/len, 0 if none, or -err. */
+static int ntfs_alloc_attr(struct ntfs_vol *v, uint64_t base_no, const uint8_t **rec, uint32_t *pos, uint32_t *len)
+{
+	int rc = ntfs_find_any(v, base_no, NTFS_AT_INDEX_ALLOC, "$I30", v->rec3, rec, pos, len);
+	if (rc == NTFS_E_NOT_FOUND)
+		return 0;
+	if (rc)
+		return -rc;
+	return (*rec)[*pos + 8] ? 1 : -NTFS_E_INDEX;
 }
 
 /* Read directory record no into v->rec, checking it is a directory in use with sequence seq (0: any). */
@@ -555,9 +636,19 @@ static int ntfs_dir_record(struct ntfs_vol *v, uint64_t ref)
 
 /* ------------------------------------------------------------------ listing */
 
+/* log2 of a power of two (no 64-bit division in the freestanding build). */
+static uint32_t ntfs_log2(uint32_t x)
+{
+	uint32_t k = 0;
+	while ((1u << k) < x)
+		k++;
+	return k;
+}
+
 int ntfs_dir_open(struct ntfs_vol *v, const struct ntfs_file *f, struct ntfs_dir *d)
 {
 	uint32_t pos, end, apos = 0, alen;
+	const uint8_t *rec;
 	int rc;
 	if (!v || !f || !d)
 		return NTFS_E_BAD_ARG;
@@ -569,28 +660,32 @@ int ntfs_dir_open(struct ntfs_vol *v, const struct ntfs_file *f, struct ntfs_dir
 	rc = ntfs_dir_record(v, f->mft_ref);
 	if (rc)
 		return rc;
-	rc = ntfs_root_entries(v->rec, &pos, &end);
+	rc = ntfs_root_entries(v, f->mft_ref & NTFS_REF_MASK, &rec, &pos, &end);
 	if (rc)
 		return rc;
 	if (end - pos > sizeof(d->buf))
 		return NTFS_E_INDEX;
-	FS_MEMCPY(d->buf, v->rec + pos, end - pos);
+	FS_MEMCPY(d->buf, rec + pos, end - pos);
 	d->pos = 0;
 	d->end = end - pos;
-	if (ntfs_find_attr(v->rec, NTFS_AT_INDEX_ALLOC, "$I30", &apos, &alen) == NTFS_OK && v->rec[apos + 8])
-		d->nblocks = fs_le64(v->rec + apos + 48) / v->idx_size;
+	rc = ntfs_alloc_attr(v, f->mft_ref & NTFS_REF_MASK, &rec, &apos, &alen);
+	if (rc < 0)
+		return -rc;
+	if (rc)
+		d->nblocks = fs_le64(rec + apos + 48) >> ntfs_log2(v->idx_size);
 	return NTFS_OK;
 }
 
-/* Is index block b of directory record v->rec in use by its $BITMAP "$I30"? 1, 0, or -err. */
-static int ntfs_block_used(struct ntfs_vol *v, uint64_t b)
+/* Is index block b of directory base_no (in v->rec) in use by its $BITMAP "$I30"? 1, 0, or -err. */
+static int ntfs_block_used(struct ntfs_vol *v, uint64_t base_no, uint64_t b)
 {
-	uint32_t apos = 0, alen;
+	uint32_t apos, alen;
+	const uint8_t *rec;
 	uint8_t byte;
-	int rc = ntfs_find_attr(v->rec, NTFS_AT_BITMAP, "$I30", &apos, &alen);
+	int rc = ntfs_find_any(v, base_no, NTFS_AT_BITMAP, "$I30", v->rec2, &rec, &apos, &alen);
 	if (rc)
 		return -NTFS_E_INDEX;
-	rc = ntfs_attr_read(v, v->rec + apos, alen, b >> 3, 1, &byte);
+	rc = ntfs_attr_read(v, rec + apos, alen, b >> 3, 1, &byte);
 	if (rc)
 		return -rc;
 	return (byte >> (b & 7)) & 1;
@@ -627,15 +722,15 @@ int ntfs_dir_next(struct ntfs_dir *d, struct ntfs_file *out)
 			d->phase = 1;
 		for (;;) {
 			uint32_t apos = 0, alen;
+			const uint8_t *rec;
+			uint64_t no = d->rec_no & NTFS_REF_MASK;
 			int used, rc;
 			if (d->block >= d->nblocks) {
 				d->phase = 2;
 				break;
 			}
 			rc = ntfs_dir_record(v, d->rec_no);
-			if (rc == NTFS_OK)
-				rc = ntfs_find_attr(v->rec, NTFS_AT_INDEX_ALLOC, "$I30", &apos, &alen);
-			used = rc ? -rc : ntfs_block_used(v, d->block);
+			used = rc ? -rc : ntfs_block_used(v, no, d->block);
 			if (used < 0) {
 				d->phase = 2;
 				return -used;
@@ -644,7 +739,10 @@ int ntfs_dir_next(struct ntfs_dir *d, struct ntfs_file *out)
 				d->block++;
 				continue;
 			}
-			rc = ntfs_read_block(v, v->rec, apos, alen, d->block * v->idx_size, d->buf, &d->pos, &d->end);
+			rc = ntfs_alloc_attr(v, no, &rec, &apos, &alen);
+			rc = rc < 0 ? -rc : rc == 0 ? NTFS_E_INDEX : NTFS_OK;
+			if (!rc)
+				rc = ntfs_read_block(v, rec, apos, alen, d->block * v->idx_size, d->buf, &d->pos, &d->end);
 			d->block++;
 			if (rc) {
 				d->phase = 2;
@@ -675,15 +773,18 @@ static int ntfs_cmp(struct ntfs_vol *v, const uint16_t *want, uint32_t n, const 
 static int ntfs_lookup(struct ntfs_vol *v, uint64_t ref, const uint16_t *want, uint32_t n, struct ntfs_file *out)
 {
 	uint32_t pos, end, apos = 0, alen;
-	const uint8_t *node;
+	const uint8_t *node, *arec = NULL;
+	uint64_t no = ref & NTFS_REF_MASK;
 	int rc = ntfs_dir_record(v, ref), have_alloc;
 	if (rc)
 		return rc;
-	rc = ntfs_root_entries(v->rec, &pos, &end);
+	/* The allocation (maybe in rec3) first, then the root (maybe in rec2): both stay put during the descent. */
+	have_alloc = ntfs_alloc_attr(v, no, &arec, &apos, &alen);
+	if (have_alloc < 0)
+		return -have_alloc;
+	rc = ntfs_root_entries(v, no, &node, &pos, &end);
 	if (rc)
 		return rc;
-	have_alloc = ntfs_find_attr(v->rec, NTFS_AT_INDEX_ALLOC, "$I30", &apos, &alen) == NTFS_OK && v->rec[apos + 8];
-	node = v->rec;
 	for (int depth = 0; depth < NTFS_DEPTH_MAX; depth++) {
 		uint64_t vcn = 0;
 		int down = 0;
@@ -712,7 +813,7 @@ static int ntfs_lookup(struct ntfs_vol *v, uint64_t ref, const uint16_t *want, u
 		if (!down || !have_alloc)
 			return down ? NTFS_E_INDEX : NTFS_E_NOT_FOUND;
 		/* Subnode VCNs count clusters, or 512-byte units when index blocks are smaller than a cluster. */
-		rc = ntfs_read_block(v, v->rec, apos, alen,
+		rc = ntfs_read_block(v, arec, apos, alen,
 				     vcn << (v->idx_size >= (512u << v->clus_shift) ? 9 + v->clus_shift : 9), v->idx, &pos,
 				     &end);
 		if (rc)
@@ -800,6 +901,7 @@ struct ntfs_xb {
 	uint64_t nclus;            /* clusters the data size needs */
 	uint64_t next_vcn;         /* runs must follow each other */
 	uint64_t run_end;
+	int uninit;                /* initialized size below the data size */
 };
 
 /* Append the runs of $DATA segment a (length l) to b; holes inside the data are refused. */
@@ -849,7 +951,7 @@ static int ntfs_first_segment(struct ntfs_vol *v, const uint8_t *a, struct ntfs_
 	uint64_t size, init;
 	if (flags & 0x4000)
 		return NTFS_E_ENCRYPTED;
-	if ((flags & 0x00FF) || (a[8] && fs_le16(a + 34)))
+	if (flags & 0x00FF)                          /* a compression unit alone is also set on sparse files */
 		return NTFS_E_COMPRESSED;
 	if (!a[8])
 		return NTFS_E_RESIDENT;
@@ -857,8 +959,7 @@ static int ntfs_first_segment(struct ntfs_vol *v, const uint8_t *a, struct ntfs_
 		return NTFS_E_ATTR_LIST;
 	size = fs_le64(a + 48);
 	init = fs_le64(a + 56);
-	if (init < size)
-		return NTFS_E_UNINITIALIZED;
+	b->uninit = init < size;                     /* reported after the runs: holes are the better reason */
 	b->nclus = (size + (512ull << v->clus_shift) - 1) >> (9 + v->clus_shift);
 	if ((b->nclus << v->clus_shift) > 0xFFFFFFFFull)
 		return NTFS_E_TOO_BIG;
@@ -871,22 +972,9 @@ static int ntfs_first_segment(struct ntfs_vol *v, const uint8_t *a, struct ntfs_
 /* The runs of f's $DATA through the attribute list of record v->rec (at lpos, llen). */
 static int ntfs_list_runs(struct ntfs_vol *v, uint64_t base_no, uint32_t lpos, uint32_t llen, struct ntfs_xb *b)
 {
-	uint8_t *list = v->idx;
+	const uint8_t *list = v->alist;
 	uint32_t lsize, off = 0;
-	int first = 1, rc;
-	const uint8_t *la = v->rec + lpos;
-	if (la[8]) {
-		uint64_t sz = fs_le64(la + 48);
-		if (sz > NTFS_REC_MAX)
-			return NTFS_E_ATTR_LIST;
-		lsize = (uint32_t)sz;
-		rc = ntfs_attr_read(v, la, llen, 0, (lsize + BLK_SECTOR - 1) & ~(BLK_SECTOR - 1u), list);
-	} else {
-		const uint8_t *val;
-		rc = ntfs_resident(la, llen, &val, &lsize);
-		if (!rc)
-			FS_MEMCPY(list, val, lsize);
-	}
+	int first = 1, rc = ntfs_read_list(v, v->rec + lpos, llen, &lsize);
 	if (rc)
 		return rc;
 	while (off + 26 <= lsize) {
@@ -927,7 +1015,7 @@ static int ntfs_list_runs(struct ntfs_vol *v, uint64_t base_no, uint32_t lpos, u
 	}
 	if (first)
 		return NTFS_E_NO_DATA;
-	return b->next_vcn >= b->nclus ? NTFS_OK : NTFS_E_RUNLIST;
+	return b->next_vcn < b->nclus ? NTFS_E_RUNLIST : b->uninit ? NTFS_E_UNINITIALIZED : NTFS_OK;
 }
 
 int ntfs_extents(struct ntfs_vol *v, const struct ntfs_file *f, struct ext_map *map, struct ext_run *runs,
@@ -969,6 +1057,8 @@ int ntfs_extents(struct ntfs_vol *v, const struct ntfs_file *f, struct ext_map *
 				rc = ntfs_add_segment(v, v->rec + pos, len, &b);
 			if (!rc && b.next_vcn < b.nclus)
 				rc = NTFS_E_RUNLIST;
+			if (!rc && b.uninit)
+				rc = NTFS_E_UNINITIALIZED;
 		}
 	}
 	if (rc) {

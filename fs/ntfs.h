@@ -57,7 +57,7 @@ struct ntfs_run {
 	int64_t lcn;
 };
 
-/* A mounted volume; the caller owns it (about 14 KiB: record and index buffers live here, not on the stack). */
+/* A mounted volume; the caller owns it (about 22 KiB: record and index buffers live here, not on the stack). */
 struct ntfs_vol {
 	struct blk_dev *dev;
 	uint64_t total_sectors;
@@ -77,6 +77,8 @@ struct ntfs_vol {
 	uint8_t rec[NTFS_REC_MAX];  /* the MFT record being read */
 	uint8_t rec2[NTFS_REC_MAX]; /* an extension record (attribute lists) */
 	uint8_t idx[NTFS_REC_MAX];  /* the index block of a lookup */
+	uint8_t rec3[NTFS_REC_MAX]; /* a second extension record (a directory's index root and allocation apart) */
+	uint8_t alist[NTFS_REC_MAX]; /* an attribute list's value */
 };
 
 #define NTFS_F_DIR 0x1u
