@@ -1,4 +1,4 @@
-"""test_fs_volumes.py: end-to-end: VHD files on exFAT volumes found by the scan and by vhd=, booted, read exactly and written in place; differencing chains across volumes and disks (QEMU TCG).
+"""test_fs_volumes.py: end-to-end: VHD files on exFAT and NTFS volumes found by the scan and by vhd=, booted, read exactly and written in place; differencing chains across volumes and disks (QEMU TCG).
 
 The exFAT volume is made by mkfs.exfat and filled through exfat-fuse on a loop device (fragmented first: fill,
 delete every other file, copy), then placed as partition 1 of an MBR disk. The probe guest
@@ -280,3 +280,71 @@ def test_parent_on_other_disk_by_guid(work):
     # Without parents=, the decoy (same path, other unique id) on hd0,2 is met first and refused by name.
     run = ts.run_fw(work, [(0, disk0), (1, disk1)], "vhd=hd0,1:/vhd/child.vhd", timeout=120, fail=True)
     ts.check_refused(run, ["unique id"])
+
+
+# ------------------------------------------------------------------ NTFS
+
+def ntfs_volume(path, label, files, fragment=True):
+    """An NTFS volume image of PART_SECTORS (mkntfs -Q, 4 KiB clusters) holding files, copied through ntfs-3g."""
+    with open(path, "wb") as f:
+        f.truncate(PART_SECTORS * SECTOR)
+    tool(["mkntfs", "-F", "-Q", "-q", "-c", "4096", "-L", label, "-p", str(PART_START), "-H", "16", "-S", "63",
+          str(path)])
+    mnt = str(path) + ".mnt"
+    os.makedirs(mnt, exist_ok=True)
+    tool(["ntfs-3g", "-o", "big_writes", str(path), mnt])
+    try:
+        if fragment:
+            os.makedirs(os.path.join(mnt, "fill"))
+            for i in range(400):
+                with open(os.path.join(mnt, "fill", "f%03d" % i), "wb") as fh_:
+                    fh_.write(b"x" * 65536)
+            for i in range(0, 400, 2):
+                os.unlink(os.path.join(mnt, "fill", "f%03d" % i))
+        for name, src in files.items():
+            os.makedirs(os.path.dirname(os.path.join(mnt, name.lstrip("/"))), exist_ok=True)
+            shutil.copyfile(src, os.path.join(mnt, name.lstrip("/")))
+    finally:
+        subprocess.run(["sync"], timeout=60)
+        tool(["umount", mnt])
+
+
+def ntfsfix_clean(path):
+    p = subprocess.run(["ntfsfix", "-n", str(path)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "processed successfully" in p.stdout, p.stdout + p.stderr
+
+
+def test_ntfs_scan_named_and_write(work):
+    """An NTFS partition (fragmented first) with a dynamic VHD in /images and a fixed one (the write guest) in
+    /vhd: the scan lists both (type and label in the log), vhd= with a quoted non-ASCII name boots the first and
+    reads it exactly, and the write guest's writes land in the file (read back through ntfs-3g, ntfsfix -n
+    clean). Compressed, sparse and encrypted files are refused in tests/host/test_ntfs_images.py."""
+    import writeguest as wg
+    w = work / "ntfs"
+    w.mkdir()
+    r1 = ts.raw_image(w / "dyn.raw", 41)
+    v1 = ts.vhd_from_raw(r1, w / "dyn.vhd", "dynamic", "512K")
+    ops = [(wg.WRITE, wg.FN_43, 100, 4, 0x11), (wg.WRITE, wg.FN_43, 6000, 2, 0x22), (wg.READ, 0, 100, 4, 0)]
+    vf = wg.make_vhd(str(w / "f.vhd"), "fixed", ts.VSIZE, wg.Params(ops=ops))
+    vol = w / "nt.vol"
+    ntfs_volume(vol, "NTQEMU", {"/images/Données système.vhd": v1, "/vhd/w.vhd": vf})
+    ntfsfix_clean(vol)
+    disk = disk_with(vol, w / "nt.img")
+    run = ts.run_fw(work, [(0, disk)], 'vhd="hd0,1:/IMAGES/DONNÉES SYSTÈME.VHD"', timeout=150)
+    ts.check_sums(run, r1, "NTFS vhd= non-ASCII")
+    run = ts.run_fw(work, [(0, disk)], "timeout=0", timeout=150)
+    assert 'select: hd0,1: NTFS "NTQEMU": 2 *.vhd file(s) in /, /vhd, /images' in run.serial, run.describe()
+    run = ts.run_fw(work, [(0, disk)], "vhd=/vhd/w.vhd", timeout=150)
+    writes = [r for k, r in wg.records(run.serial) if k == "W"]
+    assert len(writes) == 2 and all(x["cf"] == 0 and x["ah"] == 0 for x in writes), run.describe()
+    part = extract(disk, w / "after.vol")
+    ntfsfix_clean(part)
+    mnt = str(part) + ".mnt"
+    os.makedirs(mnt, exist_ok=True)
+    tool(["ntfs-3g", "-o", "ro", part, mnt])
+    try:
+        data = open(os.path.join(mnt, "vhd", "w.vhd"), "rb").read()
+    finally:
+        tool(["umount", mnt])
+    assert data[100 * SECTOR:104 * SECTOR] == wg.pattern(100, 0x11, 4)
+    assert data[6000 * SECTOR:6002 * SECTOR] == wg.pattern(6000, 0x22, 2)
