@@ -32,7 +32,7 @@ struct fs_dir {
 	} u;
 };
 
-/* A mounted volume of any supported type; the caller owns it (~24 KiB with NTFS's buffers: not for the stack). */
+/* A mounted volume of any supported type; the caller owns it (28 KiB with NTFS's buffers: not for the stack). */
 struct fs_vol {
 	int type;                  /* FS_*: after fs_mount, also on failure (whose error codes the return value is) */
 	struct blk_dev *dev;
@@ -90,7 +90,7 @@ typedef int (*fs_list_fn)(void *ctx, const char *dir, const struct fs_file *f);
  * For each folder of dirs (NULL-terminated; missing ones skipped) call fn
  * for each regular file whose name ends with one of suffixes (ASCII
  * case-insensitive). Returns 0, fn's nonzero value, or an error of v's type.
- * The listing state lives in v (one listing per volume at a time); ~2.5 KiB of stack.
+ * The listing state lives in v (one listing per volume at a time), not on the stack.
  */
 int fs_list_dirs(struct fs_vol *v, const char *const *dirs, const char *const *suffixes, fs_list_fn fn, void *ctx);
 
