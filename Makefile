@@ -98,6 +98,11 @@ $(BUILD)/fuzz_vhd: tests/fuzz/fuzz_vhd.c $(VHD_SRCS) $(IMAGE_SRCS)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $^
 
+# libFuzzer target over fs/fs.h (FAT, exFAT, NTFS): mount, list, look up, map and read files.
+$(BUILD)/fuzz_fs: tests/fuzz/fuzz_fs.c $(FS_SRCS) $(BLOCK_SRCS)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $^
+
 fuzz: $(BUILD)/fuzz_vhd
 	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-artifacts
 	$(PYTHON) tests/fuzz/make_seeds.py $(BUILD)/fuzz-seeds
