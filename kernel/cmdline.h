@@ -15,8 +15,8 @@
  *   vhd=hdN               disk N in the order the drivers registered them (hd0 = the first found)
  *   vhd=pm|ps|sm|ss       the ATA disk at primary/secondary master/slave
  *   vhd=hdN,P             partition P of disk N (1-4 primary, 5.. logical, GPT entry n+1): its content is a VHD
- *   vhd=hdN,P:/dir/x.vhd  a VHD file on the FAT or exFAT file system of that partition (hdN:/x.vhd: unpartitioned disk)
- *   vhd=/dir/x.vhd        that file on the first FAT or exFAT volume (any disk, any partition) that has it
+ *   vhd=hdN,P:/dir/x.vhd  a VHD file on the FAT, exFAT or NTFS file system of that partition (hdN:/x.vhd: unpartitioned disk)
+ *   vhd=/dir/x.vhd        that file on the first FAT, exFAT or NTFS volume (any disk, any partition) that has it
  *   vhd=label=NAME:/x.vhd a file on the volume whose label is NAME (ASCII case ignored; the first such volume)
  *   vhd=guid=GUID:/x.vhd  a file on the GPT partition whose unique partition GUID is GUID
  *   parents=VOL[+VOL...]  volumes (hdN[,P], label=NAME, guid=GUID) searched, in order, for a parent that is not

@@ -156,7 +156,7 @@ void cand_name(struct sel_cand *c)
 
 /* ------------------------------------------------------------------ devices */
 
-/* blk_dev.read of a file on a FAT or exFAT volume: its extents. */
+/* blk_dev.read of a file on a FAT, exFAT or NTFS volume: its extents. */
 static int sel_file_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
 	struct iop_member *m = d->priv;
@@ -274,7 +274,7 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 		struct fs_vol *vol = &sel_w->mvol;
 		rc = fs_mount(vol, dev);
 		if (rc) {
-			k_snprintf(why, wn, "%s: no usable FAT or exFAT file system: %s: %s (%s)", c->name, fs_type_name(vol),
+			k_snprintf(why, wn, "%s: no usable FAT, exFAT or NTFS file system: %s: %s (%s)", c->name, fs_type_name(vol),
 				   fs_strerror(vol, rc), fs_errname(vol, rc));
 			return SEL_E_OTHER;
 		}
@@ -384,7 +384,7 @@ static int sel_parent_bat(struct iop_member *m)
 	return m->fmt->load(m->im, iop_alloc(bytes, 16), bytes <= sel_ovl_cap ? sel_ovl_tmp : NULL);
 }
 
-/* img_parent_ops.open_path: the try's path on the candidate's FAT volume, opened read-only (the child's format) as a new member. */
+/* img_parent_ops.open_path: the try's path on the candidate's volume (FAT, exFAT, NTFS), opened read-only (the child's format) as a new member. */
 static int sel_res_open(void *ctx, const struct res_try *t, void **pv, const char **ppath, int *err,
 			char *why, size_t wn)
 {
@@ -496,7 +496,7 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 			k_snprintf(c->why, sizeof(c->why),
 				   "the %s is a differencing image: its parent is a file, and a bare %s has no file system to find it in",
 				   c->fmt->name, c->kind == SEL_DISK ? "disk" : c->kind == SEL_PART ? "partition" : "GRUB module");
-			c->remedy = "merge the chain into one image (`vhdtool convert`) and attach that, or put the images on a FAT partition";
+			c->remedy = "merge the chain into one image (`vhdtool convert`) and attach that, or put the images on a FAT, exFAT or NTFS partition";
 			return NULL;
 		}
 		void *pv;

@@ -1,4 +1,4 @@
-/* scan.c: lists the image candidates on every registered disk and GRUB module; finds a named file on any FAT or exFAT volume. */
+/* scan.c: lists the image candidates on every registered disk and GRUB module; finds a named file on any FAT, exFAT or NTFS volume. */
 #include "scan.h"
 #include "imgopen.h"
 #include "console.h"
@@ -89,13 +89,13 @@ static int sel_scan_file(void *ctx, const char *dir, const struct fs_file *f)
 	return 0;
 }
 
-/* List the image files (every format's suffixes) in scan_dirs of the FAT or exFAT volume on dev (disk i, partition part; 0 = superfloppy). */
+/* List the image files (every format's suffixes) in scan_dirs of the FAT, exFAT or NTFS volume on dev (disk i, partition part; 0 = superfloppy). */
 static void sel_scan_fat(struct scan_list *l, int i, uint32_t part, struct blk_dev *dev, const char *where)
 {
 	int rc = fs_mount(&sel_w->vol, dev);
 	if (rc) {
 		if (sel_w->vol.type == FS_FAT)
-			con_printf("select: %s: no FAT or exFAT file system (%s)\n", where, fs_errname(&sel_w->vol, rc));
+			con_printf("select: %s: no FAT, exFAT or NTFS file system (%s)\n", where, fs_errname(&sel_w->vol, rc));
 		else
 			con_printf("select: %s: %s volume unusable: %s (%s)\n", where, fs_type_name(&sel_w->vol),
 				   fs_strerror(&sel_w->vol, rc), fs_errname(&sel_w->vol, rc));
@@ -178,7 +178,7 @@ void scan_describe(const struct sel_cand *c, char *out, size_t n)
 		k_snprintf(out + k, n - k, ", child of %s (chain of %d)", c->parent, c->depth + 1);
 }
 
-/* Search every FAT or exFAT volume of every disk for path; fills c (kind FILE) and returns 1 if found. */
+/* Search every FAT, exFAT or NTFS volume of every disk for path; fills c (kind FILE) and returns 1 if found. */
 int scan_find_path(struct sel_cand *c, const char *path)
 {
 	if (!scan_work())
@@ -217,7 +217,7 @@ int scan_find_path(struct sel_cand *c, const char *path)
 }
 
 /*
- * Call fn for each FAT or exFAT volume of every disk (superfloppy or
+ * Call fn for each FAT, exFAT or NTFS volume of every disk (superfloppy or
  * partition), mounted in sel_w->vol, with its partition (NULL for a whole
  * disk); a nonzero return stops the walk and is returned.
  */

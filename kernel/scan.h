@@ -26,7 +26,7 @@ struct scan_vol {
 	int disk;
 	uint32_t part;
 };
-/* Every FAT or exFAT volume of every disk (not modules), in scan order, into out[0..max); returns the count. */
+/* Every FAT, exFAT or NTFS volume of every disk (not modules), in scan order, into out[0..max); returns the count. */
 int scan_volumes(struct scan_vol *out, int max);
 /*
  * The first volume whose file-system label equals name (by = 1, ASCII case

@@ -50,7 +50,7 @@ static int sel_named(struct sel_cand *c, const struct cmdline_vhd *it, struct ke
 	}
 	if (it->kind == CMDLINE_VHD_PATH) {
 		if (!scan_find_path(c, it->path)) {
-			k_snprintf(m, sizeof(msg[0]), "vhd=%s: no FAT volume (FAT12/16/32 or exFAT) on any disk has this file",
+			k_snprintf(m, sizeof(msg[0]), "vhd=%s: no FAT volume (nor exFAT or NTFS one) on any disk has this file",
 				   it->text);
 			return kerr_set(e, m, "check the path (or name the partition: vhd=hd0,1:/path), see the select: lines above");
 		}
@@ -59,7 +59,7 @@ static int sel_named(struct sel_cand *c, const struct cmdline_vhd *it, struct ke
 	if (it->kind == CMDLINE_VHD_FILE && it->vol_by != CMDLINE_VOL_INDEX) {
 		struct scan_vol v;
 		if (!scan_find_volume(it->vol_by, it->vol, &v)) {
-			k_snprintf(m, sizeof(msg[0]), "vhd=%s: no FAT or exFAT volume has the %s %s", it->text,
+			k_snprintf(m, sizeof(msg[0]), "vhd=%s: no FAT, exFAT or NTFS volume has the %s %s", it->text,
 				   it->vol_by == CMDLINE_VOL_LABEL ? "label" : "GPT partition GUID", it->vol);
 			return kerr_set(e, m, "check the label or GUID (the select: lines above show each volume's label; "
 					"`blkid` shows PARTUUID), or name the partition: vhd=hd0,1:/path");
@@ -106,7 +106,7 @@ static int sel_parent_places(const struct cmdline *cmd, struct kerr *e)
 		const struct cmdline_vol *v = &cmd->parent_vols[i];
 		if (v->by != CMDLINE_VOL_INDEX) {
 			if (!scan_find_volume(v->by, v->name, &vols[n])) {
-				k_snprintf(msg, sizeof(msg), "parents=: no FAT or exFAT volume has the %s %s",
+				k_snprintf(msg, sizeof(msg), "parents=: no FAT, exFAT or NTFS volume has the %s %s",
 					   v->by == CMDLINE_VOL_LABEL ? "label" : "GPT partition GUID", v->name);
 				return kerr_set(e, msg, "fix parents= (the select: lines show each volume's label)");
 			}
@@ -202,9 +202,9 @@ int sel_choose(const struct cmdline *cmd, uint32_t tsc_per_ms, struct kerr *e)
 	if (nok == 0) {
 		if (w->list.n)            /* one explanation is better than "nothing found" */
 			return kerr_set(e, w->list.cands[0].why, w->list.cands[0].remedy);
-		return kerr_set(e, "no VHD found: no hard disk ends with a VHD footer (\"conectix\"), and no FAT volume "
-				"has a *.vhd file in /, /vhd or /images",
-				"attach the .vhd file itself as an IDE disk (raw, not converted), put it on a FAT partition, "
+		return kerr_set(e, "no VHD found: no hard disk ends with a VHD footer (\"conectix\"), and no FAT, exFAT "
+				"or NTFS volume has a *.vhd file in /, /vhd or /images",
+				"attach the .vhd file itself as an IDE disk (raw, not converted), put it on a FAT, exFAT or NTFS partition, "
 				"or name it with vhd= (see docs/selection.md)");
 	}
 	if (nok == 1)
