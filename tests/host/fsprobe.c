@@ -401,6 +401,22 @@ struct gprobe {
 	struct fs_vol vol;
 };
 
+/* FSPROBE_COUNT set: every read of the image is counted and printed at exit (bench/fs_lookup.py). */
+static int (*count_next)(struct blk_dev *, uint64_t, uint32_t, void *);
+static unsigned long count_reads, count_sectors;
+
+static int count_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
+{
+	count_reads++;
+	count_sectors += count;
+	return count_next(d, lba, count, buf);
+}
+
+static void count_report(void)
+{
+	fprintf(stderr, "fsprobe: reads %lu sectors %lu\n", count_reads, count_sectors);
+}
+
 static int gprobe_open(struct gprobe *p, const char *img, unsigned part, int rw)
 {
 	int rc;
@@ -410,6 +426,11 @@ static int gprobe_open(struct gprobe *p, const char *img, unsigned part, int rw)
 		return -1;
 	}
 	dev = &p->host.dev;
+	if (getenv("FSPROBE_COUNT")) {
+		count_next = dev->read;
+		dev->read = count_read;
+		atexit(count_report);
+	}
 	if (part) {
 		rc = part_find(&p->it, dev, part, &p->pi);
 		if (rc == PART_OK)
