@@ -1,6 +1,7 @@
 # Makefile: builds vhdtool (host) and vhdboot.elf/.iso (firmware); runs tests, fuzzing and benchmarks.
 #   make          build everything into build/
 #   make run      install missing Debian packages, build, boot the demo VHD in QEMU (VHD=path for another)
+#   make run-efi  the same under UEFI (OVMF): vhdboot.efi serving a demo image (efi/efi.mk)
 #   make test     install missing Debian packages, build, run every test
 #   make bench    run the benchmarks in bench/ (ratios against a baseline measured in the same run)
 #   make fuzz     run the libFuzzer target for FUZZ_SECONDS (default 60)
@@ -50,7 +51,9 @@ $(BUILD)/san/%.o: %.c
 
 HOST_VHD_OBJS := $(VHD_SRCS:%.c=$(BUILD)/host/%.o) $(IMAGE_SRCS:%.c=$(BUILD)/host/%.o)
 HOST_TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/host/%.o)
-TOOL_LIB_OBJS := $(filter-out $(BUILD)/host/tools/vhdtool.o,$(HOST_TOOL_OBJS))
+# vhdtool's frame and verbs (tools/vhdtool.c, imgfmt.c, vtout.c, vhdedit.c, cmd_*.c) stay out of the unit tests' link.
+TOOL_MAIN_SRCS := tools/vhdtool.c tools/imgfmt.c tools/vtout.c tools/vhdedit.c $(wildcard tools/cmd_*.c)
+TOOL_LIB_OBJS := $(filter-out $(TOOL_MAIN_SRCS:%.c=$(BUILD)/host/%.o),$(HOST_TOOL_OBJS))
 
 $(BUILD)/vhdtool: $(HOST_VHD_OBJS) $(HOST_TOOL_OBJS)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^
@@ -62,7 +65,7 @@ $(BUILD)/unit/%: $(BUILD)/host/tests/unit/%.o $(UNIT_LIB_SRCS:%.c=$(BUILD)/host/
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ -lcmocka
 
-$(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(UNIT_LIB_SRCS:%.c=$(BUILD)/san/%.o) $(VHD_SRCS:%.c=$(BUILD)/san/%.o) $(IMAGE_SRCS:%.c=$(BUILD)/san/%.o) $(filter-out $(BUILD)/san/tools/vhdtool.o,$(TOOL_SRCS:%.c=$(BUILD)/san/%.o))
+$(BUILD)/unit/%-san: $(BUILD)/san/tests/unit/%.o $(UNIT_LIB_SRCS:%.c=$(BUILD)/san/%.o) $(VHD_SRCS:%.c=$(BUILD)/san/%.o) $(IMAGE_SRCS:%.c=$(BUILD)/san/%.o) $(filter-out $(TOOL_MAIN_SRCS:%.c=$(BUILD)/san/%.o),$(TOOL_SRCS:%.c=$(BUILD)/san/%.o))
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcmocka
 
@@ -111,6 +114,8 @@ fuzz: $(BUILD)/fuzz_vhd
 
 # ---------------------------------------------------------------- firmware
 include kernel.mk
+# the UEFI front end: build/vhdboot.efi, its test guest, make run-efi
+include efi/efi.mk
 
 # ---------------------------------------------------------------- set-up, tests, run
 deps:
@@ -124,9 +129,11 @@ test: deps
 bench: deps
 	$(MAKE) all
 	bash bench/convert.sh 5
+	$(PYTHON) bench/edit_verbs.py --reps 3
 	$(PYTHON) bench/int13_read.py
 	$(PYTHON) bench/int13_write.py
 	$(PYTHON) bench/guests_boot.py --reps 5
+	$(PYTHON) bench/uefi_read.py
 
 .PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe
 clean:

@@ -50,8 +50,8 @@ static void chain_member_free(struct chain_member *m)
  * Open one image file and load its BAT; returns 0 and *out, or a vhd_err
  * with c->err set (and c->sys_errno when is_leaf and the file itself failed).
  */
-static int chain_open_member(struct chain *c, const char *path, unsigned vflags, int check_overlaps,
-                             int is_leaf, struct chain_member **out)
+static int chain_open_member(struct chain *c, const char *path, unsigned vflags, unsigned hflags,
+                             int check_overlaps, int is_leaf, struct chain_member **out)
 {
 	struct chain_member *m = calloc(1, sizeof(*m));
 	uint32_t *scratch = NULL;
@@ -64,7 +64,7 @@ static int chain_open_member(struct chain *c, const char *path, unsigned vflags,
 		return VHD_E_IO;
 	}
 	snprintf(m->path, sizeof(m->path), "%s", path);
-	if (hostdev_open(&m->hd, path, (vflags & VHD_OPEN_RDONLY) ? HOSTDEV_RDONLY : 0) < 0) {
+	if (hostdev_open(&m->hd, path, hflags) < 0) {
 		if (is_leaf)
 			c->sys_errno = errno;
 		chain_err(c, "%s: %s", path, strerror(errno));
@@ -137,7 +137,7 @@ static int chain_res_open(void *ctx, const struct res_try *t, struct vhd **paren
 			return RES_DUPLICATE;
 	if (r->nseen < RES_MAX_TRIES)
 		r->seen[r->nseen++] = st;
-	*err = chain_open_member(r->c, t->path, VHD_OPEN_RDONLY, 1, 0, &p);
+	*err = chain_open_member(r->c, t->path, VHD_OPEN_RDONLY, HOSTDEV_RDONLY, 1, 0, &p);
 	if (*err) {
 		if (wn)
 			snprintf(why, wn, "%s", r->c->err);
@@ -168,11 +168,12 @@ static const struct res_ops chain_res_ops = {
 /* Open path and its parents; see chain.h. */
 int chain_open(struct chain *c, const char *path, unsigned flags)
 {
-	unsigned vflags = (flags & CHAIN_RDONLY) ? VHD_OPEN_RDONLY : 0;
+	unsigned vflags = (flags & (CHAIN_RDONLY | CHAIN_EDIT)) ? VHD_OPEN_RDONLY : 0;
+	unsigned hflags = (flags & CHAIN_RDONLY) ? HOSTDEV_RDONLY : (flags & CHAIN_NOSYNC) ? HOSTDEV_NOSYNC : 0;
 	int rc;
 
 	memset(c, 0, sizeof(*c));
-	rc = chain_open_member(c, path, vflags, !(flags & CHAIN_LENIENT), 1, &c->m[0]);
+	rc = chain_open_member(c, path, vflags, hflags, !(flags & CHAIN_LENIENT), 1, &c->m[0]);
 	if (rc)
 		return rc;
 	c->n = 1;

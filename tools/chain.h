@@ -11,6 +11,8 @@
 #define CHAIN_IGNORE_TIMESTAMP 0x2u  /* accept a parent whose time stamp differs */
 #define CHAIN_LEAF_ONLY 0x4u         /* don't look for parents */
 #define CHAIN_LENIENT 0x8u           /* skip the leaf's block-overlap check (check/info report it) */
+#define CHAIN_NOSYNC 0x10u           /* leaf opened with HOSTDEV_NOSYNC (the verb fsyncs once at the end) */
+#define CHAIN_EDIT 0x20u             /* leaf file opened read-write but parsed read-only: the verb edits it through its device */
 
 /* One image of a chain: its file, parsed image and BAT. */
 struct chain_member {

@@ -1,8 +1,10 @@
 /* hostdev.c: a struct blk_dev over a host file (pread/pwrite/fsync), plus raw-file helpers for vhdtool. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +12,47 @@
 
 /* Largest device a host file may grow to: keeps every byte offset inside off_t. */
 #define HOSTDEV_MAX_SECTORS ((uint64_t)INT64_MAX / BLK_SECTOR)
+
+/*
+ * Test hook, compiled in on purpose: with VHDTOOL_CRASH_AFTER=N in the
+ * environment the process kills itself with SIGKILL just before its
+ * (N+1)th file modification (a pwrite, a hole punch, a truncate), so
+ * tests can stop a writing verb at every point of its write order
+ * (tests/host/test_crash.py). Without the variable this is one getenv.
+ */
+void hostdev_crash_point(void)
+{
+	static long left = -2;   /* -2: not read yet, -1: hook off */
+
+	if (left == -2) {
+		const char *e = getenv("VHDTOOL_CRASH_AFTER");
+		char *end;
+		left = -1;
+		if (e && *e) {
+			long n = strtol(e, &end, 10);
+			if (!*end && n >= 0)
+				left = n;
+		}
+	}
+	if (left < 0)
+		return;
+	if (left == 0)
+		raise(SIGKILL);
+	left--;
+}
+
+/* ftruncate with the crash hook; 0 or -1 with errno. */
+int hostdev_truncate(struct hostdev *h, uint64_t size)
+{
+	hostdev_crash_point();
+	if (ftruncate(h->fd, (off_t)size) < 0) {
+		h->last_errno = errno;
+		return -1;
+	}
+	h->dev.size_bytes = size;
+	h->dev.sectors = (size + BLK_SECTOR - 1) / BLK_SECTOR;
+	return 0;
+}
 
 /* Read len bytes at off, retrying short reads; returns bytes read (less than len only at EOF) or -1. */
 ssize_t hostdev_pread_full(int fd, void *buf, size_t len, uint64_t off)
@@ -35,6 +78,7 @@ int hostdev_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 
+	hostdev_crash_point();
 	while (done < len) {
 		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
 		if (n < 0) {
@@ -139,6 +183,8 @@ static int hostdev_write_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
 		/* A fresh block of a growing image usually lies in a hole already. */
 		if (!h->is_blkdev && hostdev_next_data(h->fd, start, inside) >= inside)
 			done = 1;
+		if (!done)
+			hostdev_crash_point();
 		if (!done && !h->is_blkdev &&
 		    fallocate(h->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start, (off_t)(inside - start)) == 0)
 			done = 1;
@@ -154,6 +200,7 @@ static int hostdev_write_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
 	if (end > d->size_bytes) {
 		if (h->is_blkdev)
 			return BLK_E_RANGE;
+		hostdev_crash_point();
 		if (ftruncate(h->fd, (off_t)end) < 0) {
 			h->last_errno = errno;
 			return (errno == ENOSPC || errno == EFBIG) ? BLK_E_NOSPACE : BLK_E_IO;

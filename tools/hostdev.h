@@ -31,6 +31,10 @@ void hostdev_close(struct hostdev *h);
 /* fsync the file regardless of HOSTDEV_NOSYNC; returns 0 or -1 with errno set. */
 int hostdev_sync(struct hostdev *h);
 
+/* Test hook: SIGKILL before the (N+1)th file modification when VHDTOOL_CRASH_AFTER=N is set (see hostdev.c). */
+void hostdev_crash_point(void);
+/* Truncate or extend the file to size bytes (crash hook first); updates dev sizes; 0 or -1 with errno. */
+int hostdev_truncate(struct hostdev *h, uint64_t size);
 /* Read exactly len bytes at off (short only at EOF); returns the bytes read or -1 with errno set. */
 ssize_t hostdev_pread_full(int fd, void *buf, size_t len, uint64_t off);
 /* Write exactly len bytes at off; returns 0 or -1 with errno set. */

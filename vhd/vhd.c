@@ -280,7 +280,7 @@ static uint64_t vhd_meta_end(const struct vhd *v)
 {
 	const struct vhd_header *h = &v->header;
 	uint64_t end = 1;
-	uint64_t e = vhd_sectors_of(h->data_offset + 1024);
+	uint64_t e = vhd_sectors_of(v->footer.data_offset + 1024);
 	if (e > end)
 		end = e;
 	e = vhd_sectors_of(h->table_offset + (uint64_t)h->max_entries * 4);
@@ -307,7 +307,7 @@ static int vhd_block_valid(const struct vhd *v, uint32_t entry)
 	uint64_t len = (uint64_t)v->bitmap_sectors + v->spb;
 	if (start == 0 || (start + len) * VHD_SECTOR > v->footer_pos)
 		return VHD_E_BAT_RANGE;
-	if (vhd_overlap(start, len, h->data_offset / VHD_SECTOR, 2) ||
+	if (vhd_overlap(start, len, v->footer.data_offset / VHD_SECTOR, 2) ||
 	    vhd_overlap(start, len, h->table_offset / VHD_SECTOR,
 			vhd_sectors_of((uint64_t)h->max_entries * 4)))
 		return VHD_E_BAT_OVERLAP_META;

@@ -206,6 +206,14 @@ struct vhd_create_opts {
 	const char *w2ku;          /* absolute path, or NULL */
 };
 
+/*
+ * Encode the UTF-8 string in as UTF-16 into out (at most max units), '/'
+ * turned into '\\' when backslash is set, big-endian if be (header parent
+ * name) else little-endian (W2ru/W2ku locators); returns the units written
+ * or -1 if it does not fit.
+ */
+int vhd_utf16_encode(const char *in, uint8_t *out, int max, int be, int backslash);
+
 /* Write a new empty image to dev (which must be empty or be overwritten). */
 int vhd_create(struct blk_dev *dev, const struct vhd_create_opts *o);
 
@@ -234,12 +242,22 @@ enum vhd_check_code {
 	VHD_C_LOCATOR_DUP,               /* a: index, b: earlier index with the same code */
 	VHD_C_LOCATOR_OVERLAP,           /* a: locator index overlaps metadata or a block */
 	VHD_C_LOCATORS_ON_DYNAMIC,       /* a: locator index */
-	VHD_C_TRAILING_BYTES,            /* a: bytes between the last block and the footer */
-	VHD_C_LEAKED_SPACE,              /* a: sectors not used by anything before the footer */
+	VHD_C_TRAILING_BYTES,            /* a: bytes between the last block and the footer (a block's room or more), b: at sector */
+	VHD_C_LEAKED_SPACE,              /* a: sectors of one hole with room for a block, b: at sector */
 	VHD_C_FOOTER_SHORT,              /* old 511-byte footer */
 	VHD_C_DATA_BITMAP_CLEAR,         /* a: virtual sector with data but a clear bit (deep) */
+	VHD_C_ALIGN_GAP,                 /* a: sectors of one hole shorter than a block (padding), b: at sector */
 	VHD_C_COUNT
 };
+
+/* How much a check finding matters (vhd_check_severity). */
+enum vhd_check_severity {
+	VHD_SEV_DEFECT = 0,              /* the image is inconsistent */
+	VHD_SEV_LEAK,                    /* unused space with room for a block: harmless, reclaimable (compact, repair) */
+	VHD_SEV_NOTE,                    /* worth saying, nothing wrong (alignment padding, a spare table, a maximal geometry) */
+};
+/* Severity of a check code. */
+int vhd_check_severity(int code);
 /* Message for a check code; never NULL. */
 const char *vhd_check_msg(int code);
 /* Stable short name of a check code ("block-overlap"...); never NULL. */
@@ -249,8 +267,9 @@ const char *vhd_check_name(int code);
 /*
  * Run every consistency check on an opened image with its BAT loaded;
  * report each defect. scratch: vhd_bat_bytes() bytes. now: current time
- * in VHD seconds (0 = skip the future check). Returns the defect count,
- * or a negative vhd_err if the image could not be read.
+ * in VHD seconds (0 = skip the future check). Returns the number of
+ * findings reported (of every severity: see vhd_check_severity), or a
+ * negative vhd_err if the image could not be read.
  */
 int vhd_check(struct vhd *v, uint32_t *scratch, unsigned flags, uint32_t now, vhd_report_fn report, void *ctx);
 

@@ -126,44 +126,68 @@ static int vhd_check_blocks(struct vhd *v, struct vhd_chk *c, uint32_t *scratch)
 		scratch[n++] = v->bat[i];
 	}
 	vhd_sort_u32(scratch, n);
-	/* Metadata end: header, BAT, locators (the area before the first block). */
-	uint64_t meta = 1;
-	uint64_t e = vhd_sectors_of(h->data_offset + 1024);
-	meta = e > meta ? e : meta;
-	e = vhd_sectors_of(h->table_offset + (uint64_t)h->max_entries * 4);
-	meta = e > meta ? e : meta;
+	/*
+	 * Fixed extents (footer copy, header, BAT, locator data) and the sorted
+	 * blocks, walked in file order: every hole between them is either an
+	 * alignment gap (shorter than a block: a writer's padding, a note) or
+	 * leaked space (room for a block: an interrupted allocation, a dropped
+	 * block).
+	 */
+	uint64_t fs[11], fe[11];
+	int nf = 0;
+	fs[nf] = 0; fe[nf++] = 1;
+	fs[nf] = v->footer.data_offset / VHD_SECTOR; fe[nf++] = vhd_sectors_of(v->footer.data_offset + 1024);
+	fs[nf] = h->table_offset / VHD_SECTOR;
+	fe[nf++] = vhd_sectors_of(h->table_offset + (uint64_t)h->max_entries * 4);
 	for (int i = 0; i < 8; i++) {
 		const struct vhd_ploc *l = &h->loc[i];
 		if (!l->code || v->footer.type != VHD_TYPE_DIFF)
 			continue;
 		uint64_t lo = l->data_offset / VHD_SECTOR;
 		uint64_t ll = vhd_sectors_of(vhd_ploc_space_bytes(l->data_space, l->data_len));
-		int bad = vhd_overlap(lo, ll, h->data_offset / VHD_SECTOR, 2) ||
+		int bad = vhd_overlap(lo, ll, v->footer.data_offset / VHD_SECTOR, 2) ||
 			  vhd_overlap(lo, ll, h->table_offset / VHD_SECTOR,
 				      vhd_sectors_of((uint64_t)h->max_entries * 4)) || lo == 0;
 		for (uint32_t k = 0; k < n && !bad; k++)
 			bad = vhd_overlap(lo, ll, scratch[k], blen);
 		if (bad)
 			vhd_defect(c, VHD_C_LOCATOR_OVERLAP, (uint64_t)i, 0);
-		e = lo + ll;
-		meta = e > meta ? e : meta;
+		if ((lo + ll) * VHD_SECTOR > v->footer_pos)
+			continue;   /* outside the file: the locator check names it */
+		fs[nf] = lo;
+		fe[nf++] = lo + ll;
 	}
-	uint64_t prev_end = meta;
-	uint64_t leaked = 0;
-	for (uint32_t k = 0; k < n; k++) {
-		if (k && (uint64_t)scratch[k - 1] + blen > scratch[k])
-			vhd_defect(c, VHD_C_BLOCK_OVERLAP, scratch[k - 1], scratch[k]);
-		if (scratch[k] > prev_end)
-			leaked += scratch[k] - prev_end;
-		uint64_t be = (uint64_t)scratch[k] + blen;
-		if (be > prev_end)
-			prev_end = be;
+	for (int i = 1; i < nf; i++)   /* insertion sort: at most 11 */
+		for (int j = i; j > 0 && fs[j - 1] > fs[j]; j--) {
+			uint64_t t = fs[j]; fs[j] = fs[j - 1]; fs[j - 1] = t;
+			t = fe[j]; fe[j] = fe[j - 1]; fe[j - 1] = t;
+		}
+	uint64_t prev_end = 0;
+	int fi = 0;
+	for (uint32_t k = 0; k < n || fi < nf;) {
+		uint64_t st, en;
+		if (fi < nf && (k >= n || fs[fi] <= scratch[k])) {
+			st = fs[fi];
+			en = fe[fi++];
+		} else {
+			if (k && (uint64_t)scratch[k - 1] + blen > scratch[k])
+				vhd_defect(c, VHD_C_BLOCK_OVERLAP, scratch[k - 1], scratch[k]);
+			st = scratch[k++];
+			en = st + blen;
+		}
+		if (st > prev_end)
+			vhd_defect(c, st - prev_end < blen ? VHD_C_ALIGN_GAP : VHD_C_LEAKED_SPACE, st - prev_end, prev_end);
+		if (en > prev_end)
+			prev_end = en;
 	}
-	if (leaked)
-		vhd_defect(c, VHD_C_LEAKED_SPACE, leaked, 0);
 	uint64_t end_bytes = prev_end * VHD_SECTOR;
-	if (v->footer_pos > end_bytes)
-		vhd_defect(c, VHD_C_TRAILING_BYTES, v->footer_pos - end_bytes, 0);
+	if (v->footer_pos > end_bytes) {
+		uint64_t extra = v->footer_pos - end_bytes;
+		if (extra < blen * VHD_SECTOR)
+			vhd_defect(c, VHD_C_ALIGN_GAP, vhd_sectors_of(extra), prev_end);
+		else
+			vhd_defect(c, VHD_C_TRAILING_BYTES, extra, prev_end);
+	}
 	return VHD_OK;
 }
 

@@ -101,7 +101,7 @@ static uint32_t vhd_utf8_next(const char **p)
  * '\\' when backslash is set, big-endian if be; returns units written or
  * -1 if it does not fit.
  */
-static int vhd_utf16_encode(const char *in, uint8_t *out, int max, int be, int backslash)
+int vhd_utf16_encode(const char *in, uint8_t *out, int max, int be, int backslash)
 {
 	int n = 0;
 	while (*in) {

@@ -86,6 +86,7 @@ static const struct vhd_msg vhd_check_table[VHD_C_COUNT] = {
 	[VHD_C_LOCATORS_ON_DYNAMIC] = { "locators-on-dynamic", "dynamic (non-differencing) disk has a parent locator" },
 	[VHD_C_TRAILING_BYTES] = { "trailing-bytes", "unused bytes between the last block and the footer" },
 	[VHD_C_LEAKED_SPACE] = { "leaked-space", "space inside the file used by nothing (leaked blocks)" },
+	[VHD_C_ALIGN_GAP] = { "alignment-gap", "unused space shorter than a block (alignment padding)" },
 	[VHD_C_FOOTER_SHORT] = { "footer-short", "old 511-byte footer" },
 	[VHD_C_DATA_BITMAP_CLEAR] = { "data-bitmap-clear", "sectors hold data but their bitmap bits are clear" },
 };
@@ -95,6 +96,21 @@ const char *vhd_check_msg(int code)
 	if (code <= 0 || code >= VHD_C_COUNT || !vhd_check_table[code].text)
 		return "unknown defect";
 	return vhd_check_table[code].text;
+}
+
+int vhd_check_severity(int code)
+{
+	switch (code) {
+	case VHD_C_ALIGN_GAP:
+	case VHD_C_SIZE_MISMATCH_CHS:
+	case VHD_C_MAX_ENTRIES_EXCESS:
+		return VHD_SEV_NOTE;
+	case VHD_C_LEAKED_SPACE:
+	case VHD_C_TRAILING_BYTES:
+		return VHD_SEV_LEAK;
+	default:
+		return VHD_SEV_DEFECT;
+	}
 }
 
 const char *vhd_check_name(int code)

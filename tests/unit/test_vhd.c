@@ -608,6 +608,53 @@ static void test_check_finds_defects(void **state)
 	ramdev_free(m);
 }
 
+/* Move the end footer of an opened image `by` sectors further out (unused space before it), reopen. */
+static void push_footer(struct img *im, struct ramdev *m, uint64_t by)
+{
+	uint8_t f[512];
+	uint64_t pos = im->v.footer_pos;
+	memcpy(f, m->data + pos, 512);
+	img_close(im);
+	memset(m->data + pos, 0xA5, 512);   /* the old footer's place becomes unused junk */
+	assert_int_equal(blk_write(&m->blk, pos / 512 + by, 1, f), BLK_OK);
+	assert_int_equal(img_open(im, m, 0), VHD_OK);
+}
+
+/* Holes shorter than a block are alignment notes; holes with room for a block are leaks (check severities). */
+static void test_check_gap_severity(void **state)
+{
+	(void)state;
+	struct ramdev *m = make_image(VHD_TYPE_DYNAMIC, 4 << 20, 64 << 10);   /* a block: 1 + 128 sectors */
+	struct img im;
+	uint8_t w[512];
+	int codes[VHD_C_COUNT];
+	fill_pattern(w, 0, 1, 9);
+	assert_int_equal(img_open(&im, m, 0), VHD_OK);
+	assert_int_equal(vhd_write(&im.v, 0, 1, w), VHD_OK);
+	/* 5 unused sectors before the next block: padding, a note. */
+	push_footer(&im, m, 5);
+	assert_int_equal(run_check(&im, codes), 1);
+	assert_int_equal(codes[VHD_C_ALIGN_GAP], 1);
+	assert_int_equal(vhd_check_severity(VHD_C_ALIGN_GAP), VHD_SEV_NOTE);
+	assert_int_equal(vhd_write(&im.v, 128, 1, w), VHD_OK);   /* block 1 after the hole */
+	assert_int_equal(run_check(&im, codes), 1);
+	assert_int_equal(codes[VHD_C_ALIGN_GAP], 1);
+	/* A block's room unused before the footer: trailing bytes, a leak. */
+	push_footer(&im, m, 129);
+	assert_int_equal(run_check(&im, codes), 2);
+	assert_int_equal(codes[VHD_C_TRAILING_BYTES], 1);
+	assert_int_equal(vhd_check_severity(VHD_C_TRAILING_BYTES), VHD_SEV_LEAK);
+	/* ... and once a block follows it, leaked space in the middle. */
+	assert_int_equal(vhd_write(&im.v, 256, 1, w), VHD_OK);
+	assert_int_equal(run_check(&im, codes), 2);
+	assert_int_equal(codes[VHD_C_LEAKED_SPACE], 1);
+	assert_int_equal(codes[VHD_C_ALIGN_GAP], 1);
+	assert_int_equal(vhd_check_severity(VHD_C_LEAKED_SPACE), VHD_SEV_LEAK);
+	assert_int_equal(vhd_check_severity(VHD_C_BLOCK_OVERLAP), VHD_SEV_DEFECT);
+	img_close(&im);
+	ramdev_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -625,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_nospace),
 		cmocka_unit_test(test_nospace_refuses_whole_write),
 		cmocka_unit_test(test_check_finds_defects),
+		cmocka_unit_test(test_check_gap_severity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,71 @@
+/* efi.h: the UEFI front end's shared state (system table, boot services, our image) and the modules of efi/ (console, options, disks, serving, loader). */
+#ifndef VHDBOOT_EFI_H
+#define VHDBOOT_EFI_H
+
+#include <efi.h>                  /* gnu-efi: the specification's types and protocols */
+#include <stddef.h>
+#include <stdint.h>
+#include "../block/blk.h"
+#include "../kernel/cmdline.h"
+
+extern EFI_HANDLE efi_image;      /* vhdboot.efi's own image handle */
+extern EFI_SYSTEM_TABLE *efi_st;
+extern EFI_BOOT_SERVICES *efi_bs;
+extern uint64_t efi_tsc_start;    /* TSC at efi_main's entry (the boot-time log line) */
+
+/* Protocol GUIDs (the specification's values, from gnu-efi's macros). */
+extern EFI_GUID efi_guid_blockio, efi_guid_devpath, efi_guid_loaded_image, efi_guid_sfs, efi_guid_textout,
+	efi_guid_file_info;
+
+/* ---- econ.c: logging */
+/* Start logging: ConOut always; COM1 directly only when no console of the firmware is already on a UART. */
+void econ_init(void);
+/* Wait for a key on ConIn for at most ms milliseconds (0: none); returns the key (unicode, or 0x100 + scan code), or -1. */
+int econ_key(uint32_t ms);
+
+/* ---- emem.c: memory for the shared code (mem.h's mem_alloc/mem_temp, imgopen's scratch) */
+/* Give imgopen its scan scratch (IOP_SCRATCH bytes below 4 GiB, AllocatePages). 0, or -1 (logged). */
+int emem_init(void);
+
+/* ---- eopts.c: options */
+/*
+ * Fill cmd->raw from the load options (UEFI shell, a boot entry, GRUB's
+ * chainloader) and, when they give none, from vhdboot.cfg beside the .efi;
+ * the EFI-only word loader=\PATH goes to loader (size n; default
+ * \EFI\BOOT\BOOTX64.EFI). Then cmdline_parse_raw. Logs where each came from.
+ */
+void eopts_read(struct cmdline *cmd, char *loader, size_t n);
+
+/* ---- eblk.c: the firmware's disks */
+/* Register every whole disk the firmware offers as Block I/O (not partitions, not our own) in block/disk.h's registry; returns how many. */
+int eblk_register_all(void);
+/* Nonzero when dp's first node is our vendor node (a disk vhdboot serves). */
+int eblk_is_ours(const EFI_DEVICE_PATH *dp);
+/* Device path size in bytes up to and including its End node (bounded by 4 KiB; 0: malformed). */
+size_t eblk_dp_size(const EFI_DEVICE_PATH *dp);
+
+/* ---- serve.c: the served image as Block I/O */
+#define ESRV_MAX 4
+/* One served disk (efi/serve.c). */
+struct esrv;
+/*
+ * Serve dev as disk index (0 = the first image; at most ESRV_MAX): a new
+ * handle with the device path VenHw(vhdboot GUID, index) and Block I/O over
+ * dev (ro: read-only media; trace: log every request; what: its name in
+ * messages), then ConnectController recursively. NULL (logged) on failure.
+ */
+struct esrv *esrv_install(int index, struct blk_dev *dev, int ro, int trace, const char *what);
+/* Disconnect and uninstall it (before vhdboot.efi returns to the firmware); 0, or -1 when the firmware refused (logged). */
+int esrv_uninstall(struct esrv *s);
+/* Its Block I/O protocol (what the firmware and loaders call), handle and device path. */
+EFI_BLOCK_IO *esrv_blockio(struct esrv *s);
+EFI_HANDLE esrv_handle(const struct esrv *s);
+const EFI_DEVICE_PATH *esrv_devpath(const struct esrv *s);
+/* Log the request counters (reads, writes, flushes, errors). */
+void esrv_log_stats(const struct esrv *s);
+
+/* ---- loader.c: the image's own EFI loader */
+/* Find path (an EFI loader, "\EFI\BOOT\BOOTX64.EFI") on a FAT partition of served disk s, LoadImage and StartImage it; returns its exit status, or an error (logged) when there is none. */
+EFI_STATUS eload_start(const struct esrv *s, const char *path);
+
+#endif

@@ -1,0 +1,195 @@
+/* cmd_create.c: `vhdtool create`: new fixed, dynamic and differencing images. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "vhdtool.h"
+
+/* ------------------------------------------------------------------ create */
+
+const char create_usage[] =
+"usage: vhdtool create -t fixed|dynamic [-b BLOCKSIZE] -s SIZE [-f] OUT.vhd\n"
+"       vhdtool create -p PARENT.vhd [-F vhd] [-b BLOCKSIZE] [-f] CHILD.vhd\n"
+"\n"
+"Create an empty VHD image.\n"
+"  -t TYPE       fixed or dynamic (default dynamic; with -p: differencing)\n"
+"  -s SIZE       virtual size in bytes; K/M/G/T suffixes (powers of 1024); multiple of 512\n"
+"  -b BLOCKSIZE  dynamic/differencing block size, power of two >= 512 (default 2M)\n"
+"  -p PARENT     create a differencing image over PARENT (size taken from it); stores\n"
+"                W2ru = PARENT relative to CHILD's directory, W2ku = PARENT's absolute path\n"
+"  -F FORMAT     format of PARENT: vhd (default: by content; raw and vhdx refused)\n"
+"  -f            overwrite OUT if it exists\n"
+"  --help        this text\n";
+
+/* Relative path from directory from (absolute, canonical) to file to (absolute, canonical). */
+void cmd_relpath(const char *from, const char *to, char *out, size_t n)
+{
+	size_t common = 0, i = 0, w = 0;
+	int ups = 0;
+
+	/* Longest common prefix ending at a component boundary. */
+	while (from[i] && to[i] && from[i] == to[i]) {
+		i++;
+		if (from[i - 1] == '/')
+			common = i;
+	}
+	if (!from[i] && to[i] == '/')
+		common = i + 1;
+	if (!strcmp(from, "/"))
+		common = 1;
+	for (const char *p = from + common; *p; p++)
+		if (*p == '/' || p == from + common)
+			ups += (*p == '/' && p[1]) || p == from + common;
+	out[0] = 0;
+	if (ups == 0)
+		w += (size_t)snprintf(out, n, "./");
+	for (int k = 0; k < ups && w < n; k++)
+		w += (size_t)snprintf(out + w, n - w, "../");
+	if (w < n)
+		snprintf(out + w, n - w, "%s", to + common);
+}
+
+/* vhdtool create: a new fixed, dynamic or differencing image. */
+int cmd_create(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *type = NULL, *size_s = NULL, *bs_s = NULL, *parent = NULL, *out;
+	int force = 0, opt, rc, pfmt = IMG_FMT_AUTO;
+	struct vhd_create_opts o;
+	struct chain pc;
+	struct hostdev hd;
+	char w2ku[PATH_MAX], dir[PATH_MAX], absdir[PATH_MAX], w2ru[PATH_MAX * 2];
+	const char *pname;
+	struct stat st_out, st_p;
+
+	memset(&o, 0, sizeof(o));
+	memset(&pc, 0, sizeof(pc));
+	while ((opt = getopt_long(argc, argv, ":t:s:b:p:F:fh", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 't': type = optarg; break;
+		case 's': size_s = optarg; break;
+		case 'b': bs_s = optarg; break;
+		case 'p': parent = optarg; break;
+		case 'F':
+			if ((rc = cmd_opt_fmt(optarg, &pfmt)))
+				return rc;
+			break;
+		case 'f': force = 1; break;
+		case 'h': return cmd_help("create");
+		default: return cmd_bad_option(opt, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return cmd_bad_args(argc - optind ? "expected exactly one output file" : "missing output file");
+	out = argv[optind];
+
+	if (parent) {
+		if (type && strcmp(type, "diff") && strcmp(type, "differencing"))
+			return cmd_bad_args("-p creates a differencing image; -t must be omitted");
+		if (size_s)
+			return cmd_bad_args("-s is not allowed with -p (the size is the parent's)");
+		o.type = VHD_TYPE_DIFF;
+	} else {
+		if (!type || !strcmp(type, "dynamic"))
+			o.type = VHD_TYPE_DYNAMIC;
+		else if (!strcmp(type, "fixed"))
+			o.type = VHD_TYPE_FIXED;
+		else
+			return cmd_bad_args("-t must be fixed or dynamic");
+		if (!size_s)
+			return cmd_bad_args("missing -s SIZE");
+		if (cmd_parse_size(size_s, &o.size))
+			return cmd_bad_args("bad size (use bytes or a K/M/G/T suffix)");
+		if (o.size == 0 || o.size % VHD_SECTOR)
+			return cmd_fail(EXIT_USAGE, "size %llu is not a positive multiple of 512",
+			                (unsigned long long)o.size);
+		if (o.size > VHD_MAX_SIZE)
+			return cmd_fail(EXIT_USAGE, "size %llu is larger than the VHD maximum %llu",
+			                (unsigned long long)o.size, (unsigned long long)VHD_MAX_SIZE);
+	}
+	if (bs_s) {
+		uint64_t bs;
+		if (o.type == VHD_TYPE_FIXED)
+			return cmd_bad_args("-b applies to dynamic and differencing images only");
+		if (cmd_parse_size(bs_s, &bs))
+			return cmd_bad_args("bad block size (use bytes or a K/M/G suffix)");
+		if (bs < VHD_SECTOR || !cmd_is_pow2(bs) || bs > VHD_MAX_BLOCK_SIZE)
+			return cmd_fail(EXIT_USAGE, "block size %llu must be a power of two from 512 to %u",
+			                (unsigned long long)bs, VHD_MAX_BLOCK_SIZE);
+		o.block_size = (uint32_t)bs;
+	}
+
+	if (parent) {
+		const char *slash;
+		if ((rc = img_open_vhd(&pc, parent, pfmt, CHAIN_RDONLY)))
+			return rc;
+		o.parent = chain_leaf(&pc);
+		if (!realpath(parent, w2ku)) {
+			rc = cmd_fail(1, "%s: %s", parent, strerror(errno));
+			goto out_chain;
+		}
+		slash = strrchr(out, '/');
+		if (!slash)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == out)
+			snprintf(dir, sizeof(dir), "/");
+		else
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - out), out);
+		if (!realpath(dir, absdir)) {
+			rc = cmd_fail(1, "%s: %s", dir, strerror(errno));
+			goto out_chain;
+		}
+		cmd_relpath(absdir, w2ku, w2ru, sizeof(w2ru));
+		/* The name, like the locators, is the real file's (not a symlink's) name. */
+		pname = strrchr(w2ku, '/');
+		pname = pname ? pname + 1 : w2ku;
+		o.parent_name = pname;
+		o.w2ru = w2ru;
+		o.w2ku = w2ku;
+		if (stat(out, &st_out) == 0 && stat(parent, &st_p) == 0 &&
+		    st_out.st_dev == st_p.st_dev && st_out.st_ino == st_p.st_ino) {
+			rc = cmd_fail(EXIT_USAGE, "%s: the child cannot be its own parent", out);
+			goto out_chain;
+		}
+	}
+
+	o.timestamp = cmd_vhd_now();
+	if (cmd_random_uuid(o.uuid) < 0) {
+		rc = cmd_fail(1, "/dev/urandom: %s", strerror(errno));
+		goto out_chain;
+	}
+	if (hostdev_open(&hd, out, HOSTDEV_CREATE | (force ? HOSTDEV_TRUNC : HOSTDEV_EXCL)) < 0) {
+		if (errno == EEXIST)
+			rc = cmd_fail(1, "%s: file exists (use -f to overwrite)", out);
+		else
+			rc = cmd_fail(1, "%s: %s", out, strerror(errno));
+		goto out_chain;
+	}
+	rc = vhd_create(&hd.dev, &o);
+	if (!rc && hostdev_sync(&hd) < 0)
+		rc = VHD_E_IO, hd.last_errno = errno;
+	if (rc) {
+		if (rc == VHD_E_IO && hd.last_errno)
+			cmd_fail(1, "%s: %s (%s)", out, strerror(hd.last_errno), vhd_errname(rc));
+		else
+			cmd_fail(1, "%s: %s (%s)", out, vhd_strerror(rc), vhd_errname(rc));
+		hostdev_close(&hd);
+		unlink(out);
+		rc = 1;
+		goto out_chain;
+	}
+	hostdev_close(&hd);
+	rc = 0;
+out_chain:
+	chain_close(&pc);
+	return rc;
+}
+
