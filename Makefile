@@ -126,6 +126,11 @@ $(BUILD)/fuzz_vhd: tests/fuzz/fuzz_vhd.c $(VHD_SRCS) $(IMAGE_SRCS)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $^
 
+# libFuzzer target over fs/fs.h (FAT, exFAT, NTFS): mount, list, look up, map and read files.
+$(BUILD)/fuzz_fs: tests/fuzz/fuzz_fs.c $(FS_SRCS) $(BLOCK_SRCS)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $^
+
 # libFuzzer target over vhdx/: patches to valid base images built at start-up (tests/fuzz/fuzz_vhdx.c).
 $(BUILD)/fuzz_vhdx: tests/fuzz/fuzz_vhdx.c $(BLOCK_SRCS) $(VHDX_SRCS) tests/fuzz/fuzz_vhdx.ignore
 	@mkdir -p $(dir $@)

@@ -15,6 +15,7 @@ static const struct ext_msg ext_msgs[EXT_E_COUNT] = {
 	[EXT_E_IS_DIR] = { "is-dir", "a directory, not a file" },
 	[EXT_E_CHAIN] = { "chain", "the file's cluster chain is damaged" },
 	[EXT_E_OVERFLOW] = { "overflow", "the file has more fragments than the extent array holds" },
+	[EXT_E_FS] = { "refused", "the file system cannot serve this file as it is" },
 };
 
 const char *ext_strerror(int err)

@@ -13,6 +13,7 @@ enum ext_err {
 	EXT_E_IS_DIR,              /* the entry is a directory */
 	EXT_E_CHAIN,               /* the cluster chain is damaged: map->fat_err says how */
 	EXT_E_OVERFLOW,            /* more runs than the caller's array holds: map->needed says how many */
+	EXT_E_FS,                  /* the file system refuses to serve this file: map->fat_err says why */
 	EXT_E_COUNT
 };
 
@@ -40,7 +41,7 @@ struct ext_map {
 	uint32_t sectors;          /* sectors covering size_bytes */
 	uint32_t alloc_sectors;    /* sectors of the clusters that hold the file */
 	int chain_longer;          /* the chain goes on past the clusters the size needs (tolerated) */
-	int fat_err;               /* with EXT_E_CHAIN: the fat_err */
+	int fat_err;               /* with EXT_E_CHAIN or EXT_E_FS: the file system's error (fat_err, exfat_err) */
 };
 
 /*

@@ -86,6 +86,85 @@ static int cmdline_num(const char *w, size_t i, size_t n, uint32_t *out)
 	return 1;
 }
 
+/* Is w[0..36) a GUID's text (8-4-4-4-12 hex digits)? */
+static int cmdline_guid(const char *w, size_t n)
+{
+	if (n != 36)
+		return 0;
+	for (size_t i = 0; i < 36; i++) {
+		char ch = w[i];
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (ch != '-')
+				return 0;
+		} else if (!((ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f'))) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Parse "label=NAME" or "guid=GUID" (w[0..n)) into v; 0 if it is neither or malformed. */
+static int cmdline_vol_named(struct cmdline_vol *v, const char *w, size_t n)
+{
+	memset(v, 0, sizeof(*v));
+	size_t k;
+	if (n > 6 && !strncmp(w, "label=", 6)) {
+		v->by = CMDLINE_VOL_LABEL;
+		k = 6;
+	} else if (n > 5 && !strncmp(w, "guid=", 5)) {
+		v->by = CMDLINE_VOL_GUID;
+		k = 5;
+		if (!cmdline_guid(w + k, n - k))
+			return 0;
+	} else {
+		return 0;
+	}
+	if (n - k >= sizeof(v->name))
+		return 0;
+	memcpy(v->name, w + k, n - k);
+	v->name[n - k] = 0;
+	return 1;
+}
+
+/* Parse a volume w[0..n): hdN[,P], pm..ss[,P], label=NAME or guid=GUID; 0 if malformed. */
+static int cmdline_vol(struct cmdline_vol *v, const char *w, size_t n)
+{
+	if (cmdline_vol_named(v, w, n))
+		return 1;
+	memset(v, 0, sizeof(*v));
+	const char *comma = cmdline_memchr(w, ',', n);
+	size_t nn = comma ? (size_t)(comma - w) : n;
+	if (!cmdline_disk(w, nn, &v->by_position))
+		return 0;
+	memcpy(v->disk, w, nn);
+	v->disk[nn] = 0;
+	return !comma || cmdline_num(w, nn + 1, n, &v->part);
+}
+
+/* Parse the value of parents= (v[0..n)): volumes separated by '+'; 0 if malformed. */
+static int cmdline_parents(struct cmdline *c, const char *v, size_t n)
+{
+	c->nparent_vols = 0;
+	while (n) {
+		const char *plus = cmdline_memchr(v, '+', n);
+		size_t k = plus ? (size_t)(plus - v) : n;
+		if (c->nparent_vols >= CMDLINE_MAX_VOLS || !cmdline_vol(&c->parent_vols[c->nparent_vols], v, k)) {
+			c->nparent_vols = 0;
+			return 0;
+		}
+		c->nparent_vols++;
+		if (!plus)
+			break;
+		n -= k + 1;
+		v += k + 1;
+		if (!n) {
+			c->nparent_vols = 0;
+			return 0;
+		}
+	}
+	return c->nparent_vols > 0;
+}
+
 /* Parse one vhd= item w[0..n) other than "auto" into *it; 0 if malformed. */
 static int cmdline_vhd_item(struct cmdline_vhd *it, const char *w, size_t n)
 {
@@ -111,6 +190,17 @@ static int cmdline_vhd_item(struct cmdline_vhd *it, const char *w, size_t n)
 	size_t dn = colon ? (size_t)(colon - w) : n;
 	if (colon && (colon + 1 == w + n || colon[1] != '/'))
 		return 0;
+	struct cmdline_vol vol;
+	if (cmdline_vol_named(&vol, w, dn)) {
+		if (!colon)
+			return 0;         /* a volume named by label or GUID holds files: a path is needed */
+		it->kind = CMDLINE_VHD_FILE;
+		it->vol_by = vol.by;
+		memcpy(it->vol, vol.name, sizeof(it->vol));
+		memcpy(it->path, colon + 1, n - dn - 1);
+		it->path[n - dn - 1] = 0;
+		return 1;
+	}
 	const char *comma = cmdline_memchr(w, ',', dn);
 	size_t nn = comma ? (size_t)(comma - w) : dn;
 	if (!cmdline_disk(w, nn, &it->by_position))
@@ -176,6 +266,7 @@ void cmdline_parse_raw(struct cmdline *c)
 	c->mode = CMDLINE_MODE_RW;
 	c->snapshot_bytes = 0;
 	c->errors = 0;
+	c->nparent_vols = 0;
 	c->bad[0] = 0;
 	const char *p = c->raw;
 	int first = 1;
@@ -184,10 +275,30 @@ void cmdline_parse_raw(struct cmdline *c)
 			p++;
 		if (!*p)
 			break;
-		const char *w = p;
-		while (*p && *p != ' ' && *p != '\t')
-			p++;
-		size_t n = (size_t)(p - w);
+		/*
+		 * A word ends at a space or tab outside double quotes; the quotes are
+		 * dropped ("a b" -> a b). GRUB 2 passes an argument that has spaces
+		 * this way: vhd="/my images/a.vhd" in grub.cfg arrives as
+		 * "vhd=/my images/a.vhd", with \" and \\ for quotes and backslashes.
+		 */
+		char word[CMDLINE_MAX];
+		const char *w = word, *start = p;
+		size_t n = 0;
+		int quoted = 0;
+		for (; *p && (quoted || (*p != ' ' && *p != '\t')); p++) {
+			if (*p == '"')
+				quoted = !quoted;
+			else if (quoted && *p == '\\' && (p[1] == '"' || p[1] == '\\'))
+				word[n++] = *++p;   /* GRUB 2 escapes " and \ when it quotes an argument with spaces */
+			else
+				word[n++] = *p;
+		}
+		word[n] = 0;
+		if (quoted) {
+			first = 0;
+			cmdline_bad(c, start, (size_t)(p - start));  /* an unterminated quote */
+			continue;
+		}
 		const char *eq = cmdline_memchr(w, '=', n);
 		/* Some loaders (GRUB legacy, mboot.c32, iPXE) put the kernel's file name first; GRUB 2 does not. */
 		if (first && !eq && (cmdline_memchr(w, '/', n) || cmdline_memchr(w, '.', n))) {
@@ -207,6 +318,9 @@ void cmdline_parse_raw(struct cmdline *c)
 				cmdline_bad(c, w, n);
 			else
 				c->timeout = t;
+		} else if (eq && eq - w == 7 && !strncmp(w, "parents", 7)) {
+			if (!cmdline_parents(c, eq + 1, n - 8))
+				cmdline_bad(c, w, n);
 		} else if (n == 20 && !strncmp(w, "vhd_ignore_timestamp", 20)) {
 			c->ignore_timestamp = 1;
 		} else if (n == 5 && !strncmp(w, "trace", 5)) {

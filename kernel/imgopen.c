@@ -6,8 +6,8 @@
 #include "mem.h"
 #include "../block/disk.h"
 #include "../fs/part.h"
-#include "../fs/fat.h"
-#include "../fs/fat_format.h"
+#include "../fs/fs.h"
+#include "scan.h"             /* struct scan_vol */
 
 #define SEL_FIRST_RUNS 32         /* runs tried before asking ext_build how many are needed */
 
@@ -15,9 +15,11 @@
 struct iop_work {
 	struct part_iter mit;
 	struct part_info mpi;
-	struct fat_vol mvol;
-	struct fat_file mfile;
+	struct fs_vol mvol;
+	struct fs_file mfile;
 	struct iop_member probe_m;               /* iop_file_exists: only its device fields */
+	struct sel_cand pcand;                   /* the child's candidate moved to another volume (parents there) */
+	char pwhy[320];                          /* what a parent lookup on another volume said */
 	struct res_work res;                     /* the parent resolver's try list */
 };
 static struct iop_work *sel_w;
@@ -68,6 +70,16 @@ void iop_release(uint32_t mark)
 void iop_set_ignore_timestamp(int on)
 {
 	sel_ignore_timestamp = on;
+}
+
+static struct scan_vol sel_pvols[IOP_MAX_PARENT_VOLS];
+static int sel_npvols;
+
+void iop_set_parent_vols(const struct scan_vol *vols, int n)
+{
+	sel_npvols = n < 0 ? 0 : n > IOP_MAX_PARENT_VOLS ? IOP_MAX_PARENT_VOLS : n;
+	for (int i = 0; i < sel_npvols; i++)
+		sel_pvols[i] = vols[i];
 }
 
 /* Is [lo, hi) inside usable RAM and clear of every other range (reserved, modules)? */
@@ -149,27 +161,27 @@ void cand_name(struct sel_cand *c)
 
 /* ------------------------------------------------------------------ devices */
 
-/* blk_dev.read of a FAT file: its extents. */
+/* blk_dev.read of a file on a FAT, exFAT or NTFS volume: its extents. */
 static int sel_file_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
 	struct iop_member *m = d->priv;
 	return blk_read(&m->fdev, lba, count, buf);
 }
 
-/* blk_dev.write of a FAT file: its existing sectors only; a write that would grow the file is logged once. */
+/* blk_dev.write of a file: its existing sectors only; a write that would grow the file is logged once. */
 static int sel_file_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct iop_member *m = d->priv;
 	int rc = blk_write(&m->fdev, lba, count, buf);
 	if (rc == BLK_E_NOSPACE && !m->nospace_logged++)
 		con_printf("vhd: %s: write refused (INT 13h status CCh): the VHD file would have to grow "
-			   "(file sector %llu, file has %llu), and vhdboot never changes the FAT file system; "
+			   "(file sector %llu, file has %llu), and vhdboot never changes the file system; "
 			   "use a fixed VHD or mode=snapshot\n", m->image, (unsigned long long)lba,
 			   (unsigned long long)m->fdev.sectors);
 	return rc;
 }
 
-/* blk_dev.flush of a FAT file. */
+/* blk_dev.flush of a file. */
 static int sel_file_flush(struct blk_dev *d)
 {
 	struct iop_member *m = d->priv;
@@ -217,10 +229,10 @@ int iop_file_exists(const struct sel_cand *c)
 	struct blk_dev *dev;
 	char why[8];
 	memset(&sel_w->probe_m, 0, sizeof(sel_w->probe_m));
-	if (sel_place_dev(c, &sel_w->probe_m, &dev, why, sizeof(why)) || fat_mount(&sel_w->mvol, dev) ||
-	    fat_open_path(&sel_w->mvol, c->path, &sel_w->mfile))
+	if (sel_place_dev(c, &sel_w->probe_m, &dev, why, sizeof(why)) || fs_mount(&sel_w->mvol, dev) ||
+	    fs_open_path(&sel_w->mvol, c->path, &sel_w->mfile))
 		return 0;
-	return !(sel_w->mfile.attr & FAT_ATTR_DIR);
+	return !fs_file_is_dir(&sel_w->mfile);
 }
 
 /*
@@ -241,21 +253,41 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 	}
 	m->im = (uint8_t *)m + IOP_MEMBER_BYTES;
 	m->image = c->name;
+	if (c == &sel_w->pcand) {         /* pcand changes with the next volume tried: keep the names */
+		const struct disk *dk = disk_get(c->disk);
+		char vol[24];
+		if (c->part)
+			k_snprintf(vol, sizeof(vol), "%s,%u", dk ? dk->label : "?", c->part);
+		else
+			k_snprintf(vol, sizeof(vol), "%s", dk ? dk->label : "?");
+		uint32_t vn = (uint32_t)strlen(vol) + 1, pn = (uint32_t)strlen(path) + 1;
+		char *nm = iop_alloc(vn + vn + pn, 1);
+		if (!nm) {
+			k_snprintf(why, wn, "out of memory opening %s", c->name);
+			return SEL_E_OTHER;
+		}
+		k_strlcpy(nm, vol, vn);
+		k_snprintf(nm + vn, vn + pn, "%s:%s", vol, path);
+		m->other_vol = nm;
+		m->image = nm + vn;
+	}
 	int rc = sel_place_dev(c, m, &dev, why, wn);
 	if (rc)
 		return rc;
 	if (c->kind == SEL_FILE) {
 		k_strlcpy(m->path, path, sizeof(m->path));
-		rc = fat_mount(&sel_w->mvol, dev);
+		struct fs_vol *vol = &sel_w->mvol;
+		rc = fs_mount(vol, dev);
 		if (rc) {
-			k_snprintf(why, wn, "%s: no FAT file system: %s (%s)", c->name, fat_strerror(rc), fat_errname(rc));
+			k_snprintf(why, wn, "%s: no usable FAT, exFAT or NTFS file system: %s: %s (%s)", c->name, fs_type_name(vol),
+				   fs_strerror(vol, rc), fs_errname(vol, rc));
 			return SEL_E_OTHER;
 		}
-		rc = fat_open_path(&sel_w->mvol, path, &sel_w->mfile);
-		if (rc == FAT_E_NOT_FOUND || rc == FAT_E_NOT_DIR)
+		rc = fs_open_path(vol, path, &sel_w->mfile);
+		if (fs_missing(vol, rc))
 			return SEL_E_NOTFOUND;
 		if (rc) {
-			k_snprintf(why, wn, "%s: %s (%s)", path, fat_strerror(rc), fat_errname(rc));
+			k_snprintf(why, wn, "%s: %s (%s)", path, fs_strerror(vol, rc), fs_errname(vol, rc));
 			return SEL_E_OTHER;
 		}
 		uint32_t cap = SEL_FIRST_RUNS;
@@ -265,19 +297,21 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 				k_snprintf(why, wn, "%s: no memory for %u extents", path, cap);
 				return SEL_E_OTHER;
 			}
-			rc = ext_build(&sel_w->mvol, &sel_w->mfile, &m->map, runs, cap);
+			rc = fs_extents(vol, &sel_w->mfile, &m->map, runs, cap);
 			if (rc != EXT_E_OVERFLOW)
 				break;
 			cap = m->map.needed;
 		}
 		if (rc) {
-			k_snprintf(why, wn, "%s: %s (%s%s%s)", path, ext_strerror(rc), ext_errname(rc),
-				   rc == EXT_E_CHAIN ? ", " : "", rc == EXT_E_CHAIN ? fat_errname(m->map.fat_err) : "");
+			int detail = rc == EXT_E_CHAIN || rc == EXT_E_FS;
+			k_snprintf(why, wn, "%s: %s%s%s (%s%s%s)", path, ext_strerror(rc), detail ? ": " : "",
+				   detail ? fs_strerror(vol, m->map.fat_err) : "", ext_errname(rc), detail ? ", " : "",
+				   detail ? fs_errname(vol, m->map.fat_err) : "");
 			return SEL_E_OTHER;
 		}
 		ext_blk_init(&m->map, &m->fdev);
 		m->ldev = m->fdev;
-		m->ldev.name = c->name;   /* named in the format's "no room" line */
+		m->ldev.name = m->image;  /* named in the format's "no room" line */
 		m->ldev.read = sel_file_read;
 		m->ldev.write = sel_file_write;
 		m->ldev.flush = sel_file_flush;
@@ -355,7 +389,7 @@ static int sel_parent_bat(struct iop_member *m)
 	return m->fmt->load(m->im, iop_alloc(bytes, 16), bytes <= sel_ovl_cap ? sel_ovl_tmp : NULL);
 }
 
-/* img_parent_ops.open_path: the try's path on the candidate's FAT volume, opened read-only (the child's format) as a new member. */
+/* img_parent_ops.open_path: the try's path on the candidate's volume (FAT, exFAT, NTFS), opened read-only (the child's format) as a new member. */
 static int sel_res_open(void *ctx, const struct res_try *t, void **pv, const char **ppath, int *err,
 			char *why, size_t wn)
 {
@@ -396,6 +430,47 @@ static void sel_res_close(void *ctx, void *im)
 static const struct img_parent_ops sel_res_ops = { sel_res_open, sel_res_close, "vhd_ignore_timestamp accepts it" };
 
 /*
+ * m's parent is not on its child's volume: the same tries (its locators'
+ * paths) on each volume of sel_pvols but the child's own, in order. 0 with
+ * *pv set; IMG_NO_PARENT (c->why kept: the child's volume's tries, plus
+ * how many other volumes were searched); or another error with c->why set
+ * (a file there exists but is refused).
+ */
+static int sel_parent_elsewhere(struct sel_cand *c, struct iop_member *m, struct iop_member *leaf,
+				unsigned rflags, void **pv)
+{
+	struct sel_cand *pc = &sel_w->pcand;
+	int searched = 0;
+	for (int i = 0; i < sel_npvols; i++) {
+		if (sel_pvols[i].disk == c->disk && sel_pvols[i].part == c->part)
+			continue;
+		const char *ppath;
+		*pc = *c;
+		pc->disk = sel_pvols[i].disk;
+		pc->part = sel_pvols[i].part;
+		cand_name(pc);
+		/* Relative tries are joined to the child's folder: the same folder on the other volume. */
+		int rc = c->fmt->find_parent(&sel_res_ops, pc, sel_res, m->im, m->path, leaf->im, rflags, pv, &ppath,
+					     sel_w->pwhy, sizeof(sel_w->pwhy));
+		searched++;
+		if (rc == 0) {
+			con_printf("vhd: %s: parent %s found on %s (not on its child's volume)\n", c->name, ppath,
+				   IOP_MEMBER_OF(*pv)->other_vol);
+			return 0;
+		}
+		if (rc != IMG_NO_PARENT) {
+			k_strlcpy(c->why, sel_w->pwhy, sizeof(c->why));
+			return rc;
+		}
+	}
+	if (searched) {
+		size_t k = strlen(c->why);
+		k_snprintf(c->why + k, sizeof(c->why) - k, "; not on %d other volume(s) either", searched);
+	}
+	return IMG_NO_PARENT;
+}
+
+/*
  * iop_open_chain, the contract in imgopen.h.
  */
 struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
@@ -426,7 +501,7 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 			k_snprintf(c->why, sizeof(c->why),
 				   "the %s is a differencing image: its parent is a file, and a bare %s has no file system to find it in",
 				   c->fmt->name, c->kind == SEL_DISK ? "disk" : c->kind == SEL_PART ? "partition" : "GRUB module");
-			c->remedy = "merge the chain into one image (`vhdtool convert`) and attach that, or put the images on a FAT partition";
+			c->remedy = "merge the chain into one image (`vhdtool convert`) and attach that, or put the images on a FAT, exFAT or NTFS partition";
 			return NULL;
 		}
 		void *pv;
@@ -434,6 +509,8 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 		unsigned rflags = RES_FOLD_CASE | (sel_ignore_timestamp ? RES_IGNORE_TIMESTAMP : 0);
 		rc = c->fmt->find_parent(&sel_res_ops, c, sel_res, m->im, m->path, leaf->im, rflags, &pv, &ppath,
 					 c->why, sizeof(c->why));
+		if (rc == IMG_NO_PARENT)
+			rc = sel_parent_elsewhere(c, m, leaf, rflags, &pv);
 		p = rc ? NULL : IOP_MEMBER_OF(pv);
 		if (!p) {
 			if (rc == IMG_NO_PARENT)

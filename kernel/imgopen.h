@@ -25,6 +25,7 @@ struct iop_member {
 	const char *image;        /* the chosen image's name, for messages */
 	char path[SEL_PATH_MAX];  /* on the FAT volume ("" if not a file) */
 	const char *via;          /* a parent: the locator that found it ("W2ru locator", ...) */
+	const char *other_vol;    /* a parent on another volume than its child's: that volume ("hd1,2"); else NULL */
 	uint32_t mark;            /* scratch position before it was allocated (a refused parent gives it back) */
 };
 
@@ -58,6 +59,10 @@ int iop_go_resident(uint32_t max_bat, uint32_t temp_avoid_hi, struct kerr *e);
  * once resident also loads and checks every BAT. Returns the leaf or NULL.
  */
 struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags);
+#define IOP_MAX_PARENT_VOLS 16   /* volumes searched for parents not on their child's volume */
+struct scan_vol;
+/* Where parents not on their child's volume are looked for, in order (copied; n <= IOP_MAX_PARENT_VOLS). */
+void iop_set_parent_vols(const struct scan_vol *vols, int n);
 /* Check c in the scratch (nothing kept but the summary in c). */
 void iop_check(struct sel_cand *c);
 /* Nonzero when the FAT volume of c's place (disk, part) has a file (not a folder) at c->path. */

@@ -21,6 +21,19 @@ void scan_disks(struct scan_list *l);
 void scan_modules(struct scan_list *l);
 /* Find the first FAT volume (any disk, any partition) with a file at path; fills c (kind SEL_FILE) and returns 1, else 0. */
 int scan_find_path(struct sel_cand *c, const char *path);
+/* A volume: disk index and partition (0: the whole disk). */
+struct scan_vol {
+	int disk;
+	uint32_t part;
+};
+/* Every FAT, exFAT or NTFS volume of every disk (not modules), in scan order, into out[0..max); returns the count. */
+int scan_volumes(struct scan_vol *out, int max);
+/*
+ * The first volume whose file-system label equals name (by = 1, ASCII case
+ * ignored) or whose GPT unique partition GUID is name (by = 2, text form,
+ * case ignored): 1 with *out set, else 0. by is enum cmdline_vol_by.
+ */
+int scan_find_volume(int by, const char *name, struct scan_vol *out);
 /* One line describing a checked candidate (kind, type, size, chain) into out. */
 void scan_describe(const struct sel_cand *c, char *out, size_t n);
 

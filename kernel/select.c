@@ -50,9 +50,25 @@ static int sel_named(struct sel_cand *c, const struct cmdline_vhd *it, struct ke
 	}
 	if (it->kind == CMDLINE_VHD_PATH) {
 		if (!scan_find_path(c, it->path)) {
-			k_snprintf(m, sizeof(msg[0]), "vhd=%s: no FAT volume on any disk has this file", it->text);
+			k_snprintf(m, sizeof(msg[0]), "vhd=%s: no FAT volume (nor exFAT or NTFS one) on any disk has this file",
+				   it->text);
 			return kerr_set(e, m, "check the path (or name the partition: vhd=hd0,1:/path), see the select: lines above");
 		}
+		return 0;
+	}
+	if (it->kind == CMDLINE_VHD_FILE && it->vol_by != CMDLINE_VOL_INDEX) {
+		struct scan_vol v;
+		if (!scan_find_volume(it->vol_by, it->vol, &v)) {
+			k_snprintf(m, sizeof(msg[0]), "vhd=%s: no FAT, exFAT or NTFS volume has the %s %s", it->text,
+				   it->vol_by == CMDLINE_VOL_LABEL ? "label" : "GPT partition GUID", it->vol);
+			return kerr_set(e, m, "check the label or GUID (the select: lines above show each volume's label; "
+					"`blkid` shows PARTUUID), or name the partition: vhd=hd0,1:/path");
+		}
+		c->kind = SEL_FILE;
+		c->disk = v.disk;
+		c->part = v.part;
+		k_strlcpy(c->path, it->path, sizeof(c->path));
+		cand_name(c);
 		return 0;
 	}
 	const struct disk *d = it->by_position ? disk_by_where("ata", it->disk) : disk_by_label(it->disk);
@@ -69,6 +85,43 @@ static int sel_named(struct sel_cand *c, const struct cmdline_vhd *it, struct ke
 		c->kind = c->part ? SEL_PART : SEL_DISK;
 	}
 	cand_name(c);
+	return 0;
+}
+
+/*
+ * The volumes searched for parents that are not on their child's volume:
+ * parents= in its order, else every volume. 0, or -1 with *e set when a
+ * parents= volume does not exist.
+ */
+static int sel_parent_places(const struct cmdline *cmd, struct kerr *e)
+{
+	static struct scan_vol vols[IOP_MAX_PARENT_VOLS];
+	static char msg[160];
+	int n = 0;
+	if (!cmd->nparent_vols) {
+		iop_set_parent_vols(vols, scan_volumes(vols, IOP_MAX_PARENT_VOLS));
+		return 0;
+	}
+	for (int i = 0; i < cmd->nparent_vols; i++) {
+		const struct cmdline_vol *v = &cmd->parent_vols[i];
+		if (v->by != CMDLINE_VOL_INDEX) {
+			if (!scan_find_volume(v->by, v->name, &vols[n])) {
+				k_snprintf(msg, sizeof(msg), "parents=: no FAT, exFAT or NTFS volume has the %s %s",
+					   v->by == CMDLINE_VOL_LABEL ? "label" : "GPT partition GUID", v->name);
+				return kerr_set(e, msg, "fix parents= (the select: lines show each volume's label)");
+			}
+		} else {
+			const struct disk *d = v->by_position ? disk_by_where("ata", v->disk) : disk_by_label(v->disk);
+			if (!d || (d->flags & DISK_RAM)) {
+				k_snprintf(msg, sizeof(msg), "parents=: %s names no hard disk", v->disk);
+				return kerr_set(e, msg, "fix parents= (see the disk lines above)");
+			}
+			vols[n].disk = disk_index(d);
+			vols[n].part = v->part;
+		}
+		n++;
+	}
+	iop_set_parent_vols(vols, n);
 	return 0;
 }
 
@@ -113,6 +166,8 @@ int sel_choose(const struct cmdline *cmd, uint32_t tsc_per_ms, struct kerr *e)
 	if (!w)
 		return kerr_set(e, "no memory for the scan (internal error)", "give the machine more memory");
 
+	if (sel_parent_places(cmd, e))
+		return -1;
 	if (cmd->nvhd) {
 		for (int i = 0; i < cmd->nvhd; i++) {
 			if (sel_named(&w->named[i], &cmd->vhd[i], e))
@@ -147,9 +202,9 @@ int sel_choose(const struct cmdline *cmd, uint32_t tsc_per_ms, struct kerr *e)
 	if (nok == 0) {
 		if (w->list.n)            /* one explanation is better than "nothing found" */
 			return kerr_set(e, w->list.cands[0].why, w->list.cands[0].remedy);
-		return kerr_set(e, "no VHD found: no hard disk ends with a VHD footer (\"conectix\"), and no FAT volume "
-				"has a *.vhd file in /, /vhd or /images",
-				"attach the .vhd file itself as an IDE disk (raw, not converted), put it on a FAT partition, "
+		return kerr_set(e, "no VHD found: no hard disk ends with a VHD footer (\"conectix\"), and no FAT, exFAT "
+				"or NTFS volume has a *.vhd file in /, /vhd or /images",
+				"attach the .vhd file itself as an IDE disk (raw, not converted), put it on a FAT, exFAT or NTFS partition, "
 				"or name it with vhd= (see docs/selection.md)");
 	}
 	if (nok == 1)
@@ -182,8 +237,9 @@ static void sel_log_image(int i, const struct sel_image *img)
 	for (void *p = in.parent; p; p = in.parent) {
 		const struct iop_member *m = IOP_MEMBER_OF(p);
 		m->fmt->info(p, &in);
-		con_printf("vhd: %02xh: parent %s (found through its child's %s): %s, %u extent(s), read-only\n",
-			   0x80 + i, m->path, m->via, in.type, m->map.count);
+		con_printf("vhd: %02xh: parent %s%s%s (found through its child's %s): %s, %u extent(s), read-only\n",
+			   0x80 + i, m->path, m->other_vol ? " on " : "", m->other_vol ? m->other_vol : "", m->via, in.type,
+			   m->map.count);
 	}
 	if (img->ram)
 		con_printf("vhd: %02xh: served from RAM (GRUB module at %08x): guest writes stay in RAM and "

@@ -4,7 +4,8 @@ set -e
 PKGS="make gcc nasm gcc-i686-linux-gnu binutils-i686-linux-gnu grub-pc-bin grub-common xorriso mtools
 qemu-system-x86 qemu-utils libvhdi-utils syslinux syslinux-common dosfstools fdisk python3 python3-pytest
 libcmocka-dev clang libclang-rt-14-dev memtest86+ libc6-dev e2fsprogs initramfs-tools kmod
-gnu-efi ovmf grub-efi-amd64-bin"
+gnu-efi ovmf grub-efi-amd64-bin
+exfatprogs exfat-fuse fuse3 util-linux ntfs-3g attr"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -11,7 +11,9 @@ cmdline=$1
 out=$2
 elf=${VHDBOOT_ELF:-$(dirname "$0")/../build/vhdboot.elf}
 [ -f "$elf" ] || { echo "mkiso.sh: $elf not found (run make kernel)" >&2; exit 1; }
-case $cmdline in *[\"\$\\\;\{\}]*) echo "mkiso.sh: CMDLINE must not contain quotes, \$, \\, ; or braces" >&2; exit 2;; esac
+case $cmdline in *[\'\$\\\;\{\}]*) echo "mkiso.sh: CMDLINE must not contain ', \$, \\, ; or braces" >&2; exit 2;; esac
+# Double quotes go into grub.cfg as they are (vhd="/my images/a.vhd"): GRUB then passes the word, quoted, to the kernel.
+case $(printf %s "$cmdline" | tr -cd '"' | wc -c) in *[13579]) echo "mkiso.sh: unbalanced double quote in CMDLINE" >&2; exit 2;; esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/root/boot/grub"

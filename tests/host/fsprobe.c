@@ -8,6 +8,7 @@
 #include "../../fs/fat.h"
 #include "../../fs/fat_format.h"
 #include "../../fs/extent.h"
+#include "../../fs/fs.h"
 #include "../../tools/hostdev.h"
 
 static const char *blk_name(int rc)
@@ -27,7 +28,9 @@ static void usage(void)
 		"       fsprobe extents IMG PART PATH\n"
 		"       fsprobe cat IMG PART PATH      (through ext_blk, requests of 1..67 sectors)\n"
 		"       fsprobe write IMG PART PATH LBA COUNT BYTE   (prints the blk status)\n"
-		"       fsprobe walk IMG               (everything above on every volume; exits 0 unless it crashes)\n");
+		"       fsprobe walk IMG               (everything above on every volume; exits 0 unless it crashes)\n"
+		"       fsprobe fs-info|fs-tree|fs-find IMG PART, fs-extents|fs-cat IMG PART PATH,\n"
+		"       fsprobe fs-write IMG PART PATH LBA COUNT BYTE: the same through fs/fs.h (FAT or exFAT)\n");
 	exit(2);
 }
 
@@ -387,6 +390,193 @@ static int cmd_walk(const char *img)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ the same through fs/fs.h (any file system) */
+
+/* One volume through fs.h. */
+struct gprobe {
+	struct hostdev host;
+	struct part_iter it;
+	struct part_info pi;
+	struct blk_window view;
+	struct fs_vol vol;
+};
+
+/* FSPROBE_COUNT set: every read of the image is counted and printed at exit (bench/fs_lookup.py). */
+static int (*count_next)(struct blk_dev *, uint64_t, uint32_t, void *);
+static unsigned long count_reads, count_sectors;
+
+static int count_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
+{
+	count_reads++;
+	count_sectors += count;
+	return count_next(d, lba, count, buf);
+}
+
+static void count_report(void)
+{
+	fprintf(stderr, "fsprobe: reads %lu sectors %lu\n", count_reads, count_sectors);
+}
+
+static int gprobe_open(struct gprobe *p, const char *img, unsigned part, int rw)
+{
+	int rc;
+	struct blk_dev *dev;
+	if (hostdev_open(&p->host, img, rw ? 0 : HOSTDEV_RDONLY)) {
+		fprintf(stderr, "fsprobe: %s: %s\n", img, strerror(errno));
+		return -1;
+	}
+	dev = &p->host.dev;
+	if (getenv("FSPROBE_COUNT")) {
+		count_next = dev->read;
+		dev->read = count_read;
+		atexit(count_report);
+	}
+	if (part) {
+		rc = part_find(&p->it, dev, part, &p->pi);
+		if (rc == PART_OK)
+			rc = part_blk_init(&p->view, dev, &p->pi);
+		if (rc) {
+			printf("error part %s\n", part_errname(rc));
+			return -1;
+		}
+		dev = &p->view.dev;
+	}
+	rc = fs_mount(&p->vol, dev);
+	if (rc) {
+		printf("error %s %s\n", fs_type_name(&p->vol), fs_errname(&p->vol, rc));
+		fprintf(stderr, "fsprobe: mount: %s\n", fs_strerror(&p->vol, rc));
+		return -1;
+	}
+	return 0;
+}
+
+static int gtree(struct gprobe *p, const struct fs_file *dir, const char *path, int depth, long *budget, int quiet)
+{
+	struct fs_dir *d = malloc(sizeof(*d));
+	struct fs_file *f = malloc(sizeof(*f));
+	char *sub = malloc(4096);
+	int rc = fs_dir_open(&p->vol, dir, d), bad = 0;
+	while (rc == 0 && (rc = fs_dir_next(d, f)) == 0) {
+		if (--*budget < 0) {
+			bad = 1;
+			break;
+		}
+		snprintf(sub, 4096, "%s/%s", path, fs_file_name(f));
+		if (!quiet && fs_file_is_dir(f))
+			printf("D - %s\n", sub);
+		else if (!quiet)
+			printf("F %llu %s\n", (unsigned long long)fs_file_size(f), sub);
+		if (fs_file_is_dir(f) && depth < 16)
+			bad |= gtree(p, f, sub, depth + 1, budget, quiet);
+	}
+	if (!bad && !fs_is_end(&p->vol, rc)) {
+		if (!quiet)
+			printf("error %s %s\n", fs_errname(&p->vol, rc), path);
+		bad = 1;
+	}
+	free(d);
+	free(f);
+	free(sub);
+	return bad;
+}
+
+static int gmap(struct gprobe *p, const struct fs_file *f, struct ext_map *m, struct ext_run **runs, int quiet)
+{
+	uint32_t cap = 2;
+	int rc;
+	*runs = malloc(cap * sizeof(**runs));
+	rc = fs_extents(&p->vol, f, m, *runs, cap);
+	if (rc == EXT_E_OVERFLOW) {
+		cap = m->needed;
+		*runs = realloc(*runs, cap * sizeof(**runs));
+		rc = fs_extents(&p->vol, f, m, *runs, cap);
+	}
+	if (rc && !quiet)
+		printf("error %s%s%s\n", ext_errname(rc), rc == EXT_E_CHAIN || rc == EXT_E_FS ? " " : "",
+		       rc == EXT_E_CHAIN || rc == EXT_E_FS ? fs_errname(&p->vol, m->fat_err) : "");
+	return rc;
+}
+
+static int gfind_cb(void *ctx, const char *dir, const struct fs_file *f)
+{
+	(void)ctx;
+	printf("%s%s%s %llu\n", dir, dir[1] ? "/" : "", fs_file_name(f), (unsigned long long)fs_file_size(f));
+	return 0;
+}
+
+/* fsprobe fs-* commands. */
+static int cmd_fs(int argc, char **argv)
+{
+	struct gprobe *p = calloc(1, sizeof(*p));
+	struct fs_file *f = calloc(1, sizeof(*f));
+	struct ext_map m;
+	struct ext_run *runs = NULL;
+	const char *cmd = argv[1] + 3;
+	int rc = 1;
+	if (gprobe_open(p, argv[2], (unsigned)strtoul(argv[3], NULL, 0), !strcmp(cmd, "write")))
+		goto out;
+	if (!strcmp(cmd, "info")) {
+		printf("%s label '%s'\n", fs_type_name(&p->vol), fs_label(&p->vol));
+		if (p->vol.type == FS_EXFAT)
+			printf("clusters %u spc %u heap %u serial %08X%s%s\n", p->vol.u.exfat.clusters,
+			       1u << p->vol.u.exfat.clus_shift, p->vol.u.exfat.heap_start, p->vol.u.exfat.serial,
+			       (p->vol.u.exfat.state & EXFAT_ST_BACKUP_BOOT) ? " backup-boot " : "",
+			       (p->vol.u.exfat.state & EXFAT_ST_BACKUP_BOOT) ? exfat_errname(p->vol.u.exfat.main_err) : "");
+		rc = 0;
+	} else if (!strcmp(cmd, "tree")) {
+		long budget = 1000000;
+		rc = fs_open_path(&p->vol, "/", f);
+		if (!rc)
+			rc = gtree(p, f, "", 0, &budget, 0);
+	} else if (!strcmp(cmd, "find")) {
+		rc = fs_list_dirs(&p->vol, find_dirs, find_sfx, gfind_cb, NULL);
+		if (rc)
+			printf("error %s\n", fs_errname(&p->vol, rc));
+	} else if (argc >= 5 && (!strcmp(cmd, "extents") || !strcmp(cmd, "cat") || !strcmp(cmd, "write"))) {
+		rc = fs_open_path(&p->vol, argv[4], f);
+		if (rc) {
+			printf("error %s\n", fs_errname(&p->vol, rc));
+			goto out;
+		}
+		rc = gmap(p, f, &m, &runs, 0);
+		if (rc)
+			goto out;
+		if (!strcmp(cmd, "extents")) {
+			printf("size %llu sectors %u alloc %u runs %u\n", (unsigned long long)m.size_bytes, m.sectors,
+			       m.alloc_sectors, m.count);
+			for (uint32_t i = 0; i < m.count; i++)
+				printf("run %u %u %llu\n", runs[i].file_sector, runs[i].sectors,
+				       (unsigned long long)runs[i].lba);
+		} else if (!strcmp(cmd, "cat")) {
+			rc = dump_file(&m, stdout);
+			if (rc)
+				fprintf(stderr, "fsprobe: cat failed (%d)\n", rc);
+		} else if (argc == 8) {
+			struct blk_dev b;
+			uint32_t count = (uint32_t)strtoul(argv[6], NULL, 0);
+			uint8_t *buf = malloc((size_t)count * 512 + 1);
+			ext_blk_init(&m, &b);
+			memset(buf, (int)strtol(argv[7], NULL, 0), (size_t)count * 512);
+			rc = blk_write(&b, strtoull(argv[5], NULL, 0), count, buf);
+			if (!rc)
+				rc = blk_flush(&b);
+			printf("%s\n", blk_name(rc));
+			free(buf);
+			rc = 0;
+		} else {
+			usage();
+		}
+	} else {
+		usage();
+	}
+out:
+	hostdev_close(&p->host);
+	free(runs);
+	free(f);
+	free(p);
+	return rc != 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct probe *p;
@@ -399,6 +589,8 @@ int main(int argc, char **argv)
 		return cmd_walk(argv[2]);
 	if (argc < 4)
 		usage();
+	if (!strncmp(argv[1], "fs-", 3))
+		return cmd_fs(argc, argv);
 	p = calloc(1, sizeof(*p));
 	if (probe_open(p, argv[2], (unsigned)strtoul(argv[3], NULL, 0), !strcmp(argv[1], "write"))) {
 		hostdev_close(&p->host);

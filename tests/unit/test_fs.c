@@ -1,4 +1,4 @@
-/* test_fs.c: cmocka unit tests of fs/ (partitions, FAT, extents) over hand-made in-memory disks. */
+/* test_fs.c: cmocka unit tests of fs/ (partitions, FAT, extents, the fs.h interface, exFAT/NTFS boot checks) over hand-made in-memory disks. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +13,7 @@
 #include "../../fs/fat.h"
 #include "../../fs/fat_format.h"
 #include "../../fs/extent.h"
+#include "../../fs/fs.h"
 #include "ramdev.h"
 
 /* ------------------------------------------------------------------ RAM disks (ramdev.h; sparse past cap: zeros) */
@@ -1268,6 +1269,102 @@ static void test_stack(void **state)
 	ramdev_free(f.r);
 }
 
+/* fs.h's suffix listing callback: collect "dir/name size" lines. */
+static int fs_found_cb(void *ctx, const char *dir, const struct fs_file *f)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 2048 - n, "%s%s%s %llu\n", dir, dir[1] ? "/" : "", fs_file_name(f),
+		 (unsigned long long)fs_file_size(f));
+	return 0;
+}
+
+/* fs.h over a FAT16 volume: the same answers as fat_* (type, label, paths, listing, extents). */
+static void test_fs_interface_fat(void **state)
+{
+	(void)state;
+	static const char *const dirs[] = { "/", "/vhd", "/images", NULL };
+	static const char *const sfx[] = { ".vhd", NULL };
+	struct fimg f = tree16();
+	struct fs_vol *v = calloc(1, sizeof(*v));
+	struct fs_file fl;
+	struct fat_vol fv;
+	struct fat_file ff;
+	struct ext_map m1, m2;
+	struct ext_run r1[8], r2[8];
+	char *out = calloc(1, 2048);
+	assert_int_equal(fs_mount(v, &f.r->blk), 0);
+	assert_int_equal(v->type, FS_FAT);
+	assert_string_equal(fs_type_name(v), "FAT16");
+	assert_int_equal(fs_open_path(v, "/IMAGES/sub/deep disk.vhd", &fl), 0);
+	assert_string_equal(fs_file_name(&fl), "Deep Disk.VHD");
+	assert_int_equal(fs_file_size(&fl), 7);
+	assert_false(fs_file_is_dir(&fl));
+	assert_int_equal(fat_mount(&fv, &f.r->blk), FAT_OK);
+	assert_int_equal(fat_open_path(&fv, "/images/sub/Deep Disk.VHD", &ff), FAT_OK);
+	assert_int_equal(fs_extents(v, &fl, &m1, r1, 8), ext_build(&fv, &ff, &m2, r2, 8));
+	assert_int_equal(m1.count, m2.count);
+	assert_memory_equal(r1, r2, m1.count * sizeof(r1[0]));
+	assert_true(fs_missing(v, fs_open_path(v, "/nope.vhd", &fl)));
+	assert_true(fs_missing(v, fs_open_path(v, "/win.vhd/x", &fl)));
+	assert_int_equal(fs_list_dirs(v, dirs, sfx, fs_found_cb, out), 0);
+	assert_non_null(strstr(out, "/win.vhd 1500\n"));
+	assert_non_null(strstr(out, "/vhd/x.vhd 1\n"));
+	assert_non_null(strstr(out, "/images/Disk01.vhd 1\n"));
+	assert_null(strstr(out, "dir.vhd"));          /* a directory is not listed */
+	free(out);
+	free(v);
+	ramdev_free(f.r);
+}
+
+/* exFAT and NTFS boot sectors are told apart by their names; their defects come back with the right type's codes. */
+static void test_fs_mount_exfat_ntfs_refusals(void **state)
+{
+	(void)state;
+	struct ramdev *r = ramdev_new(4096, 4096, 0);
+	struct fs_vol *v = calloc(1, sizeof(*v));
+	uint8_t *b = sec(r, 0);
+	/* exFAT: a valid-looking main boot sector whose checksum sector disagrees, and no backup region. */
+	memcpy(b + 3, "EXFAT   ", 8);
+	b[0] = 0xEB; b[1] = 0x76; b[2] = 0x90;
+	b[108] = 9; b[109] = 3; b[110] = 1; b[105] = 1;
+	b[510] = 0x55; b[511] = 0xAA;
+	assert_int_equal(fs_mount(v, &r->blk), EXFAT_E_BOOT_CHECKSUM);
+	assert_int_equal(v->type, FS_EXFAT);
+	assert_string_equal(fs_errname(v, EXFAT_E_BOOT_CHECKSUM), "boot-checksum");
+	b[20] = 1;                                      /* inside the must-be-zero FAT BPB */
+	assert_int_equal(fs_mount(v, &r->blk), EXFAT_E_ZERO_FIELD);
+	b[20] = 0;
+	b[108] = 12;                                    /* 4 KiB sectors */
+	assert_int_equal(fs_mount(v, &r->blk), EXFAT_E_SECTOR_SIZE_UNSUPPORTED);
+	/* NTFS: 4096-byte sectors refused by name, then a bad record size. */
+	memset(b, 0, 512);
+	memcpy(b + 3, "NTFS    ", 8);
+	b[510] = 0x55; b[511] = 0xAA;
+	put16(b + 11, 4096);
+	assert_int_equal(fs_mount(v, &r->blk), NTFS_E_SECTOR_SIZE);
+	assert_int_equal(v->type, FS_NTFS);
+	assert_string_equal(fs_type_name(v), "NTFS");
+	put16(b + 11, 512);
+	b[13] = 8;
+	b[0x40] = 0xF6;                                 /* 2^10 = 1 KiB records */
+	b[0x44] = 0x01;                                 /* one 4 KiB cluster per index block */
+	put64(b + 0x28, 4095);
+	put64(b + 0x30, 4);
+	assert_int_equal(fs_mount(v, &r->blk), NTFS_E_RECORD);   /* no FILE record at the $MFT */
+	b[0x40] = 0xF0;                                 /* 64 KiB records: refused */
+	assert_int_equal(fs_mount(v, &r->blk), NTFS_E_RECORD_SIZE);
+	b[0x40] = 0xF6;
+	put64(b + 0x30, 600);                           /* $MFT past the volume */
+	assert_int_equal(fs_mount(v, &r->blk), NTFS_E_LAYOUT);
+	/* Neither name: FAT's verdict. */
+	memset(b, 0, 512);
+	assert_int_equal(fs_mount(v, &r->blk), FAT_E_SIGNATURE);
+	assert_int_equal(v->type, FS_FAT);
+	free(v);
+	ramdev_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1291,6 +1388,8 @@ int main(void)
 		cmocka_unit_test(test_ext_blk),
 		cmocka_unit_test(test_ext_many_fragments),
 		cmocka_unit_test(test_stack),
+		cmocka_unit_test(test_fs_interface_fat),
+		cmocka_unit_test(test_fs_mount_exfat_ntfs_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

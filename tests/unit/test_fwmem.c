@@ -115,6 +115,54 @@ static void test_cmdline_select(void **state)
 	assert_string_equal(c.vhd[0].path, "/images/win.vhd");
 	assert_int_equal(c.timeout, 12);
 	assert_int_equal(c.ignore_timestamp, 1);
+	/* Double quotes keep spaces in a word and are dropped; an unterminated quote is a bad word. */
+	parse(&c, "vhd=\"hd0,1:/my images/Windows 10.vhd\" trace");
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.nvhd, 1);
+	assert_int_equal(c.vhd[0].kind, CMDLINE_VHD_FILE);
+	assert_string_equal(c.vhd[0].path, "/my images/Windows 10.vhd");
+	assert_int_equal(c.trace, 1);
+	parse(&c, "vhd=/\"a  b\".vhd+hd1");
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.nvhd, 2);
+	assert_string_equal(c.vhd[0].path, "/a  b.vhd");
+	assert_int_equal(c.vhd[0].kind, CMDLINE_VHD_PATH);
+	parse(&c, "\"vhd=hd0:/vhd\\\\sub/my \\\"x\\\".vhd\" trace");   /* GRUB 2's quoting of vhd=hd0:/vhd\sub/my "x".vhd */
+	assert_int_equal(c.errors, 0);
+	assert_string_equal(c.vhd[0].path, "/vhd\\sub/my \"x\".vhd");
+	assert_int_equal(c.trace, 1);
+	/* Volumes by label or GPT partition GUID; parents= lists where parents may be. */
+	parse(&c, "vhd=label=My_Data:/vhd/child.vhd parents=hd1,2+label=BASES+guid=0fc63daf-8483-4772-8E79-3d69d8477de4");
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.vhd[0].kind, CMDLINE_VHD_FILE);
+	assert_int_equal(c.vhd[0].vol_by, CMDLINE_VOL_LABEL);
+	assert_string_equal(c.vhd[0].vol, "My_Data");
+	assert_string_equal(c.vhd[0].path, "/vhd/child.vhd");
+	assert_int_equal(c.nparent_vols, 3);
+	assert_int_equal(c.parent_vols[0].by, CMDLINE_VOL_INDEX);
+	assert_string_equal(c.parent_vols[0].disk, "hd1");
+	assert_int_equal(c.parent_vols[0].part, 2);
+	assert_int_equal(c.parent_vols[1].by, CMDLINE_VOL_LABEL);
+	assert_string_equal(c.parent_vols[1].name, "BASES");
+	assert_int_equal(c.parent_vols[2].by, CMDLINE_VOL_GUID);
+	assert_string_equal(c.parent_vols[2].name, "0fc63daf-8483-4772-8E79-3d69d8477de4");
+	parse(&c, "vhd=\"guid=0FC63DAF-8483-4772-8E79-3D69D8477DE4:/my file.vhd\"");
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.vhd[0].vol_by, CMDLINE_VOL_GUID);
+	assert_string_equal(c.vhd[0].path, "/my file.vhd");
+	parse(&c, "vhd=guid=0FC63DAF-8483-4772-8E79:/x.vhd");          /* not a GUID */
+	assert_int_equal(c.nvhd, 0);
+	assert_int_equal(c.errors, 1);
+	parse(&c, "vhd=label=DATA");                                    /* a label names a volume, not an image */
+	assert_int_equal(c.errors, 1);
+	parse(&c, "parents=hd0,1+ parents=hd99 parents=label=");
+	assert_int_equal(c.errors, 3);
+	assert_int_equal(c.nparent_vols, 0);
+	parse(&c, "vhd=\"/open quote.vhd trace");
+	assert_int_equal(c.nvhd, 0);
+	assert_int_equal(c.trace, 0);
+	assert_int_equal(c.errors, 1);
+	assert_string_equal(c.bad, "vhd=\"/open quote.vhd trace");
 	parse(&c, "vhd=/a.vhd+pm,5+hd1:/x/y.vhd+module1");
 	assert_int_equal(c.errors, 0);
 	assert_int_equal(c.nvhd, 4);
