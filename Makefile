@@ -155,7 +155,7 @@ deps:
 	@sh tools/install-deps.sh
 
 test: deps
-	$(MAKE) all unit $(BUILD)/fuzz_vhd $(BUILD)/fuzz_vhdx
+	$(MAKE) all unit $(BUILD)/fuzz_vhd $(BUILD)/fuzz_vhdx $(BUILD)/fuzz_fs
 	$(PYTEST) -q tests
 
 # Benchmarks print ratios against a baseline measured in the same run; they never fail on time.
