@@ -13,6 +13,9 @@ KCC      := $(CROSS)gcc
 NASM     ?= nasm
 PYTHON   ?= /usr/bin/python3
 PYTEST   ?= $(PYTHON) -m pytest
+# make test: two pytest workers (python3-pytest-xdist), each test file on one worker (module fixtures boot once).
+PYTEST_JOBS ?= 2
+PYTEST_PAR = $(shell $(PYTHON) -c 'import xdist' 2>/dev/null && printf -- '-n %s --dist loadfile' $(PYTEST_JOBS))
 FUZZ_SECONDS ?= 60
 
 WARN        := -Wall -Wextra -Werror
@@ -156,7 +159,7 @@ deps:
 
 test: deps
 	$(MAKE) all unit $(BUILD)/fuzz_vhd $(BUILD)/fuzz_vhdx $(BUILD)/fuzz_fs
-	$(PYTEST) -q tests
+	$(PYTEST) -q $(PYTEST_PAR) tests
 
 # Benchmarks print ratios against a baseline measured in the same run; they never fail on time.
 bench: deps

@@ -2,7 +2,7 @@
 # install-deps.sh: install the Debian packages vhdboot needs, only those missing (idempotent).
 set -e
 PKGS="make gcc nasm gcc-i686-linux-gnu binutils-i686-linux-gnu grub-pc-bin grub-common xorriso mtools
-qemu-system-x86 qemu-utils libvhdi-utils syslinux syslinux-common dosfstools fdisk python3 python3-pytest
+qemu-system-x86 qemu-utils libvhdi-utils syslinux syslinux-common dosfstools fdisk python3 python3-pytest python3-pytest-xdist
 libcmocka-dev clang libclang-rt-14-dev memtest86+ libc6-dev e2fsprogs initramfs-tools kmod
 gnu-efi ovmf grub-efi-amd64-bin
 exfatprogs exfat-fuse fuse3 util-linux ntfs-3g attr"
