@@ -1,6 +1,7 @@
 """test_firmware.py: end-to-end: the int13test guest under SeaBIOS alone (baseline) and booted from VHDs through vhdboot (QEMU TCG)."""
 import os
 import re
+import subprocess
 
 import pytest
 
@@ -556,3 +557,49 @@ def test_failing_disk(ctrl, work, small_raw):
     exp = fh.expected_sums(small_raw, prm.ranges, prm.chunk, prm.group)
     bad = [i for i, (g, x) in enumerate(zip(got, exp)) if g != x]
     assert len(got) == len(exp) and len(bad) <= 1, "sums differ away from the bad sector: %s%s" % (bad, ctx)
+
+
+# ------------------------------------------------------------------ VHDX files and chains on FAT
+
+def test_vhdx_chain_on_fat(work, small_raw, raw2):
+    """A differencing VHDX and its dynamic VHDX parent as files on a FAT32 disk, booted with
+    vhd=/vhd/child.vhdx: the parent is found through the child's relative_path, its DataWriteGuid matches
+    the linkage; the sectors the child holds come from the child (the parent's copy of them is garbage),
+    every other sector from the parent: the guest reads exactly the raw image; both files unchanged."""
+    probe = os.path.join(fh.BUILD, "vhdxprobe")
+    fh.run_tool(["make", "-s", "-C", fh.ROOT, "build/vhdxprobe"])
+    lo, n = 3000, 200                         # a data region of the small image
+    with open(small_raw, "rb") as f:
+        data = bytearray(f.read())
+    good = bytes(data[lo * SECTOR:(lo + n) * SECTOR])
+    bad_raw = str(work / "vx-parent.raw")
+    data[lo * SECTOR:(lo + n) * SECTOR] = b"\xa5" * (n * SECTOR)
+    with open(bad_raw, "wb") as f:
+        f.write(data)
+    parent = str(work / "base.vhdx")
+    fh.run_tool(["qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic,block_size=1M",
+                 bad_raw, parent])
+    child = str(work / "child.vhdx")
+    fh.run_tool([probe, "create", "diff", parent, "base.vhdx", child])
+    part = str(work / "vx-good.bin")
+    with open(part, "wb") as f:
+        f.write(good)
+    fh.run_tool([probe, "write", child, str(lo), part])
+    disk = str(work / "vx-fat.img")
+    with open(disk, "wb") as f:
+        f.truncate(64 << 20)
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    for cmd in (["mkfs.fat", "-F", "32", "-n", "VHDX", disk], ["mmd", "-i", disk, "::/vhd"],
+                ["mcopy", "-i", disk, parent, child, "::/vhd/"]):
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 0, "$ %s\n%s%s" % (" ".join(cmd), p.stdout, p.stderr)
+    before = fh.sha256(disk)
+    out = str(work / "vhdboot-vx-chain.iso")
+    fh.run_tool(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), "vhd=/vhd/child.vhdx mode=ro", out])
+    run = fh.run_qemu([(0, disk), (1, raw2)], iso=out, timeout=240, workdir=str(work))
+    ctx = "\n" + run.describe(6000)
+    assert re.search(r"parent \S*/vhd/base\.vhdx \(found through its child's relative_path", run.serial), ctx
+    assert re.search(r"^vhdx: 80h: .*: differencing VHDX, %d MiB" % (SMALL_TOTAL >> 11), run.serial, re.M), ctx
+    prm = params(SMALL_RANGES, SMALL_CHS, SMALL_TOTAL)
+    check_guest(run, small_raw, SMALL_TOTAL, prm, {0x81: disk, 0x82: raw2}, hd_count=3)
+    assert fh.sha256(disk) == before, "a read-only boot changed the FAT disk"
