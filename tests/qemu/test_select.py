@@ -618,3 +618,56 @@ def test_grubcfg(work, tmp_path):
     assert p.returncode == 0 and "usage: vhdtool grubcfg" in p.stdout
     p = subprocess.run([fh.VHDTOOL, "grubcfg", str(tmp_path / "empty-none")], capture_output=True, text=True)
     assert p.returncode == 2
+
+
+def vhdx_from_raw(raw, out, sub="dynamic", block="1M"):
+    tool(["qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=%s,block_size=%s" % (sub, block),
+          str(raw), str(out)])
+    return str(out)
+
+
+def test_vhdx_module(work):
+    """A dynamic VHDX loaded by GRUB (`module /images/m.vhdx`) boots from RAM: found by its identifier."""
+    w = work / "mod-vhdx"
+    w.mkdir()
+    r = raw_image(w / "m.raw", 21, memory=True)
+    v = vhdx_from_raw(r, w / "m.vhdx")
+    run = fh.run_qemu([], iso=make_iso(work, "", modules=[(v, "/images/m.vhdx")]), timeout=150, workdir=str(work))
+    check_sums(run, r, "VHDX module")
+    assert re.search(r"^vhdx: 80h: .*: dynamic VHDX", run.serial, re.M), run.describe()
+
+
+def test_vhdx_partition_and_file(work):
+    """An MBR disk: partition 1 holds a fixed VHDX (the partition's content is the file), partition 2 is FAT32
+    with /images/d.vhdx (dynamic): the scan lists both; vhd=hd0,1 and vhd=/images/d.vhdx boot each, the guest
+    reads exactly its raw image, the disk is unchanged (mode=ro)."""
+    w = work / "vhdx-parts"
+    w.mkdir()
+    r1, r2 = raw_image(w / "p1.raw", 22), raw_image(w / "p2.raw", 23)
+    v1 = vhdx_from_raw(r1, w / "p1.vhdx", "fixed", "8M")
+    v2 = vhdx_from_raw(r2, w / "d.vhdx")
+    p1_sectors = (os.path.getsize(v1) + SECTOR - 1) // SECTOR
+    p2_start, p2_sectors = 2048 + p1_sectors + 2048, 131072
+    disk = str(w / "disk.img")
+    with open(disk, "wb") as f:
+        f.truncate((p2_start + p2_sectors + 2048) * SECTOR)
+    tool(["sfdisk", "-q", disk], input=("label: dos\n2048,%d,83\n%d,%d,c\n" % (p1_sectors, p2_start, p2_sectors)).encode())
+    with open(v1, "rb") as src, open(disk, "r+b") as dst:
+        dst.seek(2048 * SECTOR)
+        dst.write(src.read())
+    fat = str(w / "fat.img")
+    with open(fat, "wb") as f:
+        f.truncate(p2_sectors * SECTOR)
+    tool(["mkfs.fat", "-F", "32", "-n", "VX", fat])
+    tool(["mmd", "-i", fat, "::/images"])
+    tool(["mcopy", "-i", fat, v2, "::/images/d.vhdx"])
+    with open(fat, "rb") as src, open(disk, "r+b") as dst:
+        dst.seek(p2_start * SECTOR)
+        dst.write(src.read())
+    before = fh.sha256(disk)
+    for cmdline, raw, what in (("vhd=hd0,1 mode=ro", r1, "partition"), ("vhd=/images/d.vhdx mode=ro", r2, "file")):
+        run = run_fw(work, [(0, disk)], cmdline)
+        check_sums(run, raw, "VHDX " + what)
+        assert re.search(r"^vhdx: 80h: .*: %s VHDX" % ("fixed" if what == "partition" else "dynamic"),
+                         run.serial, re.M), run.describe()
+    assert fh.sha256(disk) == before
