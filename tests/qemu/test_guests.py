@@ -6,7 +6,7 @@ Each boots
   - from its raw image under SeaBIOS alone (baseline: the guest and the image are right), and
   - through build/vhdboot.iso from a fixed, a dynamic and a differencing VHD (the child and its
     parent as files on a FAT32 disk, opened with vhd=/vhd/<child>; plus the chain merged by
-    `vhdtool convert`), reaching its marker; GRUB+Linux also from the dynamic VHD on a USB stick
+    `vhdtool convert`; and a dynamic VHDX made by qemu-img), reaching its marker; GRUB+Linux also from the dynamic VHD on a USB stick
     (xHCI), a disk vhdboot reads through the BIOS (drivers/biosdisk.c).
 The Linux and DOS runs are also repeated with vhdboot's `trace` option, and the
 logged INT 13h calls are checked.
@@ -29,7 +29,7 @@ from thirdparty import guestboot as gb
 bi = gb.bi
 
 GUESTS = list(bi.GUESTS)
-VHD_KINDS = ["fixed", "dynamic", "diff", "diff-merged"]
+VHD_KINDS = ["fixed", "dynamic", "diff", "diff-merged", "vhdx"]
 TRACE_GUESTS = ["grub", "syslinux", "doschain"]
 JOBS = int(os.environ.get("GUEST_JOBS", "2"))
 # kind suffix -> QEMU arguments carrying the image (drive id "img") on a controller vhdboot reaches through the BIOS
@@ -78,6 +78,10 @@ class Images:
                 merged = os.path.join(self.outdir, "%s-diff-merged.vhd" % guest)
                 bi.run([bi.VHDTOOL, "convert", "-O", "dynamic", v["diff"], merged])
                 v["diff-merged"] = merged
+                vx = os.path.join(self.outdir, "%s.vhdx" % guest)     # qemu-img's dynamic VHDX, 1 MiB blocks
+                bi.run([fh.QEMU_IMG, "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic,block_size=1M",
+                        raw, vx])
+                v["vhdx"] = vx
                 self.vhds[guest] = v
             return self.vhds[guest]
 
