@@ -7,13 +7,17 @@ One run measures, on the same machine and the same data:
   (a) the raw disk read through SeaBIOS's own INT 13h (raw image booted directly, no ISO)
   (b) the same data as a fixed VHD (vhdtool convert -O fixed) read through vhdboot
   (c) the same data as a dynamic VHD (vhdtool convert -O dynamic, 2 MiB blocks) through vhdboot
+  (d) the same data as a dynamic VHDX (qemu-img convert, 2 MiB blocks) through vhdboot
+  (e) the same data as a dynamic VHDX with qemu-img's default 32 MiB blocks
 The guest (tests/qemu/progs/int13test.asm, bench flag) reads N MiB (default 256) from
 LBA 2048 with 64 sectors per AH=42h call, hashing nothing, and prints TSC ticks
 for the loop plus a TSC calibration against PIT channel 2 (50 ms); the host also
 stamps the START/END serial lines as they arrive. Prints MiB/s per configuration
-(guest TSC and host wall clock) and the ratios b/a and c/a (target >= 1.0).
+(guest TSC and host wall clock), the ratios b/a .. e/a (target >= 1.0) and
+d/c, e/c (VHDX vs the same data as a dynamic VHD: target >= 0.95).
 Then boots an empty 127 GiB dynamic VHD (vhdtool create + write of the guest)
-and reports the firmware's logged time from kernel entry to the guest jump.
+and the same as a 127 GiB dynamic VHDX (qemu-img create + qemu-io write), and
+reports the firmware's logged time from kernel entry to the guest jump.
 No pass/fail: numbers only (a read error is reported, and makes the exit status 1).
 """
 import argparse
@@ -77,6 +81,11 @@ def main():
         res = [measure("a raw, SeaBIOS INT 13h", [(0, raw)], None, a.mib, work),
                measure("b fixed VHD, vhdboot", [(0, fixed)], fh.ISO, a.mib, work),
                measure("c dynamic VHD 2M, vhdboot", [(0, dyn)], fh.ISO, a.mib, work)]
+        for tag, block in (("d", "2M"), ("e", "32M")):
+            vx = os.path.join(work, "dynamic-%s.vhdx" % block)
+            fh.run_tool([fh.QEMU_IMG, "convert", "-f", "raw", "-O", "vhdx", "-o",
+                         "subformat=dynamic,block_size=%s" % block, raw, vx])
+            res.append(measure("%s dynamic VHDX %s, vhdboot" % (tag, block), [(0, vx)], fh.ISO, a.mib, work))
 
         print("int13_read: %d MiB sequential, AH=42h x 64 sectors, QEMU TCG (%s), -m 256" % (a.mib, fh.QEMU))
         print("%-28s %10s %10s %12s %10s %5s" % ("configuration", "guest s", "MiB/s", "wall MiB/s", "jump ms", "errs"))
@@ -89,6 +98,9 @@ def main():
             for r in res[1:]:
                 print("ratio %s / a: %.2f (guest TSC), %.2f (wall)   [target >= 1.0]"
                       % (r["name"][0], r["mibs"] / base["mibs"], r["wall_mibs"] / base["wall_mibs"]))
+            for r in res[3:]:
+                print("ratio %s / c (VHDX vs dynamic VHD): %.2f (guest TSC), %.2f (wall)   [target >= 0.95]"
+                      % (r["name"][0], r["mibs"] / res[2]["mibs"], r["wall_mibs"] / res[2]["wall_mibs"]))
 
         if not a.no_127g:
             big = os.path.join(work, "big127g.vhd")
@@ -101,6 +113,20 @@ def main():
             print("127 GiB dynamic VHD (%d KiB file): firmware time to jump %s ms; QEMU start -> guest's first line %s s; rc=%s"
                   % (os.path.getsize(big) >> 10, jump["ms"] if jump else "not logged",
                      "%.2f" % boot_t if boot_t is not None else "-", run.rc))
+            if run.rc != fh.EXIT_DONE:
+                print(run.describe(), file=sys.stderr)
+            bigx = os.path.join(work, "big127g.vhdx")
+            fh.run_tool([fh.QEMU_IMG, "create", "-f", "vhdx", "-o", "subformat=dynamic", bigx, "127G"])
+            gpath = os.path.join(work, "guest.bin")
+            with open(gpath, "wb") as f:
+                f.write(img)
+            # the guest at LBA 0: qemu-io writes it from a file through the VHDX driver
+            subprocess.run(["qemu-io", "-f", "vhdx", "-c", "write -s %s 0 %d" % (gpath, len(img)), bigx],
+                           check=True, capture_output=True)
+            run = fh.run_qemu([(0, bigx)], iso=fh.ISO, timeout=300, workdir=work)
+            jump = fh.firmware_facts(run.serial).get("jump_ms")
+            print("127 GiB dynamic VHDX (%d KiB file): firmware time to jump %s ms; rc=%s"
+                  % (os.path.getsize(bigx) >> 10, jump["ms"] if jump else "not logged", run.rc))
             if run.rc != fh.EXIT_DONE:
                 print(run.describe(), file=sys.stderr)
         return 0 if all(res) and not any(r["errs"] for r in res) else 1
