@@ -132,7 +132,7 @@ def test_exfat_scan(work, exdisk):
     default (the first) boots."""
     disk, exp = exdisk
     run = ts.run_fw(work, [(0, disk)], "timeout=0", timeout=150)
-    assert 'select: hd0,1: exFAT "EXQEMU": 2 *.vhd file(s) in /, /vhd, /images' in run.serial, run.describe()
+    assert 'select: hd0,1: exFAT "EXQEMU": 2 *.vhd, *.vhdx file(s) in /, /vhd, /images' in run.serial, run.describe()
     m = re.search(r"select: drive 80h = hd0,1:(\S.*?\.vhd)", run.serial)
     assert m, run.describe()
     ts.check_sums(run, exp[m.group(1)], "exFAT scan")
@@ -333,7 +333,7 @@ def test_ntfs_scan_named_and_write(work):
     run = ts.run_fw(work, [(0, disk)], 'vhd="hd0,1:/IMAGES/DONNÉES SYSTÈME.VHD"', timeout=150)
     ts.check_sums(run, r1, "NTFS vhd= non-ASCII")
     run = ts.run_fw(work, [(0, disk)], "timeout=0", timeout=150)
-    assert 'select: hd0,1: NTFS "NTQEMU": 2 *.vhd file(s) in /, /vhd, /images' in run.serial, run.describe()
+    assert 'select: hd0,1: NTFS "NTQEMU": 2 *.vhd, *.vhdx file(s) in /, /vhd, /images' in run.serial, run.describe()
     run = ts.run_fw(work, [(0, disk)], "vhd=/vhd/w.vhd", timeout=150)
     writes = [r for k, r in wg.records(run.serial) if k == "W"]
     assert len(writes) == 2 and all(x["cf"] == 0 and x["ah"] == 0 for x in writes), run.describe()

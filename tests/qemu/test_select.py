@@ -518,7 +518,7 @@ def test_superfloppy_single_image(work, tmp_path):
     tool(["mcopy", "-i", disk, v, "::/images/Only One.vhd"])
     run = run_fw(work, [(0, disk)], "")
     check_sums(run, r, "superfloppy")
-    assert 'select: hd0: FAT16 "FLOPPYISH": 1 *.vhd file(s)' in run.serial, run.describe()
+    assert 'select: hd0: FAT16 "FLOPPYISH": 1 *.vhd, *.vhdx file(s)' in run.serial, run.describe()
     assert "select: drive 80h = hd0:/images/Only One.vhd (the only image found)" in run.serial, run.describe()
 
 
