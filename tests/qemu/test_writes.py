@@ -372,3 +372,40 @@ def test_vhdx_fixed_and_ro(tmp_path, isos):
     apply(model, ops, res)
     check_reads(ops, res, model, run)
     assert vhdx_raw(vhdx, tmp_path) == model
+
+
+def test_vhdx_pending_log_ro_and_snapshot(tmp_path, isos):
+    """A dynamic VHDX the firmware wrote new blocks into is left with a pending log (the session is never
+    closed: the guest just stops). Booted again with mode=snapshot and mode=ro, that log is replayed into
+    memory only (logged), the guest reads what the first boot wrote (snapshot: its own RAM writes on top),
+    and the file stays byte-identical; qemu-img replays the same log and reads the first boot's data."""
+    size, spb = 32 << 20, 2048
+    ops = [(W, wg.FN_43, 5 * spb + 10, 40, 0x21), (W, wg.FN_43, 9 * spb - 8, 16, 0x22),
+           (R, 0x42, 5 * spb, 64, 0), (R, 0x42, 9 * spb - 16, 32, 0)]
+    raw = str(tmp_path / "src.raw")
+    with open(raw, "wb") as f:
+        f.truncate(size)
+        f.write(wg.guest_image(wg.Params(ops=ops)))
+    with open(raw, "rb") as f:
+        model = bytearray(f.read())
+    vhdx = str(tmp_path / "p.vhdx")
+    fh.run_tool([fh.QEMU_IMG, "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic,block_size=1M", raw, vhdx])
+    disk = wg.on_bigger_disk(vhdx, str(tmp_path / "disk.raw"), 16 << 20)
+    run = boot(disk, isos[""], tmp_path)
+    res = wg.records(run.serial)
+    assert all(kv["ah"] == 0 for k, kv in res if k == "W"), run.describe()
+    apply(model, ops, res)
+    check_reads(ops, res, model, run)
+    fh.run_tool(["make", "-s", "-C", fh.ROOT, "build/vhdxprobe"])
+    rc, out, names = powercut.vhdx_check(disk)
+    assert "log-pending" in names, "the first boot left no pending log: %s" % out
+    before = fh.sha256(disk)
+    for mode in ("mode=snapshot", "mode=ro"):
+        run = boot(disk, isos[mode], tmp_path)
+        assert "replayed into memory only" in run.serial, run.describe()
+        res = wg.records(run.serial)
+        want = [0, 0] if mode == "mode=snapshot" else [3, 3]
+        assert [kv["ah"] for k, kv in res if k == "W"] == want, run.describe()
+        check_reads(ops, res, model, run)
+        assert fh.sha256(disk) == before, "%s changed a VHDX with a pending log" % mode
+    assert vhdx_raw(disk, tmp_path) == model
