@@ -136,87 +136,48 @@ static void ivx_info(const void *im, struct img_info *out)
 
 /* ------------------------------------------------------------------ parents */
 
-/* Say why parent (at path) was refused for child, into why. */
-static void ivx_explain(int rc, const char *child_path, const char *path, char *why, size_t wn)
+/* The caller's ops and context behind the resolver's VHDX-typed res_vhdx_ops. */
+struct ivx_bridge {
+	const struct img_parent_ops *ops;
+	void *ctx;
+};
+
+/* res_vhdx_ops.open_path: the caller's open_path, its image taken as a struct vhdx. */
+static int ivx_res_open(void *ctx, const struct res_try *t, struct vhdx **pv, const char **path, int *err,
+			char *why, size_t wn)
 {
-	if (!wn)
-		return;
-	if (rc == VHDX_E_PARENT_LINKAGE)
-		k_snprintf(why, wn, "%s is not the parent of %s: its DataWriteGuid matches neither parent_linkage nor parent_linkage2 (%s; the parent was written after the child was made)",
-			   path, child_path, vhdx_errname(rc));
-	else
-		k_snprintf(why, wn, "%s refused as the parent of %s: %s (%s)", path, child_path, vhdx_strerror(rc),
-			   vhdx_errname(rc));
+	struct ivx_bridge *b = ctx;
+	void *im = NULL;
+	int rc = b->ops->open_path(b->ctx, t, &im, path, err, why, wn);
+	*pv = im;
+	return rc;
+}
+
+/* res_vhdx_ops.close: the caller's close. */
+static void ivx_res_close(void *ctx, struct vhdx *v)
+{
+	struct ivx_bridge *b = ctx;
+	if (b->ops->close)
+		b->ops->close(b->ctx, v);
 }
 
 /*
- * img_format.find_parent: the child's locator paths (res_vhdx_parent_paths:
+ * img_format.find_parent: res_vhdx_find_parent (the child's locator paths
  * relative_path, volume_path, absolute_win32_path, base names beside the
- * child), each opened by ops (read-only, same format: a VHD parent is
- * refused by the VHDX probe) and attached with vhdx_set_parent (linkage,
- * size, loops, depth). The first refusal is explained; none found lists
- * the paths tried.
+ * child, each attached with vhdx_set_parent: linkage, size, loops, depth)
+ * through the caller's ops (read-only, same format: a VHD parent is refused
+ * by the VHDX probe).
  */
 static int ivx_find_parent(const struct img_parent_ops *ops, void *ctx, struct res_work *w, void *child,
 			   const char *child_path, const void *leaf, unsigned res_flags, void **parent,
 			   const char **parent_path, char *why, size_t wn)
 {
-	int first_rc = 0;
-	*parent = NULL;
-	*parent_path = NULL;
-	if (wn)
-		why[0] = 0;
-	if (vhdx_chain_depth(leaf) >= VHDX_MAX_CHAIN) {
-		if (wn)
-			k_snprintf(why, wn, "differencing chain deeper than %d images at %s (%s)", VHDX_MAX_CHAIN,
-				   child_path, vhdx_errname(VHDX_E_CHAIN_DEPTH));
-		return VHDX_E_CHAIN_DEPTH;
-	}
-	int rc = res_vhdx_parent_paths(child, child_path, res_flags, w);
-	if (rc) {
-		if (wn)
-			k_snprintf(why, wn, "%s: its parent locator cannot be read", child_path);
-		return VHDX_E_LOCATOR_MISSING;
-	}
-	for (int i = 0; i < w->n; i++) {
-		void *p = NULL;
-		const char *pp = NULL;
-		int err = VHDX_E_IO;
-		int found = ops->open_path(ctx, &w->tries[i], &p, &pp, &err, first_rc ? NULL : why,
-					   first_rc ? 0 : wn);
-		if (found == RES_NOT_FOUND || found == RES_DUPLICATE)
-			continue;
-		if (found == RES_FOUND) {
-			rc = vhdx_set_parent(child, p, leaf);
-			if (!rc) {
-				*parent = p;
-				*parent_path = pp;
-				if (wn)
-					why[0] = 0;
-				return 0;
-			}
-			if (!first_rc)
-				ivx_explain(rc, child_path, pp ? pp : w->tries[i].path, why, wn);
-			if (ops->close)
-				ops->close(ctx, p);
-			err = rc;
-		} else if (!first_rc && wn && !why[0]) {
-			k_snprintf(why, wn, "%s: %s (%s)", w->tries[i].path, vhdx_strerror(err), vhdx_errname(err));
-		}
-		if (!first_rc)
-			first_rc = err ? err : VHDX_E_IO;
-	}
-	if (first_rc)
-		return first_rc;
-	if (wn) {
-		size_t n = (size_t)k_snprintf(why, wn, "the parent of %s was not found: ", child_path);
-		if (w->n == 0 && n < wn)
-			n += (size_t)k_snprintf(why + n, wn - n, "its locator names no usable path%s",
-						w->bad_locators ? " (malformed entries skipped)" : "");
-		for (int i = 0; i < w->n && n < wn; i++)
-			n += (size_t)k_snprintf(why + n, wn - n, "%s%s", i ? ", " : "tried ", w->tries[i].path);
-	}
-	return IMG_NO_PARENT;
+	struct ivx_bridge b = { ops, ctx };
+	struct res_vhdx_ops ro = { ivx_res_open, ivx_res_close };
+	struct vhdx *pv = NULL;
+	int rc = res_vhdx_find_parent(&ro, &b, w, child, child_path, leaf, res_flags, &pv, parent_path, why, wn);
+	*parent = pv;
+	return rc == VHDX_E_PARENT_NOT_FOUND ? IMG_NO_PARENT : rc;
 }
 
 /* img_format.describe: type, size, block size, and what the open found (torn copies, the log). */
