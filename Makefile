@@ -103,9 +103,9 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 $(BUILD)/fuzz_int13: $(INT13_KSRCS)
-$(BUILD)/fuzz_int15: kernel/int15.c kernel/mem.c
-$(BUILD)/fuzz_cmdline: kernel/cmdline.c kernel/string.c
-$(BUILD)/fuzz_mbinfo: kernel/mbinfo.c kernel/string.c
+$(BUILD)/fuzz_int15: kernel/int15.c kernel/mem.c tests/unit/kstubs.c
+$(BUILD)/fuzz_cmdline: kernel/cmdline.c tests/unit/kstubs.c
+$(BUILD)/fuzz_mbinfo: kernel/mbinfo.c kernel/mem.c tests/unit/kstubs.c
 $(BUILD)/fuzz_scan: kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c $(IMAGE_FMT_SRCS)
 fuzz-build: $(FUZZ_BINS)
 
