@@ -105,8 +105,6 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_LIB_SRCS)
 $(BUILD)/fuzz_int13: $(INT13_KSRCS)
 $(BUILD)/fuzz_int15: kernel/int15.c kernel/mem.c tests/unit/kstubs.c
 $(BUILD)/fuzz_cmdline: kernel/cmdline.c tests/unit/kstubs.c
-$(BUILD)/fuzz_mbinfo: kernel/mbinfo.c kernel/mem.c tests/unit/kstubs.c
-$(BUILD)/fuzz_scan: kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c $(IMAGE_FMT_SRCS)
 fuzz-build: $(FUZZ_BINS)
 
 # make fuzz: every target for FUZZ_SECONDS each over its generated seeds (bench/fuzz.sh: the long campaign).

@@ -10,7 +10,8 @@
 /* A RAM disk over a copy of (part of) the input; writes trap unless writable is set. */
 struct fuzz_disk {
 	struct blk_dev blk;
-	uint8_t *data;        /* sectors * 512 bytes, owned */
+	uint8_t *data;        /* backed * 512 bytes, owned; sectors past them read as zeros */
+	uint64_t backed;
 	int writable;
 	uint32_t reads;       /* callbacks received, to bound the work one input may cause */
 };
@@ -28,7 +29,10 @@ static inline int fuzz_disk_read(struct blk_dev *d, uint64_t lba, uint32_t count
 	struct fuzz_disk *f = d->priv;
 	fuzz_disk_range(f, lba, count);
 	f->reads++;
-	memcpy(buf, f->data + lba * BLK_SECTOR, (size_t)count * BLK_SECTOR);
+	memset(buf, 0, (size_t)count * BLK_SECTOR);
+	if (lba < f->backed)
+		memcpy(buf, f->data + lba * BLK_SECTOR,
+		       (size_t)(count < f->backed - lba ? count : f->backed - lba) * BLK_SECTOR);
 	return BLK_OK;
 }
 
@@ -39,6 +43,8 @@ static inline int fuzz_disk_write(struct blk_dev *d, uint64_t lba, uint32_t coun
 	if (!f->writable)
 		__builtin_trap();
 	fuzz_disk_range(f, lba, count);
+	if (lba + count > f->backed)
+		return BLK_E_IO;              /* the zero tail is not stored */
 	memcpy(f->data + lba * BLK_SECTOR, buf, (size_t)count * BLK_SECTOR);
 	return BLK_OK;
 }
@@ -50,14 +56,13 @@ static inline int fuzz_disk_flush(struct blk_dev *d)
 	return BLK_OK;
 }
 
-/* Make f a disk of the input's bytes (zero-padded to whole sectors, at least min_sectors); 0 or -1 (no memory). */
+/* Make f a disk of the input's bytes (zero-padded to whole sectors), at least min_sectors long (the rest reads as zeros); 0 or -1 (no memory). */
 static inline int fuzz_disk_init(struct fuzz_disk *f, const uint8_t *data, size_t size, uint64_t min_sectors, int writable)
 {
-	uint64_t n = (size + BLK_SECTOR - 1) / BLK_SECTOR;
-	if (n < min_sectors)
-		n = min_sectors;
+	uint64_t b = (size + BLK_SECTOR - 1) / BLK_SECTOR, n = b < min_sectors ? min_sectors : b;
 	memset(f, 0, sizeof(*f));
-	f->data = calloc(n ? n : 1, BLK_SECTOR);
+	f->backed = b;
+	f->data = calloc(b ? b : 1, BLK_SECTOR);
 	if (!f->data)
 		return -1;
 	if (size)

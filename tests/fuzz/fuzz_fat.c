@@ -103,7 +103,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data = nul + 1;
 	}
 	struct fuzz_disk disk;
-	if (fuzz_disk_init(&disk, data, size, 1, 0))
+	/* The seeds keep only a volume's metadata: the device is as long as the BPB says (zeros after the input), at most 4 GiB. */
+	uint64_t total = 1;
+	if (size >= 36) {
+		total = (uint32_t)(data[19] | data[20] << 8);
+		if (!total)
+			total = (uint32_t)(data[32] | data[33] << 8 | data[34] << 16 | (uint32_t)data[35] << 24);
+		total = (total & 0x7FFFFFu) + 1;
+	}
+	if (fuzz_disk_init(&disk, data, size, total, 0))
 		return 0;
 	static struct fat_vol v;
 	int rc = fat_mount(&v, &disk.blk);
