@@ -104,6 +104,7 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_LIB_SRCS)
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 $(BUILD)/fuzz_int13: $(INT13_KSRCS)
 $(BUILD)/fuzz_int15: kernel/int15.c kernel/mem.c tests/unit/kstubs.c
+$(BUILD)/fuzz_mbinfo: kernel/mbinfo.c kernel/mem.c tests/unit/kstubs.c
 $(BUILD)/fuzz_cmdline: kernel/cmdline.c tests/unit/kstubs.c
 fuzz-build: $(FUZZ_BINS)
 

@@ -4,7 +4,8 @@
     seeds.py TARGET OUTDIR
 
 vhd: make_seeds.py's VHDs; part: sfdisk MBR/EBR/GPT disks; fat: mkfs.fat volumes with long names (mtools);
-int13: call sequences over a few MBRs; cmdline: the documented options; int15: multiboot memory maps.
+int13: call sequences over a few MBRs; cmdline: the documented options; int15: multiboot memory maps;
+mbinfo: module lists.
 A target without a writer here gets an empty directory (libFuzzer starts from nothing).
 """
 import os
@@ -152,6 +153,20 @@ def seeds_int15(out):
                        ("overlap", mb(0x40, 0, 0, 5, 8, 3, std + [(0x200000, 0x1000000, 2), (0x500000, 0x10, 1)]))):
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
+
+
+def seeds_mbinfo(out):
+    def mods(flags, entries):
+        body = b"".join(struct.pack("<IIII", a, b, s, 0) for a, b, s in entries)
+        return struct.pack("<II", flags, len(entries)) + body
+    strings = 0x800
+    for name, data in (("one", mods(0x8, [(0x200000, 0x400000, strings)])),
+                       ("three", mods(0x4f, [(0x200000, 0x300000, strings), (0x300000, 0x300000, 0),
+                                             (0x7000000, 0x7ffffff, strings + 20)])),
+                       ("nine", mods(0x8, [(0x100000 * i, 0x100000 * i + 4096, strings) for i in range(1, 10)])),
+                       ("none", mods(0x1, []))):
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data + b"\0" * 16 + b"/images/disk.vhd\0 second module\0")
 
 
 def main():
