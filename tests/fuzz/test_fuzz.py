@@ -38,9 +38,11 @@ def test_fuzz_short_run(target, tmp_path):
     run([sys.executable, os.path.join(HERE, "seeds.py"), target, seeds], text=True)
     if target in ("vhd", "part", "fat", "int13", "cmdline", "int15", "mbinfo"):
         assert len(os.listdir(seeds)) >= 3, "seeds.py wrote too few seeds for %s" % target
-    res = run([fuzzer(target), "-max_total_time=%d" % SECONDS, "-max_len=%d" % MAX_LEN.get(target, 65536),
+    d = os.path.join(HERE, target + ".dict")
+    dict_arg = ["-dict=" + d] if os.path.exists(d) else []
+    res = run([fuzzer(target)] + dict_arg + ["-max_total_time=%d" % SECONDS, "-max_len=%d" % MAX_LEN.get(target, 65536),
                "-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1", "-artifact_prefix=%s/" % artifacts,
-               corpus, seeds], rc=None, timeout=SECONDS + 120, text=True)
+               str(corpus), str(seeds)], rc=None, timeout=SECONDS + 120, text=True)
     crashes = os.listdir(artifacts)
     assert res.returncode == 0 and not crashes, (
         "fuzz_%s found a problem (exit %d), artifacts %s in %s\n%s" % (
