@@ -6,6 +6,7 @@
 #include "fuzz_common.h"
 #include "../../kernel/int13.h"
 #include "../../kernel/guestmem.h"
+#include "../../block/disk.h"      /* disk_note_status: the BIOS backend's way to pass its status up */
 
 /*
  * The world of one input: one drive 80h (RAM disk: backed sectors, then a
@@ -88,6 +89,27 @@ struct mdisk {
 
 static struct mdisk real_disk, model_disk;
 
+/*
+ * Fault injection, set from sector 0's first bytes (boot code, which the
+ * geometry ignores): with byte 2 = FAULT_MAGIC, every device request that
+ * covers sector (byte 0 | byte 1 << 8) fails with BLK_E_IO, after noting
+ * byte 3 as the BIOS's own status (disk_note_status; 0 = none, so 20h).
+ */
+#define FAULT_MAGIC 0xBD
+static int fault_on;
+static uint64_t fault_lba;
+static uint8_t fault_note;
+
+/* Nonzero (and the status noted) when the request [lba, lba+count) hits the bad sector. */
+static int rd_fault(uint64_t lba, uint32_t count)
+{
+	if (!fault_on || fault_lba < lba || fault_lba - lba >= count)
+		return 0;
+	if (fault_note)
+		disk_note_status(fault_note);
+	return 1;
+}
+
 static void mdisk_get(struct mdisk *m, uint64_t lba, uint8_t *out)
 {
 	if (lba < m->backed) {
@@ -103,6 +125,8 @@ static int rd_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 	struct mdisk *m = d->priv;
 	if (count == 0 || lba >= m->sectors || count > m->sectors - lba)
 		__builtin_trap();
+	if (rd_fault(lba, count))
+		return BLK_E_IO;
 	for (uint32_t i = 0; i < count; i++)
 		mdisk_get(m, lba + i, (uint8_t *)buf + (size_t)i * BLK_SECTOR);
 	return BLK_OK;
@@ -114,6 +138,8 @@ static int rd_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void 
 	struct mdisk *m = d->priv;
 	if (count == 0 || lba >= m->sectors || count > m->sectors - lba || lba + count > m->backed)
 		__builtin_trap();
+	if (rd_fault(lba, count))
+		return BLK_E_IO;
 	memcpy(m->data + lba * BLK_SECTOR, buf, (size_t)count * BLK_SECTOR);
 	return BLK_OK;
 }
@@ -167,11 +193,19 @@ static uint8_t m_xfer(int op, uint64_t lba, uint32_t count, uint32_t linear, uin
 	}
 	if (!m_ok(linear, (uint64_t)count * BLK_SECTOR))
 		return 0x01;
-	if (op == OP_READ) {
-		for (uint32_t i = 0; i < count; i++)
-			mdisk_get(&model_disk, lba + i, mm + linear + (size_t)i * BLK_SECTOR);
-	} else {
-		memmove(model_disk.data + lba * BLK_SECTOR, mm + linear, (size_t)count * BLK_SECTOR);
+	/* The device sees the request in pieces of max_count; the piece with the bad sector fails and ends it. */
+	uint32_t piece = real_disk.blk.max_count ? real_disk.blk.max_count : count;
+	for (uint32_t done = 0; done < count; done += piece) {
+		uint32_t n = count - done < piece ? count - done : piece;
+		if (fault_on && fault_lba >= lba + done && fault_lba < lba + done + n)
+			return fault_note ? fault_note : 0x20;   /* moved stays 0: a failed request moved nothing */
+		if (op == OP_READ) {
+			for (uint32_t i = 0; i < n; i++)
+				mdisk_get(&model_disk, lba + done + i, mm + linear + (size_t)(done + i) * BLK_SECTOR);
+		} else {
+			memmove(model_disk.data + (lba + done) * BLK_SECTOR, mm + linear + (size_t)done * BLK_SECTOR,
+				(size_t)n * BLK_SECTOR);
+		}
 	}
 	*moved = count;
 	return 0x00;
@@ -392,6 +426,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(real_disk.data, disk_init, (size_t)backed * BLK_SECTOR);
 	size_t mbr = size < BLK_SECTOR ? size : BLK_SECTOR;   /* sector 0 from the input: the geometry follows its table */
 	memcpy(real_disk.data, data, mbr);
+	fault_on = mbr >= 4 && data[2] == FAULT_MAGIC;
+	fault_lba = mbr >= 4 ? (uint64_t)(data[0] | data[1] << 8) % (sectors + 1) : 0;
+	fault_note = mbr >= 4 ? data[3] : 0;
 	data += mbr;
 	size -= mbr;
 	real_disk.blk.name = "fuzz";

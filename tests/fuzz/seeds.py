@@ -124,6 +124,11 @@ def seeds_int13(out):
         hdr = struct.pack("<BH", opts, sectors)
         with open(os.path.join(out, "seq-%02x-%d" % (opts, sectors)), "wb") as f:
             f.write(hdr + bytes(mbr) + b"".join(calls))
+    for lba, note in ((5, 0), (9, 0x0C), (1, 0x80)):      # a bad sector (fault injection in sector 0's first bytes)
+        bad = bytearray(mbr)
+        bad[0:4] = struct.pack("<HBB", lba, 0xBD, note)
+        with open(os.path.join(out, "fault-%d-%02x" % (lba, note)), "wb") as f:
+            f.write(struct.pack("<BH", 0x60, 1000) + bytes(bad) + b"".join(calls))
     with open(os.path.join(out, "blank-mbr"), "wb") as f:
         f.write(struct.pack("<BH", 0, 500) + bytes(512) + b"".join(calls[:6]))
 
