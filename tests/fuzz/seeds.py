@@ -5,7 +5,7 @@
 
 vhd: make_seeds.py's VHDs; part: sfdisk MBR/EBR/GPT disks; fat: mkfs.fat volumes with long names (mtools);
 int13: call sequences over a few MBRs; cmdline: the documented options; int15: multiboot memory maps;
-mbinfo: module lists.
+mbinfo: module lists; scan: small disks with FAT partitions holding VHDs.
 A target without a writer here gets an empty directory (libFuzzer starts from nothing).
 """
 import os
@@ -172,6 +172,36 @@ def seeds_mbinfo(out):
                        ("none", mods(0x1, []))):
         with open(os.path.join(out, name), "wb") as f:
             f.write(data + b"\0" * 16 + b"/images/disk.vhd\0 second module\0")
+
+
+def seeds_scan(out):
+    """Small whole disks: a FAT12 partition holding VHDs (vhdtool), a VHD partition, a bare VHD, a bare FAT volume."""
+    tool = os.path.join(os.path.dirname(os.path.dirname(HERE)), os.environ.get("BUILD", "build"), "vhdtool")
+    tmp = tempfile.mkdtemp()
+    try:
+        env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+        fixed, dyn = os.path.join(tmp, "a.vhd"), os.path.join(tmp, "b.vhd")
+        sh([tool, "create", "-t", "fixed", "-s", "64K", fixed])
+        sh([tool, "create", "-t", "dynamic", "-s", "1M", dyn])
+        img = os.path.join(tmp, "disk")
+        disk(img, 2048, "label: dos\nstart=64, size=1600, type=1\nstart=1664, size=384, type=83\n")
+        sh(["mkfs.fat", "-F", "12", "--offset", "64", "-n", "SCAN", img, "800"])
+        sh(["mmd", "-i", img + "@@32K", "::/images", "::/vhd"], env=env)
+        sh(["mcopy", "-i", img + "@@32K", fixed, "::/vhd/a.vhd"], env=env)
+        sh(["mcopy", "-i", img + "@@32K", dyn, "::/images/Long name.vhd"], env=env)
+        with open(img, "r+b") as f, open(fixed, "rb") as v:
+            f.seek(1664 * 512)
+            f.write(v.read())
+        shutil.copy(img, os.path.join(out, "mbr-fat-vhdpart"))
+        shutil.copy(dyn, os.path.join(out, "bare-dynamic"))
+        vol = os.path.join(tmp, "vol")
+        sh(["mkfs.fat", "-C", "-F", "12", "-n", "BARE", vol, "400"])
+        sh(["mcopy", "-i", vol, fixed, "::/x.vhd"], env=env)
+        shutil.copy(vol, os.path.join(out, "bare-fat"))
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        pass
+    finally:
+        shutil.rmtree(tmp)
 
 
 def main():

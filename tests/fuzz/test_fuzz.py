@@ -11,7 +11,7 @@ from conftest import BUILD, TESTS, run
 HERE = os.path.join(TESTS, "fuzz")
 TARGETS = sorted(os.path.basename(p)[5:-2] for p in glob.glob(os.path.join(HERE, "fuzz_*.c")))
 SECONDS = int(os.environ.get("FUZZ_TEST_SECONDS", "5"))
-MAX_LEN = {"fat": 1048576}
+MAX_LEN = {"fat": 1048576, "scan": 1048576}
 
 
 def fuzzer(target):
@@ -36,7 +36,7 @@ def test_fuzz_short_run(target, tmp_path):
     corpus.mkdir()
     artifacts.mkdir()
     run([sys.executable, os.path.join(HERE, "seeds.py"), target, seeds], text=True)
-    if target in ("vhd", "part", "fat", "int13", "cmdline", "int15", "mbinfo"):
+    if target in ("vhd", "part", "fat", "int13", "cmdline", "int15", "mbinfo", "scan"):
         assert len(os.listdir(seeds)) >= 3, "seeds.py wrote too few seeds for %s" % target
     d = os.path.join(HERE, target + ".dict")
     dict_arg = ["-dict=" + d] if os.path.exists(d) else []
