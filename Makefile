@@ -4,7 +4,7 @@
 #   make run-efi  the same under UEFI (OVMF): vhdboot.efi serving a demo image (efi/efi.mk)
 #   make test     install missing Debian packages, build, run every test
 #   make bench    run the benchmarks in bench/ (ratios against a baseline measured in the same run)
-#   make fuzz     run the libFuzzer target for FUZZ_SECONDS (default 60)
+#   make fuzz     run every libFuzzer target (tests/fuzz/fuzz_*.c) for FUZZ_SECONDS each (default 60)
 
 BUILD    ?= build
 CROSS    ?= i686-linux-gnu-
@@ -124,29 +124,31 @@ all: linux
 unit: $(UNIT_BINS) $(BUILD)/vhdtool
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-# libFuzzer target over open + read + check (clang).
-$(BUILD)/fuzz_vhd: tests/fuzz/fuzz_vhd.c $(VHD_SRCS) $(IMAGE_SRCS)
+# libFuzzer targets (clang, ASan+UBSan): each tests/fuzz/fuzz_<name>.c is one program over the pure libraries;
+# a target that also needs kernel/ sources adds them as prerequisites below (only the .c files are compiled).
+FUZZ_NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS     := $(FUZZ_NAMES:%=$(BUILD)/fuzz_%)
+FUZZ_LIB_SRCS := $(VHD_SRCS) $(IMAGE_SRCS) $(FS_SRCS) $(wildcard vhdx/*.c)
+FUZZ_CFLAGS   := -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $^
+	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+$(BUILD)/fuzz_int13: $(INT13_KSRCS)
+$(BUILD)/fuzz_int15: kernel/int15.c kernel/mem.c tests/unit/kstubs.c
+$(BUILD)/fuzz_mbinfo: kernel/mbinfo.c kernel/mem.c tests/unit/kstubs.c
+$(BUILD)/fuzz_cmdline: kernel/cmdline.c tests/unit/kstubs.c
+$(BUILD)/fuzz_scan: kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c $(IMAGE_FMT_SRCS) tests/unit/kstubs.c
+fuzz-build: $(FUZZ_BINS)
 
-# libFuzzer target over fs/fs.h (FAT, exFAT, NTFS): mount, list, look up, map and read files.
-$(BUILD)/fuzz_fs: tests/fuzz/fuzz_fs.c $(FS_SRCS) $(BLOCK_SRCS)
-	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $^
-
-# libFuzzer target over vhdx/: patches to valid base images built at start-up (tests/fuzz/fuzz_vhdx.c).
+# fuzz_vhdx: its own rule (the CRC loop left uninstrumented); patches to valid base images built at start-up (tests/fuzz/fuzz_vhdx.c).
 $(BUILD)/fuzz_vhdx: tests/fuzz/fuzz_vhdx.c $(BLOCK_SRCS) $(VHDX_SRCS) tests/fuzz/fuzz_vhdx.ignore
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined \
 		-fsanitize-coverage-ignorelist=tests/fuzz/fuzz_vhdx.ignore -o $@ $(filter %.c,$^)
 
-fuzz: $(BUILD)/fuzz_vhd $(BUILD)/fuzz_vhdx
-	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-artifacts $(BUILD)/fuzz-vhdx-corpus
-	$(PYTHON) tests/fuzz/make_seeds.py $(BUILD)/fuzz-seeds
-	$(BUILD)/fuzz_vhd -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
-		-artifact_prefix=$(BUILD)/fuzz-artifacts/ $(BUILD)/fuzz-corpus $(BUILD)/fuzz-seeds
-	$(BUILD)/fuzz_vhdx -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-		-artifact_prefix=$(BUILD)/fuzz-artifacts/ $(BUILD)/fuzz-vhdx-corpus
+# make fuzz: every target for FUZZ_SECONDS each over its generated seeds (bench/fuzz.sh: the long campaign).
+fuzz: $(FUZZ_BINS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) sh bench/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 # ---------------------------------------------------------------- firmware
 include kernel.mk
@@ -158,7 +160,7 @@ deps:
 	@sh tools/install-deps.sh
 
 test: deps
-	$(MAKE) all unit $(BUILD)/fuzz_vhd $(BUILD)/fuzz_vhdx $(BUILD)/fuzz_fs
+	$(MAKE) all unit fuzz-build
 	$(PYTEST) -q $(PYTEST_PAR) tests
 
 # Benchmarks print ratios against a baseline measured in the same run; they never fail on time.
@@ -172,8 +174,7 @@ bench: deps
 	$(PYTHON) bench/guests_boot.py --reps 5
 	$(PYTHON) bench/uefi_read.py
 
-.PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe vhdxprobe
-.PHONY: all tool kernel unit fuzz deps test run bench clean fsprobe linux
+.PHONY: all tool kernel unit fuzz fuzz-build deps test run bench clean fsprobe vhdxprobe linux
 clean:
 	rm -rf $(BUILD)
 

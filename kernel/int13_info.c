@@ -107,10 +107,11 @@ unsigned int13_1341(struct int13_drive *d, struct rm_regs *r)
  */
 unsigned int13_1348(struct int13_drive *d, struct rm_regs *r)
 {
-	const uint16_t *gsize = int13_seg_ptr(r->ds, (uint16_t)r->esi, sizeof(uint16_t));
+	const uint8_t *gsize = int13_seg_ptr(r->ds, (uint16_t)r->esi, sizeof(uint16_t));
 	if (!gsize)
 		return INT13_E_BADCMD;
-	uint16_t size = *gsize;
+	uint16_t size;
+	__builtin_memcpy(&size, gsize, sizeof(size));   /* DS:SI may be odd: no misaligned uint16_t load (fuzz_int13) */
 	if (size < INT13_EDD_SIZE_1X)
 		return INT13_E_BADCMD;
 	uint32_t fill = size >= INT13_EDD_SIZE_3X ? INT13_EDD_SIZE_3X :

@@ -6,6 +6,8 @@
 #include "string.h"
 
 #define MB_INFO_MODS 0x8u
+/* Module entries read at most: a corrupt count must not walk all of memory (fuzz_mbinfo, regress/mbinfo/huge-count). */
+#define MBINFO_MAX_ENTRIES 256u
 
 /* Little-endian dword at physical p. */
 static uint32_t mbinfo_rd32(uint32_t p)
@@ -23,6 +25,11 @@ int mbinfo_modules(uint32_t mbi_phys, struct drv_boot_info *bi, struct kerr *e)
 	if (!(mbinfo_rd32(mbi_phys) & MB_INFO_MODS))
 		return 0;
 	uint32_t count = mbinfo_rd32(mbi_phys + 20), addr = mbinfo_rd32(mbi_phys + 24);
+	if (count > MBINFO_MAX_ENTRIES) {
+		con_printf("select: the multiboot info lists %u modules; only the first %u entries are read\n",
+			   count, MBINFO_MAX_ENTRIES);
+		count = MBINFO_MAX_ENTRIES;
+	}
 	for (uint32_t i = 0; i < count && bi->nmods < DRV_MAX_MODULES; i++) {
 		int k = bi->nmods;
 		uint32_t start = mbinfo_rd32(addr + 16 * i), end = mbinfo_rd32(addr + 16 * i + 4);

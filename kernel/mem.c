@@ -46,15 +46,16 @@ int mem_init(uint32_t mbi_phys)
 	mem_nranges = 0;
 	if (flags & MB_INFO_MMAP) {
 		uint32_t len = mem_rd32(mbi_phys + 44), addr = mem_rd32(mbi_phys + 48);
-		uint32_t p = addr;
-		/* Each entry: size (not counting itself), base, length, type. */
-		while (p + 24 <= addr + len) {
+		uint32_t p = addr, end = len > 0xFFFFFFFFu - addr ? 0xFFFFFFFFu : addr + len;
+		/* Each entry: size (not counting itself), base, length, type. p <= end throughout: a size field
+		 * that would step past the buffer (or wrap the address, fuzz_int15's regression input) ends the walk. */
+		while (end - p >= 24) {
 			uint32_t sz = mem_rd32(p);
 			uint64_t base = mem_rd32(p + 4) | (uint64_t)mem_rd32(p + 8) << 32;
 			uint64_t l = mem_rd32(p + 12) | (uint64_t)mem_rd32(p + 16) << 32;
 			if (!mem_add(base, l, mem_rd32(p + 20)))
 				break;
-			if (sz < 20)
+			if (sz < 20 || sz > end - p - 4)
 				break;
 			p += sz + 4;
 		}
