@@ -291,7 +291,7 @@ int img_src_read(struct img_src *s, uint64_t off, uint32_t len, uint8_t *buf, in
 			*zero = 1;
 			return 0;
 		}
-		rc = vhdx_read(vxc_leaf(&s->x), off / VHD_SECTOR, len / VHD_SECTOR, buf);
+		rc = vxc_read(&s->x, off, len, buf);
 		if (rc)
 			return cmd_fail(1, "%s: read at sector %llu: %s (%s)", s->path, (unsigned long long)(off / VHD_SECTOR),
 			                rc == VHDX_E_IO && s->x.m[0]->hd.last_errno ? strerror(s->x.m[0]->hd.last_errno) :

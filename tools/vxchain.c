@@ -259,6 +259,71 @@ void vxc_close(struct vxchain *c)
 	c->n = 0;
 }
 
+/*
+ * File offset of virtual byte off when its block is fully present in the
+ * leaf (1), else 0. The payload entry of block b is BAT entry
+ * b + b / chunk_ratio (MS-VHDX 2.5: a sector bitmap entry after every
+ * chunk_ratio payload entries).
+ */
+static int vxc_leaf_file_off(struct vxchain *c, uint64_t off, uint64_t *foff)
+{
+	struct vhdx *v = &c->m[0]->v;
+	uint64_t blk = off / v->block_size, e;
+
+	if (!v->bat || blk >= v->data_blocks || vhdx_block_state(v, off / VHDX_SECTOR) != VHDX_PB_FULLY_PRESENT)
+		return 0;
+	e = v->bat[blk + blk / v->chunk_ratio];
+	if (vhdx_bat_state(e) != VHDX_PB_FULLY_PRESENT)
+		return 0;
+	*foff = (vhdx_bat_mb(e) << 20) + off % v->block_size;
+	return 1;
+}
+
+/* Nonzero when [off, off+len) (inside one block) is in a fully present leaf block whose file bytes are a hole: reads as zeros. */
+static int vxc_leaf_hole(struct vxchain *c, uint64_t off, uint64_t len)
+{
+	uint64_t foff;
+
+	return vxc_leaf_file_off(c, off, &foff) && hostdev_next_data(c->m[0]->hd.fd, foff, foff + len) >= foff + len;
+}
+
+/* Read len bytes at off, block by block; see vxchain.h. */
+int vxc_read(struct vxchain *c, uint64_t off, uint32_t len, uint8_t *buf)
+{
+	struct vhdx *v = vxc_leaf(c);
+
+	while (len) {
+		uint64_t bend = (off / v->block_size + 1) * (uint64_t)v->block_size, foff;
+		uint32_t n = bend - off < len ? (uint32_t)(bend - off) : len;
+		if (!vxc_leaf_file_off(c, off, &foff)) {
+			int rc = vhdx_read(v, off / VHDX_SECTOR, n / VHDX_SECTOR, buf);
+			if (rc)
+				return rc;
+		} else {
+			int fd = c->m[0]->hd.fd;
+			for (uint64_t pos = foff; pos < foff + n;) {
+				uint64_t data = hostdev_next_data(fd, pos, foff + n), hole;
+				ssize_t r;
+				if (data > pos)
+					memset(buf + (pos - foff), 0, data - pos);
+				if (data >= foff + n)
+					break;
+				hole = hostdev_next_hole(fd, data, foff + n);
+				r = hostdev_pread_full(fd, buf + (data - foff), hole - data, data);
+				if (r < 0 || (uint64_t)r < hole - data) {
+					c->m[0]->hd.last_errno = r < 0 ? errno : EIO;
+					return VHDX_E_IO;   /* load_bat checked the block lies in the file: short is an error */
+				}
+				pos = hole;
+			}
+		}
+		off += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /* Zero-known test of one block range of the chain, member after member (see vxchain.h). */
 int vxc_unallocated(struct vxchain *c, uint64_t off, uint64_t len)
 {
@@ -276,6 +341,8 @@ int vxc_unallocated(struct vxchain *c, uint64_t off, uint64_t len)
 			if (st == VHDX_PB_ZERO || (!v->has_parent && (st == VHDX_PB_NOT_PRESENT || st == VHDX_PB_UNMAPPED ||
 			                                              st == VHDX_PB_UNDEFINED)))
 				known = 1;          /* reads as zeros here, whatever is below */
+			else if (i == 0 && st == VHDX_PB_FULLY_PRESENT && vxc_leaf_hole(c, pos, next - pos))
+				known = 1;          /* the leaf's own bytes, a hole in its file */
 			else if (st != VHDX_PB_NOT_PRESENT)
 				return 0;           /* data (or a state resolved only by reading) */
 		}

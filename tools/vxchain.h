@@ -49,7 +49,19 @@ struct vhdx *vxc_leaf(struct vxchain *c);
 int vxc_random_guid(struct vhdx_guid *g);
 /* A session of three random GUIDs; 0, or -1 with errno. */
 int vxc_random_session(struct vhdx_session *s);
-/* Nonzero when [off, off+len) of the chain's virtual disk is known to read as zeros without reading. */
+/*
+ * Nonzero when [off, off+len) of the chain's virtual disk is known to read
+ * as zeros without reading: zero/absent in every member down to one that
+ * decides, or (leaf block fully present) a hole in the leaf's file.
+ */
 int vxc_unallocated(struct vxchain *c, uint64_t off, uint64_t len);
+
+/*
+ * Read len bytes (sector multiple) of the virtual disk at off into buf:
+ * vhdx_read, except that a fully present block of the leaf is read from its
+ * file's data extents only (holes of a sparse file are zeros without a
+ * read). 0 or a vhdx_err.
+ */
+int vxc_read(struct vxchain *c, uint64_t off, uint32_t len, uint8_t *buf);
 
 #endif
