@@ -261,7 +261,7 @@ void vxc_close(struct vxchain *c)
 
 /*
  * File offset of virtual byte off when its block is fully present in the
- * leaf (1), else 0. The payload entry of block b is BAT entry
+ * leaf and no log overlay covers the file (1), else 0. The payload entry of block b is BAT entry
  * b + b / chunk_ratio (MS-VHDX 2.5: a sector bitmap entry after every
  * chunk_ratio payload entries).
  */
@@ -270,7 +270,9 @@ static int vxc_leaf_file_off(struct vxchain *c, uint64_t off, uint64_t *foff)
 	struct vhdx *v = &c->m[0]->v;
 	uint64_t blk = off / v->block_size, e;
 
-	if (!v->bat || blk >= v->data_blocks || vhdx_block_state(v, off / VHDX_SECTOR) != VHDX_PB_FULLY_PRESENT)
+	/* A log replayed into memory overlays file bytes: only vhdx_read knows them. */
+	if ((v->state & VHDX_ST_LOG_OVERLAY) || !v->bat || blk >= v->data_blocks ||
+	    vhdx_block_state(v, off / VHDX_SECTOR) != VHDX_PB_FULLY_PRESENT)
 		return 0;
 	e = v->bat[blk + blk / v->chunk_ratio];
 	if (vhdx_bat_state(e) != VHDX_PB_FULLY_PRESENT)
