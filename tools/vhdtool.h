@@ -169,7 +169,7 @@ int img_refuse_vhdx(const char *path);
 /* Open path as a VHDX chain (vxc_open flags); prints the failure; 0 or an exit code (1 malformed, 2 unreadable); c closed on failure. */
 int img_open_vhdx(struct vxchain *c, const char *path, unsigned vxc_flags);
 
-/* ------------------------------------------------------------------ VHDX verbs (vxverbs.c), called where a verb finds a VHDX */
+/* ------------------------------------------------------------------ VHDX verbs (cmd_vhdx.c), called where a verb finds a VHDX */
 
 /* info of a VHDX (and its chain): headers, regions, log, metadata, locator, blocks; text or JSON (o). Exit code. */
 int vx_info(struct out *o, const char *path);

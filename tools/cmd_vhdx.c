@@ -1,4 +1,4 @@
-/* vxverbs.c: the VHDX side of vhdtool's info, check, map and create, called where those verbs find a VHDX (all format logic is vhdx/'s). */
+/* cmd_vhdx.c: the VHDX side of vhdtool's info, check, map and create, called where those verbs find a VHDX (all format logic is vhdx/'s). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
