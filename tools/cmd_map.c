@@ -8,7 +8,7 @@
 #include "../vhd/vhd_util.h"   /* vhd_sectors_of, vhd_ploc_space_bytes */
 
 const char map_usage[] =
-"usage: vhdtool map [-f vhd] [--svg OUT.svg] [--html OUT.html] [--ignore-timestamp] IMAGE\n"
+"usage: vhdtool map [-f vhd|vhdx] [--svg OUT.svg] [--html OUT.html] [--ignore-timestamp] IMAGE\n"
 "\n"
 "Show where everything lies in IMAGE's file and which parts of its virtual\n"
 "disk are allocated. Text (default): per chain member, a one-line bar of the\n"

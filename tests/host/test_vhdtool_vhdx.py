@@ -274,3 +274,15 @@ def test_vhd_edit_verbs_refuse_vhdx(vhdtool, tmp_path, verb, before_args, after_
     res = run([vhdtool, verb] + before_args + [img] + after_args, rc=(1, 2), text=True, cwd=tmp_path)
     assert "is a VHDX" in res.stderr and "edits VHD structures" in res.stderr, res.stderr
     assert sha256(img) == before
+
+
+def test_info_torn_header(vhdtool, corpus):
+    """A torn header copy: info names it invalid with the library's error and shows the other as current."""
+    c = corpus["header-copy-bad"]
+    info = json.loads(run([vhdtool, "info", "--json", c["path"]], text=True).stdout)
+    bad = [h for h in info["headers"] if not h["valid"]]
+    good = [h for h in info["headers"] if h["valid"]]
+    assert len(bad) == 1 and len(good) == 1 and bad[0]["error"]
+    assert good[0]["current"] and not bad[0]["current"]
+    assert info["current_header"]["copy"] == good[0]["copy"]
+    assert info["current_header"]["sequence_number"] == good[0]["sequence_number"]
