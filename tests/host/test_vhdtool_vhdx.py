@@ -286,3 +286,23 @@ def test_info_torn_header(vhdtool, corpus):
     assert good[0]["current"] and not bad[0]["current"]
     assert info["current_header"]["copy"] == good[0]["copy"]
     assert info["current_header"]["sequence_number"] == good[0]["sequence_number"]
+
+
+def test_flows_under_sanitizers(vhdtool_san, qemu_img, logs, tmp_path):
+    """The VHDX verbs' main paths under ASan+UBSan (run() fails on any sanitizer report)."""
+    t, p = vhdtool_san, tmp_path
+    run([t, "create", "-t", "vhdx-dynamic", "-b", "1M", "-s", "20M", p / "a.vhdx"])
+    run([t, "write", p / "a.vhdx", 100], input=pattern(5 * MIB, 1))
+    run([t, "create", "-p", p / "a.vhdx", p / "b.vhdx"])
+    run([t, "write", p / "b.vhdx", 7], input=pattern(MIB, 2))
+    for verb in (["info", "--json"], ["info"], ["map"], ["check", "--json"], ["check"], ["measure"]):
+        run([t] + verb + [p / "b.vhdx"])
+    run([t, "convert", p / "b.vhdx", p / "c.vhdx"])
+    run([t, "convert", "-O", "vhdx-fixed", p / "c.vhdx", p / "d.vhdx"])
+    run([t, "convert", "-O", "dynamic", p / "d.vhdx", p / "e.vhd"])
+    run([t, "compare", p / "b.vhdx", p / "e.vhd"], text=True)
+    run([qemu_img, "check", "-f", "vhdx", p / "d.vhdx"])
+    for name in ("sequence", "wrap", "allocate"):
+        run([t, "convert", "-O", "raw", logs[name]["path"], p / "o.raw"])
+        (p / "w.vhdx").write_bytes(read_file(logs[name]["path"]))
+        run([t, "write", p / "w.vhdx", 0], input=b"")
