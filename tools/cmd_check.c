@@ -22,7 +22,9 @@ const char check_usage[] =
 "(alignment padding, a spare table, a maximal geometry) and leaks (unused room\n"
 "for a block, e.g. after an interrupted write) end in \"(note)\" / \"(leak)\".\n"
 "Never writes.\n"
-"  -f FORMAT           vhd (default: by content; raw files have nothing to check)\n"
+"  -f FORMAT           vhd or vhdx (default: by content; raw files have nothing to check)\n"
+"A VHDX is checked by vhdx/: open errors and defects by the library's names\n"
+"(a pending log is replayed in memory only); --deep does not apply.\n"
 "  --deep              also scan sectors whose bitmap bit is clear for data\n"
 "  --json              one JSON object: findings, counts and the status\n"
 "  --ignore-timestamp  accept parents whose time stamp differs\n"
@@ -202,7 +204,7 @@ int cmd_check(int argc, char **argv)
 		return cmd_fail(EXIT_USAGE, "%s is read as raw (-f raw, or no VHD footer, footer copy or header found): "
 		                "a raw disk has no structure to check", path);
 	if (fmt == IMG_FMT_VHDX)
-		return cmd_fail(EXIT_USAGE, "%s: VHDX support is not built into this vhdtool yet", path);
+		return vx_check(path, o.json);
 	if (o.json) {
 		putchar('{');
 		out_str(&o, "image", path);

@@ -8,21 +8,29 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <strings.h>
 #include "vhdtool.h"
+
+#define DST_VHDX 0x100      /* cmd_dst.kind of a VHDX output (beside the VHD disk types) */
 
 /* ------------------------------------------------------------------ convert */
 
 const char convert_usage[] =
-"usage: vhdtool convert [-f raw|vhd|vhdx] [-O raw|fixed|dynamic] [-b BLOCKSIZE] [--sync] IN OUT\n"
+"usage: vhdtool convert [-f raw|vhd|vhdx] [-O raw|fixed|dynamic|vhdx-fixed|vhdx-dynamic] [-b BLOCKSIZE]\n"
+"                       [--log-size SIZE] [--sync] IN OUT\n"
 "\n"
 "Copy the virtual disk of IN into OUT (OUT is overwritten).\n"
 "  -f FORMAT     input format: raw, vhd or vhdx (default: by content; a file\n"
 "                that looks like a damaged VHD, an empty file or a *.vhd file\n"
 "                with no VHD structures is refused; -f raw copies any file byte\n"
-"                for byte). A differencing VHD is flattened through its chain\n"
-"  -O FORMAT     output format: raw, fixed or dynamic (default: dynamic if OUT\n"
-"                ends in .vhd, raw otherwise)\n"
-"  -b BLOCKSIZE  dynamic output block size, power of two >= 512 (default 2M)\n"
+"                for byte). A differencing VHD or VHDX is flattened through its\n"
+"                chain; a VHDX's pending log is replayed in memory only\n"
+"  -O FORMAT     output format: raw, fixed or dynamic (VHD), vhdx-fixed or\n"
+"                vhdx-dynamic (default: dynamic if OUT ends in .vhd,\n"
+"                vhdx-dynamic if it ends in .vhdx, raw otherwise)\n"
+"  -b BLOCKSIZE  dynamic output block size: VHD a power of two >= 512 (default\n"
+"                2M), VHDX a power of two from 1M to 256M (default 32M)\n"
+"  --log-size S  VHDX output log size, a multiple of 1M (default 1M)\n"
 "  --sync        fsync OUT before exiting (like cp and qemu-img, the default\n"
 "                leaves write-back to the kernel)\n"
 "  --ignore-timestamp  accept parents whose time stamp differs\n"
@@ -32,9 +40,12 @@ const char convert_usage[] =
 
 /* The output of a conversion. */
 struct cmd_dst {
-	int kind;               /* 0 raw, VHD_TYPE_FIXED, VHD_TYPE_DYNAMIC */
+	int kind;               /* 0 raw, VHD_TYPE_FIXED, VHD_TYPE_DYNAMIC, DST_VHDX */
+	int vx_type;            /* DST_VHDX: VHDX_FIXED or VHDX_DYNAMIC */
 	struct hostdev hd;
 	struct vhd v;
+	struct vhdx *x;         /* DST_VHDX: the open output (malloc'd) */
+	uint64_t *xbat;
 	uint32_t *bat;
 	const char *path;
 };
@@ -65,6 +76,13 @@ static int cmd_dst_write_sparse(struct cmd_dst *d, uint64_t off, const uint8_t *
 		if (d->kind == 0) {
 			if (hostdev_pwrite_full(d->hd.fd, buf + start, i - start, off + start) < 0)
 				return cmd_fail(1, "%s: write: %s", d->path, strerror(errno));
+		} else if (d->kind == DST_VHDX) {
+			int rc = vhdx_write(d->x, (off + start) / VHD_SECTOR, (i - start) / VHD_SECTOR, buf + start);
+			if (rc)
+				return cmd_fail(1, "%s: write at sector %llu: %s (%s)", d->path,
+				                (unsigned long long)((off + start) / VHD_SECTOR),
+				                rc == VHDX_E_IO && d->hd.last_errno ? strerror(d->hd.last_errno) : vhdx_strerror(rc),
+				                vhdx_errname(rc));
 		} else {
 			int rc = vhd_write(&d->v, (off + start) / VHD_SECTOR, (i - start) / VHD_SECTOR, buf + start);
 			if (rc)
@@ -86,6 +104,40 @@ static int cmd_dst_write(struct cmd_dst *d, uint64_t off, const uint8_t *buf, ui
 	return cmd_dst_write_sparse(d, off, buf, len);
 }
 
+/* Create the VHDX output on d->hd (size bytes) and open it for writing with a random session; 0 or exit code. */
+static int cmd_dst_vhdx_open(struct cmd_dst *d, uint64_t size, uint32_t block_size, uint32_t log_size)
+{
+	struct vhdx_create_opts o;
+	struct vhdx_session sess;
+	struct vhdx_open_opts oo;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.type = d->vx_type;
+	o.size = size;
+	o.block_size = block_size;
+	o.log_size = log_size;
+	if (vxc_random_guid(&o.file_write) || vxc_random_guid(&o.data_write) || vxc_random_guid(&o.page83) ||
+	    vxc_random_session(&sess))
+		return cmd_fail(1, "getrandom: %s", strerror(errno));
+	memset(&oo, 0, sizeof(oo));
+	oo.session = &sess;
+	d->x = calloc(1, sizeof(*d->x));
+	if (!d->x)
+		return cmd_fail(1, "out of memory");
+	rc = vhdx_create(&d->hd.dev, &o);
+	if (!rc)
+		rc = vhdx_open(d->x, &d->hd.dev, 0, &oo);
+	if (!rc) {
+		d->xbat = malloc(vhdx_bat_bytes(d->x) + 8);
+		rc = d->xbat ? vhdx_load_bat(d->x, d->xbat) : VHDX_E_IO;
+	}
+	if (rc)
+		return cmd_fail(1, "%s: %s (%s)", d->path, rc == VHDX_E_IO && d->hd.last_errno ? strerror(d->hd.last_errno) :
+		                vhdx_strerror(rc), vhdx_errname(rc));
+	return 0;
+}
+
 /* Nonzero if OUT names the same file as IN or one of IN's chain members. */
 static int cmd_same_file(const char *out, struct img_src *s, const char *in)
 {
@@ -96,6 +148,12 @@ static int cmd_same_file(const char *out, struct img_src *s, const char *in)
 	if (s->fmt == IMG_FMT_VHD) {
 		for (int i = 0; i < s->c.n; i++)
 			if (stat(s->c.m[i]->path, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+				return 1;
+		return 0;
+	}
+	if (s->fmt == IMG_FMT_VHDX) {
+		for (int i = 0; i < s->x.n; i++)
+			if (stat(s->x.m[i]->path, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
 				return 1;
 		return 0;
 	}
@@ -117,9 +175,11 @@ int cmd_convert(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "ignore-timestamp", no_argument, NULL, OPT_IGNORE_TS },
 		{ "sync", no_argument, NULL, OPT_SYNC },
+		{ "log-size", required_argument, NULL, OPT_LOG_SIZE },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *out_fmt = NULL, *bs_s = NULL, *in, *out;
+	const char *out_fmt = NULL, *bs_s = NULL, *in, *out, *log_s = NULL;
+	uint64_t log_size = 0;
 	int in_fmt = IMG_FMT_AUTO;
 	struct progress pg;
 	unsigned cflags = CHAIN_RDONLY;
@@ -146,6 +206,7 @@ int cmd_convert(int argc, char **argv)
 		case 'h': return cmd_help("convert");
 		case OPT_IGNORE_TS: cflags |= CHAIN_IGNORE_TIMESTAMP; break;
 		case OPT_SYNC: do_sync = 1; break;
+		case OPT_LOG_SIZE: log_s = optarg; break;
 		default: return cmd_bad_option(opt, argv);
 		}
 	}
@@ -153,8 +214,15 @@ int cmd_convert(int argc, char **argv)
 		return cmd_bad_args("expected IN and OUT");
 	in = argv[optind];
 	out = argv[optind + 1];
-	if (!out_fmt)
+	if (!out_fmt) {
+		size_t ol = strlen(out);
 		d.kind = cmd_ends_vhd(out) ? VHD_TYPE_DYNAMIC : 0;
+		if (ol >= 5 && !strcasecmp(out + ol - 5, ".vhdx"))
+			d.kind = DST_VHDX, d.vx_type = VHDX_DYNAMIC;
+	} else if (!strcmp(out_fmt, "vhdx-dynamic") || !strcmp(out_fmt, "vhdx"))
+		d.kind = DST_VHDX, d.vx_type = VHDX_DYNAMIC;
+	else if (!strcmp(out_fmt, "vhdx-fixed"))
+		d.kind = DST_VHDX, d.vx_type = VHDX_FIXED;
 	else if (!strcmp(out_fmt, "raw"))
 		d.kind = 0;
 	else if (!strcmp(out_fmt, "fixed"))
@@ -162,8 +230,16 @@ int cmd_convert(int argc, char **argv)
 	else if (!strcmp(out_fmt, "dynamic") || !strcmp(out_fmt, "vhd") || !strcmp(out_fmt, "vpc"))
 		d.kind = VHD_TYPE_DYNAMIC;
 	else
-		return cmd_bad_args("-O must be raw, fixed or dynamic");
-	if (bs_s) {
+		return cmd_bad_args("-O must be raw, fixed, dynamic, vhdx-fixed or vhdx-dynamic");
+	if (log_s && (d.kind != DST_VHDX || cmd_parse_size(log_s, &log_size) || !log_size || log_size % MIB ||
+	              log_size > 0xFFFFFFFFull - MIB + 1))
+		return cmd_bad_args("--log-size applies to VHDX output: a positive multiple of 1M below 4G");
+	if (bs_s && d.kind == DST_VHDX) {
+		uint64_t bs;
+		if (cmd_parse_size(bs_s, &bs) || bs < VHDX_MIN_BLOCK || bs > VHDX_MAX_BLOCK || !cmd_is_pow2(bs))
+			return cmd_fail(EXIT_USAGE, "VHDX block size %s must be a power of two from 1M to 256M", bs_s);
+		block_size = (uint32_t)bs;
+	} else if (bs_s) {
 		uint64_t bs;
 		if (d.kind != VHD_TYPE_DYNAMIC)
 			return cmd_bad_args("-b applies to dynamic output only");
@@ -178,7 +254,12 @@ int cmd_convert(int argc, char **argv)
 	/* Input: by -f, or by content (imgfmt.c). */
 	if ((rc = img_src_open(&s, in, in_fmt, cflags)))
 		return rc;
-	if (d.kind != 0 && (s.size == 0 || s.size > VHD_MAX_SIZE)) {
+	if (d.kind == DST_VHDX && (s.size == 0 || s.size > VHDX_MAX_SIZE)) {
+		rc = cmd_fail(1, "%s: a VHDX's size must be 512 to %llu bytes, this input has %llu", in,
+		              (unsigned long long)VHDX_MAX_SIZE, (unsigned long long)s.size);
+		goto done;
+	}
+	if (d.kind != 0 && d.kind != DST_VHDX && (s.size == 0 || s.size > VHD_MAX_SIZE)) {
 		rc = cmd_fail(1, "%s: a VHD's size must be 512 to %llu bytes, this input has %llu", in,
 		              (unsigned long long)VHD_MAX_SIZE, (unsigned long long)s.size);
 		goto done;
@@ -204,7 +285,10 @@ int cmd_convert(int argc, char **argv)
 		goto done;
 	}
 	created = 1;
-	if (d.kind != 0) {
+	if (d.kind == DST_VHDX) {
+		if ((rc = cmd_dst_vhdx_open(&d, s.size, block_size, (uint32_t)log_size)))
+			goto done;
+	} else if (d.kind != 0) {
 		struct vhd_create_opts o;
 		memset(&o, 0, sizeof(o));
 		o.type = (uint32_t)d.kind;
@@ -248,7 +332,11 @@ int cmd_convert(int argc, char **argv)
 		rc = cmd_fail(1, "%s: %s", out, strerror(errno));
 		goto done;
 	}
-	if (d.kind != 0 && (rc = vhd_flush(&d.v))) {
+	if (d.kind == DST_VHDX && (rc = vhdx_close(d.x))) {
+		rc = cmd_fail(1, "%s: close: %s (%s)", out, vhdx_strerror(rc), vhdx_errname(rc));
+		goto done;
+	}
+	if (d.kind != 0 && d.kind != DST_VHDX && (rc = vhd_flush(&d.v))) {
 		rc = cmd_fail(1, "%s: flush: %s (%s)", out, vhd_strerror(rc), vhd_errname(rc));
 		goto done;
 	}
@@ -261,6 +349,8 @@ done:
 	progress_end(&pg);
 	free(buf);
 	free(d.bat);
+	free(d.x);
+	free(d.xbat);
 	hostdev_close(&d.hd);
 	if (rc && created)
 		unlink(out);

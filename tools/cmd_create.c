@@ -14,10 +14,17 @@
 
 const char create_usage[] =
 "usage: vhdtool create -t fixed|dynamic [-b BLOCKSIZE] -s SIZE [-f] OUT.vhd\n"
+"       vhdtool create -t vhdx-fixed|vhdx-dynamic [-b BLOCKSIZE] [--log-size SIZE] -s SIZE [-f] OUT.vhdx\n"
 "       vhdtool create -p PARENT.vhd [-F vhd] [-b BLOCKSIZE] [-f] CHILD.vhd\n"
+"       vhdtool create -p PARENT.vhdx [-b BLOCKSIZE] [--log-size SIZE] [-f] CHILD.vhdx\n"
 "\n"
-"Create an empty VHD image.\n"
-"  -t TYPE       fixed or dynamic (default dynamic; with -p: differencing)\n"
+"Create an empty VHD or VHDX image.\n"
+"  -t TYPE       fixed, dynamic, vhdx-fixed or vhdx-dynamic (default dynamic;\n"
+"                with -p: differencing, of the parent's format)\n"
+"  --log-size S  VHDX log size, a multiple of 1M (default 1M)\n"
+"                VHDX: -b is a power of two from 1M to 256M (default 32M;\n"
+"                differencing 2M); a VHDX child stores relative_path and\n"
+"                absolute_win32_path in its parent locator\n"
 "  -s SIZE       virtual size in bytes; K/M/G/T suffixes (powers of 1024); multiple of 512\n"
 "  -b BLOCKSIZE  dynamic/differencing block size, power of two >= 512 (default 2M)\n"
 "  -p PARENT     create a differencing image over PARENT (size taken from it); stores\n"
@@ -59,9 +66,11 @@ int cmd_create(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "log-size", required_argument, NULL, OPT_LOG_SIZE },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *type = NULL, *size_s = NULL, *bs_s = NULL, *parent = NULL, *out;
+	const char *type = NULL, *size_s = NULL, *bs_s = NULL, *parent = NULL, *out, *log_s = NULL;
+	int vx_type = 0;
 	int force = 0, opt, rc, pfmt = IMG_FMT_AUTO;
 	struct vhd_create_opts o;
 	struct chain pc;
@@ -83,6 +92,7 @@ int cmd_create(int argc, char **argv)
 				return rc;
 			break;
 		case 'f': force = 1; break;
+		case OPT_LOG_SIZE: log_s = optarg; break;
 		case 'h': return cmd_help("create");
 		default: return cmd_bad_option(opt, argv);
 		}
@@ -90,6 +100,43 @@ int cmd_create(int argc, char **argv)
 	if (argc - optind != 1)
 		return cmd_bad_args(argc - optind ? "expected exactly one output file" : "missing output file");
 	out = argv[optind];
+
+	/* VHDX: chosen by -t, or by the parent's content. */
+	if (type && !strncmp(type, "vhdx-", 5))
+		vx_type = !strcmp(type, "vhdx-fixed") ? VHDX_FIXED : !strcmp(type, "vhdx-dynamic") ? VHDX_DYNAMIC : -1;
+	if (vx_type < 0)
+		return cmd_bad_args("-t must be fixed, dynamic, vhdx-fixed or vhdx-dynamic");
+	if (parent && !vx_type) {
+		char why[1024];
+		int e, f = pfmt;
+		if (f == IMG_FMT_AUTO && (f = img_detect(parent, why, sizeof(why), &e)) < 0)
+			return cmd_fail(e ? EXIT_USAGE : 1, "%s", why);
+		if (f == IMG_FMT_VHDX)
+			vx_type = VHDX_DIFF;
+	}
+	if (vx_type) {
+		uint64_t sz = 0, bs = 0, ls = 0;
+		if (parent && vx_type != VHDX_DIFF)
+			return cmd_bad_args("-p creates a differencing image; -t must be omitted");
+		if (vx_type == VHDX_DIFF && size_s)
+			return cmd_bad_args("-s is not allowed with -p (the size is the parent's)");
+		if (vx_type != VHDX_DIFF) {
+			if (!size_s)
+				return cmd_bad_args("missing -s SIZE");
+			if (cmd_parse_size(size_s, &sz))
+				return cmd_bad_args("bad size (use bytes or a K/M/G/T suffix)");
+			if (sz == 0 || sz % VHDX_SECTOR || sz > VHDX_MAX_SIZE)
+				return cmd_fail(EXIT_USAGE, "size %llu must be a positive multiple of 512 up to %llu (64 TiB)",
+				                (unsigned long long)sz, (unsigned long long)VHDX_MAX_SIZE);
+		}
+		if (bs_s && (cmd_parse_size(bs_s, &bs) || bs < VHDX_MIN_BLOCK || bs > VHDX_MAX_BLOCK || !cmd_is_pow2(bs)))
+			return cmd_fail(EXIT_USAGE, "VHDX block size %s must be a power of two from 1M to 256M", bs_s);
+		if (log_s && (cmd_parse_size(log_s, &ls) || ls == 0 || ls % MIB || ls > 0xFFFFFFFFull - MIB + 1))
+			return cmd_fail(EXIT_USAGE, "VHDX log size %s must be a positive multiple of 1M below 4G", log_s);
+		return vx_create(vx_type, sz, (uint32_t)bs, (uint32_t)ls, parent, out, force);
+	}
+	if (log_s)
+		return cmd_bad_args("--log-size applies to VHDX images only");
 
 	if (parent) {
 		if (type && strcmp(type, "diff") && strcmp(type, "differencing"))

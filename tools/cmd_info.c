@@ -18,7 +18,10 @@ const char info_usage[] =
 "Show every footer and dynamic-header field of IMAGE: the current size and the\n"
 "size derived from the CHS geometry, parent locators with decoded paths, the\n"
 "allocated block count, how the image was opened (backup footer, 511-byte\n"
-"footer) and, for a differencing image, the members of its chain.\n"
+"footer) and, for a differencing image, the members of its chain. For a VHDX:\n"
+"both headers (sequence numbers, which is current), the region table, the log\n"
+"(empty, entries replayed in memory only, or torn), metadata, the parent\n"
+"locator and block states; a pending log is never written to the file.\n"
 "  -f FORMAT           raw, vhd or vhdx (default: by content; a raw file shows its size)\n"
 "  --json              print the same data as one JSON object\n"
 "  --ignore-timestamp  accept parents whose time stamp differs from the child's record\n"
@@ -251,8 +254,7 @@ int cmd_info(int argc, char **argv)
 	if (fmt == IMG_FMT_RAW)
 		return cmd_info_raw(&o, argv[optind]);
 	if (fmt == IMG_FMT_VHDX)
-		return cmd_fail(1, "%s: VHDX support is not built into this vhdtool yet (use -f raw to read the file as raw bytes)",
-		                argv[optind]);
+		return vx_info(&o, argv[optind]);
 	rc = chain_open(&c, argv[optind], flags);
 	if (rc && c.n == 0) {
 		cmd_fail(c.sys_errno ? EXIT_USAGE : 1, "%s", c.err);

@@ -8,7 +8,7 @@
 #include "../vhd/vhd_util.h"   /* vhd_sectors_of, vhd_ploc_space_bytes */
 
 const char map_usage[] =
-"usage: vhdtool map [-f vhd] [--svg OUT.svg] [--html OUT.html] [--ignore-timestamp] IMAGE\n"
+"usage: vhdtool map [-f vhd|vhdx] [--svg OUT.svg] [--html OUT.html] [--ignore-timestamp] IMAGE\n"
 "\n"
 "Show where everything lies in IMAGE's file and which parts of its virtual\n"
 "disk are allocated. Text (default): per chain member, a one-line bar of the\n"
@@ -20,7 +20,9 @@ const char map_usage[] =
 "              as an SVG picture (each region an element with data-kind, and a\n"
 "              tooltip)\n"
 "  --html OUT  the same picture in an HTML page, with the region table\n"
-"  -f FORMAT   vhd (default: by content)\n"
+"  -f FORMAT   vhd or vhdx (default: by content). A VHDX's text map lists the\n"
+"              file identifier, headers, region tables, log, metadata, BAT, block\n"
+"              runs by state, sector-bitmap blocks and unused space (no SVG/HTML)\n"
 "  --help      this text\n";
 
 /* Kinds of file regions. */
@@ -313,6 +315,18 @@ int cmd_map(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return cmd_bad_args("expected exactly one IMAGE");
+	if (fmt == IMG_FMT_AUTO) {
+		char why[1024];
+		int e;
+		if ((fmt = img_detect(argv[optind], why, sizeof(why), &e)) < 0)
+			return cmd_fail(e ? EXIT_USAGE : 1, "%s", why);
+	}
+	if (fmt == IMG_FMT_VHDX) {
+		if (svg || html)
+			return cmd_fail(EXIT_USAGE, "%s is a VHDX: --svg and --html draw VHD layouts only; the text map shows "
+			                "a VHDX's layout", argv[optind]);
+		return vx_map(argv[optind]);
+	}
 	if ((rc = img_open_vhd(&c, argv[optind], fmt, flags)))
 		return rc;
 	for (int i = 0; i < c.n && rc == 0; i++) {

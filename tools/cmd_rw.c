@@ -86,13 +86,15 @@ out:
 }
 
 const char write_usage[] =
-"usage: vhdtool write [-f vhd] [--ignore-timestamp] IMAGE LBA < DATA\n"
+"usage: vhdtool write [-f vhd|vhdx] [--ignore-timestamp] IMAGE LBA < DATA\n"
 "\n"
 "Write the sectors read from stdin into IMAGE's virtual disk at sector LBA.\n"
 "The stdin length must be a multiple of 512 and fit inside the disk; nothing\n"
 "is written otherwise. A differencing image takes the writes itself; its\n"
-"parents are only read. Raw files are not written (use dd).\n"
-"  -f FORMAT  vhd (default: by content)\n"
+"parents are only read. Raw files are not written (use dd). A VHDX is\n"
+"written through vhdx/ in a session with random GUIDs; a pending log is\n"
+"replayed into the file first (a note on stderr says so).\n"
+"  -f FORMAT  vhd or vhdx (default: by content)\n"
 "  --help  this text\n";
 
 /* Read all of stdin (at most limit bytes + 1) into a malloc'd buffer; returns 0 or -1 with errno. */
@@ -144,7 +146,10 @@ int cmd_write(int argc, char **argv)
 	unsigned flags = 0;
 	uint64_t lba, room, len = 0;
 	struct chain c;
-	struct vhd *v;
+	struct vxchain x;
+	struct vhd *v = NULL;
+	struct vhdx *xv = NULL;
+	uint64_t sectors;
 	struct stat st;
 	uint8_t *buf = NULL;
 	size_t blen = 0;
@@ -165,15 +170,33 @@ int cmd_write(int argc, char **argv)
 		return cmd_bad_args("expected IMAGE LBA (data on stdin)");
 	if (cmd_parse_u64(argv[optind + 1], &lba))
 		return cmd_bad_args("bad LBA");
-	if ((rc = img_open_vhd(&c, argv[optind], fmt, flags)))
-		return rc;
-	v = chain_leaf(&c);
-	if (lba > v->sectors) {
+	memset(&c, 0, sizeof(c));
+	memset(&x, 0, sizeof(x));
+	if (fmt == IMG_FMT_AUTO) {
+		char why[1024];
+		int e;
+		if ((fmt = img_detect(argv[optind], why, sizeof(why), &e)) < 0)
+			return cmd_fail(e ? EXIT_USAGE : 1, "%s", why);
+		if (fmt == IMG_FMT_RAW)
+			fmt = IMG_FMT_AUTO;   /* img_open_vhd words the refusal */
+	}
+	if (fmt == IMG_FMT_VHDX) {
+		if ((rc = img_open_vhdx(&x, argv[optind], 0)))
+			return rc;
+		xv = vxc_leaf(&x);
+		sectors = xv->sectors;
+	} else {
+		if ((rc = img_open_vhd(&c, argv[optind], fmt, flags)))
+			return rc;
+		v = chain_leaf(&c);
+		sectors = v->sectors;
+	}
+	if (lba > sectors) {
 		rc = cmd_fail(1, "LBA %llu is past the end of the disk (%llu sectors)", (unsigned long long)lba,
-		              (unsigned long long)v->sectors);
+		              (unsigned long long)sectors);
 		goto out;
 	}
-	room = (v->sectors - lba) * VHD_SECTOR;
+	room = (sectors - lba) * VHD_SECTOR;
 	/* A regular file on stdin can be validated up front and streamed; anything else is buffered. */
 	stream = fstat(0, &st) == 0 && S_ISREG(st.st_mode);
 	if (stream) {
@@ -193,7 +216,7 @@ int cmd_write(int argc, char **argv)
 	if (len > room) {
 		rc = cmd_fail(1, "%llu sectors at LBA %llu are past the end of the disk (%llu sectors)",
 		              (unsigned long long)(len / VHD_SECTOR), (unsigned long long)lba,
-		              (unsigned long long)v->sectors);
+		              (unsigned long long)sectors);
 		goto out;
 	}
 	if (stream) {
@@ -216,21 +239,32 @@ int cmd_write(int argc, char **argv)
 			lseek(0, n, SEEK_CUR);
 			p = buf;
 		}
-		e = vhd_write(v, lba + done / VHD_SECTOR, n / VHD_SECTOR, p);
+		e = xv ? vhdx_write(xv, lba + done / VHD_SECTOR, n / VHD_SECTOR, p) :
+		         vhd_write(v, lba + done / VHD_SECTOR, n / VHD_SECTOR, p);
 		if (e) {
 			rc = cmd_fail(1, "%s: write at sector %llu: %s (%s)", argv[optind],
-			              (unsigned long long)(lba + done / VHD_SECTOR), vhd_strerror(e), vhd_errname(e));
+			              (unsigned long long)(lba + done / VHD_SECTOR), xv ? vhdx_strerror(e) : vhd_strerror(e),
+			              xv ? vhdx_errname(e) : vhd_errname(e));
 			goto out;
 		}
 		done += n;
+	}
+	if (xv) {
+		/* Flushed, the log marked empty in both headers: the file opens clean without replay. */
+		if ((rc = vhdx_close(xv)))
+			rc = cmd_fail(1, "%s: close: %s (%s)", argv[optind], vhdx_strerror(rc), vhdx_errname(rc));
+		goto out;
 	}
 	if ((rc = vhd_flush(v))) {
 		rc = cmd_fail(1, "%s: flush: %s (%s)", argv[optind], vhd_strerror(rc), vhd_errname(rc));
 		goto out;
 	}
 out:
+	if (xv && rc)
+		vhdx_close(xv);   /* what was acknowledged stays; the log is marked empty if it can be */
 	free(buf);
 	chain_close(&c);
+	vxc_close(&x);
 	return rc;
 }
 

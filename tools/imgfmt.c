@@ -132,11 +132,25 @@ int img_detect(const char *path, char *why, size_t whylen, int *sys_errno)
 	return IMG_FMT_RAW;
 }
 
-/* The VHDX refusal (one wording for every verb; the VHDX library plugs in here). */
-static int img_refuse_vhdx(const char *path)
+/* Refuse a VHDX for a verb that edits VHD structures; see vhdtool.h. */
+int img_refuse_vhdx(const char *path)
 {
-	return cmd_fail(1, "%s: VHDX support is not built into this vhdtool yet (use -f raw to read the file as raw bytes)",
-	                path);
+	return cmd_fail(EXIT_USAGE, "%s is a VHDX: '%s' edits VHD structures and does not work on VHDX images "
+	                "(VHDX: create, info, check, convert, read, write, map, compare, measure; "
+	                "'vhdtool convert -O dynamic' makes a VHD of it)", path, cmd_name);
+}
+
+/* Open a VHDX chain; see vhdtool.h. */
+int img_open_vhdx(struct vxchain *c, const char *path, unsigned vxc_flags)
+{
+	int rc = vxc_open(c, path, vxc_flags);
+
+	if (!rc)
+		return 0;
+	rc = c->sys_errno ? EXIT_USAGE : 1;
+	cmd_fail(rc, "%s", c->err_msg);
+	vxc_close(c);
+	return rc;
 }
 
 /* Open a raw file as the source; prints failures; 0 or exit code. */
@@ -195,8 +209,14 @@ int img_src_open(struct img_src *s, const char *path, int fmt, unsigned chain_fl
 		if (fmt < 0)
 			return cmd_fail(e ? EXIT_USAGE : 1, "%s", why);
 	}
-	if (fmt == IMG_FMT_VHDX)
-		return img_refuse_vhdx(path);
+	if (fmt == IMG_FMT_VHDX) {
+		e = img_open_vhdx(&s->x, path, VXC_RDONLY | ((chain_flags & CHAIN_LEAF_ONLY) ? VXC_LEAF_ONLY : 0));
+		if (e)
+			return e;
+		s->fmt = IMG_FMT_VHDX;
+		s->size = vxc_leaf(&s->x)->vsize;
+		return 0;
+	}
 	if (fmt == IMG_FMT_RAW)
 		return img_open_raw(s, path);
 	e = img_open_vhd_chain(&s->c, path, chain_flags | CHAIN_RDONLY);
@@ -236,6 +256,8 @@ int img_src_unallocated(struct img_src *s, uint64_t off, uint64_t len)
 		return 1;
 	if (s->fmt == IMG_FMT_RAW)
 		return hostdev_next_data(s->fd, off, off + len) >= off + len;
+	if (s->fmt == IMG_FMT_VHDX)
+		return vxc_unallocated(&s->x, off, len);
 	for (int i = 0; i < s->c.n; i++) {
 		struct vhd *v = &s->c.m[i]->v;
 		if (v->footer.type != VHD_TYPE_DYNAMIC && v->footer.type != VHD_TYPE_DIFF)
@@ -261,6 +283,19 @@ int img_src_read(struct img_src *s, uint64_t off, uint32_t len, uint8_t *buf, in
 		if (rc)
 			return cmd_fail(1, "%s: read at sector %llu: %s (%s)", s->c.m[0]->path,
 			                (unsigned long long)(off / VHD_SECTOR), vhd_strerror(rc), vhd_errname(rc));
+		return 0;
+	}
+	if (s->fmt == IMG_FMT_VHDX) {
+		int rc;
+		if (vxc_unallocated(&s->x, off, len)) {
+			*zero = 1;
+			return 0;
+		}
+		rc = vxc_read(&s->x, off, len, buf);
+		if (rc)
+			return cmd_fail(1, "%s: read at sector %llu: %s (%s)", s->path, (unsigned long long)(off / VHD_SECTOR),
+			                rc == VHDX_E_IO && s->x.m[0]->hd.last_errno ? strerror(s->x.m[0]->hd.last_errno) :
+			                vhdx_strerror(rc), vhdx_errname(rc));
 		return 0;
 	}
 	/* Raw: read only the data extents of a sparse file; holes are zeros. */
@@ -293,6 +328,8 @@ void img_src_close(struct img_src *s)
 {
 	if (s->fmt == IMG_FMT_VHD)
 		chain_close(&s->c);
+	if (s->fmt == IMG_FMT_VHDX)
+		vxc_close(&s->x);
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;

@@ -7,6 +7,7 @@
 #include "../vhd/vhd.h"
 #include "chain.h"
 #include "hostdev.h"
+#include "vxchain.h"
 
 /* Exit codes: 0 success, 1 failure (or defects found by check), 2 bad arguments / unusable input, 3 leaks only (check). */
 #define EXIT_DEFECTS 1
@@ -26,6 +27,7 @@
 #define OPT_SHRINK 0x105
 #define OPT_SVG 0x106
 #define OPT_HTML 0x107
+#define OPT_LOG_SIZE 0x108
 
 /* The running subcommand's name, for messages ("vhdtool" before dispatch). */
 extern const char *cmd_name;
@@ -131,19 +133,21 @@ const char *img_fmt_name(int fmt);
  */
 int img_detect(const char *path, char *why, size_t whylen, int *sys_errno);
 
-/* An image opened for reading its virtual disk: a VHD chain or a raw file. */
+/* An image opened for reading its virtual disk: a VHD chain, a VHDX chain or a raw file. */
 struct img_src {
-	int fmt;                 /* IMG_FMT_RAW or IMG_FMT_VHD */
+	int fmt;                 /* IMG_FMT_RAW, IMG_FMT_VHD or IMG_FMT_VHDX */
 	struct chain c;          /* VHD */
+	struct vxchain x;        /* VHDX (read-only: a pending log replayed in memory) */
 	int fd;                  /* raw (-1 otherwise) */
 	uint64_t size;           /* virtual size in bytes */
 	uint64_t data_pos;       /* raw: no data before this offset (hole skip cache) */
 	const char *path;
 };
 /*
- * Open path as fmt (IMG_FMT_AUTO: img_detect). VHDX is refused ("VHDX support
- * is not built into this vhdtool yet"); a file that looks like a VHD but does
- * not open is refused with the reason and the remedy. chain_flags: CHAIN_*.
+ * Open path as fmt (IMG_FMT_AUTO: img_detect), read-only; a VHDX with its
+ * chain through vxc_open (a pending log replayed in memory, said on stderr);
+ * a file that looks like a VHD but does not open is refused with the reason
+ * and the remedy. chain_flags: CHAIN_* (CHAIN_LEAF_ONLY applies to VHDX too).
  * Prints the failure; returns 0 or an exit code (1 malformed, 2 unreadable).
  */
 int img_src_open(struct img_src *s, const char *path, int fmt, unsigned chain_flags);
@@ -155,10 +159,28 @@ int img_src_unallocated(struct img_src *s, uint64_t off, uint64_t len);
 void img_src_close(struct img_src *s);
 /*
  * Open path as a VHD chain for a VHD-only verb: -f raw is refused (the verb
- * has nothing to work on in a raw file), as is VHDX and a file that is not a
- * VHD. Prints the failure; returns 0 or an exit code; c is closed on failure.
+ * has nothing to work on in a raw file), as is VHDX (img_refuse_vhdx) and a
+ * file that is not a VHD. Prints the failure; returns 0 or an exit code; c is closed on failure.
  */
 int img_open_vhd(struct chain *c, const char *path, int fmt, unsigned chain_flags);
+
+/* Refuse a VHDX for a verb that edits VHD structures (one wording); returns EXIT_USAGE. */
+int img_refuse_vhdx(const char *path);
+/* Open path as a VHDX chain (vxc_open flags); prints the failure; 0 or an exit code (1 malformed, 2 unreadable); c closed on failure. */
+int img_open_vhdx(struct vxchain *c, const char *path, unsigned vxc_flags);
+
+/* ------------------------------------------------------------------ VHDX verbs (cmd_vhdx.c), called where a verb finds a VHDX */
+
+/* info of a VHDX (and its chain): headers, regions, log, metadata, locator, blocks; text or JSON (o). Exit code. */
+int vx_info(struct out *o, const char *path);
+/* check of a VHDX and its chain: every open error and vhdx_check defect by the library's names. Exit code as check's. */
+int vx_check(const char *path, int json);
+/* write stdin's sectors at lba into a VHDX (leaf), log replayed into the file first. Exit code. */
+int vx_write(const char *path, uint64_t lba);
+/* map of a VHDX's file layout as text (regions, log, BAT, blocks). Exit code. */
+int vx_map(const char *path);
+/* create a VHDX: type VHDX_FIXED/VHDX_DYNAMIC (size, block, log), or VHDX_DIFF over parent; force overwrites. Exit code. */
+int vx_create(int type, uint64_t size, uint32_t block, uint32_t log, const char *parent, const char *out, int force);
 
 /* ------------------------------------------------------------------ editing an image in place (vhdedit.c) */
 

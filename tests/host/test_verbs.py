@@ -92,12 +92,16 @@ def test_header_only_counts_as_vhd(vhdtool, tmp_path):
 
 
 @pytest.mark.parametrize("verb", ["info", "check", "read", "convert", "map", "compact", "commit"])
-def test_vhdx_refused(vhdtool, tmp_path, verb):
+def test_vhdx_broken_or_refused(vhdtool, tmp_path, verb):
     p = tmp_path / "d.vhdx"
     p.write_bytes(b"vhdxfile" + bytes(1024 * 1024 - 8))
     args = {"read": [p, 0, 1], "convert": [p, tmp_path / "o.raw"]}.get(verb, [p])
     res = run([vhdtool, verb] + args, rc=(1, 2), text=True)
-    assert "VHDX support is not built into this vhdtool yet" in res.stderr
+    if verb in ("compact", "commit"):
+        assert "edits VHD structures and does not work on VHDX images" in res.stderr
+    else:
+        # VHDX is read by vhdx/ now: an identifier with no valid header gets the library's name for it.
+        assert "headers-bad" in res.stderr or "headers-bad" in res.stdout
     if verb == "convert":
         run([vhdtool, "convert", "-f", "raw", p, tmp_path / "o.raw"])
         assert read_file(tmp_path / "o.raw") == read_file(p)
