@@ -109,13 +109,13 @@ def modules_in_order(tree, wanted=MODULES):
     return order
 
 
-def initramfs(workdir):
-    """The initramfs: nbdinit (static), vhdboot-attach, the modules and /modules.order."""
+def initramfs(workdir, modules=MODULES):
+    """The initramfs: nbdinit (static), vhdboot-attach, the modules (and their dependencies) and /modules.order."""
     if not os.path.exists(ATTACH):
         raise bi.BuildError("%s is missing: run `make linux`" % ATTACH)
     init = os.path.join(workdir, "nbdinit")
     bi.run(["gcc", "-static", "-Os", "-s", "-Wall", "-Werror", "-o", init, os.path.join(HERE, "nbdinit.c")])
-    mods = modules_in_order(kernel_tree())
+    mods = modules_in_order(kernel_tree(), modules)
     ents = [("dev", 0o40755, b"", (0, 0)), ("dev/console", 0o20600, b"", (5, 1)),
             ("proc", 0o40755, b"", (0, 0)), ("sys", 0o40755, b"", (0, 0)), ("run", 0o40755, b"", (0, 0)),
             ("lib", 0o40755, b"", (0, 0)), ("lib/modules", 0o40755, b"", (0, 0))]
@@ -281,6 +281,50 @@ def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_
     return host, raw, vhd, parent
 
 
+# ------------------------------------------------------------------ the UEFI guest (issue 17 item 5)
+
+# The cloud kernel has no AHCI driver: under OVMF the host disk is NVMe (built in). efivarfs: vhdboot-attach
+# reads vhdboot.efi's variable through it.
+EFI_MODULES = ["nbd", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "efivarfs"]
+EFI_ESP_MIB = 24                  # the guest's ESP (GRUB-EFI, vmlinuz, the initrd)
+EFI_ROOT_START = 2048 + EFI_ESP_MIB * bi.MiB // bi.SECTOR
+EFI_ARGS = bi.LINUX_ARGS + " vhdboot.token=%s vhdboot.fill=%d vhdboot.root=/dev/nbd0p2" % (TOKEN, FILL_KIB)
+EFI_GRUB_CFG = r"""set pager=0
+regexp --set=dev '^\(([^)]*)\)' "$cmdpath"
+set root=($dev)
+echo "GRUBEFI-ATTACH root=$root"
+linux /vmlinuz %s
+initrd /initrd.img
+boot
+""" % EFI_ARGS
+
+
+def build_efi_guest_raw(out, workdir):
+    """The UEFI guest disk: GPT, partition 1 an ESP (FAT16) with GRUB-EFI (standalone) as \\EFI\\BOOT\\BOOTX64.EFI,
+    /vmlinuz (EFI stub) and /initrd.img (nbdinit + vhdboot-attach + EFI_MODULES); partition 2 an empty ext2
+    that nbdinit writes through /dev/nbd0p2 after vhdboot-attach served the image from vhdboot.efi's variable."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    import efi_harness as eh
+    parts = eh.gpt(out, GUEST_MIB * bi.MiB, [(2048, EFI_ESP_MIB * bi.MiB // bi.SECTOR, eh.ESP_TYPE, "esp"),
+                                             (EFI_ROOT_START, None, eh.DATA_TYPE, "root")])
+    cfg = os.path.join(workdir, "grub-attach.cfg")
+    with open(cfg, "w") as fh:
+        fh.write(EFI_GRUB_CFG)
+    efi = os.path.join(workdir, "grubx64-attach.efi")
+    eh.run(["grub-mkstandalone", "-O", "x86_64-efi", "-o", efi, "--locales=", "--fonts=", "--themes=",
+            "--modules=part_gpt fat", "--install-modules=part_gpt fat regexp echo linux normal",
+            "boot/grub/grub.cfg=" + cfg])
+    eh.fat_into(out, parts[0][0], parts[0][1], 16, {"EFI/BOOT/BOOTX64.EFI": efi, "vmlinuz": bi.kernel(),
+                                                  "initrd.img": initramfs(workdir, EFI_MODULES)}, label="GUESTESP")
+    e2 = os.path.join(workdir, "root.ext2")
+    if os.path.exists(e2):
+        os.unlink(e2)
+    bi.run(["mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-L", "vhdroot", e2, str(parts[1][1] // 2)])
+    bi.copy_into(out, parts[1][0], e2)
+    os.unlink(e2)
+    return out
+
+
 # ------------------------------------------------------------------ after the boot
 
 def extract_vhd(host, out, name=VHD_NAME):
@@ -291,13 +335,13 @@ def extract_vhd(host, out, name=VHD_NAME):
     return out
 
 
-def read_guest_file(vhd, name, workdir):
-    """The bytes of /name in the VHD's ext2 root (vhdtool convert to raw, partition 1, debugfs dump)."""
+def read_guest_file(vhd, name, workdir, start=2048):
+    """The bytes of /name in the VHD's ext2 root (vhdtool convert to raw, the partition at sector start, debugfs dump)."""
     raw = os.path.join(workdir, "after.raw")
     bi.run([bi.VHDTOOL, "convert", "-O", "raw", vhd, raw])
     part = os.path.join(workdir, "after.p1")
     with open(raw, "rb") as src, open(part, "wb") as dst:
-        src.seek(2048 * bi.SECTOR)
+        src.seek(start * bi.SECTOR)
         shutil.copyfileobj(src, dst, 4 * bi.MiB)
     os.unlink(raw)
     dump = os.path.join(workdir, "dump.bin")
