@@ -366,3 +366,38 @@ def test_linux_attach_from_efi_variable(tmp_path):
     assert token == ("VHDBOOT-TOKEN %s written by Linux through /dev/nbd0p2\n" % ln.TOKEN).encode(), token
     fill = ln.read_guest_file(after, "vhdboot-fill.bin", str(tmp_path), start=ln.EFI_ROOT_START)
     assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"
+
+
+def test_linux_root_on_vhd_from_efi_variable(tmp_path):
+    """The full root switch under UEFI: the same kind of guest, but its initrd is made by Debian's real mkinitramfs
+    with tools/linux/initramfs-tools (local-top runs vhdboot-attach, which reads vhdboot.efi's variable);
+    root=/dev/nbd0p2 rw; the root's /sbin/init (rootinit.c) sees /dev/nbd0p2 as / and the '@' server alive,
+    writes a token and a 3 MiB pattern, remounts read-only and disconnects. The host finds both files in the VHD
+    (which grew) and vhdtool check is clean."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "thirdparty"))
+    import linux_nbd as ln
+    raw = ln.build_efi_guest_raw(str(tmp_path / "root.raw"), str(tmp_path), full_root=True)
+    vhd = str(tmp_path / "r.vhd")
+    eh.to_vhd(raw, vhd, "dynamic")
+    before = os.path.getsize(vhd)
+    host, esp = make_host(tmp_path, raw, {"r.vhd": vhd}, cfg="vhd=/images/r.vhd\n")
+    rc, log, secs = eh.boot(str(tmp_path), [(host, eh.NVME)], timeout=TIMEOUT)
+    ctx = "exit %s after %.0f s\n%s" % (rc, secs, log[-8000:])
+    assert rc == eh.EXIT_PASS and "ROOTINIT-DONE" in log, ctx
+    assert "in the volatile runtime variable VhdbootHandover-bb45c8af-ef6d-4f0e-843d-8e342883d875" in log, ctx
+    assert re.search(r"serving nvme0n1 partition nvme0n1p1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
+                     % (ln.GUEST_MIB * 2048), log), ctx
+    assert "Success: vhdboot: the image is /dev/nbd0" in log, ctx
+    assert "ROOTINIT root=/dev/nbd0p2" in log, ctx
+    assert re.search(r"ROOTINIT server @\S*vhdboot-attach", log), ctx
+    assert "ROOTINIT wrote vhdboot-fill.bin" in log and "ROOTINIT detached" in log, ctx
+    assert "/dev/nbd0: disconnected, image flushed and closed" in log, ctx
+
+    after = fetch(tmp_path, host, esp, "r.vhd")
+    eh.run([eh.VHDTOOL, "check", after])
+    assert os.path.getsize(after) > before, "the dynamic VHD did not grow (%d, was %d)" % (os.path.getsize(after), before)
+    token = ln.read_guest_file(after, "vhdboot-switched.txt", str(tmp_path), start=ln.EFI_IT_ROOT_START)
+    assert token == b"VHDBOOT-SWITCHED written by the root's /sbin/init after switch_root\n", token
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", str(tmp_path), start=ln.EFI_IT_ROOT_START)
+    assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"
