@@ -1,4 +1,4 @@
-/* handover.h: the firmware side of the hand-over table: build it from the chosen images, place it in reserved low memory. */
+/* handover.h: the firmware side of the hand-over table: build it from the chosen images; place it in reserved low memory (BIOS) or hand it sealed to a front end that publishes it (UEFI: efi/ehandover.c). */
 #ifndef HANDOVER_H
 #define HANDOVER_H
 

@@ -208,6 +208,9 @@ def test_no_efi_loader(tmp_path, guest):
     rc, log, secs = eh.boot_until(str(tmp_path), [(host, eh.IDE)], ["returning to the firmware"], timeout=TIMEOUT)
     assert "boot: the image has no EFI loader: none of its 1 FAT volume(s) has \\EFI\\BOOT\\BOOTX64.EFI" in log, log[-4000:]
     assert "serve: vhd0: Block I/O removed" in log
+    # The hand-over variable published before the loader was looked for is deleted again: no OS looks for the disk.
+    assert log.index("in the volatile runtime variable VhdbootHandover") < log.index(
+        "handover: variable VhdbootHandover deleted (vhdboot took the disk back)"), log[-4000:]
     assert "returning to the firmware" in log
     assert sha(fetch(tmp_path, host, esp, "n.vhd")) == before
 

@@ -68,6 +68,7 @@ static struct {
 	EFI_STATUS answer;
 } var;
 
+/* SetVariable: record the call (name in ASCII, data copied) and answer var.answer. */
 static EFI_STATUS EFIAPI m_setvar(CHAR16 *name, EFI_GUID *guid, UINT32 attrs, UINTN size, VOID *data)
 {
 	size_t k = 0;
@@ -90,6 +91,7 @@ static struct hostdev dev;
 static uint32_t arena;
 static uint8_t disk0[512], gpt_hdr[512], gpt_ent[512];
 
+/* Run a shell command; the test fails if it does. */
 static void sh(const char *fmt, ...)
 {
 	char cmd[2048];
