@@ -64,6 +64,17 @@ const EFI_DEVICE_PATH *esrv_devpath(const struct esrv *s);
 /* Log the request counters (reads, writes, flushes, errors). */
 void esrv_log_stats(const struct esrv *s);
 
+/* ---- ehandover.c: the hand-over table for the OS */
+/*
+ * Build the hand-over table for the nimg served images under mode
+ * (CMDLINE_MODE_*) and publish it as the volatile runtime variable
+ * HO_EFI_VAR_NAME-HO_EFI_VAR_GUID, before the image's loader starts.
+ * 0, or -1 (logged: no table, or SetVariable refused it).
+ */
+int eho_publish(int nimg, int mode);
+/* Delete the variable again (vhdboot takes the disk back: a later OS must not look for it); logged. */
+void eho_withdraw(void);
+
 /* ---- loader.c: the image's own EFI loader */
 /* Find path (an EFI loader, "\EFI\BOOT\BOOTX64.EFI") on a FAT partition of served disk s, LoadImage and StartImage it; returns its exit status, or an error (logged) when there is none. */
 EFI_STATUS eload_start(const struct esrv *s, const char *path);

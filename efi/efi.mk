@@ -18,7 +18,7 @@ EFI_LDFLAGS := -nostdlib -shared -Bsymbolic -znocombreloc --no-undefined
 # The shared sources: the pure libraries, the format adapters, the selection of kernel/ and its printf/string/overlay.
 EFI_SHARED := $(BLOCK_SRCS) $(wildcard vhd/*.c) $(VHDX_SRCS) $(wildcard image/*.c) $(FS_SRCS) \
               kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c kernel/fmt.c kernel/string.c \
-              kernel/overlay.c
+              kernel/overlay.c kernel/handover.c handover/ho.c
 EFI_SRCS   := $(wildcard efi/*.c)
 EFI_OBJS   := $(EFI_SHARED:%.c=$(EBUILD)/%.o) $(EFI_SRCS:%.c=$(EBUILD)/%.o)
 # The sections of the PE image (gnu-efi's list).
@@ -56,7 +56,7 @@ $(EBUILD)/efiprobe.efi $(EBUILD)/efibench.efi: $(EBUILD)/%.efi: $(EBUILD)/%.so
 	$(EFI_OBJCOPY) $(EFI_SECTIONS) --target efi-app-x86_64 --subsystem=10 $< $@
 
 # tests/unit/test_efi*.c: efi/ files built hosted with gnu-efi's headers, over models of the firmware's services:
-# test_efiserve (serve.c and eblk.c's device-path helpers), test_efiopts (eopts.c with kernel/cmdline.c).
+# test_efiserve (serve.c and eblk.c's device-path helpers), test_efiopts (eopts.c with kernel/cmdline.c), test_efihandover.
 EFI_HOST_FLAGS := -isystem $(EFI_INC) -isystem $(EFI_INC)/x86_64 -DGNU_EFI_USE_MS_ABI
 $(BUILD)/host/efi/%.o $(BUILD)/san/efi/%.o $(BUILD)/host/tests/unit/test_efi%.o $(BUILD)/san/tests/unit/test_efi%.o: \
 	HOST_CFLAGS += $(EFI_HOST_FLAGS)
@@ -64,6 +64,10 @@ $(BUILD)/unit/test_efiserve: $(BUILD)/host/efi/serve.o $(BUILD)/host/efi/eblk.o
 $(BUILD)/unit/test_efiserve-san: $(BUILD)/san/efi/serve.o $(BUILD)/san/efi/eblk.o
 $(BUILD)/unit/test_efiopts: $(BUILD)/host/efi/eopts.o $(BUILD)/host/kernel/cmdline.o
 $(BUILD)/unit/test_efiopts-san: $(BUILD)/san/efi/eopts.o $(BUILD)/san/kernel/cmdline.o
+# test_efihandover: ehandover.c over kernel/handover.c, handover/ho.c and the hosted selection (test_select's objects).
+EHO_HOST_SRCS := efi/ehandover.c kernel/handover.c handover/ho.c $(filter-out kernel/cmdline.c,$(SELECT_KSRCS)) $(FS_SRCS)
+$(BUILD)/unit/test_efihandover: $(EHO_HOST_SRCS:%.c=$(BUILD)/host/%.o) $(BUILD)/host/kernel/cmdline.o
+$(BUILD)/unit/test_efihandover-san: $(EHO_HOST_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/kernel/cmdline.o
 
 # make run-efi: boot the demo ESP (vhdboot.efi as \EFI\BOOT\BOOTX64.EFI + the demo image) under OVMF.
 OVMF_CODE ?= /usr/share/OVMF/OVMF_CODE_4M.fd

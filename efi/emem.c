@@ -18,6 +18,8 @@ uint32_t kernel_base;
  */
 struct mem_range mem_map[MEM_MAX_RANGES];
 int mem_nranges;
+/* kernel/mem.h's resident region: none under UEFI (the hand-over table's resident_phys/bytes are 0). */
+uint32_t mem_res_base, mem_res_size;
 
 /* emem_init, the contract in efi.h. */
 int emem_init(void)

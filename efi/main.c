@@ -7,6 +7,7 @@
 #include "../kernel/overlay.h"
 #include "../block/disk.h"
 #include "../image/image.h"
+#include "../kernel/handover.h" /* HO_EFI_VAR_NAME */
 
 #define EFI_SNAPSHOT_DEFAULT (64ull << 20) /* mode=snapshot without snapshot=SIZE: RAM for the guest's writes */
 
@@ -31,6 +32,7 @@ static char boot_names[SEL_MAX_IMAGES][24];
 /* Take back every served disk, then return status to the firmware (its boot manager goes on); never returns while a disk is still in use. */
 static EFI_STATUS boot_return(EFI_STATUS status)
 {
+	eho_withdraw();
 	for (int i = SEL_MAX_IMAGES - 1; i >= 0; i--)
 		if (boot_srv[i] && esrv_uninstall(boot_srv[i])) {
 			/* Our code would be freed under a disk the firmware still uses: never return then. */
@@ -136,6 +138,11 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 		if (s != EFI_SUCCESS)
 			return s;
 	}
+	/* The hand-over table for the OS (efi/ehandover.c, docs/handover.md): after ExitBootServices nothing of ours runs. */
+	if (boot_cmd.no_handover)
+		con_printf("handover: nohandover: no %s variable for the OS (an OS cannot find the image again)\n", HO_EFI_VAR_NAME);
+	else
+		eho_publish(nimg, boot_cmd.mode);
 	EFI_STATUS ls = eload_start(boot_srv[0], boot_loader);
 	for (int i = 0; i < nimg; i++)
 		esrv_log_stats(boot_srv[i]);

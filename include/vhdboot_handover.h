@@ -22,12 +22,22 @@
 #define HO_SIGNATURE "$VHDBOOT"       /* 8 bytes, no NUL, at offset 0 */
 #define HO_SIG_BYTES 8u
 #define HO_VERSION_MAJOR 1u
-#define HO_VERSION_MINOR 0u
+#define HO_VERSION_MINOR 1u            /* 1.1: iface HO_IFACE_EFI, header flag HO_F_EFI_VAR */
 #define HO_ALIGN 16u                  /* the table starts on a 16-byte boundary (it is placed page-aligned) */
 #define HO_MAX_BYTES 4096u            /* one page: the table never crosses a page (Linux reads it page by page) */
 #define HO_MAX_DRIVES 8u
 #define HO_SCAN_LO 0x80000u           /* where a reader searches: [HO_SCAN_LO, HO_SCAN_HI) physical */
 #define HO_SCAN_HI 0xA0000u
+/*
+ * Under UEFI (efi/ehandover.c) the table is not in low memory but the data of
+ * a volatile runtime variable (EFI_VARIABLE_BOOTSERVICE_ACCESS |
+ * EFI_VARIABLE_RUNTIME_ACCESS) of this name and vendor GUID (vhdboot's, the
+ * one of its Block I/O device path too); Linux shows it as
+ * /sys/firmware/efi/efivars/VhdbootHandover-<guid>: 4 bytes of attributes,
+ * then the table, whose self_phys is 0.
+ */
+#define HO_EFI_VAR_NAME "VhdbootHandover"
+#define HO_EFI_VAR_GUID "bb45c8af-ef6d-4f0e-843d-8e342883d875"
 
 /* Header (64 bytes). */
 struct ho_header {
@@ -47,10 +57,12 @@ struct ho_header {
 	uint32_t low_bytes;       /* 44 */
 	uint16_t firmware_off;    /* 48: string "vhdboot ..." (who built the table) */
 	uint16_t reserved1;       /* 50 */
-	uint32_t flags;           /* 52: HO_F_* (none defined in 1.0) */
+	uint32_t flags;           /* 52: HO_F_* */
 	uint8_t reserved2[8];     /* 56 */
 } __attribute__((packed));
 _Static_assert(sizeof(struct ho_header) == 64, "ho_header is 64 bytes");
+/* ho_header.flags */
+#define HO_F_EFI_VAR 0x01u        /* 1.1: built by vhdboot.efi, published as the EFI variable above (self_phys 0, no low or resident memory) */
 
 /* ho_drive.mode */
 enum ho_mode { HO_MODE_RW = 1, HO_MODE_RO = 2, HO_MODE_SNAPSHOT = 3 };
@@ -65,7 +77,7 @@ enum ho_fs { HO_FS_NONE = 0, HO_FS_FAT12 = 1, HO_FS_FAT16 = 2, HO_FS_FAT32 = 3 }
 /* ho_drive.part_scheme, ho_drive.disk_scheme */
 enum ho_scheme { HO_SCHEME_NONE = 0, HO_SCHEME_MBR = 1, HO_SCHEME_GPT = 2 };
 /* ho_drive.iface: how vhdboot reached the backing disk */
-enum ho_iface { HO_IFACE_ATA = 1, HO_IFACE_BIOS = 2, HO_IFACE_RAM = 3 };
+enum ho_iface { HO_IFACE_ATA = 1, HO_IFACE_BIOS = 2, HO_IFACE_RAM = 3, HO_IFACE_EFI = 4 /* 1.1: the firmware's Block I/O */ };
 /* ho_drive.flags */
 #define HO_DF_READ_ONLY 0x01u     /* the image was served read-only (mode=ro, or forced by its state) */
 #define HO_DF_EXT_PARTIAL 0x02u   /* the table holds only the first extents_count of extents_total runs */

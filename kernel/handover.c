@@ -45,7 +45,8 @@ static uint8_t ho_type_of(const char *type)
 /* The backing disk's identity into d: interface, names, size, sector 0's CRC and disk id, partition table scheme. */
 static void ho_fill_disk(struct ho_drive *d, const struct disk *dk)
 {
-	d->iface = !strcmp(dk->driver, "ata") ? HO_IFACE_ATA : (dk->flags & DISK_RAM) ? HO_IFACE_RAM : HO_IFACE_BIOS;
+	d->iface = !strcmp(dk->driver, "ata") ? HO_IFACE_ATA : !strcmp(dk->driver, "efi") ? HO_IFACE_EFI :
+		   (dk->flags & DISK_RAM) ? HO_IFACE_RAM : HO_IFACE_BIOS;
 	d->ata_channel = dk->channel;
 	d->ata_device = dk->device;
 	d->ata_io_base = dk->io_base;
@@ -65,8 +66,8 @@ static void ho_fill_disk(struct ho_drive *d, const struct disk *dk)
 	}
 }
 
-/* Record i: chosen image i (drive 80h + i) under mode (CMDLINE_MODE_*). */
-static void ho_fill(unsigned i, int mode)
+/* Record i: chosen image i (drive 80h + i) under mode (CMDLINE_MODE_*). NULL, or why the table cannot describe it. */
+static const char *ho_fill(unsigned i, int mode)
 {
 	struct ho_drive *d = ho_drive_at(&ho_b, i);
 	struct sel_image *si = sel_image((int)i);
@@ -74,6 +75,8 @@ static void ho_fill(unsigned i, int mode)
 	const struct disk *dk = disk_get(c->disk);
 	struct img_info in;
 	si->fmt->info(si->leaf, &in);
+	if (strcmp(si->fmt->name, "VHD"))
+		return "the table (version 1.x) describes VHD images only";
 
 	d->bios_drive = (uint8_t)(0x80 + i);
 	d->mode = mode == CMDLINE_MODE_RO ? HO_MODE_RO : mode == CMDLINE_MODE_SNAPSHOT ? HO_MODE_SNAPSHOT : HO_MODE_RW;
@@ -117,7 +120,7 @@ static void ho_fill(unsigned i, int mode)
 	}
 	d->chain_len = (uint8_t)n;
 	if (c->kind != SEL_FILE)
-		return;
+		return NULL;
 	struct iop_member *leaf = IOP_MEMBER_OF(si->leaf);
 	d->chain_off = ho_put(&ho_b, 2u * n, 2);
 	unsigned k = 0;
@@ -133,12 +136,10 @@ static void ho_fill(unsigned i, int mode)
 		im = ii.parent;
 	}
 	d->file_bytes = leaf->map.size_bytes;
-	if (fat_mount(&ho_vol, leaf->map.dev) == 0) {
-		d->fs = ho_vol.type == 12 ? HO_FS_FAT12 : ho_vol.type == 16 ? HO_FS_FAT16 : HO_FS_FAT32;
-		d->cluster_bytes = ho_vol.sec_per_clus * BLK_SECTOR;
-	} else {
-		d->fs = HO_FS_FAT32;      /* cannot happen: the image was opened from this volume */
-	}
+	if (fat_mount(&ho_vol, leaf->map.dev))
+		return "the image's file is not on FAT (the table and vhdboot-attach know FAT hosts only)";
+	d->fs = ho_vol.type == 12 ? HO_FS_FAT12 : ho_vol.type == 16 ? HO_FS_FAT16 : HO_FS_FAT32;
+	d->cluster_bytes = ho_vol.sec_per_clus * BLK_SECTOR;
 	uint32_t runs = leaf->map.count, keep = runs > HO_EXTENTS_MAX ? HO_EXTENTS_MAX : runs;
 	d->extents_total = runs;
 	d->extents_off = keep ? ho_put(&ho_b, keep * (uint32_t)sizeof(struct ho_extent), 8) : 0;
@@ -151,6 +152,7 @@ static void ho_fill(unsigned i, int mode)
 	d->extents_count = (uint16_t)keep;
 	if (keep < runs)
 		d->flags |= HO_DF_EXT_PARTIAL;
+	return NULL;
 }
 
 uint32_t handover_build(int nimg, int mode)
@@ -161,11 +163,16 @@ uint32_t handover_build(int nimg, int mode)
 		return 0;
 	}
 	struct ho_header *h = ho_head(&ho_b);
-	h->firmware_off = ho_put_str(&ho_b, "vhdboot (hand-over table 1.0)", 64);
+	h->firmware_off = ho_put_str(&ho_b, "vhdboot (hand-over table 1.1)", 64);
 	h->resident_phys = mem_res_base;
 	h->resident_bytes = mem_res_size;
-	for (int i = 0; i < nimg; i++)
-		ho_fill((unsigned)i, mode);
+	for (int i = 0; i < nimg; i++) {
+		const char *why = ho_fill((unsigned)i, mode);
+		if (why) {
+			con_printf("handover: no table for the OS: drive %02xh: %s\n", 0x80 + i, why);
+			return 0;
+		}
+	}
 	if (ho_b.err) {
 		con_printf("handover: the table does not fit in %u bytes: none left for the OS (%s)\n",
 			   HO_MAX_BYTES, ho_strerror(ho_b.err));
@@ -173,6 +180,16 @@ uint32_t handover_build(int nimg, int mode)
 	}
 	ho_bytes = ho_b.used;
 	return ho_bytes;
+}
+
+const void *handover_table(uint32_t flags, uint32_t *bytes)
+{
+	*bytes = 0;
+	if (!ho_bytes)
+		return NULL;
+	ho_head(&ho_b)->flags |= flags;
+	*bytes = ho_finish(&ho_b, 0);
+	return *bytes ? ho_buf : NULL;
 }
 
 void handover_place(uint32_t phys, uint32_t low_phys, uint32_t low_bytes)

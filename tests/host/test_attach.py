@@ -19,8 +19,9 @@ ATTACH = os.path.join(BUILD, "linux", "vhdboot-attach")
 SCAN_LO, SCAN_HI = 0x80000, 0xA0000
 
 
-def encode_table(phys, major=1, minor=0):
-    """A one-drive table (a dynamic VHD file /images/x.vhd on FAT32, partition 1 of an ATA disk) at phys."""
+def encode_table(phys, major=1, minor=0, flags=0, iface=1):
+    """A one-drive table (a dynamic VHD file /images/x.vhd on FAT32, partition 1 of an ATA disk) at phys;
+    flags = the header's (1: built by vhdboot.efi for its EFI variable), iface = the drive's (4: EFI Block I/O)."""
     data = bytearray()
     base = 64 + 160
 
@@ -38,7 +39,7 @@ def encode_table(phys, major=1, minor=0):
     path = put(b"/images/x.vhd\0")
     chain = put(struct.pack("<H", path), 2)
     ext = put(struct.pack("<IIQ", 0, 4096, 777), 8)
-    drive = struct.pack("<BBBBBBBBBBBBHH", 0x80, 1, 1, 3, 3, 3, 1, 1, 0, 1, 0, 0, 0x1F0, 0)
+    drive = struct.pack("<BBBBBBBBBBBBHH", 0x80, 1, 1, 3, 3, 3, 1, 1, 0, iface, 0, 0, 0x1F0, 0)
     drive += struct.pack("<QQII16s", 8192, 1000000, 0x48535431, 0xDEADBEEF, bytes(16))
     drive += struct.pack("<IBB2x", 1, 0x0C, 1)
     drive += struct.pack("<QQ16s", 2048, 900000, bytes(16))
@@ -47,7 +48,7 @@ def encode_table(phys, major=1, minor=0):
     assert len(drive) == 160
     total = base + len(data)
     hdr = struct.pack("<8sHHII HHB3xIIIIIHHI8x".replace(" ", ""), b"$VHDBOOT", major, minor, total, 0, 64, 160, 1,
-                      phys, 0x1FF00000, 0x30000, phys, 0x1000, fw, 0, 0)
+                      phys, 0x1FF00000, 0x30000, phys, 0x1000, fw, 0, flags)
     assert len(hdr) == 64
     t = bytearray(hdr + drive + data)
     struct.pack_into("<I", t, 16, zlib.crc32(bytes(t)) & 0xFFFFFFFF)
@@ -111,3 +112,49 @@ def test_install_staging(attach, tmp_path):
         if not rel.endswith("vhdboot-attach"):
             run([shell, "-n", str(f)])
     assert 'add_dracutmodules+=" vhdboot "' in (tmp_path / "etc/dracut.conf.d/vhdboot.conf").read_text()
+
+
+# ---------------------------------------------------------------- under UEFI: vhdboot.efi's variable (efivarfs)
+
+def efivar(tmp_path, table, attrs=6, name="VhdbootHandover-var"):
+    """The variable as efivarfs shows it: 4 bytes of attributes (6: boot-service + runtime access, volatile), the table."""
+    p = tmp_path / name
+    p.write_bytes(struct.pack("<I", attrs) + table)
+    return str(p)
+
+
+def test_efivar_table_read(attach, tmp_path):
+    """--efivar (default /sys/firmware/efi/efivars/VhdbootHandover-<guid>) is read before /dev/mem."""
+    t = encode_table(0, minor=1, flags=1, iface=4)
+    var = efivar(tmp_path, t)
+    out = run([attach, "--efivar", var, "--mem", "/nonexistent", "--info"], text=True).stdout
+    assert ("table: version 1.1, %d bytes in the EFI variable VhdbootHandover-bb45c8af-ef6d-4f0e-843d-8e342883d875, "
+            "1 drive(s)" % len(t)) in out, out
+    assert "vhdboot memory" not in out and "iface 4 " in out, out
+
+
+@pytest.mark.parametrize("damage", ["non-volatile", "crc", "low-memory-copy", "short"])
+def test_efivar_refused(attach, tmp_path, damage):
+    """A variable that is not what vhdboot.efi publishes: exit 3 with the reason, /dev/mem not tried."""
+    t = bytearray(encode_table(0x9F000 if damage == "low-memory-copy" else 0, minor=1,
+                               flags=0 if damage == "low-memory-copy" else 1, iface=4))
+    if damage == "crc":
+        t[100] ^= 0x20
+    if damage == "short":
+        t = t[:40]
+    var = efivar(tmp_path, bytes(t), attrs=7 if damage == "non-volatile" else 6)
+    r = run([attach, "--efivar", var, "--mem", "/nonexistent", "--info"], rc=3, text=True)
+    want = {"non-volatile": "is non-volatile (attributes 7)", "crc": "(crc); nothing attached",
+            "low-memory-copy": "(moved); nothing attached", "short": "44 bytes, not attributes + a hand-over table"}
+    assert want[damage] in r.stderr, r.stderr
+
+
+def test_efivar_absent_falls_back_to_low_memory(attach, tmp_path):
+    """No variable (a BIOS boot): the table is looked for in 80000h-9FFFFh of --mem, as before."""
+    mem = bytearray(SCAN_HI)
+    t = encode_table(0x9F000)
+    mem[0x9F000:0x9F000 + len(t)] = t
+    m = tmp_path / "mem.bin"
+    m.write_bytes(bytes(mem))
+    out = run([attach, "--efivar", str(tmp_path / "absent"), "--mem", str(m), "--info"], text=True).stdout
+    assert "table: version 1.0, " in out and "at 9f000, 1 drive(s)" in out, out

@@ -208,6 +208,9 @@ def test_no_efi_loader(tmp_path, guest):
     rc, log, secs = eh.boot_until(str(tmp_path), [(host, eh.IDE)], ["returning to the firmware"], timeout=TIMEOUT)
     assert "boot: the image has no EFI loader: none of its 1 FAT volume(s) has \\EFI\\BOOT\\BOOTX64.EFI" in log, log[-4000:]
     assert "serve: vhd0: Block I/O removed" in log
+    # The hand-over variable published before the loader was looked for is deleted again: no OS looks for the disk.
+    assert log.index("in the volatile runtime variable VhdbootHandover") < log.index(
+        "handover: variable VhdbootHandover deleted (vhdboot took the disk back)"), log[-4000:]
     assert "returning to the firmware" in log
     assert sha(fetch(tmp_path, host, esp, "n.vhd")) == before
 
@@ -325,3 +328,79 @@ def test_linux_via_grub_efi(tmp_path):
     assert rc == eh.EXIT_PASS and "VHDBOOT-LINUX-OK" in log, "exit %s after %.0f s\n%s" % (rc, secs, log[-6000:])
     assert re.search(r"GRUBEFI-LINUX root=hd[0-9]+,gpt1", log)
     assert re.search(r"VHDBOOT-INIT cmdline=.*" + eh.LINUX_TOKEN, log)
+
+
+def test_linux_attach_from_efi_variable(tmp_path):
+    """Issue 17 item 5, the hand-over under UEFI (initramfs-only Linux, no switch_root): GRUB-EFI + Debian's cloud
+    kernel (EFI stub) inside a dynamic VHD on the NVMe host disk's ESP; vhdboot.efi publishes the hand-over table
+    as the volatile runtime variable VhdbootHandover before StartImage; after ExitBootServices the initramfs
+    (tests/qemu/thirdparty/nbdinit.c) runs vhdboot-attach, which reads the variable through efivarfs, finds the
+    NVMe disk by identity, mounts its ESP and serves the VHD as /dev/nbd0; init writes a token and a 3 MiB
+    pattern into the image's ext2 (/dev/nbd0p2), detaches and powers off. The host finds both files in the VHD,
+    which grew, and vhdtool check is clean."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "thirdparty"))
+    import linux_nbd as ln
+    raw = ln.build_efi_guest_raw(str(tmp_path / "attach.raw"), str(tmp_path))
+    vhd = str(tmp_path / "a.vhd")
+    eh.to_vhd(raw, vhd, "dynamic")
+    before = os.path.getsize(vhd)
+    host, esp = make_host(tmp_path, raw, {"a.vhd": vhd}, cfg="vhd=/images/a.vhd\n")
+    rc, log, secs = eh.boot(str(tmp_path), [(host, eh.NVME)], timeout=TIMEOUT)
+    ctx = "exit %s after %.0f s\n%s" % (rc, secs, log[-8000:])
+    assert rc == eh.EXIT_PASS and "NBDINIT-DONE" in log, ctx
+    m = re.search(r"handover: table (\d+) bytes \(version 1\.1, 1 drive\(s\)\) in the volatile runtime variable "
+                  r"VhdbootHandover-bb45c8af-ef6d-4f0e-843d-8e342883d875", log)
+    assert m, ctx
+    # vhdboot-attach --info: the table came from the variable (not low memory), the disk is the firmware's.
+    assert re.search(r"table: version 1\.1, %s bytes in the EFI variable VhdbootHandover-" % m.group(1), log), ctx
+    assert re.search(r'place file "hd0,1:/images/a\.vhd"', log), ctx
+    assert re.search(r"iface 4 ", log), ctx
+    assert "NBDINIT attach rc=0" in log, ctx
+    assert re.search(r"serving nvme0n1 partition nvme0n1p1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
+                     % (ln.GUEST_MIB * 2048), log), ctx
+    assert "NBDINIT wrote vhdboot-token.txt" in log and "NBDINIT detached" in log, ctx
+    assert "/dev/nbd0: disconnected, image flushed and closed" in log, ctx
+
+    after = fetch(tmp_path, host, esp, "a.vhd")
+    eh.run([eh.VHDTOOL, "check", after])
+    assert os.path.getsize(after) > before, "the dynamic VHD did not grow (%d, was %d)" % (os.path.getsize(after), before)
+    token = ln.read_guest_file(after, "vhdboot-token.txt", str(tmp_path), start=ln.EFI_ROOT_START)
+    assert token == ("VHDBOOT-TOKEN %s written by Linux through /dev/nbd0p2\n" % ln.TOKEN).encode(), token
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", str(tmp_path), start=ln.EFI_ROOT_START)
+    assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"
+
+
+def test_linux_root_on_vhd_from_efi_variable(tmp_path):
+    """The full root switch under UEFI: the same kind of guest, but its initrd is made by Debian's real mkinitramfs
+    with tools/linux/initramfs-tools (local-top runs vhdboot-attach, which reads vhdboot.efi's variable);
+    root=/dev/nbd0p2 rw; the root's /sbin/init (rootinit.c) sees /dev/nbd0p2 as / and the '@' server alive,
+    writes a token and a 3 MiB pattern, remounts read-only and disconnects. The host finds both files in the VHD
+    (which grew) and vhdtool check is clean."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "thirdparty"))
+    import linux_nbd as ln
+    raw = ln.build_efi_guest_raw(str(tmp_path / "root.raw"), str(tmp_path), full_root=True)
+    vhd = str(tmp_path / "r.vhd")
+    eh.to_vhd(raw, vhd, "dynamic")
+    before = os.path.getsize(vhd)
+    host, esp = make_host(tmp_path, raw, {"r.vhd": vhd}, cfg="vhd=/images/r.vhd\n")
+    rc, log, secs = eh.boot(str(tmp_path), [(host, eh.NVME)], timeout=TIMEOUT)
+    ctx = "exit %s after %.0f s\n%s" % (rc, secs, log[-8000:])
+    assert rc == eh.EXIT_PASS and "ROOTINIT-DONE" in log, ctx
+    assert "in the volatile runtime variable VhdbootHandover-bb45c8af-ef6d-4f0e-843d-8e342883d875" in log, ctx
+    assert re.search(r"serving nvme0n1 partition nvme0n1p1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
+                     % (ln.GUEST_MIB * 2048), log), ctx
+    assert "Success: vhdboot: the image is /dev/nbd0" in log, ctx
+    assert "ROOTINIT root=/dev/nbd0p2" in log, ctx
+    assert re.search(r"ROOTINIT server @\S*vhdboot-attach", log), ctx
+    assert "ROOTINIT wrote vhdboot-fill.bin" in log and "ROOTINIT detached" in log, ctx
+    assert "/dev/nbd0: disconnected, image flushed and closed" in log, ctx
+
+    after = fetch(tmp_path, host, esp, "r.vhd")
+    eh.run([eh.VHDTOOL, "check", after])
+    assert os.path.getsize(after) > before, "the dynamic VHD did not grow (%d, was %d)" % (os.path.getsize(after), before)
+    token = ln.read_guest_file(after, "vhdboot-switched.txt", str(tmp_path), start=ln.EFI_IT_ROOT_START)
+    assert token == b"VHDBOOT-SWITCHED written by the root's /sbin/init after switch_root\n", token
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", str(tmp_path), start=ln.EFI_IT_ROOT_START)
+    assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"

@@ -1,7 +1,9 @@
 /* vhdboot-attach.c: Linux side of the hand-over: finds vhdboot's table, the backing disk and partition by identity, and serves the image as /dev/nbdN over a socketpair. */
 /*
  * Runs in an initramfs (static, no dependencies): reads the hand-over table
- * (include/vhdboot_handover.h) from /dev/mem below 1 MiB, finds the disk
+ * (include/vhdboot_handover.h) from the EFI variable vhdboot.efi publishes
+ * (efivarfs; mounted here when the firmware is UEFI and nobody did), else
+ * from /dev/mem below 1 MiB (the BIOS front end), finds the disk
  * whose size and sector 0 match (and serial, where the kernel tells it),
  * the partition by start and size, mounts the host FAT file system
  * (vfat) on /run/vhdboot/hostNN, opens the image with its whole chain
@@ -46,6 +48,7 @@ struct opts {
 	const char *nbd;          /* /dev/nbd0 */
 	const char *mem;          /* /dev/mem */
 	const char *table_file;   /* --table: a dump of [HO_SCAN_LO, HO_SCAN_HI) instead of /dev/mem */
+	const char *efivar;       /* --efivar: vhdboot.efi's variable as efivarfs shows it (attributes + table) */
 	const char *mount_dir;    /* /run/vhdboot */
 	unsigned drive;           /* 0x80 */
 	int wait_s;               /* seconds to wait for the disk and /dev/nbdN to appear */
@@ -134,9 +137,77 @@ static int load_lowmem(const struct opts *o)
 	return 0;
 }
 
+#define EFIVARS_DIR "/sys/firmware/efi/efivars"
+#define EFIVAR_DEFAULT EFIVARS_DIR "/" HO_EFI_VAR_NAME "-" HO_EFI_VAR_GUID
+#define EFI_VARIABLE_NON_VOLATILE 0x1u
+
+/*
+ * vhdboot.efi's variable (o->efivar: 4 bytes of attributes, then the table)
+ * into lowmem. Under UEFI with efivarfs not mounted (an initramfs), it is
+ * mounted on EFIVARS_DIR for the read and unmounted again. 1 read (its
+ * length in *len), 0 absent (fall back to /dev/mem), -1 refused (message).
+ */
+static int load_efivar(const struct opts *o, uint32_t *len)
+{
+	int mounted = 0;
+	int fd = open(o->efivar, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && !strcmp(o->efivar, EFIVAR_DEFAULT) && access("/sys/firmware/efi", F_OK) == 0 &&
+	    mount("efivarfs", EFIVARS_DIR, "efivarfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "") == 0) {
+		mounted = 1;              /* EBUSY etc.: already mounted (so the variable is truly absent) */
+		fd = open(o->efivar, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		int e = errno;
+		if (mounted)
+			umount(EFIVARS_DIR);
+		if (e == ENOENT)
+			return 0;
+		msg("cannot open %s: %s", o->efivar, strerror(e));
+		return -1;
+	}
+	static uint8_t var[4 + HO_MAX_BYTES + 1];
+	ssize_t r = read(fd, var, sizeof(var));   /* efivarfs hands the whole variable to one read */
+	close(fd);
+	if (mounted)
+		umount(EFIVARS_DIR);
+	if (r < 4 + (ssize_t)sizeof(struct ho_header) || r > 4 + (ssize_t)HO_MAX_BYTES) {
+		msg("%s: %zd bytes, not attributes + a hand-over table", o->efivar, r);
+		return -1;
+	}
+	uint32_t attrs = (uint32_t)var[0] | (uint32_t)var[1] << 8 | (uint32_t)var[2] << 16 | (uint32_t)var[3] << 24;
+	if (attrs & EFI_VARIABLE_NON_VOLATILE) {
+		msg("%s is non-volatile (attributes %x): vhdboot.efi publishes a volatile one, so this is a stale copy", o->efivar,
+		    attrs);
+		return -1;
+	}
+	memset(lowmem, 0, sizeof(lowmem));
+	memcpy(lowmem, var + 4, (size_t)r - 4);
+	*len = (uint32_t)r - 4;
+	return 1;
+}
+
 /* The table (in lowmem) or NULL with the exit code in *rc and a message. */
 static const uint8_t *find_table(const struct opts *o, int *rc)
 {
+	uint32_t vlen = 0;
+	int v = o->table_file ? 0 : load_efivar(o, &vlen);
+	if (v < 0) {
+		*rc = EXIT_BAD_TABLE;
+		return NULL;
+	}
+	if (v > 0) {
+		int e = ho_check(lowmem, vlen);
+		const struct ho_header *h = (const void *)lowmem;
+		if (!e && (!(h->flags & HO_F_EFI_VAR) || h->self_phys))
+			e = HO_E_MOVED;   /* a low-memory table copied into a variable: not what vhdboot.efi wrote */
+		if (e) {
+			msg("the hand-over table in %s is refused: %s (%s); nothing attached", o->efivar, ho_strerror(e),
+			    ho_errname(e));
+			*rc = EXIT_BAD_TABLE;
+			return NULL;
+		}
+		return lowmem;
+	}
 	if (load_lowmem(o)) {
 		*rc = EXIT_FAIL;
 		return NULL;
@@ -172,9 +243,14 @@ static const char *place_name(int p)
 static void print_table(const uint8_t *t)
 {
 	const struct ho_header *h = (const void *)t;
-	printf("table: version %u.%u, %u bytes at %05x, %u drive(s), by \"%s\"\n", h->version_major, h->version_minor,
-	       h->total_bytes, h->self_phys, h->ndrives, ho_str(t, h->firmware_off));
-	printf("vhdboot memory: low %05x-%05x, resident %08x-%08x\n", h->low_phys, h->low_phys + h->low_bytes - 1,
+	if (h->flags & HO_F_EFI_VAR)
+		printf("table: version %u.%u, %u bytes in the EFI variable %s-%s, %u drive(s), by \"%s\"\n", h->version_major,
+		       h->version_minor, h->total_bytes, HO_EFI_VAR_NAME, HO_EFI_VAR_GUID, h->ndrives, ho_str(t, h->firmware_off));
+	else
+		printf("table: version %u.%u, %u bytes at %05x, %u drive(s), by \"%s\"\n", h->version_major, h->version_minor,
+		       h->total_bytes, h->self_phys, h->ndrives, ho_str(t, h->firmware_off));
+	if (!(h->flags & HO_F_EFI_VAR))
+		printf("vhdboot memory: low %05x-%05x, resident %08x-%08x\n", h->low_phys, h->low_phys + h->low_bytes - 1,
 	       h->resident_phys, h->resident_phys + h->resident_bytes - 1);
 	for (unsigned i = 0; i < h->ndrives; i++) {
 		const struct ho_drive *d = ho_drive_get(t, i);
@@ -578,6 +654,7 @@ static void usage(void)
 		"      --ro             serve read-only\n"
 		"      --mem FILE       physical memory (default /dev/mem)\n"
 		"      --table FILE     a dump of %05x-%05x instead of /dev/mem (tests)\n"
+		"      --efivar FILE    vhdboot.efi's variable (default " EFIVAR_DEFAULT ")\n"
 		"exit: 0 attached; 2 no table (not booted by vhdboot); 3 damaged table; 1 other failure\n",
 		HO_SCAN_LO, HO_SCAN_HI - 1);
 }
@@ -598,11 +675,11 @@ static void mkdirs(const char *path)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL };
+	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, EFIVAR_DEFAULT, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL };
 	static const struct option lo[] = {
 		{"device", 1, 0, 'd'}, {"drive", 1, 0, 'r'}, {"wait", 1, 0, 'w'}, {"mount", 1, 0, 'm'},
 		{"foreground", 0, 0, 'f'}, {"info", 0, 0, 'i'}, {"ro", 0, 0, 'R'}, {"mem", 1, 0, 'M'},
-		{"table", 1, 0, 'T'}, {"disconnect", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"table", 1, 0, 'T'}, {"efivar", 1, 0, 'E'}, {"disconnect", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "d:r:w:m:fiD:h", lo, NULL)) != -1) {
@@ -616,6 +693,7 @@ int main(int argc, char **argv)
 		case 'R': o.read_only = 1; break;
 		case 'M': o.mem = optarg; break;
 		case 'T': o.table_file = optarg; break;
+		case 'E': o.efivar = optarg; break;
 		case 'D': o.disconnect = optarg; break;
 		case 'h': usage(); return 0;
 		default: usage(); return EXIT_FAIL;

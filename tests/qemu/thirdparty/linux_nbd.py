@@ -109,13 +109,13 @@ def modules_in_order(tree, wanted=MODULES):
     return order
 
 
-def initramfs(workdir):
-    """The initramfs: nbdinit (static), vhdboot-attach, the modules and /modules.order."""
+def initramfs(workdir, modules=MODULES):
+    """The initramfs: nbdinit (static), vhdboot-attach, the modules (and their dependencies) and /modules.order."""
     if not os.path.exists(ATTACH):
         raise bi.BuildError("%s is missing: run `make linux`" % ATTACH)
     init = os.path.join(workdir, "nbdinit")
     bi.run(["gcc", "-static", "-Os", "-s", "-Wall", "-Werror", "-o", init, os.path.join(HERE, "nbdinit.c")])
-    mods = modules_in_order(kernel_tree())
+    mods = modules_in_order(kernel_tree(), modules)
     ents = [("dev", 0o40755, b"", (0, 0)), ("dev/console", 0o20600, b"", (5, 1)),
             ("proc", 0o40755, b"", (0, 0)), ("sys", 0o40755, b"", (0, 0)), ("run", 0o40755, b"", (0, 0)),
             ("lib", 0o40755, b"", (0, 0)), ("lib/modules", 0o40755, b"", (0, 0))]
@@ -133,7 +133,7 @@ def initramfs(workdir):
     return out
 
 
-def initramfs_tools(workdir):
+def initramfs_tools(workdir, modules=("ata_piix", "sd_mod")):
     """An initramfs made by Debian's real mkinitramfs with tools/linux/initramfs-tools (the hook and the
     local-top script) for the cloud kernel of the cached .deb: MODULES=list (ata_piix, sd_mod) plus what the
     hook adds. mkinitramfs reads /lib/modules/VERSION and /boot/config-VERSION: both are bind/tmpfs mounts in
@@ -154,7 +154,7 @@ def initramfs_tools(workdir):
     with open(os.path.join(conf, "initramfs.conf"), "w") as fh:
         fh.write("MODULES=list\nBUSYBOX=auto\nCOMPRESS=gzip\nRESUME=none\n")
     with open(os.path.join(conf, "modules"), "w") as fh:
-        fh.write("ata_piix\nsd_mod\n")
+        fh.write("".join(m + "\n" for m in modules))
     out = os.path.join(workdir, "initrd-it.img")
     script = ("set -e; mkdir -p /lib/modules; mount --bind '%s' /lib/modules; mount -t tmpfs tmpfs /boot; "
               "cp '%s' /boot/; VHDBOOT_ATTACH='%s' mkinitramfs -d '%s' -o '%s' '%s'"
@@ -281,6 +281,67 @@ def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_
     return host, raw, vhd, parent
 
 
+# ------------------------------------------------------------------ the UEFI guest (issue 17 item 5)
+
+# The cloud kernel has no AHCI driver: under OVMF the host disk is NVMe (built in). efivarfs: vhdboot-attach
+# reads vhdboot.efi's variable through it.
+EFI_MODULES = ["nbd", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "efivarfs"]
+EFI_ESP_MIB = 24                  # the guest's ESP (GRUB-EFI, vmlinuz, the initrd)
+EFI_ROOT_START = 2048 + EFI_ESP_MIB * bi.MiB // bi.SECTOR
+EFI_ARGS = bi.LINUX_ARGS + " vhdboot.token=%s vhdboot.fill=%d vhdboot.root=/dev/nbd0p2" % (TOKEN, FILL_KIB)
+# The full root switch: Debian's mkinitramfs with our hook, root=/dev/nbd0p2, the root's /sbin/init = rootinit.c.
+EFI_IT_ESP_MIB = 40
+EFI_IT_ROOT_START = 2048 + EFI_IT_ESP_MIB * bi.MiB // bi.SECTOR
+EFI_IT_ARGS = "console=ttyS0,115200 panic=-1 root=/dev/nbd0p2 rw rootfstype=ext2"
+EFI_GRUB_CFG = r"""set pager=0
+regexp --set=dev '^\(([^)]*)\)' "$cmdpath"
+set root=($dev)
+echo "GRUBEFI-ATTACH root=$root"
+linux /vmlinuz %s
+initrd /initrd.img
+boot
+"""
+
+
+def build_efi_guest_raw(out, workdir, full_root=False):
+    """The UEFI guest disk: GPT, partition 1 an ESP (FAT16) with GRUB-EFI (standalone) as \\EFI\\BOOT\\BOOTX64.EFI,
+    /vmlinuz (EFI stub) and /initrd.img; partition 2 an ext2. Initramfs-only (default): the initrd is nbdinit +
+    vhdboot-attach + EFI_MODULES, the ext2 is empty and nbdinit writes into it through /dev/nbd0p2 after
+    vhdboot-attach served the image from vhdboot.efi's variable. full_root: the initrd is Debian's mkinitramfs
+    with tools/linux/initramfs-tools, root=/dev/nbd0p2, the ext2 holds /sbin/init = rootinit.c."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    import efi_harness as eh
+    esp_mib, start = (EFI_IT_ESP_MIB, EFI_IT_ROOT_START) if full_root else (EFI_ESP_MIB, EFI_ROOT_START)
+    parts = eh.gpt(out, GUEST_MIB * bi.MiB, [(2048, esp_mib * bi.MiB // bi.SECTOR, eh.ESP_TYPE, "esp"),
+                                             (start, None, eh.DATA_TYPE, "root")])
+    cfg = os.path.join(workdir, "grub-attach.cfg")
+    with open(cfg, "w") as fh:
+        fh.write(EFI_GRUB_CFG % (EFI_IT_ARGS if full_root else EFI_ARGS))
+    efi = os.path.join(workdir, "grubx64-attach.efi")
+    eh.run(["grub-mkstandalone", "-O", "x86_64-efi", "-o", efi, "--locales=", "--fonts=", "--themes=",
+            "--modules=part_gpt fat", "--install-modules=part_gpt fat regexp echo linux normal",
+            "boot/grub/grub.cfg=" + cfg])
+    initrd = initramfs_tools(workdir, modules=("sd_mod",)) if full_root else initramfs(workdir, EFI_MODULES)
+    eh.fat_into(out, parts[0][0], parts[0][1], 16, {"EFI/BOOT/BOOTX64.EFI": efi, "vmlinuz": bi.kernel(),
+                                                  "initrd.img": initrd}, label="GUESTESP")
+    e2 = os.path.join(workdir, "root.ext2")
+    if os.path.exists(e2):
+        os.unlink(e2)
+    populate = []
+    if full_root:
+        root = os.path.join(workdir, "efiroot.d")
+        shutil.rmtree(root, ignore_errors=True)
+        for d in ("sbin", "dev", "proc", "sys", "run", "tmp"):
+            os.makedirs(os.path.join(root, d), exist_ok=True)
+        bi.run(["gcc", "-static", "-Os", "-s", "-Wall", "-Werror", "-o", os.path.join(root, "sbin", "init"),
+                os.path.join(HERE, "rootinit.c")])
+        populate = ["-E", "root_owner=0:0", "-d", root]
+    bi.run(["mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-L", "vhdroot"] + populate + [e2, str(parts[1][1] // 2)])
+    bi.copy_into(out, parts[1][0], e2)
+    os.unlink(e2)
+    return out
+
+
 # ------------------------------------------------------------------ after the boot
 
 def extract_vhd(host, out, name=VHD_NAME):
@@ -291,13 +352,13 @@ def extract_vhd(host, out, name=VHD_NAME):
     return out
 
 
-def read_guest_file(vhd, name, workdir):
-    """The bytes of /name in the VHD's ext2 root (vhdtool convert to raw, partition 1, debugfs dump)."""
+def read_guest_file(vhd, name, workdir, start=2048):
+    """The bytes of /name in the VHD's ext2 root (vhdtool convert to raw, the partition at sector start, debugfs dump)."""
     raw = os.path.join(workdir, "after.raw")
     bi.run([bi.VHDTOOL, "convert", "-O", "raw", vhd, raw])
     part = os.path.join(workdir, "after.p1")
     with open(raw, "rb") as src, open(part, "wb") as dst:
-        src.seek(2048 * bi.SECTOR)
+        src.seek(start * bi.SECTOR)
         shutil.copyfileobj(src, dst, 4 * bi.MiB)
     os.unlink(raw)
     dump = os.path.join(workdir, "dump.bin")

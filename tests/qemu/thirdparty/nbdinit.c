@@ -13,7 +13,8 @@
  *                                       the same again (blocks allocated by then), then read,
  *                                       of N MiB on partition 2 (/dev/nbd0p2, or /dev/sda2 without vhdboot)
  * The token and the pattern file's size come from the kernel command line:
- * vhdboot.token=WORD, vhdboot.fill=KIB; vhdboot.expect=rw|ro|refuse (default rw).
+ * vhdboot.token=WORD, vhdboot.fill=KIB; vhdboot.expect=rw|ro|refuse (default rw); vhdboot.root=DEV: the
+ * image's ext2 partition written in rw (default /dev/nbd0p1; the UEFI guest's is /dev/nbd0p2).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -215,11 +216,14 @@ int main(void)
 	mount("tmpfs", "/run", "tmpfs", 0, "mode=0755");
 	load_modules();
 
-	char token[128], fill[32], expect[16], benchs[16];
+	char token[128], fill[32], expect[16], benchs[16], rootdev[64];
 	cmdline_arg("vhdboot.token", token, sizeof(token));
 	cmdline_arg("vhdboot.fill", fill, sizeof(fill));
 	cmdline_arg("vhdboot.expect", expect, sizeof(expect));
 	cmdline_arg("vhdboot.bench", benchs, sizeof(benchs));
+	cmdline_arg("vhdboot.root", rootdev, sizeof(rootdev));
+	if (!rootdev[0])
+		snprintf(rootdev, sizeof(rootdev), "/dev/nbd0p1");
 	int bench_mib = atoi(benchs);
 	char *info[] = {"/vhdboot-attach", "--info", NULL};
 	run(info);
@@ -260,15 +264,15 @@ int main(void)
 			fail("no /boot/vmlinuz on the read-only root");
 		umount("/root");
 	} else {
-		for (int i = 0; i < 100 && !exists("/dev/nbd0p1"); i++)
+		for (int i = 0; i < 100 && !exists(rootdev); i++)
 			nap_ms(100);
-		if (!exists("/dev/nbd0p1"))
-			fail("no /dev/nbd0p1 after attach");
+		if (!exists(rootdev))
+			fail("no root partition device after attach");
 		mkdir("/root", 0755);
-		if (mount("/dev/nbd0p1", "/root", "ext2", 0, NULL))
-			fail("mount /dev/nbd0p1");
+		if (mount(rootdev, "/root", "ext2", 0, NULL))
+			fail("mount the root partition");
 		char text[256];
-		int n = snprintf(text, sizeof(text), "VHDBOOT-TOKEN %s written by Linux through /dev/nbd0p1\n", token);
+		int n = snprintf(text, sizeof(text), "VHDBOOT-TOKEN %s written by Linux through %s\n", token, rootdev);
 		write_file("/root/vhdboot-token.txt", text, (size_t)n);
 		size_t kib = (size_t)atoi(fill);
 		if (kib) {                    /* a deterministic pattern the host recomputes */

@@ -2,7 +2,7 @@
 # dracut initqueue/settled hook (vhdboot): attach the VHD vhdboot booted as /dev/nbd0 once; nothing without vhdboot.
 [ -e /sys/block/nbd0/pid ] && exit 0
 [ -e /run/vhdboot.done ] && exit 0
-for m in nbd vfat nls_cp437 nls_ascii nls_utf8; do
+for m in nbd vfat nls_cp437 nls_ascii nls_utf8 efivarfs; do
 	modprobe -q "$m" 2>/dev/null
 done
 /sbin/vhdboot-attach --wait 5 >/run/vhdboot.dev

@@ -1,0 +1,270 @@
+/* test_efihandover.c: cmocka tests for the hand-over under UEFI: efi/ehandover.c over kernel/handover.c and the hosted selection, on a GPT disk image with a FAT32 ESP holding a VHD, with a model of SetVariable. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <cmocka.h>
+
+#include "../../efi/efi.h"
+#include "kstubs.h"
+#include "../../kernel/select.h"
+#include "../../kernel/imgopen.h"
+#include "../../kernel/mem.h"
+#include "../../kernel/handover.h"
+#include "../../block/disk.h"
+#include "../../fs/part.h"        /* part_crc32 */
+#include "../../tools/hostdev.h"
+
+/* ------------------------------------------------------------ what the firmware build defines elsewhere */
+
+EFI_SYSTEM_TABLE *efi_st;
+EFI_BOOT_SERVICES *efi_bs;
+EFI_GUID efi_guid_vhdboot = { 0xbb45c8af, 0xef6d, 0x4f0e, { 0x84, 0x3d, 0x8e, 0x34, 0x28, 0x83, 0xd8, 0x75 } };
+uint32_t kernel_base;
+uint8_t __image_end[16];
+struct mem_range mem_map[MEM_MAX_RANGES];
+int mem_nranges;
+uint32_t mem_res_base, mem_res_size;
+static uint8_t *heap;
+static uint32_t heap_used;
+
+void *mem_alloc(uint32_t bytes, uint32_t align)
+{
+	uint32_t p = (heap_used + align - 1) & ~(align - 1);
+	if (p + bytes > (8u << 20))
+		return NULL;
+	heap_used = p + bytes;
+	return heap + p;
+}
+
+void *mem_temp(uint32_t bytes, uint32_t avoid_hi)
+{
+	(void)avoid_hi;
+	return mem_alloc(bytes, 4096);
+}
+
+int menu_choose(const char *const *names, int n, int def, int timeout_s, uint32_t tsc_per_ms, int *by_user)
+{
+	(void)names, (void)n, (void)timeout_s, (void)tsc_per_ms;
+	*by_user = 0;
+	return def;
+}
+
+/* ------------------------------------------------------------ the model of SetVariable */
+
+static EFI_SYSTEM_TABLE st_model;
+static EFI_RUNTIME_SERVICES rt_model;
+static struct {
+	char name[64];
+	EFI_GUID guid;
+	UINT32 attrs;
+	UINTN size;
+	uint8_t data[8192];
+	int calls;
+	EFI_STATUS answer;
+} var;
+
+/* SetVariable: record the call (name in ASCII, data copied) and answer var.answer. */
+static EFI_STATUS EFIAPI m_setvar(CHAR16 *name, EFI_GUID *guid, UINT32 attrs, UINTN size, VOID *data)
+{
+	size_t k = 0;
+	for (; name[k] && k + 1 < sizeof(var.name); k++)
+		var.name[k] = name[k] < 128 ? (char)name[k] : '?';
+	var.name[k] = 0;
+	var.guid = *guid;
+	var.attrs = attrs;
+	var.size = size;
+	var.calls++;
+	if (size && size <= sizeof(var.data))
+		memcpy(var.data, data, size);
+	return var.answer;
+}
+
+/* ------------------------------------------------------------ fixtures */
+
+static char dir[] = "/tmp/vhdboot-efiho-XXXXXX";
+static struct hostdev dev;
+static uint32_t arena;
+static uint8_t disk0[512], gpt_hdr[512], gpt_ent[512];
+
+/* Run a shell command; the test fails if it does. */
+static void sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", cmd);
+}
+
+/* host.img: GPT, partition 1 (2048, 100 MiB) an ESP with FAT32 holding /images/t.vhd (dynamic, 16 MiB) and a VHDX (qemu-img). */
+static int setup(void **state)
+{
+	(void)state;
+	static char tool[4096];
+	const char *t = getenv("VHDTOOL") ? getenv("VHDTOOL") : "build/vhdtool";
+	if (!realpath(t, tool))
+		fail_msg("%s: not found (build it first, or set VHDTOOL)", t);
+	if (!mkdtemp(dir))
+		return -1;
+	void *a = mmap(NULL, IOP_SCRATCH + (8u << 20), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (a == MAP_FAILED)
+		return -1;
+	arena = (uint32_t)(uintptr_t)a;
+	heap = (uint8_t *)a + IOP_SCRATCH;
+	sh("cd %s && %s create -t dynamic -s 16M t.vhd >/dev/null && qemu-img create -q -f vhdx x.vhdx 16M",
+	   dir, tool);
+	sh("cd %s && truncate -s 110M host.img && printf 'label: gpt\\nstart=2048, size=204800, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\\n' | "
+	   "sfdisk -q host.img && mkfs.fat -F 32 --offset 2048 -n HOSTESP host.img 102400 >/dev/null 2>&1 && "
+	   "mmd -i host.img@@1M ::/images && mcopy -i host.img@@1M t.vhd ::/images/t.vhd && mcopy -i host.img@@1M x.vhdx ::/images/x.vhdx", dir);
+	char p[512];
+	snprintf(p, sizeof(p), "%s/host.img", dir);
+	FILE *f = fopen(p, "rb");
+	if (!f || fread(disk0, 1, 512, f) != 512 || fread(gpt_hdr, 1, 512, f) != 512 || fread(gpt_ent, 1, 512, f) != 512)
+		return -1;
+	fclose(f);
+	st_model.RuntimeServices = &rt_model;
+	rt_model.SetVariable = m_setvar;
+	efi_st = &st_model;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	sh("rm -rf %s", dir);
+	return 0;
+}
+
+/* The host disk as the firmware's Block I/O disk hd0 (driver "efi", as efi/eblk.c registers it), image vhd chosen and opened. */
+static void choose(const char *vhd)
+{
+	char path[512];
+	disk_reset();
+	snprintf(path, sizeof(path), "%s/host.img", dir);
+	hostdev_close(&dev);
+	assert_int_equal(hostdev_open(&dev, path, HOSTDEV_RDONLY), 0);
+	assert_true(disk_add(&dev.dev, "efi", "nvme0", "EFI Block I/O, IoAlign 8", 0) >= 0);
+	kstubs_log_reset();
+	heap_used = 0;
+	iop_use_scratch(arena);
+	struct cmdline c;
+	memset(&c, 0, sizeof(c));
+	snprintf(c.raw, sizeof(c.raw), "vhd=%s", vhd);
+	cmdline_parse_raw(&c);
+	struct kerr e;
+	assert_int_equal(sel_choose(&c, 1000, &e), 0);
+	assert_int_equal(sel_open(IMG_OPEN_RDONLY, 0, &e), 1);
+	memset(&var, 0, sizeof(var));
+	var.answer = EFI_SUCCESS;
+}
+
+/* ------------------------------------------------------------ tests */
+
+/* The variable: our name and GUID, volatile boot+runtime access, a table that checks, every identity field of the disk. */
+static void test_publish_fills_the_table(void **state)
+{
+	(void)state;
+	choose("/images/t.vhd");
+	assert_int_equal(eho_publish(1, CMDLINE_MODE_RW), 0);
+	assert_int_equal(var.calls, 1);
+	assert_string_equal(var.name, HO_EFI_VAR_NAME);
+	assert_memory_equal(&var.guid, &efi_guid_vhdboot, sizeof(EFI_GUID));
+	assert_int_equal(var.attrs, EFI_VARIABLE_BOOTSERVICE_ACCESS | EFI_VARIABLE_RUNTIME_ACCESS);
+	assert_int_equal(ho_check(var.data, (uint32_t)var.size), HO_OK);
+	const struct ho_header *h = (const void *)var.data;
+	assert_int_equal(h->total_bytes, var.size);
+	assert_int_equal(h->version_minor, 1);
+	assert_int_equal(h->flags, HO_F_EFI_VAR);
+	assert_int_equal(h->self_phys, 0);
+	assert_int_equal(h->resident_phys | h->resident_bytes | h->low_phys | h->low_bytes, 0);
+	const struct ho_drive *d = ho_drive_get(var.data, 0);
+	assert_int_equal(d->bios_drive, 0x80);
+	assert_int_equal(d->mode, HO_MODE_RW);
+	assert_int_equal(d->iface, HO_IFACE_EFI);
+	assert_int_equal(d->place, HO_PLACE_FILE);
+	assert_int_equal(d->fs, HO_FS_FAT32);
+	assert_int_equal(d->image_type, HO_TYPE_DYNAMIC);
+	assert_int_equal(d->virt_sectors, 16 * 2048);
+	assert_int_equal(d->disk_sectors, 110 * 2048);
+	assert_int_equal(d->disk_lba0_crc, part_crc32(0, disk0, 512));
+	assert_int_equal(d->disk_scheme, HO_SCHEME_GPT);
+	assert_memory_equal(d->disk_guid, gpt_hdr + 56, 16);             /* the GPT header's DiskGUID */
+	assert_int_equal(d->part_number, 1);
+	assert_int_equal(d->part_scheme, HO_SCHEME_GPT);
+	assert_int_equal(d->part_start, 2048);
+	assert_int_equal(d->part_sectors, 204800);
+	assert_memory_equal(d->part_guid, gpt_ent + 16, 16);             /* entry 0's UniquePartitionGUID */
+	assert_string_equal(ho_str(var.data, d->model_off), "EFI Block I/O, IoAlign 8");
+	assert_int_equal(d->serial_off, 0);
+	assert_int_equal(d->chain_len, 1);
+	assert_string_equal(ho_chain_path(var.data, d, 0), "/images/t.vhd");
+	assert_true(d->extents_count >= 1 && d->extents_count == d->extents_total);
+	/* The first extent is where the file starts: its first sector is the dynamic VHD's footer copy. */
+	struct ho_extent e;
+	assert_int_equal(ho_extent_get(var.data, d, 0, &e), HO_OK);
+	assert_int_equal(e.file_sector, 0);
+	uint8_t s[512];
+	assert_int_equal(blk_read(&dev.dev, d->part_start + e.lba, 1, s), 0);
+	assert_memory_equal(s, "conectix", 8);
+	assert_non_null(strstr(kstubs_log, "in the volatile runtime variable " HO_EFI_VAR_NAME "-" HO_EFI_VAR_GUID));
+	/* Taken back: the variable is deleted (size 0), once. */
+	eho_withdraw();
+	assert_int_equal(var.calls, 2);
+	assert_int_equal(var.size, 0);
+	eho_withdraw();
+	assert_int_equal(var.calls, 2);
+}
+
+/* mode=ro is in the record and its read-only flag. */
+static void test_publish_ro(void **state)
+{
+	(void)state;
+	choose("/images/t.vhd");
+	assert_int_equal(eho_publish(1, CMDLINE_MODE_RO), 0);
+	const struct ho_drive *d = ho_drive_get(var.data, 0);
+	assert_int_equal(d->mode, HO_MODE_RO);
+	assert_true(d->flags & HO_DF_READ_ONLY);
+	eho_withdraw();
+}
+
+/* The firmware refuses the variable: -1, a message, nothing to delete later. */
+static void test_setvariable_refused(void **state)
+{
+	(void)state;
+	choose("/images/t.vhd");
+	var.answer = EFI_OUT_OF_RESOURCES;
+	assert_int_equal(eho_publish(1, CMDLINE_MODE_RW), -1);
+	assert_non_null(strstr(kstubs_log, "SetVariable(" HO_EFI_VAR_NAME ")"));
+	assert_non_null(strstr(kstubs_log, "failed: status"));
+	int calls = var.calls;
+	eho_withdraw();
+	assert_int_equal(var.calls, calls);
+}
+
+/* A VHDX: the table (1.x) has no format code for it: no variable rather than a wrong one. */
+static void test_vhdx_not_published(void **state)
+{
+	(void)state;
+	choose("/images/x.vhdx");
+	assert_int_equal(eho_publish(1, CMDLINE_MODE_RW), -1);
+	assert_int_equal(var.calls, 0);
+	assert_non_null(strstr(kstubs_log, "handover: no table for the OS: drive 80h: the table (version 1.x) describes VHD images only"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_publish_fills_the_table),
+		cmocka_unit_test(test_publish_ro),
+		cmocka_unit_test(test_setvariable_refused),
+		cmocka_unit_test(test_vhdx_not_published),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
