@@ -4,6 +4,7 @@ the specification's error codes and a write; the host checks the image afterward
 import hashlib
 import os
 import re
+import subprocess
 import shutil
 
 import pytest
@@ -107,6 +108,19 @@ def test_rw_from_config(tmp_path, guest, kind):
     assert 'options: from the config file: " vhd=/images/t.vhd "' in log
     assert "vhd: mode=rw" in log and "PROBE write ok" in log
     assert_written(tmp_path, guest, fetch(tmp_path, host, esp, "t.vhd"), log)
+
+
+def test_vhdx_rw_from_config(tmp_path, guest):
+    """A dynamic VHDX (vhdtool convert) served under UEFI: the probe's reads, error codes and writes; the writes are
+    in the image afterwards (its log replayed by vhdtool, then checked clean)."""
+    vx = str(tmp_path / "t.vhdx")
+    eh.run([eh.VHDTOOL, "convert", "-f", "raw", "-O", "vhdx-dynamic", guest[0], vx])
+    host, esp = make_host(tmp_path, guest[0], {"t.vhdx": vx}, cfg="vhd=/images/t.vhdx\n")
+    log = boot_probe(tmp_path, host)
+    assert re.search(r"vhdx: .*dynamic VHDX", log), log[-4000:]
+    after = fetch(tmp_path, host, esp, "t.vhdx")
+    subprocess.run([eh.VHDTOOL, "write", after, "0"], input=b"", check=True, capture_output=True)   # replay the log
+    assert_written(tmp_path, guest, after, log)
 
 
 def test_load_options_from_shell(tmp_path, guest):
