@@ -294,9 +294,9 @@ void cmdline_parse_raw(struct cmdline *c)
 				word[n++] = *p;
 		}
 		word[n] = 0;
-		if (quoted) {
+		if (quoted || !n) {
 			first = 0;
-			cmdline_bad(c, start, (size_t)(p - start));  /* an unterminated quote */
+			cmdline_bad(c, start, (size_t)(p - start));  /* an unterminated quote, or "" (an empty word) */
 			continue;
 		}
 		const char *eq = cmdline_memchr(w, '=', n);

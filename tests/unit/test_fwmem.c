@@ -163,6 +163,10 @@ static void test_cmdline_select(void **state)
 	assert_int_equal(c.trace, 0);
 	assert_int_equal(c.errors, 1);
 	assert_string_equal(c.bad, "vhd=\"/open quote.vhd trace");
+	parse(&c, "\"\" trace");                  /* an empty quoted word is named as written (fuzz_cmdline) */
+	assert_int_equal(c.errors, 1);
+	assert_int_equal(c.trace, 1);
+	assert_string_equal(c.bad, "\"\"");
 	parse(&c, "vhd=/a.vhd+pm,5+hd1:/x/y.vhd+module1");
 	assert_int_equal(c.errors, 0);
 	assert_int_equal(c.nvhd, 4);
