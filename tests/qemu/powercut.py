@@ -91,9 +91,9 @@ def build(work, fmt="vhd"):
     return vhdx
 
 
-def image_read(img, sectors, work):
-    """The first sectors of img's virtual disk (VHD: vhdtool; VHDX: vhdxprobe cat, a pending log replayed in memory)."""
-    if not img.endswith((".vhdx", ".raw")):
+def image_read(img, sectors, work, fmt):
+    """The first sectors of img's virtual disk (fmt vhd: vhdtool; vhdx: vhdxprobe cat, a pending log replayed in memory)."""
+    if fmt == "vhd":
         return wg.vhd_read(img, 0, sectors)
     out = os.path.join(work, "cat-%d.raw" % os.getpid())
     subprocess.run([VHDXPROBE, "cat", img, out], check=True, capture_output=True, timeout=300)
@@ -127,7 +127,7 @@ def run_trial(n, work, vhd, rnd, iso=fh.ISO, on="ide", fmt="vhd"):
     nvme and usb (through the BIOS backend under disk=auto)."""
     t = Trial(n)
     disk = wg.on_bigger_disk(vhd, os.path.join(work, "disk%d.raw" % n), 64 << 20)
-    before = image_read(vhd, (64 << 20) // S, work)
+    before = image_read(vhd, (64 << 20) // S, work, fmt)
     drives, extra = CONTROLLERS[on](disk)
     cmd = fh.qemu_cmd(drives, iso=iso, extra=extra)
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -181,7 +181,7 @@ def run_trial(n, work, vhd, rnd, iso=fh.ISO, on="ide", fmt="vhd"):
         if rc not in (0, 1, 3) or names - ACCEPTABLE:
             t.problems.append("vhdtool check -> %d: %s" % (rc, out.strip()))
             return t
-    data = image_read(img, (64 << 20) // S, work)
+    data = image_read(img, (64 << 20) // S, work, fmt)
     # Which writes aimed at each sector: acknowledged ones (1..kmax) and the one in flight (kmax+1).
     aimed = {}
     for k in range(1, kmax + 2):
