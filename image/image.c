@@ -1,5 +1,6 @@
 /* image.c: walks the format table (IMG_FORMAT rows): probe any format, match a file suffix, the suffix list the scan hands to fs/. */
 #include "image.h"
+#include "../kernel/string.h"     /* memset, k_strlcpy */
 
 #define IMG_MAX_SUFFIXES 15       /* over every format */
 
@@ -112,4 +113,26 @@ uint32_t img_state_max(void)
 		if (__start_img_formats[i]->state_bytes > m)
 			m = __start_img_formats[i]->state_bytes;
 	return m;
+}
+
+struct blk_dev *img_blk_init(struct img_blk *b, void *im, const struct img_place *place, const char *name,
+                             uint64_t sectors, int read_only,
+                             int (*read)(struct blk_dev *, uint64_t, uint32_t, void *),
+                             int (*write)(struct blk_dev *, uint64_t, uint32_t, const void *),
+                             int (*flush)(struct blk_dev *))
+{
+	memset(b, 0, sizeof(*b));
+	b->im = im;
+	b->place = place;
+	k_strlcpy(b->name, name, sizeof(b->name));
+	b->blk.name = b->name;
+	b->blk.sectors = sectors;
+	b->blk.size_bytes = sectors * BLK_SECTOR;
+	b->blk.max_sectors = sectors;
+	b->blk.read_only = read_only;
+	b->blk.read = read;
+	b->blk.write = write;
+	b->blk.flush = flush;
+	b->blk.priv = b;
+	return &b->blk;
 }

@@ -130,6 +130,17 @@ extern const struct img_format *__start_img_formats[], *__stop_img_formats[];
  */
 void *img_alloc(uint32_t bytes, uint32_t align);
 
+/*
+ * The common part of every adapter's as_blk: b over the opened image im
+ * (sectors: its virtual size; read_only as opened), with the adapter's
+ * read/write/flush callbacks (their priv is b). Returns &b->blk.
+ */
+struct blk_dev *img_blk_init(struct img_blk *b, void *im, const struct img_place *place, const char *name,
+                             uint64_t sectors, int read_only,
+                             int (*read)(struct blk_dev *, uint64_t, uint32_t, void *),
+                             int (*write)(struct blk_dev *, uint64_t, uint32_t, const void *),
+                             int (*flush)(struct blk_dev *));
+
 /* Number of formats in the table, and format i (NULL past the end). */
 int img_format_count(void);
 const struct img_format *img_format_get(int i);

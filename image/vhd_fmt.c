@@ -246,20 +246,8 @@ static int ivhd_flush(struct blk_dev *d)
 static struct blk_dev *ivhd_as_blk(struct img_blk *vb, void *im, const struct img_place *place, const char *name)
 {
 	struct vhd *v = im;
-	memset(vb, 0, sizeof(*vb));
-	vb->im = v;
-	vb->place = place;
-	k_strlcpy(vb->name, name, sizeof(vb->name));
-	vb->blk.name = vb->name;
-	vb->blk.sectors = v->sectors;
-	vb->blk.size_bytes = v->sectors * VHD_SECTOR;
-	vb->blk.max_sectors = v->sectors;
-	vb->blk.read_only = (v->flags & VHD_OPEN_RDONLY) != 0;
-	vb->blk.read = ivhd_read;
-	vb->blk.write = ivhd_write;
-	vb->blk.flush = ivhd_flush;
-	vb->blk.priv = vb;
-	return &vb->blk;
+	return img_blk_init(vb, v, place, name, v->sectors, (v->flags & VHD_OPEN_RDONLY) != 0, ivhd_read, ivhd_write,
+			    ivhd_flush);
 }
 
 static const char *const ivhd_suffixes[] = { ".vhd", NULL };

@@ -294,20 +294,8 @@ static struct blk_dev *ivx_as_blk(struct img_blk *b, void *im, const struct img_
 {
 	struct vhdx *v = im;
 	ivx_reclaim_tail(v, place);
-	memset(b, 0, sizeof(*b));
-	b->im = v;
-	b->place = place;
-	k_strlcpy(b->name, name, sizeof(b->name));
-	b->blk.name = b->name;
-	b->blk.sectors = v->sectors;
-	b->blk.size_bytes = v->sectors * VHDX_SECTOR;
-	b->blk.max_sectors = v->sectors;
-	b->blk.read_only = (v->flags & VHDX_OPEN_RDONLY) != 0;
-	b->blk.read = ivx_read;
-	b->blk.write = ivx_write;
-	b->blk.flush = ivx_flush;
-	b->blk.priv = b;
-	return &b->blk;
+	return img_blk_init(b, v, place, name, v->sectors, (v->flags & VHDX_OPEN_RDONLY) != 0, ivx_read, ivx_write,
+			    ivx_flush);
 }
 
 static const char *const ivx_suffixes[] = { ".vhdx", NULL };
