@@ -3,12 +3,7 @@
 #include "exfat.h"
 #include "fs_util.h"
 
-struct exfat_msg {
-	const char *name;
-	const char *text;
-};
-
-static const struct exfat_msg exfat_msgs[EXFAT_E_COUNT] = {
+static const struct errtab_msg exfat_msgs[EXFAT_E_COUNT] = {
 	[EXFAT_OK] = { "ok", "success" },
 	[EXFAT_E_END] = { "end", "no more directory entries" },
 	[EXFAT_E_IO] = { "io", "the device could not be read" },
@@ -55,16 +50,12 @@ static const struct exfat_msg exfat_msgs[EXFAT_E_COUNT] = {
 
 const char *exfat_strerror(int err)
 {
-	if (err < 0 || err >= EXFAT_E_COUNT || !exfat_msgs[err].text)
-		return "unknown exFAT error";
-	return exfat_msgs[err].text;
+	return errtab_text(exfat_msgs, EXFAT_E_COUNT, err, "unknown exFAT error");
 }
 
 const char *exfat_errname(int err)
 {
-	if (err < 0 || err >= EXFAT_E_COUNT || !exfat_msgs[err].name)
-		return "unknown";
-	return exfat_msgs[err].name;
+	return errtab_name(exfat_msgs, EXFAT_E_COUNT, err, "unknown");
 }
 
 /* Entry types (in-use bit 0x80 set). */

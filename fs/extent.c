@@ -4,12 +4,7 @@
 #include "fat_format.h"
 #include "fs_util.h"
 
-struct ext_msg {
-	const char *name;
-	const char *text;
-};
-
-static const struct ext_msg ext_msgs[EXT_E_COUNT] = {
+static const struct errtab_msg ext_msgs[EXT_E_COUNT] = {
 	[EXT_OK] = { "ok", "success" },
 	[EXT_E_BAD_ARG] = { "bad-arg", "invalid argument" },
 	[EXT_E_IS_DIR] = { "is-dir", "a directory, not a file" },
@@ -20,16 +15,12 @@ static const struct ext_msg ext_msgs[EXT_E_COUNT] = {
 
 const char *ext_strerror(int err)
 {
-	if (err < 0 || err >= EXT_E_COUNT || !ext_msgs[err].text)
-		return "unknown extent error";
-	return ext_msgs[err].text;
+	return errtab_text(ext_msgs, EXT_E_COUNT, err, "unknown extent error");
 }
 
 const char *ext_errname(int err)
 {
-	if (err < 0 || err >= EXT_E_COUNT || !ext_msgs[err].name)
-		return "unknown";
-	return ext_msgs[err].name;
+	return errtab_name(ext_msgs, EXT_E_COUNT, err, "unknown");
 }
 
 int ext_build(struct fat_vol *v, const struct fat_file *f, struct ext_map *map, struct ext_run *runs, uint32_t cap)

@@ -4,12 +4,7 @@
 #include "fat_format.h"
 #include "fs_util.h"
 
-struct fat_msg {
-	const char *name;
-	const char *text;
-};
-
-static const struct fat_msg fat_msgs[FAT_E_COUNT] = {
+static const struct errtab_msg fat_msgs[FAT_E_COUNT] = {
 	[FAT_OK] = { "ok", "success" },
 	[FAT_E_END] = { "end", "no more directory entries" },
 	[FAT_E_IO] = { "io", "the device could not be read" },
@@ -46,16 +41,12 @@ static const struct fat_msg fat_msgs[FAT_E_COUNT] = {
 
 const char *fat_strerror(int err)
 {
-	if (err < 0 || err >= FAT_E_COUNT || !fat_msgs[err].text)
-		return "unknown FAT error";
-	return fat_msgs[err].text;
+	return errtab_text(fat_msgs, FAT_E_COUNT, err, "unknown FAT error");
 }
 
 const char *fat_errname(int err)
 {
-	if (err < 0 || err >= FAT_E_COUNT || !fat_msgs[err].name)
-		return "unknown";
-	return fat_msgs[err].name;
+	return errtab_name(fat_msgs, FAT_E_COUNT, err, "unknown");
 }
 
 /* Code page 437 (the DOS default) for OEM bytes 0x80..0xFF in 8.3 names. */

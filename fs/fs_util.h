@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "../block/utf8.h"   /* utf8_put */
+#include "../include/errtab.h" /* errtab_msg, errtab_text, errtab_name: the fs/ message tables */
 
 #define FS_MEMCPY __builtin_memcpy
 #define FS_MEMSET __builtin_memset

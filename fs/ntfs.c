@@ -3,12 +3,7 @@
 #include "ntfs.h"
 #include "fs_util.h"
 
-struct ntfs_msg {
-	const char *name;
-	const char *text;
-};
-
-static const struct ntfs_msg ntfs_msgs[NTFS_E_COUNT] = {
+static const struct errtab_msg ntfs_msgs[NTFS_E_COUNT] = {
 	[NTFS_OK] = { "ok", "success" },
 	[NTFS_E_END] = { "end", "no more directory entries" },
 	[NTFS_E_IO] = { "io", "the device could not be read" },
@@ -46,16 +41,12 @@ static const struct ntfs_msg ntfs_msgs[NTFS_E_COUNT] = {
 
 const char *ntfs_strerror(int err)
 {
-	if (err < 0 || err >= NTFS_E_COUNT || !ntfs_msgs[err].text)
-		return "unknown NTFS error";
-	return ntfs_msgs[err].text;
+	return errtab_text(ntfs_msgs, NTFS_E_COUNT, err, "unknown NTFS error");
 }
 
 const char *ntfs_errname(int err)
 {
-	if (err < 0 || err >= NTFS_E_COUNT || !ntfs_msgs[err].name)
-		return "unknown";
-	return ntfs_msgs[err].name;
+	return errtab_name(ntfs_msgs, NTFS_E_COUNT, err, "unknown");
 }
 
 #define NTFS_AT_ATTR_LIST 0x20u

@@ -4,12 +4,7 @@
 #include "part_format.h"
 #include "fs_util.h"
 
-struct part_msg {
-	const char *name;
-	const char *text;
-};
-
-static const struct part_msg part_msgs[PART_E_COUNT] = {
+static const struct errtab_msg part_msgs[PART_E_COUNT] = {
 	[PART_OK] = { "ok", "success" },
 	[PART_E_END] = { "end", "no more partitions" },
 	[PART_E_IO] = { "io", "the disk could not be read" },
@@ -36,16 +31,12 @@ static const struct part_msg part_msgs[PART_E_COUNT] = {
 
 const char *part_strerror(int err)
 {
-	if (err < 0 || err >= PART_E_COUNT || !part_msgs[err].text)
-		return "unknown partition error";
-	return part_msgs[err].text;
+	return errtab_text(part_msgs, PART_E_COUNT, err, "unknown partition error");
 }
 
 const char *part_errname(int err)
 {
-	if (err < 0 || err >= PART_E_COUNT || !part_msgs[err].name)
-		return "unknown";
-	return part_msgs[err].name;
+	return errtab_name(part_msgs, PART_E_COUNT, err, "unknown");
 }
 
 /* CRC-32 nibble table (reflected polynomial 0xEDB88320). */

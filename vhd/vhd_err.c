@@ -1,12 +1,8 @@
 /* vhd_err.c: the message tables for vhd_err codes and vhd_check defect codes. */
 #include "vhd.h"
+#include "../include/errtab.h"   /* errtab_msg, errtab_text, errtab_name */
 
-struct vhd_msg {
-	const char *name;
-	const char *text;
-};
-
-static const struct vhd_msg vhd_err_table[VHD_E_COUNT] = {
+static const struct errtab_msg vhd_err_table[VHD_E_COUNT] = {
 	[VHD_OK] = { "ok", "success" },
 	[VHD_E_IO] = { "io", "the backing device could not be read or written" },
 	[VHD_E_TOO_SMALL] = { "too-small", "file is smaller than a VHD footer (511 bytes)" },
@@ -52,23 +48,15 @@ static const struct vhd_msg vhd_err_table[VHD_E_COUNT] = {
 
 const char *vhd_strerror(int err)
 {
-	if (err < 0)
-		err = -err;
-	if (err >= VHD_E_COUNT || !vhd_err_table[err].text)
-		return "unknown error";
-	return vhd_err_table[err].text;
+	return errtab_text(vhd_err_table, VHD_E_COUNT, errtab_abs(err), "unknown error");
 }
 
 const char *vhd_errname(int err)
 {
-	if (err < 0)
-		err = -err;
-	if (err >= VHD_E_COUNT || !vhd_err_table[err].name)
-		return "unknown";
-	return vhd_err_table[err].name;
+	return errtab_name(vhd_err_table, VHD_E_COUNT, errtab_abs(err), "unknown");
 }
 
-static const struct vhd_msg vhd_check_table[VHD_C_COUNT] = {
+static const struct errtab_msg vhd_check_table[VHD_C_COUNT] = {
 	[VHD_C_BACKUP_FOOTER_MISSING] = { "backup-footer-missing", "no valid footer copy at offset 0" },
 	[VHD_C_BACKUP_FOOTER_DIFFERS] = { "backup-footer-differs", "footer copy at offset 0 differs from the end footer" },
 	[VHD_C_END_FOOTER_BAD] = { "end-footer-bad", "end footer damaged; image was opened from the copy at offset 0" },
@@ -93,9 +81,7 @@ static const struct vhd_msg vhd_check_table[VHD_C_COUNT] = {
 
 const char *vhd_check_msg(int code)
 {
-	if (code <= 0 || code >= VHD_C_COUNT || !vhd_check_table[code].text)
-		return "unknown defect";
-	return vhd_check_table[code].text;
+	return errtab_text(vhd_check_table, VHD_C_COUNT, code, "unknown defect");
 }
 
 int vhd_check_severity(int code)
@@ -115,7 +101,5 @@ int vhd_check_severity(int code)
 
 const char *vhd_check_name(int code)
 {
-	if (code <= 0 || code >= VHD_C_COUNT || !vhd_check_table[code].name)
-		return "unknown-check";
-	return vhd_check_table[code].name;
+	return errtab_name(vhd_check_table, VHD_C_COUNT, code, "unknown-check");
 }

@@ -1,12 +1,8 @@
 /* vhdx_err.c: the message tables for vhdx_err codes and vhdx_check defect codes. */
 #include "vhdx.h"
+#include "../include/errtab.h"   /* errtab_msg, errtab_text, errtab_name */
 
-struct vhdx_msg {
-	const char *name;
-	const char *text;
-};
-
-static const struct vhdx_msg vhdx_err_table[VHDX_E_COUNT] = {
+static const struct errtab_msg vhdx_err_table[VHDX_E_COUNT] = {
 	[VHDX_OK] = { "ok", "success" },
 	[VHDX_E_IO] = { "io", "the backing device could not be read or written" },
 	[VHDX_E_TOO_SMALL] = { "too-small", "file is smaller than the 1 MiB VHDX header section" },
@@ -72,23 +68,15 @@ static const struct vhdx_msg vhdx_err_table[VHDX_E_COUNT] = {
 /* (Contracts in vhdx.h.) */
 const char *vhdx_strerror(int err)
 {
-	if (err < 0)
-		err = -err;
-	if (err >= VHDX_E_COUNT || !vhdx_err_table[err].text)
-		return "unknown error";
-	return vhdx_err_table[err].text;
+	return errtab_text(vhdx_err_table, VHDX_E_COUNT, errtab_abs(err), "unknown error");
 }
 
 const char *vhdx_errname(int err)
 {
-	if (err < 0)
-		err = -err;
-	if (err >= VHDX_E_COUNT || !vhdx_err_table[err].name)
-		return "unknown";
-	return vhdx_err_table[err].name;
+	return errtab_name(vhdx_err_table, VHDX_E_COUNT, errtab_abs(err), "unknown");
 }
 
-static const struct vhdx_msg vhdx_check_table[VHDX_C_COUNT] = {
+static const struct errtab_msg vhdx_check_table[VHDX_C_COUNT] = {
 	[VHDX_C_HEADER_COPY_BAD] = { "header-copy-bad", "one header copy is invalid (torn write?); the other one is current" },
 	[VHDX_C_HEADER_RESERVED] = { "header-reserved", "reserved bytes of a header are not zero" },
 	[VHDX_C_REGION_COPY_BAD] = { "region-copy-bad", "one region table copy is invalid; the other one is used" },
@@ -107,14 +95,10 @@ static const struct vhdx_msg vhdx_check_table[VHDX_C_COUNT] = {
 
 const char *vhdx_check_msg(int code)
 {
-	if (code <= 0 || code >= VHDX_C_COUNT || !vhdx_check_table[code].text)
-		return "unknown defect";
-	return vhdx_check_table[code].text;
+	return errtab_text(vhdx_check_table, VHDX_C_COUNT, code, "unknown defect");
 }
 
 const char *vhdx_check_name(int code)
 {
-	if (code <= 0 || code >= VHDX_C_COUNT || !vhdx_check_table[code].name)
-		return "unknown";
-	return vhdx_check_table[code].name;
+	return errtab_name(vhdx_check_table, VHDX_C_COUNT, code, "unknown");
 }

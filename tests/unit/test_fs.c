@@ -92,6 +92,9 @@ static void test_crc32_and_guid(void **state)
 		assert_string_not_equal(ext_errname(i), "unknown");
 	assert_string_equal(part_errname(-1), "unknown");
 	assert_string_equal(fat_errname(FAT_E_COUNT), "unknown");
+	assert_string_equal(fat_strerror(-1), "unknown FAT error");
+	assert_string_equal(ext_strerror(EXT_E_COUNT), "unknown extent error");
+	assert_string_equal(ext_errname(EXT_E_FS), "refused");
 }
 
 static void test_mbr_primary(void **state)

@@ -124,6 +124,13 @@ static void test_checksum_and_chs(void **state)
 	}
 	for (int i = 1; i < VHD_C_COUNT; i++)
 		assert_string_not_equal(vhd_check_msg(i), "unknown defect");
+	/* Out of range, negated (callers may pass -VHD_E_x) and INT_MIN (no overflow) through the errtab lookup. */
+	assert_string_equal(vhd_errname(-VHD_E_FOOTER_CHECKSUM), "footer-checksum");
+	assert_string_equal(vhd_strerror(VHD_E_COUNT), "unknown error");
+	assert_string_equal(vhd_strerror(-2147483647 - 1), "unknown error");
+	assert_string_equal(vhd_check_msg(0), "unknown defect");
+	assert_string_equal(vhd_check_name(-1), "unknown-check");
+	assert_string_equal(vhd_check_name(VHD_C_COUNT), "unknown-check");
 }
 
 /* Random reads and writes against a model, for one image type and block size. */
