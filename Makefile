@@ -38,7 +38,8 @@ TOOL_SRCS   := $(wildcard tools/*.c)
 FS_SRCS     := $(wildcard fs/*.c)
 # tests/unit/*.c: one cmocka program each, but ramdev.c, the RAM block device they all link.
 UNIT_LIB_SRCS := tests/unit/ramdev.c tests/unit/kstubs.c
-UNIT_SRCS   := $(filter-out $(UNIT_LIB_SRCS),$(wildcard tests/unit/*.c))
+# kheap.c: the kernel's memory globals and bump heap, linked only where kernel/scan.c and select.c are (below).
+UNIT_SRCS   := $(filter-out $(UNIT_LIB_SRCS) tests/unit/kheap.c,$(wildcard tests/unit/*.c))
 
 all: tool kernel
 
@@ -81,8 +82,10 @@ $(BUILD)/unit/test_int13-san: $(INT13_KSRCS:%.c=$(BUILD)/san/%.o)
 $(BUILD)/unit/test_overlay: $(BUILD)/host/kernel/overlay.o
 $(BUILD)/unit/test_overlay-san: $(BUILD)/san/kernel/overlay.o
 
-# test_select links the firmware's scan/open/select logic (hosted) over fs/, with the kernel services stubbed in the test.
+# test_select links the firmware's scan/open/select logic (hosted) over fs/, with the kernel's memory from
+# tests/unit/kheap.c (in SELECT_KSRCS, so test_efihandover and fuzz_scan get it too) and the rest stubbed in the test.
 SELECT_KSRCS := kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c $(IMAGE_FMT_SRCS)
+SELECT_KSRCS += tests/unit/kheap.c
 $(BUILD)/unit/test_select: $(SELECT_KSRCS:%.c=$(BUILD)/host/%.o) $(FS_SRCS:%.c=$(BUILD)/host/%.o)
 $(BUILD)/unit/test_select-san: $(SELECT_KSRCS:%.c=$(BUILD)/san/%.o) $(FS_SRCS:%.c=$(BUILD)/san/%.o)
 
@@ -137,7 +140,7 @@ $(BUILD)/fuzz_int13: $(INT13_KSRCS)
 $(BUILD)/fuzz_int15: kernel/int15.c kernel/mem.c tests/unit/kstubs.c
 $(BUILD)/fuzz_mbinfo: kernel/mbinfo.c kernel/mem.c tests/unit/kstubs.c
 $(BUILD)/fuzz_cmdline: kernel/cmdline.c tests/unit/kstubs.c
-$(BUILD)/fuzz_scan: kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c $(IMAGE_FMT_SRCS) tests/unit/kstubs.c
+$(BUILD)/fuzz_scan: $(SELECT_KSRCS) tests/unit/kstubs.c
 fuzz-build: $(FUZZ_BINS)
 
 # fuzz_vhdx: its own rule (the CRC loop left uninstrumented); patches to valid base images built at start-up (tests/fuzz/fuzz_vhdx.c).

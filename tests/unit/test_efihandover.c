@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <cmocka.h>
 
 #include "../../efi/efi.h"
 #include "kstubs.h"
+#include "kheap.h"              /* kheap_init, kheap_reset: kernel_base, mem_alloc and the scan's scratch */
 #include "../../kernel/select.h"
 #include "../../kernel/imgopen.h"
 #include "../../kernel/mem.h"
@@ -24,28 +24,7 @@
 EFI_SYSTEM_TABLE *efi_st;
 EFI_BOOT_SERVICES *efi_bs;
 EFI_GUID efi_guid_vhdboot = { 0xbb45c8af, 0xef6d, 0x4f0e, { 0x84, 0x3d, 0x8e, 0x34, 0x28, 0x83, 0xd8, 0x75 } };
-uint32_t kernel_base;
-uint8_t __image_end[16];
-struct mem_range mem_map[MEM_MAX_RANGES];
-int mem_nranges;
 uint32_t mem_res_base, mem_res_size;
-static uint8_t *heap;
-static uint32_t heap_used;
-
-void *mem_alloc(uint32_t bytes, uint32_t align)
-{
-	uint32_t p = (heap_used + align - 1) & ~(align - 1);
-	if (p + bytes > (8u << 20))
-		return NULL;
-	heap_used = p + bytes;
-	return heap + p;
-}
-
-void *mem_temp(uint32_t bytes, uint32_t avoid_hi)
-{
-	(void)avoid_hi;
-	return mem_alloc(bytes, 4096);
-}
 
 int menu_choose(const char *const *names, int n, int def, int timeout_s, uint32_t tsc_per_ms, int *by_user)
 {
@@ -88,7 +67,6 @@ static EFI_STATUS EFIAPI m_setvar(CHAR16 *name, EFI_GUID *guid, UINT32 attrs, UI
 
 static char dir[] = "/tmp/vhdboot-efiho-XXXXXX";
 static struct hostdev dev;
-static uint32_t arena;
 static uint8_t disk0[512], gpt_hdr[512], gpt_ent[512];
 
 /* Run a shell command; the test fails if it does. */
@@ -113,11 +91,8 @@ static int setup(void **state)
 		fail_msg("%s: not found (build it first, or set VHDTOOL)", t);
 	if (!mkdtemp(dir))
 		return -1;
-	void *a = mmap(NULL, IOP_SCRATCH + (8u << 20), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
-	if (a == MAP_FAILED)
+	if (kheap_init())
 		return -1;
-	arena = (uint32_t)(uintptr_t)a;
-	heap = (uint8_t *)a + IOP_SCRATCH;
 	sh("cd %s && %s create -t dynamic -s 16M t.vhd >/dev/null && qemu-img create -q -f vhdx x.vhdx 16M",
 	   dir, tool);
 	sh("cd %s && truncate -s 110M host.img && printf 'label: gpt\\nstart=2048, size=204800, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\\n' | "
@@ -152,8 +127,7 @@ static void choose(const char *vhd)
 	assert_int_equal(hostdev_open(&dev, path, HOSTDEV_RDONLY), 0);
 	assert_true(disk_add(&dev.dev, "efi", "nvme0", "EFI Block I/O, IoAlign 8", 0) >= 0);
 	kstubs_log_reset();
-	heap_used = 0;
-	iop_use_scratch(arena);
+	kheap_reset();
 	struct cmdline c;
 	memset(&c, 0, sizeof(c));
 	snprintf(c.raw, sizeof(c.raw), "vhd=%s", vhd);

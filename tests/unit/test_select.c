@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include "kstubs.h"
+#include "kheap.h"              /* kheap_init, kheap_reset: mem_alloc and the scan's scratch */
 #include "../../kernel/select.h"
 #include "../../kernel/scan.h"
 #include "../../kernel/imgopen.h"
@@ -18,31 +18,10 @@
 #include "../../block/disk.h"
 #include "../../tools/hostdev.h"
 
-/* ------------------------------------------------------------ stubs for the kernel's services */
+/* ------------------------------------------------------------ stubs for the kernel's services (memory: kheap.c) */
 
-uint32_t kernel_base;             /* 0: physical == pointer (the arena is mapped below 4 GiB) */
-uint8_t __image_end[16];
-struct mem_range mem_map[MEM_MAX_RANGES];
-int mem_nranges;
 static int menu_pick;             /* what the "user" chooses */
 static int menu_calls;
-static uint8_t *heap;
-static uint32_t heap_used;
-
-void *mem_alloc(uint32_t bytes, uint32_t align)
-{
-	uint32_t p = (heap_used + align - 1) & ~(align - 1);
-	if (p + bytes > (8u << 20))
-		return NULL;
-	heap_used = p + bytes;
-	return heap + p;
-}
-
-void *mem_temp(uint32_t bytes, uint32_t avoid_hi)
-{
-	(void)avoid_hi;
-	return mem_alloc(bytes, 4096);
-}
 
 int menu_choose(const char *const *names, int n, int def, int timeout_s, uint32_t tsc_per_ms, int *by_user)
 {
@@ -57,7 +36,6 @@ int menu_choose(const char *const *names, int n, int def, int timeout_s, uint32_
 static char dir[] = "/tmp/vhdboot-select-XXXXXX";
 static const char *vhdtool;
 static struct hostdev devs[4];
-static uint32_t arena;            /* the scan's scratch, below 4 GiB */
 
 /* Run a shell command; the test fails if it does. */
 static void sh(const char *fmt, ...)
@@ -87,11 +65,8 @@ static int setup(void **state)
 	vhdtool = tool;
 	if (!mkdtemp(dir))
 		return -1;
-	void *a = mmap(NULL, IOP_SCRATCH + (8u << 20), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
-	if (a == MAP_FAILED)
+	if (kheap_init())
 		return -1;
-	arena = (uint32_t)(uintptr_t)a;
-	heap = (uint8_t *)a + IOP_SCRATCH;
 	sh("%s create -t dynamic -s 64M %s/wholedisk.vhd >/dev/null", vhdtool, dir);
 	sh("%s create -t fixed -s 4M %s/a.vhd >/dev/null && %s create -t dynamic -s 8M %s/base.vhd >/dev/null", vhdtool, dir, vhdtool, dir);
 	sh("cd %s && %s create -p base.vhd Child.vhd >/dev/null && %s create -t dynamic -s 8M gone.vhd >/dev/null && "
@@ -124,9 +99,8 @@ static void disks(int n, const char *const *files, const char *const *where)
 		assert_true(disk_add(&devs[i].dev, "ata", where[i], files[i], 0) >= 0);
 	}
 	kstubs_log_reset();
-	heap_used = 0;
+	kheap_reset();
 	menu_calls = 0;
-	iop_use_scratch(arena);
 }
 
 /* Parse s as the command line. */
