@@ -2,45 +2,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fuzz_common.h"     /* fuzz_disk: the input as a read-only device that traps on writes and out-of-range reads */
 #include "../../vhd/vhd.h"
 
 #define FUZZ_BAT_CAP (64u << 20)   /* largest BAT we allocate: bigger ones are not worth the memory */
 #define FUZZ_READ_SECTORS 8u
-
-/* The fuzz input as a read-only device; the tail of a partial last sector reads as zeros. */
-struct fuzz_mem {
-	const uint8_t *data;
-	size_t size;
-};
-
-/* Read count sectors at lba; past the end is BLK_E_RANGE, as a real device would say. */
-static int fuzz_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
-{
-	const struct fuzz_mem *m = d->priv;
-	if (lba > d->sectors || count > d->sectors - lba)
-		return BLK_E_RANGE;
-	uint64_t off = lba * BLK_SECTOR;
-	size_t n = (size_t)count * BLK_SECTOR;
-	memset(buf, 0, n);
-	if (off < m->size) {
-		size_t avail = m->size - (size_t)off;
-		memcpy(buf, m->data + off, avail < n ? avail : n);
-	}
-	return BLK_OK;
-}
-
-/* Writes are a bug here: the library was asked for a read-only open. */
-static int fuzz_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
-{
-	(void)d; (void)lba; (void)count; (void)buf;
-	__builtin_trap();
-}
-
-static int fuzz_flush(struct blk_dev *d)
-{
-	(void)d;
-	return BLK_OK;
-}
 
 /* Every code the library returns must be one it has a message and a name for. */
 static void fuzz_code(int rc)
@@ -82,31 +48,26 @@ static void fuzz_read_range(struct vhd *v, const uint8_t *data, size_t size, uin
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_mem mem = { data, size };
-	struct blk_dev dev;
-	memset(&dev, 0, sizeof(dev));
-	dev.name = "fuzz";
-	dev.sectors = (size + BLK_SECTOR - 1) / BLK_SECTOR;
-	dev.size_bytes = size;
-	dev.max_sectors = dev.sectors;
-	dev.read_only = 1;
-	dev.read = fuzz_read;
-	dev.write = fuzz_write;
-	dev.flush = fuzz_flush;
-	dev.priv = &mem;
+	struct fuzz_disk disk;
+	uint32_t *bat = NULL, *scratch = NULL;
+	if (fuzz_disk_init(&disk, data, size, 0, 0))
+		return 0;
+	/* The file's exact length, not whole sectors: vhd_open looks for the footer in its last 512 (or 511) bytes;
+	 * the partial last sector reads with a zero tail. */
+	disk.blk.size_bytes = size;
 
 	static struct vhd v;
 	memset(&v, 0, sizeof(v));
-	int rc = vhd_open(&v, &dev, VHD_OPEN_RDONLY);
+	int rc = vhd_open(&v, &disk.blk, VHD_OPEN_RDONLY);
 	fuzz_code(rc);
 	if (rc != VHD_OK)
-		return 0;
+		goto out;
 
 	size_t bb = vhd_bat_bytes(&v);
 	if (bb > FUZZ_BAT_CAP)
-		return 0;
-	uint32_t *bat = malloc(bb ? bb : 4);
-	uint32_t *scratch = malloc(bb ? bb : 4);
+		goto out;
+	bat = malloc(bb ? bb : 4);
+	scratch = malloc(bb ? bb : 4);
 	if (!bat || !scratch)
 		goto out;
 	if (bb) {
@@ -142,5 +103,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 out:
 	free(bat);
 	free(scratch);
+	fuzz_disk_free(&disk);
 	return 0;
 }
