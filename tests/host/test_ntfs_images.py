@@ -5,7 +5,6 @@ commands read them through fs/; the answers are compared with the host's view of
 sparse-with-holes, uninitialized (ntfsfallocate) and encrypted files must be refused by name; ntfsfix -n must pass
 after fsprobe wrote into a file.
 """
-import contextlib
 import os
 import random
 import re
@@ -14,31 +13,19 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, BUILD, run, have
-from test_exfat_images import fsprobe, host_tree, probe_tree, populate, TREE_FILES
-
-SECTOR = 512
+from conftest import run
+from fsimg import (SECTOR, TREE_FILES, build_probe, fill_and_free_every_other, fsprobe, fuse_mounted, host_tree,
+                   populate, probe_tree, runs_of, survives, write_across_runs)
 
 
 @pytest.fixture(scope="session")
 def probe():
-    for tool in ("mkntfs", "ntfs-3g", "ntfsfix", "ntfsfallocate", "ntfsinfo", "setfattr"):
-        assert have(tool), "%s missing: tools/install-deps.sh installs ntfs-3g and attr" % tool
-    assert os.path.exists("/dev/fuse"), "ntfs-3g needs /dev/fuse"
-    run(["make", "-s", "-C", ROOT, os.path.join("build", "fsprobe"), os.path.join("build", "fsprobe-san")],
-        timeout=600)
-    return os.path.join(BUILD, "fsprobe"), os.path.join(BUILD, "fsprobe-san")
+    return build_probe(("mkntfs", "ntfs-3g", "ntfsfix", "ntfsfallocate", "ntfsinfo", "setfattr"), "ntfs-3g and attr")
 
 
-@contextlib.contextmanager
 def mounted(path, mnt, opts="big_writes"):
-    os.makedirs(mnt, exist_ok=True)
-    run(["ntfs-3g", "-o", opts, str(path), str(mnt)])
-    try:
-        yield str(mnt)
-    finally:
-        subprocess.run(["sync"], timeout=60)
-        run(["umount", str(mnt)], timeout=120)
+    """The NTFS volume in file path mounted at mnt through ntfs-3g with opts."""
+    return fuse_mounted(["ntfs-3g", "-o", opts, str(path)], mnt)
 
 
 def mkntfs(path, mib, cluster=4096, label="NTVOL"):
@@ -110,29 +97,16 @@ def test_fragmented_file_and_writes(probe, tmp_path):
     path = tmp_path / "frag.img"
     mkntfs(path, 24)
     with mounted(path, tmp_path / "mnt") as mnt:
-        n = 0
-        try:
-            while True:
-                with open(os.path.join(mnt, "fill%04d" % n), "wb") as fh:
-                    fh.write(b"f" * 8192)
-                n += 1
-        except OSError:
-            pass
-        os.unlink(os.path.join(mnt, "fill%04d" % (n - 1))) if n else None
-        for i in range(0, n - 1, 2):
-            os.unlink(os.path.join(mnt, "fill%04d" % i))
+        fill_and_free_every_other(mnt, drop_last=True)
         data = rng.randbytes(3 << 20)
         with open(os.path.join(mnt, "frag.vhd"), "wb") as fh:
             fh.write(data)
     ntfsfix_clean(path)
     out = fsprobe(probe[0], "fs-extents", path, 0, "/frag.vhd")
-    runs = [tuple(map(int, l.split()[1:])) for l in out.splitlines() if l.startswith("run ")]
+    runs = runs_of(out)
     assert len(runs) > 20, out[:300]
     assert fsprobe(probe[1], "fs-cat", path, 0, "/frag.vhd", text=False) == data
-    lba = runs[5][0] - 1
-    assert fsprobe(probe[0], "fs-write", path, 0, "/frag.vhd", lba, 3, 0x5A) == "ok\n"
-    assert fsprobe(probe[0], "fs-write", path, 0, "/frag.vhd", (3 << 20) // SECTOR, 1, 0x44) == "nospace\n"
-    data = data[:lba * SECTOR] + b"\x5a" * 3 * SECTOR + data[(lba + 3) * SECTOR:]
+    data = write_across_runs(probe[0], path, "/frag.vhd", data, runs[5][0] - 1)
     ntfsfix_clean(path)
     with mounted(path, tmp_path / "mnt") as mnt:
         with open(os.path.join(mnt, "frag.vhd"), "rb") as fh:
@@ -200,7 +174,7 @@ def test_file_over_4gib(probe, tmp_path):
     ntfsfix_clean(path)
     out = fsprobe(probe[0], "fs-extents", path, 0, "/huge.vhd")
     assert out.startswith("size %d sectors %d " % (size, size // SECTOR)), out
-    runs = [tuple(map(int, l.split()[1:])) for l in out.splitlines() if l.startswith("run ")]
+    runs = runs_of(out)
     assert sum(r[1] for r in runs) == size // SECTOR
     last = runs[-1]
     with open(path, "rb") as fh:
@@ -230,6 +204,4 @@ def test_random_corruption_never_crashes(probe, tmp_path):
         p = tmp_path / "c.img"
         p.write_bytes(raw)
         for args in (["fs-tree"], ["fs-cat", "/" + TREE_FILES[8]], ["fs-find"]):
-            r = subprocess.run([probe[1], args[0], str(p), "0"] + args[1:], capture_output=True, timeout=60)
-            assert r.returncode in (0, 1) and b"runtime error" not in r.stderr and b"Sanitizer" not in r.stderr, \
-                (case, args, r.stderr[-2000:])
+            survives(probe[1], p, *args, what="case %d" % case)
