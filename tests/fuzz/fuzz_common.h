@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "../../block/blk.h"
 
 /* A RAM disk over a copy of (part of) the input; writes trap unless writable is set. */
@@ -85,6 +86,20 @@ static inline void fuzz_disk_free(struct fuzz_disk *f)
 {
 	free(f->data);
 	f->data = NULL;
+}
+
+/* The firmware's physical memory [at, at+size) for targets that read it (int15, mbinfo): mapped on the first
+ * call, the same window after (kernel_base 0, so phys_ptr(p) == p inside it); traps if the range is taken. */
+static inline uint8_t *fuzz_phys_window(uint32_t at, uint32_t size)
+{
+	static uint8_t *win;
+	if (!win) {
+		win = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (win != (void *)(uintptr_t)at)
+			__builtin_trap();
+	}
+	return win;
 }
 
 /* A C string must end inside its buffer: anything else is a missing terminator. */

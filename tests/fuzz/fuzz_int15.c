@@ -1,7 +1,6 @@
 /* fuzz_int15.c: libFuzzer target: the memory map from a multiboot info (kernel/mem.c), the resident region chosen in it, and INT 15h E820h chaining / E801h / 88h (kernel/int15.c) with our memory hidden. */
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 #include "fuzz_common.h"
 #include "../../kernel/int15.h"
 #include "../../kernel/mem.h"
@@ -84,13 +83,7 @@ static int e820_walk(uint64_t (*out)[3], int max)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t *win;
-	if (!win) {
-		win = mmap((void *)(uintptr_t)PHYS_WIN, PHYS_WIN_SIZE, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if (win != (void *)(uintptr_t)PHYS_WIN)
-			__builtin_trap();
-	}
+	uint8_t *win = fuzz_phys_window(PHYS_WIN, PHYS_WIN_SIZE);
 	if (size < HDR)
 		return 0;
 	size_t mlen = size - HDR;

@@ -1,7 +1,6 @@
 /* fuzz_mbinfo.c: libFuzzer target: the multiboot module list (kernel/mbinfo.c) and the reservation of each module from the memory map (kernel/mem.c). */
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 #include "fuzz_common.h"
 #include "../../kernel/mbinfo.h"
 #include "../../kernel/mem.h"
@@ -30,13 +29,7 @@ static void wr32(uint32_t phys, uint32_t v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t *win;
-	if (!win) {
-		win = mmap((void *)(uintptr_t)PHYS_WIN, PHYS_WIN_SIZE, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if (win != (void *)(uintptr_t)PHYS_WIN)
-			__builtin_trap();
-	}
+	uint8_t *win = fuzz_phys_window(PHYS_WIN, PHYS_WIN_SIZE);
 	if (size < 8)
 		return 0;
 	size_t tlen = size - 8;
