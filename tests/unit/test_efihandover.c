@@ -10,6 +10,7 @@
 
 #include "../../efi/efi.h"
 #include "kstubs.h"
+#include "ushell.h"             /* sh: the image-building commands */
 #include "kheap.h"              /* kheap_init, kheap_reset: kernel_base, mem_alloc and the scan's scratch */
 #include "../../kernel/select.h"
 #include "../../kernel/imgopen.h"
@@ -68,18 +69,6 @@ static EFI_STATUS EFIAPI m_setvar(CHAR16 *name, EFI_GUID *guid, UINT32 attrs, UI
 static char dir[] = "/tmp/vhdboot-efiho-XXXXXX";
 static struct hostdev dev;
 static uint8_t disk0[512], gpt_hdr[512], gpt_ent[512];
-
-/* Run a shell command; the test fails if it does. */
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
 
 /* host.img: GPT, partition 1 (2048, 100 MiB) an ESP with FAT32 holding /images/t.vhd (dynamic, 16 MiB) and a VHDX (qemu-img). */
 static int setup(void **state)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "kstubs.h"
+#include "ushell.h"             /* sh: the image-building commands */
 #include "kheap.h"              /* kheap_init, kheap_reset: mem_alloc and the scan's scratch */
 #include "../../kernel/select.h"
 #include "../../kernel/scan.h"
@@ -36,18 +37,6 @@ int menu_choose(const char *const *names, int n, int def, int timeout_s, uint32_
 static char dir[] = "/tmp/vhdboot-select-XXXXXX";
 static const char *vhdtool;
 static struct hostdev devs[4];
-
-/* Run a shell command; the test fails if it does. */
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
 
 /*
  * The images: disk A = a whole-disk dynamic VHD; disk B = MBR, partition 1
