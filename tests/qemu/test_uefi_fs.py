@@ -10,6 +10,7 @@ the image file back through exfat-fuse / ntfs-3g and compares its whole virtual 
 file's clusters and nowhere else.
 """
 import os
+import re
 import shutil
 
 import pytest
@@ -115,3 +116,71 @@ def test_ntfs_volume(tmp_path, guest):
     finally:
         fv.tool(["umount", mnt])
     tu.assert_written(tmp_path, guest, back, log)
+
+
+def gpt_4k(path, start, count, typ):
+    """A GPT in 4096-byte logical blocks on path (Debian 12's sfdisk has no --sector-size): protective MBR, primary
+    and backup headers and 128-entry arrays, one partition of count blocks at block start."""
+    import struct
+    import uuid
+    import zlib
+    bs = 4096
+    blocks = os.path.getsize(path) // bs
+    ent = bytearray(128 * 128)
+    ent[0:16] = uuid.UUID(typ).bytes_le
+    ent[16:32] = uuid.uuid4().bytes_le
+    struct.pack_into("<QQQ", ent, 32, start, start + count - 1, 0)
+    ent[56:56 + 8] = "data".encode("utf-16-le")
+    ecrc = zlib.crc32(bytes(ent))
+    disk_guid = uuid.uuid4().bytes_le
+
+    def header(my, alt, entries):
+        h = bytearray(92)
+        struct.pack_into("<8sIII4xQQQQ16sQIII", h, 0, b"EFI PART", 0x10000, 92, 0, my, alt, 6, blocks - 6, disk_guid,
+                         entries, 128, 128, ecrc)
+        struct.pack_into("<I", h, 16, zlib.crc32(bytes(h)))
+        return bytes(h)
+    mbr = bytearray(512)
+    struct.pack_into("<B3sB3sII", mbr, 446, 0, b"\0\x02\0", 0xEE, b"\xff\xff\xff", 1, min(blocks - 1, 0xFFFFFFFF))
+    mbr[510:512] = b"\x55\xaa"
+    with open(path, "r+b") as f:
+        for off, data in ((0, mbr), (bs, header(1, blocks - 1, 2)), (2 * bs, ent),
+                          ((blocks - 5) * bs, ent), ((blocks - 1) * bs, header(blocks - 1, 1, blocks - 5))):
+            f.seek(off)
+            f.write(data)
+
+
+def test_4kn_host_disk_refused(tmp_path, guest):
+    """A 4Kn host disk (virtio-blk, logical_block_size=4096: GPT and FAT16 in 4 KiB sectors) holding /images/t.vhd:
+    vhdboot.efi (started from an ordinary 512-byte ESP) skips the disk with a message that says why and what to do,
+    finds no image, stops with an error naming vhd=, and starts nothing; the 4Kn disk is unchanged."""
+    vhd = str(tmp_path / "t.vhd")
+    eh.to_vhd(guest[0], vhd, "fixed")
+    big = str(tmp_path / "4kn.img")
+    with open(big, "wb") as f:
+        f.truncate(128 * eh.MIB)
+    gpt_4k(big, 256, (128 * eh.MIB - 2 * eh.MIB) // 4096, BASIC)
+    vol = str(tmp_path / "4kn.vol")
+    if os.path.exists(vol):
+        os.unlink(vol)
+    eh.run(["mkfs.fat", "-F", "16", "-S", "4096", "-n", "FOURKN", "-C", vol, str((128 * eh.MIB - 2 * eh.MIB) // 1024)])
+    eh.run(["mmd", "-i", vol, "::/images"])
+    eh.run(["mcopy", "-i", vol, vhd, "::/images/t.vhd"])
+    with open(vol, "rb") as src, open(big, "r+b") as dst:
+        dst.seek(256 * 4096)
+        dst.write(src.read())
+    before = tu.sha(big)
+    c = str(tmp_path / "vhdboot.cfg")
+    with open(c, "w") as f:
+        f.write("vhd=/images/t.vhd\n")
+    host = str(tmp_path / "host.img")
+    eh.host_disk(host, {"EFI/BOOT/vhdboot.cfg": c}, size=64 * eh.MIB)
+    dev4k = "virtio-blk-pci,drive=%(id)s,logical_block_size=4096,physical_block_size=4096"
+    rc, log, secs = eh.boot_until(str(tmp_path), [(host, eh.IDE), (big, dev4k)], ["vhdboot: remedy:"],
+                                  timeout=tu.TIMEOUT)
+    ctx = "exit %s after %.0f s\n%s" % (rc, secs, log[-5000:])
+    assert re.search(r"disk: pci with 4096-byte logical blocks: skipped: vhdboot's partition, file system and image "
+                     r"code count 512-byte sectors \(4Kn host disks are not supported", log), ctx
+    assert "vhdboot: ERROR:" in log and "/images/t.vhd" in log[log.find("vhdboot: ERROR:"):], ctx
+    assert "PROBE" not in log and "StartImage" not in log, "something was started\n" + ctx
+    assert tu.sha(big) == before
