@@ -161,8 +161,9 @@ int eblk_register_all(void)
 			continue;
 		}
 		if (b->Media->BlockSize != BLK_SECTOR) {
-			con_printf("disk: %s with %u-byte blocks: skipped (vhdboot reads 512-byte sectors only)\n", kind,
-				   b->Media->BlockSize);
+			con_printf("disk: %s with %u-byte logical blocks: skipped: vhdboot's partition, file system and image code "
+				   "count 512-byte sectors (4Kn host disks are not supported; put the images on a disk with "
+				   "512-byte logical blocks: 512n or 512e)\n", kind, b->Media->BlockSize);
 			continue;
 		}
 		struct eblk *e = &eblk_tab[count];

@@ -24,7 +24,7 @@ EFI_OBJS   := $(EFI_SHARED:%.c=$(EBUILD)/%.o) $(EFI_SRCS:%.c=$(EBUILD)/%.o)
 # The sections of the PE image (gnu-efi's list).
 EFI_SECTIONS := -j .text -j .sdata -j .data -j .dynamic -j .dynsym -j .rel -j .rela -j .rel.* -j .rela.* -j .reloc
 
-efi: $(BUILD)/vhdboot.efi $(BUILD)/efi/efiprobe.efi $(BUILD)/efi/efibench.efi
+efi: $(BUILD)/vhdboot.efi $(BUILD)/efi/efiprobe.efi $(BUILD)/efi/efibench.efi $(BUILD)/efi/efibootent.efi
 all: efi
 
 $(EBUILD)/%.o: %.c
@@ -49,10 +49,11 @@ $(BUILD)/vhdboot.efi: $(EBUILD)/vhdboot.so
 	@echo "vhdboot.efi: $$(stat -c %s $@) bytes, $$(nm $< | grep -c ' r img_row_\| d img_row_') image format(s)"
 
 # The EFI guest programs (tests/qemu/progs/efi*.c), booted from inside a served image: efiprobe for
-# tests/qemu/test_uefi.py, efibench for bench/uefi_read.py.
+# tests/qemu/test_uefi.py, efibench for bench/uefi_read.py; efibootent (a boot entry with options) for
+# tests/qemu/test_uefi_options.py.
 $(EBUILD)/%.so: $(EBUILD)/tests/qemu/progs/%.o $(EBUILD)/vhdboot.lds
 	ld $(EFI_LDFLAGS) -T $(EBUILD)/vhdboot.lds -o $@ $(EFI_LIB)/crt0-efi-x86_64.o $< $(EFI_LIB)/libgnuefi.a
-$(EBUILD)/efiprobe.efi $(EBUILD)/efibench.efi: $(EBUILD)/%.efi: $(EBUILD)/%.so
+$(EBUILD)/efiprobe.efi $(EBUILD)/efibench.efi $(EBUILD)/efibootent.efi: $(EBUILD)/%.efi: $(EBUILD)/%.so
 	$(EFI_OBJCOPY) $(EFI_SECTIONS) --target efi-app-x86_64 --subsystem=10 $< $@
 
 # tests/unit/test_efi*.c: efi/ files built hosted with gnu-efi's headers, over models of the firmware's services:

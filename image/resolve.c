@@ -310,9 +310,31 @@ static size_t res_dir_len(const char *path)
 	return d;
 }
 
+/* res_add_vol for a try on the child's own volume. */
+static void res_add_vol(struct res_work *w, const char *child_path, const char *rel, size_t rlen, int abs,
+                        const char *via, unsigned flags, const uint8_t *vol);
+
 /* Add dir(child_path) + rel, or rel from the root when abs, to w (normalised, deduplicated). */
 static void res_add(struct res_work *w, const char *child_path, const char *rel, size_t rlen, int abs,
                     const char *via, unsigned flags)
+{
+	res_add_vol(w, child_path, rel, rlen, abs, via, flags, NULL);
+}
+
+/* Nonzero when tries a and b name the same volume: both the child's, or the same GUID. */
+static int res_same_vol(const struct res_try *a, const struct res_try *b)
+{
+	if (a->has_vol != b->has_vol)
+		return 0;
+	for (int i = 0; a->has_vol && i < 16; i++)
+		if (a->vol[i] != b->vol[i])
+			return 0;
+	return 1;
+}
+
+/* res_add, the try on the volume whose GUID is vol (NULL: the child's volume). */
+static void res_add_vol(struct res_work *w, const char *child_path, const char *rel, size_t rlen, int abs,
+                        const char *via, unsigned flags, const uint8_t *vol)
 {
 	if (w->n >= RES_MAX_TRIES)
 		return;
@@ -328,8 +350,11 @@ static void res_add(struct res_work *w, const char *child_path, const char *rel,
 	res_segs(&p, rel, rlen);
 	if (p.bad || p.nseg == 0)
 		return;   /* unusable: too long, above the root, or no file name at all */
+	t->has_vol = vol != NULL;
+	for (int i = 0; i < 16; i++)
+		t->vol[i] = vol ? vol[i] : 0;
 	for (int i = 0; i < w->n; i++)
-		if (res_same(w->tries[i].path, t->path, (flags & RES_FOLD_CASE) != 0))
+		if (res_same_vol(&w->tries[i], t) && res_same(w->tries[i].path, t->path, (flags & RES_FOLD_CASE) != 0))
 			return;
 	t->via = via;
 	t->idx = w->n;
@@ -462,6 +487,10 @@ int res_vhdx_parent_paths(struct vhdx *child, const char *child_path, unsigned f
 		}
 		const char *p = key == VHDX_LOC_RELATIVE ? w->cand : res_win32_strip(w->cand);
 		size_t len = res_strlen(p), base = 0;
+		struct vhdx_guid g;
+		const char *rest;
+		if (key == VHDX_LOC_VOLUME && (flags & RES_VOLUME_GUID) && vhdx_volume_guid(w->cand, &g, &rest) == 0)
+			res_add_vol(w, child_path, rest, res_strlen(rest), 1, via[key], flags, g.b);   /* on that volume first */
 		for (size_t i = 0; i < len; i++)
 			if (res_is_sep(p[i]))
 				base = i + 1;

@@ -78,6 +78,7 @@
 #define RES_IGNORE_TIMESTAMP 0x1u /* accept a parent whose time stamp differs (VHD_PARENT_IGNORE_TIMESTAMP) */
 #define RES_SKIP_MACX 0x2u        /* ignore MacX locators */
 #define RES_FOLD_CASE 0x4u        /* drop tries that differ from an earlier one only in ASCII case */
+#define RES_VOLUME_GUID 0x8u      /* VHDX: a volume_path's Volume{GUID} becomes a try on that volume (res_try.has_vol) */
 
 /* What ops->open_path found. */
 enum res_found {
@@ -92,6 +93,8 @@ struct res_try {
 	const char *via;          /* "W2ru locator", "W2ku locator", "MacX locator", "parent name" (static) */
 	int idx;                  /* position in this lookup's list: 0 starts a new lookup */
 	char path[RES_PATH_MAX];  /* normalised, '/' separators */
+	int has_vol;              /* RES_VOLUME_GUID: path is from the root of the volume whose GUID is vol, not the child's */
+	uint8_t vol[16];          /* that GUID in stored byte order (a GPT entry's unique partition GUID) */
 };
 
 /* The caller's scratch for one lookup (reused level after level). */
@@ -132,8 +135,12 @@ int res_parent_paths(struct vhd *child, const char *child_path, unsigned flags, 
  * in the seed document's order: relative_path (joined to the child's
  * folder), volume_path and absolute_win32_path ("\\?\", then
  * "Volume{GUID}" or a drive letter dropped: tried from the root of the
- * child's volume, then as a base name beside the child). The volume GUID is
- * not matched against partitions here (the firmware's business). Vias:
+ * child's volume, then as a base name beside the child). With
+ * RES_VOLUME_GUID, a volume_path "\\?\Volume{GUID}\path" first gives a
+ * try with has_vol set: path from the root of the volume whose GUID it is
+ * (matching GUIDs to volumes, GPT unique partition GUIDs in the firmware,
+ * is the caller's open_path; a caller without volumes leaves the flag
+ * off). Vias:
  * "relative_path", "volume_path", "absolute_win32_path". Malformed entries
  * are counted in w->bad_locators. Returns 0, or VHD_E_NOT_DIFF /
  * VHD_E_BAD_ARG. (The chain walk below is VHD's: a VHDX chain is attached

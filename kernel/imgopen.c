@@ -19,6 +19,7 @@ struct iop_work {
 	struct fs_file mfile;
 	struct iop_member probe_m;               /* iop_file_exists: only its device fields */
 	struct sel_cand pcand;                   /* the child's candidate moved to another volume (parents there) */
+	struct sel_cand gcand;                   /* the same, moved to the volume a VHDX volume_path names by GUID */
 	char pwhy[320];                          /* what a parent lookup on another volume said */
 	struct res_work res;                     /* the parent resolver's try list */
 };
@@ -253,7 +254,7 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 	}
 	m->im = (uint8_t *)m + IOP_MEMBER_BYTES;
 	m->image = c->name;
-	if (c == &sel_w->pcand) {         /* pcand changes with the next volume tried: keep the names */
+	if (c == &sel_w->pcand || c == &sel_w->gcand) {   /* they change with the next volume tried: keep the names */
 		const struct disk *dk = disk_get(c->disk);
 		char vol[24];
 		if (c->part)
@@ -389,7 +390,66 @@ static int sel_parent_bat(struct iop_member *m)
 	return m->fmt->load(m->im, iop_alloc(bytes, 16), bytes <= sel_ovl_cap ? sel_ovl_tmp : NULL);
 }
 
-/* img_parent_ops.open_path: the try's path on the candidate's volume (FAT, exFAT, NTFS), opened read-only (the child's format) as a new member. */
+/*
+ * The GPT partition, on any disk (not modules), whose unique partition GUID
+ * is g (stored byte order: a VHDX volume_path's Volume{GUID}, which Windows
+ * gives a GPT partition): 1 with *disk and *part set, else 0.
+ */
+static int sel_guid_volume(const uint8_t g[16], int *disk, uint32_t *part)
+{
+	for (int i = 0; i < disk_count(); i++) {
+		const struct disk *d = disk_get(i);
+		if (!d || (d->flags & DISK_RAM) || part_open(&sel_w->mit, d->blk) != PART_OK)
+			continue;
+		int rc;
+		while ((rc = part_next(&sel_w->mit, &sel_w->mpi)) != PART_E_END) {
+			if (rc == PART_E_BEYOND_DISK)
+				continue;
+			if (rc != PART_OK)
+				break;
+			if (sel_w->mpi.scheme == PART_SCHEME_GPT && !memcmp(sel_w->mpi.uuid, g, 16)) {
+				*disk = i;
+				*part = sel_w->mpi.index;
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * A try on the volume a VHDX volume_path names by GUID (t->has_vol): the
+ * candidate moved to that GPT partition (sel_w->gcand), or NULL when no
+ * partition has that GUID (logged) or when c is already a candidate moved
+ * to another volume (sel_parent_elsewhere: the try was made in the first
+ * pass).
+ */
+static const struct sel_cand *sel_vol_cand(const struct sel_cand *c, const struct res_try *t)
+{
+	char g[37];
+	int disk;
+	uint32_t part;
+	if (c == &sel_w->pcand)
+		return NULL;
+	part_guid_str(t->vol, g);
+	if (!sel_guid_volume(t->vol, &disk, &part)) {
+		con_printf("vhd: %s: its volume_path names volume {%s}: no GPT partition of any disk has that unique "
+			   "partition GUID\n", c->name, g);
+		return NULL;
+	}
+	if (disk == c->disk && part == c->part)
+		return c;             /* the child's own volume */
+	struct sel_cand *gc = &sel_w->gcand;
+	*gc = *c;
+	gc->disk = disk;
+	gc->part = part;
+	cand_name(gc);
+	con_printf("vhd: %s: its volume_path names volume {%s}: %s,%u (the GPT partition with that unique partition GUID)\n",
+		   c->name, g, disk_get(disk)->label, part);
+	return gc;
+}
+
+/* img_parent_ops.open_path: the try's path on the candidate's volume (FAT, exFAT, NTFS), or on the volume its GUID names, opened read-only (the child's format) as a new member. */
 static int sel_res_open(void *ctx, const struct res_try *t, void **pv, const char **ppath, int *err,
 			char *why, size_t wn)
 {
@@ -398,6 +458,8 @@ static int sel_res_open(void *ctx, const struct res_try *t, void **pv, const cha
 	uint32_t mark = sel_scr_used;
 	struct iop_member *p;
 	if (strlen(t->path) >= SEL_PATH_MAX)
+		return RES_NOT_FOUND;
+	if (t->has_vol && !(c = sel_vol_cand(c, t)))
 		return RES_NOT_FOUND;
 	int rc = sel_open_member(c, c->fmt, t->path, IMG_OPEN_RDONLY, &p, wn ? why : none, wn ? wn : sizeof(none));
 	if (rc == SEL_E_NOTFOUND) {
@@ -506,7 +568,7 @@ struct iop_member *iop_open_chain(struct sel_cand *c, unsigned leaf_flags)
 		}
 		void *pv;
 		const char *ppath;
-		unsigned rflags = RES_FOLD_CASE | (sel_ignore_timestamp ? RES_IGNORE_TIMESTAMP : 0);
+		unsigned rflags = RES_FOLD_CASE | RES_VOLUME_GUID | (sel_ignore_timestamp ? RES_IGNORE_TIMESTAMP : 0);
 		rc = c->fmt->find_parent(&sel_res_ops, c, sel_res, m->im, m->path, leaf->im, rflags, &pv, &ppath,
 					 c->why, sizeof(c->why));
 		if (rc == IMG_NO_PARENT)

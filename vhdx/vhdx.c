@@ -49,6 +49,18 @@ int vx_pread(struct vhdx *v, uint64_t off, uint32_t len, void *buf)
 		uint64_t lba = off / VHDX_SECTOR;
 		uint32_t in = (uint32_t)(off % VHDX_SECTOR);
 		uint32_t n = VHDX_SECTOR - in < len ? VHDX_SECTOR - in : len;
+		if (!in && len >= VHDX_SECTOR) {
+			/* Whole sectors straight into the caller's buffer: one device request, not one per sector. */
+			uint32_t secs = len / VHDX_SECTOR;
+			int r = vx_read_sectors(v, lba, secs, out);
+			if (r)
+				return r;
+			n = secs * VHDX_SECTOR;
+			out += n;
+			off += n;
+			len -= n;
+			continue;
+		}
 		if (v->tmp_lba != lba) {
 			v->tmp_lba = UINT64_MAX;
 			int r = vx_read_sectors(v, lba, 1, v->tmp);
@@ -226,8 +238,13 @@ static uint64_t vx_log_at(const struct vhdx *v, uint32_t pos, uint64_t k)
 	return v->hdr.log_offset + (pos + k) % v->hdr.log_length;
 }
 
-/* Validate the entry at log position pos (signature, LogGuid, sizes, CRC-32C, descriptors, data sectors); 0 if valid. */
-static int vx_log_entry(struct vhdx *v, uint32_t pos, struct vx_entry *e)
+/*
+ * Validate the entry at log position pos (signature, LogGuid, sizes, CRC-32C,
+ * descriptors, data sectors); 0 if valid. full = 0: the header's fields and
+ * sizes only (an entry vx_log_find validated already: one read, not a read
+ * of every page; a full log is walked three times).
+ */
+static int vx_log_entry(struct vhdx *v, uint32_t pos, struct vx_entry *e, int full)
 {
 	uint8_t h[VX_L_HDR];
 	int r = vx_pread(v, vx_log_at(v, pos, 0), VX_L_HDR, h);
@@ -249,6 +266,8 @@ static int vx_log_entry(struct vhdx *v, uint32_t pos, struct vx_entry *e)
 	uint32_t pages = e->len / VHDX_PAGE;
 	if (e->dpages > pages)
 		return -1;
+	if (!full)
+		return VHDX_OK;
 	uint32_t crc = 0;
 	for (uint32_t p = 0; p < pages; p++) {
 		uint64_t off = vx_log_at(v, pos, (uint64_t)p * VHDX_PAGE);
@@ -311,7 +330,7 @@ static int vx_log_find(struct vhdx *v, struct vx_entry *tail, struct vx_entry *h
 		struct vx_entry best, e;
 		int found = 0;
 		for (uint32_t pos = 0; pos < len; pos += VHDX_PAGE) {
-			int r = vx_log_entry(v, pos, &e);
+			int r = vx_log_entry(v, pos, &e, 1);
 			if (r > 0)
 				return -r;
 			if (r == 0 && e.seq < bound && (!found || e.seq > best.seq)) {
@@ -323,7 +342,7 @@ static int vx_log_find(struct vhdx *v, struct vx_entry *tail, struct vx_entry *h
 			return 0;
 		/* Walk from the tail to best. */
 		struct vx_entry cur;
-		int r = vx_log_entry(v, best.tail, &cur);
+		int r = vx_log_entry(v, best.tail, &cur, 1);
 		if (r > 0)
 			return -r;
 		int ok = 0;
@@ -336,7 +355,7 @@ static int vx_log_find(struct vhdx *v, struct vx_entry *tail, struct vx_entry *h
 				}
 				uint32_t next = (uint32_t)((cur.pos + (uint64_t)cur.len) % len);
 				struct vx_entry n;
-				r = vx_log_entry(v, next, &n);
+				r = vx_log_entry(v, next, &n, 1);
 				if (r > 0)
 					return -r;
 				if (r || n.seq != cur.seq + 1)
@@ -422,7 +441,7 @@ static int vx_log_walk(struct vhdx *v, const struct vx_entry *tail, const struct
 			return VHDX_OK;
 		uint32_t next = (uint32_t)((cur.pos + (uint64_t)cur.len) % v->hdr.log_length);
 		/* Entries were validated by vx_log_find; on a writable replay the file under them has not changed (the log is never a target). */
-		r = vx_log_entry(v, next, &cur);
+		r = vx_log_entry(v, next, &cur, 0);
 		if (r)
 			return r > 0 ? r : VHDX_E_LOG_DESC;
 	}
@@ -1110,7 +1129,7 @@ static int vx_session_begin(struct vhdx *v)
 	v->hdr.log_guid = v->sess.log_guid;
 	for (uint32_t pos = 0; pos < v->hdr.log_length; pos += VHDX_PAGE) {
 		struct vx_entry e;
-		int r = vx_log_entry(v, pos, &e);
+		int r = vx_log_entry(v, pos, &e, 1);
 		if (r > 0) {
 			v->hdr.log_guid = keep;
 			return r;

@@ -31,6 +31,11 @@ bi = gb.bi
 GUESTS = list(bi.GUESTS)
 VHD_KINDS = ["fixed", "dynamic", "diff", "diff-merged", "vhdx"]
 TRACE_GUESTS = ["grub", "syslinux", "doschain"]
+# VHDX made by vhdtool: fixed (whole disk) and differencing (child + parent as files on FAT32). make test boots two
+# of these (VHDX_DEFAULT); GUEST_VHDX_ALL=1 boots every guest from both kinds and every trace guest from a VHDX.
+VHDX_KINDS = ["vhdx-fixed", "vhdx-diff"]
+VHDX_DEFAULT = [("vhdboot", "grub", "vhdx-diff"), ("trace", "doschain", "vhdx-fixed")]
+VHDX_ALL = os.environ.get("GUEST_VHDX_ALL") == "1"
 JOBS = int(os.environ.get("GUEST_JOBS", "2"))
 # kind suffix -> QEMU arguments carrying the image (drive id "img") on a controller vhdboot reaches through the BIOS
 BIOS_DEVICES = {
@@ -44,7 +49,9 @@ CASES = ([("seabios", g, "raw") for g in GUESTS]
          + [("vhdboot", g, k) for g in GUESTS for k in VHD_KINDS if g != "grub-ext2" or k == "dynamic"]
          + [("trace", g, "dynamic") for g in TRACE_GUESTS]
          # the dynamic VHD on disks only the BIOS reads (drivers/biosdisk.c serves them)
-         + [("vhdboot", "grub", "dynamic-" + dev) for dev in BIOS_DEVICES])
+         + [("vhdboot", "grub", "dynamic-" + dev) for dev in BIOS_DEVICES]
+         + ([("vhdboot", g, k) for g in GUESTS for k in VHDX_KINDS if g not in ("grub-ext2", "memtest")]
+            + [("trace", g, "vhdx-fixed") for g in TRACE_GUESTS] if VHDX_ALL else VHDX_DEFAULT))
 
 
 def case_id(case):
@@ -82,25 +89,28 @@ class Images:
                 bi.run([fh.QEMU_IMG, "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic,block_size=1M",
                         raw, vx])
                 v["vhdx"] = vx
+                v.update(bi.make_vhdxs(raw, bi.GUESTS[guest][2], self.outdir))
                 self.vhds[guest] = v
             return self.vhds[guest]
 
-    def fat_disk(self, guest):
+    def fat_disk(self, guest, kind="diff"):
         """A FAT32 disk (no partition table) holding /vhd/<guest>-diff.vhd and its parent
         /vhd/<guest>-parent.vhd: the child's W2ru locator ("./<guest>-parent.vhd") leads the
-        firmware to the parent in the same folder."""
+        firmware to the parent in the same folder (kind vhdx-diff: the VHDX child and parent, found
+        through its relative_path)."""
         v = self.vhd(guest)
+        parent = "parent" if kind == "diff" else "vhdx-parent"
         with self.guest_locks[guest]:
-            key = guest + "-fat"
+            key = guest + "-fat-" + kind
             if key not in self.vhds:
-                path = os.path.join(self.outdir, "%s-fat.img" % guest)
-                size = os.path.getsize(v["diff"]) + os.path.getsize(v["parent"]) + (64 << 20)
+                path = os.path.join(self.outdir, "%s-%s-fat.img" % (guest, kind))
+                size = os.path.getsize(v[kind]) + os.path.getsize(v[parent]) + (64 << 20)
                 with open(path, "wb") as fh_:
                     fh_.truncate(size)
                 env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
                 for cmd in (["mkfs.fat", "-F", "32", "-n", "VHDS", path],
                             ["mmd", "-i", path, "::/vhd"],
-                            ["mcopy", "-i", path, v["parent"], v["diff"], "::/vhd/"]):
+                            ["mcopy", "-i", path, v[parent], v[kind], "::/vhd/"]):
                     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
                     assert p.returncode == 0, "$ %s\n%s%s" % (" ".join(cmd), p.stdout, p.stderr)
                 self.vhds[key] = path
@@ -137,7 +147,7 @@ def images(tmp_path_factory):
     yield imgs
     if os.environ.get("GUEST_KEEP") != "1":
         for name in os.listdir(imgs.outdir):
-            if name.endswith((".raw", ".vhd", ".iso")):
+            if name.endswith((".raw", ".vhd", ".vhdx", ".img", ".iso")):
                 os.unlink(os.path.join(imgs.outdir, name))
 
 
@@ -151,10 +161,10 @@ def do_boot(images, case, workdir):
     iso = images.iso("trace" if mode == "trace" else "")
     base, _, dev = kind.partition("-")
     disk = v[base if dev in BIOS_DEVICES else kind]
-    if kind == "diff":
+    if kind in ("diff", "vhdx-diff"):
         # the chain as files on FAT: the firmware opens the child by path and finds its parent
-        disk = images.fat_disk(guest)
-        iso = images.iso("vhd=/vhd/%s" % os.path.basename(v["diff"]))
+        disk = images.fat_disk(guest, kind)
+        iso = images.iso(("trace " if mode == "trace" else "") + "vhd=/vhd/%s" % os.path.basename(v[kind]))
     extra = []
     if dev in BIOS_DEVICES:
         # a copy of its own: QEMU locks the file, and the IDE run of the same image may run alongside
@@ -233,6 +243,19 @@ def check_vhdboot(guest, kind, run, images):
     assert run.unchanged, "a VHD file changed during a boot" + ctx
 
 
+def check_vhdx_kind(guest, kind, run, images):
+    """A vhdtool VHDX boot: the firmware served it as that VHDX kind; a differencing one found its parent."""
+    if not kind.startswith("vhdx-"):
+        return
+    want = {"vhdx-fixed": "fixed", "vhdx-diff": "differencing"}[kind]
+    assert re.search(r"^vhdx: 80h: .*: %s VHDX, " % want, run.serial, re.M), \
+        "not served as a %s VHDX\n%s" % (want, run.describe(8000))
+    if kind == "vhdx-diff":
+        parent = os.path.basename(images.vhd(guest)["vhdx-parent"])
+        assert re.search(r"vhd: 80h: parent \S*/vhd/%s \(found through its child's relative_path\)" % re.escape(parent),
+                         run.serial), "the parent was not found through relative_path\n" + run.describe(8000)
+
+
 # ------------------------------------------------------------------ tests
 
 @pytest.mark.parametrize("case", _cases("seabios"))
@@ -255,6 +278,7 @@ def test_vhdboot(case, boots, images):
         parent = os.path.basename(images.vhd(guest)["parent"])
         assert re.search(r"vhd: 80h: parent \S*/vhd/%s \(found through its child's W2ru locator\)" % re.escape(parent),
                          run.serial), "the parent was not found through W2ru\n" + run.describe(8000)
+    check_vhdx_kind(guest, kind, run, images)
 
 
 @pytest.mark.parametrize("guest", GUESTS)
@@ -285,6 +309,7 @@ def test_vhdboot_trace(case, boots, images):
     if kind.partition("-")[2] in BIOS_DEVICES:
         assert re.search(r"^disk: hd0 = bios 80h,", run.serial, re.M), \
             "the image's disk was not served by the BIOS backend\n" + run.describe(8000)
+    check_vhdx_kind(guest, kind, run, images)
     ctx = "\n" + run.describe(4000)
     calls = gb.trace_calls(run.serial)
     assert calls, "no 'int13 ax=...' trace lines" + ctx

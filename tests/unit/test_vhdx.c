@@ -732,6 +732,24 @@ static void test_resolve_paths(void **state)
 		assert_string_equal(w.tries[i].via, want[i][1]);
 		assert_int_equal(w.tries[i].idx, i);
 	}
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(w.tries[i].has_vol, 0);
+	/* RES_VOLUME_GUID: the volume_path's own volume first (its GUID in GPT byte order), then the same tries. */
+	assert_int_equal(res_vhdx_parent_paths(&c.v, "/vm/disks/child.vhdx", RES_VOLUME_GUID, &w), 0);
+	assert_int_equal(w.n, 5);
+	assert_string_equal(w.tries[0].path, "/vm/base/parent.vhdx");
+	assert_int_equal(w.tries[0].has_vol, 0);
+	assert_string_equal(w.tries[1].path, "/path2/sub3/parent.vhdx");
+	assert_string_equal(w.tries[1].via, "volume_path");
+	assert_int_equal(w.tries[1].has_vol, 1);
+	static const uint8_t gpt[16] = { 0xDA, 0x1B, 0xA2, 0x26, 0x27, 0xA6, 0xD7, 0x11,
+					 0x99, 0x31, 0x80, 0x6E, 0x6F, 0x6E, 0x69, 0x63 };
+	assert_memory_equal(w.tries[1].vol, gpt, 16);
+	for (int i = 2; i < 5; i++) {
+		assert_string_equal(w.tries[i].path, want[i - 1][0]);   /* the same path on the child's volume stays */
+		assert_int_equal(w.tries[i].has_vol, 0);
+		assert_int_equal(w.tries[i].idx, i);
+	}
 	assert_int_equal(res_vhdx_parent_paths(&p.v, "/x.vhdx", 0, &w), VHD_E_NOT_DIFF);
 	img_close(&c);
 	img_close(&p);

@@ -526,6 +526,35 @@ def make_vhds(raw, markers, outdir, vhdtool=VHDTOOL, kinds=("fixed", "dynamic", 
     return out
 
 
+def make_vhdxs(raw, markers, outdir, vhdtool=VHDTOOL):
+    """raw -> {vhdx-fixed, vhdx-diff, vhdx-parent: path} made by vhdtool: a fixed VHDX, and a differencing VHDX
+    child (vhdtool create -p, 2 MiB blocks) over a dynamic VHDX parent (1 MiB blocks) in which the sectors holding
+    markers are zeroed (the child holds them, written with vhdtool write)."""
+    name = os.path.splitext(os.path.basename(raw))[0]
+    out = {k: os.path.join(outdir, "%s-%s.vhdx" % (name, k)) for k in ("vhdx-fixed", "vhdx-diff", "vhdx-parent")}
+    for path in out.values():
+        if os.path.exists(path):
+            os.unlink(path)
+    run([vhdtool, "convert", "-f", "raw", "-O", "vhdx-fixed", raw, out["vhdx-fixed"]])
+    runs = marker_runs(raw, markers)
+    if not runs:
+        raise BuildError("%s: none of %r found: nothing to put in the child" % (raw, markers))
+    base = os.path.join(outdir, "%s-vxbase.raw" % name)
+    shutil.copyfile(raw, base)
+    with open(base, "r+b") as fh:
+        for lba, n in runs:
+            fh.seek(lba * SECTOR)
+            fh.write(bytes(n * SECTOR))
+    run([vhdtool, "convert", "-f", "raw", "-O", "vhdx-dynamic", "-b", "1M", base, out["vhdx-parent"]])
+    os.unlink(base)
+    run([vhdtool, "create", "-p", out["vhdx-parent"], out["vhdx-diff"]])
+    with open(raw, "rb") as fh:
+        for lba, n in runs:
+            fh.seek(lba * SECTOR)
+            run([vhdtool, "write", out["vhdx-diff"], lba], input=fh.read(n * SECTOR))
+    return out
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
