@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,12 +38,13 @@
 #include "../../include/vhdboot_handover.h"
 #include "../../fs/part.h"        /* part_crc32 */
 #include "../chain.h"             /* chain_open: the image and its parents through vhd/ */
+#include "../hostdev.h"           /* hostdev_pread_full, hostdev_pwrite_full */
 
 #define EXIT_NO_TABLE 2           /* not booted by vhdboot: an init hook does nothing */
 #define EXIT_BAD_TABLE 3          /* a table was found but is damaged */
 #define EXIT_FAIL 1
 
-#define MAX_IO (1u << 20)         /* largest NBD request served (the kernel sends at most max_sectors_kb) */
+#define MAX_IO (4u << 20)         /* largest NBD request served (the kernel sends at most max_sectors_kb, set to this) */
 
 struct opts {
 	const char *nbd;          /* /dev/nbd0 */
@@ -504,16 +506,166 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
 }
 
-/* Reply to handle with error (errno value, 0 = ok), then len bytes of data. 0 or -1. */
+/* Reply to handle with error (errno value, 0 = ok), then len bytes of data, in one sendmsg. 0 or -1. */
 static int reply(int s, const uint8_t *handle, uint32_t error, const void *data, uint32_t len)
 {
 	uint8_t r[16];
 	put_be32(r, NBD_REPLY_MAGIC);
 	put_be32(r + 4, error);
 	memcpy(r + 8, handle, 8);
-	if (write_full(s, r, sizeof(r)))
+	struct iovec iov[2] = { { r, sizeof(r) }, { (void *)(uintptr_t)data, len } };
+	struct msghdr mh;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = len ? 2 : 1;
+	size_t left = sizeof(r) + len;
+	while (left) {
+		ssize_t w = sendmsg(s, &mh, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		left -= (size_t)w;
+		while (mh.msg_iovlen && (size_t)w >= mh.msg_iov[0].iov_len) {   /* drop what went, keep the rest */
+			w -= (ssize_t)mh.msg_iov[0].iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen) {
+			mh.msg_iov[0].iov_base = (uint8_t *)mh.msg_iov[0].iov_base + w;
+			mh.msg_iov[0].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The server's state. Fast paths (docs/handover.md "Performance"), each
+ * falling back to the library when it does not apply:
+ *  - reads of sectors that sit in the leaf file as one run (a fixed image;
+ *    an allocated block whose bitmap is all set) are spliced from the file's
+ *    page cache into the socket (no copy by the server);
+ *  - writes into such runs go through a second, O_DIRECT descriptor of the
+ *    file (the data skip the page cache);
+ *  - writes into unallocated blocks of a dynamic or differencing image are
+ *    gathered (write-back, up to PEND_MAX, sequential) and handed to
+ *    vhd_write at once, which allocates them with three flushes in all
+ *    instead of three per block. They are committed before any FLUSH, FUA
+ *    write, overlapping read, non-adjacent write, after a second without
+ *    requests, and at disconnect; a commit failure is logged and answered on
+ *    the next FLUSH (EIO), as a disk's volatile write cache would.
+ */
+#define PEND_MAX (32u << 20)
+
+struct srv {
+	int s, nbd, ro;
+	struct vhd *v;
+	uint64_t sectors;
+	int fd;                   /* the leaf file (buffered, the library's) */
+	int dfd;                  /* the same file O_DIRECT, or -1 */
+	int pipe[2];              /* for splice, or -1 */
+	uint8_t *buf;             /* MAX_IO, 4 KiB aligned */
+	uint8_t *pend;            /* PEND_MAX gathered allocating writes, or NULL */
+	uint64_t pend_lba;
+	uint32_t pend_n;          /* sectors gathered */
+	int pend_err;             /* a commit failed since the last FLUSH: answered there */
+	uint8_t *full;            /* per block: 0 unknown, 1 allocated with every bitmap bit set, 2 not */
+	unsigned long spliced, direct, gathered, library;   /* requests by path, logged at the end */
+};
+
+/* Commit the gathered writes through vhd_write (allocating their blocks together). */
+static void pend_commit(struct srv *S)
+{
+	if (!S->pend_n)
+		return;
+	int e = vhd_write(S->v, S->pend_lba, S->pend_n, S->pend);
+	if (e) {
+		msg("write-back of %u sectors at %llu failed: %s (answered on the next flush)", S->pend_n,
+		    (unsigned long long)S->pend_lba, vhd_strerror(e));
+		S->pend_err = e == VHD_E_NOSPACE ? ENOSPC : EIO;
+	}
+	S->pend_n = 0;
+}
+
+/* Is block blk allocated in the leaf with all its sectors' bitmap bits set (so its data are one run in the file)? */
+static int block_full(struct srv *S, uint32_t blk)
+{
+	struct vhd *v = S->v;
+	if (v->bat[blk] == VHD_BAT_FREE)
+		return 0;
+	if (!S->full[blk]) {
+		uint32_t nb = v->bitmap_sectors * 512, need = v->spb;
+		uint8_t *bm = S->buf;     /* free between requests */
+		int ok = hostdev_pread_full(S->fd, bm, nb, (uint64_t)v->bat[blk] * 512) == (ssize_t)nb;
+		for (uint32_t i = 0; ok && i < need / 8; i++)
+			ok = bm[i] == 0xFF;
+		S->full[blk] = ok ? 1 : 2;
+	}
+	return S->full[blk] == 1;
+}
+
+/* Where [lba, lba+n) lies when it is one run of the leaf file: its byte offset into *off; else 0. */
+static int map_run(struct srv *S, uint64_t lba, uint32_t n, uint64_t *off)
+{
+	struct vhd *v = S->v;
+	if (v->footer.type == VHD_TYPE_FIXED) {
+		*off = lba * 512;
+		return 1;
+	}
+	if (!S->full || !n)
+		return 0;
+	uint32_t blk = (uint32_t)(lba >> v->spb_shift), last = (uint32_t)((lba + n - 1) >> v->spb_shift);
+	for (uint32_t b = blk; b <= last; b++)
+		if (!block_full(S, b) || (b > blk && v->bat[b] != v->bat[b - 1] + v->bitmap_sectors + v->spb))
+			return 0;
+	*off = ((uint64_t)v->bat[blk] + v->bitmap_sectors + (lba & (v->spb - 1))) * 512;
+	return 1;
+}
+
+/* Does every block [lba, lba+n) touches lack an allocation in the leaf (a write there allocates)? */
+static int all_unallocated(const struct vhd *v, uint64_t lba, uint32_t n)
+{
+	if (v->footer.type == VHD_TYPE_FIXED || !n)
+		return 0;
+	for (uint64_t b = lba >> v->spb_shift; b <= (lba + n - 1) >> v->spb_shift; b++)
+		if (v->bat[b] != VHD_BAT_FREE)
+			return 0;
+	return 1;
+}
+
+/* A read of len bytes at file offset off spliced to the socket after the reply header. 0, or -1 (connection lost). */
+static int reply_spliced(struct srv *S, const uint8_t *handle, uint64_t off, uint32_t len)
+{
+	uint8_t r[16];
+	put_be32(r, NBD_REPLY_MAGIC);
+	put_be32(r + 4, 0);
+	memcpy(r + 8, handle, 8);
+	if (send(S->s, r, sizeof(r), MSG_MORE | MSG_NOSIGNAL) != (ssize_t)sizeof(r))
 		return -1;
-	return len ? write_full(s, data, len) : 0;
+	loff_t o = (loff_t)off;
+	while (len) {
+		ssize_t got = splice(S->fd, &o, S->pipe[1], NULL, len, SPLICE_F_MOVE | SPLICE_F_MORE);
+		if (got <= 0) {
+			/* Splice gave up (EOF, an error): the rest by pread, so the reply is still whole and right. */
+			ssize_t n = hostdev_pread_full(S->fd, S->buf, len, (uint64_t)o);
+			if (n != (ssize_t)len) {
+				msg("read at file offset %llu: %s: dropping the connection", (unsigned long long)o,
+				    n < 0 ? strerror(errno) : "short file");
+				return -1;
+			}
+			return write_full(S->s, S->buf, len);
+		}
+		len -= (uint32_t)got;
+		while (got) {
+			ssize_t w = splice(S->pipe[0], NULL, S->s, NULL, (size_t)got, SPLICE_F_MOVE | (len ? SPLICE_F_MORE : 0));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return -1;
+			got -= w;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -522,23 +674,25 @@ static int reply(int s, const uint8_t *handle, uint32_t error, const void *data,
  * flushed through vhd_flush (fsync of every member written). Returns when
  * the kernel disconnects or the socket closes; 0 clean, -1 on errors.
  */
-static int serve(int s, int nbd, struct vhd *v, uint64_t sectors, int ro)
+static int serve(struct srv *S)
 {
-	uint8_t *buf = malloc(MAX_IO);
-	if (!buf)
-		return -1;
+	struct vhd *v = S->v;
 	int rc = 0, asked = 0;
 	for (;;) {
 		if (stop_req && !asked) {     /* SIGTERM: flush, then ask the kernel to disconnect */
+			pend_commit(S);
 			vhd_flush(v);
-			ioctl(nbd, NBD_DISCONNECT);
+			ioctl(S->nbd, NBD_DISCONNECT);
 			asked = 1;
 		}
-		struct pollfd p = { s, POLLIN, 0 };
-		if (poll(&p, 1, 1000) <= 0)
+		struct pollfd p = { S->s, POLLIN, 0 };
+		int pr = poll(&p, 1, 1000);
+		if (pr <= 0) {
+			pend_commit(S);           /* idle: nothing stays gathered for long */
 			continue;
+		}
 		uint8_t q[28];
-		if (read_full(s, q, sizeof(q)))
+		if (read_full(S->s, q, sizeof(q)))
 			break;                    /* socket closed: the kernel let go */
 		if (be32(q) != NBD_REQUEST_MAGIC) {
 			msg("bad request magic %08x: stopping", be32(q));
@@ -551,24 +705,40 @@ static int serve(int s, int nbd, struct vhd *v, uint64_t sectors, int ro)
 		uint32_t len = be32(q + 24);
 		uint32_t cmd = type & 0xFFFF;
 		if (cmd == NBD_CMD_DISC) {
+			pend_commit(S);
 			vhd_flush(v);
 			break;
 		}
 		if (cmd == NBD_CMD_FLUSH) {
+			pend_commit(S);
 			int e = vhd_flush(v);
 			if (e)
 				msg("flush failed: %s", vhd_strerror(e));
-			if (reply(s, handle, e ? EIO : 0, NULL, 0))
+			int err = S->pend_err ? S->pend_err : e ? EIO : 0;
+			S->pend_err = 0;
+			if (reply(S->s, handle, (uint32_t)err, NULL, 0))
 				break;
 			continue;
 		}
-		int bad = from % 512 || len % 512 || len > MAX_IO || from / 512 > sectors ||
-			  len / 512 > sectors - from / 512;
+		int bad = from % 512 || len % 512 || len > MAX_IO || from / 512 > S->sectors ||
+			  len / 512 > S->sectors - from / 512;
+		uint64_t lba = from / 512;
+		uint32_t n = len / 512;
 		if (cmd == NBD_CMD_READ) {
-			int e = bad ? EINVAL : vhd_read(v, from / 512, len / 512, buf) ? EIO : 0;
+			if (S->pend_n && !bad && lba < S->pend_lba + S->pend_n && S->pend_lba < lba + n)
+				pend_commit(S);
+			uint64_t off;
+			if (!bad && S->pipe[0] >= 0 && map_run(S, lba, n, &off)) {
+				S->spliced++;
+				if (reply_spliced(S, handle, off, len))
+					break;
+				continue;
+			}
+			S->library++;
+			int e = bad ? EINVAL : vhd_read(v, lba, n, S->buf) ? EIO : 0;
 			if (e)
 				msg("read %llu+%u refused: %s", (unsigned long long)from, len, bad ? "outside the image" : "I/O error");
-			if (reply(s, handle, (uint32_t)e, buf, e ? 0 : len))
+			if (reply(S->s, handle, (uint32_t)e, S->buf, e ? 0 : len))
 				break;
 		} else if (cmd == NBD_CMD_WRITE) {
 			if (len > MAX_IO) {       /* cannot even drain it: give up the connection */
@@ -576,28 +746,60 @@ static int serve(int s, int nbd, struct vhd *v, uint64_t sectors, int ro)
 				rc = -1;
 				break;
 			}
-			if (read_full(s, buf, len))
+			int fua = (type & NBD_CMD_FLAG_FUA) != 0;
+			int gather = !bad && !S->ro && S->pend && !fua && all_unallocated(v, lba, n) &&
+				     (!S->pend_n || lba == S->pend_lba + S->pend_n) && (uint64_t)S->pend_n * 512 + len <= PEND_MAX;
+			if (gather) {
+				if (!S->pend_n)
+					S->pend_lba = lba;
+				if (read_full(S->s, S->pend + (size_t)S->pend_n * 512, len))
+					break;
+				S->pend_n += n;
+				S->gathered++;
+				if (reply(S->s, handle, 0, NULL, 0))
+					break;
+				continue;
+			}
+			if (read_full(S->s, S->buf, len))
 				break;
 			int e = 0;
-			if (bad || ro) {
+			if (bad || S->ro) {
 				e = bad ? EINVAL : EPERM;
 			} else {
-				int ve = vhd_write(v, from / 512, len / 512, buf);
-				if (!ve && (type & NBD_CMD_FLAG_FUA))
+				pend_commit(S);       /* writes reach the library in order */
+				uint64_t off;
+				int ve = -1;
+				if (S->dfd >= 0 && map_run(S, lba, n, &off)) {
+					if (hostdev_pwrite_full(S->dfd, S->buf, len, off) == 0) {
+						ve = 0;
+						S->direct++;
+					} else if (errno != EINVAL) {
+						ve = VHD_E_IO;
+					}                 /* EINVAL: O_DIRECT refused this one; the library writes it */
+				}
+				if (ve < 0) {
+					S->library++;
+					ve = vhd_write(v, lba, n, S->buf);
+					if (S->full && v->footer.type != VHD_TYPE_FIXED)   /* bitmaps may have changed */
+						for (uint64_t b = lba >> v->spb_shift; n && b <= (lba + n - 1) >> v->spb_shift; b++)
+							if (S->full[b] == 2)
+								S->full[b] = 0;
+				}
+				if (!ve && fua)
 					ve = vhd_flush(v);
 				if (ve) {
 					msg("write %llu+%u failed: %s", (unsigned long long)from, len, vhd_strerror(ve));
 					e = ve == VHD_E_NOSPACE ? ENOSPC : EIO;
 				}
 			}
-			if (reply(s, handle, (uint32_t)e, NULL, 0))
+			if (reply(S->s, handle, (uint32_t)e, NULL, 0))
 				break;
 		} else {
-			if (reply(s, handle, EINVAL, NULL, 0))
+			if (reply(S->s, handle, EINVAL, NULL, 0))
 				break;
 		}
 	}
-	free(buf);
+	pend_commit(S);
 	return rc;
 }
 
@@ -890,6 +1092,14 @@ int main(int argc, char **argv)
 				msg("%s: %s (requests stay smaller)", qf, strerror(errno));
 			close(q);
 		}
+		/* Read-ahead of buffered readers (the root file system) in requests as large (blockdev --setra). */
+		snprintf(qf, sizeof(qf), "/sys/block/%s/queue/read_ahead_kb", base);
+		q = open(qf, O_WRONLY | O_CLOEXEC);
+		if (q >= 0) {
+			if (write(q, "1024", 4) != 4)
+				msg("%s: %s", qf, strerror(errno));
+			close(q);
+		}
 		struct stat st;
 		for (int tries = 0; up && tries < 10 && stat(p1, &st) != 0; tries++) {
 			int fd = open(o.nbd, O_RDONLY | O_CLOEXEC);
@@ -909,7 +1119,36 @@ int main(int argc, char **argv)
 	    d->part_number ? part : "", o.nbd, (unsigned long long)sectors,
 	    d->image_type == HO_TYPE_FIXED ? "fixed" : d->image_type == HO_TYPE_DYNAMIC ? "dynamic" : "differencing",
 	    ch.n, ro ? "read-only" : "read-write");
-	rc = serve(sv[1], nbd, v, sectors, ro);
+	struct srv S;
+	memset(&S, 0, sizeof(S));
+	S.s = sv[1], S.nbd = nbd, S.ro = ro, S.v = v, S.sectors = sectors;
+	S.fd = ch.m[0]->hd.fd;
+	S.dfd = ro ? -1 : open(path, O_RDWR | O_DIRECT | O_CLOEXEC);   /* the chain's leaf: data writes skip the page cache */
+	S.pipe[0] = S.pipe[1] = -1;
+	if (pipe2(S.pipe, O_CLOEXEC) == 0)
+		fcntl(S.pipe[1], F_SETPIPE_SZ, (int)MAX_IO);   /* fewer splice rounds; a smaller pipe only costs more */
+	else
+		S.pipe[0] = S.pipe[1] = -1;
+	posix_fadvise(S.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (posix_memalign((void **)&S.buf, 4096, MAX_IO)) {
+		msg("no memory for the request buffer");
+		goto fail;
+	}
+	if (v->footer.type != VHD_TYPE_FIXED) {
+		S.full = calloc(v->blocks ? v->blocks : 1, 1);
+		if (!ro && posix_memalign((void **)&S.pend, 4096, PEND_MAX))
+			S.pend = NULL;    /* no write-back gathering: every write goes straight to the library */
+	}
+	rc = serve(&S);
+	msg("%s: requests: %lu spliced reads, %lu O_DIRECT writes, %lu gathered allocating writes, %lu through the library",
+	    o.nbd, S.spliced, S.direct, S.gathered, S.library);
+	free(S.buf);
+	free(S.pend);
+	free(S.full);
+	if (S.dfd >= 0)
+		close(S.dfd);
+	if (S.pipe[0] >= 0)
+		close(S.pipe[0]), close(S.pipe[1]);
 	e = vhd_flush(v);
 	if (e)
 		msg("final flush failed: %s", vhd_strerror(e));
