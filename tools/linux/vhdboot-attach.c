@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/dm-ioctl.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <linux/hdreg.h>
 #include <linux/nbd.h>
@@ -31,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +61,7 @@ struct opts {
 	int info;                 /* print the table and exit */
 	int read_only;            /* --ro: serve read-only whatever the mode */
 	const char *disconnect;   /* -D /dev/nbdN */
+	int force_nbd;            /* --nbd: never the device-mapper path */
 };
 
 static const char *prog = "vhdboot-attach";
@@ -570,6 +574,7 @@ struct srv {
 	uint32_t pend_n;          /* sectors gathered */
 	int pend_err;             /* a commit failed since the last FLUSH: answered there */
 	uint8_t *full;            /* per block: 0 unknown, 1 allocated with every bitmap bit set, 2 not */
+	uint8_t *bm;              /* one block's bitmap, read by block_full */
 	unsigned long spliced, direct, gathered, library;   /* requests by path, logged at the end */
 };
 
@@ -595,7 +600,7 @@ static int block_full(struct srv *S, uint32_t blk)
 		return 0;
 	if (!S->full[blk]) {
 		uint32_t nb = v->bitmap_sectors * 512, need = v->spb;
-		uint8_t *bm = S->buf;     /* free between requests */
+		uint8_t *bm = S->bm;      /* never S->buf: a write's data may be waiting there */
 		int ok = hostdev_pread_full(S->fd, bm, nb, (uint64_t)v->bat[blk] * 512) == (ssize_t)nb;
 		for (uint32_t i = 0; ok && i < need / 8; i++)
 			ok = bm[i] == 0xFF;
@@ -825,6 +830,287 @@ static void unmount_host(const char *mnt, int mnt_fd)
 	msg("unmounting the host file system %s: %s (its data were flushed)", mnt, strerror(errno));
 }
 
+/* ---------------------------------------------------------------- device-mapper fast path (fixed images) */
+
+/*
+ * A fixed VHD's virtual disk is the first virt_sectors of its file, so
+ * where the file's extents are known and complete it can be served with no
+ * daemon at all: dm-linear maps over the host partition, one for the whole
+ * disk ("vhdboot80") and one per partition inside it ("vhdboot80p1"...:
+ * device-mapper devices get no partition scan). Safety: the host file
+ * system is unmounted before the maps are made, and device-mapper claims
+ * the host partition exclusively while they exist, so nothing can mount it
+ * and move the file's clusters (FAT never moves a file by itself). The
+ * table's extents are checked against the kernel's own FIEMAP first.
+ * Built with the DM ioctls directly (no dmsetup in an initramfs).
+ */
+#define DM_BUF 65536
+#define DM_NAME_FMT "vhdboot%02x"
+
+/* One DM ioctl on name with the request in buf (struct dm_ioctl + data of data_size); 0 or -1 (errno). */
+static int dm_call(int ctl, unsigned long req, struct dm_ioctl *io, const char *name, uint32_t flags)
+{
+	io->version[0] = DM_VERSION_MAJOR, io->version[1] = 0, io->version[2] = 0;
+	if (!io->data_size)
+		io->data_size = sizeof(*io);
+	io->data_start = sizeof(*io);
+	io->flags = flags;
+	snprintf(io->name, sizeof(io->name), "%s", name);
+	return ioctl(ctl, req, io);
+}
+
+/*
+ * Check the table's extents of the leaf file against FIEMAP (every byte of
+ * [0, bytes) where the table says). 0 same, -1 not (message).
+ */
+static int dm_check_fiemap(int fd, const uint8_t *t, const struct ho_drive *d, uint64_t bytes)
+{
+	enum { N = 256 };
+	static uint8_t fbuf[sizeof(struct fiemap) + N * sizeof(struct fiemap_extent)];
+	struct fiemap *fm = (void *)fbuf;
+	uint64_t pos = 0;           /* file byte checked up to */
+	unsigned k = 0;             /* table extent */
+	struct ho_extent e;
+	if (fsync(fd))
+		return msg("fsync before FIEMAP: %s", strerror(errno)), -1;
+	while (pos < bytes) {
+		memset(fbuf, 0, sizeof(fbuf));
+		fm->fm_start = pos, fm->fm_length = bytes - pos, fm->fm_flags = FIEMAP_FLAG_SYNC, fm->fm_extent_count = N;
+		if (ioctl(fd, FS_IOC_FIEMAP, fm))
+			return msg("FIEMAP: %s", strerror(errno)), -1;
+		if (!fm->fm_mapped_extents)
+			return msg("FIEMAP: no extent at file byte %llu", (unsigned long long)pos), -1;
+		for (unsigned i = 0; i < fm->fm_mapped_extents && pos < bytes; i++) {
+			struct fiemap_extent *x = &fm->fm_extents[i];
+			if (x->fe_logical > pos || (x->fe_flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_ENCODED |
+								   FIEMAP_EXTENT_NOT_ALIGNED | FIEMAP_EXTENT_UNWRITTEN)))
+				return msg("FIEMAP: file byte %llu has no plain extent", (unsigned long long)pos), -1;
+			uint64_t xend = x->fe_logical + x->fe_length;
+			while (pos < xend && pos < bytes) {
+				while (k < d->extents_count && ho_extent_get(t, d, k, &e) == 0 &&
+				       ((uint64_t)e.file_sector + e.sectors) * 512 <= pos)
+					k++;
+				if (k >= d->extents_count || (uint64_t)e.file_sector * 512 > pos)
+					return msg("the table has no extent for file byte %llu", (unsigned long long)pos), -1;
+				uint64_t tend = ((uint64_t)e.file_sector + e.sectors) * 512, end = tend < xend ? tend : xend;
+				uint64_t want = e.lba * 512 + (pos - (uint64_t)e.file_sector * 512);
+				if (x->fe_physical + (pos - x->fe_logical) != want)
+					return msg("file byte %llu is at partition byte %llu, the table says %llu",
+						   (unsigned long long)pos, (unsigned long long)(x->fe_physical + pos - x->fe_logical),
+						   (unsigned long long)want), -1;
+				pos = end;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Load the dm-linear table for virtual sectors [vs, vs+len) of the image into io (targets over host dev_t). */
+static int dm_table(struct dm_ioctl *io, const uint8_t *t, const struct ho_drive *d, dev_t host, uint64_t vs, uint64_t len)
+{
+	uint8_t *p = (uint8_t *)io + sizeof(*io), *end = (uint8_t *)io + DM_BUF;
+	uint32_t n = 0;
+	struct ho_extent e;
+	for (unsigned k = 0; k < d->extents_count && ho_extent_get(t, d, k, &e) == 0; k++) {
+		uint64_t fs = e.file_sector, fe = fs + e.sectors, a = fs > vs ? fs : vs, b = fe < vs + len ? fe : vs + len;
+		if (a >= b)
+			continue;
+		struct dm_target_spec *sp = (void *)p;
+		char *params = (char *)(sp + 1);
+		if ((uint8_t *)params + 64 > end)
+			return -1;
+		memset(sp, 0, sizeof(*sp));
+		sp->sector_start = a - vs, sp->length = b - a;
+		snprintf(sp->target_type, sizeof(sp->target_type), "linear");
+		int m = snprintf(params, 64, "%u:%u %llu", major(host), minor(host), (unsigned long long)(e.lba + (a - fs)));
+		uint32_t sz = (uint32_t)((sizeof(*sp) + (size_t)m + 1 + 7) & ~(size_t)7);
+		sp->next = sz;
+		p += sz;
+		n++;
+	}
+	io->target_count = n;
+	io->data_size = (uint32_t)(p - (uint8_t *)io);
+	return n ? 0 : -1;
+}
+
+/* Create dm device name over [vs, vs+len) and its /dev/mapper node; 0 or -1 (message). */
+static int dm_make(int ctl, const char *name, const uint8_t *t, const struct ho_drive *d, dev_t host, uint64_t vs,
+		   uint64_t len, int ro)
+{
+	static uint64_t buf[DM_BUF / 8];
+	struct dm_ioctl *io = (void *)buf;
+	memset(buf, 0, sizeof(buf));
+	if (dm_call(ctl, DM_DEV_CREATE, io, name, 0))
+		return msg("DM_DEV_CREATE %s: %s", name, strerror(errno)), -1;
+	dev_t dev = (dev_t)io->dev;
+	memset(buf, 0, sizeof(buf));
+	if (dm_table(io, t, d, host, vs, len) || dm_call(ctl, DM_TABLE_LOAD, io, name, ro ? DM_READONLY_FLAG : 0)) {
+		msg("DM_TABLE_LOAD %s: %s", name, strerror(errno));
+		goto undo;
+	}
+	memset(buf, 0, sizeof(buf));
+	if (dm_call(ctl, DM_DEV_SUSPEND, io, name, 0)) {   /* no DM_SUSPEND_FLAG: resume, the table goes live */
+		msg("DM resume %s: %s", name, strerror(errno));
+		goto undo;
+	}
+	char node[160];
+	mkdir("/dev/mapper", 0755);
+	snprintf(node, sizeof(node), "/dev/mapper/%s", name);
+	if (mknod(node, S_IFBLK | 0600, makedev(major(dev), minor(dev))) && errno != EEXIST)
+		msg("%s: %s (the device is /dev/dm-%u)", node, strerror(errno), minor(dev));
+	return 0;
+undo:
+	memset(buf, 0, sizeof(buf));
+	dm_call(ctl, DM_DEV_REMOVE, io, name, 0);
+	return -1;
+}
+
+/* Remove dm device name (and its node); 0 or -1 with errno. */
+static int dm_remove(int ctl, const char *name)
+{
+	static uint64_t buf[sizeof(struct dm_ioctl) / 8 + 1];
+	struct dm_ioctl *io = (void *)buf;
+	memset(buf, 0, sizeof(buf));
+	int r = dm_call(ctl, DM_DEV_REMOVE, io, name, 0);
+	int e = errno;
+	char node[160];
+	snprintf(node, sizeof(node), "/dev/mapper/%s", name);
+	if (!r)
+		unlink(node);
+	errno = e;
+	return r;
+}
+
+/* Open /dev/mapper/control (made from sysfs's misc dev when devtmpfs lacks it); fd or -1. */
+static int dm_control(void)
+{
+	int fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	char b[32];
+	unsigned ma, mi;
+	if (read_sys("/sys/class/misc/device-mapper/dev", b, sizeof(b)) || sscanf(b, "%u:%u", &ma, &mi) != 2)
+		return -1;
+	mkdir("/dev/mapper", 0755);
+	if (mknod("/dev/mapper/control", S_IFCHR | 0600, makedev(ma, mi)) && errno != EEXIST)
+		return -1;
+	return open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+}
+
+/*
+ * Can drive d take the dm-linear path? A fixed leaf with no parent in a
+ * file whose extents the table holds completely, covering the virtual disk
+ * from file sector 0 in order. NULL yes, else the reason.
+ */
+static const char *dm_unsuitable(const uint8_t *t, const struct ho_drive *d)
+{
+	if (d->image_type != HO_TYPE_FIXED || d->chain_len != 1)
+		return "not a fixed image";
+	if (d->place != HO_PLACE_FILE)
+		return "not a file on a file system";
+	if ((d->flags & HO_DF_EXT_PARTIAL) || !d->extents_count)
+		return "the table holds only part of the file's extents";
+	uint64_t next = 0;
+	struct ho_extent e;
+	for (unsigned k = 0; k < d->extents_count; k++) {
+		if (ho_extent_get(t, d, k, &e) || e.file_sector != next || !e.sectors)
+			return "the table's extents are not in file order";
+		next += e.sectors;
+	}
+	if (next < d->virt_sectors)
+		return "the table's extents end before the virtual disk does";
+	return NULL;
+}
+
+/*
+ * Serve drive d through dm-linear: check the extents (FIEMAP on fd, the
+ * leaf on the mounted host fs), unmount the host fs, map the whole disk and
+ * each partition of its MBR/GPT. 0 done (the device name printed), 1 not
+ * possible here (message; the caller serves through NBD), -1 failed after
+ * the host fs went away (message).
+ */
+static int dm_attach(const uint8_t *t, const struct ho_drive *d, struct chain *ch, const char *host_part, const char *mnt,
+		     int *mnt_fd, int ro)
+{
+	int fd = ch->m[0]->hd.fd;
+	if (dm_check_fiemap(fd, t, d, d->virt_sectors * 512)) {
+		msg("device-mapper path not taken: the file's extents could not be confirmed");
+		return 1;
+	}
+	int ctl = dm_control();
+	if (ctl < 0) {
+		msg("device-mapper path not taken: no /dev/mapper/control (is dm_mod loaded?)");
+		return 1;
+	}
+	struct stat st;
+	if (stat(host_part, &st) || !S_ISBLK(st.st_mode)) {
+		msg("%s: not a block device", host_part);
+		close(ctl);
+		return 1;
+	}
+	/* The partitions inside the virtual disk, read through vhd/ while the file is open. */
+	struct { uint32_t index; uint64_t start, sectors; } parts[16];
+	int np = 0;
+	static struct part_iter it;
+	struct blk_dev vd = ch->m[0]->hd.dev;
+	vd.sectors = vd.max_sectors = d->virt_sectors, vd.size_bytes = d->virt_sectors * 512, vd.write = NULL;
+	if (part_open(&it, &vd) == PART_OK) {
+		struct part_info pi;
+		int r;
+		while (np < 16 && ((r = part_next(&it, &pi)) == PART_OK))
+			if (pi.start + pi.sectors <= d->virt_sectors && pi.sectors)
+				parts[np].index = pi.index, parts[np].start = pi.start, parts[np++].sectors = pi.sectors;
+	}
+	chain_close(ch);            /* nothing of the host fs stays open */
+	unmount_host(mnt, *mnt_fd);
+	if (*mnt_fd >= 0)
+		close(*mnt_fd), *mnt_fd = -1;
+	char name[64], pname[80];
+	snprintf(name, sizeof(name), DM_NAME_FMT, d->bios_drive);
+	if (dm_make(ctl, name, t, d, st.st_rdev, 0, d->virt_sectors, ro)) {
+		close(ctl);
+		return -1;
+	}
+	for (int i = 0; i < np; i++) {
+		snprintf(pname, sizeof(pname), "%sp%u", name, parts[i].index);
+		if (dm_make(ctl, pname, t, d, st.st_rdev, parts[i].start, parts[i].sectors, ro))
+			msg("partition %u is not mapped", parts[i].index);
+	}
+	close(ctl);
+	msg("serving %s's file as /dev/mapper/%s through device-mapper (dm-linear, no daemon; %d partition(s)); %s",
+	    host_part, name, np, ro ? "read-only" : "read-write");
+	printf("/dev/mapper/%s\n", name);
+	fflush(stdout);
+	return 0;
+}
+
+/* -D for a dm device this program made: remove its partitions' maps, then its own. */
+static int dm_detach(const char *dev)
+{
+	const char *name = strrchr(dev, '/') ? strrchr(dev, '/') + 1 : dev;
+	int ctl = dm_control();
+	if (ctl < 0) {
+		msg("%s: no /dev/mapper/control", dev);
+		return EXIT_FAIL;
+	}
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);                /* the host disk's cache flushed through the map */
+		close(fd);
+	}
+	char pname[300];
+	for (unsigned i = 1; i <= 128; i++) {
+		snprintf(pname, sizeof(pname), "%sp%u", name, i);
+		if (dm_remove(ctl, pname) && errno != ENXIO)
+			msg("removing %s: %s", pname, strerror(errno));
+	}
+	int rc = dm_remove(ctl, name);
+	if (rc)
+		msg("removing %s: %s", name, strerror(errno));
+	close(ctl);
+	return rc ? EXIT_FAIL : 0;
+}
+
 /* -D: disconnect a device this program serves (the daemon flushes and exits). */
 static int do_disconnect(const char *dev)
 {
@@ -854,6 +1140,7 @@ static void usage(void)
 		"  -m, --mount DIR      where host file systems are mounted (default /run/vhdboot)\n"
 		"  -f, --foreground     do not detach\n"
 		"      --ro             serve read-only\n"
+		"      --nbd            a fixed image through NBD too (default: device-mapper when its extents are known)\n"
 		"      --mem FILE       physical memory (default /dev/mem)\n"
 		"      --table FILE     a dump of %05x-%05x instead of /dev/mem (tests)\n"
 		"      --efivar FILE    vhdboot.efi's variable (default " EFIVAR_DEFAULT ")\n"
@@ -877,11 +1164,11 @@ static void mkdirs(const char *path)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, EFIVAR_DEFAULT, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL };
+	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, EFIVAR_DEFAULT, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL, 0 };
 	static const struct option lo[] = {
 		{"device", 1, 0, 'd'}, {"drive", 1, 0, 'r'}, {"wait", 1, 0, 'w'}, {"mount", 1, 0, 'm'},
 		{"foreground", 0, 0, 'f'}, {"info", 0, 0, 'i'}, {"ro", 0, 0, 'R'}, {"mem", 1, 0, 'M'},
-		{"table", 1, 0, 'T'}, {"efivar", 1, 0, 'E'}, {"disconnect", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"table", 1, 0, 'T'}, {"efivar", 1, 0, 'E'}, {"disconnect", 1, 0, 'D'}, {"nbd", 0, 0, 'N'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "d:r:w:m:fiD:h", lo, NULL)) != -1) {
@@ -897,12 +1184,13 @@ int main(int argc, char **argv)
 		case 'T': o.table_file = optarg; break;
 		case 'E': o.efivar = optarg; break;
 		case 'D': o.disconnect = optarg; break;
+		case 'N': o.force_nbd = 1; break;
 		case 'h': usage(); return 0;
 		default: usage(); return EXIT_FAIL;
 		}
 	}
 	if (o.disconnect)
-		return do_disconnect(o.disconnect);
+		return strncmp(o.disconnect, "/dev/mapper/", 12) ? do_disconnect(o.disconnect) : dm_detach(o.disconnect);
 	int rc;
 	const uint8_t *t = find_table(&o, &rc);
 	if (!t)
@@ -944,6 +1232,8 @@ int main(int argc, char **argv)
 			return EXIT_FAIL;
 		snprintf(path, sizeof(path), "/dev/%s", part);
 	}
+	char path_part[4096];
+	snprintf(path_part, sizeof(path_part), "%s", path);
 	char mnt[600] = "";
 	int mnt_fd = -1;
 	if (d->place == HO_PLACE_FILE) {
@@ -974,6 +1264,18 @@ int main(int argc, char **argv)
 	}
 	if (d->place == HO_PLACE_FILE && check_extents(ch.m[0]->hd.fd, t, d, path))
 		goto fail;
+
+	/* A fixed image whose extents are all known: device-mapper, no daemon (else, or with --nbd, NBD). */
+	if (!o.force_nbd && d->image_type == HO_TYPE_FIXED) {
+		const char *why = dm_unsuitable(t, d);
+		if (why) {
+			msg("device-mapper path not taken: %s; serving through NBD", why);
+		} else {
+			int r = dm_attach(t, d, &ch, path_part, mnt, &mnt_fd, ro);
+			if (r <= 0)
+				return r ? EXIT_FAIL : 0;
+		}
+	}
 
 	/* The NBD device (its module may still be loading). */
 	int nbd = -1;
@@ -1136,6 +1438,11 @@ int main(int argc, char **argv)
 	}
 	if (v->footer.type != VHD_TYPE_FIXED) {
 		S.full = calloc(v->blocks ? v->blocks : 1, 1);
+		S.bm = malloc((size_t)v->bitmap_sectors * 512);
+		if (!S.bm) {
+			free(S.full);
+			S.full = NULL;        /* no fast paths for this image: the library serves everything */
+		}
 		if (!ro && posix_memalign((void **)&S.pend, 4096, PEND_MAX))
 			S.pend = NULL;    /* no write-back gathering: every write goes straight to the library */
 	}
@@ -1145,6 +1452,7 @@ int main(int argc, char **argv)
 	free(S.buf);
 	free(S.pend);
 	free(S.full);
+	free(S.bm);
 	if (S.dfd >= 0)
 		close(S.dfd);
 	if (S.pipe[0] >= 0)

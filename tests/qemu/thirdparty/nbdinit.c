@@ -13,6 +13,8 @@
  *                                       the same again (blocks allocated by then), then read,
  *                                       of N MiB on partition 2 (/dev/nbd0p2, or /dev/sda2 without vhdboot)
  * The token and the pattern file's size come from the kernel command line:
+ * vhdboot.dev=DEV: the device vhdboot-attach serves (default /dev/nbd0; /dev/mapper/vhdboot80 for
+ * a fixed image on the device-mapper path), its p1 the root, p2 the bench, -D DEV at the end.
  * vhdboot.token=WORD, vhdboot.fill=KIB; vhdboot.expect=rw|ro|refuse (default rw); vhdboot.root=DEV: the
  * image's ext2 partition written in rw (default /dev/nbd0p1; the UEFI guest's is /dev/nbd0p2).
  */
@@ -221,9 +223,14 @@ int main(void)
 	cmdline_arg("vhdboot.fill", fill, sizeof(fill));
 	cmdline_arg("vhdboot.expect", expect, sizeof(expect));
 	cmdline_arg("vhdboot.bench", benchs, sizeof(benchs));
+	char dev[64], part2[80];
 	cmdline_arg("vhdboot.root", rootdev, sizeof(rootdev));
+	cmdline_arg("vhdboot.dev", dev, sizeof(dev));     /* what attach serves: /dev/nbd0, or /dev/mapper/vhdboot80 (fixed) */
+	if (!dev[0])
+		snprintf(dev, sizeof(dev), "/dev/nbd0");
 	if (!rootdev[0])
-		snprintf(rootdev, sizeof(rootdev), "/dev/nbd0p1");
+		snprintf(rootdev, sizeof(rootdev), "%sp1", dev);
+	snprintf(part2, sizeof(part2), "%sp2", dev);
 	int bench_mib = atoi(benchs);
 	char *info[] = {"/vhdboot-attach", "--info", NULL};
 	run(info);
@@ -293,9 +300,9 @@ int main(void)
 		sync();
 		say("NBDINIT wrote vhdboot-token.txt %d\n", n);
 		if (bench_mib)
-			bench("/dev/nbd0p2", bench_mib);
+			bench(part2, bench_mib);
 	}
-	char *detach[] = {"/vhdboot-attach", "-D", "/dev/nbd0", NULL};
+	char *detach[] = {"/vhdboot-attach", "-D", dev, NULL};
 	if (run(detach) != 0)
 		fail("vhdboot-attach -D");
 	/* The server (reparented to us) flushes, unmounts the host FAT and exits: wait for every child. */
