@@ -218,7 +218,7 @@ int main(void)
 	mount("tmpfs", "/run", "tmpfs", 0, "mode=0755");
 	load_modules();
 
-	char token[128], fill[32], expect[16], benchs[16], rootdev[64];
+	char token[128], fill[32], expect[16], benchs[16], rootdev[96];
 	cmdline_arg("vhdboot.token", token, sizeof(token));
 	cmdline_arg("vhdboot.fill", fill, sizeof(fill));
 	cmdline_arg("vhdboot.expect", expect, sizeof(expect));
