@@ -510,6 +510,174 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
 }
 
+/* ---------------------------------------------------------------- mode=snapshot: the boot loader's writes carried over */
+
+/*
+ * Under mode=snapshot the BIOS phase's writes are in vhdboot's RAM overlay
+ * (kernel/overlay.c), inside its E820-reserved resident region; the table
+ * gives its address and size. Its layout: `entries` uint32 keys (lba + 1,
+ * 0 empty; entries the smallest power of two >= 2 * capacity), `entries`
+ * uint32 pool slots, then capacity 512-byte sectors. vhdboot-attach reads
+ * it through /dev/mem (CONFIG_STRICT_DEVMEM lets a non-RAM, non-busy page
+ * be read; Linux does not mark E820-reserved ranges above 1 MiB busy) and
+ * serves the image read-only under a writable RAM layer: a sparse memfd
+ * holding every sector written since boot (the overlay's first, then
+ * Linux's), with one bit per sector in chunks allocated on first write.
+ * Nothing reaches the image file; everything is gone at poweroff, as the
+ * BIOS phase's writes would be.
+ */
+#define SNAP_CHUNK 4096u           /* sectors per bit chunk (512 bytes of bits) */
+
+struct snap {
+	int fd;                    /* memfd: sector lba at byte lba * 512 */
+	uint8_t **bits;            /* per chunk, NULL = nothing written there */
+	uint64_t chunks, sectors;
+	uint64_t stored;           /* sectors in the layer */
+};
+
+static int snap_has(const struct snap *sn, uint64_t lba)
+{
+	const uint8_t *b = sn->bits[lba / SNAP_CHUNK];
+	uint32_t i = (uint32_t)(lba % SNAP_CHUNK);
+	return b && (b[i >> 3] >> (i & 7) & 1);
+}
+
+/* Mark [lba, lba+n) present; 0 or -1 (no memory). */
+static int snap_mark(struct snap *sn, uint64_t lba, uint32_t n)
+{
+	for (uint64_t s = lba; s < lba + n; s++) {
+		uint8_t **b = &sn->bits[s / SNAP_CHUNK];
+		if (!*b && !(*b = calloc(SNAP_CHUNK / 8, 1)))
+			return -1;
+		uint32_t i = (uint32_t)(s % SNAP_CHUNK);
+		if (!((*b)[i >> 3] >> (i & 7) & 1))
+			sn->stored++;
+		(*b)[i >> 3] |= (uint8_t)(1u << (i & 7));
+	}
+	return 0;
+}
+
+/* A write into the layer: 0, or an errno value (ENOSPC when the memory is gone). */
+static int snap_write(struct snap *sn, uint64_t lba, uint32_t n, const void *buf)
+{
+	if (hostdev_pwrite_full(sn->fd, buf, (size_t)n * 512, lba * 512))
+		return errno == ENOSPC || errno == ENOMEM ? ENOSPC : EIO;
+	return snap_mark(sn, lba, n) ? ENOSPC : 0;
+}
+
+/* A read: layer sectors from the memfd, each run of the others through vhd_read. 0 or a vhd error. */
+static int snap_read(struct snap *sn, struct vhd *v, uint64_t lba, uint32_t n, uint8_t *buf)
+{
+	uint32_t i = 0;
+	while (i < n) {
+		int in = snap_has(sn, lba + i);
+		uint32_t j = i + 1;
+		while (j < n && snap_has(sn, lba + j) == in)
+			j++;
+		if (in) {
+			if (hostdev_pread_full(sn->fd, buf + (size_t)i * 512, (size_t)(j - i) * 512, (lba + i) * 512) !=
+			    (ssize_t)(j - i) * 512)
+				return VHD_E_IO;
+		} else {
+			int e = vhd_read(v, lba + i, j - i, buf + (size_t)i * 512);
+			if (e)
+				return e;
+		}
+		i = j;
+	}
+	return 0;
+}
+
+/* kernel/overlay.c's table size for capacity sectors. */
+static uint64_t snap_entries(uint64_t capacity)
+{
+	uint64_t n = 1;
+	while (n < 2 * capacity)
+		n <<= 1;
+	return n;
+}
+
+/*
+ * Load drive d's overlay from physical memory (mem: /dev/mem) into a new
+ * layer. 0, or -1 with a message (refused: nothing attached).
+ */
+static int snap_load(struct snap *sn, const char *mem, const struct ho_drive *d, uint64_t sectors)
+{
+	uint64_t bytes = d->overlay_bytes, e = 0, cap = 0;
+	if (!bytes || !d->overlay_phys) {
+		msg("drive %02xh: mode=snapshot without an overlay in the table (vhdboot.efi's lives in boot-services memory, which Linux reclaims); refused",
+		    d->bios_drive);
+		return -1;
+	}
+	for (uint64_t t = 2; t * 8 < bytes; t <<= 1)
+		if ((bytes - t * 8) % 512 == 0 && snap_entries((bytes - t * 8) / 512) == t)
+			e = t, cap = (bytes - t * 8) / 512;
+	if (!e) {
+		msg("the snapshot overlay's size %llu fits no pool + table layout: refused", (unsigned long long)bytes);
+		return -1;
+	}
+	uint8_t *m = malloc(bytes);
+	int fd = open(mem, O_RDONLY | O_CLOEXEC);
+	if (!m || fd < 0) {
+		msg("reading the snapshot overlay: %s", !m ? "no memory" : strerror(errno));
+		free(m);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	ssize_t got = hostdev_pread_full(fd, m, bytes, d->overlay_phys);
+	int err = errno;
+	close(fd);
+	if (got != (ssize_t)bytes) {
+		msg("cannot read the snapshot overlay at %llx (%llu bytes) from %s: %s; refused (the boot loader's writes would be lost)",
+		    (unsigned long long)d->overlay_phys, (unsigned long long)bytes, mem, got < 0 ? strerror(err) : "short read");
+		free(m);
+		return -1;
+	}
+	memset(sn, 0, sizeof(*sn));
+	sn->sectors = sectors;
+	sn->chunks = (sectors + SNAP_CHUNK - 1) / SNAP_CHUNK;
+	sn->bits = calloc(sn->chunks ? sn->chunks : 1, sizeof(*sn->bits));
+	sn->fd = memfd_create("vhdboot-snapshot", MFD_CLOEXEC);
+	uint8_t *slot_seen = calloc((size_t)(cap + 7) / 8, 1);
+	if (!sn->bits || sn->fd < 0 || ftruncate(sn->fd, (off_t)(sectors * 512)) || !slot_seen) {
+		msg("the snapshot layer: %s", strerror(errno ? errno : ENOMEM));
+		goto bad;
+	}
+	const uint32_t *keys = (const void *)m, *slots = keys + e;
+	const uint8_t *pool = (const uint8_t *)(slots + e);
+	for (uint64_t i = 0; i < e; i++) {
+		if (!keys[i])
+			continue;
+		uint64_t lba = (uint64_t)keys[i] - 1;
+		uint32_t s = slots[i];
+		if (lba >= sectors || s >= cap || (slot_seen[s / 8] >> (s % 8) & 1) || snap_has(sn, lba)) {
+			msg("the snapshot overlay at %llx is inconsistent (entry %llu: sector %llu, slot %u): refused",
+			    (unsigned long long)d->overlay_phys, (unsigned long long)i, (unsigned long long)lba, s);
+			goto bad;
+		}
+		slot_seen[s / 8] |= (uint8_t)(1u << (s % 8));
+		if (snap_write(sn, lba, 1, pool + (size_t)s * 512)) {
+			msg("the snapshot layer: no memory for the overlay's sectors");
+			goto bad;
+		}
+	}
+	free(slot_seen);
+	free(m);
+	return 0;
+bad:
+	free(slot_seen);
+	free(m);
+	if (sn->bits)
+		for (uint64_t c = 0; c < sn->chunks; c++)
+			free(sn->bits[c]);
+	free(sn->bits);
+	if (sn->fd >= 0)
+		close(sn->fd);
+	sn->bits = NULL;
+	return -1;
+}
+
 /* Reply to handle with error (errno value, 0 = ok), then len bytes of data, in one sendmsg. 0 or -1. */
 static int reply(int s, const uint8_t *handle, uint32_t error, const void *data, uint32_t len)
 {
@@ -575,6 +743,7 @@ struct srv {
 	int pend_err;             /* a commit failed since the last FLUSH: answered there */
 	uint8_t *full;            /* per block: 0 unknown, 1 allocated with every bitmap bit set, 2 not */
 	uint8_t *bm;              /* one block's bitmap, read by block_full */
+	struct snap *snap;        /* mode=snapshot: every write goes to this RAM layer, the image is read-only */
 	unsigned long spliced, direct, gathered, library;   /* requests by path, logged at the end */
 };
 
@@ -613,6 +782,8 @@ static int block_full(struct srv *S, uint32_t blk)
 static int map_run(struct srv *S, uint64_t lba, uint32_t n, uint64_t *off)
 {
 	struct vhd *v = S->v;
+	if (S->snap)
+		return 0;                 /* the layer may hold any sector */
 	if (v->footer.type == VHD_TYPE_FIXED) {
 		*off = lba * 512;
 		return 1;
@@ -740,7 +911,7 @@ static int serve(struct srv *S)
 				continue;
 			}
 			S->library++;
-			int e = bad ? EINVAL : vhd_read(v, lba, n, S->buf) ? EIO : 0;
+			int e = bad ? EINVAL : (S->snap ? snap_read(S->snap, v, lba, n, S->buf) : vhd_read(v, lba, n, S->buf)) ? EIO : 0;
 			if (e)
 				msg("read %llu+%u refused: %s", (unsigned long long)from, len, bad ? "outside the image" : "I/O error");
 			if (reply(S->s, handle, (uint32_t)e, S->buf, e ? 0 : len))
@@ -770,6 +941,10 @@ static int serve(struct srv *S)
 			int e = 0;
 			if (bad || S->ro) {
 				e = bad ? EINVAL : EPERM;
+			} else if (S->snap) {
+				e = snap_write(S->snap, lba, n, S->buf);
+				if (e)
+					msg("write %llu+%u into the snapshot layer failed: %s", (unsigned long long)from, len, strerror(e));
 			} else {
 				pend_commit(S);       /* writes reach the library in order */
 				uint64_t off;
@@ -841,7 +1016,8 @@ static void unmount_host(const char *mnt, int mnt_fd)
  * system is unmounted before the maps are made, and device-mapper claims
  * the host partition exclusively while they exist, so nothing can mount it
  * and move the file's clusters (FAT never moves a file by itself). The
- * table's extents are checked against the kernel's own FIEMAP first.
+ * table's extents are checked against the kernel's own FIEMAP first
+ * (FIBMAP per cluster where the file system has no FIEMAP, as vfat in 6.1).
  * Built with the DM ioctls directly (no dmsetup in an initramfs).
  */
 #define DM_BUF 65536
@@ -857,6 +1033,39 @@ static int dm_call(int ctl, unsigned long req, struct dm_ioctl *io, const char *
 	io->flags = flags;
 	snprintf(io->name, sizeof(io->name), "%s", name);
 	return ioctl(ctl, req, io);
+}
+
+/*
+ * Without FIEMAP (vfat in 6.1): FIBMAP at the first and last sector of
+ * every cluster (a cluster is contiguous) against the table. 0 or -1.
+ */
+static int dm_check_fibmap(int fd, const uint8_t *t, const struct ho_drive *d, uint64_t bytes)
+{
+	int bs;
+	if (ioctl(fd, FIGETBSZ, &bs) || bs < 512 || bs % 512)
+		return msg("FIGETBSZ: %s", strerror(errno)), -1;
+	uint32_t per = (uint32_t)bs / 512, step = d->cluster_bytes >= 512 ? d->cluster_bytes / 512 : per;
+	uint64_t total = bytes / 512;
+	struct ho_extent e;
+	unsigned k = 0;
+	for (uint64_t c = 0; c < total; c += step) {
+		uint64_t probe[2] = {c, (c + step < total ? c + step : total) - 1};
+		for (int j = 0; j < 2; j++) {
+			uint64_t fsec = probe[j];
+			while (k < d->extents_count && ho_extent_get(t, d, k, &e) == 0 && (uint64_t)e.file_sector + e.sectors <= fsec)
+				k++;
+			if (k >= d->extents_count || e.file_sector > fsec)
+				return msg("the table has no extent for file sector %llu", (unsigned long long)fsec), -1;
+			int blk = (int)(fsec / per);
+			if (ioctl(fd, FIBMAP, &blk) || blk <= 0)
+				return msg("FIBMAP of file sector %llu: %s", (unsigned long long)fsec, blk ? strerror(errno) : "a hole"), -1;
+			uint64_t lba = (uint64_t)(unsigned)blk * per + fsec % per, want = e.lba + (fsec - e.file_sector);
+			if (lba != want)
+				return msg("file sector %llu is at partition sector %llu, the table says %llu", (unsigned long long)fsec,
+					   (unsigned long long)lba, (unsigned long long)want), -1;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -877,7 +1086,8 @@ static int dm_check_fiemap(int fd, const uint8_t *t, const struct ho_drive *d, u
 		memset(fbuf, 0, sizeof(fbuf));
 		fm->fm_start = pos, fm->fm_length = bytes - pos, fm->fm_flags = FIEMAP_FLAG_SYNC, fm->fm_extent_count = N;
 		if (ioctl(fd, FS_IOC_FIEMAP, fm))
-			return msg("FIEMAP: %s", strerror(errno)), -1;
+			return errno == EOPNOTSUPP || errno == ENOTTY ? dm_check_fibmap(fd, t, d, bytes)
+								      : (msg("FIEMAP: %s", strerror(errno)), -1);
 		if (!fm->fm_mapped_extents)
 			return msg("FIEMAP: no extent at file byte %llu", (unsigned long long)pos), -1;
 		for (unsigned i = 0; i < fm->fm_mapped_extents && pos < bytes; i++) {
@@ -1208,11 +1418,7 @@ int main(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	/* What this version can serve; the rest is refused with the reason. */
-	if (d->mode == HO_MODE_SNAPSHOT) {
-		msg("drive %02xh was booted with mode=snapshot: the boot loader's writes are in vhdboot's RAM overlay, which this version does not carry over; refused (boot with mode=rw or mode=ro)",
-		    d->bios_drive);
-		return EXIT_FAIL;
-	}
+	int snap = d->mode == HO_MODE_SNAPSHOT;   /* the image read-only under a RAM layer that starts with the overlay */
 	if (d->place == HO_PLACE_RAM) {
 		msg("drive %02xh is a GRUB module in RAM: nothing on a disk to serve; refused", d->bios_drive);
 		return EXIT_FAIL;
@@ -1222,6 +1428,7 @@ int main(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	int ro = o.read_only || d->mode == HO_MODE_RO || (d->flags & HO_DF_READ_ONLY);
+	int img_ro = ro || snap;                  /* the image file and its host fs */
 
 	char disk[300], part[300], path[4096];
 	if (find_disk(t, d, o.wait_s, disk, sizeof(disk)))
@@ -1239,7 +1446,7 @@ int main(int argc, char **argv)
 	if (d->place == HO_PLACE_FILE) {
 		snprintf(mnt, sizeof(mnt), "%s/host%02x", o.mount_dir, d->bios_drive);
 		mkdirs(mnt);
-		if (mount(path, mnt, "vfat", (ro ? MS_RDONLY : 0) | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC, "")) {
+		if (mount(path, mnt, "vfat", (img_ro ? MS_RDONLY : 0) | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC, "")) {
 			msg("mounting %s (FAT) on %s: %s (is the vfat module loaded?)", path, mnt, strerror(errno));
 			return EXIT_FAIL;
 		}
@@ -1247,7 +1454,7 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s%s", mnt, ho_chain_path(t, d, 0));
 	}
 	struct chain ch;
-	int e = chain_open(&ch, path, ro ? CHAIN_RDONLY : 0);
+	int e = chain_open(&ch, path, img_ro ? CHAIN_RDONLY : 0);
 	if (e) {
 		msg("%s: %s", path, ch.err[0] ? ch.err : vhd_strerror(e));
 		chain_close(&ch);
@@ -1266,7 +1473,13 @@ int main(int argc, char **argv)
 		goto fail;
 
 	/* A fixed image whose extents are all known: device-mapper, no daemon (else, or with --nbd, NBD). */
-	if (!o.force_nbd && d->image_type == HO_TYPE_FIXED) {
+	static struct snap sn;
+	if (snap && snap_load(&sn, o.mem, d, sectors))
+		goto fail;
+	if (snap)
+		msg("mode=snapshot: %llu sector(s) the boot loader wrote carried over from vhdboot's overlay; Linux's writes stay in RAM too, the image is not written",
+		    (unsigned long long)sn.stored);
+	if (!o.force_nbd && !snap && d->image_type == HO_TYPE_FIXED) {
 		const char *why = dm_unsuitable(t, d);
 		if (why) {
 			msg("device-mapper path not taken: %s; serving through NBD", why);
@@ -1420,12 +1633,13 @@ int main(int argc, char **argv)
 	msg("serving %s%s%s as %s: %llu sectors, %s, chain of %d, %s", disk, d->part_number ? " partition " : "",
 	    d->part_number ? part : "", o.nbd, (unsigned long long)sectors,
 	    d->image_type == HO_TYPE_FIXED ? "fixed" : d->image_type == HO_TYPE_DYNAMIC ? "dynamic" : "differencing",
-	    ch.n, ro ? "read-only" : "read-write");
+	    ch.n, ro ? "read-only" : snap ? "read-write into RAM (mode=snapshot)" : "read-write");
 	struct srv S;
 	memset(&S, 0, sizeof(S));
 	S.s = sv[1], S.nbd = nbd, S.ro = ro, S.v = v, S.sectors = sectors;
 	S.fd = ch.m[0]->hd.fd;
-	S.dfd = ro ? -1 : open(path, O_RDWR | O_DIRECT | O_CLOEXEC);   /* the chain's leaf: data writes skip the page cache */
+	S.snap = snap ? &sn : NULL;
+	S.dfd = img_ro ? -1 : open(path, O_RDWR | O_DIRECT | O_CLOEXEC);   /* the chain's leaf: data writes skip the page cache */
 	S.pipe[0] = S.pipe[1] = -1;
 	if (pipe2(S.pipe, O_CLOEXEC) == 0)
 		fcntl(S.pipe[1], F_SETPIPE_SZ, (int)MAX_IO);   /* fewer splice rounds; a smaller pipe only costs more */
@@ -1443,7 +1657,7 @@ int main(int argc, char **argv)
 			free(S.full);
 			S.full = NULL;        /* no fast paths for this image: the library serves everything */
 		}
-		if (!ro && posix_memalign((void **)&S.pend, 4096, PEND_MAX))
+		if (!img_ro && posix_memalign((void **)&S.pend, 4096, PEND_MAX))
 			S.pend = NULL;    /* no write-back gathering: every write goes straight to the library */
 	}
 	rc = serve(&S);
@@ -1465,7 +1679,7 @@ int main(int argc, char **argv)
 	if (helper > 0)
 		waitpid(helper, NULL, 0);
 	for (int i = 0; i < ch.n; i++)
-		if (hostdev_sync(&ch.m[i]->hd) && !ro)
+		if (hostdev_sync(&ch.m[i]->hd) && !img_ro)
 			msg("%s: fsync: %s", ch.m[i]->path, strerror(errno));
 	chain_close(&ch);
 	if (mnt[0])
