@@ -717,8 +717,9 @@ static int reply(int s, const uint8_t *handle, uint32_t error, const void *data,
  *  - reads of sectors that sit in the leaf file as one run (a fixed image;
  *    an allocated block whose bitmap is all set) are spliced from the file's
  *    page cache into the socket (no copy by the server);
- *  - writes into such runs go through a second, O_DIRECT descriptor of the
- *    file (the data skip the page cache);
+ *  - writes into such runs are spliced from the socket into the file (no
+ *    copy by the server either; not O_DIRECT: the reply would wait for
+ *    the disk, and the page cache then serves the reads that follow);
  *  - writes into unallocated blocks of a dynamic or differencing image are
  *    gathered (write-back, up to PEND_MAX, sequential) and handed to
  *    vhd_write at once, which allocates them with three flushes in all
@@ -734,7 +735,6 @@ struct srv {
 	struct vhd *v;
 	uint64_t sectors;
 	int fd;                   /* the leaf file (buffered, the library's) */
-	int dfd;                  /* the same file O_DIRECT, or -1 */
 	int pipe[2];              /* for splice, or -1 */
 	uint8_t *buf;             /* MAX_IO, 4 KiB aligned */
 	uint8_t *pend;            /* PEND_MAX gathered allocating writes, or NULL */
@@ -744,7 +744,7 @@ struct srv {
 	uint8_t *full;            /* per block: 0 unknown, 1 allocated with every bitmap bit set, 2 not */
 	uint8_t *bm;              /* one block's bitmap, read by block_full */
 	struct snap *snap;        /* mode=snapshot: every write goes to this RAM layer, the image is read-only */
-	unsigned long spliced, direct, gathered, library;   /* requests by path, logged at the end */
+	unsigned long spliced, spliced_in, gathered, library;   /* requests by path, logged at the end */
 };
 
 /* Commit the gathered writes through vhd_write (allocating their blocks together). */
@@ -818,6 +818,8 @@ static int reply_spliced(struct srv *S, const uint8_t *handle, uint64_t off, uin
 	memcpy(r + 8, handle, 8);
 	if (send(S->s, r, sizeof(r), MSG_MORE | MSG_NOSIGNAL) != (ssize_t)sizeof(r))
 		return -1;
+	/* This read in large reads, and the next stretch started in the background (sequential readers). */
+	posix_fadvise(S->fd, (off_t)off, (off_t)len + (4 << 20), POSIX_FADV_WILLNEED);
 	loff_t o = (loff_t)off;
 	while (len) {
 		ssize_t got = splice(S->fd, &o, S->pipe[1], NULL, len, SPLICE_F_MOVE | SPLICE_F_MORE);
@@ -842,6 +844,42 @@ static int reply_spliced(struct srv *S, const uint8_t *handle, uint64_t off, uin
 		}
 	}
 	return 0;
+}
+
+/*
+ * A write's len bytes spliced from the socket into the file at off (socket
+ * -> pipe -> page cache). 0 written; EIO the file refused (the rest of the
+ * data drained from the socket, so the stream stays in step); -1 the
+ * connection is lost.
+ */
+static int splice_in(struct srv *S, uint64_t off, uint32_t len)
+{
+	loff_t o = (loff_t)off;
+	int err = 0;
+	while (len) {
+		ssize_t got = splice(S->s, NULL, S->pipe[1], NULL, len, SPLICE_F_MOVE | SPLICE_F_MORE);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		len -= (uint32_t)got;
+		while (got) {
+			ssize_t w = err ? -1 : splice(S->pipe[0], NULL, S->fd, &o, (size_t)got, SPLICE_F_MOVE);
+			if (w < 0 && errno == EINTR && !err)
+				continue;
+			if (w <= 0) {             /* drain what the pipe holds; later data are drained the same way */
+				if (!err)
+					msg("write at file offset %llu: %s", (unsigned long long)o, w < 0 ? strerror(errno) : "no progress");
+				err = EIO;
+				ssize_t r = read(S->pipe[0], S->buf, (size_t)got < MAX_IO ? (size_t)got : MAX_IO);
+				if (r <= 0)
+					return -1;
+				w = r;
+			}
+			got -= w;
+		}
+	}
+	return err;
 }
 
 /*
@@ -936,6 +974,19 @@ static int serve(struct srv *S)
 					break;
 				continue;
 			}
+			uint64_t off;
+			if (!bad && !S->ro && !S->snap && S->pipe[0] >= 0 && map_run(S, lba, n, &off)) {
+				pend_commit(S);       /* writes reach the file in order */
+				int e = splice_in(S, off, len);
+				if (e < 0)
+					break;
+				if (!e && fua)
+					e = vhd_flush(v) ? EIO : 0;
+				S->spliced_in++;
+				if (reply(S->s, handle, (uint32_t)e, NULL, 0))
+					break;
+				continue;
+			}
 			if (read_full(S->s, S->buf, len))
 				break;
 			int e = 0;
@@ -947,24 +998,12 @@ static int serve(struct srv *S)
 					msg("write %llu+%u into the snapshot layer failed: %s", (unsigned long long)from, len, strerror(e));
 			} else {
 				pend_commit(S);       /* writes reach the library in order */
-				uint64_t off;
-				int ve = -1;
-				if (S->dfd >= 0 && map_run(S, lba, n, &off)) {
-					if (hostdev_pwrite_full(S->dfd, S->buf, len, off) == 0) {
-						ve = 0;
-						S->direct++;
-					} else if (errno != EINVAL) {
-						ve = VHD_E_IO;
-					}                 /* EINVAL: O_DIRECT refused this one; the library writes it */
-				}
-				if (ve < 0) {
-					S->library++;
-					ve = vhd_write(v, lba, n, S->buf);
-					if (S->full && v->footer.type != VHD_TYPE_FIXED)   /* bitmaps may have changed */
-						for (uint64_t b = lba >> v->spb_shift; n && b <= (lba + n - 1) >> v->spb_shift; b++)
-							if (S->full[b] == 2)
-								S->full[b] = 0;
-				}
+				S->library++;
+				int ve = vhd_write(v, lba, n, S->buf);
+				if (S->full && v->footer.type != VHD_TYPE_FIXED)   /* bitmaps may have changed */
+					for (uint64_t b = lba >> v->spb_shift; n && b <= (lba + n - 1) >> v->spb_shift; b++)
+						if (S->full[b] == 2)
+							S->full[b] = 0;
 				if (!ve && fua)
 					ve = vhd_flush(v);
 				if (ve) {
@@ -1639,7 +1678,6 @@ int main(int argc, char **argv)
 	S.s = sv[1], S.nbd = nbd, S.ro = ro, S.v = v, S.sectors = sectors;
 	S.fd = ch.m[0]->hd.fd;
 	S.snap = snap ? &sn : NULL;
-	S.dfd = img_ro ? -1 : open(path, O_RDWR | O_DIRECT | O_CLOEXEC);   /* the chain's leaf: data writes skip the page cache */
 	S.pipe[0] = S.pipe[1] = -1;
 	if (pipe2(S.pipe, O_CLOEXEC) == 0)
 		fcntl(S.pipe[1], F_SETPIPE_SZ, (int)MAX_IO);   /* fewer splice rounds; a smaller pipe only costs more */
@@ -1661,14 +1699,12 @@ int main(int argc, char **argv)
 			S.pend = NULL;    /* no write-back gathering: every write goes straight to the library */
 	}
 	rc = serve(&S);
-	msg("%s: requests: %lu spliced reads, %lu O_DIRECT writes, %lu gathered allocating writes, %lu through the library",
-	    o.nbd, S.spliced, S.direct, S.gathered, S.library);
+	msg("%s: requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library",
+	    o.nbd, S.spliced, S.spliced_in, S.gathered, S.library);
 	free(S.buf);
 	free(S.pend);
 	free(S.full);
 	free(S.bm);
-	if (S.dfd >= 0)
-		close(S.dfd);
 	if (S.pipe[0] >= 0)
 		close(S.pipe[0]), close(S.pipe[1]);
 	e = vhd_flush(v);

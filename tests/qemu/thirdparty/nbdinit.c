@@ -7,6 +7,7 @@
  *   NBDINIT detached                    the server flushed and exited after vhdboot-attach -D
  *   NBDINIT-DONE                        then isa-debug-exit 0x10 (QEMU exit 33)
  *   NBDINIT-FAIL <why>                  then isa-debug-exit 0x11 (QEMU exit 35)
+ *   NBDINIT grubenv LINE                the first variable of /boot/grub/grubenv on the root (or "empty")
  *   NBDINIT ro-refused                  vhdboot.expect=ro: the device is read-only (opening it for writing fails)
  *   NBDINIT refused                     vhdboot.expect=refuse: vhdboot-attach refused (exit 1) as expected
  *   NBDINIT bench dev=D mib=N write_ms=W rewrite_ms=V read_ms=R   vhdboot.bench=N: O_DIRECT sequential write,
@@ -198,6 +199,31 @@ static void bench(const char *dev, int mib)
 	say("NBDINIT bench dev=%s mib=%d write_ms=%ld rewrite_ms=%ld read_ms=%ld\n", dev, mib, w, rw, r);
 }
 
+/* Print the first variable line of /root/boot/grub/grubenv (what GRUB's save_env wrote), if there is one. */
+static void grubenv_line(void)
+{
+	char env[1025];
+	int fd = open("/root/boot/grub/grubenv", O_RDONLY);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, env, sizeof(env) - 1);
+	close(fd);
+	env[n > 0 ? n : 0] = 0;
+	for (char *l = env; *l; ) {
+		char *nl = strchr(l, '\n');
+		if (nl)
+			*nl = 0;
+		if (*l && *l != '#') {
+			say("NBDINIT grubenv %s\n", l);
+			return;
+		}
+		if (!nl)
+			break;
+		l = nl + 1;
+	}
+	say("NBDINIT grubenv empty\n");
+}
+
 int main(void)
 {
 	int fd = open("/dev/console", O_RDWR);
@@ -278,6 +304,7 @@ int main(void)
 		mkdir("/root", 0755);
 		if (mount(rootdev, "/root", "ext2", 0, NULL))
 			fail("mount the root partition");
+		grubenv_line();
 		char text[256];
 		int n = snprintf(text, sizeof(text), "VHDBOOT-TOKEN %s written by Linux through %s\n", token, rootdev);
 		write_file("/root/vhdboot-token.txt", text, (size_t)n);
