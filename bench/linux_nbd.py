@@ -134,16 +134,19 @@ def main():
                                           ("%s VHD via %s" % (kind, "dm-linear" if extra else "nbd"), host,
                                            iso(work, "vhd=/guest.vhd"), vhds)):
                 run = boot(disk, isop, work)
-                m = re.search(r"NBDINIT bench dev=(\S+) mib=(\d+) write_ms=(\d+) rewrite_ms=(\d+) read_ms=(\d+)",
-                              run.serial)
+                m = re.search(r"NBDINIT bench dev=(\S+) mib=(\d+) write_ms=(\d+) rewrite_ms=(\d+) read_ms=(\d+)"
+                              r"(?: memcpy_ms=(\d+))?", run.serial)
                 if not m:
                     failed += 1
                     print("%s %s: no bench line (rc %s)\n%s" % (cfg, what, run.rc, run.describe(6000)), file=sys.stderr)
                     continue
                 mib = int(m.group(2))
                 out.append([mib * 1000.0 / max(int(m.group(k)), 1) for k in (3, 4, 5)])
-                print("%-10s %-28s %s: write %.1f MiB/s, rewrite %.1f MiB/s, read %.1f MiB/s (%d MiB, run %d)"
-                      % ((cfg, what, m.group(1)) + tuple(out[-1]) + (mib, rep + 1)))
+                cp = " memcpy in the guest %.1f MiB/s," % (mib * 1000.0 / max(int(m.group(6)), 1)) if m.group(6) else ""
+                srv = re.search(r"requests: .*", run.serial)
+                print("%-10s %-28s %s: write %.1f MiB/s, rewrite %.1f MiB/s, read %.1f MiB/s,%s (%d MiB, run %d)%s"
+                      % ((cfg, what, m.group(1)) + tuple(out[-1]) + (cp, mib, rep + 1,
+                         ("\n           server " + srv.group(0)) if srv else "")))
                 sys.stdout.flush()
         if raws and vhds:
             b = [statistics.median(x[i] for x in raws) for i in range(3)]
