@@ -62,6 +62,8 @@ struct opts {
 	int read_only;            /* --ro: serve read-only whatever the mode */
 	const char *disconnect;   /* -D /dev/nbdN */
 	int force_nbd;            /* --nbd: never the device-mapper path */
+	const char *serve_file;   /* --serve-stdin IMAGE: the request loop over fd 0, no table or device (tests) */
+	const char *overlay;      /* --overlay PHYS:BYTES with --serve-stdin: a snapshot overlay in --mem (tests) */
 };
 
 static const char *prog = "vhdboot-attach";
@@ -616,7 +618,10 @@ static int snap_load(struct snap *sn, const char *mem, const struct ho_drive *d,
 		msg("the snapshot overlay's size %llu fits no pool + table layout: refused", (unsigned long long)bytes);
 		return -1;
 	}
-	uint8_t *m = malloc(bytes);
+	/* The table (keys, slots) first, in pieces; then only the pool sectors it uses, one by one. */
+	size_t tbytes = (size_t)e * 8;
+	uint8_t *m = malloc(tbytes);
+	uint8_t *slot_seen = NULL;
 	int fd = open(mem, O_RDONLY | O_CLOEXEC);
 	if (!m || fd < 0) {
 		msg("reading the snapshot overlay: %s", !m ? "no memory" : strerror(errno));
@@ -625,27 +630,30 @@ static int snap_load(struct snap *sn, const char *mem, const struct ho_drive *d,
 			close(fd);
 		return -1;
 	}
-	ssize_t got = hostdev_pread_full(fd, m, bytes, d->overlay_phys);
-	int err = errno;
-	close(fd);
-	if (got != (ssize_t)bytes) {
-		msg("cannot read the snapshot overlay at %llx (%llu bytes) from %s: %s; refused (the boot loader's writes would be lost)",
-		    (unsigned long long)d->overlay_phys, (unsigned long long)bytes, mem, got < 0 ? strerror(err) : "short read");
-		free(m);
-		return -1;
+	for (size_t at = 0; at < tbytes; at += 1u << 20) {
+		size_t k = tbytes - at < (1u << 20) ? tbytes - at : (1u << 20);
+		if (hostdev_pread_full(fd, m + at, k, d->overlay_phys + at) != (ssize_t)k) {
+			msg("cannot read the snapshot overlay's table at %llx from %s: %s; refused (the boot loader's writes would be lost)",
+			    (unsigned long long)(d->overlay_phys + at), mem, strerror(errno));
+			close(fd);
+			free(m);
+			return -1;
+		}
 	}
 	memset(sn, 0, sizeof(*sn));
+	sn->fd = -1;
 	sn->sectors = sectors;
 	sn->chunks = (sectors + SNAP_CHUNK - 1) / SNAP_CHUNK;
 	sn->bits = calloc(sn->chunks ? sn->chunks : 1, sizeof(*sn->bits));
 	sn->fd = memfd_create("vhdboot-snapshot", MFD_CLOEXEC);
-	uint8_t *slot_seen = calloc((size_t)(cap + 7) / 8, 1);
+	slot_seen = calloc((size_t)(cap + 7) / 8, 1);
 	if (!sn->bits || sn->fd < 0 || ftruncate(sn->fd, (off_t)(sectors * 512)) || !slot_seen) {
 		msg("the snapshot layer: %s", strerror(errno ? errno : ENOMEM));
 		goto bad;
 	}
 	const uint32_t *keys = (const void *)m, *slots = keys + e;
-	const uint8_t *pool = (const uint8_t *)(slots + e);
+	uint64_t pool = d->overlay_phys + tbytes;
+	uint8_t sec[512];
 	for (uint64_t i = 0; i < e; i++) {
 		if (!keys[i])
 			continue;
@@ -657,15 +665,22 @@ static int snap_load(struct snap *sn, const char *mem, const struct ho_drive *d,
 			goto bad;
 		}
 		slot_seen[s / 8] |= (uint8_t)(1u << (s % 8));
-		if (snap_write(sn, lba, 1, pool + (size_t)s * 512)) {
+		if (hostdev_pread_full(fd, sec, 512, pool + (uint64_t)s * 512) != 512) {
+			msg("cannot read the snapshot overlay's sector at %llx from %s: %s; refused",
+			    (unsigned long long)(pool + (uint64_t)s * 512), mem, strerror(errno));
+			goto bad;
+		}
+		if (snap_write(sn, lba, 1, sec)) {
 			msg("the snapshot layer: no memory for the overlay's sectors");
 			goto bad;
 		}
 	}
+	close(fd);
 	free(slot_seen);
 	free(m);
 	return 0;
 bad:
+	close(fd);
 	free(slot_seen);
 	free(m);
 	if (sn->bits)
@@ -778,23 +793,31 @@ static int block_full(struct srv *S, uint32_t blk)
 	return S->full[blk] == 1;
 }
 
-/* Where [lba, lba+n) lies when it is one run of the leaf file: its byte offset into *off; else 0. */
-static int map_run(struct srv *S, uint64_t lba, uint32_t n, uint64_t *off)
+/*
+ * Do all of [lba, lba+n) lie in the leaf file (a fixed image; allocated
+ * blocks with every bitmap bit set)? Then *first gets the sectors of the
+ * first run (to the end of its block: consecutive blocks are never one run,
+ * each block's bitmap sits between) and *off its byte offset; else 0.
+ */
+static int map_run(struct srv *S, uint64_t lba, uint32_t n, uint64_t *off, uint32_t *first)
 {
 	struct vhd *v = S->v;
 	if (S->snap)
 		return 0;                 /* the layer may hold any sector */
 	if (v->footer.type == VHD_TYPE_FIXED) {
 		*off = lba * 512;
+		*first = n;
 		return 1;
 	}
 	if (!S->full || !n)
 		return 0;
 	uint32_t blk = (uint32_t)(lba >> v->spb_shift), last = (uint32_t)((lba + n - 1) >> v->spb_shift);
 	for (uint32_t b = blk; b <= last; b++)
-		if (!block_full(S, b) || (b > blk && v->bat[b] != v->bat[b - 1] + v->bitmap_sectors + v->spb))
+		if (!block_full(S, b))
 			return 0;
-	*off = ((uint64_t)v->bat[blk] + v->bitmap_sectors + (lba & (v->spb - 1))) * 512;
+	uint32_t in = (uint32_t)(lba & (v->spb - 1));
+	*off = ((uint64_t)v->bat[blk] + v->bitmap_sectors + in) * 512;
+	*first = v->spb - in < n ? v->spb - in : n;
 	return 1;
 }
 
@@ -809,15 +832,9 @@ static int all_unallocated(const struct vhd *v, uint64_t lba, uint32_t n)
 	return 1;
 }
 
-/* A read of len bytes at file offset off spliced to the socket after the reply header. 0, or -1 (connection lost). */
-static int reply_spliced(struct srv *S, const uint8_t *handle, uint64_t off, uint32_t len)
+/* Splice len bytes of the file at off into the socket; more: data follow. 0, or -1 (connection lost). */
+static int splice_out(struct srv *S, uint64_t off, uint32_t len, int more)
 {
-	uint8_t r[16];
-	put_be32(r, NBD_REPLY_MAGIC);
-	put_be32(r + 4, 0);
-	memcpy(r + 8, handle, 8);
-	if (send(S->s, r, sizeof(r), MSG_MORE | MSG_NOSIGNAL) != (ssize_t)sizeof(r))
-		return -1;
 	/* This read in large reads, and the next stretch started in the background (sequential readers). */
 	posix_fadvise(S->fd, (off_t)off, (off_t)len + (4 << 20), POSIX_FADV_WILLNEED);
 	loff_t o = (loff_t)off;
@@ -835,7 +852,8 @@ static int reply_spliced(struct srv *S, const uint8_t *handle, uint64_t off, uin
 		}
 		len -= (uint32_t)got;
 		while (got) {
-			ssize_t w = splice(S->pipe[0], NULL, S->s, NULL, (size_t)got, SPLICE_F_MOVE | (len ? SPLICE_F_MORE : 0));
+			ssize_t w = splice(S->pipe[0], NULL, S->s, NULL, (size_t)got,
+					   SPLICE_F_MOVE | (len || more ? SPLICE_F_MORE : 0));
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w <= 0)
@@ -846,13 +864,34 @@ static int reply_spliced(struct srv *S, const uint8_t *handle, uint64_t off, uin
 	return 0;
 }
 
+/* A read of [lba, lba+n) (map_run said it is in the file) spliced to the socket after the reply header. 0 or -1. */
+static int reply_spliced(struct srv *S, const uint8_t *handle, uint64_t lba, uint32_t n)
+{
+	uint8_t r[16];
+	put_be32(r, NBD_REPLY_MAGIC);
+	put_be32(r + 4, 0);
+	memcpy(r + 8, handle, 8);
+	if (send(S->s, r, sizeof(r), MSG_MORE | MSG_NOSIGNAL) != (ssize_t)sizeof(r))
+		return -1;
+	while (n) {
+		uint64_t off;
+		uint32_t run;
+		map_run(S, lba, n, &off, &run);
+		if (splice_out(S, off, run * 512, run < n))
+			return -1;
+		lba += run;
+		n -= run;
+	}
+	return 0;
+}
+
 /*
  * A write's len bytes spliced from the socket into the file at off (socket
  * -> pipe -> page cache). 0 written; EIO the file refused (the rest of the
  * data drained from the socket, so the stream stays in step); -1 the
  * connection is lost.
  */
-static int splice_in(struct srv *S, uint64_t off, uint32_t len)
+static int splice_in_run(struct srv *S, uint64_t off, uint32_t len)
 {
 	loff_t o = (loff_t)off;
 	int err = 0;
@@ -878,6 +917,25 @@ static int splice_in(struct srv *S, uint64_t off, uint32_t len)
 			}
 			got -= w;
 		}
+	}
+	return err;
+}
+
+/* A write of [lba, lba+n) (map_run said it is in the file) spliced run by run; as splice_in_run. */
+static int splice_in(struct srv *S, uint64_t lba, uint32_t n)
+{
+	int err = 0;
+	while (n) {
+		uint64_t off;
+		uint32_t run;
+		map_run(S, lba, n, &off, &run);
+		int e = splice_in_run(S, off, run * 512);
+		if (e < 0)
+			return -1;
+		if (e)
+			err = e;          /* the rest is still taken off the socket (and written: the reply says EIO) */
+		lba += run;
+		n -= run;
 	}
 	return err;
 }
@@ -942,9 +1000,10 @@ static int serve(struct srv *S)
 			if (S->pend_n && !bad && lba < S->pend_lba + S->pend_n && S->pend_lba < lba + n)
 				pend_commit(S);
 			uint64_t off;
-			if (!bad && S->pipe[0] >= 0 && map_run(S, lba, n, &off)) {
+			uint32_t run;
+			if (!bad && S->pipe[0] >= 0 && map_run(S, lba, n, &off, &run)) {
 				S->spliced++;
-				if (reply_spliced(S, handle, off, len))
+				if (reply_spliced(S, handle, lba, n))
 					break;
 				continue;
 			}
@@ -975,9 +1034,10 @@ static int serve(struct srv *S)
 				continue;
 			}
 			uint64_t off;
-			if (!bad && !S->ro && !S->snap && S->pipe[0] >= 0 && map_run(S, lba, n, &off)) {
+			uint32_t run;
+			if (!bad && !S->ro && !S->snap && S->pipe[0] >= 0 && map_run(S, lba, n, &off, &run)) {
 				pend_commit(S);       /* writes reach the file in order */
-				int e = splice_in(S, off, len);
+				int e = splice_in(S, lba, n);
 				if (e < 0)
 					break;
 				if (!e && fua)
@@ -1377,6 +1437,85 @@ static int do_disconnect(const char *dev)
 	return 0;
 }
 
+/* The fast paths' state for image v on file fd (buffers, pipe, block caches); 0 or -1 (no memory). */
+static int srv_init(struct srv *S, struct vhd *v, int fd, int img_ro)
+{
+	S->v = v, S->sectors = v->sectors, S->fd = fd;
+	S->pipe[0] = S->pipe[1] = -1;
+	if (pipe2(S->pipe, O_CLOEXEC) == 0)
+		fcntl(S->pipe[1], F_SETPIPE_SZ, (int)MAX_IO);   /* fewer splice rounds; a smaller pipe only costs more */
+	else
+		S->pipe[0] = S->pipe[1] = -1;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (posix_memalign((void **)&S->buf, 4096, MAX_IO))
+		return -1;
+	if (v->footer.type != VHD_TYPE_FIXED) {
+		S->full = calloc(v->blocks ? v->blocks : 1, 1);
+		S->bm = malloc((size_t)v->bitmap_sectors * 512);
+		if (!S->bm) {
+			free(S->full);
+			S->full = NULL;        /* no fast paths for this image: the library serves everything */
+		}
+		if (!img_ro && posix_memalign((void **)&S->pend, 4096, PEND_MAX))
+			S->pend = NULL;    /* no write-back gathering: every write goes straight to the library */
+	}
+	return 0;
+}
+
+static void srv_free(struct srv *S)
+{
+	free(S->buf);
+	free(S->pend);
+	free(S->full);
+	free(S->bm);
+	if (S->pipe[0] >= 0)
+		close(S->pipe[0]), close(S->pipe[1]);
+}
+
+/* --serve-stdin IMAGE: the request loop on fd 0 (a socket) over IMAGE and its chain; no table, no NBD device. */
+static int serve_stdin(const struct opts *o)
+{
+	static struct chain ch;
+	static struct snap sn;
+	const char *path = o->serve_file;
+	int ro = o->read_only, snap = o->overlay != NULL;
+	int e = chain_open(&ch, path, ro || snap ? CHAIN_RDONLY : 0);
+	if (e) {
+		msg("%s: %s", path, ch.err[0] ? ch.err : vhd_strerror(e));
+		chain_close(&ch);
+		return EXIT_FAIL;
+	}
+	struct srv S;
+	memset(&S, 0, sizeof(S));
+	S.s = 0, S.nbd = -1, S.ro = ro;
+	if (snap) {               /* the overlay as the table would give it: PHYS:BYTES in --mem */
+		struct ho_drive d;
+		memset(&d, 0, sizeof(d));
+		d.bios_drive = 0x80;
+		unsigned long long phys = 0, bytes = 0;
+		if (sscanf(o->overlay, "%llx:%llu", &phys, &bytes) != 2) {
+			msg("--overlay %s: not PHYS:BYTES (hex address, decimal size)", o->overlay);
+			chain_close(&ch);
+			return EXIT_FAIL;
+		}
+		d.overlay_phys = phys, d.overlay_bytes = bytes;
+		if (snap_load(&sn, o->mem, &d, chain_leaf(&ch)->sectors)) {
+			chain_close(&ch);
+			return EXIT_FAIL;
+		}
+		msg("mode=snapshot: %llu sector(s) the boot loader wrote carried over", (unsigned long long)sn.stored);
+		S.snap = &sn;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	int rc = srv_init(&S, chain_leaf(&ch), ch.m[0]->hd.fd, ro || snap) ? -1 : serve(&S);
+	msg("requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library",
+	    S.spliced, S.spliced_in, S.gathered, S.library);
+	e = ro || snap ? 0 : vhd_flush(chain_leaf(&ch));
+	srv_free(&S);
+	chain_close(&ch);
+	return rc || e ? EXIT_FAIL : 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -1393,6 +1532,8 @@ static void usage(void)
 		"      --mem FILE       physical memory (default /dev/mem)\n"
 		"      --table FILE     a dump of %05x-%05x instead of /dev/mem (tests)\n"
 		"      --efivar FILE    vhdboot.efi's variable (default " EFIVAR_DEFAULT ")\n"
+		"      --serve-stdin IMG  serve IMG's requests on fd 0, a socket (tests: no table, no device)\n"
+		"      --overlay PHYS:BYTES  with --serve-stdin: a mode=snapshot overlay at PHYS in --mem\n"
 		"exit: 0 attached; 2 no table (not booted by vhdboot); 3 damaged table; 1 other failure\n",
 		HO_SCAN_LO, HO_SCAN_HI - 1);
 }
@@ -1413,11 +1554,11 @@ static void mkdirs(const char *path)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, EFIVAR_DEFAULT, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL, 0 };
+	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, EFIVAR_DEFAULT, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL, 0, NULL, NULL };
 	static const struct option lo[] = {
 		{"device", 1, 0, 'd'}, {"drive", 1, 0, 'r'}, {"wait", 1, 0, 'w'}, {"mount", 1, 0, 'm'},
 		{"foreground", 0, 0, 'f'}, {"info", 0, 0, 'i'}, {"ro", 0, 0, 'R'}, {"mem", 1, 0, 'M'},
-		{"table", 1, 0, 'T'}, {"efivar", 1, 0, 'E'}, {"disconnect", 1, 0, 'D'}, {"nbd", 0, 0, 'N'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"table", 1, 0, 'T'}, {"efivar", 1, 0, 'E'}, {"disconnect", 1, 0, 'D'}, {"nbd", 0, 0, 'N'}, {"serve-stdin", 1, 0, 'S'}, {"overlay", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "d:r:w:m:fiD:h", lo, NULL)) != -1) {
@@ -1434,10 +1575,14 @@ int main(int argc, char **argv)
 		case 'E': o.efivar = optarg; break;
 		case 'D': o.disconnect = optarg; break;
 		case 'N': o.force_nbd = 1; break;
+		case 'S': o.serve_file = optarg; break;
+		case 'O': o.overlay = optarg; break;
 		case 'h': usage(); return 0;
 		default: usage(); return EXIT_FAIL;
 		}
 	}
+	if (o.serve_file)
+		return serve_stdin(&o);
 	if (o.disconnect)
 		return strncmp(o.disconnect, "/dev/mapper/", 12) ? do_disconnect(o.disconnect) : dm_detach(o.disconnect);
 	int rc;
@@ -1675,38 +1820,16 @@ int main(int argc, char **argv)
 	    ch.n, ro ? "read-only" : snap ? "read-write into RAM (mode=snapshot)" : "read-write");
 	struct srv S;
 	memset(&S, 0, sizeof(S));
-	S.s = sv[1], S.nbd = nbd, S.ro = ro, S.v = v, S.sectors = sectors;
-	S.fd = ch.m[0]->hd.fd;
+	S.s = sv[1], S.nbd = nbd, S.ro = ro;
 	S.snap = snap ? &sn : NULL;
-	S.pipe[0] = S.pipe[1] = -1;
-	if (pipe2(S.pipe, O_CLOEXEC) == 0)
-		fcntl(S.pipe[1], F_SETPIPE_SZ, (int)MAX_IO);   /* fewer splice rounds; a smaller pipe only costs more */
-	else
-		S.pipe[0] = S.pipe[1] = -1;
-	posix_fadvise(S.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if (posix_memalign((void **)&S.buf, 4096, MAX_IO)) {
+	if (srv_init(&S, v, ch.m[0]->hd.fd, img_ro)) {
 		msg("no memory for the request buffer");
 		goto fail;
-	}
-	if (v->footer.type != VHD_TYPE_FIXED) {
-		S.full = calloc(v->blocks ? v->blocks : 1, 1);
-		S.bm = malloc((size_t)v->bitmap_sectors * 512);
-		if (!S.bm) {
-			free(S.full);
-			S.full = NULL;        /* no fast paths for this image: the library serves everything */
-		}
-		if (!img_ro && posix_memalign((void **)&S.pend, 4096, PEND_MAX))
-			S.pend = NULL;    /* no write-back gathering: every write goes straight to the library */
 	}
 	rc = serve(&S);
 	msg("%s: requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library",
 	    o.nbd, S.spliced, S.spliced_in, S.gathered, S.library);
-	free(S.buf);
-	free(S.pend);
-	free(S.full);
-	free(S.bm);
-	if (S.pipe[0] >= 0)
-		close(S.pipe[0]), close(S.pipe[1]);
+	srv_free(&S);
 	e = vhd_flush(v);
 	if (e)
 		msg("final flush failed: %s", vhd_strerror(e));
