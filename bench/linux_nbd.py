@@ -130,7 +130,10 @@ def main():
             continue
         raws, vhds = [], []
         host, raw, _vhd, _ = ln.build(work, kind, tag="-" + cfg, bench_mib=a.mib, extra_args=extra)
+        pristine = host + ".pristine"         # every VHD boot starts from it: the first write allocates each time
+        shutil.copyfile(host, pristine)
         for rep in range(a.repeat):           # interleaved: raw, VHD, raw, VHD ...
+            shutil.copyfile(pristine, host)
             for what, disk, isop, out in (("raw disk (SeaBIOS)", raw, None, raws),
                                           ("%s VHD via %s" % (kind, "dm-linear" if extra else "nbd"), host,
                                            iso(work, "vhd=/guest.vhd"), vhds)):
