@@ -482,7 +482,8 @@ align 4
 rm_call_ptr:    dd 0                    ; trip B: the vector number, then the far pointer called
 rm_call_op:     db 0                    ; trip B: RM_OP_*
 align 4
-rm_orig13:      dd 0                    ; previous vectors (seg:off as in the IVT)
+                                        ; previous vectors (seg:off as in the IVT); INT 13h's is
+                                        ; in the safe hook at rm_int13_entry
 rm_orig15:      dd 0
 rm_orig18:      dd 0
 rm_orig19:      dd 0
@@ -515,8 +516,25 @@ rm_callframe:   times RM_REGS_SIZE db 0 ; trip B: struct rm_regs in/out
 ;                                    DL = 40:75 = count + n; 15h: DX is output)
 ;  anything else (CD-ROM E0h...)  -> original vector, untouched
 ; Clobbers: nothing the function does not define.
+;
+; The vector points at a "safe hook" header (the MEMDISK/GRUB4DOS
+; convention; docs/handover.md): a 3-byte jump over it, "$INT13SF" at +3,
+; the vendor "VHDBOOT " at +11, the previous vector at +19 (rm_orig13, the
+; one this hook chains to), flags at +23 (0: none defined by vhdboot).
+; Windows drivers of that family (WinVBlock, FiraDisk) and FreeBSD's loader
+; walk the INT 13h chain through it; no mBFT (it describes a RAM disk).
+; 27 bytes in the stub, no conventional memory beyond the stub's 1 KiB.
 ; ----------------------------------------------------------------------
 rm_int13_entry:
+	jmp short rm_int13_body
+	nop                                 ; jump[3]
+	db "$INT13SF"                       ; +3
+	db "VHDBOOT "                       ; +11 vendor
+rm_orig13:      dd 0                    ; +19 previous INT 13h vector (seg:off)
+rm_safehook_flags: dd 0                 ; +23
+	times (rm_orig13 - rm_int13_entry) - 19 db 0   ; assembly fails unless the previous vector is at +19
+	times 19 - (rm_orig13 - rm_int13_entry) db 0
+rm_int13_body:
 	cmp dl, 0x80
 	jb .chain
 	push ax

@@ -423,6 +423,11 @@ def test_memory_hidden(runs, work, small_raw, big_raw, raw2):
     # one more hard disk than the BIOS had
     assert g.one("BDA")["hd"] == b.one("BDA")["hd"] + 1, ctx
 
+    # the INT 13h vector points at a "$INT13SF" safe hook whose previous vector is the BIOS's own
+    hook = g.one("HOOK13")
+    assert hook["sig"].to_bytes(8, "big") == b"$INT13SF" and hook["ven"].to_bytes(8, "big") == b"VHDBOOT ", (hook, ctx)
+    assert hook["old"] == b.one("IVT")["13"] and hook["flags"] == 0, (hook, b.one("IVT"), ctx)
+
 
 def fh_usable(e820):
     return usable(e820)

@@ -2,7 +2,7 @@
 to itself through vhdboot-attach and NBD, runs from its root on /dev/nbd0p1, writes into it, and the host
 finds the data in the image.
 
-Two boots (tests/qemu/thirdparty/linux_nbd.py builds the disks from the cached Debian cloud kernel .deb):
+Three boots (tests/qemu/thirdparty/linux_nbd.py builds the disks from the cached Debian cloud kernel .deb):
   - initramfs-tools: the guest's initrd is made by Debian's real mkinitramfs with tools/linux/initramfs-tools
     (the hook copies vhdboot-attach and the nbd/vfat/nls modules; local-top runs it); kernel command line
     root=/dev/nbd0p1 rw. The guest VHD is a dynamic image in a file on a FAT32 partition of the IDE disk,
@@ -13,12 +13,16 @@ Two boots (tests/qemu/thirdparty/linux_nbd.py builds the disks from the cached D
     convert + debugfs), the file grew, the FAT holds nothing else.
   - the guest disk of the custom initramfs (nbdinit.c) under SeaBIOS alone: no table, vhdboot-attach
     exits 2 and nothing is attached (what the hook relies on to do nothing).
+  - mode=snapshot: GRUB's save_env writes /boot/grub/grubenv into vhdboot's RAM overlay; vhdboot-attach
+    carries the overlay over (read through /dev/mem), Linux sees the grubenv line and writes into a RAM
+    layer; the image file is unchanged.
 The matrix (fixed, dynamic with the custom init, differencing, mode=ro, mode=snapshot) and the
 sequential-I/O ratio are in bench/linux_nbd.py.
 """
 import os
 import re
 import shutil
+import subprocess
 
 import pytest
 
@@ -92,3 +96,26 @@ def test_no_table_without_vhdboot(images):
     assert "no vhdboot hand-over table in 80000-9ffff: this system was not booted by vhdboot" in text, ctx
     assert "NBDINIT attach rc=2" in text and "NBDINIT notable" in text, ctx
     assert run.rc == fh.EXIT_DONE, ctx
+
+
+def test_snapshot_carries_boot_loader_writes(images):
+    """mode=snapshot: GRUB's save_env (a write in the BIOS phase) lands in vhdboot's RAM overlay; vhdboot-attach
+    reads the overlay through /dev/mem and serves the image read-only under a RAM layer, so Linux sees GRUB's
+    grubenv, its own writes work (token + pattern, read back by nothing but the guest), and the image file on
+    the FAT is unchanged afterwards."""
+    host, _raw, _vhd, _ = ln.build(images["dir"], "dynamic", tag="-snap", grubenv=True)
+    before = fh.sha256(ln.extract_vhd(host, os.path.join(images["dir"], "snap.before.vhd")))
+    iso = os.path.join(images["dir"], "snapshot.iso")
+    subprocess.run(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), "vhd=/guest.vhd mode=snapshot", iso],
+                   check=True, capture_output=True, timeout=300,
+                   env=dict(os.environ, VHDBOOT_ELF=os.path.join(fh.ROOT, "build", "vhdboot.elf")))
+    run = boot([(0, host)], iso, images["dir"])
+    ctx = "\n" + run.describe(12000)
+    text = run.serial
+    assert "NBDINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
+    m = re.search(r"mode=snapshot: (\d+) sector\(s\) the boot loader wrote carried over", text)
+    assert m and int(m.group(1)) > 0, "vhdboot-attach did not carry the overlay over%s" % ctx
+    assert "NBDINIT grubenv %s" % ln.GRUBENV_TOKEN in text, "Linux does not see GRUB's save_env%s" % ctx
+    assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
+    after = fh.sha256(ln.extract_vhd(host, os.path.join(images["dir"], "snap.after.vhd")))
+    assert after == before, "the image file changed under mode=snapshot"

@@ -534,6 +534,57 @@ static void test_power_cut(void **state)
 	}
 }
 
+/* A write over several new blocks (one already allocated in the middle): batched, three flushes, blocks in order. */
+static void test_batched_alloc(void **state)
+{
+	(void)state;
+	for (int diff = 0; diff < 2; diff++) {
+		struct ramdev *base = make_image(VHD_TYPE_DYNAMIC, 8 << 20, 512 << 10);
+		struct img pim, im;
+		struct ramdev *m = base;
+		if (diff) {
+			assert_int_equal(img_open(&pim, base, VHD_OPEN_RDONLY), VHD_OK);
+			m = make_child(&pim, 512 << 10);
+		}
+		assert_int_equal(img_open(&im, m, 0), VHD_OK);
+		if (diff)
+			assert_int_equal(vhd_set_parent(&im.v, &pim.v, &im.v, 0), VHD_OK);
+		uint32_t spb = im.v.spb;
+		uint8_t *w = malloc((size_t)4 * spb * 512), *r = malloc((size_t)4 * spb * 512);
+		fill_pattern(w, spb + 5, 1, 9);
+		assert_int_equal(vhd_write(&im.v, spb + 5, 1, w), VHD_OK);      /* block 1 exists before */
+		uint32_t b1 = im.v.bat[1];
+		uint64_t lba = 7, n = 3ull * spb;                             /* blocks 0..3, partly 0 and 3 */
+		fill_pattern(w, lba, (uint32_t)n, 3);
+		int f0 = m->flushes;
+		assert_int_equal(vhd_write(&im.v, lba, (uint32_t)n, w), VHD_OK);
+		assert_int_equal(m->flushes - f0, diff ? 5 : 3);   /* diff: block 1's bitmap, flushed before and after */
+		assert_int_equal(im.v.bat[1], b1);
+		uint32_t blen = im.v.bitmap_sectors + spb;
+		assert_true(im.v.bat[0] != 0xFFFFFFFFu && im.v.bat[2] == im.v.bat[0] + blen && im.v.bat[3] == im.v.bat[2] + blen);
+		assert_int_equal(vhd_read(&im.v, lba, (uint32_t)n, r), VHD_OK);
+		assert_memory_equal(r, w, (size_t)n * 512);
+		img_close(&im);
+		/* Reopened from what reached the device: the same data, and the image checks clean. */
+		assert_int_equal(img_open(&im, m, 0), VHD_OK);
+		if (diff)
+			assert_int_equal(vhd_set_parent(&im.v, &pim.v, &im.v, 0), VHD_OK);
+		assert_int_equal(vhd_read(&im.v, lba, (uint32_t)n, r), VHD_OK);
+		assert_memory_equal(r, w, (size_t)n * 512);
+		int codes[VHD_C_COUNT];
+		assert_true(run_check(&im, codes) >= 0);
+		assert_int_equal(codes[0], 0);
+		img_close(&im);
+		free(w);
+		free(r);
+		if (diff) {
+			img_close(&pim);
+			ramdev_free(m);
+		}
+		ramdev_free(base);
+	}
+}
+
 static void test_nospace(void **state)
 {
 	(void)state;
@@ -676,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_parent_checks),
 		cmocka_unit_test(test_chain_depth_limit),
 		cmocka_unit_test(test_power_cut),
+		cmocka_unit_test(test_batched_alloc),
 		cmocka_unit_test(test_nospace),
 		cmocka_unit_test(test_nospace_refuses_whole_write),
 		cmocka_unit_test(test_check_finds_defects),

@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/dm-ioctl.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <linux/hdreg.h>
 #include <linux/nbd.h>
@@ -29,7 +31,9 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,12 +41,13 @@
 #include "../../include/vhdboot_handover.h"
 #include "../../fs/part.h"        /* part_crc32 */
 #include "../chain.h"             /* chain_open: the image and its parents through vhd/ */
+#include "../hostdev.h"           /* hostdev_pread_full, hostdev_pwrite_full */
 
 #define EXIT_NO_TABLE 2           /* not booted by vhdboot: an init hook does nothing */
 #define EXIT_BAD_TABLE 3          /* a table was found but is damaged */
 #define EXIT_FAIL 1
 
-#define MAX_IO (1u << 20)         /* largest NBD request served (the kernel sends at most max_sectors_kb) */
+#define MAX_IO (4u << 20)         /* largest NBD request served (the kernel sends at most max_sectors_kb, set to this) */
 
 struct opts {
 	const char *nbd;          /* /dev/nbd0 */
@@ -56,6 +61,9 @@ struct opts {
 	int info;                 /* print the table and exit */
 	int read_only;            /* --ro: serve read-only whatever the mode */
 	const char *disconnect;   /* -D /dev/nbdN */
+	int force_nbd;            /* --nbd: never the device-mapper path */
+	const char *serve_file;   /* --serve-stdin IMAGE: the request loop over fd 0, no table or device (tests) */
+	const char *overlay;      /* --overlay PHYS:BYTES with --serve-stdin: a snapshot overlay in --mem (tests) */
 };
 
 static const char *prog = "vhdboot-attach";
@@ -504,16 +512,453 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
 }
 
-/* Reply to handle with error (errno value, 0 = ok), then len bytes of data. 0 or -1. */
+/* ---------------------------------------------------------------- mode=snapshot: the boot loader's writes carried over */
+
+/*
+ * Under mode=snapshot the BIOS phase's writes are in vhdboot's RAM overlay
+ * (kernel/overlay.c), inside its E820-reserved resident region; the table
+ * gives its address and size. Its layout: `entries` uint32 keys (lba + 1,
+ * 0 empty; entries the smallest power of two >= 2 * capacity), `entries`
+ * uint32 pool slots, then capacity 512-byte sectors. vhdboot-attach reads
+ * it through /dev/mem (CONFIG_STRICT_DEVMEM lets a non-RAM, non-busy page
+ * be read; Linux does not mark E820-reserved ranges above 1 MiB busy) and
+ * serves the image read-only under a writable RAM layer: a sparse memfd
+ * holding every sector written since boot (the overlay's first, then
+ * Linux's), with one bit per sector in chunks allocated on first write.
+ * Nothing reaches the image file; everything is gone at poweroff, as the
+ * BIOS phase's writes would be.
+ */
+#define SNAP_CHUNK 4096u           /* sectors per bit chunk (512 bytes of bits) */
+
+struct snap {
+	int fd;                    /* memfd: sector lba at byte lba * 512 */
+	uint8_t **bits;            /* per chunk, NULL = nothing written there */
+	uint64_t chunks, sectors;
+	uint64_t stored;           /* sectors in the layer */
+};
+
+static int snap_has(const struct snap *sn, uint64_t lba)
+{
+	const uint8_t *b = sn->bits[lba / SNAP_CHUNK];
+	uint32_t i = (uint32_t)(lba % SNAP_CHUNK);
+	return b && (b[i >> 3] >> (i & 7) & 1);
+}
+
+/* Mark [lba, lba+n) present; 0 or -1 (no memory). */
+static int snap_mark(struct snap *sn, uint64_t lba, uint32_t n)
+{
+	for (uint64_t s = lba; s < lba + n; s++) {
+		uint8_t **b = &sn->bits[s / SNAP_CHUNK];
+		if (!*b && !(*b = calloc(SNAP_CHUNK / 8, 1)))
+			return -1;
+		uint32_t i = (uint32_t)(s % SNAP_CHUNK);
+		if (!((*b)[i >> 3] >> (i & 7) & 1))
+			sn->stored++;
+		(*b)[i >> 3] |= (uint8_t)(1u << (i & 7));
+	}
+	return 0;
+}
+
+/* A write into the layer: 0, or an errno value (ENOSPC when the memory is gone). */
+static int snap_write(struct snap *sn, uint64_t lba, uint32_t n, const void *buf)
+{
+	if (hostdev_pwrite_full(sn->fd, buf, (size_t)n * 512, lba * 512))
+		return errno == ENOSPC || errno == ENOMEM ? ENOSPC : EIO;
+	return snap_mark(sn, lba, n) ? ENOSPC : 0;
+}
+
+/* A read: layer sectors from the memfd, each run of the others through vhd_read. 0 or a vhd error. */
+static int snap_read(struct snap *sn, struct vhd *v, uint64_t lba, uint32_t n, uint8_t *buf)
+{
+	uint32_t i = 0;
+	while (i < n) {
+		int in = snap_has(sn, lba + i);
+		uint32_t j = i + 1;
+		while (j < n && snap_has(sn, lba + j) == in)
+			j++;
+		if (in) {
+			if (hostdev_pread_full(sn->fd, buf + (size_t)i * 512, (size_t)(j - i) * 512, (lba + i) * 512) !=
+			    (ssize_t)(j - i) * 512)
+				return VHD_E_IO;
+		} else {
+			int e = vhd_read(v, lba + i, j - i, buf + (size_t)i * 512);
+			if (e)
+				return e;
+		}
+		i = j;
+	}
+	return 0;
+}
+
+/* kernel/overlay.c's table size for capacity sectors. */
+static uint64_t snap_entries(uint64_t capacity)
+{
+	uint64_t n = 1;
+	while (n < 2 * capacity)
+		n <<= 1;
+	return n;
+}
+
+/*
+ * Load drive d's overlay from physical memory (mem: /dev/mem) into a new
+ * layer. 0, or -1 with a message (refused: nothing attached).
+ */
+static int snap_load(struct snap *sn, const char *mem, const struct ho_drive *d, uint64_t sectors)
+{
+	uint64_t bytes = d->overlay_bytes, e = 0, cap = 0;
+	if (!bytes || !d->overlay_phys) {
+		msg("drive %02xh: mode=snapshot without an overlay in the table (vhdboot.efi's lives in boot-services memory, which Linux reclaims); refused",
+		    d->bios_drive);
+		return -1;
+	}
+	for (uint64_t t = 2; t * 8 < bytes; t <<= 1)
+		if ((bytes - t * 8) % 512 == 0 && snap_entries((bytes - t * 8) / 512) == t)
+			e = t, cap = (bytes - t * 8) / 512;
+	if (!e) {
+		msg("the snapshot overlay's size %llu fits no pool + table layout: refused", (unsigned long long)bytes);
+		return -1;
+	}
+	/* The table (keys, slots) first, in pieces; then only the pool sectors it uses, one by one. */
+	size_t tbytes = (size_t)e * 8;
+	uint8_t *m = malloc(tbytes);
+	uint8_t *slot_seen = NULL;
+	int fd = open(mem, O_RDONLY | O_CLOEXEC);
+	if (!m || fd < 0) {
+		msg("reading the snapshot overlay: %s", !m ? "no memory" : strerror(errno));
+		free(m);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	/*
+	 * mmap first: read() of /dev/mem goes through memremap, which Debian's
+	 * 6.1 refused for vhdboot's reserved region in the test guest (EFAULT);
+	 * mmap maps the pages uncached with no such step. read() if mmap fails.
+	 */
+	long pg = sysconf(_SC_PAGESIZE);
+	uint64_t mbase = d->overlay_phys & ~(uint64_t)(pg - 1), mlen = d->overlay_phys + bytes - mbase;
+	const uint8_t *map = mmap(NULL, (size_t)mlen, PROT_READ, MAP_SHARED, fd, (off_t)mbase);
+	if (map == MAP_FAILED)
+		map = NULL;
+	const uint8_t *ov = map ? map + (d->overlay_phys - mbase) : NULL;
+	for (size_t at = 0; at < tbytes; at += 1u << 20) {
+		size_t k = tbytes - at < (1u << 20) ? tbytes - at : (1u << 20);
+		if (ov) {
+			memcpy(m + at, ov + at, k);
+			continue;
+		}
+		if (hostdev_pread_full(fd, m + at, k, d->overlay_phys + at) != (ssize_t)k) {
+			msg("cannot read the snapshot overlay's table at %llx from %s: %s; refused (the boot loader's writes would be lost)",
+			    (unsigned long long)(d->overlay_phys + at), mem, strerror(errno));
+			close(fd);           /* (no map here: the loop reads only without one) */
+			free(m);
+			return -1;
+		}
+	}
+	memset(sn, 0, sizeof(*sn));
+	sn->fd = -1;
+	sn->sectors = sectors;
+	sn->chunks = (sectors + SNAP_CHUNK - 1) / SNAP_CHUNK;
+	sn->bits = calloc(sn->chunks ? sn->chunks : 1, sizeof(*sn->bits));
+	sn->fd = memfd_create("vhdboot-snapshot", MFD_CLOEXEC);
+	slot_seen = calloc((size_t)(cap + 7) / 8, 1);
+	if (!sn->bits || sn->fd < 0 || ftruncate(sn->fd, (off_t)(sectors * 512)) || !slot_seen) {
+		msg("the snapshot layer: %s", strerror(errno ? errno : ENOMEM));
+		goto bad;
+	}
+	const uint32_t *keys = (const void *)m, *slots = keys + e;
+	uint64_t pool = d->overlay_phys + tbytes;
+	uint8_t sec[512];
+	for (uint64_t i = 0; i < e; i++) {
+		if (!keys[i])
+			continue;
+		uint64_t lba = (uint64_t)keys[i] - 1;
+		uint32_t s = slots[i];
+		if (lba >= sectors || s >= cap || (slot_seen[s / 8] >> (s % 8) & 1) || snap_has(sn, lba)) {
+			msg("the snapshot overlay at %llx is inconsistent (entry %llu: sector %llu, slot %u): refused",
+			    (unsigned long long)d->overlay_phys, (unsigned long long)i, (unsigned long long)lba, s);
+			goto bad;
+		}
+		slot_seen[s / 8] |= (uint8_t)(1u << (s % 8));
+		if (ov)
+			memcpy(sec, ov + tbytes + (size_t)s * 512, 512);
+		else if (hostdev_pread_full(fd, sec, 512, pool + (uint64_t)s * 512) != 512) {
+			msg("cannot read the snapshot overlay's sector at %llx from %s: %s; refused",
+			    (unsigned long long)(pool + (uint64_t)s * 512), mem, strerror(errno));
+			goto bad;
+		}
+		if (snap_write(sn, lba, 1, sec)) {
+			msg("the snapshot layer: no memory for the overlay's sectors");
+			goto bad;
+		}
+	}
+	if (map)
+		munmap((void *)map, (size_t)mlen);
+	close(fd);
+	free(slot_seen);
+	free(m);
+	return 0;
+bad:
+	if (map)
+		munmap((void *)map, (size_t)mlen);
+	close(fd);
+	free(slot_seen);
+	free(m);
+	if (sn->bits)
+		for (uint64_t c = 0; c < sn->chunks; c++)
+			free(sn->bits[c]);
+	free(sn->bits);
+	if (sn->fd >= 0)
+		close(sn->fd);
+	sn->bits = NULL;
+	return -1;
+}
+
+/* Reply to handle with error (errno value, 0 = ok), then len bytes of data, in one sendmsg. 0 or -1. */
 static int reply(int s, const uint8_t *handle, uint32_t error, const void *data, uint32_t len)
 {
 	uint8_t r[16];
 	put_be32(r, NBD_REPLY_MAGIC);
 	put_be32(r + 4, error);
 	memcpy(r + 8, handle, 8);
-	if (write_full(s, r, sizeof(r)))
+	struct iovec iov[2] = { { r, sizeof(r) }, { (void *)(uintptr_t)data, len } };
+	struct msghdr mh;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = len ? 2 : 1;
+	size_t left = sizeof(r) + len;
+	while (left) {
+		ssize_t w = sendmsg(s, &mh, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		left -= (size_t)w;
+		while (mh.msg_iovlen && (size_t)w >= mh.msg_iov[0].iov_len) {   /* drop what went, keep the rest */
+			w -= (ssize_t)mh.msg_iov[0].iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen) {
+			mh.msg_iov[0].iov_base = (uint8_t *)mh.msg_iov[0].iov_base + w;
+			mh.msg_iov[0].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The server's state. Fast paths (docs/handover.md "Performance"), each
+ * falling back to the library when it does not apply:
+ *  - reads of sectors that sit in the leaf file as one run (a fixed image;
+ *    an allocated block whose bitmap is all set) are spliced from the file's
+ *    page cache into the socket (no copy by the server);
+ *  - writes into such runs are spliced from the socket into the file (no
+ *    copy by the server either; not O_DIRECT: the reply would wait for
+ *    the disk, and the page cache then serves the reads that follow);
+ *  - writes into unallocated blocks of a dynamic or differencing image are
+ *    gathered (write-back, up to PEND_MAX, sequential) and handed to
+ *    vhd_write at once, which allocates them with three flushes in all
+ *    instead of three per block. They are committed before any FLUSH, FUA
+ *    write, overlapping read, non-adjacent write, after a second without
+ *    requests, and at disconnect; a commit failure is logged and answered on
+ *    the next FLUSH (EIO), as a disk's volatile write cache would.
+ */
+#define PEND_MAX (32u << 20)
+
+struct srv {
+	int s, nbd, ro;
+	struct vhd *v;
+	uint64_t sectors;
+	int fd;                   /* the leaf file (buffered, the library's) */
+	int pipe[2];              /* for splice, or -1 */
+	uint8_t *buf;             /* MAX_IO, 4 KiB aligned */
+	uint8_t *pend;            /* PEND_MAX gathered allocating writes, or NULL */
+	uint64_t pend_lba;
+	uint32_t pend_n;          /* sectors gathered */
+	int pend_err;             /* a commit failed since the last FLUSH: answered there */
+	uint8_t *full;            /* per block: 0 unknown, 1 allocated with every bitmap bit set, 2 not */
+	uint8_t *bm;              /* one block's bitmap, read by block_full */
+	struct snap *snap;        /* mode=snapshot: every write goes to this RAM layer, the image is read-only */
+	unsigned long spliced, spliced_in, gathered, library;   /* requests by path, logged at the end */
+};
+
+/* Commit the gathered writes through vhd_write (allocating their blocks together). */
+static void pend_commit(struct srv *S)
+{
+	if (!S->pend_n)
+		return;
+	int e = vhd_write(S->v, S->pend_lba, S->pend_n, S->pend);
+	if (e) {
+		msg("write-back of %u sectors at %llu failed: %s (answered on the next flush)", S->pend_n,
+		    (unsigned long long)S->pend_lba, vhd_strerror(e));
+		S->pend_err = e == VHD_E_NOSPACE ? ENOSPC : EIO;
+	}
+	S->pend_n = 0;
+}
+
+/* Is block blk allocated in the leaf with all its sectors' bitmap bits set (so its data are one run in the file)? */
+static int block_full(struct srv *S, uint32_t blk)
+{
+	struct vhd *v = S->v;
+	if (v->bat[blk] == VHD_BAT_FREE)
+		return 0;
+	if (!S->full[blk]) {
+		uint32_t nb = v->bitmap_sectors * 512, need = v->spb;
+		uint8_t *bm = S->bm;      /* never S->buf: a write's data may be waiting there */
+		int ok = hostdev_pread_full(S->fd, bm, nb, (uint64_t)v->bat[blk] * 512) == (ssize_t)nb;
+		for (uint32_t i = 0; ok && i < need / 8; i++)
+			ok = bm[i] == 0xFF;
+		S->full[blk] = ok ? 1 : 2;
+	}
+	return S->full[blk] == 1;
+}
+
+/*
+ * Do all of [lba, lba+n) lie in the leaf file (a fixed image; allocated
+ * blocks with every bitmap bit set)? Then *first gets the sectors of the
+ * first run (to the end of its block: consecutive blocks are never one run,
+ * each block's bitmap sits between) and *off its byte offset; else 0.
+ */
+static int map_run(struct srv *S, uint64_t lba, uint32_t n, uint64_t *off, uint32_t *first)
+{
+	struct vhd *v = S->v;
+	if (S->snap)
+		return 0;                 /* the layer may hold any sector */
+	if (v->footer.type == VHD_TYPE_FIXED) {
+		*off = lba * 512;
+		*first = n;
+		return 1;
+	}
+	if (!S->full || !n)
+		return 0;
+	uint32_t blk = (uint32_t)(lba >> v->spb_shift), last = (uint32_t)((lba + n - 1) >> v->spb_shift);
+	for (uint32_t b = blk; b <= last; b++)
+		if (!block_full(S, b))
+			return 0;
+	uint32_t in = (uint32_t)(lba & (v->spb - 1));
+	*off = ((uint64_t)v->bat[blk] + v->bitmap_sectors + in) * 512;
+	*first = v->spb - in < n ? v->spb - in : n;
+	return 1;
+}
+
+/* Does every block [lba, lba+n) touches lack an allocation in the leaf (a write there allocates)? */
+static int all_unallocated(const struct vhd *v, uint64_t lba, uint32_t n)
+{
+	if (v->footer.type == VHD_TYPE_FIXED || !n)
+		return 0;
+	for (uint64_t b = lba >> v->spb_shift; b <= (lba + n - 1) >> v->spb_shift; b++)
+		if (v->bat[b] != VHD_BAT_FREE)
+			return 0;
+	return 1;
+}
+
+/* Splice len bytes of the file at off into the socket; more: data follow. 0, or -1 (connection lost). */
+static int splice_out(struct srv *S, uint64_t off, uint32_t len, int more)
+{
+	/* This read in large reads, and the next stretch started in the background (sequential readers). */
+	posix_fadvise(S->fd, (off_t)off, (off_t)len + (4 << 20), POSIX_FADV_WILLNEED);
+	loff_t o = (loff_t)off;
+	while (len) {
+		ssize_t got = splice(S->fd, &o, S->pipe[1], NULL, len, SPLICE_F_MOVE | SPLICE_F_MORE);
+		if (got <= 0) {
+			/* Splice gave up (EOF, an error): the rest by pread, so the reply is still whole and right. */
+			ssize_t n = hostdev_pread_full(S->fd, S->buf, len, (uint64_t)o);
+			if (n != (ssize_t)len) {
+				msg("read at file offset %llu: %s: dropping the connection", (unsigned long long)o,
+				    n < 0 ? strerror(errno) : "short file");
+				return -1;
+			}
+			return write_full(S->s, S->buf, len);
+		}
+		len -= (uint32_t)got;
+		while (got) {
+			ssize_t w = splice(S->pipe[0], NULL, S->s, NULL, (size_t)got,
+					   SPLICE_F_MOVE | (len || more ? SPLICE_F_MORE : 0));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return -1;
+			got -= w;
+		}
+	}
+	return 0;
+}
+
+/* A read of [lba, lba+n) (map_run said it is in the file) spliced to the socket after the reply header. 0 or -1. */
+static int reply_spliced(struct srv *S, const uint8_t *handle, uint64_t lba, uint32_t n)
+{
+	uint8_t r[16];
+	put_be32(r, NBD_REPLY_MAGIC);
+	put_be32(r + 4, 0);
+	memcpy(r + 8, handle, 8);
+	if (send(S->s, r, sizeof(r), MSG_MORE | MSG_NOSIGNAL) != (ssize_t)sizeof(r))
 		return -1;
-	return len ? write_full(s, data, len) : 0;
+	while (n) {
+		uint64_t off;
+		uint32_t run;
+		map_run(S, lba, n, &off, &run);
+		if (splice_out(S, off, run * 512, run < n))
+			return -1;
+		lba += run;
+		n -= run;
+	}
+	return 0;
+}
+
+/*
+ * A write's len bytes spliced from the socket into the file at off (socket
+ * -> pipe -> page cache). 0 written; EIO the file refused (the rest of the
+ * data drained from the socket, so the stream stays in step); -1 the
+ * connection is lost.
+ */
+static int splice_in_run(struct srv *S, uint64_t off, uint32_t len)
+{
+	loff_t o = (loff_t)off;
+	int err = 0;
+	while (len) {
+		ssize_t got = splice(S->s, NULL, S->pipe[1], NULL, len, SPLICE_F_MOVE | SPLICE_F_MORE);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		len -= (uint32_t)got;
+		while (got) {
+			ssize_t w = err ? -1 : splice(S->pipe[0], NULL, S->fd, &o, (size_t)got, SPLICE_F_MOVE);
+			if (w < 0 && errno == EINTR && !err)
+				continue;
+			if (w <= 0) {             /* drain what the pipe holds; later data are drained the same way */
+				if (!err)
+					msg("write at file offset %llu: %s", (unsigned long long)o, w < 0 ? strerror(errno) : "no progress");
+				err = EIO;
+				ssize_t r = read(S->pipe[0], S->buf, (size_t)got < MAX_IO ? (size_t)got : MAX_IO);
+				if (r <= 0)
+					return -1;
+				w = r;
+			}
+			got -= w;
+		}
+	}
+	return err;
+}
+
+/* A write of [lba, lba+n) (map_run said it is in the file) spliced run by run; as splice_in_run. */
+static int splice_in(struct srv *S, uint64_t lba, uint32_t n)
+{
+	int err = 0;
+	while (n) {
+		uint64_t off;
+		uint32_t run;
+		map_run(S, lba, n, &off, &run);
+		int e = splice_in_run(S, off, run * 512);
+		if (e < 0)
+			return -1;
+		if (e)
+			err = e;          /* the rest is still taken off the socket (and written: the reply says EIO) */
+		lba += run;
+		n -= run;
+	}
+	return err;
 }
 
 /*
@@ -522,23 +967,25 @@ static int reply(int s, const uint8_t *handle, uint32_t error, const void *data,
  * flushed through vhd_flush (fsync of every member written). Returns when
  * the kernel disconnects or the socket closes; 0 clean, -1 on errors.
  */
-static int serve(int s, int nbd, struct vhd *v, uint64_t sectors, int ro)
+static int serve(struct srv *S)
 {
-	uint8_t *buf = malloc(MAX_IO);
-	if (!buf)
-		return -1;
+	struct vhd *v = S->v;
 	int rc = 0, asked = 0;
 	for (;;) {
 		if (stop_req && !asked) {     /* SIGTERM: flush, then ask the kernel to disconnect */
+			pend_commit(S);
 			vhd_flush(v);
-			ioctl(nbd, NBD_DISCONNECT);
+			ioctl(S->nbd, NBD_DISCONNECT);
 			asked = 1;
 		}
-		struct pollfd p = { s, POLLIN, 0 };
-		if (poll(&p, 1, 1000) <= 0)
+		struct pollfd p = { S->s, POLLIN, 0 };
+		int pr = poll(&p, 1, 1000);
+		if (pr <= 0) {
+			pend_commit(S);           /* idle: nothing stays gathered for long */
 			continue;
+		}
 		uint8_t q[28];
-		if (read_full(s, q, sizeof(q)))
+		if (read_full(S->s, q, sizeof(q)))
 			break;                    /* socket closed: the kernel let go */
 		if (be32(q) != NBD_REQUEST_MAGIC) {
 			msg("bad request magic %08x: stopping", be32(q));
@@ -551,24 +998,41 @@ static int serve(int s, int nbd, struct vhd *v, uint64_t sectors, int ro)
 		uint32_t len = be32(q + 24);
 		uint32_t cmd = type & 0xFFFF;
 		if (cmd == NBD_CMD_DISC) {
+			pend_commit(S);
 			vhd_flush(v);
 			break;
 		}
 		if (cmd == NBD_CMD_FLUSH) {
+			pend_commit(S);
 			int e = vhd_flush(v);
 			if (e)
 				msg("flush failed: %s", vhd_strerror(e));
-			if (reply(s, handle, e ? EIO : 0, NULL, 0))
+			int err = S->pend_err ? S->pend_err : e ? EIO : 0;
+			S->pend_err = 0;
+			if (reply(S->s, handle, (uint32_t)err, NULL, 0))
 				break;
 			continue;
 		}
-		int bad = from % 512 || len % 512 || len > MAX_IO || from / 512 > sectors ||
-			  len / 512 > sectors - from / 512;
+		int bad = from % 512 || len % 512 || len > MAX_IO || from / 512 > S->sectors ||
+			  len / 512 > S->sectors - from / 512;
+		uint64_t lba = from / 512;
+		uint32_t n = len / 512;
 		if (cmd == NBD_CMD_READ) {
-			int e = bad ? EINVAL : vhd_read(v, from / 512, len / 512, buf) ? EIO : 0;
+			if (S->pend_n && !bad && lba < S->pend_lba + S->pend_n && S->pend_lba < lba + n)
+				pend_commit(S);
+			uint64_t off;
+			uint32_t run;
+			if (!bad && S->pipe[0] >= 0 && map_run(S, lba, n, &off, &run)) {
+				S->spliced++;
+				if (reply_spliced(S, handle, lba, n))
+					break;
+				continue;
+			}
+			S->library++;
+			int e = bad ? EINVAL : (S->snap ? snap_read(S->snap, v, lba, n, S->buf) : vhd_read(v, lba, n, S->buf)) ? EIO : 0;
 			if (e)
 				msg("read %llu+%u refused: %s", (unsigned long long)from, len, bad ? "outside the image" : "I/O error");
-			if (reply(s, handle, (uint32_t)e, buf, e ? 0 : len))
+			if (reply(S->s, handle, (uint32_t)e, S->buf, e ? 0 : len))
 				break;
 		} else if (cmd == NBD_CMD_WRITE) {
 			if (len > MAX_IO) {       /* cannot even drain it: give up the connection */
@@ -576,28 +1040,66 @@ static int serve(int s, int nbd, struct vhd *v, uint64_t sectors, int ro)
 				rc = -1;
 				break;
 			}
-			if (read_full(s, buf, len))
+			int fua = (type & NBD_CMD_FLAG_FUA) != 0;
+			int gather = !bad && !S->ro && S->pend && !fua && all_unallocated(v, lba, n) &&
+				     (!S->pend_n || lba == S->pend_lba + S->pend_n) && (uint64_t)S->pend_n * 512 + len <= PEND_MAX;
+			if (gather) {
+				if (!S->pend_n)
+					S->pend_lba = lba;
+				if (read_full(S->s, S->pend + (size_t)S->pend_n * 512, len))
+					break;
+				S->pend_n += n;
+				S->gathered++;
+				if (reply(S->s, handle, 0, NULL, 0))
+					break;
+				continue;
+			}
+			uint64_t off;
+			uint32_t run;
+			if (!bad && !S->ro && !S->snap && S->pipe[0] >= 0 && map_run(S, lba, n, &off, &run)) {
+				pend_commit(S);       /* writes reach the file in order */
+				int e = splice_in(S, lba, n);
+				if (e < 0)
+					break;
+				if (!e && fua)
+					e = vhd_flush(v) ? EIO : 0;
+				S->spliced_in++;
+				if (reply(S->s, handle, (uint32_t)e, NULL, 0))
+					break;
+				continue;
+			}
+			if (read_full(S->s, S->buf, len))
 				break;
 			int e = 0;
-			if (bad || ro) {
+			if (bad || S->ro) {
 				e = bad ? EINVAL : EPERM;
+			} else if (S->snap) {
+				e = snap_write(S->snap, lba, n, S->buf);
+				if (e)
+					msg("write %llu+%u into the snapshot layer failed: %s", (unsigned long long)from, len, strerror(e));
 			} else {
-				int ve = vhd_write(v, from / 512, len / 512, buf);
-				if (!ve && (type & NBD_CMD_FLAG_FUA))
+				pend_commit(S);       /* writes reach the library in order */
+				S->library++;
+				int ve = vhd_write(v, lba, n, S->buf);
+				if (S->full && v->footer.type != VHD_TYPE_FIXED)   /* bitmaps may have changed */
+					for (uint64_t b = lba >> v->spb_shift; n && b <= (lba + n - 1) >> v->spb_shift; b++)
+						if (S->full[b] == 2)
+							S->full[b] = 0;
+				if (!ve && fua)
 					ve = vhd_flush(v);
 				if (ve) {
 					msg("write %llu+%u failed: %s", (unsigned long long)from, len, vhd_strerror(ve));
 					e = ve == VHD_E_NOSPACE ? ENOSPC : EIO;
 				}
 			}
-			if (reply(s, handle, (uint32_t)e, NULL, 0))
+			if (reply(S->s, handle, (uint32_t)e, NULL, 0))
 				break;
 		} else {
-			if (reply(s, handle, EINVAL, NULL, 0))
+			if (reply(S->s, handle, EINVAL, NULL, 0))
 				break;
 		}
 	}
-	free(buf);
+	pend_commit(S);
 	return rc;
 }
 
@@ -623,6 +1125,322 @@ static void unmount_host(const char *mnt, int mnt_fd)
 	msg("unmounting the host file system %s: %s (its data were flushed)", mnt, strerror(errno));
 }
 
+/* ---------------------------------------------------------------- device-mapper fast path (fixed images) */
+
+/*
+ * A fixed VHD's virtual disk is the first virt_sectors of its file, so
+ * where the file's extents are known and complete it can be served with no
+ * daemon at all: dm-linear maps over the host partition, one for the whole
+ * disk ("vhdboot80") and one per partition inside it ("vhdboot80p1"...:
+ * device-mapper devices get no partition scan). Safety: the host file
+ * system is unmounted before the maps are made, and device-mapper claims
+ * the host partition exclusively while they exist, so nothing can mount it
+ * and move the file's clusters (FAT never moves a file by itself). The
+ * table's extents are checked against the kernel's own FIEMAP first
+ * (FIBMAP per cluster where the file system has no FIEMAP, as vfat in 6.1).
+ * Built with the DM ioctls directly (no dmsetup in an initramfs).
+ */
+#define DM_BUF 65536
+#define DM_NAME_FMT "vhdboot%02x"
+
+/* One DM ioctl on name with the request in buf (struct dm_ioctl + data of data_size); 0 or -1 (errno). */
+static int dm_call(int ctl, unsigned long req, struct dm_ioctl *io, const char *name, uint32_t flags)
+{
+	io->version[0] = DM_VERSION_MAJOR, io->version[1] = 0, io->version[2] = 0;
+	if (!io->data_size)
+		io->data_size = sizeof(*io);
+	io->data_start = sizeof(*io);
+	io->flags = flags;
+	snprintf(io->name, sizeof(io->name), "%s", name);
+	return ioctl(ctl, req, io);
+}
+
+/*
+ * Without FIEMAP (vfat in 6.1): FIBMAP at the first and last sector of
+ * every cluster (a cluster is contiguous) against the table. 0 or -1.
+ */
+static int dm_check_fibmap(int fd, const uint8_t *t, const struct ho_drive *d, uint64_t bytes)
+{
+	int bs;
+	if (ioctl(fd, FIGETBSZ, &bs) || bs < 512 || bs % 512)
+		return msg("FIGETBSZ: %s", strerror(errno)), -1;
+	uint32_t per = (uint32_t)bs / 512, step = d->cluster_bytes >= 512 ? d->cluster_bytes / 512 : per;
+	uint64_t total = bytes / 512;
+	struct ho_extent e;
+	unsigned k = 0;
+	for (uint64_t c = 0; c < total; c += step) {
+		uint64_t probe[2] = {c, (c + step < total ? c + step : total) - 1};
+		for (int j = 0; j < 2; j++) {
+			uint64_t fsec = probe[j];
+			while (k < d->extents_count && ho_extent_get(t, d, k, &e) == 0 && (uint64_t)e.file_sector + e.sectors <= fsec)
+				k++;
+			if (k >= d->extents_count || e.file_sector > fsec)
+				return msg("the table has no extent for file sector %llu", (unsigned long long)fsec), -1;
+			int blk = (int)(fsec / per);
+			if (ioctl(fd, FIBMAP, &blk) || blk <= 0)
+				return msg("FIBMAP of file sector %llu: %s", (unsigned long long)fsec, blk ? strerror(errno) : "a hole"), -1;
+			uint64_t lba = (uint64_t)(unsigned)blk * per + fsec % per, want = e.lba + (fsec - e.file_sector);
+			if (lba != want)
+				return msg("file sector %llu is at partition sector %llu, the table says %llu", (unsigned long long)fsec,
+					   (unsigned long long)lba, (unsigned long long)want), -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Check the table's extents of the leaf file against FIEMAP (every byte of
+ * [0, bytes) where the table says). 0 same, -1 not (message).
+ */
+static int dm_check_fiemap(int fd, const uint8_t *t, const struct ho_drive *d, uint64_t bytes)
+{
+	enum { N = 256 };
+	static uint8_t fbuf[sizeof(struct fiemap) + N * sizeof(struct fiemap_extent)];
+	struct fiemap *fm = (void *)fbuf;
+	uint64_t pos = 0;           /* file byte checked up to */
+	unsigned k = 0;             /* table extent */
+	struct ho_extent e;
+	if (fsync(fd))
+		return msg("fsync before FIEMAP: %s", strerror(errno)), -1;
+	while (pos < bytes) {
+		memset(fbuf, 0, sizeof(fbuf));
+		fm->fm_start = pos, fm->fm_length = bytes - pos, fm->fm_flags = FIEMAP_FLAG_SYNC, fm->fm_extent_count = N;
+		if (ioctl(fd, FS_IOC_FIEMAP, fm))
+			return errno == EOPNOTSUPP || errno == ENOTTY ? dm_check_fibmap(fd, t, d, bytes)
+								      : (msg("FIEMAP: %s", strerror(errno)), -1);
+		if (!fm->fm_mapped_extents)
+			return msg("FIEMAP: no extent at file byte %llu", (unsigned long long)pos), -1;
+		for (unsigned i = 0; i < fm->fm_mapped_extents && pos < bytes; i++) {
+			struct fiemap_extent *x = &fm->fm_extents[i];
+			if (x->fe_logical > pos || (x->fe_flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_ENCODED |
+								   FIEMAP_EXTENT_NOT_ALIGNED | FIEMAP_EXTENT_UNWRITTEN)))
+				return msg("FIEMAP: file byte %llu has no plain extent", (unsigned long long)pos), -1;
+			uint64_t xend = x->fe_logical + x->fe_length;
+			while (pos < xend && pos < bytes) {
+				while (k < d->extents_count && ho_extent_get(t, d, k, &e) == 0 &&
+				       ((uint64_t)e.file_sector + e.sectors) * 512 <= pos)
+					k++;
+				if (k >= d->extents_count || (uint64_t)e.file_sector * 512 > pos)
+					return msg("the table has no extent for file byte %llu", (unsigned long long)pos), -1;
+				uint64_t tend = ((uint64_t)e.file_sector + e.sectors) * 512, end = tend < xend ? tend : xend;
+				uint64_t want = e.lba * 512 + (pos - (uint64_t)e.file_sector * 512);
+				if (x->fe_physical + (pos - x->fe_logical) != want)
+					return msg("file byte %llu is at partition byte %llu, the table says %llu",
+						   (unsigned long long)pos, (unsigned long long)(x->fe_physical + pos - x->fe_logical),
+						   (unsigned long long)want), -1;
+				pos = end;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Load the dm-linear table for virtual sectors [vs, vs+len) of the image into io (targets over host dev_t). */
+static int dm_table(struct dm_ioctl *io, const uint8_t *t, const struct ho_drive *d, dev_t host, uint64_t vs, uint64_t len)
+{
+	uint8_t *p = (uint8_t *)io + sizeof(*io), *end = (uint8_t *)io + DM_BUF;
+	uint32_t n = 0;
+	struct ho_extent e;
+	for (unsigned k = 0; k < d->extents_count && ho_extent_get(t, d, k, &e) == 0; k++) {
+		uint64_t fs = e.file_sector, fe = fs + e.sectors, a = fs > vs ? fs : vs, b = fe < vs + len ? fe : vs + len;
+		if (a >= b)
+			continue;
+		struct dm_target_spec *sp = (void *)p;
+		char *params = (char *)(sp + 1);
+		if ((uint8_t *)params + 64 > end)
+			return -1;
+		memset(sp, 0, sizeof(*sp));
+		sp->sector_start = a - vs, sp->length = b - a;
+		snprintf(sp->target_type, sizeof(sp->target_type), "linear");
+		int m = snprintf(params, 64, "%u:%u %llu", major(host), minor(host), (unsigned long long)(e.lba + (a - fs)));
+		uint32_t sz = (uint32_t)((sizeof(*sp) + (size_t)m + 1 + 7) & ~(size_t)7);
+		sp->next = sz;
+		p += sz;
+		n++;
+	}
+	io->target_count = n;
+	io->data_size = (uint32_t)(p - (uint8_t *)io);
+	return n ? 0 : -1;
+}
+
+/* Create dm device name over [vs, vs+len) and its /dev/mapper node; 0 or -1 (message). */
+static int dm_make(int ctl, const char *name, const uint8_t *t, const struct ho_drive *d, dev_t host, uint64_t vs,
+		   uint64_t len, int ro)
+{
+	static uint64_t buf[DM_BUF / 8];
+	struct dm_ioctl *io = (void *)buf;
+	memset(buf, 0, sizeof(buf));
+	if (dm_call(ctl, DM_DEV_CREATE, io, name, 0))
+		return msg("DM_DEV_CREATE %s: %s", name, strerror(errno)), -1;
+	dev_t dev = (dev_t)io->dev;
+	memset(buf, 0, sizeof(buf));
+	if (dm_table(io, t, d, host, vs, len) || dm_call(ctl, DM_TABLE_LOAD, io, name, ro ? DM_READONLY_FLAG : 0)) {
+		msg("DM_TABLE_LOAD %s: %s", name, strerror(errno));
+		goto undo;
+	}
+	memset(buf, 0, sizeof(buf));
+	if (dm_call(ctl, DM_DEV_SUSPEND, io, name, 0)) {   /* no DM_SUSPEND_FLAG: resume, the table goes live */
+		msg("DM resume %s: %s", name, strerror(errno));
+		goto undo;
+	}
+	char node[160];
+	mkdir("/dev/mapper", 0755);
+	snprintf(node, sizeof(node), "/dev/mapper/%s", name);
+	if (mknod(node, S_IFBLK | 0600, makedev(major(dev), minor(dev))) && errno != EEXIST)
+		msg("%s: %s (the device is /dev/dm-%u)", node, strerror(errno), minor(dev));
+	return 0;
+undo:
+	memset(buf, 0, sizeof(buf));
+	dm_call(ctl, DM_DEV_REMOVE, io, name, 0);
+	return -1;
+}
+
+/* Remove dm device name (and its node); 0 or -1 with errno. */
+static int dm_remove(int ctl, const char *name)
+{
+	static uint64_t buf[sizeof(struct dm_ioctl) / 8 + 1];
+	struct dm_ioctl *io = (void *)buf;
+	memset(buf, 0, sizeof(buf));
+	int r = dm_call(ctl, DM_DEV_REMOVE, io, name, 0);
+	int e = errno;
+	char node[160];
+	snprintf(node, sizeof(node), "/dev/mapper/%s", name);
+	if (!r)
+		unlink(node);
+	errno = e;
+	return r;
+}
+
+/* Open /dev/mapper/control (made from sysfs's misc dev when devtmpfs lacks it); fd or -1. */
+static int dm_control(void)
+{
+	int fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	char b[32];
+	unsigned ma, mi;
+	if (read_sys("/sys/class/misc/device-mapper/dev", b, sizeof(b)) || sscanf(b, "%u:%u", &ma, &mi) != 2)
+		return -1;
+	mkdir("/dev/mapper", 0755);
+	if (mknod("/dev/mapper/control", S_IFCHR | 0600, makedev(ma, mi)) && errno != EEXIST)
+		return -1;
+	return open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+}
+
+/*
+ * Can drive d take the dm-linear path? A fixed leaf with no parent in a
+ * file whose extents the table holds completely, covering the virtual disk
+ * from file sector 0 in order. NULL yes, else the reason.
+ */
+static const char *dm_unsuitable(const uint8_t *t, const struct ho_drive *d)
+{
+	if (d->image_type != HO_TYPE_FIXED || d->chain_len != 1)
+		return "not a fixed image";
+	if (d->place != HO_PLACE_FILE)
+		return "not a file on a file system";
+	if ((d->flags & HO_DF_EXT_PARTIAL) || !d->extents_count)
+		return "the table holds only part of the file's extents";
+	uint64_t next = 0;
+	struct ho_extent e;
+	for (unsigned k = 0; k < d->extents_count; k++) {
+		if (ho_extent_get(t, d, k, &e) || e.file_sector != next || !e.sectors)
+			return "the table's extents are not in file order";
+		next += e.sectors;
+	}
+	if (next < d->virt_sectors)
+		return "the table's extents end before the virtual disk does";
+	return NULL;
+}
+
+/*
+ * Serve drive d through dm-linear: check the extents (FIEMAP on fd, the
+ * leaf on the mounted host fs), unmount the host fs, map the whole disk and
+ * each partition of its MBR/GPT. 0 done (the device name printed), 1 not
+ * possible here (message; the caller serves through NBD), -1 failed after
+ * the host fs went away (message).
+ */
+static int dm_attach(const uint8_t *t, const struct ho_drive *d, struct chain *ch, const char *host_part, const char *mnt,
+		     int *mnt_fd, int ro)
+{
+	int fd = ch->m[0]->hd.fd;
+	if (dm_check_fiemap(fd, t, d, d->virt_sectors * 512)) {
+		msg("device-mapper path not taken: the file's extents could not be confirmed");
+		return 1;
+	}
+	int ctl = dm_control();
+	if (ctl < 0) {
+		msg("device-mapper path not taken: no /dev/mapper/control (is dm_mod loaded?)");
+		return 1;
+	}
+	struct stat st;
+	if (stat(host_part, &st) || !S_ISBLK(st.st_mode)) {
+		msg("%s: not a block device", host_part);
+		close(ctl);
+		return 1;
+	}
+	/* The partitions inside the virtual disk, read through vhd/ while the file is open. */
+	struct { uint32_t index; uint64_t start, sectors; } parts[16];
+	int np = 0;
+	static struct part_iter it;
+	struct blk_dev vd = ch->m[0]->hd.dev;
+	vd.sectors = vd.max_sectors = d->virt_sectors, vd.size_bytes = d->virt_sectors * 512, vd.write = NULL;
+	if (part_open(&it, &vd) == PART_OK) {
+		struct part_info pi;
+		int r;
+		while (np < 16 && ((r = part_next(&it, &pi)) == PART_OK))
+			if (pi.start + pi.sectors <= d->virt_sectors && pi.sectors)
+				parts[np].index = pi.index, parts[np].start = pi.start, parts[np++].sectors = pi.sectors;
+	}
+	chain_close(ch);            /* nothing of the host fs stays open */
+	unmount_host(mnt, *mnt_fd);
+	if (*mnt_fd >= 0)
+		close(*mnt_fd), *mnt_fd = -1;
+	char name[64], pname[80];
+	snprintf(name, sizeof(name), DM_NAME_FMT, d->bios_drive);
+	if (dm_make(ctl, name, t, d, st.st_rdev, 0, d->virt_sectors, ro)) {
+		close(ctl);
+		return -1;
+	}
+	for (int i = 0; i < np; i++) {
+		snprintf(pname, sizeof(pname), "%sp%u", name, parts[i].index);
+		if (dm_make(ctl, pname, t, d, st.st_rdev, parts[i].start, parts[i].sectors, ro))
+			msg("partition %u is not mapped", parts[i].index);
+	}
+	close(ctl);
+	msg("serving %s's file as /dev/mapper/%s through device-mapper (dm-linear, no daemon; %d partition(s)); %s",
+	    host_part, name, np, ro ? "read-only" : "read-write");
+	printf("/dev/mapper/%s\n", name);
+	fflush(stdout);
+	return 0;
+}
+
+/* -D for a dm device this program made: remove its partitions' maps, then its own. */
+static int dm_detach(const char *dev)
+{
+	const char *name = strrchr(dev, '/') ? strrchr(dev, '/') + 1 : dev;
+	int ctl = dm_control();
+	if (ctl < 0) {
+		msg("%s: no /dev/mapper/control", dev);
+		return EXIT_FAIL;
+	}
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);                /* the host disk's cache flushed through the map */
+		close(fd);
+	}
+	char pname[300];
+	for (unsigned i = 1; i <= 128; i++) {
+		snprintf(pname, sizeof(pname), "%sp%u", name, i);
+		if (dm_remove(ctl, pname) && errno != ENXIO)
+			msg("removing %s: %s", pname, strerror(errno));
+	}
+	int rc = dm_remove(ctl, name);
+	if (rc)
+		msg("removing %s: %s", name, strerror(errno));
+	close(ctl);
+	return rc ? EXIT_FAIL : 0;
+}
+
 /* -D: disconnect a device this program serves (the daemon flushes and exits). */
 static int do_disconnect(const char *dev)
 {
@@ -640,6 +1458,85 @@ static int do_disconnect(const char *dev)
 	return 0;
 }
 
+/* The fast paths' state for image v on file fd (buffers, pipe, block caches); 0 or -1 (no memory). */
+static int srv_init(struct srv *S, struct vhd *v, int fd, int img_ro)
+{
+	S->v = v, S->sectors = v->sectors, S->fd = fd;
+	S->pipe[0] = S->pipe[1] = -1;
+	if (pipe2(S->pipe, O_CLOEXEC) == 0)
+		fcntl(S->pipe[1], F_SETPIPE_SZ, (int)MAX_IO);   /* fewer splice rounds; a smaller pipe only costs more */
+	else
+		S->pipe[0] = S->pipe[1] = -1;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (posix_memalign((void **)&S->buf, 4096, MAX_IO))
+		return -1;
+	if (v->footer.type != VHD_TYPE_FIXED) {
+		S->full = calloc(v->blocks ? v->blocks : 1, 1);
+		S->bm = malloc((size_t)v->bitmap_sectors * 512);
+		if (!S->bm) {
+			free(S->full);
+			S->full = NULL;        /* no fast paths for this image: the library serves everything */
+		}
+		if (!img_ro && posix_memalign((void **)&S->pend, 4096, PEND_MAX))
+			S->pend = NULL;    /* no write-back gathering: every write goes straight to the library */
+	}
+	return 0;
+}
+
+static void srv_free(struct srv *S)
+{
+	free(S->buf);
+	free(S->pend);
+	free(S->full);
+	free(S->bm);
+	if (S->pipe[0] >= 0)
+		close(S->pipe[0]), close(S->pipe[1]);
+}
+
+/* --serve-stdin IMAGE: the request loop on fd 0 (a socket) over IMAGE and its chain; no table, no NBD device. */
+static int serve_stdin(const struct opts *o)
+{
+	static struct chain ch;
+	static struct snap sn;
+	const char *path = o->serve_file;
+	int ro = o->read_only, snap = o->overlay != NULL;
+	int e = chain_open(&ch, path, ro || snap ? CHAIN_RDONLY : 0);
+	if (e) {
+		msg("%s: %s", path, ch.err[0] ? ch.err : vhd_strerror(e));
+		chain_close(&ch);
+		return EXIT_FAIL;
+	}
+	struct srv S;
+	memset(&S, 0, sizeof(S));
+	S.s = 0, S.nbd = -1, S.ro = ro;
+	if (snap) {               /* the overlay as the table would give it: PHYS:BYTES in --mem */
+		struct ho_drive d;
+		memset(&d, 0, sizeof(d));
+		d.bios_drive = 0x80;
+		unsigned long long phys = 0, bytes = 0;
+		if (sscanf(o->overlay, "%llx:%llu", &phys, &bytes) != 2) {
+			msg("--overlay %s: not PHYS:BYTES (hex address, decimal size)", o->overlay);
+			chain_close(&ch);
+			return EXIT_FAIL;
+		}
+		d.overlay_phys = phys, d.overlay_bytes = bytes;
+		if (snap_load(&sn, o->mem, &d, chain_leaf(&ch)->sectors)) {
+			chain_close(&ch);
+			return EXIT_FAIL;
+		}
+		msg("mode=snapshot: %llu sector(s) the boot loader wrote carried over", (unsigned long long)sn.stored);
+		S.snap = &sn;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	int rc = srv_init(&S, chain_leaf(&ch), ch.m[0]->hd.fd, ro || snap) ? -1 : serve(&S);
+	msg("requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library",
+	    S.spliced, S.spliced_in, S.gathered, S.library);
+	e = ro || snap ? 0 : vhd_flush(chain_leaf(&ch));
+	srv_free(&S);
+	chain_close(&ch);
+	return rc || e ? EXIT_FAIL : 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -652,9 +1549,12 @@ static void usage(void)
 		"  -m, --mount DIR      where host file systems are mounted (default /run/vhdboot)\n"
 		"  -f, --foreground     do not detach\n"
 		"      --ro             serve read-only\n"
+		"      --nbd            a fixed image through NBD too (default: device-mapper when its extents are known)\n"
 		"      --mem FILE       physical memory (default /dev/mem)\n"
 		"      --table FILE     a dump of %05x-%05x instead of /dev/mem (tests)\n"
 		"      --efivar FILE    vhdboot.efi's variable (default " EFIVAR_DEFAULT ")\n"
+		"      --serve-stdin IMG  serve IMG's requests on fd 0, a socket (tests: no table, no device)\n"
+		"      --overlay PHYS:BYTES  with --serve-stdin: a mode=snapshot overlay at PHYS in --mem\n"
 		"exit: 0 attached; 2 no table (not booted by vhdboot); 3 damaged table; 1 other failure\n",
 		HO_SCAN_LO, HO_SCAN_HI - 1);
 }
@@ -675,11 +1575,11 @@ static void mkdirs(const char *path)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, EFIVAR_DEFAULT, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL };
+	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, EFIVAR_DEFAULT, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL, 0, NULL, NULL };
 	static const struct option lo[] = {
 		{"device", 1, 0, 'd'}, {"drive", 1, 0, 'r'}, {"wait", 1, 0, 'w'}, {"mount", 1, 0, 'm'},
 		{"foreground", 0, 0, 'f'}, {"info", 0, 0, 'i'}, {"ro", 0, 0, 'R'}, {"mem", 1, 0, 'M'},
-		{"table", 1, 0, 'T'}, {"efivar", 1, 0, 'E'}, {"disconnect", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"table", 1, 0, 'T'}, {"efivar", 1, 0, 'E'}, {"disconnect", 1, 0, 'D'}, {"nbd", 0, 0, 'N'}, {"serve-stdin", 1, 0, 'S'}, {"overlay", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "d:r:w:m:fiD:h", lo, NULL)) != -1) {
@@ -695,12 +1595,17 @@ int main(int argc, char **argv)
 		case 'T': o.table_file = optarg; break;
 		case 'E': o.efivar = optarg; break;
 		case 'D': o.disconnect = optarg; break;
+		case 'N': o.force_nbd = 1; break;
+		case 'S': o.serve_file = optarg; break;
+		case 'O': o.overlay = optarg; break;
 		case 'h': usage(); return 0;
 		default: usage(); return EXIT_FAIL;
 		}
 	}
+	if (o.serve_file)
+		return serve_stdin(&o);
 	if (o.disconnect)
-		return do_disconnect(o.disconnect);
+		return strncmp(o.disconnect, "/dev/mapper/", 12) ? do_disconnect(o.disconnect) : dm_detach(o.disconnect);
 	int rc;
 	const uint8_t *t = find_table(&o, &rc);
 	if (!t)
@@ -718,11 +1623,7 @@ int main(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	/* What this version can serve; the rest is refused with the reason. */
-	if (d->mode == HO_MODE_SNAPSHOT) {
-		msg("drive %02xh was booted with mode=snapshot: the boot loader's writes are in vhdboot's RAM overlay, which this version does not carry over; refused (boot with mode=rw or mode=ro)",
-		    d->bios_drive);
-		return EXIT_FAIL;
-	}
+	int snap = d->mode == HO_MODE_SNAPSHOT;   /* the image read-only under a RAM layer that starts with the overlay */
 	if (d->place == HO_PLACE_RAM) {
 		msg("drive %02xh is a GRUB module in RAM: nothing on a disk to serve; refused", d->bios_drive);
 		return EXIT_FAIL;
@@ -732,6 +1633,7 @@ int main(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	int ro = o.read_only || d->mode == HO_MODE_RO || (d->flags & HO_DF_READ_ONLY);
+	int img_ro = ro || snap;                  /* the image file and its host fs */
 
 	char disk[300], part[300], path[4096];
 	if (find_disk(t, d, o.wait_s, disk, sizeof(disk)))
@@ -742,12 +1644,14 @@ int main(int argc, char **argv)
 			return EXIT_FAIL;
 		snprintf(path, sizeof(path), "/dev/%s", part);
 	}
+	char path_part[4096];
+	snprintf(path_part, sizeof(path_part), "%s", path);
 	char mnt[600] = "";
 	int mnt_fd = -1;
 	if (d->place == HO_PLACE_FILE) {
 		snprintf(mnt, sizeof(mnt), "%s/host%02x", o.mount_dir, d->bios_drive);
 		mkdirs(mnt);
-		if (mount(path, mnt, "vfat", (ro ? MS_RDONLY : 0) | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC, "")) {
+		if (mount(path, mnt, "vfat", (img_ro ? MS_RDONLY : 0) | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC, "")) {
 			msg("mounting %s (FAT) on %s: %s (is the vfat module loaded?)", path, mnt, strerror(errno));
 			return EXIT_FAIL;
 		}
@@ -755,7 +1659,7 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s%s", mnt, ho_chain_path(t, d, 0));
 	}
 	struct chain ch;
-	int e = chain_open(&ch, path, ro ? CHAIN_RDONLY : 0);
+	int e = chain_open(&ch, path, img_ro ? CHAIN_RDONLY : 0);
 	if (e) {
 		msg("%s: %s", path, ch.err[0] ? ch.err : vhd_strerror(e));
 		chain_close(&ch);
@@ -772,6 +1676,24 @@ int main(int argc, char **argv)
 	}
 	if (d->place == HO_PLACE_FILE && check_extents(ch.m[0]->hd.fd, t, d, path))
 		goto fail;
+
+	/* A fixed image whose extents are all known: device-mapper, no daemon (else, or with --nbd, NBD). */
+	static struct snap sn;
+	if (snap && snap_load(&sn, o.mem, d, sectors))
+		goto fail;
+	if (snap)
+		msg("mode=snapshot: %llu sector(s) the boot loader wrote carried over from vhdboot's overlay; Linux's writes stay in RAM too, the image is not written",
+		    (unsigned long long)sn.stored);
+	if (!o.force_nbd && !snap && d->image_type == HO_TYPE_FIXED) {
+		const char *why = dm_unsuitable(t, d);
+		if (why) {
+			msg("device-mapper path not taken: %s; serving through NBD", why);
+		} else {
+			int r = dm_attach(t, d, &ch, path_part, mnt, &mnt_fd, ro);
+			if (r <= 0)
+				return r ? EXIT_FAIL : 0;
+		}
+	}
 
 	/* The NBD device (its module may still be loading). */
 	int nbd = -1;
@@ -890,6 +1812,14 @@ int main(int argc, char **argv)
 				msg("%s: %s (requests stay smaller)", qf, strerror(errno));
 			close(q);
 		}
+		/* Read-ahead of buffered readers (the root file system) in requests as large (blockdev --setra). */
+		snprintf(qf, sizeof(qf), "/sys/block/%s/queue/read_ahead_kb", base);
+		q = open(qf, O_WRONLY | O_CLOEXEC);
+		if (q >= 0) {
+			if (write(q, "1024", 4) != 4)
+				msg("%s: %s", qf, strerror(errno));
+			close(q);
+		}
 		struct stat st;
 		for (int tries = 0; up && tries < 10 && stat(p1, &st) != 0; tries++) {
 			int fd = open(o.nbd, O_RDONLY | O_CLOEXEC);
@@ -908,8 +1838,19 @@ int main(int argc, char **argv)
 	msg("serving %s%s%s as %s: %llu sectors, %s, chain of %d, %s", disk, d->part_number ? " partition " : "",
 	    d->part_number ? part : "", o.nbd, (unsigned long long)sectors,
 	    d->image_type == HO_TYPE_FIXED ? "fixed" : d->image_type == HO_TYPE_DYNAMIC ? "dynamic" : "differencing",
-	    ch.n, ro ? "read-only" : "read-write");
-	rc = serve(sv[1], nbd, v, sectors, ro);
+	    ch.n, ro ? "read-only" : snap ? "read-write into RAM (mode=snapshot)" : "read-write");
+	struct srv S;
+	memset(&S, 0, sizeof(S));
+	S.s = sv[1], S.nbd = nbd, S.ro = ro;
+	S.snap = snap ? &sn : NULL;
+	if (srv_init(&S, v, ch.m[0]->hd.fd, img_ro)) {
+		msg("no memory for the request buffer");
+		goto fail;
+	}
+	rc = serve(&S);
+	msg("%s: requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library",
+	    o.nbd, S.spliced, S.spliced_in, S.gathered, S.library);
+	srv_free(&S);
 	e = vhd_flush(v);
 	if (e)
 		msg("final flush failed: %s", vhd_strerror(e));
@@ -918,7 +1859,7 @@ int main(int argc, char **argv)
 	if (helper > 0)
 		waitpid(helper, NULL, 0);
 	for (int i = 0; i < ch.n; i++)
-		if (hostdev_sync(&ch.m[i]->hd) && !ro)
+		if (hostdev_sync(&ch.m[i]->hd) && !img_ro)
 			msg("%s: fsync: %s", ch.m[i]->path, strerror(errno));
 	chain_close(&ch);
 	if (mnt[0])

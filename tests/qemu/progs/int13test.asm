@@ -24,6 +24,7 @@
 ;   ERR 02 lba= ax= cf=
 ;   T XREAD dl= lba= n= ax= cf= dapcnt= fnv=    a read of another drive
 ;   T 12 ax=  /  T BDA mem= hd= st=  /  T IVT 13= 15= 18= 19= 40=
+;   T HOOK13 sig= ven= old= flags=  the safe-hook header at the INT 13h vector (raw bytes)
 ;   T E820 i= base= len= type= ext= size=  /  T E820END n= sig= cf=
 ;   T E801 ax= bx= cx= dx= cf=  /  T 88 ax= cf=
 ;   T 41 / T 08 on each XREAD drive as well (before its T XREAD)
@@ -825,6 +826,7 @@ t_memory:
 	mov al, 0x40
 	call pr_vec
 	call crlf
+	call pr_hook13
 
 	xor ebx, ebx
 	mov word [v_e820i], 0
@@ -893,6 +895,46 @@ t_memory:
 	mov ax, [r_eax]
 	call hex16
 	call pr_cf
+	ret
+
+; pr_hook13: "T HOOK13 sig= ven= old= flags=": a safe-hook header at the INT 13h vector, if it is one
+; ($INT13SF at +3, vendor at +11, previous vector at +19, flags at +23; bytes in memory order).
+pr_hook13:
+	push es
+	push bx
+	push si
+	push cx
+	les bx, [0x13 * 4]
+	P `T HOOK13 sig=`
+	lea si, [bx + 3]
+	mov cx, 8
+	call pr_esbytes
+	P ` ven=`
+	lea si, [bx + 11]
+	mov cx, 8
+	call pr_esbytes
+	P ` old=`
+	mov ax, [es:bx + 21]
+	call hex16
+	P `:`
+	mov ax, [es:bx + 19]
+	call hex16
+	P ` flags=`
+	mov eax, [es:bx + 23]
+	call hex32
+	call crlf
+	pop cx
+	pop si
+	pop bx
+	pop es
+	ret
+
+; pr_esbytes: CX bytes at ES:SI as hex, in order. Clobbers SI, CX.
+pr_esbytes:
+	mov al, [es:si]
+	call hex8
+	inc si
+	loop pr_esbytes
 	ret
 
 ; pr_vec: print " NN=ssss:oooo" for interrupt vector AL. Preserves all.

@@ -280,14 +280,15 @@ GRUB_MODULES = ["biosdisk", "part_msdos", "fat", "ext2", "normal", "linux", "ser
                 "echo", "configfile", "boot", "test"]
 
 
-def grub_core(workdir, root_part=1):
-    """core.img for (hd0,msdos<root_part>) with an embedded early config and every module it needs."""
+def grub_core(workdir, root_part=1, extra_modules=()):
+    """core.img for (hd0,msdos<root_part>) with an embedded early config and every module it needs
+    (plus extra_modules)."""
     early = os.path.join(workdir, "early.cfg")
     with open(early, "w") as fh:
         fh.write("set root=(hd0,msdos%d)\nset prefix=(hd0,msdos%d)/boot/grub\n" % (root_part, root_part))
     core = os.path.join(workdir, "core.img")
     run(["grub-mkimage", "-O", "i386-pc", "-d", GRUB_DIR, "-o", core, "-c", early,
-         "-p", "(hd0,msdos%d)/boot/grub" % root_part] + GRUB_MODULES)
+         "-p", "(hd0,msdos%d)/boot/grub" % root_part] + GRUB_MODULES + list(extra_modules))
     return core
 
 

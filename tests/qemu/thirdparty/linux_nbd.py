@@ -36,7 +36,7 @@ HOST_P1 = 2048
 VHD_NAME = "guest.vhd"
 PARENT_NAME = "guest-parent.vhd"          # a differencing guest's parent, beside it on the FAT
 # The modules the initramfs loads (each with its dependencies first).
-MODULES = ["ata_piix", "sd_mod", "nbd", "vfat", "nls_cp437", "nls_ascii", "nls_utf8"]
+MODULES = ["ata_piix", "sd_mod", "nbd", "dm_mod", "vfat", "nls_cp437", "nls_ascii", "nls_utf8"]
 ARGS = bi.LINUX_ARGS + " vhdboot.token=%s vhdboot.fill=%d" % (TOKEN, FILL_KIB)
 
 
@@ -205,9 +205,21 @@ def build_it_guest_raw(out, workdir):
 
 # ------------------------------------------------------------------ disks
 
-def build_guest_raw(out, workdir, extra_args="", bench_mib=0):
+# mode=snapshot: GRUB writes this into /boot/grub/grubenv (save_env) before Linux starts: a boot-loader-phase
+# write that only vhdboot's RAM overlay holds; nbdinit prints the grubenv line it finds.
+GRUBENV_TOKEN = "vhdphase=written-by-grub-4c1d"
+
+
+def grubenv_block():
+    """An empty GRUB environment block (1024 bytes, as grub-editenv makes it)."""
+    head = b"# GRUB Environment Block\n"
+    return head + b"#" * (1024 - len(head))
+
+
+def build_guest_raw(out, workdir, extra_args="", bench_mib=0, grubenv=False):
     """The guest disk: GRUB in the gap, ext2 partition 1 (root and /boot) of GUEST_MIB; with bench_mib a
-    raw partition 2 of bench_mib MiB (nbdinit's sequential benchmark). extra_args: more kernel arguments."""
+    raw partition 2 of bench_mib MiB (nbdinit's sequential benchmark). extra_args: more kernel arguments.
+    grubenv: GRUB saves GRUBENV_TOKEN into /boot/grub/grubenv before booting Linux."""
     p1, n1 = 2048, GUEST_MIB * bi.MiB // bi.SECTOR - 2048
     parts = [(p1, n1, 0x83, True)]
     if bench_mib:
@@ -215,7 +227,11 @@ def build_guest_raw(out, workdir, extra_args="", bench_mib=0):
         extra_args += " vhdboot.bench=%d" % bench_mib
     bi.new_disk(out, sum(n for _, n, _, _ in parts) + p1)
     bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table(parts))
-    cfg = bi.GRUB_SERIAL + """menuentry "linux: root on the VHD through vhdboot-attach" {
+    env = ""
+    if grubenv:
+        key, value = GRUBENV_TOKEN.split("=")
+        env = "set %s=%s\nsave_env %s\n" % (key, value, key)
+    cfg = bi.GRUB_SERIAL + env + """menuentry "linux: root on the VHD through vhdboot-attach" {
 	linux (hd0,msdos1)/boot/vmlinuz %s
 	initrd (hd0,msdos1)/boot/initrd.img
 }
@@ -223,12 +239,16 @@ def build_guest_raw(out, workdir, extra_args="", bench_mib=0):
     cfgp = os.path.join(workdir, "grub.cfg")
     with open(cfgp, "w") as fh:
         fh.write(cfg)
-    e2 = bi.ext2_image(os.path.join(workdir, "root.ext2"), n1,
-                       {"boot/vmlinuz": bi.kernel(), "boot/initrd.img": initramfs(workdir),
-                        "boot/grub/grub.cfg": cfgp}, workdir)
+    files = {"boot/vmlinuz": bi.kernel(), "boot/initrd.img": initramfs(workdir), "boot/grub/grub.cfg": cfgp}
+    if grubenv:
+        envp = os.path.join(workdir, "grubenv")
+        with open(envp, "wb") as fh:
+            fh.write(grubenv_block())
+        files["boot/grub/grubenv"] = envp
+    e2 = bi.ext2_image(os.path.join(workdir, "root.ext2"), n1, files, workdir)
     bi.copy_into(out, p1, e2)
     os.unlink(e2)
-    bi.grub_install(out, bi.grub_core(workdir, root_part=1), p1)
+    bi.grub_install(out, bi.grub_core(workdir, root_part=1, extra_modules=("loadenv",) if grubenv else ()), p1)
     return out
 
 
@@ -249,7 +269,7 @@ def build_host_disk(out, vhd, workdir, parent=None, fat_mib=HOST_FAT_MIB):
     return out
 
 
-def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_tools_run=False):
+def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_tools_run=False, grubenv=False):
     """Host disk (raw) with /guest.vhd of kind (fixed, dynamic, diff: a child over /guest-parent.vhd, a
     dynamic image of the same disk). Returns (host disk, guest raw, the VHD as copied in, parent or None)."""
     os.makedirs(outdir, exist_ok=True)
@@ -259,7 +279,7 @@ def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_
     if initramfs_tools_run:
         raw = build_it_guest_raw(os.path.join(outdir, name + "-guest.raw"), work)
     else:
-        raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib)
+        raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib, grubenv)
     vhd = os.path.join(outdir, name + ".vhd")
     parent = None
     for p in (vhd,):

@@ -7,12 +7,15 @@
  *   NBDINIT detached                    the server flushed and exited after vhdboot-attach -D
  *   NBDINIT-DONE                        then isa-debug-exit 0x10 (QEMU exit 33)
  *   NBDINIT-FAIL <why>                  then isa-debug-exit 0x11 (QEMU exit 35)
+ *   NBDINIT grubenv LINE                the first variable of /boot/grub/grubenv on the root (or "empty")
  *   NBDINIT ro-refused                  vhdboot.expect=ro: the device is read-only (opening it for writing fails)
  *   NBDINIT refused                     vhdboot.expect=refuse: vhdboot-attach refused (exit 1) as expected
- *   NBDINIT bench dev=D mib=N write_ms=W rewrite_ms=V read_ms=R   vhdboot.bench=N: O_DIRECT sequential write,
+ *   NBDINIT bench dev=D mib=N write_ms=W rewrite_ms=V read_ms=R memcpy_ms=C   vhdboot.bench=N: O_DIRECT sequential write,
  *                                       the same again (blocks allocated by then), then read,
  *                                       of N MiB on partition 2 (/dev/nbd0p2, or /dev/sda2 without vhdboot)
  * The token and the pattern file's size come from the kernel command line:
+ * vhdboot.dev=DEV: the device vhdboot-attach serves (default /dev/nbd0; /dev/mapper/vhdboot80 for
+ * a fixed image on the device-mapper path), its p1 the root, p2 the bench, -D DEV at the end.
  * vhdboot.token=WORD, vhdboot.fill=KIB; vhdboot.expect=rw|ro|refuse (default rw); vhdboot.root=DEV: the
  * image's ext2 partition written in rw (default /dev/nbd0p1; the UEFI guest's is /dev/nbd0p2).
  */
@@ -192,8 +195,44 @@ static void bench(const char *dev, int mib)
 	}
 	long r = ms_since(&t0);
 	close(fd);
+	/* What one copy of every byte costs this CPU (TCG emulates it): the ceiling of any path that copies. */
+	unsigned char *dst = malloc(1 << 20);
+	if (!dst)
+		fail("malloc");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < mib; i++) {
+		buf[i & 0xFFFFF] = (unsigned char)i;
+		memcpy(dst, buf, 1 << 20);
+	}
+	long c = ms_since(&t0) + (dst[mib & 0xFFFFF] & 0);
+	free(dst);
 	free(buf);
-	say("NBDINIT bench dev=%s mib=%d write_ms=%ld rewrite_ms=%ld read_ms=%ld\n", dev, mib, w, rw, r);
+	say("NBDINIT bench dev=%s mib=%d write_ms=%ld rewrite_ms=%ld read_ms=%ld memcpy_ms=%ld\n", dev, mib, w, rw, r, c);
+}
+
+/* Print the first variable line of /root/boot/grub/grubenv (what GRUB's save_env wrote), if there is one. */
+static void grubenv_line(void)
+{
+	char env[1025];
+	int fd = open("/root/boot/grub/grubenv", O_RDONLY);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, env, sizeof(env) - 1);
+	close(fd);
+	env[n > 0 ? n : 0] = 0;
+	for (char *l = env; *l; ) {
+		char *nl = strchr(l, '\n');
+		if (nl)
+			*nl = 0;
+		if (*l && *l != '#') {
+			say("NBDINIT grubenv %s\n", l);
+			return;
+		}
+		if (!nl)
+			break;
+		l = nl + 1;
+	}
+	say("NBDINIT grubenv empty\n");
 }
 
 int main(void)
@@ -216,14 +255,19 @@ int main(void)
 	mount("tmpfs", "/run", "tmpfs", 0, "mode=0755");
 	load_modules();
 
-	char token[128], fill[32], expect[16], benchs[16], rootdev[64];
+	char token[128], fill[32], expect[16], benchs[16], rootdev[96];
 	cmdline_arg("vhdboot.token", token, sizeof(token));
 	cmdline_arg("vhdboot.fill", fill, sizeof(fill));
 	cmdline_arg("vhdboot.expect", expect, sizeof(expect));
 	cmdline_arg("vhdboot.bench", benchs, sizeof(benchs));
+	char dev[64], part2[80];
 	cmdline_arg("vhdboot.root", rootdev, sizeof(rootdev));
+	cmdline_arg("vhdboot.dev", dev, sizeof(dev));     /* what attach serves: /dev/nbd0, or /dev/mapper/vhdboot80 (fixed) */
+	if (!dev[0])
+		snprintf(dev, sizeof(dev), "/dev/nbd0");
 	if (!rootdev[0])
-		snprintf(rootdev, sizeof(rootdev), "/dev/nbd0p1");
+		snprintf(rootdev, sizeof(rootdev), "%sp1", dev);
+	snprintf(part2, sizeof(part2), "%sp2", dev);
 	int bench_mib = atoi(benchs);
 	char *info[] = {"/vhdboot-attach", "--info", NULL};
 	run(info);
@@ -271,6 +315,7 @@ int main(void)
 		mkdir("/root", 0755);
 		if (mount(rootdev, "/root", "ext2", 0, NULL))
 			fail("mount the root partition");
+		grubenv_line();
 		char text[256];
 		int n = snprintf(text, sizeof(text), "VHDBOOT-TOKEN %s written by Linux through %s\n", token, rootdev);
 		write_file("/root/vhdboot-token.txt", text, (size_t)n);
@@ -293,9 +338,9 @@ int main(void)
 		sync();
 		say("NBDINIT wrote vhdboot-token.txt %d\n", n);
 		if (bench_mib)
-			bench("/dev/nbd0p2", bench_mib);
+			bench(part2, bench_mib);
 	}
-	char *detach[] = {"/vhdboot-attach", "-D", "/dev/nbd0", NULL};
+	char *detach[] = {"/vhdboot-attach", "-D", dev, NULL};
 	if (run(detach) != 0)
 		fail("vhdboot-attach -D");
 	/* The server (reparented to us) flushes, unmounts the host FAT and exits: wait for every child. */

@@ -1,0 +1,225 @@
+"""test_attach_serve.py: vhdboot-attach's NBD request loop (--serve-stdin) on the host, driven by a Python NBD
+client over a socketpair and checked against a model of the disk (bytes in memory).
+
+Covers the server's fast paths against the vhd/ library they stand beside: spliced reads of allocated runs,
+spliced writes into them, gathered (write-back) allocating writes committed on FLUSH, on overlapping reads,
+on non-adjacent writes and at disconnect, and the library path for everything else (unallocated blocks,
+partly set bitmaps, a differencing chain). Afterwards the image checks clean and reads back as the model
+(vhdtool convert); a differencing child's parent is unchanged.
+"""
+import hashlib
+import os
+import random
+import socket
+import struct
+import subprocess
+
+import pytest
+
+from conftest import BUILD
+
+ATTACH = os.path.join(BUILD, "linux", "vhdboot-attach")
+REQ, REP = 0x25609513, 0x67446698
+READ, WRITE, DISC, FLUSH = 0, 1, 2, 3
+FUA = 1 << 16
+MIB = 1 << 20
+
+
+class Client:
+    def __init__(self, image, ro=False):
+        self.sock, theirs = socket.socketpair()
+        args = [ATTACH, "--serve-stdin", image] + (["--ro"] if ro else [])
+        self.p = subprocess.Popen(args, stdin=theirs, stderr=subprocess.PIPE)
+        theirs.close()
+        self.handle = 0
+
+    def _recv(self, n):
+        b = bytearray()
+        while len(b) < n:
+            c = self.sock.recv(n - len(b))
+            assert c, "the server closed the connection"
+            b += c
+        return bytes(b)
+
+    def req(self, cmd, off, length, data=b""):
+        self.handle += 1
+        self.sock.sendall(struct.pack(">IIQQI", REQ, cmd, self.handle, off, length) + data)
+        magic, err, h = struct.unpack(">IIQ", self._recv(16))
+        assert magic == REP and h == self.handle, (hex(magic), h, self.handle)
+        body = self._recv(length) if cmd == READ and not err else b""
+        return err, body
+
+    def close(self):
+        self.sock.sendall(struct.pack(">IIQQI", REQ, DISC, 0, 0, 0))
+        self.sock.close()
+        _, err = self.p.communicate(timeout=60)
+        return self.p.returncode, err.decode()
+
+
+@pytest.fixture
+def attach():
+    assert os.access(ATTACH, os.X_OK), "%s is missing: run `make linux`" % ATTACH
+    return ATTACH
+
+
+def make_raw(path, mib, rng):
+    """A raw disk with data in some 2 MiB blocks, zeros in others, and a half-filled block."""
+    data = bytearray(mib * MIB)
+    for blk in range(0, mib // 2, 3):
+        data[blk * 2 * MIB:blk * 2 * MIB + MIB + 4096] = rng.randbytes(MIB + 4096)
+    with open(path, "wb") as f:
+        f.write(data)
+    return data
+
+
+def to_raw(vhdtool, vhd, out):
+    subprocess.run([vhdtool, "convert", "-O", "raw", vhd, out], check=True, capture_output=True)
+    with open(out, "rb") as f:
+        return f.read()
+
+
+def exercise(c, model, rng, rounds=120):
+    """Random and sequential reads/writes (some sequential runs into unallocated space), flushes; every read
+    compared with the model."""
+    size = len(model)
+    for i in range(rounds):
+        kind = rng.random()
+        if kind < 0.35:
+            n = rng.choice([1, 8, 64, 256, 2048, 8192]) * 512
+            off = rng.randrange(0, size - n + 1, 512)
+            err, body = c.req(READ, off, n)
+            assert err == 0 and body == bytes(model[off:off + n]), "read %d+%d differs (round %d)" % (off, n, i)
+        elif kind < 0.75:
+            n = rng.choice([1, 8, 64, 2048, 2048, 4096]) * 512
+            off = rng.randrange(0, size - n + 1, 512)
+            data = rng.randbytes(n)
+            flags = FUA if rng.random() < 0.1 else 0
+            assert c.req(WRITE | flags, off, n, data)[0] == 0
+            model[off:off + n] = data
+        elif kind < 0.9:
+            # a sequential stream of 1 MiB writes, then a read of its middle (the gathered writes are committed)
+            start = rng.randrange(0, size - 6 * MIB, MIB)
+            for k in range(rng.randrange(2, 6)):
+                data = rng.randbytes(MIB)
+                assert c.req(WRITE, start + k * MIB, MIB, data)[0] == 0
+                model[start + k * MIB:start + (k + 1) * MIB] = data
+            err, body = c.req(READ, start + MIB // 2, MIB)
+            assert err == 0 and body == bytes(model[start + MIB // 2:start + MIB // 2 + MIB]), "round %d" % i
+        else:
+            assert c.req(FLUSH, 0, 0)[0] == 0
+    # the whole disk once more
+    for off in range(0, size, 4 * MIB):
+        err, body = c.req(READ, off, 4 * MIB)
+        assert err == 0 and body == bytes(model[off:off + 4 * MIB]), "final read at %d differs" % off
+
+
+@pytest.mark.parametrize("kind", ["dynamic", "fixed", "diff"])
+def test_serve_matches_model(attach, vhdtool, tmp_path, kind):
+    rng = random.Random(1234 + len(kind))
+    raw = str(tmp_path / "disk.raw")
+    model = make_raw(raw, 48, rng)
+    vhd = str(tmp_path / "disk.vhd")
+    parent = None
+    if kind == "diff":
+        parent = str(tmp_path / "parent.vhd")
+        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, parent], check=True, capture_output=True)
+        subprocess.run([vhdtool, "create", "-p", parent, vhd], check=True, capture_output=True)
+        with open(parent, "rb") as f:
+            parent_sha = hashlib.sha256(f.read()).hexdigest()
+    else:
+        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", kind, raw, vhd], check=True, capture_output=True)
+    c = Client(vhd)
+    exercise(c, model, rng)
+    rc, err = c.close()
+    assert rc == 0, err
+    counts = dict((k, int(v)) for v, k in __import__("re").findall(r"(\d+) (spliced reads|spliced writes|gathered "
+                                                                    r"allocating writes|through the library)", err))
+    assert counts.get("spliced reads", 0) > 0, err          # the fast paths were taken at all
+    if kind != "diff":
+        assert counts.get("spliced writes", 0) > 0, err
+    if kind == "dynamic":
+        assert counts.get("gathered allocating writes", 0) > 0, err
+    r = subprocess.run([vhdtool, "check", vhd], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert to_raw(vhdtool, vhd, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
+    if parent:
+        with open(parent, "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == parent_sha, "the parent changed"
+
+
+def test_serve_read_only(attach, vhdtool, tmp_path):
+    rng = random.Random(7)
+    raw = str(tmp_path / "disk.raw")
+    model = make_raw(raw, 8, rng)
+    vhd = str(tmp_path / "disk.vhd")
+    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, vhd], check=True, capture_output=True)
+    with open(vhd, "rb") as f:
+        before = f.read()
+    c = Client(vhd, ro=True)
+    assert c.req(WRITE, 0, 512, b"x" * 512)[0] == 1          # EPERM
+    err, body = c.req(READ, 0, MIB)
+    assert err == 0 and body == bytes(model[:MIB])
+    assert c.req(READ, len(model), 512)[0] == 22               # EINVAL: outside the disk
+    rc, _ = c.close()
+    assert rc == 0
+    with open(vhd, "rb") as f:
+        assert f.read() == before
+
+
+def overlay_image(capacity, sectors):
+    """kernel/overlay.c's memory layout (docs/handover.md): keys (lba + 1), slots, then the pool; sectors:
+    {lba: 512 bytes}, stored in hash order as the firmware does (linear probing, Knuth's multiplier)."""
+    entries = 1
+    while entries < 2 * capacity:
+        entries <<= 1
+    keys, slots, pool = [0] * entries, [0] * entries, bytearray(capacity * 512)
+    for used, (lba, data) in enumerate(sectors.items()):
+        i = (lba * 2654435761) & 0xFFFFFFFF & (entries - 1)
+        while keys[i]:
+            i = (i + 1) & (entries - 1)
+        keys[i], slots[i] = lba + 1, used
+        pool[used * 512:(used + 1) * 512] = data
+    return struct.pack("<%dI" % entries, *keys) + struct.pack("<%dI" % entries, *slots) + bytes(pool)
+
+
+def test_serve_snapshot_overlay(attach, vhdtool, tmp_path):
+    """--overlay: the boot loader's sectors (from a memory dump in the firmware's layout) are seen first, writes
+    go to RAM and are read back, the image file is untouched; a damaged overlay is refused."""
+    rng = random.Random(99)
+    raw = str(tmp_path / "disk.raw")
+    model = make_raw(raw, 8, rng)
+    vhd = str(tmp_path / "disk.vhd")
+    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, vhd], check=True, capture_output=True)
+    with open(vhd, "rb") as f:
+        before = f.read()
+    boot = {5: b"\xA5" * 512, 4096: b"\x5A" * 512, 16383: b"\x11" * 512}   # in, between and at the end of blocks
+    for lba, data in boot.items():
+        model[lba * 512:(lba + 1) * 512] = data
+    phys = 0x1000
+    ov = overlay_image(64, boot)
+    mem = str(tmp_path / "mem.bin")
+    with open(mem, "wb") as f:
+        f.write(bytes(phys) + ov)
+    c = Client.__new__(Client)
+    c.sock, theirs = socket.socketpair()
+    c.p = subprocess.Popen([ATTACH, "--serve-stdin", vhd, "--mem", mem, "--overlay", "%x:%d" % (phys, len(ov))],
+                           stdin=theirs, stderr=subprocess.PIPE)
+    theirs.close()
+    c.handle = 0
+    exercise(c, model, rng, rounds=60)
+    rc, err = c.close()
+    assert rc == 0, err
+    assert "3 sector(s) the boot loader wrote carried over" in err, err
+    with open(vhd, "rb") as f:
+        assert f.read() == before, "the image changed under mode=snapshot"
+    # a slot used twice: refused with the reason
+    bad = bytearray(ov)
+    n = len(ov) - 64 * 512
+    keys = struct.unpack_from("<%dI" % (n // 8), bad)
+    used = [i for i, k in enumerate(keys) if k]
+    struct.pack_into("<I", bad, n // 2 + used[1] * 4, struct.unpack_from("<I", bad, n // 2 + used[0] * 4)[0])
+    with open(mem, "wb") as f:
+        f.write(bytes(phys) + bad)
+    r = subprocess.run([ATTACH, "--serve-stdin", vhd, "--mem", mem, "--overlay", "%x:%d" % (phys, len(ov))],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "is inconsistent" in r.stderr, r.stderr
