@@ -137,6 +137,7 @@ $(BUILD)/fuzz_int13: $(INT13_KSRCS)
 $(BUILD)/fuzz_int15: kernel/int15.c kernel/mem.c tests/unit/kstubs.c
 $(BUILD)/fuzz_mbinfo: kernel/mbinfo.c kernel/mem.c tests/unit/kstubs.c
 $(BUILD)/fuzz_cmdline: kernel/cmdline.c tests/unit/kstubs.c
+$(BUILD)/fuzz_handover: $(HO_SRCS)
 $(BUILD)/fuzz_scan: kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c $(IMAGE_FMT_SRCS) tests/unit/kstubs.c
 fuzz-build: $(FUZZ_BINS)
 
