@@ -718,7 +718,12 @@ def run_one(work, seed, calls, block=64, sectors=16168, scratch_sectors=1024, ti
                   if disk[i * SECTOR:(i + 1) * SECTOR] != model.disk[i * SECTOR:(i + 1) * SECTOR])
     for f in (raw, back, hd):
         os.unlink(f)
-    return problems, dict(run=run, counts=counts, written_sectors=changed, vhd=vhd)
+
+    def recheck(serial):
+        """The log checks alone (no image comparison) over another serial log: to show the checker can fail."""
+        return check_run(serial, disk, sectors, scratch, seed, calls, block, (vhd_file, vhd_end), facts,
+                         ro_bytes, stub_bytes)[0]
+    return problems, dict(run=run, counts=counts, written_sectors=changed, vhd=vhd, recheck=recheck)
 
 
 def _elf_ranges(elf, facts):
