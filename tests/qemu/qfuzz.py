@@ -29,17 +29,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import firmware_harness as fh  # noqa: E402
 import writeguest as wg  # noqa: E402
 
-GUEST_BIN = os.path.join(fh.BUILD, "guest", "qfuzz.bin")
+GUEST_BIN = os.environ.get("QFUZZ_GUEST", os.path.join(fh.BUILD, "guest", "qfuzz.bin"))
 ELF = os.path.join(fh.BUILD, "vhdboot.elf")
 GUEST_SECTORS = 24
 SECTOR = 512
 M32 = 0xFFFFFFFF
 M64 = (1 << 64) - 1
 
-# Guest memory (qfuzz.asm): two tracked arenas (initialised from the seed), an untracked one for other drives' calls,
+# Guest memory (qfuzz.asm): three tracked arenas (initialised from the seed), an untracked one for other drives' calls,
 # and the DAP area.
 LO, LO_SIZE = 0x10000, 0x40000
 HI, HI_SIZE = 0x200000, 0x40000
+HMA, HMA_SIZE = 0x100000, 0x30000      # reached as FFFF:0010..FFFF:FFFF (A20 on), buffers run on past 10FFEFh
 JUNK, JUNK_SIZE = 0x50000, 0x20000
 DAP_BASE, DAP_AREA = 0x780, 0x20
 
@@ -162,6 +163,10 @@ def gen_call(g, c):
         elif r & 15 == 0:
             lin = c.stub + (r >> 4) % 0x100
             es, bx = lin >> 4, lin & 15
+        elif r & 15 == 1:
+            lin = HMA + (r >> 4) % 0xFFF0
+            es, bx = 0xFFFF, lin - 0xFFFF0
+            k.window = (lin, n * SECTOR)
         else:
             lin = LO + (r >> 4) % (LO_SIZE - n * SECTOR + 1)
             es, bx = split(lin, g.next())
@@ -231,6 +236,10 @@ def gen_call(g, c):
         elif kk == 0:
             lin = c.stub + (r >> 4) % 0x100
             seg, off = lin >> 4, lin & 15
+        elif kk == 1:
+            lin = HMA + (r >> 4) % 0xFFF0
+            seg, off = 0xFFFF, lin - 0xFFFF0
+            k.window = (lin, n * SECTOR)
         else:
             lin = LO + (r >> 4) % (LO_SIZE - n * SECTOR + 1)
             seg, off = split(lin, g.next())
@@ -280,7 +289,7 @@ class Mem:
     def __init__(self, seed):
         g = Rng(seed ^ ARENA_SALT)
         self.regions = []
-        for base, size in ((LO, LO_SIZE), (HI, HI_SIZE)):
+        for base, size in ((LO, LO_SIZE), (HI, HI_SIZE), (HMA, HMA_SIZE)):
             words = [g.next() for _ in range(size // 4)]
             self.regions.append((base, bytearray(struct.pack("<%dI" % len(words), *words))))
         self.regions.append((DAP_BASE, bytearray(DAP_AREA)))
@@ -300,7 +309,7 @@ class Mem:
         buf[o:o + len(data)] = data
 
     def arena_hashes(self):
-        return fnv(self.regions[0][1]), fnv(self.regions[1][1])
+        return tuple(fnv(self.regions[i][1]) for i in range(3))
 
 
 class Model:
@@ -452,7 +461,7 @@ class Model:
 
 R_LINE = re.compile(r"^R ([0-9a-f]{8}) ([0-9a-f]{2})([0-9a-f]{2}) ([01]) " + " ".join([r"([0-9a-f]{8})"] * 7) +
                     r" ([0-9a-f]{4}) ([0-9a-f]{4}) ([0-9a-f]{8}) ([0-9a-f]{2}) ([0-9a-f]{8})$")
-M_LINE = re.compile(r"^M ([0-9a-f]{8}) lo=([0-9a-f]{8}) hi=([0-9a-f]{8})$")
+M_LINE = re.compile(r"^M ([0-9a-f]{8}) lo=([0-9a-f]{8}) hi=([0-9a-f]{8}) hma=([0-9a-f]{8})$")
 QF_LINE = re.compile(r"^QF v=1 seed=([0-9a-f]{8}) calls=([0-9a-f]{8}) stub=([0-9a-f]{8}) kbase=([0-9a-f]{8}) "
                      r"chs=([0-9a-f]{4})/([0-9a-f]{4})/([0-9a-f]{4}) res=([0-9a-f]{8}) stubsum=([0-9a-f]{8})$")
 END_LINE = re.compile(r"^END calls=([0-9a-f]{8}) res=([0-9a-f]{8}) stubsum=([0-9a-f]{8})$")
@@ -650,12 +659,13 @@ def check_run(serial, disk, sectors, scratch, seed, calls, block, vhd_file_raw, 
                     problems.append("call %d: 42h read of BIOS disk 81h LBA %d+%d returned data that is not "
                                     "the disk's" % (i, lba, n))
         if (i + 1) % block == 0 or i + 1 == calls:
-            lo, hi = mem.arena_hashes()
+            hs = mem.arena_hashes()
             if mi >= len(ms):
                 problems.append("no M line after call %d" % i)
-            elif ms[mi] != (i, lo, hi):
-                problems.append("arena hashes after call %d: got %08x/%08x expected %08x/%08x%s" % (
-                    i, ms[mi][1], ms[mi][2], lo, hi, "" if ms[mi][0] == i else " (M line for call %d)" % ms[mi][0]))
+            elif ms[mi] != (i,) + hs:
+                problems.append("arena hashes (low, high, HMA) after call %d: got %s expected %s%s" % (
+                    i, "/".join("%08x" % h for h in ms[mi][1:]), "/".join("%08x" % h for h in hs),
+                    "" if ms[mi][0] == i else " (M line for call %d)" % ms[mi][0]))
             mi += 1
         if len(problems) > 20:
             problems.append("(stopped after 20 problems)")

@@ -14,7 +14,7 @@
 ;   R idx AHDL cf eax ebx ecx edx esi edi ebp ds es dapw bda hash
 ;        one per call: registers after it, the DAP's first dword, BDA 40:74,
 ;        FNV of the buffer window (811c9dc5 when none)
-;   M idx lo= hi=        every P_BLOCK calls and after the last: FNV of both arenas
+;   M idx lo= hi= hma=   every P_BLOCK calls and after the last: FNV of the three arenas
 ;   END calls= res= stubsum=   the checksums again; then exit code 33
 ;
 ; Checksums (FNV-1a over dwords, as kernel/resident.c resident_checksum_log):
@@ -51,6 +51,8 @@ LO         equ 0x10000               ; tracked arenas (the host models them)
 LO_SIZE    equ 0x40000
 HI         equ 0x200000
 HI_SIZE    equ 0x40000
+HMA        equ 0x100000              ; reached as FFFF:0010..FFFF:FFFF (A20 on); buffers run on past 10FFEFh
+HMA_SIZE   equ 0x30000
 JUNK       equ 0x50000               ; other drives' buffers (not tracked)
 JUNK_SIZE  equ 0x20000
 DAP_BASE   equ 0x0780                ; DAP area (DAP_AREA bytes, cleared before each DAP call)
@@ -120,6 +122,10 @@ stage2:
 	mov al, EXIT_FATAL
 	jmp guest_exit
 .pok:
+	in al, 0x92                       ; A20 on (fast gate, never bit 0 = reset): the HMA arena is real memory
+	or al, 2
+	and al, 0xFE
+	out 0x92, al
 	mov eax, [P_SEED]
 	call hex32
 	test eax, eax
@@ -298,10 +304,15 @@ pr_arenas:
 	mov ecx, HI_SIZE
 	call fnv32
 	call hex32
+	P ` hma=`
+	mov esi, HMA
+	mov ecx, HMA_SIZE
+	call fnv32
+	call hex32
 	call crlf
 	ret
 
-; init_arenas: both arenas from xorshift32 seeded with seed ^ ARENA_SALT (qfuzz.py Mem).
+; init_arenas: the three arenas (low, high, HMA) from xorshift32 seeded with seed ^ ARENA_SALT (qfuzz.py Mem).
 init_arenas:
 	push dword [v_x]
 	mov eax, [v_x]
@@ -316,6 +327,9 @@ init_arenas:
 	call .fill
 	mov edi, HI
 	mov ecx, HI_SIZE / 4
+	call .fill
+	mov edi, HMA
+	mov ecx, HMA_SIZE / 4
 	call .fill
 	pop dword [v_x]
 	ret
@@ -671,7 +685,21 @@ g_chs:
 	ret
 .ob:
 	test al, 15
-	jnz .arena
+	jz .stub
+	mov ebx, eax
+	and ebx, 15
+	cmp ebx, 1
+	jne .arena
+	shr eax, 4
+	call hma_pos
+	mov word [i_es], 0xFFFF
+	mov [i_ebx], dx
+	mov [w_lin], eax
+	mov ecx, [v_n]
+	shl ecx, 9
+	mov [w_len], ecx
+	ret
+.stub:
 	shr eax, 4
 	mov ecx, 0x100
 	xor edx, edx
@@ -940,6 +968,14 @@ g_dap:
 	mov [d_off], ax
 	jmp .ds
 .sa:
+	cmp ebx, 1
+	jne .sb
+	call hma_pos
+	mov word [d_seg], 0xFFFF
+	mov [d_off], dx
+	call set_window
+	jmp .ds
+.sb:
 	call arena_pos
 	add eax, LO
 	call set_window
@@ -983,6 +1019,15 @@ arena_pos:
 	xor edx, edx
 	div ecx
 	mov eax, edx
+	ret
+
+; hma_pos: EAX = HMA + EAX mod FFF0h, DX = its offset from FFFF:0000. Clobbers ECX.
+hma_pos:
+	mov ecx, 0xFFF0
+	xor edx, edx
+	div ecx
+	lea eax, [edx + HMA]
+	lea edx, [eax - 0xFFFF0]
 	ret
 
 ; stub_pos: EAX = stub + EAX mod 100h (a buffer on vhdboot's low stub: must be refused). Clobbers ECX, EDX.
