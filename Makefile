@@ -141,6 +141,7 @@ $(BUILD)/fuzz_int15: kernel/int15.c kernel/mem.c tests/unit/kstubs.c
 $(BUILD)/fuzz_mbinfo: kernel/mbinfo.c kernel/mem.c tests/unit/kstubs.c
 $(BUILD)/fuzz_cmdline: kernel/cmdline.c tests/unit/kstubs.c
 $(BUILD)/fuzz_scan: $(SELECT_KSRCS) tests/unit/kstubs.c
+$(BUILD)/fuzz_handover: $(HO_SRCS)
 fuzz-build: $(FUZZ_BINS)
 
 # fuzz_vhdx: its own rule (the CRC loop left uninstrumented); patches to valid base images built at start-up (tests/fuzz/fuzz_vhdx.c).

@@ -61,7 +61,7 @@ $(BUILD)/vhdboot.iso: $(BUILD)/vhdboot.elf tools/mkiso.sh
 # ---------------------------------------------------------------- guest programs, demo image, `make run`
 # Guest programs (tests/qemu/progs/*.asm, real-mode flat binaries that boot from LBA 0 of a disk):
 # int13test.bin for tests/qemu/test_firmware.py and bench/, demo.bin for `make run`.
-GUEST_BINS := $(BUILD)/guest/int13test.bin $(BUILD)/guest/demo.bin $(BUILD)/guest/writetest.bin $(BUILD)/guest/protect.bin $(BUILD)/guest/v86.bin
+GUEST_BINS := $(BUILD)/guest/int13test.bin $(BUILD)/guest/demo.bin $(BUILD)/guest/writetest.bin $(BUILD)/guest/protect.bin $(BUILD)/guest/v86.bin $(BUILD)/guest/qfuzz.bin
 VHD ?= $(BUILD)/demo.vhd
 
 guests: $(GUEST_BINS)

@@ -266,6 +266,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	con_printf("boot: %u ms from kernel entry to the guest jump (TSC %u kHz)\n",
 		   tsc_ms(boot_tsc, now, boot_tsc_per_ms), boot_tsc_per_ms);
 	trace_summary("at the guest jump");
+	resident_checksum_log();
 	con_printf("boot: jumping to the guest MBR at 0000:7C00 with DL=80h; further vhdboot messages on COM1 only\n");
 	con_set_targets(CON_SERIAL);
 	rm_boot(0x80);

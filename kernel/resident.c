@@ -159,6 +159,30 @@ void resident_uninstall(void)
 	rm_low = 0;               /* trips B use the boot copy again */
 }
 
+/* FNV-1a over the n / 4 little-endian dwords at p (the hash the guest programs use). */
+static uint32_t resident_fnv(const uint8_t *p, uint32_t n)
+{
+	uint32_t h = 0x811C9DC5u;
+	__asm__("" : "+r"(p));        /* p may be the image's link address 0: not a null pointer to the compiler */
+	for (uint32_t i = 0; i + 4 <= n; i += 4) {
+		uint32_t d;
+		memcpy(&d, p + i, 4);
+		h = (h ^ d) * 0x01000193u;
+	}
+	return h;
+}
+
+void resident_checksum_log(void)
+{
+	extern uint8_t __ro_end[];
+	uint32_t ro = (uint32_t)(uintptr_t)__ro_end;
+	uint32_t off = (uint32_t)(rm_int13_entry - rm_stub_start);
+	uint32_t len = (uint32_t)(rm_stub_end - rm_int13_entry) & ~3u;
+	con_printf("resident: checksum fnv=%08x of code+rodata (%u bytes at %08x), stub code fnv=%08x (%u bytes at %05x)\n",
+		   resident_fnv(phys_ptr(kernel_base), ro), ro, kernel_base,
+		   resident_fnv(phys_ptr(resident.stub_linear + off), len), len, resident.stub_linear + off);
+}
+
 void resident_lowbuf(struct resident_lowbuf *lb)
 {
 	if (!resident.low_kb) {   /* before the guest runs: 0600h (stub copy) .. 7000h, all ours */

@@ -56,6 +56,14 @@ struct resident_lowbuf {
 void resident_lowbuf(struct resident_lowbuf *lb);
 /* Undo resident_install (vectors only where they still point at us); for failures before the guest runs. */
 void resident_uninstall(void);
+/*
+ * Log one line with FNV-1a (32-bit, over little-endian dwords) of what must
+ * never change while the guest runs: the resident image's code and read-only
+ * data [kernel_base, kernel_base + __ro_end) and the low stub's code
+ * [stub + R(rm_int13_entry), stub + R(rm_stub_end)). A guest recomputes both
+ * (tests/qemu/progs/qfuzz.asm) to prove its calls left our memory intact.
+ */
+void resident_checksum_log(void);
 /* Hard disks the BIOS reports in 40:75. */
 uint8_t resident_bios_hd(void);
 

@@ -204,6 +204,13 @@ def seeds_scan(out):
         shutil.rmtree(tmp)
 
 
+def seeds_handover(out):
+    """Real tables made by handover/ho.c's builder: the target writes them itself (HANDOVER_SEED_DIR)."""
+    fuzzer = os.path.join(os.path.dirname(os.path.dirname(HERE)), os.environ.get("BUILD", "build"), "fuzz_handover")
+    subprocess.run([fuzzer, "-runs=0"], env=dict(os.environ, HANDOVER_SEED_DIR=os.path.abspath(out)),
+                   check=True, capture_output=True, timeout=120)
+
+
 def main():
     target, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)

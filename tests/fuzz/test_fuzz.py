@@ -40,7 +40,7 @@ def test_fuzz_short_run(target, tmp_path):
     corpus.mkdir()
     artifacts.mkdir()
     run([sys.executable, os.path.join(HERE, "seeds.py"), target, seeds], text=True)
-    if target in ("vhd", "part", "fat", "int13", "cmdline", "int15", "mbinfo", "scan"):
+    if target in ("vhd", "part", "fat", "int13", "cmdline", "int15", "mbinfo", "scan", "handover"):
         assert len(os.listdir(seeds)) >= 3, "seeds.py wrote too few seeds for %s" % target
     d = os.path.join(HERE, target + ".dict")
     dict_arg = ["-dict=" + d] if os.path.exists(d) else []
