@@ -65,6 +65,8 @@ int cmd_commit(int argc, char **argv)
 		return cmd_bad_args("expected exactly one CHILD");
 	path = argv[optind];
 	memset(&pg, 0, sizeof(pg));
+	if (img_is_vhdx(path, fmt))
+		return vx_commit(path, do_sync);
 	if ((rc = img_open_vhd(&c, path, fmt, flags)))
 		return rc;
 	leaf = chain_leaf(&c);

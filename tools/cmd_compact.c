@@ -122,6 +122,8 @@ int cmd_compact(int argc, char **argv)
 	if (argc - optind != 1)
 		return cmd_bad_args("expected exactly one IMAGE");
 	path = argv[optind];
+	if (img_is_vhdx(path, fmt))
+		return vx_compact(path, o.json, do_sync);
 	if ((rc = edit_open(&c, path, fmt, do_sync, 0)))
 		return rc;
 	v = chain_leaf(&c);

@@ -140,6 +140,12 @@ int cmd_rebase(int argc, char **argv)
 	if (!np_path || !*np_path)
 		return cmd_bad_args("-b NEWPARENT is required (to drop the parent, 'vhdtool convert CHILD OUT')");
 	path = argv[optind];
+	if (img_is_vhdx(path, fmt) != img_is_vhdx(np_path, npfmt))
+		return cmd_fail(1, "%s is a %s and %s a %s: VHD and VHDX do not mix in one chain (convert one of them first)",
+		                path, img_is_vhdx(path, fmt) ? "VHDX" : "VHD", np_path,
+		                img_is_vhdx(np_path, npfmt) ? "VHDX" : "VHD");
+	if (img_is_vhdx(path, fmt))
+		return vx_rebase(path, np_path, unsafe, do_sync);
 	/* The new parent with its chain, read-only. */
 	if ((rc = img_open_vhd(&np, np_path, npfmt, CHAIN_RDONLY)))
 		return rc;

@@ -204,7 +204,7 @@ int cmd_repair(int argc, char **argv)
 			return cmd_fail(e ? EXIT_USAGE : 1, "%s", why);
 	}
 	if (fmt == IMG_FMT_VHDX)
-		return img_refuse_vhdx(path);
+		return vx_repair(path, dry, do_sync);
 	if (fmt == IMG_FMT_RAW)
 		return cmd_fail(1, "%s is read as raw (-f raw, or no VHD footer, footer copy or header): nothing to repair", path);
 	if (hostdev_open(&hd, path, dry ? HOSTDEV_RDONLY : (do_sync ? 0 : HOSTDEV_NOSYNC)) < 0)

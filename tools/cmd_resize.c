@@ -183,6 +183,8 @@ int cmd_resize(int argc, char **argv)
 	if (argc - optind != 2)
 		return cmd_bad_args("expected IMAGE and SIZE");
 	path = argv[optind];
+	if (img_is_vhdx(path, fmt))
+		return vx_resize(path, argv[optind + 1], shrink, do_sync);
 	if ((rc = edit_open(&c, path, fmt, do_sync, 0)))
 		return rc;
 	v = chain_leaf(&c);

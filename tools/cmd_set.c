@@ -112,6 +112,8 @@ int cmd_set(int argc, char **argv)
 	for (int i = optind + 1; i < argc; i++)
 		if (!strchr(argv[i], '='))
 			return cmd_bad_args("each change is FIELD=VALUE");
+	if (img_is_vhdx(path, fmt))
+		return vx_set(path, argc - optind - 1, argv + optind + 1, do_sync);
 	if ((rc = edit_open(&c, path, fmt, do_sync, EDIT_ALLOW_SAVED_STATE)))
 		return rc;
 	v = chain_leaf(&c);

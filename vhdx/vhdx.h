@@ -327,7 +327,8 @@ struct vhdx_edit {
  * in place, flushed): a crash leaves the old or the new state. scratch:
  * VHDX_EDIT_SCRATCH bytes. A change to the metadata region re-reads the
  * metadata; when the disk then needs another BAT entry count, v->bat is
- * dropped (NULL) and the caller loads the BAT again. VHDX_E_EDIT_TOO_BIG
+ * dropped (NULL) and the caller loads the BAT again. An empty edit only
+ * starts the session (both headers rewritten). VHDX_E_EDIT_TOO_BIG
  * when the pages do not fit in one entry (nothing written).
  */
 int vhdx_apply(struct vhdx *v, const struct vhdx_edit *e, uint8_t *scratch);

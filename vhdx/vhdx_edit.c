@@ -57,10 +57,9 @@ int vhdx_apply(struct vhdx *v, const struct vhdx_edit *e, uint8_t *scratch)
 		}
 		vx_put64(scratch + (uint64_t)k * VHDX_PAGE + idx * 8 % VHDX_PAGE, e->bat_val[j]);
 	}
-	if (!n)
-		return VHDX_OK;
+	/* An empty edit still starts the session: both headers rewritten (how a torn header copy is repaired). */
 	int r = vx_session_begin(v, e->data);
-	if (r)
+	if (r || !n)
 		return r;
 	r = vx_log_commit(v, u, n);
 	if (r)
