@@ -185,6 +185,8 @@ int vx_create(int type, uint64_t size, uint32_t block, uint32_t log, const char 
 /* The editing verbs on a VHDX (cmd_vxedit.c): every structure change one log entry; exit codes as the VHD verbs'. */
 /* Nonzero when path is to be handled as a VHDX (-f vhdx, or a VHDX by content); an unreadable file is left to the verb's own open. */
 int img_is_vhdx(const char *path, int fmt);
+/* map --svg/--html of a VHDX (the leaf): file regions and blocks, virtual blocks by state (vxmap.c). */
+int vx_map_picture(const char *path, const char *svg, const char *html);
 /* set FIELD=VALUE on a VHDX: page83, parent_linkage(2), relative_path, volume_path, absolute_win32_path. */
 int vx_set(const char *path, int nargs, char **args, int do_sync);
 /* resize a fixed or dynamic VHDX to arg ("[+|-]SIZE"); shrink only over a tail that reads zeros. */

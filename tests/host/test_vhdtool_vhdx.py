@@ -183,8 +183,7 @@ def test_map_text(vhdtool, tmp_path):
     for word in ("file-identifier", "header (current)", "region-table", "log", "metadata", "bat",
                  "fully-present blocks 1-3"):
         assert word in out, out
-    res = run([vhdtool, "map", "--svg", tmp_path / "m.svg", img], rc=2, text=True)
-    assert "VHDX" in res.stderr and not os.path.exists(tmp_path / "m.svg")
+    # the pictures: tests/host/test_vhdx_edit.py::test_map_picture
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""test_vhdx_edit.py: the editing verbs on VHDX (resize, commit, rebase, set, compact, repair).
+"""test_vhdx_edit.py: the editing verbs on VHDX (resize, commit, rebase, set, compact, repair) and map --svg/--html.
 
 Every verb runs on vhdtool-made and qemu-img-made images; each result is checked by
 `qemu-img check`, `qemu-img compare` (or convert) against the content the verb must leave,
@@ -9,7 +9,7 @@ point are in test_crash.py.
 import json
 import os
 import random
-import re
+import xml.dom.minidom
 
 import pytest
 
@@ -359,3 +359,42 @@ def test_repair_log(vhdtool, qemu_img, tmp_path):
             assert "replayed into the file" in res.stdout, name
         clean(vhdtool, c["path"])
         run([qemu_img, "compare", "-f", "vhdx", "-F", "raw", c["path"], expected])
+
+
+# ------------------------------------------------------------------ map pictures
+
+def test_map_picture(vhdtool, tmp_path):
+    p = tmp_path / "p.vhdx"
+    run([vhdtool, "create", "-t", "vhdx-dynamic", "-b", "1M", "-s", "8M", p])
+    run([vhdtool, "write", p, 2048], input=pattern(2 * MIB, 1))
+    c = tmp_path / "c.vhdx"
+    run([vhdtool, "create", "-b", "1M", "-p", p, c], cwd=tmp_path)
+    run([vhdtool, "write", c, 10], input=pattern(100 * SEC, 2))           # partially present: 100 of 2048 sectors
+    run([vhdtool, "write", c, 3 * 2048], input=pattern(MIB, 3))           # fully present
+    for img, want in ((p, {"block-fully-present": 2, "virtual-block-fully-present": 2, "virtual-not-present": 6}),
+                      (c, {"block-partially-present": 1, "block-fully-present": 1, "sector-bitmap": 1,
+                           "virtual-block-partially-present": 1, "virtual-not-present": 6})):
+        svg, html = tmp_path / "m.svg", tmp_path / "m.html"
+        run([vhdtool, "map", "--svg", svg, "--html", html, img])
+        doc = xml.dom.minidom.parse(str(svg))
+        kinds = {}
+        for r in doc.getElementsByTagName("rect"):
+            k = r.getAttribute("data-kind")
+            if k:
+                kinds[k] = kinds.get(k, 0) + 1
+        for k, n in want.items():
+            assert kinds.get(k) == n, (img, kinds)
+        for k in ("file-identifier", "header", "region-table", "log", "metadata", "bat"):
+            assert kinds.get(k), (img, k, kinds)
+        if img == c:
+            part = [r for r in doc.getElementsByTagName("rect") if r.getAttribute("data-kind") == "block-partially-present"]
+            assert part[0].getAttribute("data-bitmap-set") == "100" and part[0].getAttribute("data-bitmap-bits") == "2048"
+        # the file band covers the whole file, in order, without gaps
+        file_rects = [r for r in doc.getElementsByTagName("g")[0].getElementsByTagName("rect")]
+        pos = 0
+        for r in file_rects:
+            assert int(r.getAttribute("data-offset")) == pos
+            pos += int(r.getAttribute("data-bytes"))
+        assert pos == os.path.getsize(img)
+        page = read_file(html).decode()
+        assert page.count("<tr data-kind=") == len(file_rects) and "<svg" in page
