@@ -6,7 +6,7 @@ own chain read against a model, and by vhdiinfo); qemu-img's VHDX (fixed, dynami
 1/8/32/256 MiB) read byte-exactly by `vhdtool read` and `convert -O raw`; libvhdi (vhdiinfo,
 vhdimount) reading ours; convert round trips in every direction; pending logs (make_vhdx_log.py)
 shown by info, read without changing the file, replayed by write; the malformed corpus
-(make_vhdx_corrupt.py) through check/info, plain and ASan+UBSan; VHD-editing verbs refused.
+(make_vhdx_corrupt.py) through check/info, plain and ASan+UBSan; the editing verbs' refusals (the verbs themselves: test_vhdx_edit.py).
 """
 import json
 import os
