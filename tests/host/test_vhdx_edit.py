@@ -398,3 +398,41 @@ def test_map_picture(vhdtool, tmp_path):
         assert pos == os.path.getsize(img)
         page = read_file(html).decode()
         assert page.count("<tr data-kind=") == len(file_rects) and "<svg" in page
+
+
+# ------------------------------------------------------------------ sanitizers
+
+def test_edit_verbs_under_sanitizers(vhdtool, vhdtool_san, corpus, tmp_path):
+    """Every VHDX editing verb's main path under the ASan+UBSan vhdtool (run() fails on any report)."""
+    t = vhdtool_san
+    p, np_, c = tmp_path / "p.vhdx", tmp_path / "np.vhdx", tmp_path / "c.vhdx"
+    run([t, "create", "-t", "vhdx-dynamic", "-b", "1M", "-s", "8M", p])
+    run([t, "write", p, 0], input=pattern(3 * MIB, 1))
+    run([t, "create", "-t", "vhdx-dynamic", "-b", "1M", "-s", "8M", np_])
+    run([t, "write", np_, 100], input=pattern(MIB, 2))
+    run([t, "create", "-b", "1M", "-p", p, c], cwd=tmp_path)
+    run([t, "write", c, 7], input=pattern(64 * SEC, 3))
+    run([t, "write", c, 4096], input=bytes(MIB))
+    want = vx_raw(vhdtool, c, tmp_path)
+    run([t, "set", c, "page83=random", "volume_path=\\\\?\\Volume{0b9c8f64-1d1e-4a4d-9b3c-5a6e7f809a1b}\\x.vhdx"])
+    run([t, "map", "--svg", tmp_path / "m.svg", "--html", tmp_path / "m.html", c])
+    run([t, "rebase", "-b", np_, c])
+    run([t, "compact", c])
+    assert vx_raw(vhdtool, c, tmp_path) == want
+    run([t, "commit", c])
+    assert vx_raw(vhdtool, np_, tmp_path) == want
+    run([t, "resize", np_, "+5M"])
+    run([t, "resize", "--shrink", np_, "8M"])
+    run([t, "compact", np_])
+    f = tmp_path / "f.vhdx"
+    run([t, "create", "-t", "vhdx-fixed", "-b", "1M", "-s", "3M", f])
+    run([t, "resize", f, "6M"])
+    for name in ("header-copy-bad", "region-copy-bad", "bat-range"):
+        img = tmp_path / (name + ".vhdx")
+        img.write_bytes(read_file(corpus[name]["path"]))
+        run([t, "repair", "--dry-run", img])
+        run([t, "repair", img])
+    for img in (np_, f):
+        clean(vhdtool, img)
+    # c was committed into np, then np resized: its data changed under c, which no longer attaches
+    assert "parent-linkage" in run([vhdtool, "check", c], rc=1, text=True).stdout
