@@ -6,7 +6,7 @@
 #include "vhdtool.h"
 
 const char commit_usage[] =
-"usage: vhdtool commit [-f vhd] [--sync] [--ignore-timestamp] CHILD\n"
+"usage: vhdtool commit [-f vhd|vhdx] [--sync] [--ignore-timestamp] CHILD\n"
 "\n"
 "Write every sector CHILD (a differencing image) holds into its parent, as\n"
 "qemu-img commit and vhd-util coalesce do. Afterwards the parent alone reads\n"
@@ -15,7 +15,7 @@ const char commit_usage[] =
 "re-creating it with 'vhdtool create -p'. The parent's footer (unique id, time\n"
 "stamp) is kept, so other children of it stay attached -- but their view of\n"
 "the parent changes, as with qemu-img.\n"
-"  -f FORMAT           vhd (default: by content)\n"
+"  -f FORMAT           vhd or vhdx (default: by content)\n"
 "  --sync              fsync after each step (crash order also holds across a\n"
 "                      power cut); default: one fsync at the end\n"
 "  --ignore-timestamp  accept parents whose time stamp differs\n"
@@ -23,7 +23,12 @@ const char commit_usage[] =
 "Crash safety: each run of sectors goes through the library's write path\n"
 "(block allocation: footer, data, BAT, in that order); CHILD is only read, so a\n"
 "kill at any moment leaves a valid parent and a chain that reads as before;\n"
-"running commit again finishes the job.\n";
+"running commit again finishes the job.\n"
+"VHDX: CHILD and its parent must both be VHDX (VHD and VHDX do not mix). The\n"
+"child first accepts the parent's next DataWriteGuid too (parent_linkage2),\n"
+"then its sectors go into the parent (the parent's DataWriteGuid changes),\n"
+"then the child is linked to the new one; other children of the parent still\n"
+"name the old DataWriteGuid and no longer attach (the message names both).\n";
 
 /* Bit s of a block bitmap. */
 static int commit_bit(const uint8_t *bm, uint32_t s)
@@ -65,6 +70,8 @@ int cmd_commit(int argc, char **argv)
 		return cmd_bad_args("expected exactly one CHILD");
 	path = argv[optind];
 	memset(&pg, 0, sizeof(pg));
+	if (img_is_vhdx(path, fmt))
+		return vx_commit(path, do_sync);
 	if ((rc = img_open_vhd(&c, path, fmt, flags)))
 		return rc;
 	leaf = chain_leaf(&c);

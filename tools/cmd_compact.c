@@ -7,14 +7,14 @@
 #include "../vhd/vhd_util.h"   /* vhd_sectors_of, vhd_ploc_space_bytes */
 
 const char compact_usage[] =
-"usage: vhdtool compact [-f vhd] [--json] [--sync] IMAGE\n"
+"usage: vhdtool compact [-f vhd|vhdx] [--json] [--sync] IMAGE\n"
 "\n"
 "Reclaim space in a dynamic or differencing IMAGE: blocks whose data is all\n"
 "zeros (dynamic) or whose bitmap is empty (differencing: a zero sector there\n"
 "hides the parent, so only empty blocks go) are dropped from the BAT, the\n"
 "blocks at the end of the file move into the holes, and the file is cut after\n"
 "the last one. The virtual disk reads the same.\n"
-"  -f FORMAT  vhd (default: by content)\n"
+"  -f FORMAT  vhd or vhdx (default: by content)\n"
 "  --json     report as one JSON object\n"
 "  --sync     fsync after each step; default: one fsync at the end\n"
 "  --help     this text\n"
@@ -23,7 +23,11 @@ const char compact_usage[] =
 "locator: its header entry, one header write); the\n"
 "file is cut last, after a footer is written right behind the last block. A\n"
 "kill at any moment leaves a valid image reading the same data (at worst with\n"
-"leaked space that running compact again reclaims).\n";
+"leaked space that running compact again reclaims).\n"
+"VHDX (dynamic or differencing): all-zero blocks (no parent), blocks with an\n"
+"empty sector bitmap, and the space of zero-state blocks are dropped, the last\n"
+"blocks move into holes (copy, then one log entry per BAT change), the log is\n"
+"closed and the file cut; the DataWriteGuid stays (children stay attached).\n";
 
 /* One extent of the file, in sectors; blk: the block index, -2 - slot for parent locator data, -1 for metadata that stays. */
 struct compact_ext {
@@ -122,6 +126,8 @@ int cmd_compact(int argc, char **argv)
 	if (argc - optind != 1)
 		return cmd_bad_args("expected exactly one IMAGE");
 	path = argv[optind];
+	if (img_is_vhdx(path, fmt))
+		return vx_compact(path, o.json, do_sync);
 	if ((rc = edit_open(&c, path, fmt, do_sync, 0)))
 		return rc;
 	v = chain_leaf(&c);

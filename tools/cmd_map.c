@@ -22,7 +22,9 @@ const char map_usage[] =
 "  --html OUT  the same picture in an HTML page, with the region table\n"
 "  -f FORMAT   vhd or vhdx (default: by content). A VHDX's text map lists the\n"
 "              file identifier, headers, region tables, log, metadata, BAT, block\n"
-"              runs by state, sector-bitmap blocks and unused space (no SVG/HTML)\n"
+"              runs by state, sector-bitmap blocks and unused space; its SVG/HTML\n"
+"              draws those regions and the virtual disk's blocks by state\n"
+"              (partially present blocks with their sector-bitmap fill)\n"
 "  --help      this text\n";
 
 /* Kinds of file regions. */
@@ -323,8 +325,7 @@ int cmd_map(int argc, char **argv)
 	}
 	if (fmt == IMG_FMT_VHDX) {
 		if (svg || html)
-			return cmd_fail(EXIT_USAGE, "%s is a VHDX: --svg and --html draw VHD layouts only; the text map shows "
-			                "a VHDX's layout", argv[optind]);
+			return vx_map_picture(argv[optind], svg, html);
 		return vx_map(argv[optind]);
 	}
 	if ((rc = img_open_vhd(&c, argv[optind], fmt, flags)))

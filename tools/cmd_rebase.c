@@ -9,7 +9,7 @@
 #include "../vhd/vhd_util.h"   /* vhd_put32 */
 
 const char rebase_usage[] =
-"usage: vhdtool rebase -b NEWPARENT [-F vhd] [-u] [-f vhd] [--sync] [--ignore-timestamp] CHILD\n"
+"usage: vhdtool rebase -b NEWPARENT [-F vhd|vhdx] [-u] [-f vhd|vhdx] [--sync] [--ignore-timestamp] CHILD\n"
 "\n"
 "Make NEWPARENT the parent of the differencing image CHILD, as qemu-img\n"
 "rebase does. Safe mode (default): every sector CHILD does not hold itself\n"
@@ -24,13 +24,17 @@ const char rebase_usage[] =
 "                      'vhdtool convert CHILD OUT')\n"
 "  -F vhd              format of NEWPARENT (default: by content)\n"
 "  -u                  unsafe: links only, no data copied\n"
-"  -f vhd              format of CHILD (default: by content)\n"
+"  -f FORMAT           vhd or vhdx: format of CHILD (default: by content)\n"
 "  --sync              fsync after each step; default: one fsync at the end\n"
 "  --ignore-timestamp  accept parents whose time stamp differs (old chain)\n"
 "  --help              this text\n"
 "Crash-safe order: data first (through the library's write path: CHILD still\n"
 "reads the same over the old parent), then the new locator data appended\n"
-"after the last block, then the header (one write) switches the parent.\n";
+"after the last block, then the header (one write) switches the parent.\n"
+"VHDX: CHILD and NEWPARENT both VHDX; the locator gets parent_linkage =\n"
+"NEWPARENT's DataWriteGuid, relative_path and absolute_win32_path (volume_path\n"
+"and parent_linkage2 dropped, other keys kept) in one log entry; CHILD keeps\n"
+"its DataWriteGuid (its content as a chain is unchanged).\n";
 
 /* Bit s of a bitmap. */
 static int rebase_bit(const uint8_t *bm, uint32_t s)
@@ -140,6 +144,12 @@ int cmd_rebase(int argc, char **argv)
 	if (!np_path || !*np_path)
 		return cmd_bad_args("-b NEWPARENT is required (to drop the parent, 'vhdtool convert CHILD OUT')");
 	path = argv[optind];
+	if (img_is_vhdx(path, fmt) != img_is_vhdx(np_path, npfmt))
+		return cmd_fail(1, "%s is a %s and %s a %s: VHD and VHDX do not mix in one chain (convert one of them first)",
+		                path, img_is_vhdx(path, fmt) ? "VHDX" : "VHD", np_path,
+		                img_is_vhdx(np_path, npfmt) ? "VHDX" : "VHD");
+	if (img_is_vhdx(path, fmt))
+		return vx_rebase(path, np_path, unsafe, do_sync);
 	/* The new parent with its chain, read-only. */
 	if ((rc = img_open_vhd(&np, np_path, npfmt, CHAIN_RDONLY)))
 		return rc;

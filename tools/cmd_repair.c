@@ -8,7 +8,7 @@
 #include "../vhd/vhd_util.h"   /* vhd_be32, vhd_put32, checksum offsets */
 
 const char repair_usage[] =
-"usage: vhdtool repair [-f vhd] [--dry-run] [--sync] IMAGE\n"
+"usage: vhdtool repair [-f vhd|vhdx] [--dry-run] [--sync] IMAGE\n"
 "\n"
 "Repair what can be repaired without guessing, and nothing else:\n"
 "  - an end footer that is damaged while the copy at offset 0 is good: the\n"
@@ -23,7 +23,7 @@ const char repair_usage[] =
 "Every plan is first checked by opening the image as it would be (in memory);\n"
 "an image it cannot make open cleanly is refused, unchanged, with the reason.\n"
 "Leaked holes between blocks are left to 'vhdtool compact'.\n"
-"  -f vhd     format of IMAGE (default: by content; raw and vhdx refused)\n"
+"  -f FORMAT  vhd or vhdx (default: by content; raw refused)\n"
 "  --dry-run  print what would be done; write nothing\n"
 "  --sync     fsync after each step; default: one fsync at the end\n"
 "  --help     this text\n"
@@ -31,7 +31,11 @@ const char repair_usage[] =
 "2 unreadable or bad arguments.\n"
 "Crash-safe order: end footer, footer copy at 0, header, then (torn tail) the\n"
 "footer after the last block and the cut; each step alone leaves an image at\n"
-"least as usable as before.\n";
+"least as usable as before.\n"
+"VHDX: a pending log replayed into the file, a bad header copy rewritten from\n"
+"the current one, a bad (or differing) region table copy from the good one,\n"
+"blocks and sector bitmaps past the end of the file cleared (their data is\n"
+"lost: said per block); anything else is refused unchanged.\n";
 
 #define REPAIR_MAX_PATCH 4
 
@@ -204,7 +208,7 @@ int cmd_repair(int argc, char **argv)
 			return cmd_fail(e ? EXIT_USAGE : 1, "%s", why);
 	}
 	if (fmt == IMG_FMT_VHDX)
-		return img_refuse_vhdx(path);
+		return vx_repair(path, dry, do_sync);
 	if (fmt == IMG_FMT_RAW)
 		return cmd_fail(1, "%s is read as raw (-f raw, or no VHD footer, footer copy or header): nothing to repair", path);
 	if (hostdev_open(&hd, path, dry ? HOSTDEV_RDONLY : (do_sync ? 0 : HOSTDEV_NOSYNC)) < 0)

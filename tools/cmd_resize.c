@@ -7,7 +7,7 @@
 #include "../vhd/vhd_util.h"   /* vhd_put16/32/64, vhd_sectors_of */
 
 const char resize_usage[] =
-"usage: vhdtool resize [-f vhd] [--shrink] [--sync] IMAGE [+|-]SIZE\n"
+"usage: vhdtool resize [-f vhd|vhdx] [--shrink] [--sync] IMAGE [+|-]SIZE\n"
 "\n"
 "Change the virtual size of a fixed or dynamic IMAGE to SIZE bytes (K/M/G/T\n"
 "suffixes; +SIZE / -SIZE are relative), as qemu-img resize does for raw\n"
@@ -16,7 +16,7 @@ const char resize_usage[] =
 "the original size field).\n"
 "  --shrink            allow a smaller SIZE; refused unless every sector past\n"
 "                      SIZE is unallocated (dynamic) or zero (fixed)\n"
-"  -f FORMAT           vhd (default: by content)\n"
+"  -f FORMAT           vhd or vhdx (default: by content)\n"
 "  --sync              fsync after each step; default: one fsync at the end\n"
 "  --help              this text\n"
 "A differencing image must keep its parent's size and is refused.\n"
@@ -26,7 +26,10 @@ const char resize_usage[] =
 "(entries), then the end footer, then its copy at 0.\n"
 "Fixed: new footer at the new end, then the old footer's sector zeroed (grow)\n"
 "or the file truncated (shrink). See docs/vhdtool.md for what a kill between\n"
-"two steps leaves.\n";
+"two steps leaves.\n"
+"VHDX (fixed or dynamic): the virtual size and the BAT entries change in one\n"
+"log entry; a fixed VHDX's new blocks are added at the end of the file first.\n"
+"A size needing more BAT entries than the BAT region holds is refused.\n";
 
 /* Parse "[+|-]SIZE" against the current size; 0 or EXIT_USAGE. */
 static int resize_parse(const char *s, uint64_t cur, uint64_t *out)
@@ -183,6 +186,8 @@ int cmd_resize(int argc, char **argv)
 	if (argc - optind != 2)
 		return cmd_bad_args("expected IMAGE and SIZE");
 	path = argv[optind];
+	if (img_is_vhdx(path, fmt))
+		return vx_resize(path, argv[optind + 1], shrink, do_sync);
 	if ((rc = edit_open(&c, path, fmt, do_sync, 0)))
 		return rc;
 	v = chain_leaf(&c);

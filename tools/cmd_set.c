@@ -8,7 +8,7 @@
 #include "../vhd/vhd_util.h"   /* vhd_put16/32, vhd_be32 */
 
 const char set_usage[] =
-"usage: vhdtool set [-f vhd] [--sync] IMAGE FIELD=VALUE...\n"
+"usage: vhdtool set [-f vhd|vhdx] [--sync] IMAGE FIELD=VALUE...\n"
 "\n"
 "Change fields of IMAGE in place; both footer copies and the header get their\n"
 "checksums recomputed. Fields:\n"
@@ -26,12 +26,18 @@ const char set_usage[] =
 "  parent-timestamp=SECONDS  (differencing) the parent's time stamp it expects\n"
 "  parent-name=NAME          (differencing) the header's parent file name\n"
 "  w2ru=PATH, w2ku=PATH      (differencing) relative / absolute parent locator\n"
-"  -f FORMAT  vhd (default: by content)\n"
+"  -f FORMAT  vhd or vhdx (default: by content)\n"
 "  --sync     fsync after each step; default: one fsync at the end\n"
 "  --help     this text\n"
 "Crash-safe order: new locator data is appended after the last block (footer\n"
 "moved first), then the header is written (one write), then the end footer,\n"
-"then its copy at 0.\n";
+"then its copy at 0.\n"
+"VHDX fields (one log entry; the FileWriteGuid changes, the DataWriteGuid not):\n"
+"  page83=GUID|random        the page 83 (SCSI) id\n"
+"  parent_linkage=GUID, parent_linkage2=GUID|''  (differencing) linkage GUIDs\n"
+"  relative_path=P, volume_path=P, absolute_win32_path=P  (differencing)\n"
+"                            locator paths ('/' stored as '\\'); empty removes\n"
+"                            one (one path must remain)\n";
 
 /* Parse 8-4-4-4-12 hex into u; 0 on success. */
 static int set_parse_uuid(const char *s, uint8_t u[16])
@@ -112,6 +118,8 @@ int cmd_set(int argc, char **argv)
 	for (int i = optind + 1; i < argc; i++)
 		if (!strchr(argv[i], '='))
 			return cmd_bad_args("each change is FIELD=VALUE");
+	if (img_is_vhdx(path, fmt))
+		return vx_set(path, argc - optind - 1, argv + optind + 1, do_sync);
 	if ((rc = edit_open(&c, path, fmt, do_sync, EDIT_ALLOW_SAVED_STATE)))
 		return rc;
 	v = chain_leaf(&c);

@@ -132,6 +132,17 @@ int img_detect(const char *path, char *why, size_t whylen, int *sys_errno)
 	return IMG_FMT_RAW;
 }
 
+/* Whether a verb takes its VHDX path; see vhdtool.h. */
+int img_is_vhdx(const char *path, int fmt)
+{
+	char why[1024];
+	int e;
+
+	if (fmt != IMG_FMT_AUTO)
+		return fmt == IMG_FMT_VHDX;
+	return img_detect(path, why, sizeof(why), &e) == IMG_FMT_VHDX;
+}
+
 /* Refuse a VHDX for a verb that edits VHD structures; see vhdtool.h. */
 int img_refuse_vhdx(const char *path)
 {

@@ -182,6 +182,24 @@ int vx_map(const char *path);
 /* create a VHDX: type VHDX_FIXED/VHDX_DYNAMIC (size, block, log), or VHDX_DIFF over parent; force overwrites. Exit code. */
 int vx_create(int type, uint64_t size, uint32_t block, uint32_t log, const char *parent, const char *out, int force);
 
+/* The editing verbs on a VHDX (cmd_vxedit.c): every structure change one log entry; exit codes as the VHD verbs'. */
+/* Nonzero when path is to be handled as a VHDX (-f vhdx, or a VHDX by content); an unreadable file is left to the verb's own open. */
+int img_is_vhdx(const char *path, int fmt);
+/* map --svg/--html of a VHDX (the leaf): file regions and blocks, virtual blocks by state (vxmap.c). */
+int vx_map_picture(const char *path, const char *svg, const char *html);
+/* set FIELD=VALUE on a VHDX: page83, parent_linkage(2), relative_path, volume_path, absolute_win32_path. */
+int vx_set(const char *path, int nargs, char **args, int do_sync);
+/* resize a fixed or dynamic VHDX to arg ("[+|-]SIZE"); shrink only over a tail that reads zeros. */
+int vx_resize(const char *path, const char *arg, int shrink, int do_sync);
+/* commit a VHDX child into its VHDX parent; the child relinked to the parent's new DataWriteGuid. */
+int vx_commit(const char *path, int do_sync);
+/* rebase a VHDX child onto the VHDX np_path (safe: differing sectors copied first; unsafe: links only). */
+int vx_rebase(const char *path, const char *np_path, int unsafe, int do_sync);
+/* compact a dynamic or differencing VHDX in place (drop empty blocks, pack, cut). */
+int vx_compact(const char *path, int json, int do_sync);
+/* repair a VHDX: log replay, header and region table copies, blocks past the end; dry: report only. */
+int vx_repair(const char *path, int dry, int do_sync);
+
 /* ------------------------------------------------------------------ editing an image in place (vhdedit.c) */
 
 /* Write the raw 512-byte footer at the end position and then as the copy at 0 (dynamic kinds), flushing after each. 0 or vhd_err. */

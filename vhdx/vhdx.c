@@ -605,8 +605,10 @@ static int vx_regions(struct vhdx *v)
 /* ------------------------------------------------------------------ metadata */
 
 /* Parse the metadata table and the system items into v. */
-static int vx_metadata(struct vhdx *v)
+int vx_metadata(struct vhdx *v)
 {
+	v->meta_unknown = 0;
+	v->loc_off = v->loc_len = 0;
 	uint8_t h[32];
 	int r = vx_pread(v, v->meta_off, 32, h);
 	if (r)
@@ -982,16 +984,14 @@ int vhdx_read(struct vhdx *v, uint64_t lba, uint32_t count, void *buf)
 
 /* ------------------------------------------------------------------ log writes */
 
-/* One 4 KiB page a log entry changes: a BAT page, or a sector bitmap page with bits [lo, hi) set. */
-struct vx_upd {
-	uint64_t off;
-	int bitmap;
-	uint32_t lo, hi;
-};
 
 /* The new content of update u's page into page: the file's page with the change applied. */
 static int vx_upd_page(struct vhdx *v, const struct vx_upd *u, uint8_t *page)
 {
+	if (u->raw) {
+		VX_MEMCPY(page, u->raw, VHDX_PAGE);
+		return VHDX_OK;
+	}
 	int r = vx_pread(v, u->off, VHDX_PAGE, page);
 	if (r)
 		return r;
@@ -1021,7 +1021,7 @@ static void vx_data_sector(const uint8_t *page, uint64_t seq, uint8_t *sec)
  * pages to their places, flush. A crash before the first flush leaves the
  * old state; after it, replay finishes the update.
  */
-static int vx_log_commit(struct vhdx *v, const struct vx_upd *u, uint32_t n)
+int vx_log_commit(struct vhdx *v, const struct vx_upd *u, uint32_t n)
 {
 	if (!n)
 		return VHDX_OK;
@@ -1114,11 +1114,26 @@ static int vx_log_commit(struct vhdx *v, const struct vx_upd *u, uint32_t n)
 
 /* ------------------------------------------------------------------ write */
 
-/* First write of the session: both headers get the session's FileWriteGuid, DataWriteGuid and LogGuid. */
-static int vx_session_begin(struct vhdx *v)
+/*
+ * First write of the session: both headers get the session's FileWriteGuid
+ * and LogGuid, and its DataWriteGuid when data is set (the change alters
+ * the virtual disk's content; MS-VHDX 2.2.2). A metadata-only session that
+ * later writes data gets the new DataWriteGuid then.
+ */
+int vx_session_begin(struct vhdx *v, int data)
 {
-	if (v->session_started)
-		return VHDX_OK;
+	if (v->flags & VHDX_OPEN_RDONLY)
+		return VHDX_E_READ_ONLY;
+	if (v->session_started) {
+		if (!data || v->data_started)
+			return VHDX_OK;
+		struct vhdx_header h = v->hdr;
+		h.data_write = v->sess.data_write;
+		int r = vx_update_headers(v, &h);
+		if (!r)
+			v->data_started = 1;
+		return r;
+	}
 	/*
 	 * Entries of an earlier session that used the same LogGuid (a caller
 	 * with a poor random source) must never outrank ours after a crash:
@@ -1141,13 +1156,15 @@ static int vx_session_begin(struct vhdx *v)
 	v->log_seq = top + 1;
 	struct vhdx_header h = v->hdr;
 	h.file_write = v->sess.file_write;
-	h.data_write = v->sess.data_write;
+	if (data)
+		h.data_write = v->sess.data_write;
 	h.log_guid = v->sess.log_guid;
 	h.log_version = 0;   /* the log this library writes */
 	int r = vx_update_headers(v, &h);
 	if (r)
 		return r;
 	v->session_started = 1;
+	v->data_started = data;
 	v->log_head = 0;
 	return VHDX_OK;
 }
@@ -1177,6 +1194,7 @@ static void vx_add_bat_page(const struct vhdx *v, struct vx_upd *u, uint32_t *n,
 	u[*n].off = off;
 	u[*n].bitmap = 0;
 	u[*n].lo = u[*n].hi = 0;
+	u[*n].raw = 0;
 	++*n;
 }
 
@@ -1192,6 +1210,7 @@ static void vx_add_bits(const struct vhdx *v, struct vx_upd *u, uint32_t *n, uin
 		u[*n].bitmap = 1;
 		u[*n].lo = (uint32_t)(s % (VHDX_PAGE * 8));
 		u[*n].hi = (uint32_t)(stop - page * VHDX_PAGE * 8);
+		u[*n].raw = 0;
 		++*n;
 		s = stop;
 	}
@@ -1293,7 +1312,7 @@ int vhdx_write(struct vhdx *v, uint64_t lba, uint32_t count, const void *buf)
 		return VHDX_E_BAT_NOT_LOADED;
 	if (blk_out_of_range(lba, count, v->sectors))
 		return VHDX_E_RANGE;
-	int r = vx_session_begin(v);
+	int r = vx_session_begin(v, 1);
 	if (r)
 		return r;
 	while (count) {

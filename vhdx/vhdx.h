@@ -85,6 +85,8 @@ enum vhdx_err {
 	VHDX_E_BAD_ARG,           /* invalid argument to a library call */
 	VHDX_E_BAT_NOT_LOADED,    /* vhdx_load_bat() was not called */
 	VHDX_E_LOG_FULL,          /* a metadata update does not fit in the log */
+	VHDX_E_META_FULL,         /* an edited metadata item does not fit in the metadata region */
+	VHDX_E_EDIT_TOO_BIG,      /* one edit changes more pages than one log entry carries (VHDX_EDIT_MAX) */
 	VHDX_E_COUNT
 };
 
@@ -208,7 +210,8 @@ struct vhdx {
 	uint64_t ovl_used;         /* bytes of records */
 	/* Session. */
 	struct vhdx_session sess;
-	int session_started;       /* headers carry the session's GUIDs */
+	int session_started;       /* headers carry the session's FileWriteGuid and LogGuid */
+	int data_started;          /* ... and its DataWriteGuid (the virtual disk's data was changed) */
 	/* Caches and scratch. */
 	uint64_t tmp_lba;          /* sector held in tmp (UINT64_MAX: none) */
 	uint64_t sbm_lba;          /* sector bitmap sector held in sbm (UINT64_MAX: none) */
@@ -291,6 +294,65 @@ int vhdx_parent_candidate(struct vhdx *v, int idx, char *out, size_t outlen, int
 int vhdx_set_parent(struct vhdx *child, struct vhdx *parent, const struct vhdx *leaf);
 /* Depth of the chain below v (0 = no parent). */
 int vhdx_chain_depth(const struct vhdx *v);
+
+/* ------------------------------------------------------------------ editing (vhdx_edit.c) */
+
+/* Most pages one edit changes: one log entry's descriptors. */
+#define VHDX_EDIT_MAX VHDX_LOG_MAX_DESC
+/* Scratch bytes vhdx_apply needs (the BAT pages it builds). */
+#define VHDX_EDIT_SCRATCH ((size_t)VHDX_EDIT_MAX * VHDX_PAGE)
+/* Scratch bytes vhdx_meta_build needs for a rebuilt parent locator. */
+#define VHDX_LOC_SCRATCH 65536u
+
+/*
+ * One atomic change of a writable image: whole 4 KiB pages (page_off[i] ->
+ * pages[i]; page aligned, past the header section, not in the log, not in
+ * the BAT) and BAT entries (bat_idx[i] -> bat_val[i]; an index may lie in
+ * the BAT region's padding past bat_entries). data: the change alters the
+ * virtual disk's content (the session's DataWriteGuid goes into the headers
+ * first); otherwise only FileWriteGuid and LogGuid change.
+ */
+struct vhdx_edit {
+	const uint64_t *page_off;
+	const uint8_t *const *pages;
+	uint32_t npages;
+	const uint64_t *bat_idx;
+	const uint64_t *bat_val;
+	uint32_t nbat;
+	int data;
+};
+
+/*
+ * Apply e through the log as one entry (written and flushed, then the pages
+ * in place, flushed): a crash leaves the old or the new state. scratch:
+ * VHDX_EDIT_SCRATCH bytes. A change to the metadata region re-reads the
+ * metadata; when the disk then needs another BAT entry count, v->bat is
+ * dropped (NULL) and the caller loads the BAT again. An empty edit only
+ * starts the session (both headers rewritten). VHDX_E_EDIT_TOO_BIG
+ * when the pages do not fit in one entry (nothing written).
+ */
+int vhdx_apply(struct vhdx *v, const struct vhdx_edit *e, uint8_t *scratch);
+
+/* Metadata changes for vhdx_meta_build. */
+struct vhdx_meta_set {
+	uint64_t vsize;                     /* new virtual size in bytes (0: keep) */
+	const struct vhdx_guid *page83;     /* new page 83 id (NULL: keep) */
+	const char *const *keys;            /* locator keys to set (UTF-8 values; NULL value: remove the key) */
+	const char *const *vals;
+	uint32_t nkeys;
+};
+
+/*
+ * The metadata region with s applied, into buf (at least meta_len bytes;
+ * loc_scratch: VHDX_LOC_SCRATCH bytes): the virtual size and page 83 items
+ * rewritten in place; a changed locator rebuilt (other keys kept byte for
+ * byte, path values stored with '\\') where it was if it fits, else after
+ * the last item. offs/pages (VHDX_EDIT_MAX each) get the pages that differ
+ * from the file, *n their count: hand them to vhdx_apply. Nothing is
+ * written. VHDX_E_META_FULL when the locator has no room.
+ */
+int vhdx_meta_build(struct vhdx *v, const struct vhdx_meta_set *s, uint8_t *buf, size_t buflen, uint8_t *loc_scratch,
+                    uint64_t *offs, const uint8_t **pages, uint32_t *n);
 
 /* ------------------------------------------------------------------ create */
 

@@ -63,6 +63,8 @@ static const struct errtab_msg vhdx_err_table[VHDX_E_COUNT] = {
 	[VHDX_E_BAD_ARG] = { "bad-arg", "invalid argument (a writable open needs session GUIDs and a writable device)" },
 	[VHDX_E_BAT_NOT_LOADED] = { "bat-not-loaded", "block allocation table not loaded" },
 	[VHDX_E_LOG_FULL] = { "log-full", "a metadata update does not fit in the log" },
+	[VHDX_E_META_FULL] = { "meta-full", "the edited metadata item does not fit in the metadata region" },
+	[VHDX_E_EDIT_TOO_BIG] = { "edit-too-big", "the change touches more pages than one log entry carries (64)" },
 };
 
 /* (Contracts in vhdx.h.) */

@@ -134,6 +134,21 @@ static inline uint64_t vx_sb_index(const struct vhdx *v, uint64_t c)
 	return c * (v->chunk_ratio + 1ull) + v->chunk_ratio;
 }
 
+/* One 4 KiB page a log entry changes: a BAT page, a sector bitmap page with bits [lo, hi) set, or (raw) the given content. */
+struct vx_upd {
+	uint64_t off;
+	int bitmap;
+	uint32_t lo, hi;
+	const uint8_t *raw;        /* the page's new content (vhdx_edit.c), or NULL */
+};
+
+/* Make the n page updates durable through the log (one entry, flushed, applied, flushed); vhdx.c. */
+int vx_log_commit(struct vhdx *v, const struct vx_upd *u, uint32_t n);
+/* Start (or widen to data) the write session: headers get the session GUIDs; vhdx.c. */
+int vx_session_begin(struct vhdx *v, int data);
+/* Parse the metadata region into v (block size, sizes, locator...); vhdx.c. */
+int vx_metadata(struct vhdx *v);
+
 /* Internal file access shared by the library's files (vhdx.c). */
 /* Read len bytes at byte off of the file as the image sees it (device, past-end zeros, log overlay). */
 int vx_pread(struct vhdx *v, uint64_t off, uint32_t len, void *buf);
