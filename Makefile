@@ -56,8 +56,8 @@ $(BUILD)/san/%.o: %.c
 
 HOST_VHD_OBJS := $(VHD_SRCS:%.c=$(BUILD)/host/%.o) $(IMAGE_SRCS:%.c=$(BUILD)/host/%.o)
 HOST_TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/host/%.o)
-# vhdtool's frame and verbs (tools/vhdtool.c, imgfmt.c, vtout.c, vhdedit.c, cmd_*.c) stay out of the unit tests' link.
-TOOL_MAIN_SRCS := tools/vhdtool.c tools/imgfmt.c tools/vtout.c tools/vhdedit.c $(wildcard tools/cmd_*.c)
+# vhdtool's frame and verbs (tools/vhdtool.c, imgfmt.c, vtout.c, vhdedit.c, vxmap.c, cmd_*.c) stay out of the unit tests' link.
+TOOL_MAIN_SRCS := tools/vhdtool.c tools/imgfmt.c tools/vtout.c tools/vhdedit.c tools/vxmap.c $(wildcard tools/cmd_*.c)
 TOOL_LIB_OBJS := $(filter-out $(TOOL_MAIN_SRCS:%.c=$(BUILD)/host/%.o),$(HOST_TOOL_OBJS))
 
 $(BUILD)/vhdtool: $(HOST_VHD_OBJS) $(HOST_TOOL_OBJS)
