@@ -49,10 +49,10 @@ $(KBUILD)/regs.ok: kernel/regs.h boot/regs.inc
 # Link, then check the low stub's size (it costs conventional memory).
 $(BUILD)/vhdboot.elf: $(KOBJS) linker.ld
 	$(KLD) $(KLDFLAGS) -T linker.ld -Map $(BUILD)/vhdboot.map -o $@ $(KOBJS)
-	@set -e; eval $$($(KNM) $@ | awk '$$3 ~ /^(rm_stub_start|rm_stub_end|__image_end)$$/ {print $$3 "=0x" $$1}'); \
-	  n=$$((rm_stub_end - rm_stub_start)); \
-	  echo "vhdboot.elf: real-mode stub $$n bytes ($$(( (n + 1023) / 1024 )) KiB of conventional memory; 4 KiB with BIOS calls from the handler), image $$((__image_end / 1024)) KiB"; \
-	  if [ $$n -gt $(RM_STUB_MAX) ]; then echo "real-mode stub too big: $$n > $(RM_STUB_MAX)"; rm -f $@; exit 1; fi
+	@set -e; eval $$($(KNM) $@ | awk '$$3 ~ /^(rm_stub_start|rm_stub_code_end|rm_stub_data|rm_stub_end|__image_end)$$/ {print $$3 "=0x" $$1}'); \
+	  n=$$((rm_stub_code_end - rm_stub_start)); v=$$((rm_stub_end - rm_stub_data)); \
+	  echo "vhdboot.elf: real-mode stub $$n bytes of code + $$v bytes of variables (a page each in conventional memory: kernel/resident.c), image $$((__image_end / 1024)) KiB"; \
+	  if [ $$n -gt $(RM_STUB_MAX) ]; then echo "real-mode stub code too big: $$n > $(RM_STUB_MAX)"; rm -f $@; exit 1; fi
 
 $(BUILD)/vhdboot.iso: $(BUILD)/vhdboot.elf tools/mkiso.sh
 	VHDBOOT_ELF=$(BUILD)/vhdboot.elf sh tools/mkiso.sh "" $@
