@@ -19,9 +19,15 @@ KOBJS     := $(KSRCS:%.c=$(KBUILD)/%.o) $(KASMS:%.asm=$(KBUILD)/%.o)
 KNEEDED   := block/blk.c boot/realmode.asm boot/multiboot.asm kernel/main.c kernel/int13.c kernel/console.c \
              kernel/string.c drivers/ata.c vhd/vhd.c
 KMISSING  := $(filter-out $(wildcard $(KNEEDED)),$(KNEEDED))
-# The real-mode stub: <= 1 KiB keeps the guest's loss at 1 KiB (without BIOS calls from the handler);
-# its boot copy at 0:0600 must end below the boot bounce buffer at 0:1000 (kernel/resident.h).
+# The real-mode stub's code: <= 1 KiB; it shares its page with the hand-over table and the bounce buffer
+# (kernel/resident.c), and its boot copy at 0:0600 must end below the boot copy's variables at 0:1600.
 RM_STUB_MAX := 1024
+# make BUILD=build/prof PROFILE=1 build/prof/vhdboot.iso: a firmware that logs, every 2048 guest INT 13h
+# calls, the cycles each part of the round trip took (kernel/resident.c, docs/perf.md).
+ifneq ($(PROFILE),)
+KCFLAGS   += -DVHDBOOT_PROFILE
+KASFLAGS  += -DVHDBOOT_PROFILE
+endif
 
 ifeq ($(KMISSING),)
 kernel: $(BUILD)/vhdboot.elf $(BUILD)/vhdboot.iso

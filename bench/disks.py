@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """disks.py: sequential INT 13h AH=42h read throughput per disk controller: vhdboot's backends vs SeaBIOS on the raw disk.
 
-    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--keep]
+    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--build DIR] [--keep]
 
 For each controller QEMU emulates (IDE on PIIX3, AHCI on ICH9, NVMe), one run measures:
   SeaBIOS's own INT 13h reading the raw disk on that controller (the baseline), and
@@ -85,12 +85,16 @@ def measure_memdisk(raw, mib, work):
             "errs": b["END"]["errs"]}
 
 
+FIRMWARE = {"iso": fh.ISO, "elf": os.path.join(ROOT, "build", "vhdboot.elf")}
+
+
 def iso_for(cmdline, work, cache={}):
     if cmdline == "":
-        return fh.ISO
+        return FIRMWARE["iso"]
     if cmdline not in cache:
         out = os.path.join(work, "vhdboot-%s.iso" % cmdline.replace("=", "-"))
-        fh.run_tool(["sh", os.path.join(ROOT, "tools", "mkiso.sh"), cmdline, out])
+        subprocess.run(["sh", os.path.join(ROOT, "tools", "mkiso.sh"), cmdline, out], check=True, capture_output=True,
+                       env=dict(os.environ, VHDBOOT_ELF=FIRMWARE["elf"]))
         cache[cmdline] = out
     return cache[cmdline]
 
@@ -107,6 +111,9 @@ def measure(label, ctrl, cmdline, must, raw, fixed, mib, work):
         print("%s: the boot log lacks %r: not the backend meant\n%s" % (label, must, run.describe()), file=sys.stderr)
         return None
     secs = b["END"]["tsc"] / (b["CAL"]["tsc50ms"] * 20)
+    prof = [line for _, line in run.lines if line.startswith("prof: ")]
+    if prof:   # a PROFILE=1 firmware (--build): its last per-call breakdown
+        print("%s: %s" % (label, prof[-1]), flush=True)
     return {"label": label, "ctrl": ctrl, "base": cmdline is None, "s": secs, "mibs": mib / secs, "errs": b["END"]["errs"]}
 
 
@@ -133,9 +140,15 @@ def main():
                     help="rounds; each round runs every configuration once, baselines interleaved (default 1)")
     ap.add_argument("--only", default="",
                     help="comma-separated controllers to measure (IDE, AHCI, NVMe, RAM for MEMDISK; default all)")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"),
+                    help="the firmware's build directory (vhdboot.iso, vhdboot.elf); e.g. build/prof for the profile "
+                         "build of `make BUILD=build/prof PROFILE=1 build/prof/vhdboot.iso`, whose per-call cycle "
+                         "breakdown is printed")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
-    for f in (fh.ISO, fh.VHDTOOL, fh.GUEST_BIN):
+    FIRMWARE["iso"] = os.path.join(a.build, "vhdboot.iso")
+    FIRMWARE["elf"] = os.path.join(a.build, "vhdboot.elf")
+    for f in (FIRMWARE["iso"], FIRMWARE["elf"], fh.VHDTOOL, fh.GUEST_BIN):
         if not os.path.exists(f):
             sys.exit("disks.py: %s is missing (run make first)" % f)
     only = {c.strip().lower() for c in a.only.split(",") if c.strip()}

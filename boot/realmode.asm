@@ -74,6 +74,9 @@ extern mb_load_phys, __bss_start, __bss_end
 global _start, kernel_base, boot_tsc, rm_low
 global rm_relocate, rm_place_stub, rm_trip, rm_boot, rm_halt, rm_trip_depth
 global rm_stub_start, rm_stub_end, rm_stub_code_end, rm_stub_data
+%ifdef VHDBOOT_PROFILE
+global rm_prof_in, rm_prof_out
+%endif
 global rm_int13_entry, rm_int15_entry, rm_int18_entry, rm_int19_entry
 global rm_ndrives, rm_bios_hd, rm_orig13, rm_orig15, rm_orig18, rm_orig19
 global rm_calls, rm_v86_count, rm_busy_count, rm_tag, rm_trips, rm_trips_refused
@@ -598,6 +601,11 @@ rm_service:
 	mov [cs:F(ESI)], esi
 	mov [cs:F(EDI)], edi
 	mov [cs:F(EBP)], ebp
+%ifdef VHDBOOT_PROFILE
+	rdtsc                           ; profile build: trip A starts (EAX, EDX saved above)
+	mov [cs:R(rm_prof_in)], eax
+	mov [cs:R(rm_prof_in) + 4], edx
+%endif
 	mov [cs:F(DS)], ds
 	mov [cs:F(ES)], es
 	mov [cs:R(rm_save_fs)], fs
@@ -671,6 +679,11 @@ rm_ret_real:
 	and al, 0xFC
 	out 0x92, al
 .a20_kept:
+%ifdef VHDBOOT_PROFILE
+	rdtsc                           ; profile build: trip A is back in real mode (EAX, EDX restored below)
+	mov [cs:R(rm_prof_out)], eax
+	mov [cs:R(rm_prof_out) + 4], edx
+%endif
 	mov ss, [cs:R(rm_save_ss)]
 	mov esp, [cs:R(rm_save_esp)]
 	mov bp, sp
@@ -843,6 +856,10 @@ rm_a20_saved:   db 0                    ; port 92h as the guest had it
 align 4
 rm_frame:       times RM_REGS_SIZE db 0 ; trip A: struct rm_regs
 rm_callframe:   times RM_REGS_SIZE db 0 ; trip B: struct rm_regs in/out
+%ifdef VHDBOOT_PROFILE
+rm_prof_in:     dq 0                    ; TSC when trip A had saved the guest's registers
+rm_prof_out:    dq 0                    ; TSC when trip A was back in real mode
+%endif
 	align 4
 rm_stub_end:
 

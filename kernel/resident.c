@@ -53,8 +53,43 @@ static void __attribute__((noreturn)) resident_guest_stopped(uint16_t vector)
 	rm_halt();
 }
 
+#ifdef VHDBOOT_PROFILE
+#include "io.h"                   /* rdtsc */
+extern uint8_t rm_prof_in[], rm_prof_out[];
+#define RES_PROF_EVERY 2048u
+
+/* Profile build: cycles per call of each part of the guest's INT 13h round trip, summed over RES_PROF_EVERY calls. */
+static struct {
+	uint64_t enter, handler, leave, guest, last_end;
+	uint32_t n;
+} res_prof;
+
+/* Profile build, at C entry (t0) and exit (t1): account one call; every RES_PROF_EVERY calls, log the means. */
+static void resident_profile(uint64_t t0, uint64_t t1)
+{
+	uint64_t in = *RM_LIVE(volatile uint64_t, rm_prof_in), out = *RM_LIVE(volatile uint64_t, rm_prof_out);
+	if (res_prof.last_end && out > res_prof.last_end && in > out) {
+		res_prof.leave += out - res_prof.last_end;   /* the previous call: C exit -> real mode */
+		res_prof.guest += in - out;                  /* the guest between two calls, the stub's entry included */
+	}
+	res_prof.enter += t0 - in;
+	res_prof.handler += t1 - t0;
+	if (++res_prof.n == RES_PROF_EVERY) {
+		con_printf("prof: %u calls, cycles per call: enter %u, handler %u, leave %u, guest+stub entry %u\n",
+			   res_prof.n, (unsigned)(res_prof.enter / res_prof.n), (unsigned)(res_prof.handler / res_prof.n),
+			   (unsigned)(res_prof.leave / res_prof.n), (unsigned)(res_prof.guest / res_prof.n));
+		res_prof.enter = res_prof.handler = res_prof.leave = res_prof.guest = 0;
+		res_prof.n = 0;
+	}
+	res_prof.last_end = rdtsc();
+}
+#endif
+
 void rm_dispatch(struct rm_regs *r)
 {
+#ifdef VHDBOOT_PROFILE
+	uint64_t t0 = rdtsc();
+#endif
 	resident_report_refusals();
 	switch (r->vector) {
 	case 0x13:
@@ -71,6 +106,10 @@ void rm_dispatch(struct rm_regs *r)
 		r->flags |= RM_FLAG_CF;
 		break;
 	}
+#ifdef VHDBOOT_PROFILE
+	if (r->vector == 0x13)
+		resident_profile(t0, rdtsc());
+#endif
 }
 
 int resident_install(uint8_t ndrives, int bios_calls, uint32_t table_bytes)
