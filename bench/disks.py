@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """disks.py: sequential INT 13h AH=42h read throughput per disk controller: vhdboot's backends vs SeaBIOS on the raw disk.
 
-    bench/disks.py [--mib N] [--keep]
+    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--build DIR] [--keep]
 
 For each controller QEMU emulates (IDE on PIIX3, AHCI on ICH9, NVMe), one run measures:
   SeaBIOS's own INT 13h reading the raw disk on that controller (the baseline), and
@@ -14,6 +14,9 @@ with 64 sectors per AH=42h call and prints TSC ticks for the loop with a PIT cal
 (as bench/int13_read.py). Prints MiB/s per configuration and the ratio to SeaBIOS on the same
 controller (target >= 1.0), and to MEMDISK (syslinux's, loaded by GRUB with the raw image as its
 initrd: the same data served from RAM; issue target with DMA: >= 1.0).
+With --repeat N, N rounds run every configuration once each (baseline and candidates interleaved
+in every round) and each ratio is the median of the per-round ratios with its min-max spread, so a
+load change on a shared host moves both sides of a ratio together.
 No pass/fail: numbers only (a read error makes the exit status 1).
 """
 import argparse
@@ -82,12 +85,16 @@ def measure_memdisk(raw, mib, work):
             "errs": b["END"]["errs"]}
 
 
+FIRMWARE = {"iso": fh.ISO, "elf": os.path.join(ROOT, "build", "vhdboot.elf")}
+
+
 def iso_for(cmdline, work, cache={}):
     if cmdline == "":
-        return fh.ISO
+        return FIRMWARE["iso"]
     if cmdline not in cache:
         out = os.path.join(work, "vhdboot-%s.iso" % cmdline.replace("=", "-"))
-        fh.run_tool(["sh", os.path.join(ROOT, "tools", "mkiso.sh"), cmdline, out])
+        subprocess.run(["sh", os.path.join(ROOT, "tools", "mkiso.sh"), cmdline, out], check=True, capture_output=True,
+                       env=dict(os.environ, VHDBOOT_ELF=FIRMWARE["elf"]))
         cache[cmdline] = out
     return cache[cmdline]
 
@@ -104,41 +111,91 @@ def measure(label, ctrl, cmdline, must, raw, fixed, mib, work):
         print("%s: the boot log lacks %r: not the backend meant\n%s" % (label, must, run.describe()), file=sys.stderr)
         return None
     secs = b["END"]["tsc"] / (b["CAL"]["tsc50ms"] * 20)
+    prof = [line for _, line in run.lines if line.startswith("prof: ")]
+    if prof:   # a PROFILE=1 firmware (--build): its last per-call breakdown
+        print("%s: %s" % (label, prof[-1]), flush=True)
     return {"label": label, "ctrl": ctrl, "base": cmdline is None, "s": secs, "mibs": mib / secs, "errs": b["END"]["errs"]}
+
+
+def stats(xs):
+    """(median, min, max) of a non-empty list."""
+    xs = sorted(xs)
+    n = len(xs)
+    med = xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+    return med, xs[0], xs[-1]
+
+
+def fmt_ratio(xs):
+    """'median (min-max)' of per-round ratios, or '-'."""
+    if not xs:
+        return "-"
+    med, lo, hi = stats(xs)
+    return "%.2f (%.2f-%.2f)" % (med, lo, hi) if len(xs) > 1 else "%.2f" % med
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mib", type=int, default=256, help="MiB read per configuration (default 256)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds; each round runs every configuration once, baselines interleaved (default 1)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated controllers to measure (IDE, AHCI, NVMe, RAM for MEMDISK; default all)")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"),
+                    help="the firmware's build directory (vhdboot.iso, vhdboot.elf); e.g. build/prof for the profile "
+                         "build of `make BUILD=build/prof PROFILE=1 build/prof/vhdboot.iso`, whose per-call cycle "
+                         "breakdown is printed")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
-    for f in (fh.ISO, fh.VHDTOOL, fh.GUEST_BIN):
+    FIRMWARE["iso"] = os.path.join(a.build, "vhdboot.iso")
+    FIRMWARE["elf"] = os.path.join(a.build, "vhdboot.elf")
+    for f in (FIRMWARE["iso"], FIRMWARE["elf"], fh.VHDTOOL, fh.GUEST_BIN):
         if not os.path.exists(f):
             sys.exit("disks.py: %s is missing (run make first)" % f)
+    only = {c.strip().lower() for c in a.only.split(",") if c.strip()}
+    configs = [c for c in CONFIGS if not only or c[1].lower() in only]
+    want_md = (not only or "ram" in only) and os.path.exists(MEMDISK)
+    if (not only or "ram" in only) and not os.path.exists(MEMDISK):
+        print("disks.py: %s missing (Debian package syslinux): no MEMDISK row" % MEMDISK, file=sys.stderr)
     work = tempfile.mkdtemp(prefix="disksbench-", dir=os.path.join(ROOT, "build"))
     try:
         raw = os.path.join(work, "data.raw")
         build_image(raw, a.mib)
         fixed = fh.vhdtool_vhd(raw, os.path.join(work, "fixed.vhd"), "fixed")
-        res = [measure(*c, raw, fixed, a.mib, work) for c in CONFIGS]
-        md = measure_memdisk(raw, a.mib, work) if os.path.exists(MEMDISK) else None
-        if not os.path.exists(MEMDISK):
-            print("disks.py: %s missing (Debian package syslinux): no MEMDISK row" % MEMDISK, file=sys.stderr)
-        print("disks: %d MiB sequential, AH=42h x 64 sectors, fixed VHD, QEMU TCG (%s), -m 256" % (a.mib, fh.QEMU))
-        print("%-28s %9s %9s %18s %12s %5s" % ("configuration", "guest s", "MiB/s", "vs SeaBIOS same ctl",
+        rounds, failed = [], False
+        for rnd in range(a.repeat):
+            # One round: every configuration once, in table order (a controller's SeaBIOS baseline right
+            # before its vhdboot runs), so baseline and candidates share the load of the same minutes.
+            res = {c[0]: measure(*c, raw, fixed, a.mib, work) for c in configs}
+            if want_md:
+                res["MEMDISK"] = measure_memdisk(raw, a.mib, work)
+            failed |= any(r is None or r["errs"] for r in res.values())
+            rounds.append(res)
+            if a.repeat > 1:
+                print("round %d/%d: %s" % (rnd + 1, a.repeat, "  ".join(
+                    "%s %.1f" % (k.split(" (")[0], r["mibs"]) for k, r in res.items() if r)), flush=True)
+        print("disks: %d MiB sequential, AH=42h x 64 sectors, fixed VHD, QEMU TCG (%s), -m 256, %d round(s)%s"
+              % (a.mib, fh.QEMU, a.repeat, "; ratios: median of the per-round ratios (min-max)" if a.repeat > 1 else ""))
+        print("%-28s %9s %9s %22s %22s %5s" % ("configuration", "guest s", "MiB/s", "vs SeaBIOS same ctl",
                                                "vs MEMDISK", "errs"))
-        base = {}
-        for r in res:
-            if not r:
+        base_label = {c[1]: c[0] for c in configs if c[2] is None}
+        for label, ctrl, cmdline, _ in configs + ([("MEMDISK", "RAM", None, None)] if want_md else []):
+            got = [r[label] for r in rounds if r.get(label)]
+            if not got:
+                print("%-28s %9s" % (label, "failed"))
                 continue
-            if r["base"]:
-                base[r["ctrl"]] = r["mibs"]
-            ratio = "%.2f" % (r["mibs"] / base[r["ctrl"]]) if r["ctrl"] in base and not r["base"] else "(baseline)" if r["base"] else "-"
-            vsmd = "%.2f" % (r["mibs"] / md["mibs"]) if md and not r["base"] else "-"
-            print("%-28s %9.2f %9.1f %18s %12s %5d" % (r["label"], r["s"], r["mibs"], ratio, vsmd, r["errs"]))
-        if md:
-            print("%-28s %9.2f %9.1f %18s %12s %5d" % (md["label"], md["s"], md["mibs"], "-", "(baseline)", md["errs"]))
-        return 0 if all(res) and md is not None and not any(r["errs"] for r in res + [md]) else 1
+            secs = stats([g["s"] for g in got])[0]
+            mibs = stats([g["mibs"] for g in got])[0]
+            errs = sum(g["errs"] for g in got)
+            if label == "MEMDISK":
+                print("%-28s %9.2f %9.1f %22s %22s %5d" % (got[0]["label"], secs, mibs, "-", "(baseline)", errs))
+                continue
+            vs_sea = "(baseline)" if cmdline is None else fmt_ratio(
+                [r[label]["mibs"] / r[base_label[ctrl]]["mibs"] for r in rounds
+                 if r.get(label) and ctrl in base_label and r.get(base_label[ctrl])])
+            vs_md = "-" if cmdline is None else fmt_ratio(
+                [r[label]["mibs"] / r["MEMDISK"]["mibs"] for r in rounds if r.get(label) and r.get("MEMDISK")])
+            print("%-28s %9.2f %9.1f %22s %22s %5d" % (label, secs, mibs, vs_sea, vs_md, errs))
+        return 1 if failed else 0
     finally:
         if a.keep:
             print("work directory kept: %s" % work)

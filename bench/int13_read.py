@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """int13_read.py: sequential INT 13h AH=42h read throughput: SeaBIOS on a raw disk vs vhdboot on fixed and dynamic VHDs.
 
-    bench/int13_read.py [--mib N] [--no-127g] [--keep]
+    bench/int13_read.py [--mib N] [--repeat N] [--configs abcde] [--ram] [--no-127g] [--keep]
 
 One run measures, on the same machine and the same data:
   (a) the raw disk read through SeaBIOS's own INT 13h (raw image booted directly, no ISO)
@@ -18,6 +18,8 @@ d/c, e/c (VHDX vs the same data as a dynamic VHD: target >= 0.95).
 Then boots an empty 127 GiB dynamic VHD (vhdtool create + write of the guest)
 and the same as a 127 GiB dynamic VHDX (qemu-img create + qemu-io write), and
 reports the firmware's logged time from kernel entry to the guest jump.
+With --repeat N the five configurations run N times interleaved (a b c d e, a b c d e, ...) and
+every ratio is the median of the N per-round ratios, printed with its min-max spread.
 No pass/fail: numbers only (a read error is reported, and makes the exit status 1).
 """
 import argparse
@@ -47,8 +49,8 @@ def build_image(path, mib):
             out.write(rnd.randbytes(1 << 20))
 
 
-def measure(name, drives, iso, mib, workdir):
-    run = fh.run_qemu(drives, iso=iso, timeout=600, workdir=workdir)
+def measure(name, drives, iso, mib, workdir, mem=256):
+    run = fh.run_qemu(drives, iso=iso, timeout=900, workdir=workdir, mem=mem)
     b = run.log.bench
     if run.rc != fh.EXIT_DONE or not {"CAL", "START", "END"} <= set(b):
         print("%s: the guest did not finish (rc=%s)\n%s" % (name, run.rc, run.describe()), file=sys.stderr)
@@ -62,9 +64,30 @@ def measure(name, drives, iso, mib, workdir):
             "total_s": run.elapsed}
 
 
+def median(xs):
+    """Median of a non-empty list."""
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def spread(rounds, i, j, key):
+    """'median (min-max)' of configuration i's key over configuration j's, per round; '-' if none."""
+    rs = [rr[i][key] / rr[j][key] for rr in rounds if rr[i] and rr[j]]
+    if not rs:
+        return "-"
+    return "%.2f (%.2f-%.2f)" % (median(rs), min(rs), max(rs)) if len(rs) > 1 else "%.2f" % rs[0]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mib", type=int, default=256, help="MiB read per configuration (default 256)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of all configurations (a b c d e, a b c d e, ...); ratios are per-round medians")
+    ap.add_argument("--configs", default="abcde", help="configurations to run, by letter (default abcde)")
+    ap.add_argument("--ram", action="store_true",
+                    help="serve b..e from RAM (each image a GRUB module, drivers/ramdisk.c) instead of an IDE disk: "
+                         "no emulated disk I/O, so the format's own cost is what differs")
     ap.add_argument("--no-127g", action="store_true", help="skip the 127 GiB time-to-jump run")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
@@ -78,29 +101,62 @@ def main():
         build_image(raw, a.mib)
         fixed = fh.vhdtool_vhd(raw, os.path.join(work, "fixed.vhd"), "fixed")
         dyn = fh.vhdtool_vhd(raw, os.path.join(work, "dynamic.vhd"), "dynamic", "2M")
-        res = [measure("a raw, SeaBIOS INT 13h", [(0, raw)], None, a.mib, work),
-               measure("b fixed VHD, vhdboot", [(0, fixed)], fh.ISO, a.mib, work),
-               measure("c dynamic VHD 2M, vhdboot", [(0, dyn)], fh.ISO, a.mib, work)]
+        images = [("a raw, SeaBIOS INT 13h", [(0, raw)], None),
+                  ("b fixed VHD, vhdboot", [(0, fixed)], fh.ISO),
+                  ("c dynamic VHD 2M, vhdboot", [(0, dyn)], fh.ISO)]
         for tag, block in (("d", "2M"), ("e", "32M")):
             vx = os.path.join(work, "dynamic-%s.vhdx" % block)
             fh.run_tool([fh.QEMU_IMG, "convert", "-f", "raw", "-O", "vhdx", "-o",
                          "subformat=dynamic,block_size=%s" % block, raw, vx])
-            res.append(measure("%s dynamic VHDX %s, vhdboot" % (tag, block), [(0, vx)], fh.ISO, a.mib, work))
+            images.append(("%s dynamic VHDX %s, vhdboot" % (tag, block), [(0, vx)], fh.ISO))
+        images = [im for im in images if im[0][0] in a.configs]
+        mem = 256
+        if a.ram:
+            # The image as a GRUB module on the CD, no hard disk: vhdboot serves it from RAM (module0).
+            mem = 2 * a.mib + 320
+            served = []
+            for name, drives, iso in images:
+                if iso is None:
+                    served.append((name, drives, iso))
+                    continue
+                out = os.path.join(work, "ram-%s.iso" % name[0])
+                env = dict(os.environ, VHDBOOT_MODULES="%s=/images/disk%s" % (drives[0][1], os.path.splitext(drives[0][1])[1]))
+                subprocess.run(["sh", os.path.join(ROOT, "tools", "mkiso.sh"), "", out], env=env, check=True,
+                               capture_output=True)
+                served.append((name.replace("vhdboot", "vhdboot RAM"), [], out))
+            images = served
+        # Rounds: every configuration once per round, in the same order (a b c d e a b c d e ...), so
+        # each round's ratios compare runs made minutes apart under the same host load.
+        rounds = []
+        for rnd in range(a.repeat):
+            rounds.append([measure(name, drives, iso, a.mib, work, mem) for name, drives, iso in images])
+            if a.repeat > 1:
+                print("round %d/%d: %s" % (rnd + 1, a.repeat, "  ".join(
+                    "%s %.1f" % (r["name"][0], r["mibs"]) for r in rounds[-1] if r)), flush=True)
+        res = [r for rr in rounds for r in rr]
 
-        print("int13_read: %d MiB sequential, AH=42h x 64 sectors, QEMU TCG (%s), -m 256" % (a.mib, fh.QEMU))
+        print("int13_read: %d MiB sequential, AH=42h x 64 sectors, QEMU TCG (%s), -m %d, %d round(s)%s"
+              % (a.mib, fh.QEMU, mem, a.repeat, ", images in RAM (GRUB modules)" if a.ram else ""))
         print("%-28s %10s %10s %12s %10s %5s" % ("configuration", "guest s", "MiB/s", "wall MiB/s", "jump ms", "errs"))
-        for r in res:
-            if r:
-                print("%-28s %10.2f %10.1f %12.1f %10s %5d" % (r["name"], r["guest_s"], r["mibs"], r["wall_mibs"],
-                                                              r["jump_ms"] if r["jump_ms"] is not None else "-", r["errs"]))
-        if all(res):
-            base = res[0]
-            for r in res[1:]:
-                print("ratio %s / a: %.2f (guest TSC), %.2f (wall)   [target >= 1.0]"
-                      % (r["name"][0], r["mibs"] / base["mibs"], r["wall_mibs"] / base["wall_mibs"]))
-            for r in res[3:]:
-                print("ratio %s / c (VHDX vs dynamic VHD): %.2f (guest TSC), %.2f (wall)   [target >= 0.95]"
-                      % (r["name"][0], r["mibs"] / res[2]["mibs"], r["wall_mibs"] / res[2]["wall_mibs"]))
+        for i, (name, _, _) in enumerate(images):
+            got = [rr[i] for rr in rounds if rr[i]]
+            if not got:
+                print("%-28s %10s" % (name, "failed"))
+                continue
+            jumps = [g["jump_ms"] for g in got if g["jump_ms"] is not None]
+            print("%-28s %10.2f %10.1f %12.1f %10s %5d" % (
+                name, median([g["guest_s"] for g in got]), median([g["mibs"] for g in got]),
+                median([g["wall_mibs"] for g in got]), median(jumps) if jumps else "-", sum(g["errs"] for g in got)))
+        note = "median (min-max) of %d per-round ratios" % a.repeat if a.repeat > 1 else "one round"
+        at = {name[0]: i for i, (name, _, _) in enumerate(images)}
+        for tag in "bcde":
+            if tag in at and "a" in at:
+                print("ratio %s / a: %s (guest TSC), %s (wall)   [target >= 1.0; %s]"
+                      % (tag, spread(rounds, at[tag], at["a"], "mibs"), spread(rounds, at[tag], at["a"], "wall_mibs"), note))
+        for tag in "de":
+            if tag in at and "c" in at:
+                print("ratio %s / c (VHDX vs dynamic VHD): %s (guest TSC), %s (wall)   [target >= 0.95; %s]"
+                      % (tag, spread(rounds, at[tag], at["c"], "mibs"), spread(rounds, at[tag], at["c"], "wall_mibs"), note))
 
         if not a.no_127g:
             big = os.path.join(work, "big127g.vhd")

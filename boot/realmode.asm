@@ -21,9 +21,13 @@
 ;   the boot copy at RM_BOOT_LINEAR (free memory after the BDA), rewritten
 ;     before every trip B until the resident copy exists, so real-mode calls
 ;     work before and without it.
-; The low allocation behind the resident copy (kernel/resident.c) holds the
-; stub, then a real-mode stack for trip B from the resident handler, then
-; (when a BIOS disk serves an image) a bounce buffer; none is guest memory.
+; The stub's code comes first; its variables (everything the stub writes)
+; start RM_DATA_OFF (4 KiB) after its start, so in every copy they are in
+; another page than the code (see rm_stub_data for why). The low
+; allocation of the resident copy (kernel/resident.c) is a code page
+; (hand-over table, stub code, the BIOS backend's bounce buffer) and the
+; variables' page (variables, the real-mode stack trip B uses from the
+; resident handler, the BIOS call packet area); none is guest memory.
 ;
 ; Two kinds of trip:
 ;   A (guest -> us): INT 13h/15h/18h/19h in real mode -> rm_service saves the
@@ -56,6 +60,7 @@ RM_MAX_DEPTH    equ 2               ; trips B in flight at once (B -> A -> B)
 
 RM_STACK_B      equ 0x7C00          ; trip B real-mode stack top from the boot sequence (below the MBR)
 RM_BOOT_LINEAR  equ 0x0600          ; the boot copy of the stub (free memory after the BDA)
+RM_DATA_OFF     equ 0x1000          ; the stub's variables, from its start (a page away from its code)
 RM_STACK_SIZE   equ 8192            ; trip A protected-mode stack
 BOOT_STACK_SIZE equ 16384
 
@@ -68,7 +73,10 @@ extern mb_load_phys, __bss_start, __bss_end
 
 global _start, kernel_base, boot_tsc, rm_low
 global rm_relocate, rm_place_stub, rm_trip, rm_boot, rm_halt, rm_trip_depth
-global rm_stub_start, rm_stub_end
+global rm_stub_start, rm_stub_end, rm_stub_code_end, rm_stub_data
+%ifdef VHDBOOT_PROFILE
+global rm_prof_in, rm_prof_out
+%endif
 global rm_int13_entry, rm_int15_entry, rm_int18_entry, rm_int19_entry
 global rm_ndrives, rm_bios_hd, rm_orig13, rm_orig15, rm_orig18, rm_orig19
 global rm_calls, rm_v86_count, rm_busy_count, rm_tag, rm_trips, rm_trips_refused
@@ -268,11 +276,28 @@ rm_place_stub:
 	sub eax, [kernel_base]
 	mov [rm_low], eax
 	mov edi, eax
-	mov esi, rm_stub_start
-	mov ecx, (rm_stub_end - rm_stub_start + 3) / 4
-	rep movsd
+	call rm_copy_stub
 	pop edi
 	pop esi
+	ret
+
+; ----------------------------------------------------------------------
+; rm_copy_stub: copy the stub's code and its variables (RM_DATA_OFF further
+; on) to EDI; the bytes between them are not written (kernel/resident.c
+; puts the hand-over table's neighbours and the bounce buffer there).
+; Mode: 32-bit PM. In: EDI = the copy (kernel pointer). Clobbers ECX, ESI.
+; ----------------------------------------------------------------------
+rm_copy_stub:
+	push edi
+	mov esi, rm_stub_start
+	mov ecx, (rm_stub_code_end - rm_stub_start + 3) / 4
+	rep movsd
+	mov edi, [esp]
+	add edi, RM_DATA_OFF
+	mov esi, rm_stub_data
+	mov ecx, (rm_stub_end - rm_stub_data + 3) / 4
+	rep movsd
+	pop edi
 	ret
 
 ; ----------------------------------------------------------------------
@@ -371,9 +396,7 @@ rm_b_prepare:
 	mov ebx, RM_BOOT_LINEAR
 	sub ebx, [kernel_base]
 	mov edi, ebx
-	mov esi, rm_stub_start
-	mov ecx, (rm_stub_end - rm_stub_start + 3) / 4
-	rep movsd
+	call rm_copy_stub
 	mov word [ebx + R(rm_callrm_ptr) + 2], RM_BOOT_LINEAR >> 4
 	mov ecx, [kernel_base]
 	add ecx, rm_gdt
@@ -467,42 +490,6 @@ rm_stub_start:
 	jmp rm_int13_entry                  ; (nothing jumps here; keeps offset 0 harmless)
 	align 4
 rm_tag:         db "VHDBOOT", 0         ; lets tests and OS tools find the stub
-rm_gdtr:        dw rm_gdt_end - rm_gdt - 1
-                dd 0                    ; linear address of the kernel's GDT
-rm_stub_seg:    dw 0                    ; our own real-mode segment
-rm_ret_ptr:     dw R(rm_ret_real), 0    ; far pointer: trip A back in real mode
-rm_callrm_ptr:  dw R(rm_call_real), 0   ; far pointer: trip B arriving in real mode
-rm_ivt_idtr:    dw 0x3FF
-                dd 0                    ; the real-mode IVT
-rm_b_ss:        dw 0                    ; trip B's stack from the resident handler
-rm_b_sp:        dw 0
-rm_go_ss:       dw 0                    ; trip B: the stack of this trip
-rm_go_sp:       dw 0
-align 4
-rm_call_ptr:    dd 0                    ; trip B: the vector number, then the far pointer called
-rm_call_op:     db 0                    ; trip B: RM_OP_*
-align 4
-                                        ; previous vectors (seg:off as in the IVT); INT 13h's is
-                                        ; in the safe hook at rm_int13_entry
-rm_orig15:      dd 0
-rm_orig18:      dd 0
-rm_orig19:      dd 0
-rm_save_esp:    dd 0                    ; trip A: the guest's stack
-rm_calls:       dd 0                    ; trip A count (statistics)
-rm_save_ss:     dw 0
-rm_save_fs:     dw 0
-rm_save_gs:     dw 0
-rm_v86_count:   dw 0                    ; calls refused because the CPU was in V86 mode
-rm_busy_count:  dw 0                    ; calls refused because we were already inside
-rm_save_idtr:   dw 0
-                dd 0
-rm_ndrives:     db 0                    ; emulated hard disks (0x80 ..)
-rm_bios_hd:     db 0                    ; hard disks the BIOS had (now shifted up)
-rm_busy:        db 0
-rm_a20_saved:   db 0                    ; port 92h as the guest had it
-align 4
-rm_frame:       times RM_REGS_SIZE db 0 ; trip A: struct rm_regs
-rm_callframe:   times RM_REGS_SIZE db 0 ; trip B: struct rm_regs in/out
 
 ; ----------------------------------------------------------------------
 ; rm_int13_entry: INT 13h hook.
@@ -523,7 +510,7 @@ rm_callframe:   times RM_REGS_SIZE db 0 ; trip B: struct rm_regs in/out
 ; one this hook chains to), flags at +23 (0: none defined by vhdboot).
 ; Windows drivers of that family (WinVBlock, FiraDisk) and FreeBSD's loader
 ; walk the INT 13h chain through it; no mBFT (it describes a RAM disk).
-; 27 bytes in the stub, no conventional memory beyond the stub's 1 KiB.
+; 27 bytes in the stub's code page.
 ; ----------------------------------------------------------------------
 rm_int13_entry:
 	jmp short rm_int13_body
@@ -631,6 +618,11 @@ rm_service:
 	mov [cs:F(ESI)], esi
 	mov [cs:F(EDI)], edi
 	mov [cs:F(EBP)], ebp
+%ifdef VHDBOOT_PROFILE
+	rdtsc                           ; profile build: trip A starts (EAX, EDX saved above)
+	mov [cs:R(rm_prof_in)], eax
+	mov [cs:R(rm_prof_in) + 4], edx
+%endif
 	mov [cs:F(DS)], ds
 	mov [cs:F(ES)], es
 	mov [cs:R(rm_save_fs)], fs
@@ -704,6 +696,11 @@ rm_ret_real:
 	and al, 0xFC
 	out 0x92, al
 .a20_kept:
+%ifdef VHDBOOT_PROFILE
+	rdtsc                           ; profile build: trip A is back in real mode (EAX, EDX restored below)
+	mov [cs:R(rm_prof_out)], eax
+	mov [cs:R(rm_prof_out) + 4], edx
+%endif
 	mov ss, [cs:R(rm_save_ss)]
 	mov esp, [cs:R(rm_save_esp)]
 	mov bp, sp
@@ -830,7 +827,64 @@ rm_hlt_forever:
 	hlt
 	jmp .h
 
+rm_stub_code_end:
+
+; The stub's variables: RM_DATA_OFF bytes after its start, so that in every
+; copy they lie in another 4 KiB page than its code (the allocation in
+; kernel/resident.c keeps the code's page free of anything written per call).
+; Why: an emulator that translates code (QEMU TCG) tracks writes to pages
+; holding translated code and takes a slow path on every one; the variables
+; below are written dozens of times per INT 13h call (measured in
+; docs/perf.md: 20 us of a trip A at 2 GHz).
+	times RM_DATA_OFF - ($ - rm_stub_start) db 0
+rm_stub_data:
+rm_gdtr:        dw rm_gdt_end - rm_gdt - 1
+                dd 0                    ; linear address of the kernel's GDT
+rm_stub_seg:    dw 0                    ; our own real-mode segment
+rm_ret_ptr:     dw R(rm_ret_real), 0    ; far pointer: trip A back in real mode
+rm_callrm_ptr:  dw R(rm_call_real), 0   ; far pointer: trip B arriving in real mode
+rm_ivt_idtr:    dw 0x3FF
+                dd 0                    ; the real-mode IVT
+rm_b_ss:        dw 0                    ; trip B's stack from the resident handler
+rm_b_sp:        dw 0
+rm_go_ss:       dw 0                    ; trip B: the stack of this trip
+rm_go_sp:       dw 0
+align 4
+rm_call_ptr:    dd 0                    ; trip B: the vector number, then the far pointer called
+rm_call_op:     db 0                    ; trip B: RM_OP_*
+align 4
+                                        ; previous vectors (seg:off as in the IVT); INT 13h's is
+                                        ; in the safe hook at rm_int13_entry (code page: written once)
+rm_orig15:      dd 0
+rm_orig18:      dd 0
+rm_orig19:      dd 0
+rm_save_esp:    dd 0                    ; trip A: the guest's stack
+rm_calls:       dd 0                    ; trip A count (statistics)
+rm_save_ss:     dw 0
+rm_save_fs:     dw 0
+rm_save_gs:     dw 0
+rm_v86_count:   dw 0                    ; calls refused because the CPU was in V86 mode
+rm_busy_count:  dw 0                    ; calls refused because we were already inside
+rm_save_idtr:   dw 0
+                dd 0
+rm_ndrives:     db 0                    ; emulated hard disks (0x80 ..)
+rm_bios_hd:     db 0                    ; hard disks the BIOS had (now shifted up)
+rm_busy:        db 0
+rm_a20_saved:   db 0                    ; port 92h as the guest had it
+align 4
+rm_frame:       times RM_REGS_SIZE db 0 ; trip A: struct rm_regs
+rm_callframe:   times RM_REGS_SIZE db 0 ; trip B: struct rm_regs in/out
+%ifdef VHDBOOT_PROFILE
+rm_prof_in:     dq 0                    ; TSC when trip A had saved the guest's registers
+rm_prof_out:    dq 0                    ; TSC when trip A was back in real mode
+%endif
 	align 4
 rm_stub_end:
+
+; The boot copy's variables end below RESIDENT_BOOT_SCRATCH (kernel/resident.h, 1780h):
+; this fails to assemble when they outgrow RM_BOOT_VARS_MAX.
+RM_BOOT_VARS_MAX equ 0x1780 - RM_BOOT_LINEAR - RM_DATA_OFF
+section .note.vhdboot.asserts noalloc noexec nowrite progbits
+	times RM_BOOT_VARS_MAX - (rm_stub_end - rm_stub_data) db 0
 
 section .note.GNU-stack noalloc noexec nowrite progbits

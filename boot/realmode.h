@@ -32,8 +32,9 @@ void rm_halt(void) __attribute__((noreturn));
 /* Trips B in flight, made and refused (statistics and tests). */
 extern volatile uint32_t rm_trip_depth, rm_trips, rm_trips_refused;
 
-/* The real-mode stub image inside the kernel (copied by rm_place_stub, and to 0:0600 for boot-time trips). */
-extern uint8_t rm_stub_start[], rm_stub_end[];
+/* The real-mode stub image inside the kernel (copied by rm_place_stub, and to 0:0600 for boot-time trips):
+ * code [rm_stub_start, rm_stub_code_end), its variables [rm_stub_data, rm_stub_end) 4 KiB after its start. */
+extern uint8_t rm_stub_start[], rm_stub_end[], rm_stub_code_end[], rm_stub_data[];
 /* Entry points and variables inside the stub (use RM_OFF / RM_LIVE). */
 extern uint8_t rm_int13_entry[], rm_int15_entry[], rm_int18_entry[], rm_int19_entry[];
 extern uint8_t rm_ndrives[], rm_bios_hd[], rm_orig13[], rm_orig15[], rm_orig18[], rm_orig19[];

@@ -53,8 +53,43 @@ static void __attribute__((noreturn)) resident_guest_stopped(uint16_t vector)
 	rm_halt();
 }
 
+#ifdef VHDBOOT_PROFILE
+#include "io.h"                   /* rdtsc */
+extern uint8_t rm_prof_in[], rm_prof_out[];
+#define RES_PROF_EVERY 2048u
+
+/* Profile build: cycles per call of each part of the guest's INT 13h round trip, summed over RES_PROF_EVERY calls. */
+static struct {
+	uint64_t enter, handler, leave, guest, last_end;
+	uint32_t n;
+} res_prof;
+
+/* Profile build, at C entry (t0) and exit (t1): account one call; every RES_PROF_EVERY calls, log the means. */
+static void resident_profile(uint64_t t0, uint64_t t1)
+{
+	uint64_t in = *RM_LIVE(volatile uint64_t, rm_prof_in), out = *RM_LIVE(volatile uint64_t, rm_prof_out);
+	if (res_prof.last_end && out > res_prof.last_end && in > out) {
+		res_prof.leave += out - res_prof.last_end;   /* the previous call: C exit -> real mode */
+		res_prof.guest += in - out;                  /* the guest between two calls, the stub's entry included */
+	}
+	res_prof.enter += t0 - in;
+	res_prof.handler += t1 - t0;
+	if (++res_prof.n == RES_PROF_EVERY) {
+		con_printf("prof: %u calls, cycles per call: enter %u, handler %u, leave %u, guest+stub entry %u\n",
+			   res_prof.n, (unsigned)(res_prof.enter / res_prof.n), (unsigned)(res_prof.handler / res_prof.n),
+			   (unsigned)(res_prof.leave / res_prof.n), (unsigned)(res_prof.guest / res_prof.n));
+		res_prof.enter = res_prof.handler = res_prof.leave = res_prof.guest = 0;
+		res_prof.n = 0;
+	}
+	res_prof.last_end = rdtsc();
+}
+#endif
+
 void rm_dispatch(struct rm_regs *r)
 {
+#ifdef VHDBOOT_PROFILE
+	uint64_t t0 = rdtsc();
+#endif
 	resident_report_refusals();
 	switch (r->vector) {
 	case 0x13:
@@ -71,39 +106,51 @@ void rm_dispatch(struct rm_regs *r)
 		r->flags |= RM_FLAG_CF;
 		break;
 	}
+#ifdef VHDBOOT_PROFILE
+	if (r->vector == 0x13)
+		resident_profile(t0, rdtsc());
+#endif
 }
 
 int resident_install(uint8_t ndrives, int bios_calls, uint32_t table_bytes)
 {
-	uint32_t bytes = (uint32_t)(rm_stub_end - rm_stub_start);
-	uint32_t need = (bytes + 15u) & ~15u;
-	if (bios_calls)
-		need += RESIDENT_RM_STACK + RESIDENT_SCRATCH + RESIDENT_BOUNCE;
-	uint32_t kb = (need + 1023) / 1024;
+	/*
+	 * Layout, from the new 40:13 (a page boundary) up to the old one:
+	 *   code page: [hand-over table][stub code][bounce buffer]   nothing here is written per call
+	 *   4 KiB on:  [stub variables][real-mode stack][scratch]    written on every call
+	 * The variables sit RM_OFF(rm_stub_data) = 4 KiB after the stub's start
+	 * (boot/realmode.asm), so they are in the next page whatever the
+	 * table's size. Why a page of its own for the code: under an emulator
+	 * that translates code (QEMU TCG) every write into a page holding
+	 * translated code takes a slow path; with the variables next to the
+	 * code, that doubled the cost of a trip (docs/perf.md).
+	 */
+	uint32_t code = (RM_OFF(rm_stub_code_end) + 15u) & ~15u;
+	uint32_t data_off = RM_OFF(rm_stub_data);
+	uint32_t vars = ((uint32_t)(rm_stub_end - rm_stub_data) + 15u) & ~15u;
+	uint32_t tab = (table_bytes + 15u) & ~15u;
+	uint32_t bounce = bios_calls ? RESIDENT_BOUNCE : 0;
+	uint32_t data_need = vars + (bios_calls ? RESIDENT_RM_STACK + RESIDENT_SCRATCH : 0);
 	uint16_t old_kb = rd16(BDA_BASE_KB);
-	if (kb > RESIDENT_MAX_LOW_KB || old_kb < 64 + kb || old_kb > 640)
+	uint32_t top = (uint32_t)old_kb * 1024u;
+	if (old_kb > 640 || table_bytes > 4096u || tab + code + bounce > 4096u || data_off < 4096u ||
+	    top < 64u * 1024u + tab + data_off + data_need)
 		return -1;
-	uint32_t lin = ((uint32_t)old_kb - kb) * 1024u;   /* the stub */
-	uint32_t low = lin, table = 0;
-	if (table_bytes) {            /* the table's page: below the stub, 4 KiB aligned, all ours */
-		if (table_bytes > 4096u || lin < table_bytes)
-			return -1;
-		table = low = (lin - table_bytes) & ~0xFFFu;
-	}
-	kb = ((uint32_t)old_kb * 1024u - low) / 1024u;
+	uint32_t page = (top - tab - data_off - data_need) & ~0xFFFu;   /* the highest page that fits it all */
+	uint32_t lin = page + tab;                                      /* the stub */
+	uint32_t kb = (top - page) / 1024u;
 	if (kb > RESIDENT_MAX_LOW_KB || old_kb < 64 + kb)
 		return -1;
 	uint16_t new_kb = (uint16_t)(old_kb - kb);
 
 	memset(&resident, 0, sizeof(resident));
-	resident.stub_bytes = bytes;
-	resident.table_linear = table;
-	if (bios_calls) {         /* the bounce buffer at the end, the stack gets the rest */
-		uint32_t stub_area = (uint32_t)old_kb * 1024u - lin;
+	resident.stub_bytes = data_off + (uint32_t)(rm_stub_end - rm_stub_data);   /* code to the last variable */
+	resident.table_linear = table_bytes ? page : 0;
+	if (bios_calls) {
 		resident.bounce_bytes = RESIDENT_BOUNCE;
-		resident.bounce_linear = lin + stub_area - RESIDENT_BOUNCE;
-		resident.scratch_linear = resident.bounce_linear - RESIDENT_SCRATCH;
-		resident.stack_top = stub_area - RESIDENT_BOUNCE - RESIDENT_SCRATCH;
+		resident.bounce_linear = lin + code;
+		resident.scratch_linear = top - RESIDENT_SCRATCH;
+		resident.stack_top = resident.scratch_linear - lin;   /* the stack: from the variables up to the scratch */
 	}
 	resident.old_base_kb = old_kb;
 	resident.new_base_kb = new_kb;

@@ -4,18 +4,18 @@
 
 #include <stdint.h>
 
-#define RESIDENT_MAX_LOW_KB 12u         /* most conventional memory we take (stub 4 KiB + a page-aligned hand-over table) */
+#define RESIDENT_MAX_LOW_KB 12u         /* most conventional memory we take (a code page, a data page, rounding) */
 #define RESIDENT_RM_STACK 768u          /* least real-mode stack kept for BIOS calls from the resident handler */
 #define RESIDENT_BOUNCE 2048u           /* resident bounce buffer for BIOS disk calls (4 sectors) */
 #define RESIDENT_SCRATCH 96u            /* resident scratch for a BIOS call's packet (DAP, AH=48h buffer) */
-#define RESIDENT_BOOT_SCRATCH 0x0F80u   /* boot-time scratch: linear 0F80h-0FFFh (after the stub's boot copy) */
-#define RESIDENT_BOOT_BOUNCE 0x1000u    /* boot-time bounce buffer: linear 1000h-6FFFh (free until the guest runs) */
-#define RESIDENT_BOOT_BOUNCE_BYTES 0x6000u
+#define RESIDENT_BOOT_SCRATCH 0x1780u   /* boot-time scratch: linear 1780h-17FFh (after the boot copy's variables at 1600h) */
+#define RESIDENT_BOOT_BOUNCE 0x1800u    /* boot-time bounce buffer: linear 1800h-6FFFh (free until the guest runs) */
+#define RESIDENT_BOOT_BOUNCE_BYTES 0x5800u
 
 /* What resident_install did (for the log and the guest-memory checks). */
 struct resident_info {
 	uint32_t stub_linear;     /* where the low stub lives */
-	uint32_t stub_bytes;      /* its size */
+	uint32_t stub_bytes;      /* its size: code, gap, variables (RM_OFF(rm_stub_data) + their size) */
 	uint32_t stack_top;       /* real-mode stack for BIOS calls: stub_linear + [stub, stack_top); 0 if none */
 	uint32_t scratch_linear;  /* resident scratch (RESIDENT_SCRATCH bytes) right above the stack, 0 if none */
 	uint32_t bounce_linear;   /* resident bounce buffer (0 if none) and its size */
@@ -32,15 +32,17 @@ struct resident_info {
 extern struct resident_info resident;
 
 /*
- * Take the low memory and hook: lower 40:13, copy the stub there, save and
- * patch IVT 13h/15h/18h/19h, 40:75 += ndrives. bios_calls: the resident
+ * Take the low memory and hook: lower 40:13 to a page boundary, copy the
+ * stub there, save and patch IVT 13h/15h/18h/19h, 40:75 += ndrives. The
+ * stub's code has a page of its own, its variables are in the next one
+ * (see resident.c for the layout and why). bios_calls: the resident
  * handler will call the BIOS (a BIOS disk serves an image): also reserve a
- * real-mode stack, a RESIDENT_SCRATCH packet area and a RESIDENT_BOUNCE
- * buffer behind the stub (the layout: stub, stack, scratch, bounce).
- * table_bytes > 0: also table_bytes for the hand-over table at a 4 KiB
- * boundary below the stub (resident.table_linear), so that the whole page
- * holding it is reserved, never RAM, for the OS (Linux's /dev/mem shows
- * RAM pages below 1 MiB as zeros; docs/handover.md). Call with
+ * RESIDENT_BOUNCE buffer (in the code page, after the code), a real-mode
+ * stack and a RESIDENT_SCRATCH packet area (in the variables' page).
+ * table_bytes > 0: also table_bytes for the hand-over table at the start of
+ * the code page (resident.table_linear), so that the whole page holding it
+ * is reserved, never RAM, for the OS (Linux's /dev/mem shows RAM pages
+ * below 1 MiB as zeros; docs/handover.md). Call with
  * the kernel already in its resident place. Returns 0, or -1 if it does
  * not fit (RESIDENT_MAX_LOW_KB, or 40:13 looks bogus).
  */
