@@ -78,6 +78,7 @@ global rm_stub_start, rm_stub_end, rm_stub_code_end, rm_stub_data
 global rm_prof_in, rm_prof_out
 %endif
 global rm_int13_entry, rm_int15_entry, rm_int18_entry, rm_int19_entry
+global rm_int13_body
 global rm_ndrives, rm_bios_hd, rm_orig13, rm_orig15, rm_orig18, rm_orig19
 global rm_calls, rm_v86_count, rm_busy_count, rm_tag, rm_trips, rm_trips_refused
 

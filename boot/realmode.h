@@ -36,6 +36,7 @@ extern volatile uint32_t rm_trip_depth, rm_trips, rm_trips_refused;
  * code [rm_stub_start, rm_stub_code_end), its variables [rm_stub_data, rm_stub_end) 4 KiB after its start. */
 extern uint8_t rm_stub_start[], rm_stub_end[], rm_stub_code_end[], rm_stub_data[];
 /* Entry points and variables inside the stub (use RM_OFF / RM_LIVE). */
+extern uint8_t rm_int13_body[];  /* after the safe-hook header (whose previous vector is set at install) */
 extern uint8_t rm_int13_entry[], rm_int15_entry[], rm_int18_entry[], rm_int19_entry[];
 extern uint8_t rm_ndrives[], rm_bios_hd[], rm_orig13[], rm_orig15[], rm_orig18[], rm_orig19[];
 extern uint8_t rm_calls[], rm_v86_count[], rm_busy_count[], rm_tag[];

@@ -223,8 +223,8 @@ void resident_checksum_log(void)
 {
 	extern uint8_t __ro_end[];
 	uint32_t ro = (uint32_t)(uintptr_t)__ro_end;
-	uint32_t off = (uint32_t)(rm_int13_entry - rm_stub_start);
-	uint32_t len = (uint32_t)(rm_stub_end - rm_int13_entry) & ~3u;
+	uint32_t off = (uint32_t)(rm_int13_body - rm_stub_start);   /* the safe hook's vector: set at install */
+	uint32_t len = (uint32_t)(rm_stub_code_end - rm_int13_body) & ~3u;   /* the code page only */
 	con_printf("resident: checksum fnv=%08x of code+rodata (%u bytes at %08x), stub code fnv=%08x (%u bytes at %05x)\n",
 		   resident_fnv(phys_ptr(kernel_base), ro), ro, kernel_base,
 		   resident_fnv(phys_ptr(resident.stub_linear + off), len), len, resident.stub_linear + off);

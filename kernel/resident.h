@@ -62,7 +62,7 @@ void resident_uninstall(void);
  * Log one line with FNV-1a (32-bit, over little-endian dwords) of what must
  * never change while the guest runs: the resident image's code and read-only
  * data [kernel_base, kernel_base + __ro_end) and the low stub's code
- * [stub + R(rm_int13_entry), stub + R(rm_stub_end)). A guest recomputes both
+ * [stub + R(rm_int13_body), stub + R(rm_stub_code_end)) (the code page after the safe hook's header). A guest recomputes both
  * (tests/qemu/progs/qfuzz.asm) to prove its calls left our memory intact.
  */
 void resident_checksum_log(void);

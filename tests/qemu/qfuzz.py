@@ -508,8 +508,8 @@ def elf_facts(elf=ELF):
         if len(parts) == 3:
             sym[parts[2]] = int(parts[0], 16)
     base = sym["rm_stub_start"]
-    return dict(ro_len=sym["__ro_end"], stub_off=sym["rm_int13_entry"] - base,
-                stub_len=(sym["rm_stub_end"] - sym["rm_int13_entry"]) & ~3,
+    return dict(ro_len=sym["__ro_end"], stub_off=sym["rm_int13_body"] - base,
+                stub_len=(sym["rm_stub_code_end"] - sym["rm_int13_body"]) & ~3,
                 gdtr_off=sym["rm_gdtr"] - base, tag_off=sym["rm_tag"] - base)
 
 
@@ -744,7 +744,7 @@ def _elf_ranges(elf, facts):
     assert p_type == 1 and p_vaddr == 0, "vhdboot.elf: unexpected first program header"
     ro = elf[p_offset:p_offset + facts["ro_len"]]
     syms = subprocess.run(["nm", ELF], capture_output=True, text=True, check=True).stdout
-    start = int([ln.split()[0] for ln in syms.splitlines() if ln.endswith(" rm_int13_entry")][0], 16)
+    start = int([ln.split()[0] for ln in syms.splitlines() if ln.endswith(" rm_int13_body")][0], 16)
     return ro, elf[p_offset + start:p_offset + start + facts["stub_len"]]
 
 
