@@ -447,7 +447,12 @@ static int grow_extend(void *ctx, struct ext_map *map, uint64_t bytes)
 			rc = GROW_E_FRAGMENTS;
 		if (rc)
 			goto refuse;
-		contig = g->type == FS_EXFAT && (g->contig || !g->nclus) && fd.follows;
+		/*
+		 * exFAT: clusters that follow a file held in one run make (or keep) it
+		 * NoFatChain: no FAT link to write, so no moment where the chain is
+		 * longer than the size. The FAT entries a chained file had are then unused.
+		 */
+		contig = g->type == FS_EXFAT && fd.follows && (g->contig || !g->nclus || map->count == 1);
 		/* From here on a failure leaves the volume as a power cut would: no further growth. */
 		rc = grow_fsinfo(g);
 		if (!rc && g->type == FS_EXFAT && g->contig && !contig) {

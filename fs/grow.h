@@ -80,7 +80,8 @@ struct fs_grow {
  * free count and hint invalidated (FAT32, once); free clusters (after the
  * file's last one first) marked in every FAT copy, or in the exFAT bitmap
  * (and FAT chain; a NoFatChain file that can't stay contiguous gets its
- * chain written first); the file's last cluster linked to them; the file's
+ * chain written first; a file in one run whose new clusters follow it
+ * becomes NoFatChain, so it needs no link); the file's last cluster linked to them; the file's
  * last sector copied to its new last sector (so a file that ends in a
  * trailer, the VHD footer, still does); the size in the directory entry
  * (exFAT: both lengths, NoFatChain, the set checksum, in one sector write).
