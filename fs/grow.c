@@ -22,7 +22,8 @@ static const struct grow_msg grow_msgs[GROW_E_COUNT] = {
 	[GROW_E_FULL] = { "volume-full", "the volume has no free clusters left for the file to grow" },
 	[GROW_E_TOO_BIG] = { "too-big", "the file would pass its file system's size limit (FAT: 4 GiB - 1)" },
 	[GROW_E_FRAGMENTS] = { "fragments", "the free space is too fragmented: the file's extent list is full" },
-	[GROW_E_CHAIN] = { "changed", "the file's cluster chain or directory entry is not as it was when opened" },
+	[GROW_E_CHAIN] = { "changed", "the file's cluster chain runs past its size (a growth cut short?) or its directory "
+				      "entry changed: check the volume (fsck.fat / fsck.exfat / chkdsk)" },
 	[GROW_E_BROKEN] = { "broken", "an earlier growth of this file failed part-way: no further growth" },
 };
 
