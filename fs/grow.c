@@ -19,7 +19,7 @@ static const struct grow_msg grow_msgs[GROW_E_COUNT] = {
 	[GROW_E_TEXFAT] = { "texfat", "exFAT with two FATs (TexFAT) is not grown" },
 	[GROW_E_SET] = { "entry-set", "the file's exFAT entry set spans two sectors (or has extra entries): "
 				     "its size can't be changed in one sector write" },
-	[GROW_E_FULL] = { "volume-full", "the volume has no free clusters left for the file to grow" },
+	[GROW_E_FULL] = { "volume-full", "the volume has too few free clusters left for the file to grow" },
 	[GROW_E_TOO_BIG] = { "too-big", "the file would pass its file system's size limit (FAT: 4 GiB - 1)" },
 	[GROW_E_FRAGMENTS] = { "fragments", "the free space is too fragmented: the file's extent list is full" },
 	[GROW_E_CHAIN] = { "changed", "the file's cluster chain runs past its size (a growth cut short?) or its directory "

@@ -370,7 +370,7 @@ static void test_exfat_full_and_refusals(void **state)
 	v->type = f->type = FS_NTFS;
 	assert_int_equal(fs_grow_init(g, v, f, &m), GROW_E_NTFS);
 	assert_string_equal(grow_errname(GROW_E_NTFS), "ntfs");
-	assert_non_null(strstr(grow_strerror(GROW_E_FULL), "no free clusters"));
+	assert_non_null(strstr(grow_strerror(GROW_E_FULL), "too few free clusters"));
 	assert_string_equal(grow_errname(GROW_E_COUNT), "unknown");
 	free(v);
 	free(f);
