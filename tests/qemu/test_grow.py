@@ -117,7 +117,8 @@ def test_full_volume_answers_cch(work):
     filler = w / "fill.bin"
     disk = fat32_disk(w / "disk.img", {"/d.vhd": vhd})
     # Fill the rest of the volume but a few KiB (mtools refuses a file larger than the free space).
-    free = int(re.search(r"(\d+) bytes free", ts.tool(["mdir", "-i", ts.img(disk, fv.PART_START), "::/"])).group(1))
+    listing = ts.tool(["mdir", "-i", ts.img(disk, fv.PART_START), "::/"])
+    free = int(re.search(r"([\d ]+) bytes free", listing).group(1).replace(" ", ""))
     with open(filler, "wb") as f:
         f.truncate(free - 64 * 1024)
     ts.tool(["mcopy", "-i", ts.img(disk, fv.PART_START), str(filler), "::/fill.bin"])
