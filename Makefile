@@ -109,6 +109,14 @@ $(BUILD)/fsprobe: $(BUILD)/host/tests/host/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/host
 $(BUILD)/fsprobe-san: $(BUILD)/san/tests/host/fsprobe.o $(FS_SRCS:%.c=$(BUILD)/san/%.o) $(BLOCK_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/tools/hostdev.o
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^
 
+# test_grow links fs/ (file growth on in-memory FAT and exFAT volumes).
+$(BUILD)/unit/test_grow: $(FS_SRCS:%.c=$(BUILD)/host/%.o)
+$(BUILD)/unit/test_grow-san: $(FS_SRCS:%.c=$(BUILD)/san/%.o)
+
+# growprobe: a dynamic VHD file on FAT/exFAT grown through fs/grow.c and vhd/ (tests/host/test_grow.py).
+$(BUILD)/growprobe: $(BUILD)/host/tests/host/growprobe.o $(FS_SRCS:%.c=$(BUILD)/host/%.o) $(VHD_SRCS:%.c=$(BUILD)/host/%.o) $(BUILD)/host/tools/hostdev.o
+	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^
+
 # vhdxprobe: host driver over vhdx/ for tests/host/test_vhdx_images.py (plain and ASan+UBSan).
 vhdxprobe: $(BUILD)/vhdxprobe $(BUILD)/vhdxprobe-san
 $(BUILD)/vhdxprobe: $(BUILD)/host/tests/host/vhdxprobe.o $(VHD_SRCS:%.c=$(BUILD)/host/%.o) $(BUILD)/host/tools/hostdev.o

@@ -120,7 +120,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	eopts_read(&boot_cmd, boot_loader, sizeof(boot_loader));
 	con_printf("cmdline: \"%s\"\n", boot_cmd.raw);
 	if (boot_cmd.errors)
-		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|hdN[,P][:/path]|/path, trace, mode=rw|ro|snapshot, snapshot=SIZE, timeout=S, vhd_ignore_timestamp, loader=\\PATH)\n",
+		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|hdN[,P][:/path]|/path, trace, mode=rw|ro|snapshot, snapshot=SIZE, grow=yes|no, timeout=S, vhd_ignore_timestamp, loader=\\PATH)\n",
 			   boot_cmd.errors, boot_cmd.bad);
 	if (emem_init())
 		return boot_fail("no memory below 4 GiB for scanning the disks", "give the machine more memory", EFI_OUT_OF_RESOURCES);

@@ -262,6 +262,7 @@ static int exfat_boot(struct exfat_vol *v, uint32_t base)
 	v->clus_shift = spc_shift;
 	v->heap_start = heap;
 	v->fat_sectors = fat_len;
+	v->num_fats = nfats;
 	/* ActiveFat (VolumeFlags bit 0) picks the second FAT and bitmap on a two-FAT (TexFAT) volume. */
 	v->fat_start = fat_off + ((nfats == 2 && (b[106] & 1)) ? fat_len : 0);
 	v->root_cluster = fs_le32(b + 96);
@@ -342,6 +343,11 @@ uint16_t exfat_upcase(struct exfat_vol *v, uint16_t u)
 		c.pos += BLK_SECTOR;
 	}
 	return u;
+}
+
+int exfat_bitmap_lba(struct exfat_vol *v, uint64_t off, uint64_t *lba)
+{
+	return exfat_seek(v, v->bitmap_cluster, 0, off, lba);
 }
 
 int exfat_check_alloc(struct exfat_vol *v, uint32_t c, uint32_t n)
@@ -456,7 +462,8 @@ static uint16_t exfat_name_hash(const uint16_t *up, uint32_t n)
 }
 
 /* Read the rest of the entry set whose file entry is e0 into out and d->units; checks everything the set promises. */
-static int exfat_read_set(struct exfat_dir *d, const uint8_t e0[32], struct exfat_file *out)
+static int exfat_read_set(struct exfat_dir *d, const uint8_t e0[32], uint64_t lba0, uint32_t off0,
+			  struct exfat_file *out)
 {
 	uint8_t e[32];
 	uint32_t sc = e0[1], names = 0, name_len = 0, got = 0;
@@ -470,6 +477,12 @@ static int exfat_read_set(struct exfat_dir *d, const uint8_t e0[32], struct exfa
 		return EXFAT_E_SET_SHORT;
 	FS_MEMSET(out, 0, sizeof(*out));
 	out->attr = fs_le16(e0 + 4);
+	out->ent_lba[0] = lba0;
+	out->ent_off[0] = (uint16_t)off0;
+	if (sc + 1 <= EXFAT_SET_MAX) {
+		out->set_n = (uint8_t)(sc + 1);
+		FS_MEMCPY(out->set, e0, 32);
+	}
 	for (uint32_t i = 0; i < sc; i++) {
 		rc = exfat_raw(d, e);
 		if (rc == EXFAT_E_END)
@@ -480,7 +493,11 @@ static int exfat_read_set(struct exfat_dir *d, const uint8_t e0[32], struct exfa
 			return i == 0 ? EXFAT_E_SET_STREAM : EXFAT_E_SET_SHORT; /* a primary or unused entry in the set */
 		for (uint32_t k = 0; k < 32; k++)
 			sum = exfat_sum16(sum, e[k]);
+		if (out->set_n)
+			FS_MEMCPY(out->set + 32 * (i + 1), e, 32);
 		if (i == 0) {
+			out->ent_lba[1] = d->buf_lba;
+			out->ent_off[1] = (uint16_t)((d->pos - 32) & (BLK_SECTOR - 1));
 			if (e[0] != EXFAT_T_STREAM)
 				return EXFAT_E_SET_STREAM;
 			sflags = e[1];
@@ -542,7 +559,7 @@ int exfat_dir_next(struct exfat_dir *d, struct exfat_file *out)
 		}
 		if (e[0] != EXFAT_T_FILE)
 			continue;                /* unused, bitmap, upcase, label, GUID, padding, stray secondaries */
-		rc = exfat_read_set(d, e, out);
+		rc = exfat_read_set(d, e, d->buf_lba, (uint32_t)((d->pos - 32) & (BLK_SECTOR - 1)), out);
 		if (rc) {
 			d->done = 1;
 			return rc;

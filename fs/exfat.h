@@ -11,6 +11,7 @@
 #define EXFAT_LABEL_MAX 48         /* UTF-8 bytes of an 11-unit volume label, with the NUL */
 #define EXFAT_DIR_MAX_BYTES (256u << 20) /* the specification's limit for one directory */
 #define EXFAT_EOC 0xFFFFFFFFu      /* exfat_next_cluster: end of chain */
+#define EXFAT_SET_MAX 19           /* entries of a set kept in exfat_file (file + stream + 17 names) */
 
 /* Error codes: every distinct defect has its own code and message (exfat_strerror). */
 enum exfat_err {
@@ -74,6 +75,7 @@ struct exfat_vol {
 	uint64_t vol_sectors;
 	uint32_t fat_start;        /* first sector of the active FAT */
 	uint32_t fat_sectors;
+	uint32_t num_fats;         /* 1, or 2 (TexFAT) */
 	uint32_t heap_start;       /* sector of cluster 2 */
 	uint32_t clusters;         /* valid numbers are 2..clusters+1 */
 	uint32_t clus_shift;       /* log2(sectors per cluster) */
@@ -104,6 +106,11 @@ struct exfat_file {
 	uint32_t first_cluster;    /* 0: no clusters */
 	uint64_t size;             /* DataLength, bytes */
 	uint64_t valid_size;       /* ValidDataLength */
+	/* Where the entry set lies (fs/grow.c rewrites entries 0 and 1): */
+	uint64_t ent_lba[2];       /* sectors of the file entry and of the stream extension */
+	uint16_t ent_off[2];       /* their byte offsets in those sectors */
+	uint8_t set_n;             /* entries of the set copied into set (0: more than EXFAT_SET_MAX) */
+	uint8_t set[EXFAT_SET_MAX * 32]; /* the set as read */
 };
 
 /* An open directory being listed; the caller owns it (about 1.1 KiB). */
@@ -135,6 +142,8 @@ int exfat_next_cluster(struct exfat_vol *v, uint32_t c, uint32_t *next);
 uint64_t exfat_cluster_lba(const struct exfat_vol *v, uint32_t c);
 /* Upper case of UTF-16 unit u by the volume's upcase table (identity where the table says nothing). */
 uint16_t exfat_upcase(struct exfat_vol *v, uint16_t u);
+/* The sector (on v->dev) holding byte off of the allocation bitmap. */
+int exfat_bitmap_lba(struct exfat_vol *v, uint64_t off, uint64_t *lba);
 /* EXFAT_OK when clusters [c, c+n) are all allocated in the bitmap, else EXFAT_E_NOT_ALLOCATED or EXFAT_E_IO. */
 int exfat_check_alloc(struct exfat_vol *v, uint32_t c, uint32_t n);
 

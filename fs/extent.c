@@ -166,15 +166,37 @@ static int ext_blk_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *b
 	return rc;
 }
 
+/* A write reaching past the file's last sector: have the file system extend the file first. */
+static int ext_blk_extend(struct blk_dev *d, struct ext_map *m, uint64_t end)
+{
+	int rc;
+	if (end <= m->sectors)
+		return BLK_OK;
+	if (!m->grow)
+		return BLK_E_NOSPACE;
+	rc = m->grow(m->grow_ctx, m, end << 9);
+	d->sectors = m->sectors;
+	d->size_bytes = m->size_bytes;
+	if (rc == BLK_OK && end > m->sectors)
+		rc = BLK_E_NOSPACE;     /* a grow callback that did less than asked */
+	return rc;
+}
+
 static int ext_blk_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct ext_map *m = d->priv;
+	int rc = ext_blk_extend(d, m, lba + count);
+	if (rc)
+		return rc;
 	return ext_io(m, EXT_WRITE, lba, count, NULL, buf);
 }
 
 static int ext_blk_zeroes(struct blk_dev *d, uint64_t lba, uint64_t count)
 {
 	struct ext_map *m = d->priv;
+	int rc = ext_blk_extend(d, m, lba + count);
+	if (rc)
+		return rc;
 	return ext_io(m, EXT_ZEROES, lba, count, NULL, NULL);
 }
 
@@ -190,7 +212,8 @@ void ext_blk_init(struct ext_map *map, struct blk_dev *out)
 	out->name = map->dev ? map->dev->name : "file";
 	out->sectors = map->sectors;
 	out->size_bytes = map->size_bytes;
-	out->max_sectors = map->sectors;
+	out->max_sectors = map->grow && map->max_bytes / BLK_SECTOR > map->sectors ? map->max_bytes / BLK_SECTOR
+									: map->sectors;
 	out->read_only = !map->dev || map->dev->read_only || !map->dev->write;
 	out->read = ext_blk_read;
 	out->write = ext_blk_write;

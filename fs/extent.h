@@ -42,6 +42,15 @@ struct ext_map {
 	uint32_t alloc_sectors;    /* sectors of the clusters that hold the file */
 	int chain_longer;          /* the chain goes on past the clusters the size needs (tolerated) */
 	int fat_err;               /* with EXT_E_CHAIN or EXT_E_FS: the file system's error (fat_err, exfat_err) */
+	/*
+	 * Growth (NULL: the file can't grow; fs/grow.h sets it): make the file
+	 * at least bytes long (clusters, runs, size in its directory entry,
+	 * all on disk before it returns); a BLK_E_* status. Writes through
+	 * ext_blk may then reach max_bytes.
+	 */
+	int (*grow)(void *ctx, struct ext_map *map, uint64_t bytes);
+	void *grow_ctx;
+	uint64_t max_bytes;        /* with grow: the largest size the file system allows this file */
 };
 
 /*
@@ -57,11 +66,13 @@ int32_t ext_find(const struct ext_map *map, uint64_t s);
 
 /*
  * Make *out a device over the mapped file (out->priv = map): sectors =
- * ceil(size/512), size_bytes exact, max_sectors = sectors (it can't grow).
- * Reads past the size fail BLK_E_RANGE; the bytes after the size in the
- * last sector read as zeros. Writes land in the file's existing sectors
- * only: anything past its last sector fails BLK_E_NOSPACE (the directory
- * entry is never changed). read_only carries over; flush passes through.
+ * ceil(size/512), size_bytes exact, max_sectors = sectors (it can't grow)
+ * or, with map->grow, max_bytes / 512. Reads past the size fail
+ * BLK_E_RANGE; the bytes after the size in the last sector read as zeros.
+ * Without map->grow writes land in the file's existing sectors only:
+ * anything past its last sector fails BLK_E_NOSPACE. With it, a write past
+ * the end first has map->grow extend the file (its status is the write's),
+ * then out->sectors/size_bytes follow. read_only carries over; flush passes through.
  */
 void ext_blk_init(struct ext_map *map, struct blk_dev *out);
 

@@ -154,6 +154,9 @@ int fat_mount(struct fat_vol *v, struct blk_dev *dev)
 		return FAT_E_FAT_TOO_SMALL;
 	v->fat_sectors = fatsz;
 	v->fat_start = fs_le16(&b.reserved);
+	v->fat0_start = v->fat_start;
+	v->nfats = b.fats;
+	v->mirror = 1;
 	v->root_start = (uint32_t)(v->fat_start + (uint64_t)b.fats * fatsz);
 	v->data_start = (uint32_t)meta;
 	v->total_sectors = total;
@@ -169,7 +172,11 @@ int fat_mount(struct fat_vol *v, struct blk_dev *dev)
 			if ((flags & 0x0F) >= b.fats)
 				return FAT_E_ACTIVE_FAT;
 			v->fat_start += (flags & 0x0F) * fatsz;
+			v->mirror = 0;
 		}
+		v->fsinfo = fs_le16(&b.u.f32.fsinfo);
+		if (v->fsinfo == 0 || v->fsinfo == 0xFFFF || v->fsinfo >= v->fat0_start)
+			v->fsinfo = 0;
 		v->root_sectors = 0;
 	}
 	if (total > dev->sectors)
@@ -440,6 +447,8 @@ int fat_dir_next(struct fat_dir *d, struct fat_file *out)
 		}
 		FS_MEMSET(out, 0, sizeof(*out));
 		fat_fill(d, (const struct fat_dirent *)e, out);
+		out->ent_lba = d->buf_lba;
+		out->ent_off = (uint16_t)(e - d->buf);
 		return FAT_OK;
 	}
 	d->done = 1;

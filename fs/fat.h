@@ -60,6 +60,10 @@ struct fat_vol {
 	uint32_t sec_per_clus;
 	uint32_t clus_shift;       /* log2(sec_per_clus) */
 	uint32_t fat_start;        /* first sector of the FAT that is read */
+	uint32_t fat0_start;       /* first sector of the first FAT (the reserved sectors) */
+	uint32_t nfats;            /* FAT copies */
+	int mirror;                /* every FAT copy is current (FAT32 ext_flags bit 7 clear; always on FAT12/16) */
+	uint32_t fsinfo;           /* FAT32: the FSInfo sector (0: none) */
 	uint32_t fat_sectors;      /* sectors per FAT */
 	uint32_t root_start;       /* FAT12/16: first sector of the fixed root directory */
 	uint32_t root_sectors;     /* FAT12/16: its length */
@@ -82,6 +86,8 @@ struct fat_file {
 	uint32_t first_cluster;    /* 0: empty file (or the FAT12/16 root) */
 	uint32_t size;             /* bytes; 0 for directories */
 	uint16_t mdate, mtime;     /* DOS date/time of the last write */
+	uint64_t ent_lba;          /* the sector (on the volume) holding the short entry (0: the root, which has none) */
+	uint16_t ent_off;          /* its byte offset in that sector */
 };
 
 /* An open directory being listed; the caller owns it (about 1.1 KiB). */

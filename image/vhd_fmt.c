@@ -195,7 +195,7 @@ static void ivhd_log_write(struct img_blk *vb, uint64_t lba, uint32_t count, con
 				   (long long)blk, (unsigned long long)v->dev->sectors,
 				   (unsigned long long)v->dev->max_sectors, (unsigned long long)lba, count);
 		else if (!p && v->dev->name)  /* a file on FAT or a GRUB module (kernel/imgopen.c names it) */
-			con_printf("vhd: %s: no room to allocate block %lld: the image cannot grow (vhdboot never changes a file system; a module's memory is fixed); write LBA %llu count %u refused (INT 13h CCh), nothing written; remedy: use a fixed VHD, or boot with mode=snapshot\n",
+			con_printf("vhd: %s: no room to allocate block %lld: the image cannot grow (a file grows only on FAT16/32 or exFAT, never on NTFS or with grow=no, and not past a full volume: the boot log's extent line says which; a module's memory is fixed); write LBA %llu count %u refused (INT 13h CCh), nothing written; remedy: use a fixed VHD, free space on the volume, or boot with mode=snapshot\n",
 				   v->dev->name, (long long)blk, (unsigned long long)lba, count);
 		else
 			con_printf("vhd: no room to allocate block %lld: the disk ends at the image's footer; write LBA %llu count %u refused (INT 13h CCh), nothing written; remedy: dd the image onto a larger disk (the space after it is used), convert it to fixed, or boot with mode=snapshot\n",

@@ -265,6 +265,7 @@ void cmdline_parse_raw(struct cmdline *c)
 	c->ignore_timestamp = 0;
 	c->mode = CMDLINE_MODE_RW;
 	c->snapshot_bytes = 0;
+	c->no_grow = 0;
 	c->errors = 0;
 	c->nparent_vols = 0;
 	c->bad[0] = 0;
@@ -333,6 +334,13 @@ void cmdline_parse_raw(struct cmdline *c)
 				cmdline_bad(c, w, n);
 			else
 				c->mode = m;
+		} else if (eq && eq - w == 4 && !strncmp(w, "grow", 4)) {
+			if (n == 7 && !strncmp(eq + 1, "no", 2))
+				c->no_grow = 1;
+			else if (n == 8 && !strncmp(eq + 1, "yes", 3))
+				c->no_grow = 0;
+			else
+				cmdline_bad(c, w, n);
 		} else if (eq && eq - w == 4 && !strncmp(w, "disk", 4)) {
 			static const char *const modes[] = { "auto", "bios", "native", "pio" };
 			int m = -1;

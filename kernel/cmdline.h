@@ -29,6 +29,8 @@
  *   nohandover            leave no hand-over table for the OS (docs/handover.md): 2 KiB more conventional memory
  *   mode=rw|ro|snapshot   guest writes: to the image (default), refused (03h), or kept in RAM
  *   snapshot=SIZE         RAM for mode=snapshot: bytes with an optional K/M/G suffix (64M)
+ *   grow=yes|no           may a dynamic image FILE on FAT16/32 or exFAT grow when it needs a new block
+ *                         (default yes, docs/grow.md); no: such writes answer CCh, the volume is never changed
  *   disk=auto|bios|native|pio  disk backends (drivers/driver.h enum drv_disk_mode; default auto)
  * Unknown words and bad values are reported (cmdline_parse returns them
  * in errors) and ignored.
@@ -88,6 +90,7 @@ struct cmdline {
 	int ignore_timestamp;     /* "vhd_ignore_timestamp" given */
 	int mode;                 /* CMDLINE_MODE_RW (default), _RO, _SNAPSHOT */
 	uint64_t snapshot_bytes;  /* snapshot=SIZE, 0 = default (a quarter of free RAM, at most 256 MiB) */
+	int no_grow;              /* grow=no given */
 	int disk_mode;            /* disk=: enum drv_disk_mode (0 = auto) */
 	int nparent_vols;         /* parents= volumes (0: search every volume) */
 	struct cmdline_vol parent_vols[CMDLINE_MAX_VOLS];

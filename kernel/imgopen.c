@@ -31,6 +31,9 @@ static uint32_t sel_scr_phys, sel_scr_used;
 static int sel_resident;
 static uint32_t sel_need;         /* bytes the resident copy of what is opened would take */
 static int sel_ignore_timestamp;
+static int sel_grow = 1;          /* grow=yes (default) */
+/* Resident bytes a growable leaf file adds: its spare runs and its growth state. */
+#define SEL_GROW_BYTES ((uint32_t)(GROW_SPARE_RUNS * sizeof(struct ext_run) + sizeof(struct fs_grow) + 32))
 static uint8_t *sel_ovl_tmp;      /* resident open: temporary memory for vhd_check_overlaps */
 static uint32_t sel_ovl_cap;
 
@@ -66,6 +69,11 @@ void iop_release(uint32_t mark)
 {
 	if (!sel_resident)
 		sel_scr_used = mark;
+}
+
+void iop_set_grow(int on)
+{
+	sel_grow = on;
 }
 
 void iop_set_ignore_timestamp(int on)
@@ -169,15 +177,49 @@ static int sel_file_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *
 	return blk_read(&m->fdev, lba, count, buf);
 }
 
-/* blk_dev.write of a file: its existing sectors only; a write that would grow the file is logged once. */
+/* The first time a write needs the file to grow and it can't: why, and the remedy. */
+static void sel_log_nospace(struct iop_member *m, uint64_t lba)
+{
+	const char *why, *remedy;
+	if (m->nospace_logged++)
+		return;
+	if (m->grow && m->grow->err) {
+		why = grow_strerror(m->grow->err);
+		remedy = m->grow->err == GROW_E_FULL ? "free space on that volume (or copy the image to a larger one)"
+			 : m->grow->err == GROW_E_FRAGMENTS ? "defragment the volume, or use a fixed VHD"
+			 : "use a fixed VHD, or mode=snapshot";
+	} else if (m->grow_err) {
+		why = grow_strerror(m->grow_err);
+		remedy = m->grow_err == GROW_E_NTFS
+			 ? "use a fixed VHD (or a dynamic one with every block allocated: `vhdtool convert`), a FAT32 or exFAT volume, or mode=snapshot"
+			 : "use a fixed VHD, or mode=snapshot";
+	} else {
+		why = "growing files is off (grow=no)";
+		remedy = "boot without grow=no, use a fixed VHD, or mode=snapshot";
+	}
+	con_printf("vhd: %s: write refused (INT 13h status CCh): the image file would have to grow "
+		   "(file sector %llu, file has %llu): %s; remedy: %s\n", m->image, (unsigned long long)lba,
+		   (unsigned long long)m->fdev.sectors, why, remedy);
+}
+
+/* blk_dev.write of a file: through fdev, which grows the file when its format writes past the end (m->grow). */
 static int sel_file_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct iop_member *m = d->priv;
+	uint64_t before = m->fdev.sectors;
 	int rc = blk_write(&m->fdev, lba, count, buf);
-	if (rc == BLK_E_NOSPACE && !m->nospace_logged++)
-		con_printf("vhd: %s: write refused (INT 13h status CCh): the VHD file would have to grow "
-			   "(file sector %llu, file has %llu), and vhdboot never changes the file system; "
-			   "use a fixed VHD or mode=snapshot\n", m->image, (unsigned long long)lba,
+	d->sectors = m->fdev.sectors;
+	d->size_bytes = m->fdev.size_bytes;
+	if (rc == BLK_E_NOSPACE)
+		sel_log_nospace(m, lba);
+	else if (rc == BLK_E_IO && m->grow && m->grow->broken && !m->nospace_logged++)
+		con_printf("vhd: %s: growing the file failed part-way (%s): the volume is left as after a power cut "
+			   "(at worst lost clusters); no further growth; remedy: check the volume (fsck.fat / fsck.exfat, "
+			   "chkdsk) and the image (`vhdtool check`) on another machine\n", m->image,
+			   grow_strerror(m->grow->err));
+	if (rc == BLK_OK && m->fdev.sectors > before && !m->grow_logged++)
+		con_printf("vhd: %s: the file grew from %llu to %llu sectors (clusters marked, linked, size written; "
+			   "later growths are not logged)\n", m->image, (unsigned long long)before,
 			   (unsigned long long)m->fdev.sectors);
 	return rc;
 }
@@ -291,7 +333,12 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 			k_snprintf(why, wn, "%s: %s (%s)", path, fs_strerror(vol, rc), fs_errname(vol, rc));
 			return SEL_E_OTHER;
 		}
-		uint32_t cap = SEL_FIRST_RUNS;
+		/* A writable leaf on FAT16/32 or exFAT may grow: runs to spare, and its growth state. */
+		int growable = sel_grow && !fmt && !(flags & IMG_OPEN_RDONLY) && vol->type != FS_NTFS;
+		uint32_t spare = growable ? GROW_SPARE_RUNS : 0;
+		uint32_t cap = SEL_FIRST_RUNS + spare;
+		if (sel_grow && !fmt && vol->type != FS_NTFS && !growable)
+			sel_need += SEL_GROW_BYTES;      /* a check opens it read-only; the boot will not */
 		for (int pass = 0; pass < 2; pass++) {
 			struct ext_run *runs = iop_alloc(cap * sizeof(struct ext_run), 16);
 			if (!runs) {
@@ -301,7 +348,7 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 			rc = fs_extents(vol, &sel_w->mfile, &m->map, runs, cap);
 			if (rc != EXT_E_OVERFLOW)
 				break;
-			cap = m->map.needed;
+			cap = m->map.needed + spare;
 		}
 		if (rc) {
 			int detail = rc == EXT_E_CHAIN || rc == EXT_E_FS;
@@ -309,6 +356,17 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 				   detail ? fs_strerror(vol, m->map.fat_err) : "", ext_errname(rc), detail ? ", " : "",
 				   detail ? fs_errname(vol, m->map.fat_err) : "");
 			return SEL_E_OTHER;
+		}
+		m->grow_err = sel_grow && !fmt && vol->type == FS_NTFS ? GROW_E_NTFS : 0;
+		if (growable) {
+			m->grow = iop_alloc(sizeof(struct fs_grow), 16);
+			if (!m->grow) {
+				k_snprintf(why, wn, "%s: no memory for the file's growth state", path);
+				return SEL_E_OTHER;
+			}
+			m->grow_err = fs_grow_init(m->grow, vol, &sel_w->mfile, &m->map);
+			if (m->grow_err)
+				m->grow = NULL;
 		}
 		ext_blk_init(&m->map, &m->fdev);
 		m->ldev = m->fdev;

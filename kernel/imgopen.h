@@ -8,6 +8,7 @@
 #include "kerr.h"
 #include "../block/blk.h"
 #include "../fs/extent.h"
+#include "../fs/grow.h"
 #include "../image/image.h"
 
 #define IOP_SCRATCH (1u << 20)    /* temporary memory for the scan, just above the kernel's load image */
@@ -20,6 +21,9 @@ struct iop_member {
 	struct ext_map map;       /* the file's runs (fdev.priv) */
 	struct blk_dev fdev;
 	struct blk_dev ldev;      /* fdev plus a log line when a write must grow the file */
+	struct fs_grow *grow;     /* a leaf file on FAT16/32 or exFAT that may grow (grow=yes, writable), else NULL */
+	int grow_err;             /* why it can't (grow_err; 0 with grow set, or when growth is off) */
+	int grow_logged;
 	struct img_place place;   /* a whole disk: where the image lies on it (img_probe_any) */
 	int nospace_logged;
 	const char *image;        /* the chosen image's name, for messages */
@@ -45,6 +49,8 @@ void *iop_alloc(uint32_t bytes, uint32_t align);
 /* Scratch position, to give back with iop_release what a check allocated (no-op once resident). */
 uint32_t iop_mark(void);
 void iop_release(uint32_t mark);
+/* grow=yes|no: may a leaf image file on FAT16/32 or exFAT grow when its format writes past its end (default yes)? */
+void iop_set_grow(int on);
 /* vhd_ignore_timestamp: accept a parent whose time stamp differs from what its child recorded. */
 void iop_set_ignore_timestamp(int on);
 /*

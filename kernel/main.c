@@ -171,7 +171,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	cmdline_parse(&boot_cmd, (mb_flags & MB_INFO_CMDLINE) ? *(volatile uint32_t *)phys_ptr(mbi_phys + 16) : 0);
 	con_printf("cmdline: \"%s\"\n", boot_cmd.raw);
 	if (boot_cmd.errors)
-		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|hdN[,P][:/path]|pm|ps|sm|ss|/path|moduleN, trace, mode=rw|ro|snapshot, snapshot=SIZE, disk=auto|bios|native|pio, nohandover)\n",
+		con_printf("cmdline: WARNING: %d word(s) not understood, first \"%s\" (options: vhd=auto|hdN[,P][:/path]|pm|ps|sm|ss|/path|moduleN, trace, mode=rw|ro|snapshot, snapshot=SIZE, grow=yes|no, disk=auto|bios|native|pio, nohandover)\n",
 			   boot_cmd.errors, boot_cmd.bad);
 
 	if (!mem_init(mbi_phys))

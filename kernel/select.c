@@ -162,6 +162,7 @@ int sel_choose(const struct cmdline *cmd, uint32_t tsc_per_ms, struct kerr *e)
 		return -1;
 	scan_reset();
 	iop_set_ignore_timestamp(cmd->ignore_timestamp);
+	iop_set_grow(!cmd->no_grow);
 	struct sel_work *w = iop_alloc(sizeof(*w), 16);
 	if (!w)
 		return kerr_set(e, "no memory for the scan (internal error)", "give the machine more memory");
@@ -230,8 +231,14 @@ static void sel_log_image(int i, const struct sel_image *img)
 	img->fmt->describe(img->leaf, 0x80 + i, c->name);
 	if (c->kind == SEL_FILE) {
 		const struct iop_member *m = IOP_MEMBER_OF(img->leaf);
-		con_printf("vhd: %s: %u extent(s) on disk, %u sectors; the file can't grow: writes beyond "
-			   "its clusters fail\n", c->path, m->map.count, m->map.sectors);
+		if (m->grow)
+			con_printf("vhd: %s: %u extent(s) on disk, %u sectors; the file grows when the image needs room "
+				   "(up to %llu MiB by the file system's limit; grow=no keeps it as it is)\n", c->path,
+				   m->map.count, m->map.sectors, (unsigned long long)(m->map.max_bytes >> 20));
+		else
+			con_printf("vhd: %s: %u extent(s) on disk, %u sectors; the file can't grow (%s): writes beyond "
+				   "its clusters fail\n", c->path, m->map.count, m->map.sectors,
+				   m->grow_err ? grow_strerror(m->grow_err) : "grow=no, or opened read-only");
 	}
 	img->fmt->info(img->leaf, &in);
 	for (void *p = in.parent; p; p = in.parent) {

@@ -2,6 +2,7 @@
 """powercut.py: kill QEMU (SIGKILL) while the guest writes through vhdboot; the image must check clean and hold every acknowledged write.
 
     tests/qemu/powercut.py [--trials N] [--seed S] [--keep] [--on ide|ahci|nvme|usb] [--format vhd|vhdx]
+                           [--host fat32|exfat]
 
 Each trial: an empty 64 MiB dynamic VHD (512 KiB blocks, a few blocks pre-written)
 at the start of a raw disk 64 MiB larger (so blocks can be allocated), booted
@@ -21,6 +22,12 @@ the same pre-written data, new blocks allocated through its log; the whole disk 
 image file afterwards, checked with build/vhdxprobe (which replays a pending log in
 memory: "log-pending" / "log-ignored" are the expected state after a cut, as the
 specification intends) and read back through it.
+With --host fat32|exfat the VHD is a FILE (/pc.vhd) on partition 1 (96 MiB) of an MBR disk formatted FAT32
+(512-byte clusters, mkfs.fat) or exFAT (4 KiB clusters, mkfs.exfat, filled through exfat-fuse), found by the
+scan, and it GROWS with every new block (fs/grow.c). After the kill the partition must pass fsck.fat -n /
+fsck.exfat -n: "clean", or only the traces of an unfinished growth ("lost" clusters, or the file's chain
+"long-chain" past its size; tests/host/growvol.py fsck), then the file (mtools; exFAT: build/fsprobe fs-cat)
+gets the image checks above.
 This simulates a VM kill: QEMU's writes already made are in the host's page cache,
 so what is tested is the order in which the firmware (and the VHD library) write
 and flush, not the host's own durability. Exit status 0 if every trial passed.
@@ -38,6 +45,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "host"))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import firmware_harness as fh  # noqa: E402
 import writeguest as wg  # noqa: E402
 
@@ -59,11 +68,64 @@ def target(k):
 class Trial:
     def __init__(self, n):
         self.n, self.ok, self.completed, self.problems, self.delay, self.checks = n, False, 0, [], 0.0, ""
+        self.fsck = None          # --host: the file system's verdict (growvol.fsck)
 
     def report(self):
-        return "trial %d: %s, %d acknowledged writes, kill after %.2f s; check: %s%s" % (
-            self.n, "ok" if self.ok else "FAILED", self.completed, self.delay, self.checks.strip() or "-",
+        return "trial %d: %s, %d acknowledged writes, kill after %.2f s;%s check: %s%s" % (
+            self.n, "ok" if self.ok else "FAILED", self.completed, self.delay,
+            " fsck: %s;" % self.fsck if self.fsck else "", self.checks.strip() or "-",
             "".join("\n  " + p for p in self.problems[:20]))
+
+
+PART_START, PART_SECTORS = 2048, 96 * 2048
+FSPROBE = os.path.join(fh.BUILD, "fsprobe")
+
+
+def _tool(args, input=None):
+    p = subprocess.run([str(a) for a in args], input=input, capture_output=True, timeout=300,
+                       env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+    assert p.returncode == 0, "$ %s -> %d\n%s" % (" ".join(map(str, args)), p.returncode, p.stderr.decode(errors="replace"))
+    return p.stdout
+
+
+def host_disk(vhd, out, host, work):
+    """An MBR disk whose partition 1 is a fresh FAT32 or exFAT volume holding vhd as /pc.vhd."""
+    import growvol
+    with open(out, "wb") as f:
+        f.truncate((PART_START + PART_SECTORS + 2048) * S)
+    _tool(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", out],
+          input=("label: dos\nstart=%d, size=%d, type=%s\n" % (PART_START, PART_SECTORS,
+                                                                 "c" if host == "fat32" else "7")).encode())
+    vol = os.path.join(work, "host.vol")
+    with open(vhd, "rb") as f:
+        data = f.read()
+    growvol.make_volume(host, vol, PART_SECTORS * S >> 20, [("pc.vhd", data)], work, 1 if host == "fat32" else "4K")
+    with open(vol, "rb") as src, open(out, "r+b") as dst:
+        dst.seek(PART_START * S)
+        shutil.copyfileobj(src, dst)
+    os.unlink(vol)
+    return out
+
+
+def host_extract(disk, host, work, n, t):
+    """The partition's fsck verdict into t.fsck (a problem unless clean/lost/long-chain); the file as img<n>.vhd."""
+    import growvol
+    part = os.path.join(work, "part%d.vol" % n)
+    with open(disk, "rb") as src, open(part, "wb") as dst:
+        src.seek(PART_START * S)
+        dst.write(src.read(PART_SECTORS * S))
+    verdict, text = growvol.fsck(host, part)
+    t.fsck = verdict
+    if verdict not in ("clean", "lost", "long-chain"):
+        t.problems.append("fsck: %s" % text)
+    img = os.path.join(work, "img%d.vhd" % n)
+    if host == "fat32":
+        _tool(["mcopy", "-n", "-o", "-i", part, "::/pc.vhd", img])
+    else:
+        with open(img, "wb") as f:
+            f.write(_tool([FSPROBE, "fs-cat", part, 0, "/pc.vhd"]))
+    os.unlink(part)
+    return img
 
 
 VHDXPROBE = os.path.join(fh.BUILD, "vhdxprobe")
@@ -122,11 +184,15 @@ CONTROLLERS = {
 }
 
 
-def run_trial(n, work, vhd, rnd, iso=fh.ISO, on="ide", fmt="vhd"):
+def run_trial(n, work, vhd, rnd, iso=fh.ISO, on="ide", fmt="vhd", host_pristine=None, host=None):
     """One trial with the disk on controller `on` (CONTROLLERS): ide (native ATA, DMA), ahci (native AHCI),
-    nvme and usb (through the BIOS backend under disk=auto)."""
+    nvme and usb (through the BIOS backend under disk=auto). host: the VHD is a file on host_pristine's volume."""
     t = Trial(n)
-    disk = wg.on_bigger_disk(vhd, os.path.join(work, "disk%d.raw" % n), 64 << 20)
+    if host:
+        disk = os.path.join(work, "disk%d.raw" % n)
+        shutil.copyfile(host_pristine, disk)
+    else:
+        disk = wg.on_bigger_disk(vhd, os.path.join(work, "disk%d.raw" % n), 64 << 20)
     before = image_read(vhd, (64 << 20) // S, work, fmt)
     drives, extra = CONTROLLERS[on](disk)
     cmd = fh.qemu_cmd(drives, iso=iso, extra=extra)
@@ -173,7 +239,10 @@ def run_trial(n, work, vhd, rnd, iso=fh.ISO, on="ide", fmt="vhd"):
             t.problems.append("vhdxprobe check -> %d: %s" % (rc, out.strip()))
             return t
     else:
-        img = wg.extract_prefix(disk, os.path.join(work, "img%d.vhd" % n))
+        if host:
+            img = host_extract(disk, host, work, n, t)
+        else:
+            img = wg.extract_prefix(disk, os.path.join(work, "img%d.vhd" % n))
         rc, out = wg.check(img)
         names = {m.group(1) for m in (CHECK_LINE.match(ln) for ln in out.splitlines() if not ln.startswith("vhdtool:"))
                  if m}
@@ -209,12 +278,13 @@ def run_trial(n, work, vhd, rnd, iso=fh.ISO, on="ide", fmt="vhd"):
     return t
 
 
-def run_trials(trials, work, seed=None, log=None, on="ide", fmt="vhd"):
+def run_trials(trials, work, seed=None, log=None, on="ide", fmt="vhd", host=None):
     rnd = random.Random(seed)
     vhd = build(work, fmt)
+    pristine = host_disk(vhd, os.path.join(work, "host.raw"), host, work) if host else None
     out = []
     for n in range(trials):
-        t = run_trial(n, work, vhd, rnd, on=on, fmt=fmt)
+        t = run_trial(n, work, vhd, rnd, on=on, fmt=fmt, host_pristine=pristine, host=host)
         out.append(t)
         if log:
             log(t.report())
@@ -228,7 +298,11 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--on", choices=sorted(CONTROLLERS), default="ide", help="controller of the disk (default ide)")
     ap.add_argument("--format", choices=("vhd", "vhdx"), default="vhd", help="image format (default vhd)")
+    ap.add_argument("--host", choices=("fat32", "exfat"), default=None,
+                    help="the VHD is a growing file on a FAT32 or exFAT partition (VHD only)")
     a = ap.parse_args()
+    if a.host and a.format != "vhd":
+        sys.exit("powercut.py: --host takes --format vhd")
     for f in (fh.ISO, fh.VHDTOOL, wg.GUEST_BIN):
         if not os.path.exists(f):
             sys.exit("powercut.py: %s is missing (run make first)" % f)
@@ -236,12 +310,20 @@ def main():
     try:
         if a.format == "vhdx" and not os.path.exists(VHDXPROBE):
             sys.exit("powercut.py: %s is missing (make vhdxprobe)" % VHDXPROBE)
-        res = run_trials(a.trials, work, a.seed, log=print, on=a.on, fmt=a.format)
+        if a.host and not os.path.exists(FSPROBE):
+            sys.exit("powercut.py: %s is missing (make fsprobe)" % FSPROBE)
+        res = run_trials(a.trials, work, a.seed, log=print, on=a.on, fmt=a.format, host=a.host)
         ok = sum(r.ok for r in res)
         leaks = sum(1 for r in res if r.ok and "no defects" not in r.checks)
         accepted = ACCEPTABLE_VHDX if a.format == "vhdx" else ACCEPTABLE
         print("powercut: %d/%d trials passed; %d acknowledged writes checked; %d images with accepted findings (%s)"
               % (ok, len(res), sum(r.completed for r in res), leaks, ", ".join(sorted(accepted))))
+        if a.host:
+            verdicts = {}
+            for r in res:
+                verdicts[r.fsck] = verdicts.get(r.fsck, 0) + 1
+            print("powercut: --host %s: fsck -n verdicts: %s" % (a.host, ", ".join(
+                "%s %d" % (k, v) for k, v in sorted(verdicts.items(), key=lambda kv: str(kv[0])))))
         return 0 if ok == len(res) else 1
     finally:
         if a.keep:

@@ -542,8 +542,8 @@ def test_module(work, cmdline):
 
 
 def test_grow_refused_fat_untouched(work, mbr):
-    """A dynamic VHD file on FAT that must grow: the guest's write into an existing block works, the
-    one needing a new block gets status CCh with a log line naming the file; the FAT and everything
+    """A dynamic VHD file on FAT that must grow, with grow=no: the guest's write into an existing block works, the
+    one needing a new block gets status CCh with a log line naming the file (growth: tests/qemu/test_grow.py); the FAT and everything
     outside the file's clusters stay byte-identical, fsck.fat -n is clean."""
     import writeguest as wg
     fh.run_tool(["make", "-s", "-C", fh.ROOT, wg.GUEST_BIN])
@@ -558,15 +558,16 @@ def test_grow_refused_fat_untouched(work, mbr):
     tool(["mcopy", "-i", img(disk, start), v, "::/grow.vhd"])
     runs = mshowfat_runs(disk, start, "/grow.vhd")
     before = open(disk, "rb").read()
-    run = run_fw(work, [(0, disk)], "vhd=hd0,5:/grow.vhd", timeout=120)
+    run = run_fw(work, [(0, disk)], "vhd=hd0,5:/grow.vhd grow=no", timeout=120)
     ctx = run.describe()
     recs = wg.records(run.serial)
     writes = [r for k, r in recs if k == "W"]
     assert len(writes) == 2, ctx
     assert writes[0]["cf"] == 0 and writes[0]["ah"] == 0, ctx
     assert writes[1]["cf"] == 1 and writes[1]["ah"] == 0xCC, ctx
-    assert re.search(r"vhd: hd0,5:/grow.vhd: no room to allocate block \d+: the image cannot grow \(vhdboot never "
-                     r"changes a file system", run.serial), ctx
+    assert re.search(r"vhd: hd0,5:/grow.vhd: no room to allocate block \d+: the image cannot grow \(a file grows "
+                     r"only on FAT16/32 or exFAT, never on NTFS or with grow=no", run.serial), ctx
+    assert "the file can't grow (grow=no, or opened read-only)" in run.serial, ctx
     after = open(disk, "rb").read()
     # sectors outside the file's clusters are identical (the FAT and directories included)
     bs = before[start * SECTOR:start * SECTOR + SECTOR]
