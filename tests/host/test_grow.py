@@ -87,7 +87,9 @@ def test_grows_by_several_blocks(growprobe, vhdtool, qemu_img, tmp_path, kind, c
     make_volume(kind, img, mib, [("d.vhd", empty_vhd(vhdtool, tmp_path))], tmp_path, cluster)
     out, summ = grow(growprobe, img, *spec(WRITES))
     assert "grow-init ok" in out and out.count(" ok\n") == len(WRITES) + 1, out
-    assert int(summ["grows"]) >= 5 and summ["err"] == "ok" and summ["broken"] == "0", out
+    # the writes touch 4 new blocks, one write spanning two; a write allocating several blocks is one crash-safe
+    # batch (vhd/vhd.c), so it grows the file once: at least 3 growths
+    assert int(summ["grows"]) >= 3 and summ["err"] == "ok" and summ["broken"] == "0", out
     check_all(kind, img, tmp_path, summ, vhdtool, qemu_img, WRITES)
     # Once more on the grown file: the blocks it has are rewritten in place, new ones still grow it.
     more = [(1000, 8, 9), (30000, 16, 10)]

@@ -140,7 +140,7 @@ def test_exfat_scan(work, exdisk):
 
 def test_exfat_write_in_place(work):
     """The write guest on a fixed VHD in an exFAT file: its writes land in the file (read back through
-    exfat-fuse), a dynamic VHD's write needing a new block gets CCh with grow=no (growth: tests/qemu/test_grow.py),
+    exfat-fuse), a dynamic VHD's write needing a new block gets CCh with grow=no (growth: tests/qemu/test_grow_guest.py),
     and fsck.exfat -n is clean after."""
     import writeguest as wg
     w = work / "write"

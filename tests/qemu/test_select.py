@@ -543,7 +543,7 @@ def test_module(work, cmdline):
 
 def test_grow_refused_fat_untouched(work, mbr):
     """A dynamic VHD file on FAT that must grow, with grow=no: the guest's write into an existing block works, the
-    one needing a new block gets status CCh with a log line naming the file (growth: tests/qemu/test_grow.py); the FAT and everything
+    one needing a new block gets status CCh with a log line naming the file (growth: tests/qemu/test_grow_guest.py); the FAT and everything
     outside the file's clusters stay byte-identical, fsck.fat -n is clean."""
     import writeguest as wg
     fh.run_tool(["make", "-s", "-C", fh.ROOT, wg.GUEST_BIN])

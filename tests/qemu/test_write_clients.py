@@ -171,7 +171,7 @@ def test_differencing_writes_on_fat(tmp_path):
     for n in ("base.vhd", "child.vhd"):
         ts.tool(["mcopy", "-i", i, str(st / n), "::/vhd/" + n])
 
-    iso = ts.make_iso(w, "vhd=hd0,1:/vhd/child.vhd grow=no")   # growth: tests/qemu/test_grow.py
+    iso = ts.make_iso(w, "vhd=hd0,1:/vhd/child.vhd grow=no")   # growth: tests/qemu/test_grow_guest.py
     run = fh.run_qemu([(0, disk)], iso=iso, timeout=60, workdir=str(w))
     ctx = run.describe()
     assert run.rc == fh.EXIT_DONE, ctx

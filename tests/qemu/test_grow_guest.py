@@ -1,4 +1,4 @@
-"""test_grow.py: end to end (QEMU TCG): the write guest (progs/writetest.asm) writes into a dynamic VHD FILE on a FAT32
+"""test_grow_guest.py: end to end (QEMU TCG): the write guest (progs/writetest.asm) writes into a dynamic VHD FILE on a FAT32
 and on an exFAT partition so that the file grows by several blocks (fs/grow.c through kernel/imgopen.c); afterwards
 the host's tools judge it: fsck.fat -n / fsck.exfat -n clean, the file read back through mtools / exfat-fuse, its
 size and content, `vhdtool check` clean and qemu-img reading the same data. A full volume answers CCh with the log
