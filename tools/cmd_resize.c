@@ -31,23 +31,36 @@ const char resize_usage[] =
 "log entry; a fixed VHDX's new blocks are added at the end of the file first.\n"
 "A size needing more BAT entries than the BAT region holds is refused.\n";
 
-/* Parse "[+|-]SIZE" against the current size; 0 or EXIT_USAGE. */
-static int resize_parse(const char *s, uint64_t cur, uint64_t *out)
+/* The checks every resize makes, VHD or VHDX: "[+|-]SIZE" parsed against cur (a positive multiple of 512 up to max,
+ * max_name in the message), a differencing image refused, a smaller size only with shrink. Returns 0 with *out set,
+ * RESIZE_SAME after printing that the size is already that, or the verb's exit status (message printed). */
+int resize_target(const char *path, const char *arg, uint64_t cur, uint64_t max, const char *max_name, int is_diff,
+                  int shrink, uint64_t *out)
 {
 	uint64_t n;
-	int rel = *s == '+' ? 1 : *s == '-' ? -1 : 0;
+	int rel = *arg == '+' ? 1 : *arg == '-' ? -1 : 0;
 
-	if (cmd_parse_size(s + (rel != 0), &n))
+	if (cmd_parse_size(arg + (rel != 0), &n))
 		return cmd_bad_args("bad SIZE (bytes, or a K/M/G/T suffix; +SIZE or -SIZE for relative)");
 	if (rel < 0 && n > cur)
 		return cmd_fail(EXIT_USAGE, "-%llu is more than the current size %llu", (unsigned long long)n,
 		                (unsigned long long)cur);
 	*out = rel > 0 ? cur + n : rel < 0 ? cur - n : n;
-	if (*out == 0 || *out % VHD_SECTOR)
+	if (*out == 0 || *out % 512)
 		return cmd_fail(EXIT_USAGE, "size %llu is not a positive multiple of 512", (unsigned long long)*out);
-	if (*out > VHD_MAX_SIZE)
-		return cmd_fail(EXIT_USAGE, "size %llu is larger than the VHD maximum %llu", (unsigned long long)*out,
-		                (unsigned long long)VHD_MAX_SIZE);
+	if (*out > max)
+		return cmd_fail(EXIT_USAGE, "size %llu is larger than the %s maximum %llu", (unsigned long long)*out,
+		                max_name, (unsigned long long)max);
+	if (is_diff)
+		return cmd_fail(1, "%s is a differencing image: its size must stay its parent's (resize the whole chain "
+		                "by converting it, or commit it first)", path);
+	if (*out == cur) {
+		printf("%s: already %llu bytes\n", path, (unsigned long long)cur);
+		return RESIZE_SAME;
+	}
+	if (*out < cur && !shrink)
+		return cmd_fail(1, "%s: %llu is smaller than the current %llu bytes: add --shrink (refused unless the tail "
+		                "past the new size is unallocated)", path, (unsigned long long)*out, (unsigned long long)cur);
 	return 0;
 }
 
@@ -193,21 +206,10 @@ int cmd_resize(int argc, char **argv)
 	v = chain_leaf(&c);
 	hd = &c.m[0]->hd;
 	old = v->footer.cur_size;
-	if ((rc = resize_parse(argv[optind + 1], old, &size)))
-		goto out;
-	if (v->footer.type == VHD_TYPE_DIFF) {
-		rc = cmd_fail(1, "%s is a differencing image: its size must stay its parent's (resize the whole chain "
-		              "by converting it, or commit it first)", path);
-		goto out;
-	}
-	if (size == old) {
-		printf("%s: already %llu bytes\n", path, (unsigned long long)size);
-		rc = 0;
-		goto out;
-	}
-	if (size < old && !shrink) {
-		rc = cmd_fail(1, "%s: %llu is smaller than the current %llu bytes: add --shrink (refused unless the tail "
-		              "past the new size is unallocated)", path, (unsigned long long)size, (unsigned long long)old);
+	if ((rc = resize_target(path, argv[optind + 1], old, VHD_MAX_SIZE, "VHD", v->footer.type == VHD_TYPE_DIFF,
+	                        shrink, &size))) {
+		if (rc == RESIZE_SAME)
+			rc = 0;
 		goto out;
 	}
 	buf = malloc(CMD_CHUNK);

@@ -274,41 +274,18 @@ int vx_resize(const char *path, const char *arg, int shrink, int do_sync)
 	struct vhdx *v;
 	struct vxc_member *m;
 	struct vhdx_meta_set s;
-	uint64_t old, size, n, *idx = NULL, *val = NULL, nbat = 0;
+	uint64_t old, size, *idx = NULL, *val = NULL, nbat = 0;
 	uint8_t *buf = NULL;
-	int rel = *arg == '+' ? 1 : *arg == '-' ? -1 : 0, rc;
+	int rc;
 
-	if (cmd_parse_size(arg + (rel != 0), &n))
-		return cmd_bad_args("bad SIZE (bytes, or a K/M/G/T suffix; +SIZE or -SIZE for relative)");
 	if ((rc = img_open_vhdx(&c, path, VXC_LEAF_ONLY | (do_sync ? 0 : VXC_NOSYNC))))
 		return rc;
 	m = vxe_m0(&c);
 	v = &m->v;
 	old = v->vsize;
-	if (rel < 0 && n > old) {
-		rc = cmd_fail(EXIT_USAGE, "-%llu is more than the current size %llu", (unsigned long long)n,
-		              (unsigned long long)old);
-		goto out;
-	}
-	size = rel > 0 ? old + n : rel < 0 ? old - n : n;
-	if (!size || size % VHDX_SECTOR || size > VHDX_MAX_SIZE) {
-		rc = cmd_fail(EXIT_USAGE, "size %llu is not a positive multiple of 512 up to %llu (64 TiB)",
-		              (unsigned long long)size, (unsigned long long)VHDX_MAX_SIZE);
-		goto out;
-	}
-	if (v->has_parent) {
-		rc = cmd_fail(1, "%s is a differencing image: its size must stay its parent's (resize the whole chain "
-		              "by converting it, or commit it first)", path);
-		goto out;
-	}
-	if (size == old) {
-		printf("%s: already %llu bytes\n", path, (unsigned long long)size);
-		rc = 0;
-		goto out;
-	}
-	if (size < old && !shrink) {
-		rc = cmd_fail(1, "%s: %llu is smaller than the current %llu bytes: add --shrink (refused unless the tail "
-		              "past the new size is unallocated)", path, (unsigned long long)size, (unsigned long long)old);
+	if ((rc = resize_target(path, arg, old, VHDX_MAX_SIZE, "VHDX", v->has_parent, shrink, &size))) {
+		if (rc == RESIZE_SAME)
+			rc = 0;
 		goto out;
 	}
 	{

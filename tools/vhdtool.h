@@ -189,6 +189,11 @@ int img_is_vhdx(const char *path, int fmt);
 int vx_map_picture(const char *path, const char *svg, const char *html);
 /* set FIELD=VALUE on a VHDX: page83, parent_linkage(2), relative_path, volume_path, absolute_win32_path. */
 int vx_set(const char *path, int nargs, char **args, int do_sync);
+/* The size checks of resize, VHD and VHDX (cmd_resize.c): 0 with *out, RESIZE_SAME (already that size, said), or
+ * the exit status after a message. */
+#define RESIZE_SAME (-1)
+int resize_target(const char *path, const char *arg, uint64_t cur, uint64_t max, const char *max_name, int is_diff,
+                  int shrink, uint64_t *out);
 /* resize a fixed or dynamic VHDX to arg ("[+|-]SIZE"); shrink only over a tail that reads zeros. */
 int vx_resize(const char *path, const char *arg, int shrink, int do_sync);
 /* commit a VHDX child into its VHDX parent; the child relinked to the parent's new DataWriteGuid. */
