@@ -116,7 +116,8 @@ int resident_install(uint8_t ndrives, int bios_calls, uint32_t table_bytes)
 {
 	/*
 	 * Layout, from the new 40:13 (a page boundary) up to the old one:
-	 *   code page: [hand-over table][stub code][bounce buffer]   nothing here is written per call
+	 *   code page: [hand-over table][stub code][bounce buffer]   only the bounce buffer is written per call
+ *            (BIOS-backend requests only; it does not fit in the variables' page beside a usable stack)
 	 *   4 KiB on:  [stub variables][real-mode stack][scratch]    written on every call
 	 * The variables sit RM_OFF(rm_stub_data) = 4 KiB after the stub's start
 	 * (boot/realmode.asm), so they are in the next page whatever the
