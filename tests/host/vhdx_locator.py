@@ -8,11 +8,10 @@ its length in the metadata table change; the new item must fit before the next i
     set_locator(path, entries)  rewrites the item with entries [(key, value)] (UTF-16LE)
 """
 import struct
-import uuid
 
-G_META = uuid.UUID("8b7ca206-4790-4b9a-b8fe-575f050f886e").bytes_le
-G_LOC = uuid.UUID("a8d35f2d-b30b-454d-abf7-d3d84834ab0c").bytes_le
-G_LOCTYPE = uuid.UUID("b04aefb7-d19e-4a81-b789-25b8e9445913").bytes_le
+import make_vhdx_corrupt as mk   # locator(): the item's bytes, as the corpus builds them
+
+G_META, G_LOC, G_LOCTYPE = mk.G_META, mk.G_LOC, mk.G_LOCTYPE
 RT = 192 << 10                  # the first region table copy
 
 
@@ -56,21 +55,9 @@ def locator(path):
     return out
 
 
-def item(entries):
-    """The locator item's bytes: header, key/value entries, UTF-16LE keys and values."""
-    head = bytearray(G_LOCTYPE + struct.pack("<HH", 0, len(entries)))
-    table, data = bytearray(), bytearray()
-    base = 20 + 12 * len(entries)
-    for k, v in entries:
-        kb, vb = k.encode("utf-16-le"), v.encode("utf-16-le")
-        table += struct.pack("<IIHH", base + len(data), base + len(data) + len(kb), len(kb), len(vb))
-        data += kb + vb
-    return bytes(head + table + data)
-
-
 def set_locator(path, entries):
     """Rewrite path's locator item with entries (its length in the table too); the old bytes past it are zeroed."""
-    new = item(entries)
+    new = mk.locator(entries)
     with open(path, "r+b") as f:
         moff, items = _meta(f)
         it = [x for x in items if x[0] == G_LOC]
