@@ -195,10 +195,12 @@ def fetch_file(disk, esp_start, dos_path, out):
     run(["mcopy", "-o", "-i", "%s@@%d" % (disk, esp_start * SECTOR), "::/" + dos_path.strip("/"), out])
 
 
-def qemu_cmd(workdir, disks, extra=()):
-    """The QEMU command line: q35 + OVMF (a fresh VARS copy in workdir), disks = [(path, device args)]."""
-    vars_copy = os.path.join(workdir, "vars.fd")
-    shutil.copyfile(OVMF_VARS, vars_copy)
+def qemu_cmd(workdir, disks, extra=(), vars_file=None):
+    """The QEMU command line: q35 + OVMF, disks = [(path, device args)]. The VARS file is a fresh copy in workdir,
+    or vars_file as it is (kept between runs, e.g. for a boot entry one run writes and the next uses)."""
+    vars_copy = vars_file or os.path.join(workdir, "vars.fd")
+    if not vars_file:
+        shutil.copyfile(OVMF_VARS, vars_copy)
     cmd = [QEMU, "-machine", "q35", "-accel", "tcg", "-m", "512", "-display", "none", "-serial", "stdio",
            "-no-reboot", "-nic", "none",
            "-drive", "if=pflash,format=raw,readonly=on,file=" + OVMF_CODE,
@@ -209,9 +211,10 @@ def qemu_cmd(workdir, disks, extra=()):
     return cmd
 
 
-def boot(workdir, disks, timeout=240, extra=()):
-    """Boot under OVMF; returns (exit status, serial log as text, seconds). A run past timeout is killed (status None)."""
-    cmd = qemu_cmd(workdir, disks, extra)
+def boot(workdir, disks, timeout=240, extra=(), vars_file=None):
+    """Boot under OVMF; returns (exit status, serial log as text, seconds). A run past timeout is killed (status None).
+    vars_file: as qemu_cmd's."""
+    cmd = qemu_cmd(workdir, disks, extra, vars_file)
     t0 = time.time()
     try:
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

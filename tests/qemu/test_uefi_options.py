@@ -13,8 +13,6 @@ from it and finds its disk read-only.
 import os
 import re
 import shutil
-import subprocess
-import time
 
 import pytest
 
@@ -82,20 +80,6 @@ def test_grub_efi_chainloader_options(tmp_path, images):
         assert eh.run(["cmp", out, src]).returncode == 0
 
 
-def qemu_keep_vars(workdir, host, vars_copy, timeout):
-    """eh.boot with the VARS copy kept between runs (eh.qemu_cmd makes a fresh one): (rc, log, seconds)."""
-    cmd = eh.qemu_cmd(workdir, [(host, eh.IDE)])
-    cmd = [c.replace(os.path.join(workdir, "vars.fd"), vars_copy) for c in cmd]
-    t0 = time.time()
-    try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=timeout)
-        rc, out = p.returncode, p.stdout
-    except subprocess.TimeoutExpired as e:
-        rc, out = None, e.stdout or b""
-    return rc, eh.strip_ansi(out.decode("utf-8", "replace")), time.time() - t0
-
-
 def test_boot_entry_optional_data(tmp_path, images):
     """A UEFI boot entry (Boot0100, made by efibootent.efi in the first run and kept in the VARS file) whose optional
     data is "vhd=/images/b.vhd mode=ro": OVMF's boot manager starts vhdboot.efi with that data as its load options,
@@ -106,10 +90,10 @@ def test_boot_entry_optional_data(tmp_path, images):
                         "images/a.vhd": a, "images/b.vhd": b}, default_loader=False)
     vars_copy = str(tmp_path / "vars-kept.fd")
     shutil.copyfile(eh.OVMF_VARS, vars_copy)
-    rc, log, secs = qemu_keep_vars(str(tmp_path), host, vars_copy, TIMEOUT)
+    rc, log, secs = eh.boot(str(tmp_path), [(host, eh.IDE)], TIMEOUT, vars_file=vars_copy)
     ctx = "first run: exit %s after %.0f s\n%s" % (rc, secs, log[-5000:])
     assert "BOOTENT set Boot0100" in log and "BOOTENT FAIL" not in log, ctx
-    rc, log, secs = qemu_keep_vars(str(tmp_path), host, vars_copy, TIMEOUT)
+    rc, log, secs = eh.boot(str(tmp_path), [(host, eh.IDE)], TIMEOUT, vars_file=vars_copy)
     with open(os.path.join(str(tmp_path), "serial2.log"), "w") as f:
         f.write(log)
     ctx = "second run: exit %s after %.0f s\n%s" % (rc, secs, log[-6000:])
