@@ -167,23 +167,6 @@ static void map_bar(const struct vhd *v, int width)
 	printf("]\n");
 }
 
-/* Write s with XML special characters escaped. */
-static void map_xml(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '<')
-			fputs("&lt;", f);
-		else if (*s == '>')
-			fputs("&gt;", f);
-		else if (*s == '&')
-			fputs("&amp;", f);
-		else if (*s == '"')
-			fputs("&quot;", f);
-		else
-			fputc(*s, f);
-	}
-}
-
 #define MAP_W 1000.0   /* drawing width in SVG units */
 
 /* The SVG picture: the file band (regions proportional to their size, each at least a hairline) and the virtual band. */
@@ -194,9 +177,9 @@ static void map_svg(FILE *f, const char *path, struct vhd *v, const struct map_e
 
 	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1040\" height=\"230\" viewBox=\"0 0 1040 230\" "
 	        "font-family=\"sans-serif\" font-size=\"12\">\n<title>");
-	map_xml(f, path);
+	out_xml(f, path);
 	fprintf(f, "</title>\n<text x=\"20\" y=\"18\">");
-	map_xml(f, path);
+	out_xml(f, path);
 	fprintf(f, ": %s, %llu bytes virtual, file %llu bytes</text>\n", cmd_type_name(v->footer.type),
 	        (unsigned long long)v->footer.cur_size, (unsigned long long)(total * VHD_SECTOR));
 	fprintf(f, "<text x=\"20\" y=\"40\">file layout (regions in file order; small ones widened to stay visible)</text>\n"
@@ -220,7 +203,7 @@ static void map_svg(FILE *f, const char *path, struct vhd *v, const struct map_e
 			        (long long)x[i].blk, (unsigned long long)((uint64_t)x[i].blk * v->spb), x[i].set, x[i].bits);
 		fprintf(f, " x=\"%.2f\" y=\"48\" width=\"%.2f\" height=\"50\" fill=\"%s\" stroke=\"#333\" stroke-width=\"0.2\">"
 		        "<title>sectors %llu-%llu: ", x0, w, color, (unsigned long long)x[i].s, (unsigned long long)(x[i].e - 1));
-		map_xml(f, d);
+		out_xml(f, d);
 		fprintf(f, "</title></rect>\n");
 		x0 += w;
 	}
@@ -256,9 +239,9 @@ static void map_html(FILE *f, const char *path, struct vhd *v, const struct map_
 	char d[256];
 
 	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>vhdtool map: ");
-	map_xml(f, path);
+	out_xml(f, path);
 	fprintf(f, "</title></head>\n<body>\n<h1>");
-	map_xml(f, path);
+	out_xml(f, path);
 	fprintf(f, "</h1>\n");
 	map_svg(f, path, v, x, n);
 	fprintf(f, "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">\n<tr><th>file sectors</th><th>kind</th>"
@@ -267,7 +250,7 @@ static void map_html(FILE *f, const char *path, struct vhd *v, const struct map_
 		map_describe(v, &x[i], d, sizeof(d));
 		fprintf(f, "<tr data-kind=\"%s\"><td>%llu-%llu</td><td>%s</td><td>", map_kind_name[x[i].kind],
 		        (unsigned long long)x[i].s, (unsigned long long)(x[i].e - 1), map_kind_name[x[i].kind]);
-		map_xml(f, d);
+		out_xml(f, d);
 		fprintf(f, "</td></tr>\n");
 	}
 	fprintf(f, "</table>\n</body></html>\n");

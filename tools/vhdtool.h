@@ -3,6 +3,7 @@
 #define VHDTOOL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include "../vhd/vhd.h"
 #include "chain.h"
@@ -92,6 +93,8 @@ struct out {
 };
 /* Write s as a JSON string literal (invalid UTF-8 bytes become U+FFFD). */
 void out_json_string(const char *s);
+/* Write s to f with <, >, & and " escaped for XML/HTML text and attributes (map --svg/--html). */
+void out_xml(FILE *f, const char *s);
 /* Start an item: JSON comma/indent/key, or the text indent and "key:" label. */
 void out_key(struct out *o, const char *key);
 /* A string value. */

@@ -13,6 +13,13 @@
 /* ------------------------------------------------------------------ text / JSON output */
 
 
+/* XML/HTML escaping; see vhdtool.h. */
+void out_xml(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputs(*s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : *s == '"' ? "&quot;" : (char[2]){ *s, 0 }, f);
+}
+
 /* Write s as a JSON string literal (invalid UTF-8 bytes become U+FFFD). */
 void out_json_string(const char *s)
 {

@@ -30,13 +30,6 @@ static int vxm_cmp(const void *a, const void *b)
 	return x->s < y->s ? -1 : x->s > y->s;
 }
 
-/* Write s with XML special characters escaped. */
-static void vxm_xml(FILE *f, const char *s)
-{
-	for (; *s; s++)
-		fputs(*s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : *s == '"' ? "&quot;" : (char[2]){ *s, 0 }, f);
-}
-
 /* Sectors of block b present per its sector bitmap (read from the file); -1 on a read error. */
 static long vxm_fill(struct vxc_member *m, uint64_t b, uint32_t lim)
 {
@@ -156,9 +149,9 @@ static void vxm_svg(FILE *f, const char *path, struct vxc_member *m, const struc
 
 	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1040\" height=\"250\" viewBox=\"0 0 1040 250\" "
 	        "font-family=\"sans-serif\" font-size=\"12\">\n<title>");
-	vxm_xml(f, path);
+	out_xml(f, path);
 	fprintf(f, "</title>\n<text x=\"20\" y=\"18\">");
-	vxm_xml(f, path);
+	out_xml(f, path);
 	fprintf(f, ": VHDX %s, %llu bytes virtual, block size %u, file %llu bytes</text>\n",
 	        v->has_parent ? "differencing" : v->leave_allocated ? "fixed" : "dynamic", (unsigned long long)v->vsize,
 	        v->block_size, (unsigned long long)total);
@@ -176,7 +169,7 @@ static void vxm_svg(FILE *f, const char *path, struct vxc_member *m, const struc
 		fprintf(f, " x=\"%.2f\" y=\"48\" width=\"%.2f\" height=\"50\" fill=\"%s\" stroke=\"#333\" stroke-width=\"0.2\">"
 		        "<title>bytes %llu-%llu: ", x0, w, vxm_color[x[i].kind], (unsigned long long)x[i].s,
 		        (unsigned long long)(x[i].e - 1));
-		vxm_xml(f, d);
+		out_xml(f, d);
 		fprintf(f, "</title></rect>\n");
 		x0 += w;
 	}
@@ -205,9 +198,9 @@ static void vxm_html(FILE *f, const char *path, struct vxc_member *m, const stru
 	char d[256];
 
 	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>vhdtool map: ");
-	vxm_xml(f, path);
+	out_xml(f, path);
 	fprintf(f, "</title></head>\n<body>\n<h1>");
-	vxm_xml(f, path);
+	out_xml(f, path);
 	fprintf(f, "</h1>\n");
 	vxm_svg(f, path, m, x, n);
 	fprintf(f, "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">\n<tr><th>file bytes</th><th>kind</th>"
@@ -216,7 +209,7 @@ static void vxm_html(FILE *f, const char *path, struct vxc_member *m, const stru
 		vxm_describe(&m->v, &x[i], d, sizeof(d));
 		fprintf(f, "<tr data-kind=\"%s\"><td>%llu-%llu</td><td>%s</td><td>", vxm_name[x[i].kind],
 		        (unsigned long long)x[i].s, (unsigned long long)(x[i].e - 1), vxm_name[x[i].kind]);
-		vxm_xml(f, d);
+		out_xml(f, d);
 		fprintf(f, "</td></tr>\n");
 	}
 	fprintf(f, "</table>\n</body></html>\n");
