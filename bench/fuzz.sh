@@ -19,7 +19,7 @@ run_one() {
 	rm -rf "$BUILD/fuzz-seeds/$t"
 	/usr/bin/python3 tests/fuzz/seeds.py "$t" "$BUILD/fuzz-seeds/$t"
 	maxlen=65536
-	case $t in fat|scan) maxlen=1048576 ;; esac
+	case $t in fat|scan) maxlen=1048576 ;; fs) maxlen=2097152 ;; esac
 	dict=
 	[ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"
 	# One process per target keeps a run reproducible and its memory bounded; exit status is reported, not fatal.

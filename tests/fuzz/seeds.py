@@ -211,6 +211,20 @@ def seeds_handover(out):
                    check=True, capture_output=True, timeout=120)
 
 
+def seeds_fs(out):
+    """FAT12, exFAT and NTFS volumes with /images/a.vhd and a long name: the same ones test_fuzz_fs.py makes."""
+    sys.path.insert(0, os.path.dirname(HERE))      # tests/: conftest's helpers
+    sys.path.insert(0, HERE)
+    import test_fuzz_fs
+    tmp = tempfile.mkdtemp()
+    try:
+        test_fuzz_fs.seeds(os.path.join(tmp, "seeds"), tmp)
+        for name in os.listdir(os.path.join(tmp, "seeds")):
+            shutil.copyfile(os.path.join(tmp, "seeds", name), os.path.join(out, name))
+    finally:
+        shutil.rmtree(tmp)
+
+
 def main():
     target, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
