@@ -183,26 +183,32 @@ static int sel_file_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *
 	return blk_read(&m->fdev, lba, count, buf);
 }
 
+/* iop_nogrow, the contract in imgopen.h. */
+void iop_nogrow(const struct iop_member *m, const char **why, const char **remedy)
+{
+	if (m->grow && m->grow->err) {
+		*why = grow_strerror(m->grow->err);
+		*remedy = m->grow->err == GROW_E_FULL ? "free space on that volume (or copy the image to a larger one)"
+			  : m->grow->err == GROW_E_FRAGMENTS ? "defragment the volume, or use a fixed VHD"
+			  : "use a fixed VHD, or mode=snapshot";
+	} else if (m->grow_err) {
+		*why = grow_strerror(m->grow_err);
+		*remedy = m->grow_err == GROW_E_NTFS
+			  ? "use a fixed VHD (or a dynamic one with every block allocated: `vhdtool convert`), a FAT32 or exFAT volume, or mode=snapshot"
+			  : "use a fixed VHD, or mode=snapshot";
+	} else {
+		*why = "growing files is off (grow=no)";
+		*remedy = "boot without grow=no, use a fixed VHD, or mode=snapshot";
+	}
+}
+
 /* The first time a write needs the file to grow and it can't: why, and the remedy. */
 static void sel_log_nospace(struct iop_member *m, uint64_t lba)
 {
 	const char *why, *remedy;
 	if (m->nospace_logged++)
 		return;
-	if (m->grow && m->grow->err) {
-		why = grow_strerror(m->grow->err);
-		remedy = m->grow->err == GROW_E_FULL ? "free space on that volume (or copy the image to a larger one)"
-			 : m->grow->err == GROW_E_FRAGMENTS ? "defragment the volume, or use a fixed VHD"
-			 : "use a fixed VHD, or mode=snapshot";
-	} else if (m->grow_err) {
-		why = grow_strerror(m->grow_err);
-		remedy = m->grow_err == GROW_E_NTFS
-			 ? "use a fixed VHD (or a dynamic one with every block allocated: `vhdtool convert`), a FAT32 or exFAT volume, or mode=snapshot"
-			 : "use a fixed VHD, or mode=snapshot";
-	} else {
-		why = "growing files is off (grow=no)";
-		remedy = "boot without grow=no, use a fixed VHD, or mode=snapshot";
-	}
+	iop_nogrow(m, &why, &remedy);
 	con_printf("vhd: %s: write refused (%s): the image file would have to grow "
 		   "(file sector %llu, file has %llu): %s; remedy: %s\n", m->image, img_refusal(), (unsigned long long)lba,
 		   (unsigned long long)m->fdev.sectors, why, remedy);

@@ -141,7 +141,9 @@ static EFI_BLOCK_IO *find_disk(EFI_HANDLE image, int *vendor)
 /* ------------------------------------------------------------ GROW.TXT (test_uefi_grow.py) */
 
 #define GROW_TXT_MAX 4096
+#define GROW_MAX_COUNT 128        /* sectors per GROW.TXT write (a 127-sector write spans two new blocks) */
 static char grow_txt[GROW_TXT_MAX + 1];
+static uint8_t gbuf[GROW_MAX_COUNT * 512];
 static uint8_t note_buf[4096];
 
 /* The root of the Simple File System on handle h, or NULL. */
@@ -298,12 +300,12 @@ static EFI_STATUS grow_run(EFI_BLOCK_IO *b)
 		const char *a1 = word(&p, &l1), *a2 = word(&p, &l2);
 		if (same(cmd, l0, "w") || same(cmd, l0, "refuse")) {
 			int64_t lba = number(a1, l1), count = number(a2, l2);
-			if (lba < 0 || count <= 0 || count > PROBE_MAX_COUNT)
+			if (lba < 0 || count <= 0 || count > GROW_MAX_COUNT)
 				return finish(0, "GROW.TXT: bad LBA or count on a line ", lba);
 			int refuse = cmd[0] == 'r';
 			for (int64_t k = 0; k < count; k++)
-				fill_written(buf + k * 512, (uint64_t)(lba + k));
-			EFI_STATUS s = b->WriteBlocks(b, id, (EFI_LBA)lba, (UINTN)count * 512, buf);
+				fill_written(gbuf + k * 512, (uint64_t)(lba + k));
+			EFI_STATUS s = b->WriteBlocks(b, id, (EFI_LBA)lba, (UINTN)count * 512, gbuf);
 			if (refuse && s != EFI_DEVICE_ERROR)
 				return finish(0, "grow: a write that must be refused did not answer EFI_DEVICE_ERROR at LBA ", lba);
 			if (!refuse && s != EFI_SUCCESS)
@@ -312,11 +314,11 @@ static EFI_STATUS grow_run(EFI_BLOCK_IO *b)
 				say("PROBE w ", lba, 0);
 				say(" ", count, 1);
 			}
-			memset(buf, 0xEE, sizeof(buf));
-			if (b->ReadBlocks(b, id, (EFI_LBA)lba, (UINTN)count * 512, buf) != EFI_SUCCESS)
+			memset(gbuf, 0xEE, sizeof(gbuf));
+			if (b->ReadBlocks(b, id, (EFI_LBA)lba, (UINTN)count * 512, gbuf) != EFI_SUCCESS)
 				return finish(0, "grow: read back failed at LBA ", lba);
 			for (int64_t k = 0; k < count; k++) {
-				const uint8_t *q = buf + k * 512;
+				const uint8_t *q = gbuf + k * 512;
 				int zero = 1;
 				for (int i = 0; i < 512; i++)
 					zero &= q[i] == 0;
