@@ -78,6 +78,8 @@ void esrv_set_after_write(struct esrv *s, void (*fn)(void *ctx), void *ctx);
  * TPL_CALLBACK event). 0, or -1 (logged) when the event cannot be made.
  */
 int efs_watch(struct esrv *s, struct blk_dev *host, const char *what);
+/* efs_watch with the host disk given by its handle and Block I/O (efs_watch's lookup done; the unit test calls it). */
+int efs_watch_disk(struct esrv *s, EFI_HANDLE disk, EFI_BLOCK_IO *bio, const char *what);
 /*
  * The decision of the hook: nonzero when the growth counter moved from
  * seen to now (a file grew) and the host disk is known (have_handle).

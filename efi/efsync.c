@@ -35,6 +35,7 @@
 
 /* One watched served disk. */
 struct efs {
+	struct esrv *srv;         /* the served disk whose writes are watched */
 	EFI_HANDLE disk;          /* the host disk holding the image file */
 	EFI_BLOCK_IO *bio;        /* its Block I/O (reinstalled as it is) */
 	const char *what;
@@ -93,20 +94,24 @@ static void efs_after_write(void *ctx)
 	efi_bs->SignalEvent(efs_event);
 }
 
-/* efs_watch, the contract in efi.h. */
-int efs_watch(struct esrv *s, struct blk_dev *host, const char *what)
+/* efs_watch_disk, the contract in efi.h. */
+int efs_watch_disk(struct esrv *s, EFI_HANDLE disk, EFI_BLOCK_IO *bio, const char *what)
 {
-	EFI_BLOCK_IO *bio = NULL;
-	EFI_HANDLE disk = eblk_handle(host, &bio);
-	if (!disk || efs_count >= ESRV_MAX)
-		return 0;             /* not a firmware disk (nothing of the firmware caches it) */
+	struct efs *e = NULL;
+	for (int i = 0; i < efs_count && !e; i++)
+		if (efs_tab[i].srv == s)
+			e = &efs_tab[i];          /* watched again (served anew): the new host disk replaces the old */
+	if (!e && efs_count >= ESRV_MAX)
+		return -1;
 	if (!efs_event && efi_bs->CreateEvent(EVT_NOTIFY_SIGNAL, TPL_CALLBACK, efs_notify, NULL, &efs_event) != EFI_SUCCESS) {
 		efs_event = NULL;
 		con_printf("efsync: %s: no event for the host disk's resync: a growing image file is not safe from the "
 			   "firmware's FAT cache; remedy: grow=no, or a fixed VHD\n", what);
 		return -1;
 	}
-	struct efs *e = &efs_tab[efs_count++];
+	if (!e)
+		e = &efs_tab[efs_count++];
+	e->srv = s;
 	e->disk = disk;
 	e->bio = bio;
 	e->what = what;
@@ -114,4 +119,14 @@ int efs_watch(struct esrv *s, struct blk_dev *host, const char *what)
 	efs_seen = iop_growths();
 	esrv_set_after_write(s, efs_after_write, e);
 	return 0;
+}
+
+/* efs_watch, the contract in efi.h. */
+int efs_watch(struct esrv *s, struct blk_dev *host, const char *what)
+{
+	EFI_BLOCK_IO *bio = NULL;
+	EFI_HANDLE disk = eblk_handle(host, &bio);
+	if (!disk)
+		return 0;             /* not a firmware disk: nothing of the firmware caches it */
+	return efs_watch_disk(s, disk, bio, what);
 }
