@@ -259,3 +259,40 @@ def test_ntfs_refused(tmp_path):
         fv.tool(["umount", mnt])
     assert os.path.getsize(back) == os.path.getsize(vhd)
     assert bat_of(back) == bat_of(vhd)
+
+
+def test_guest_fat_write_grows(tmp_path):
+    """The firmware's FAT driver on the image's own ESP writes a 3,000,000-byte file there (efiprobe's selfnote):
+    its WriteBlocks reach us from inside a FAT call (the lock every FAT volume shares held) and grow the image file;
+    the host disk's resync waits until that call is over (no hang, no error). Afterwards the host ESP is fsck clean
+    and the firmware's size of the image file was the grown one; the image checks clean, its ESP is fsck clean and
+    holds the file, and outside its ESP the virtual disk equals the oracle."""
+    cmds = "selfnote /EFI/NOTE.BIN 3000000\nsize /images/g.vhd\n"
+    vhd, raw = guest_vhd(tmp_path, cmds)
+    disk, esp = fat32_host(tmp_path, vhd, "vhd=/images/g.vhd\n")
+    log = boot_probe(tmp_path, disk)
+    assert "PROBE self note written" in log
+    m = grown_line(log, "hd0,1:/images/g.vhd")
+    assert m, log[-6000:]
+    assert "efsync: vhd0: the image file grew: the host disk's Block I/O reinstalled" in log, log[-6000:]
+    esp_fsck(tmp_path, disk, esp)
+    after = fetch(tmp_path, disk, esp, "images/g.vhd", "after.vhd")
+    size = int(re.search(r"PROBE host size /images/g.vhd=([0-9a-f]+)", log).group(1), 16)
+    assert size == os.path.getsize(after) > os.path.getsize(vhd)
+    p = subprocess.run([eh.VHDTOOL, "check", after], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    back = str(tmp_path / "back.raw")
+    eh.run([eh.VHDTOOL, "convert", "-O", "raw", after, back])
+    gesp = str(tmp_path / "guest-esp.vol")
+    with open(back, "rb") as src, open(gesp, "wb") as dst:
+        src.seek(2048 * S)
+        dst.write(src.read(16 * eh.MIB))
+    verdict, text = fsck("fat32", gesp)            # fsck.fat -n (FAT16 here): clean
+    assert verdict == "clean", text
+    note = str(tmp_path / "note.bin")
+    eh.run(["mcopy", "-n", "-o", "-i", gesp, "::/EFI/NOTE.BIN", note])
+    assert open(note, "rb").read() == bytes((i * 7 + 3) & 0xFF for i in range(3000000))
+    with open(oracle(tmp_path, raw, log), "rb") as a, open(back, "rb") as b:
+        want, got = a.read(), b.read()
+    lo, hi = 2048 * S, 2048 * S + 16 * eh.MIB
+    assert want[:lo] == got[:lo] and want[hi:] == got[hi:]

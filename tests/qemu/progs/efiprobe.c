@@ -27,6 +27,9 @@
  *   note PATH BYTES   create PATH there and write BYTES bytes (byte i =
  *                     (i * 7 + 3) & 0xFF) through the firmware's FAT driver,
  *                     flushed and closed: "PROBE host note written"
+ *   selfnote PATH BYTES  the same on our own ESP (the served disk: the
+ *                     firmware's FAT driver writes the image through our
+ *                     Block I/O, holding its lock): "PROBE self note written"
  * A command that fails ends the run with PROBE FAIL.
  */
 #define PROBE_EXIT_PASS 0x10
@@ -260,10 +263,10 @@ static int64_t grow_size(const char *path, size_t len)
 	return size;
 }
 
-/* "note PATH BYTES": create the file on the host volume through the firmware's FAT driver; 0 or -1. */
-static int grow_note(const char *path, size_t len, int64_t bytes)
+/* "note PATH BYTES" / "selfnote": create the file on the host volume (or root) through the firmware's FAT driver; 0 or -1. */
+static int grow_note(EFI_FILE_HANDLE root, const char *path, size_t len, int64_t bytes)
 {
-	EFI_FILE_HANDLE root = host_root(), f;
+	EFI_FILE_HANDLE f;
 	CHAR16 w[128];
 	int ok = 0;
 	if (!root)
@@ -285,8 +288,8 @@ static int grow_note(const char *path, size_t len, int64_t bytes)
 	return ok ? 0 : -1;
 }
 
-/* Run GROW.TXT's commands on disk b; 0, or finish()'s failure. */
-static EFI_STATUS grow_run(EFI_BLOCK_IO *b)
+/* Run GROW.TXT's commands on disk b (image: ours, for selfnote); 0, or finish()'s failure. */
+static EFI_STATUS grow_run(EFI_BLOCK_IO *b, EFI_HANDLE image)
 {
 	UINT32 id = b->Media->MediaId;
 	for (const char *p = grow_txt; *p; p += *p == '\n') {
@@ -338,9 +341,15 @@ static EFI_STATUS grow_run(EFI_BLOCK_IO *b)
 			}
 			say("=", size, 1);
 		} else if (same(cmd, l0, "note")) {
-			if (grow_note(a1, l1, number(a2, l2)))
+			if (grow_note(host_root(), a1, l1, number(a2, l2)))
 				return finish(0, "grow: writing the note on the host volume failed", -1);
 			say("PROBE host note written", -1, 1);
+		} else if (same(cmd, l0, "selfnote")) {
+			EFI_LOADED_IMAGE *li;
+			if (bs->HandleProtocol(image, &guid_li, (void **)&li) != EFI_SUCCESS ||
+			    grow_note(sfs_root(li->DeviceHandle), a1, l1, number(a2, l2)))
+				return finish(0, "grow: writing the note on our own ESP failed", -1);
+			say("PROBE self note written", -1, 1);
 		} else {
 			return finish(0, "GROW.TXT: unknown command", -1);
 		}
@@ -466,7 +475,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 	say("PROBE random ok", -1, 1);
 	if (grow_read(image)) {
 		say("PROBE grow commands from GROW.TXT", -1, 1);
-		if (grow_run(b) != EFI_SUCCESS)
+		if (grow_run(b, image) != EFI_SUCCESS)
 			return EFI_DEVICE_ERROR;   /* finish() has ended the run */
 	}
 	return finish(1, "", -1);
