@@ -175,7 +175,7 @@ static void fz_build(const uint8_t *data, uint32_t n)
 		d->format = HO_FMT_VHD;
 		d->image_type = (uint8_t)(HO_TYPE_FIXED + FZ_NEXT() % 3);
 		d->place = (uint8_t)(HO_PLACE_DISK + FZ_NEXT() % 4);
-		d->fs = d->place == HO_PLACE_FILE ? (uint8_t)(HO_FS_FAT12 + FZ_NEXT() % 3) : HO_FS_NONE;
+		d->fs = d->place == HO_PLACE_FILE ? (uint8_t)(HO_FS_FAT12 + FZ_NEXT() % 5) : HO_FS_NONE;
 		d->iface = (uint8_t)(HO_IFACE_ATA + FZ_NEXT() % 4);
 		d->chain_len = (uint8_t)(1 + FZ_NEXT() % 4);
 		uint32_t from = FZ_NEXT() % (sl + 1);

@@ -56,7 +56,7 @@ def test_linux_root_on_dynamic_vhd_initramfs_tools(images, vhdtool):
     text = run.serial
     assert "ROOTINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
     # The firmware placed the table in a reserved page of low memory.
-    m = re.search(r"handover: table (\d+) bytes at ([0-9a-f]+) \(version 1\.1, 1 drive", text)
+    m = re.search(r"handover: table (\d+) bytes at ([0-9a-f]+) \(version 1\.2, 1 drive", text)
     assert m, "no handover line from vhdboot%s" % ctx
     at = int(m.group(2), 16)
     assert at % 4096 == 0 and 0x80000 <= at < 0xA0000, ctx

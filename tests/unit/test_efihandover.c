@@ -143,7 +143,7 @@ static void test_publish_fills_the_table(void **state)
 	assert_int_equal(ho_check(var.data, (uint32_t)var.size), HO_OK);
 	const struct ho_header *h = (const void *)var.data;
 	assert_int_equal(h->total_bytes, var.size);
-	assert_int_equal(h->version_minor, 1);
+	assert_int_equal(h->version_minor, 2);
 	assert_int_equal(h->flags, HO_F_EFI_VAR);
 	assert_int_equal(h->self_phys, 0);
 	assert_int_equal(h->resident_phys | h->resident_bytes | h->low_phys | h->low_bytes, 0);
