@@ -5,8 +5,8 @@
  * (efivarfs; mounted here when the firmware is UEFI and nobody did), else
  * from /dev/mem below 1 MiB (the BIOS front end), finds the disk
  * whose size and sector 0 match (and serial, where the kernel tells it),
- * the partition by start and size, mounts the host FAT file system
- * (vfat) on /run/vhdboot/hostNN, opens the image with its whole chain
+ * the partition by start and size, mounts the host file system (vfat,
+ * exfat or ntfs3 as the table says) on /run/vhdboot/hostNN, opens the image with its whole chain
  * through vhd/ (tools/chain.c), checks the file's extents against the
  * table (FIBMAP), and serves it through the kernel's NBD driver: NBD_SET_SOCK
  * on one end of a socketpair, the request loop on the other. Partitions are
@@ -64,6 +64,7 @@ struct opts {
 	int force_nbd;            /* --nbd: never the device-mapper path */
 	const char *serve_file;   /* --serve-stdin IMAGE: the request loop over fd 0, no table or device (tests) */
 	const char *overlay;      /* --overlay PHYS:BYTES with --serve-stdin: a snapshot overlay in --mem (tests) */
+	int no_grow;              /* --no-grow with --serve-stdin: writes needing a new block refused, as on NTFS (tests) */
 };
 
 static const char *prog = "vhdboot-attach";
@@ -247,6 +248,23 @@ static const char *place_name(int p)
 	return p == HO_PLACE_DISK ? "disk" : p == HO_PLACE_PART ? "partition" : p == HO_PLACE_FILE ? "file" : "ram";
 }
 
+/* A host file system as Linux knows it: the mount type, the module and config symbol that provide it, its name. */
+struct host_fs {
+	const char *type, *module, *config, *name;
+};
+
+/* The host file system of a file record (HO_FS_*; ho_check allows nothing else for a file). */
+static const struct host_fs *host_fs_of(const struct ho_drive *d)
+{
+	static const struct host_fs fat12 = {"vfat", "vfat", "CONFIG_VFAT_FS", "FAT12"},
+				    fat16 = {"vfat", "vfat", "CONFIG_VFAT_FS", "FAT16"},
+				    fat32 = {"vfat", "vfat", "CONFIG_VFAT_FS", "FAT32"},
+				    exfat = {"exfat", "exfat", "CONFIG_EXFAT_FS", "exFAT"},
+				    ntfs = {"ntfs3", "ntfs3", "CONFIG_NTFS3_FS", "NTFS"};
+	return d->fs == HO_FS_FAT12 ? &fat12 : d->fs == HO_FS_FAT16 ? &fat16 : d->fs == HO_FS_EXFAT ? &exfat :
+	       d->fs == HO_FS_NTFS ? &ntfs : &fat32;
+}
+
 /* --info: the table in readable form. */
 static void print_table(const uint8_t *t)
 {
@@ -274,9 +292,9 @@ static void print_table(const uint8_t *t)
 		for (unsigned k = 0; k < d->chain_len && d->chain_off; k++)
 			printf("  chain[%u]: %s\n", k, ho_chain_path(t, d, k));
 		if (d->place == HO_PLACE_FILE)
-			printf("  file: %llu bytes, FAT%d, cluster %u, %u extent(s) (%u in the table)\n",
-			       (unsigned long long)d->file_bytes, d->fs == HO_FS_FAT12 ? 12 : d->fs == HO_FS_FAT16 ? 16 : 32,
-			       d->cluster_bytes, d->extents_total, d->extents_count);
+			printf("  file: %llu bytes, %s, cluster %u, %u extent(s) (%u in the table)\n",
+			       (unsigned long long)d->file_bytes, host_fs_of(d)->name, d->cluster_bytes, d->extents_total,
+			       d->extents_count);
 		if (d->overlay_bytes)
 			printf("  snapshot overlay: %llu bytes at %llx\n", (unsigned long long)d->overlay_bytes,
 			       (unsigned long long)d->overlay_phys);
@@ -423,6 +441,48 @@ static int find_part(const char *disk, const struct ho_drive *d, int wait_s, cha
 }
 
 /* ---------------------------------------------------------------- the image */
+
+/* Does the running kernel have file system type (a line of /proc/filesystems)? 1 yes, 0 no, -1 unknown (no /proc). */
+static int kernel_has_fs(const char *type)
+{
+	FILE *f = fopen("/proc/filesystems", "re");
+	if (!f)
+		return -1;
+	char line[128];
+	int found = 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *name = strrchr(line, '\t') ? strrchr(line, '\t') + 1 : line;
+		name[strcspn(name, "\n")] = 0;
+		found = !strcmp(name, type);
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Mount the host partition path (file system hf) on mnt: read-only with
+ * img_ro. 0, or -1 with a message; a kernel without the driver is named
+ * with the module and config symbol it lacks, and nothing else is tried.
+ */
+static int mount_host(const char *path, const char *mnt, const struct host_fs *hf, int img_ro)
+{
+	if (kernel_has_fs(hf->type) == 0) {
+		msg("the image's file is on %s: this kernel has no %s driver (module %s, %s; not in /proc/filesystems): not attached",
+		    hf->name, hf->type, hf->module, hf->config);
+		return -1;
+	}
+	if (mount(path, mnt, hf->type, (img_ro ? MS_RDONLY : 0) | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC, "")) {
+		int e = errno;
+		if (e == ENODEV)
+			msg("mounting %s (%s) on %s: this kernel has no %s driver (module %s, %s): not attached", path, hf->name,
+			    mnt, hf->type, hf->module, hf->config);
+		else
+			msg("mounting %s (%s) on %s as %s: %s (is the %s module loaded?)", path, hf->name, mnt, hf->type,
+			    strerror(e), hf->module);
+		return -1;
+	}
+	return 0;
+}
 
 /* The file's extents against the table's (FIBMAP: fs blocks relative to the partition). 0, or -1 with a message. */
 static int check_extents(int fd, const uint8_t *t, const struct ho_drive *d, const char *path)
@@ -780,7 +840,9 @@ struct srv {
 	uint8_t *full;            /* per block: 0 unknown, 1 allocated with every bitmap bit set, 2 not */
 	uint8_t *bm;              /* one block's bitmap, read by block_full */
 	struct snap *snap;        /* mode=snapshot: every write goes to this RAM layer, the image is read-only */
+	int no_grow;              /* the file cannot grow (NTFS host): writes needing a new block answer EIO */
 	unsigned long spliced, spliced_in, gathered, library;   /* requests by path, logged at the end */
+	unsigned long refused;    /* writes refused under no_grow */
 };
 
 /* Commit the gathered writes through vhd_write (allocating their blocks together). */
@@ -851,6 +913,17 @@ static int all_unallocated(const struct vhd *v, uint64_t lba, uint32_t n)
 		if (v->bat[b] != VHD_BAT_FREE)
 			return 0;
 	return 1;
+}
+
+/* Does a write of [lba, lba+n) need a block the leaf has not allocated (so its file would grow)? */
+static int needs_new_block(const struct vhd *v, uint64_t lba, uint32_t n)
+{
+	if (v->footer.type == VHD_TYPE_FIXED || !n)
+		return 0;
+	for (uint64_t b = lba >> v->spb_shift; b <= (lba + n - 1) >> v->spb_shift; b++)
+		if (v->bat[b] == VHD_BAT_FREE)
+			return 1;
+	return 0;
 }
 
 /* Splice len bytes of the file at off into the socket; more: data follow. 0, or -1 (connection lost). */
@@ -1039,6 +1112,17 @@ static int serve(struct srv *S)
 				msg("write of %u bytes: larger than %u, stopping", len, MAX_IO);
 				rc = -1;
 				break;
+			}
+			if (!bad && !S->ro && !S->snap && S->no_grow && needs_new_block(v, lba, n)) {
+				if (read_full(S->s, S->buf, len))
+					break;
+				if (!S->refused++)
+					msg("write %llu+%u refused (EIO): it needs a new block of the image, and its file cannot grow on "
+					    "NTFS (the firmware refuses it too); writes into allocated blocks work. Remedy: vhdtool convert "
+					    "-O fixed, or a FAT32/exFAT host", (unsigned long long)from, len);
+				if (reply(S->s, handle, EIO, NULL, 0))
+					break;
+				continue;
 			}
 			int fua = (type & NBD_CMD_FLAG_FUA) != 0;
 			int gather = !bad && !S->ro && S->pend && !fua && all_unallocated(v, lba, n) &&
@@ -1508,7 +1592,7 @@ static int serve_stdin(const struct opts *o)
 	}
 	struct srv S;
 	memset(&S, 0, sizeof(S));
-	S.s = 0, S.nbd = -1, S.ro = ro;
+	S.s = 0, S.nbd = -1, S.ro = ro, S.no_grow = o->no_grow;
 	if (snap) {               /* the overlay as the table would give it: PHYS:BYTES in --mem */
 		struct ho_drive d;
 		memset(&d, 0, sizeof(d));
@@ -1529,8 +1613,8 @@ static int serve_stdin(const struct opts *o)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	int rc = srv_init(&S, chain_leaf(&ch), ch.m[0]->hd.fd, ro || snap) ? -1 : serve(&S);
-	msg("requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library",
-	    S.spliced, S.spliced_in, S.gathered, S.library);
+	msg("requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library, "
+	    "%lu refused (no growth)", S.spliced, S.spliced_in, S.gathered, S.library, S.refused);
 	e = ro || snap ? 0 : vhd_flush(chain_leaf(&ch));
 	srv_free(&S);
 	chain_close(&ch);
@@ -1555,6 +1639,7 @@ static void usage(void)
 		"      --efivar FILE    vhdboot.efi's variable (default " EFIVAR_DEFAULT ")\n"
 		"      --serve-stdin IMG  serve IMG's requests on fd 0, a socket (tests: no table, no device)\n"
 		"      --overlay PHYS:BYTES  with --serve-stdin: a mode=snapshot overlay at PHYS in --mem\n"
+		"      --no-grow        with --serve-stdin: writes needing a new block fail (EIO), as on an NTFS host\n"
 		"exit: 0 attached; 2 no table (not booted by vhdboot); 3 damaged table; 1 other failure\n",
 		HO_SCAN_LO, HO_SCAN_HI - 1);
 }
@@ -1575,11 +1660,11 @@ static void mkdirs(const char *path)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, EFIVAR_DEFAULT, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL, 0, NULL, NULL };
+	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, EFIVAR_DEFAULT, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL, 0, NULL, NULL, 0 };
 	static const struct option lo[] = {
 		{"device", 1, 0, 'd'}, {"drive", 1, 0, 'r'}, {"wait", 1, 0, 'w'}, {"mount", 1, 0, 'm'},
 		{"foreground", 0, 0, 'f'}, {"info", 0, 0, 'i'}, {"ro", 0, 0, 'R'}, {"mem", 1, 0, 'M'},
-		{"table", 1, 0, 'T'}, {"efivar", 1, 0, 'E'}, {"disconnect", 1, 0, 'D'}, {"nbd", 0, 0, 'N'}, {"serve-stdin", 1, 0, 'S'}, {"overlay", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"table", 1, 0, 'T'}, {"efivar", 1, 0, 'E'}, {"disconnect", 1, 0, 'D'}, {"nbd", 0, 0, 'N'}, {"serve-stdin", 1, 0, 'S'}, {"overlay", 1, 0, 'O'}, {"no-grow", 0, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "d:r:w:m:fiD:h", lo, NULL)) != -1) {
@@ -1598,6 +1683,7 @@ int main(int argc, char **argv)
 		case 'N': o.force_nbd = 1; break;
 		case 'S': o.serve_file = optarg; break;
 		case 'O': o.overlay = optarg; break;
+		case 'G': o.no_grow = 1; break;
 		case 'h': usage(); return 0;
 		default: usage(); return EXIT_FAIL;
 		}
@@ -1651,10 +1737,8 @@ int main(int argc, char **argv)
 	if (d->place == HO_PLACE_FILE) {
 		snprintf(mnt, sizeof(mnt), "%s/host%02x", o.mount_dir, d->bios_drive);
 		mkdirs(mnt);
-		if (mount(path, mnt, "vfat", (img_ro ? MS_RDONLY : 0) | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC, "")) {
-			msg("mounting %s (FAT) on %s: %s (is the vfat module loaded?)", path, mnt, strerror(errno));
+		if (mount_host(path, mnt, host_fs_of(d), img_ro))
 			return EXIT_FAIL;
-		}
 		mnt_fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);   /* switch_root moves /run: unmount through this */
 		snprintf(path, sizeof(path), "%s%s", mnt, ho_chain_path(t, d, 0));
 	}
@@ -1843,13 +1927,19 @@ int main(int argc, char **argv)
 	memset(&S, 0, sizeof(S));
 	S.s = sv[1], S.nbd = nbd, S.ro = ro;
 	S.snap = snap ? &sn : NULL;
+	S.no_grow = d->fs == HO_FS_NTFS && d->image_type != HO_TYPE_FIXED && !img_ro;
+	if (S.no_grow)
+		msg("%s host: the image's file cannot grow (as under vhdboot): writes that need a new block fail with EIO, "
+		    "writes into allocated blocks work", host_fs_of(d)->name);
 	if (srv_init(&S, v, ch.m[0]->hd.fd, img_ro)) {
 		msg("no memory for the request buffer");
 		goto fail;
 	}
 	rc = serve(&S);
-	msg("%s: requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library",
-	    o.nbd, S.spliced, S.spliced_in, S.gathered, S.library);
+	msg("%s: requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library%s",
+	    o.nbd, S.spliced, S.spliced_in, S.gathered, S.library, S.refused ? ", some refused (no growth)" : "");
+	if (S.refused)
+		msg("%s: %lu write(s) refused: they needed new blocks on a host that cannot grow the file", o.nbd, S.refused);
 	srv_free(&S);
 	e = vhd_flush(v);
 	if (e)

@@ -36,7 +36,7 @@ HOST_P1 = 2048
 VHD_NAME = "guest.vhd"
 PARENT_NAME = "guest-parent.vhd"          # a differencing guest's parent, beside it on the FAT
 # The modules the initramfs loads (each with its dependencies first).
-MODULES = ["ata_piix", "sd_mod", "nbd", "dm_mod", "vfat", "nls_cp437", "nls_ascii", "nls_utf8"]
+MODULES = ["ata_piix", "sd_mod", "nbd", "dm_mod", "vfat", "exfat", "nls_cp437", "nls_ascii", "nls_utf8"]
 ARGS = bi.LINUX_ARGS + " vhdboot.token=%s vhdboot.fill=%d" % (TOKEN, FILL_KIB)
 
 

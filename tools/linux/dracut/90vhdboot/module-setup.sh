@@ -8,7 +8,7 @@ depends() {
 	return 0
 }
 installkernel() {
-	instmods nbd dm_mod vfat fat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1 efivarfs
+	instmods nbd dm_mod vfat fat exfat ntfs3 nls_cp437 nls_ascii nls_utf8 nls_iso8859-1 efivarfs
 }
 install() {
 	inst_binary vhdboot-attach /sbin/vhdboot-attach
