@@ -26,9 +26,9 @@ MIB = 1 << 20
 
 
 class Client:
-    def __init__(self, image, ro=False):
+    def __init__(self, image, ro=False, extra=()):
         self.sock, theirs = socket.socketpair()
-        args = [ATTACH, "--serve-stdin", image] + (["--ro"] if ro else [])
+        args = [ATTACH, "--serve-stdin", image] + (["--ro"] if ro else []) + list(extra)
         self.p = subprocess.Popen(args, stdin=theirs, stderr=subprocess.PIPE)
         theirs.close()
         self.handle = 0
@@ -164,6 +164,53 @@ def test_serve_read_only(attach, vhdtool, tmp_path):
     assert rc == 0
     with open(vhd, "rb") as f:
         assert f.read() == before
+
+
+@pytest.mark.parametrize("kind", ["dynamic", "diff"])
+def test_serve_no_grow(attach, vhdtool, tmp_path, kind):
+    """--no-grow (what an image on an NTFS host gets, which cannot grow there): a write into an allocated block
+    works, through both the spliced and the library path; a write touching an unallocated block answers EIO
+    (gathered writes never start), is logged once with the remedy, and leaves the image's file the same size;
+    reads of everything still work and the image checks clean and holds exactly the accepted writes."""
+    rng = random.Random(4321)
+    raw = str(tmp_path / "disk.raw")
+    model = make_raw(raw, 16, rng)          # blocks 0, 3, 6 hold data (allocated), the others are zeros
+    vhd = str(tmp_path / "disk.vhd")
+    if kind == "diff":
+        parent = str(tmp_path / "parent.vhd")
+        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, parent], check=True, capture_output=True)
+        subprocess.run([vhdtool, "create", "-p", parent, vhd], check=True, capture_output=True)
+        # the child allocates block 0 through one write while it may grow (a normal server), then no more
+        c = Client(vhd)
+        data = rng.randbytes(4096)
+        assert c.req(WRITE, 0, 4096, data)[0] == 0
+        model[0:4096] = data
+        assert c.close()[0] == 0
+    else:
+        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, vhd], check=True, capture_output=True)
+    size_before = os.path.getsize(vhd)
+    c = Client(vhd, extra=["--no-grow"])
+    # into allocated block 0: a whole-block-run write (spliced for the dynamic image) and a small one
+    for off, n in ((0, MIB), (4096, 512)):
+        data = rng.randbytes(n)
+        assert c.req(WRITE, off, n, data)[0] == 0, (off, n)
+        model[off:off + n] = data
+    # into unallocated block 1 (and across blocks 0..1): EIO, several times, in streams as the kernel sends them
+    for off, n in ((2 * MIB, 512), (2 * MIB - 4096, 8192), (2 * MIB, MIB), (3 * MIB, MIB)):
+        assert c.req(WRITE, off, n, rng.randbytes(n))[0] == 5, (off, n)    # EIO; the model keeps the old bytes
+    assert c.req(FLUSH, 0, 0)[0] == 0
+    for off in range(0, len(model), 4 * MIB):
+        err, body = c.req(READ, off, 4 * MIB)
+        assert err == 0 and body == bytes(model[off:off + 4 * MIB]), "read at %d differs" % off
+    rc, err = c.close()
+    assert rc == 0, err
+    assert err.count("refused (EIO): it needs a new block") == 1, err
+    assert "cannot grow on NTFS" in err and "vhdtool convert -O fixed" in err, err
+    assert "4 refused (no growth)" in err and "0 gathered allocating writes" in err, err
+    assert os.path.getsize(vhd) == size_before, "the file grew"
+    r = subprocess.run([vhdtool, "check", vhd], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert to_raw(vhdtool, vhd, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
 
 
 def overlay_image(capacity, sectors):

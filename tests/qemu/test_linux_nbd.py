@@ -16,6 +16,11 @@ Three boots (tests/qemu/thirdparty/linux_nbd.py builds the disks from the cached
   - mode=snapshot: GRUB's save_env writes /boot/grub/grubenv into vhdboot's RAM overlay; vhdboot-attach
     carries the overlay over (read through /dev/mem), Linux sees the grubenv line and writes into a RAM
     layer; the image file is unchanged.
+  - exFAT host: the dynamic VHD in a file on an exFAT partition (mkfs.exfat, filled through exfat-fuse);
+    the table says exFAT (1.2), vhdboot-attach mounts it with the kernel's exfat driver and serves the file,
+    which grows through it; the host finds the token and the pattern, vhdtool check and fsck.exfat -n clean.
+  - NTFS host: a fixed VHD on an NTFS partition (mkntfs, ntfscp); the table says NTFS. The cloud kernel has
+    no ntfs3 (CONFIG_NTFS3_FS is not set): vhdboot-attach names the missing driver and attaches nothing.
 The matrix (fixed, dynamic with the custom init, differencing, mode=ro, mode=snapshot) and the
 sequential-I/O ratio are in bench/linux_nbd.py.
 """
@@ -119,3 +124,66 @@ def test_snapshot_carries_boot_loader_writes(images):
     assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
     after = fh.sha256(ln.extract_vhd(host, os.path.join(images["dir"], "snap.after.vhd")))
     assert after == before, "the image file changed under mode=snapshot"
+
+
+def test_dynamic_vhd_on_exfat_host(images, vhdtool):
+    """A dynamic VHD in a file on an exFAT host partition: the firmware's table names exFAT and the file's
+    extents, vhdboot-attach mounts the volume with the kernel's exfat driver (module from the .deb), serves
+    the file through NBD, nbdinit writes its token and a 3 MiB pattern (new blocks: the file grows through
+    the mounted exFAT) and detaches. The host: token and pattern in the VHD, vhdtool check clean, the file
+    grew, fsck.exfat -n clean."""
+    host, _raw, vhd, _ = ln.build(images["dir"], "dynamic", tag="-exfat", host_fs="exfat")
+    run = boot([(0, host)], fh.ISO, images["dir"])
+    ctx = "\n" + run.describe(12000)
+    text = run.serial
+    assert "NBDINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
+    assert re.search(r"handover: table \d+ bytes at [0-9a-f]+ \(version 1\.2, 1 drive", text), ctx
+    assert re.search(r"file: \d+ bytes, exFAT, cluster 4096, \d+ extent", text), ctx   # vhdboot-attach --info
+    assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
+                     % (ln.GUEST_MIB * 2048), text), ctx
+    assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
+    assert "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
+    assert "unmounting the host file system" not in text, ctx
+    vol = ln.host_volume(host, os.path.join(images["dir"], "exfat-after.vol"))
+    clean, out = ln.fsck_exfat(vol)
+    os.unlink(vol)
+    assert clean, "fsck.exfat -n after the boot: %s" % out
+    after = ln.extract_vhd(host, os.path.join(images["dir"], "exfat-after.vhd"), host_fs="exfat")
+    fh.run_tool([vhdtool, "check", after])
+    assert os.path.getsize(after) > os.path.getsize(vhd), \
+        "the dynamic VHD did not grow (%d bytes, was %d)" % (os.path.getsize(after), os.path.getsize(vhd))
+    tok = ln.read_guest_file(after, "vhdboot-token.txt", images["dir"])
+    assert tok and ln.TOKEN.encode() in tok and b"/dev/nbd0p1" in tok, tok
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", images["dir"])
+    assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"
+
+
+def test_vhd_on_ntfs_host(images, vhdtool):
+    """A fixed VHD in a file on an NTFS host partition: the table names NTFS. With ntfs3 in the kernel the
+    image is served (device-mapper path) and the host finds the token; without it (the cloud kernel:
+    CONFIG_NTFS3_FS is not set) vhdboot-attach names the missing driver and attaches nothing (exit 1), and
+    the image file is unchanged."""
+    has_ntfs3 = any(f == "ntfs3.ko" for _r, _d, files in os.walk(os.path.join(ln.kernel_tree(), "lib", "modules"))
+                    for f in files)
+    extra = " vhdboot.dev=/dev/mapper/vhdboot80" if has_ntfs3 else " vhdboot.expect=refuse"
+    host, _raw, vhd, _ = ln.build(images["dir"], "fixed", tag="-ntfs", host_fs="ntfs", extra_args=extra)
+    before = fh.sha256(vhd)
+    run = boot([(0, host)], fh.ISO, images["dir"])
+    ctx = "\n" + run.describe(12000)
+    text = run.serial
+    assert "NBDINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
+    assert re.search(r"handover: table \d+ bytes at [0-9a-f]+ \(version 1\.2, 1 drive", text), ctx
+    assert re.search(r"file: \d+ bytes, NTFS, cluster 4096, \d+ extent", text), ctx
+    after = ln.extract_vhd(host, os.path.join(images["dir"], "ntfs-after.vhd"), host_fs="ntfs")
+    fh.run_tool([vhdtool, "check", after])
+    if has_ntfs3:
+        assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
+        tok = ln.read_guest_file(after, "vhdboot-token.txt", images["dir"])
+        assert tok and ln.TOKEN.encode() in tok, tok
+        assert os.path.getsize(after) == os.path.getsize(vhd), "a fixed VHD changed size"
+    else:
+        assert ("the image's file is on NTFS: this kernel has no ntfs3 driver (module ntfs3, CONFIG_NTFS3_FS; "
+                "not in /proc/filesystems): not attached") in text, ctx
+        assert "NBDINIT attach rc=1" in text and "NBDINIT refused" in text, ctx
+        assert "as /dev/nbd0:" not in text and "through device-mapper" not in text, ctx   # nothing served
+        assert fh.sha256(after) == before, "the image changed although nothing was attached"

@@ -493,10 +493,24 @@ static int check_extents(int fd, const uint8_t *t, const struct ho_drive *d, con
 		return 0;
 	}
 	unsigned per = (unsigned)bs / 512u;
+	/*
+	 * Probes stay inside the file's size: an extent ends at a cluster
+	 * boundary, and past the end of the data exfat's FIBMAP answers 0
+	 * (vfat maps the whole last cluster).
+	 */
+	struct stat st;
+	if (fstat(fd, &st)) {
+		msg("%s: fstat: %s: extents not checked", path, strerror(errno));
+		return 0;
+	}
+	uint64_t file_secs = ((uint64_t)st.st_size + 511) / 512;
 	for (unsigned k = 0; k < d->extents_count; k++) {
 		struct ho_extent e;
 		ho_extent_get(t, d, k, &e);
-		uint32_t probe[2] = {e.file_sector, e.file_sector + e.sectors - 1};
+		if (!e.sectors || e.file_sector >= file_secs)
+			continue;
+		uint64_t last = (uint64_t)e.file_sector + e.sectors - 1;
+		uint32_t probe[2] = {e.file_sector, (uint32_t)(last < file_secs ? last : file_secs - 1)};
 		for (int j = 0; j < 2; j++) {
 			int blk = (int)(probe[j] / per);
 			if (ioctl(fd, FIBMAP, &blk)) {
