@@ -22,7 +22,7 @@
 #define HO_SIGNATURE "$VHDBOOT"       /* 8 bytes, no NUL, at offset 0 */
 #define HO_SIG_BYTES 8u
 #define HO_VERSION_MAJOR 1u
-#define HO_VERSION_MINOR 2u            /* 1.1: iface HO_IFACE_EFI, header flag HO_F_EFI_VAR; 1.2: fs HO_FS_EXFAT, HO_FS_NTFS */
+#define HO_VERSION_MINOR 2u            /* 1.1: iface HO_IFACE_EFI, header flag HO_F_EFI_VAR; 1.2: fs HO_FS_EXFAT, HO_FS_NTFS, format HO_FMT_VHDX */
 #define HO_ALIGN 16u                  /* the table starts on a 16-byte boundary (it is placed page-aligned) */
 #define HO_MAX_BYTES 4096u            /* one page: the table never crosses a page (Linux reads it page by page) */
 #define HO_MAX_DRIVES 8u
@@ -67,8 +67,8 @@ _Static_assert(sizeof(struct ho_header) == 64, "ho_header is 64 bytes");
 /* ho_drive.mode */
 enum ho_mode { HO_MODE_RW = 1, HO_MODE_RO = 2, HO_MODE_SNAPSHOT = 3 };
 /* ho_drive.format */
-enum ho_format { HO_FMT_VHD = 1 };
-/* ho_drive.image_type: the VHD footer's disk type values */
+enum ho_format { HO_FMT_VHD = 1, HO_FMT_VHDX = 2 /* 1.2 */ };
+/* ho_drive.image_type: the VHD footer's disk type values (a VHDX: fixed = leave-blocks-allocated, differencing = has a parent) */
 enum ho_type { HO_TYPE_FIXED = 2, HO_TYPE_DYNAMIC = 3, HO_TYPE_DIFF = 4 };
 /* ho_drive.place: where the image lives */
 enum ho_place { HO_PLACE_DISK = 1, HO_PLACE_PART = 2, HO_PLACE_FILE = 3, HO_PLACE_RAM = 4 };

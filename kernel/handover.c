@@ -75,14 +75,15 @@ static const char *ho_fill(unsigned i, int mode)
 	const struct disk *dk = disk_get(c->disk);
 	struct img_info in;
 	si->fmt->info(si->leaf, &in);
-	if (strcmp(si->fmt->name, "VHD"))
-		return "the table (version 1.x) describes VHD images only";
+	int vhdx = !strcmp(si->fmt->name, "VHDX");
+	if (!vhdx && strcmp(si->fmt->name, "VHD"))
+		return "the table describes VHD and VHDX images only";
 
 	d->bios_drive = (uint8_t)(0x80 + i);
 	d->mode = mode == CMDLINE_MODE_RO ? HO_MODE_RO : mode == CMDLINE_MODE_SNAPSHOT ? HO_MODE_SNAPSHOT : HO_MODE_RW;
 	if (mode == CMDLINE_MODE_RO || (mode == CMDLINE_MODE_RW && in.read_only && !si->ram))
 		d->flags |= HO_DF_READ_ONLY;
-	d->format = HO_FMT_VHD;
+	d->format = vhdx ? HO_FMT_VHDX : HO_FMT_VHD;
 	d->image_type = ho_type_of(in.type);
 	d->place = c->kind == SEL_DISK ? HO_PLACE_DISK : c->kind == SEL_PART ? HO_PLACE_PART :
 		   c->kind == SEL_FILE ? HO_PLACE_FILE : HO_PLACE_RAM;

@@ -10,6 +10,7 @@ partly set bitmaps, a differencing chain). Afterwards the image checks clean and
 import hashlib
 import os
 import random
+import re
 import socket
 import struct
 import subprocess
@@ -211,6 +212,71 @@ def test_serve_no_grow(attach, vhdtool, tmp_path, kind):
     r = subprocess.run([vhdtool, "check", vhd], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert to_raw(vhdtool, vhd, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
+
+
+@pytest.mark.parametrize("kind", ["vhdx-dynamic", "vhdx-fixed", "vhdx-diff"])
+def test_serve_vhdx_matches_model(attach, vhdtool, tmp_path, kind):
+    """A VHDX (1 MiB blocks, so the 48 MiB disk has many) is served through vhdx/ (no fast paths: every request
+    through the library): random and sequential I/O against the model, new blocks allocated through the log;
+    afterwards vhdtool check is clean (the log was marked empty at the end), the image reads back as the model,
+    and a differencing child's parent is unchanged."""
+    rng = random.Random(77 + len(kind))
+    raw = str(tmp_path / "disk.raw")
+    model = make_raw(raw, 48, rng)
+    vhdx = str(tmp_path / "disk.vhdx")
+    parent = None
+    if kind == "vhdx-diff":
+        parent = str(tmp_path / "parent.vhdx")
+        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "vhdx-dynamic", "-b", "1M", raw, parent], check=True,
+                       capture_output=True)
+        subprocess.run([vhdtool, "create", "-p", parent, vhdx], check=True, capture_output=True)
+        with open(parent, "rb") as f:
+            parent_sha = hashlib.sha256(f.read()).hexdigest()
+    else:
+        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", kind, "-b", "1M", raw, vhdx], check=True,
+                       capture_output=True)
+    c = Client(vhdx)
+    exercise(c, model, rng, rounds=80)
+    rc, err = c.close()
+    assert rc == 0, err
+    assert "0 spliced reads, 0 spliced writes, 0 gathered allocating writes" in err, err
+    r = subprocess.run([vhdtool, "check", vhdx], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    info = subprocess.run([vhdtool, "info", vhdx], capture_output=True, text=True).stdout
+    assert re.search(r"pending:\s+no\b", info) and re.search(r"log guid:\s+\{0{8}-0{4}-0{4}-0{4}-0{12}\}", info), info
+    assert to_raw(vhdtool, vhdx, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
+    if parent:
+        with open(parent, "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == parent_sha, "the parent changed"
+
+
+def test_serve_vhdx_no_grow(attach, vhdtool, tmp_path):
+    """--no-grow on a dynamic VHDX (an NTFS host): writes into present blocks work, a write touching an
+    absent block answers EIO and the file keeps its size; the image checks clean and holds the accepted writes."""
+    rng = random.Random(5)
+    raw = str(tmp_path / "disk.raw")
+    model = make_raw(raw, 16, rng)          # 2 MiB blocks 0, 3, 6 hold data: 1 MiB VHDX blocks 0-1, 6-7, 12-13
+    vhdx = str(tmp_path / "disk.vhdx")
+    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "vhdx-dynamic", "-b", "1M", raw, vhdx], check=True,
+                   capture_output=True)
+    size_before = os.path.getsize(vhdx)
+    c = Client(vhdx, extra=["--no-grow"])
+    data = rng.randbytes(8192)
+    assert c.req(WRITE, 4096, 8192, data)[0] == 0
+    model[4096:4096 + 8192] = data
+    assert c.req(WRITE, 2 * MIB, 4096, rng.randbytes(4096))[0] == 5         # block 2: absent
+    assert c.req(WRITE, 2 * MIB - 4096, 8192, rng.randbytes(8192))[0] == 5  # across blocks 1 and 2
+    assert c.req(FLUSH, 0, 0)[0] == 0
+    for off in range(0, len(model), 4 * MIB):
+        err, body = c.req(READ, off, 4 * MIB)
+        assert err == 0 and body == bytes(model[off:off + 4 * MIB]), "read at %d differs" % off
+    rc, err = c.close()
+    assert rc == 0, err
+    assert err.count("refused (EIO): it needs a new block") == 1 and "2 refused (no growth)" in err, err
+    assert os.path.getsize(vhdx) == size_before, "the file grew"
+    r = subprocess.run([vhdtool, "check", vhdx], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert to_raw(vhdtool, vhdx, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
 
 
 def overlay_image(capacity, sectors):

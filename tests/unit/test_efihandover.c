@@ -211,14 +211,27 @@ static void test_setvariable_refused(void **state)
 	assert_int_equal(var.calls, calls);
 }
 
-/* A VHDX: the table (1.x) has no format code for it: no variable rather than a wrong one. */
-static void test_vhdx_not_published(void **state)
+/* A VHDX (1.2): format HO_FMT_VHDX, its type and size, the file's path and first extent as for a VHD. */
+static void test_vhdx_published(void **state)
 {
 	(void)state;
 	choose("/images/x.vhdx");
-	assert_int_equal(eho_publish(1, CMDLINE_MODE_RW), -1);
-	assert_int_equal(var.calls, 0);
-	assert_non_null(strstr(kstubs_log, "handover: no table for the OS: drive 80h: the table (version 1.x) describes VHD images only"));
+	assert_int_equal(eho_publish(1, CMDLINE_MODE_RW), 0);
+	assert_int_equal(var.calls, 1);
+	assert_int_equal(ho_check(var.data, (uint32_t)var.size), HO_OK);
+	const struct ho_drive *d = ho_drive_get(var.data, 0);
+	assert_int_equal(d->format, HO_FMT_VHDX);
+	assert_int_equal(d->image_type, HO_TYPE_DYNAMIC);
+	assert_int_equal(d->virt_sectors, 16 * 2048);
+	assert_int_equal(d->place, HO_PLACE_FILE);
+	assert_int_equal(d->fs, HO_FS_FAT32);
+	assert_string_equal(ho_chain_path(var.data, d, 0), "/images/x.vhdx");
+	struct ho_extent e;
+	assert_int_equal(ho_extent_get(var.data, d, 0, &e), HO_OK);
+	uint8_t s[512];
+	assert_int_equal(blk_read(&dev.dev, d->part_start + e.lba, 1, s), 0);
+	assert_memory_equal(s, "vhdxfile", 8);
+	eho_withdraw();
 }
 
 int main(void)
@@ -227,7 +240,7 @@ int main(void)
 		cmocka_unit_test(test_publish_fills_the_table),
 		cmocka_unit_test(test_publish_ro),
 		cmocka_unit_test(test_setvariable_refused),
-		cmocka_unit_test(test_vhdx_not_published),
+		cmocka_unit_test(test_vhdx_published),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

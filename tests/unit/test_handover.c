@@ -234,8 +234,8 @@ static void test_find(void **state)
 	assert_non_null(ho_strerror(1000));
 }
 
-/* 1.2's host file systems: exFAT and NTFS files are accepted, a value past NTFS is not, and fs stays tied to place. */
-static void test_fs_codes(void **state)
+/* 1.2's codes: exFAT and NTFS files and VHDX images are accepted, values past them are not, and fs stays tied to place. */
+static void test_v12_codes(void **state)
 {
 	(void)state;
 	uint32_t n = build_sample(tbl, sizeof(tbl), TBL_PHYS);
@@ -258,6 +258,18 @@ static void test_fs_codes(void **state)
 	d->fs = HO_FS_EXFAT;
 	resign(tbl);
 	assert_int_equal(ho_check(tbl, n), HO_E_FIELD);
+	d->fs = HO_FS_NONE;
+	d = (struct ho_drive *)(void *)(tbl + 64);
+	d->fs = HO_FS_FAT32;
+	d->format = HO_FMT_VHDX;
+	resign(tbl);
+	assert_int_equal(ho_check(tbl, n), HO_OK);
+	d->format = HO_FMT_VHDX + 1;
+	resign(tbl);
+	assert_int_equal(ho_check(tbl, n), HO_E_FIELD);
+	d->format = 0;
+	resign(tbl);
+	assert_int_equal(ho_check(tbl, n), HO_E_FIELD);
 	assert_int_equal(HO_VERSION_MINOR, 2);
 }
 
@@ -270,7 +282,7 @@ int main(void)
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_builder_full),
 		cmocka_unit_test(test_find),
-		cmocka_unit_test(test_fs_codes),
+		cmocka_unit_test(test_v12_codes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

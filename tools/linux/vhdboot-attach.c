@@ -41,6 +41,7 @@
 #include "../../include/vhdboot_handover.h"
 #include "../../fs/part.h"        /* part_crc32 */
 #include "../chain.h"             /* chain_open: the image and its parents through vhd/ */
+#include "../vxchain.h"           /* vxc_open: a VHDX and its parents through vhdx/ */
 #include "../hostdev.h"           /* hostdev_pread_full, hostdev_pwrite_full */
 
 #define EXIT_NO_TABLE 2           /* not booted by vhdboot: an init hook does nothing */
@@ -280,7 +281,8 @@ static void print_table(const uint8_t *t)
 	       h->resident_phys, h->resident_phys + h->resident_bytes - 1);
 	for (unsigned i = 0; i < h->ndrives; i++) {
 		const struct ho_drive *d = ho_drive_get(t, i);
-		printf("drive %02xh: %s, mode=%s%s, type %u, %llu sectors, place %s \"%s\"\n", d->bios_drive, "VHD",
+		printf("drive %02xh: %s, mode=%s%s, type %u, %llu sectors, place %s \"%s\"\n", d->bios_drive,
+		       d->format == HO_FMT_VHDX ? "VHDX" : "VHD",
 		       mode_name(d->mode), (d->flags & HO_DF_READ_ONLY) ? " (read-only)" : "", d->image_type,
 		       (unsigned long long)d->virt_sectors, place_name(d->place), ho_str(t, d->where_off));
 		printf("  disk: \"%s\" serial \"%s\", %llu sectors, lba0 crc %08x, mbr id %08x, iface %u ch %u dev %u\n",
@@ -641,8 +643,44 @@ static int snap_write(struct snap *sn, uint64_t lba, uint32_t n, const void *buf
 	return snap_mark(sn, lba, n) ? ENOSPC : 0;
 }
 
-/* A read: layer sectors from the memfd, each run of the others through vhd_read. 0 or a vhd error. */
-static int snap_read(struct snap *sn, struct vhd *v, uint64_t lba, uint32_t n, uint8_t *buf)
+/* The image being served: a VHD chain (v) or a VHDX chain (vx); exactly one is set. */
+struct img {
+	struct vhd *v;
+	struct vxchain *vx;
+};
+
+/* count sectors at lba of the virtual disk into buf. 0 or the library's error. */
+static int img_read(const struct img *im, uint64_t lba, uint32_t n, void *buf)
+{
+	return im->vx ? vxc_read(im->vx, lba * 512, n * 512, buf) : vhd_read(im->v, lba, n, buf);
+}
+
+/* count sectors from buf at lba (new blocks allocated by the library, crash-safe). 0 or the library's error. */
+static int img_write(const struct img *im, uint64_t lba, uint32_t n, const void *buf)
+{
+	return im->vx ? vhdx_write(vxc_leaf(im->vx), lba, n, buf) : vhd_write(im->v, lba, n, buf);
+}
+
+/* Flush the leaf's file. 0 or the library's error. */
+static int img_flush(const struct img *im)
+{
+	return im->vx ? vhdx_flush(vxc_leaf(im->vx)) : vhd_flush(im->v);
+}
+
+/* The message for an error of img_*. */
+static const char *img_strerror(const struct img *im, int e)
+{
+	return im->vx ? vhdx_strerror(e) : vhd_strerror(e);
+}
+
+/* The errno a failed write answers: ENOSPC when the host has no room for a new block, else EIO. */
+static int img_write_errno(const struct img *im, int e)
+{
+	return (im->vx ? e == VHDX_E_NOSPACE : e == VHD_E_NOSPACE) ? ENOSPC : EIO;
+}
+
+/* A read: layer sectors from the memfd, each run of the others through the image. 0 or an image error (-1: the layer). */
+static int snap_read(struct snap *sn, const struct img *im, uint64_t lba, uint32_t n, uint8_t *buf)
 {
 	uint32_t i = 0;
 	while (i < n) {
@@ -653,9 +691,9 @@ static int snap_read(struct snap *sn, struct vhd *v, uint64_t lba, uint32_t n, u
 		if (in) {
 			if (hostdev_pread_full(sn->fd, buf + (size_t)i * 512, (size_t)(j - i) * 512, (lba + i) * 512) !=
 			    (ssize_t)(j - i) * 512)
-				return VHD_E_IO;
+				return -1;
 		} else {
-			int e = vhd_read(v, lba + i, j - i, buf + (size_t)i * 512);
+			int e = img_read(im, lba + i, j - i, buf + (size_t)i * 512);
 			if (e)
 				return e;
 		}
@@ -842,7 +880,8 @@ static int reply(int s, const uint8_t *handle, uint32_t error, const void *data,
 
 struct srv {
 	int s, nbd, ro;
-	struct vhd *v;
+	struct img im;            /* what is served */
+	struct vhd *v;            /* a VHD: im.v (the fast paths below); a VHDX: NULL, everything through the library */
 	uint64_t sectors;
 	int fd;                   /* the leaf file (buffered, the library's) */
 	int pipe[2];              /* for splice, or -1 */
@@ -864,11 +903,11 @@ static void pend_commit(struct srv *S)
 {
 	if (!S->pend_n)
 		return;
-	int e = vhd_write(S->v, S->pend_lba, S->pend_n, S->pend);
+	int e = img_write(&S->im, S->pend_lba, S->pend_n, S->pend);
 	if (e) {
 		msg("write-back of %u sectors at %llu failed: %s (answered on the next flush)", S->pend_n,
-		    (unsigned long long)S->pend_lba, vhd_strerror(e));
-		S->pend_err = e == VHD_E_NOSPACE ? ENOSPC : EIO;
+		    (unsigned long long)S->pend_lba, img_strerror(&S->im, e));
+		S->pend_err = img_write_errno(&S->im, e);
 	}
 	S->pend_n = 0;
 }
@@ -899,8 +938,8 @@ static int block_full(struct srv *S, uint32_t blk)
 static int map_run(struct srv *S, uint64_t lba, uint32_t n, uint64_t *off, uint32_t *first)
 {
 	struct vhd *v = S->v;
-	if (S->snap)
-		return 0;                 /* the layer may hold any sector */
+	if (S->snap || !v)
+		return 0;                 /* the layer may hold any sector; a VHDX goes through its library */
 	if (v->footer.type == VHD_TYPE_FIXED) {
 		*off = lba * 512;
 		*first = n;
@@ -930,9 +969,21 @@ static int all_unallocated(const struct vhd *v, uint64_t lba, uint32_t n)
 }
 
 /* Does a write of [lba, lba+n) need a block the leaf has not allocated (so its file would grow)? */
-static int needs_new_block(const struct vhd *v, uint64_t lba, uint32_t n)
+static int needs_new_block(const struct srv *S, uint64_t lba, uint32_t n)
 {
-	if (v->footer.type == VHD_TYPE_FIXED || !n)
+	const struct vhd *v = S->v;
+	if (!n)
+		return 0;
+	if (S->im.vx) {               /* VHDX: a payload block not (fully or partly) present is allocated by a write */
+		const struct vhdx *x = vxc_leaf(S->im.vx);
+		for (uint64_t b = lba / x->spb; b <= (lba + n - 1) / x->spb; b++) {
+			int st = vhdx_block_state(x, b * x->spb);
+			if (st != VHDX_PB_FULLY_PRESENT && st != VHDX_PB_PARTIALLY_PRESENT)
+				return 1;
+		}
+		return 0;
+	}
+	if (v->footer.type == VHD_TYPE_FIXED)
 		return 0;
 	for (uint64_t b = lba >> v->spb_shift; b <= (lba + n - 1) >> v->spb_shift; b++)
 		if (v->bat[b] == VHD_BAT_FREE)
@@ -1061,7 +1112,7 @@ static int serve(struct srv *S)
 	for (;;) {
 		if (stop_req && !asked) {     /* SIGTERM: flush, then ask the kernel to disconnect */
 			pend_commit(S);
-			vhd_flush(v);
+			img_flush(&S->im);
 			ioctl(S->nbd, NBD_DISCONNECT);
 			asked = 1;
 		}
@@ -1086,14 +1137,14 @@ static int serve(struct srv *S)
 		uint32_t cmd = type & 0xFFFF;
 		if (cmd == NBD_CMD_DISC) {
 			pend_commit(S);
-			vhd_flush(v);
+			img_flush(&S->im);
 			break;
 		}
 		if (cmd == NBD_CMD_FLUSH) {
 			pend_commit(S);
-			int e = vhd_flush(v);
+			int e = img_flush(&S->im);
 			if (e)
-				msg("flush failed: %s", vhd_strerror(e));
+				msg("flush failed: %s", img_strerror(&S->im, e));
 			int err = S->pend_err ? S->pend_err : e ? EIO : 0;
 			S->pend_err = 0;
 			if (reply(S->s, handle, (uint32_t)err, NULL, 0))
@@ -1116,7 +1167,7 @@ static int serve(struct srv *S)
 				continue;
 			}
 			S->library++;
-			int e = bad ? EINVAL : (S->snap ? snap_read(S->snap, v, lba, n, S->buf) : vhd_read(v, lba, n, S->buf)) ? EIO : 0;
+			int e = bad ? EINVAL : (S->snap ? snap_read(S->snap, &S->im, lba, n, S->buf) : img_read(&S->im, lba, n, S->buf)) ? EIO : 0;
 			if (e)
 				msg("read %llu+%u refused: %s", (unsigned long long)from, len, bad ? "outside the image" : "I/O error");
 			if (reply(S->s, handle, (uint32_t)e, S->buf, e ? 0 : len))
@@ -1127,7 +1178,7 @@ static int serve(struct srv *S)
 				rc = -1;
 				break;
 			}
-			if (!bad && !S->ro && !S->snap && S->no_grow && needs_new_block(v, lba, n)) {
+			if (!bad && !S->ro && !S->snap && S->no_grow && needs_new_block(S, lba, n)) {
 				if (read_full(S->s, S->buf, len))
 					break;
 				if (!S->refused++)
@@ -1160,7 +1211,7 @@ static int serve(struct srv *S)
 				if (e < 0)
 					break;
 				if (!e && fua)
-					e = vhd_flush(v) ? EIO : 0;
+					e = img_flush(&S->im) ? EIO : 0;
 				S->spliced_in++;
 				if (reply(S->s, handle, (uint32_t)e, NULL, 0))
 					break;
@@ -1178,16 +1229,16 @@ static int serve(struct srv *S)
 			} else {
 				pend_commit(S);       /* writes reach the library in order */
 				S->library++;
-				int ve = vhd_write(v, lba, n, S->buf);
+				int ve = img_write(&S->im, lba, n, S->buf);
 				if (S->full && v->footer.type != VHD_TYPE_FIXED)   /* bitmaps may have changed */
 					for (uint64_t b = lba >> v->spb_shift; n && b <= (lba + n - 1) >> v->spb_shift; b++)
 						if (S->full[b] == 2)
 							S->full[b] = 0;
 				if (!ve && fua)
-					ve = vhd_flush(v);
+					ve = img_flush(&S->im);
 				if (ve) {
-					msg("write %llu+%u failed: %s", (unsigned long long)from, len, vhd_strerror(ve));
-					e = ve == VHD_E_NOSPACE ? ENOSPC : EIO;
+					msg("write %llu+%u failed: %s", (unsigned long long)from, len, img_strerror(&S->im, ve));
+					e = img_write_errno(&S->im, ve);
 				}
 			}
 			if (reply(S->s, handle, (uint32_t)e, NULL, 0))
@@ -1557,10 +1608,16 @@ static int do_disconnect(const char *dev)
 }
 
 /* The fast paths' state for image v on file fd (buffers, pipe, block caches); 0 or -1 (no memory). */
-static int srv_init(struct srv *S, struct vhd *v, int fd, int img_ro)
+static int srv_init(struct srv *S, const struct img *im, int fd, int img_ro)
 {
-	S->v = v, S->sectors = v->sectors, S->fd = fd;
+	struct vhd *v = im->v;
+	S->im = *im;
+	S->v = v, S->sectors = v ? v->sectors : vxc_leaf(im->vx)->sectors, S->fd = fd;
 	S->pipe[0] = S->pipe[1] = -1;
+	if (!v) {                     /* a VHDX: no fast paths, every request through vhdx/ */
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		return posix_memalign((void **)&S->buf, 4096, MAX_IO) ? -1 : 0;
+	}
 	if (pipe2(S->pipe, O_CLOEXEC) == 0)
 		fcntl(S->pipe[1], F_SETPIPE_SZ, (int)MAX_IO);   /* fewer splice rounds; a smaller pipe only costs more */
 	else
@@ -1591,17 +1648,97 @@ static void srv_free(struct srv *S)
 		close(S->pipe[0]), close(S->pipe[1]);
 }
 
+/* Does the file at path start with the VHDX file identifier? */
+static int is_vhdx_file(const char *path)
+{
+	char sig[8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int yes = fd >= 0 && read(fd, sig, sizeof(sig)) == (ssize_t)sizeof(sig) && !memcmp(sig, "vhdxfile", 8);
+	if (fd >= 0)
+		close(fd);
+	return yes;
+}
+
+/* Chains behind struct img: one of each (static: large, and one image is served per process). */
+static struct chain img_ch;
+static struct vxchain img_vx;
+
+/*
+ * Open path (a VHDX when vhdx, else a VHD) with its parents, the leaf
+ * read-only with rdonly (a VHDX's pending log then replayed in memory only).
+ * Fills *im; 0, or -1 with a message (call img_close in every case).
+ */
+static int img_open(struct img *im, const char *path, int vhdx, int rdonly)
+{
+	memset(im, 0, sizeof(*im));
+	memset(&img_ch, 0, sizeof(img_ch));
+	memset(&img_vx, 0, sizeof(img_vx));
+	if (vhdx) {
+		int e = vxc_open(&img_vx, path, rdonly ? VXC_RDONLY : 0);
+		im->vx = &img_vx;
+		if (e)
+			return msg("%s: %s", path, img_vx.err_msg[0] ? img_vx.err_msg : vhdx_strerror(e)), -1;
+		return 0;
+	}
+	int e = chain_open(&img_ch, path, rdonly ? CHAIN_RDONLY : 0);
+	if (e)
+		return msg("%s: %s", path, img_ch.err[0] ? img_ch.err : vhd_strerror(e)), -1;
+	im->v = chain_leaf(&img_ch);
+	return 0;
+}
+
+/* The leaf's descriptor, size, chain length, and member k's file (for fsync). */
+static int img_fd(const struct img *im)
+{
+	return im->vx ? im->vx->m[0]->hd.fd : img_ch.m[0]->hd.fd;
+}
+
+static uint64_t img_sectors(const struct img *im)
+{
+	return im->vx ? vxc_leaf(im->vx)->sectors : im->v->sectors;
+}
+
+static int img_chain_len(const struct img *im)
+{
+	return im->vx ? im->vx->n : img_ch.n;
+}
+
+/*
+ * Flush, end a VHDX's session (its log marked empty: vhdx_close) unless
+ * read-only, fsync every member and close the chain. 0, or the flush's /
+ * close's error (logged).
+ */
+static int img_close(struct img *im, int rdonly)
+{
+	int e = 0;
+	if (im->vx) {
+		if (im->vx->n && !rdonly && (e = vhdx_close(vxc_leaf(im->vx))))
+			msg("closing the VHDX: %s", vhdx_strerror(e));
+		for (int i = 0; i < im->vx->n; i++)
+			if (hostdev_sync(&im->vx->m[i]->hd) && !rdonly)
+				msg("%s: fsync: %s", im->vx->m[i]->path, strerror(errno));
+		vxc_close(im->vx);
+	} else {
+		if (im->v && !rdonly && (e = vhd_flush(im->v)))
+			msg("final flush failed: %s", vhd_strerror(e));
+		for (int i = 0; i < img_ch.n; i++)
+			if (hostdev_sync(&img_ch.m[i]->hd) && !rdonly)
+				msg("%s: fsync: %s", img_ch.m[i]->path, strerror(errno));
+		chain_close(&img_ch);
+	}
+	memset(im, 0, sizeof(*im));
+	return e;
+}
+
 /* --serve-stdin IMAGE: the request loop on fd 0 (a socket) over IMAGE and its chain; no table, no NBD device. */
 static int serve_stdin(const struct opts *o)
 {
-	static struct chain ch;
 	static struct snap sn;
 	const char *path = o->serve_file;
 	int ro = o->read_only, snap = o->overlay != NULL;
-	int e = chain_open(&ch, path, ro || snap ? CHAIN_RDONLY : 0);
-	if (e) {
-		msg("%s: %s", path, ch.err[0] ? ch.err : vhd_strerror(e));
-		chain_close(&ch);
+	struct img im;
+	if (img_open(&im, path, is_vhdx_file(path), ro || snap)) {
+		img_close(&im, 1);
 		return EXIT_FAIL;
 	}
 	struct srv S;
@@ -1614,24 +1751,23 @@ static int serve_stdin(const struct opts *o)
 		unsigned long long phys = 0, bytes = 0;
 		if (sscanf(o->overlay, "%llx:%llu", &phys, &bytes) != 2) {
 			msg("--overlay %s: not PHYS:BYTES (hex address, decimal size)", o->overlay);
-			chain_close(&ch);
+			img_close(&im, 1);
 			return EXIT_FAIL;
 		}
 		d.overlay_phys = phys, d.overlay_bytes = bytes;
-		if (snap_load(&sn, o->mem, &d, chain_leaf(&ch)->sectors)) {
-			chain_close(&ch);
+		if (snap_load(&sn, o->mem, &d, img_sectors(&im))) {
+			img_close(&im, 1);
 			return EXIT_FAIL;
 		}
 		msg("mode=snapshot: %llu sector(s) the boot loader wrote carried over", (unsigned long long)sn.stored);
 		S.snap = &sn;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	int rc = srv_init(&S, chain_leaf(&ch), ch.m[0]->hd.fd, ro || snap) ? -1 : serve(&S);
+	int rc = srv_init(&S, &im, img_fd(&im), ro || snap) ? -1 : serve(&S);
 	msg("requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library, "
 	    "%lu refused (no growth)", S.spliced, S.spliced_in, S.gathered, S.library, S.refused);
-	e = ro || snap ? 0 : vhd_flush(chain_leaf(&ch));
 	srv_free(&S);
-	chain_close(&ch);
+	int e = img_close(&im, ro || snap);
 	return rc || e ? EXIT_FAIL : 0;
 }
 
@@ -1756,23 +1892,21 @@ int main(int argc, char **argv)
 		mnt_fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);   /* switch_root moves /run: unmount through this */
 		snprintf(path, sizeof(path), "%s%s", mnt, ho_chain_path(t, d, 0));
 	}
-	struct chain ch;
-	int e = chain_open(&ch, path, img_ro ? CHAIN_RDONLY : 0);
-	if (e) {
-		msg("%s: %s", path, ch.err[0] ? ch.err : vhd_strerror(e));
-		chain_close(&ch);
+	struct img im;
+	int vhdx = d->format == HO_FMT_VHDX;
+	if (img_open(&im, path, vhdx, img_ro)) {
+		img_close(&im, 1);
 		if (mnt[0])
 			umount(mnt);
 		return EXIT_FAIL;
 	}
-	struct vhd *v = chain_leaf(&ch);
-	uint64_t sectors = v->sectors;
-	if (sectors != d->virt_sectors || ch.n != d->chain_len) {
+	uint64_t sectors = img_sectors(&im);
+	if (sectors != d->virt_sectors || img_chain_len(&im) != d->chain_len) {
 		msg("%s: %llu sectors in a chain of %d, vhdboot served %llu in a chain of %u: not the same image; nothing attached",
-		    path, (unsigned long long)sectors, ch.n, (unsigned long long)d->virt_sectors, d->chain_len);
+		    path, (unsigned long long)sectors, img_chain_len(&im), (unsigned long long)d->virt_sectors, d->chain_len);
 		goto fail;
 	}
-	if (d->place == HO_PLACE_FILE && check_extents(ch.m[0]->hd.fd, t, d, path))
+	if (d->place == HO_PLACE_FILE && check_extents(img_fd(&im), t, d, path))
 		goto fail;
 
 	/* A fixed image whose extents are all known: device-mapper, no daemon (else, or with --nbd, NBD). */
@@ -1782,12 +1916,12 @@ int main(int argc, char **argv)
 	if (snap)
 		msg("mode=snapshot: %llu sector(s) the boot loader wrote carried over from vhdboot's overlay; Linux's writes stay in RAM too, the image is not written",
 		    (unsigned long long)sn.stored);
-	if (!o.force_nbd && !snap && d->image_type == HO_TYPE_FIXED) {
+	if (!o.force_nbd && !snap && !vhdx && d->image_type == HO_TYPE_FIXED) {
 		const char *why = dm_unsuitable(t, d);
 		if (why) {
 			msg("device-mapper path not taken: %s; serving through NBD", why);
 		} else {
-			int r = dm_attach(t, d, &ch, path_part, mnt, &mnt_fd, ro);
+			int r = dm_attach(t, d, &img_ch, path_part, mnt, &mnt_fd, ro);
 			if (r <= 0)
 				return r ? EXIT_FAIL : 0;
 		}
@@ -1933,10 +2067,10 @@ int main(int argc, char **argv)
 		_exit(0);
 	}
 	close(ready[1]);
-	msg("serving %s%s%s as %s: %llu sectors, %s, chain of %d, %s", disk, d->part_number ? " partition " : "",
+	msg("serving %s%s%s as %s: %llu sectors, %s%s, chain of %d, %s", disk, d->part_number ? " partition " : "",
 	    d->part_number ? part : "", o.nbd, (unsigned long long)sectors,
 	    d->image_type == HO_TYPE_FIXED ? "fixed" : d->image_type == HO_TYPE_DYNAMIC ? "dynamic" : "differencing",
-	    ch.n, ro ? "read-only" : snap ? "read-write into RAM (mode=snapshot)" : "read-write");
+	    vhdx ? " VHDX" : "", img_chain_len(&im), ro ? "read-only" : snap ? "read-write into RAM (mode=snapshot)" : "read-write");
 	struct srv S;
 	memset(&S, 0, sizeof(S));
 	S.s = sv[1], S.nbd = nbd, S.ro = ro;
@@ -1945,7 +2079,7 @@ int main(int argc, char **argv)
 	if (S.no_grow)
 		msg("%s host: the image's file cannot grow (as under vhdboot): writes that need a new block fail with EIO, "
 		    "writes into allocated blocks work", host_fs_of(d)->name);
-	if (srv_init(&S, v, ch.m[0]->hd.fd, img_ro)) {
+	if (srv_init(&S, &im, img_fd(&im), img_ro)) {
 		msg("no memory for the request buffer");
 		goto fail;
 	}
@@ -1955,17 +2089,11 @@ int main(int argc, char **argv)
 	if (S.refused)
 		msg("%s: %lu write(s) refused: they needed new blocks on a host that cannot grow the file", o.nbd, S.refused);
 	srv_free(&S);
-	e = vhd_flush(v);
-	if (e)
-		msg("final flush failed: %s", vhd_strerror(e));
 	close(sv[1]);
 	waitpid(k, NULL, 0);
 	if (helper > 0)
 		waitpid(helper, NULL, 0);
-	for (int i = 0; i < ch.n; i++)
-		if (hostdev_sync(&ch.m[i]->hd) && !img_ro)
-			msg("%s: fsync: %s", ch.m[i]->path, strerror(errno));
-	chain_close(&ch);
+	int e = img_close(&im, img_ro);           /* flushed, a VHDX's log marked empty, every member fsynced */
 	if (mnt[0])
 		unmount_host(mnt, mnt_fd);
 	close(nbd);
@@ -1973,7 +2101,7 @@ int main(int argc, char **argv)
 	return rc || e ? EXIT_FAIL : 0;
 
 fail:
-	chain_close(&ch);
+	img_close(&im, 1);
 	if (mnt[0])
 		umount(mnt);
 	return EXIT_FAIL;
