@@ -19,6 +19,9 @@ Three boots (tests/qemu/thirdparty/linux_nbd.py builds the disks from the cached
   - exFAT host: the dynamic VHD in a file on an exFAT partition (mkfs.exfat, filled through exfat-fuse);
     the table says exFAT (1.2), vhdboot-attach mounts it with the kernel's exfat driver and serves the file,
     which grows through it; the host finds the token and the pattern, vhdtool check and fsck.exfat -n clean.
+  - VHDX: a dynamic VHDX (1 MiB blocks) in a file on the FAT32 partition; the table's format says VHDX (1.2),
+    vhdboot-attach serves it through vhdx/ over NBD, Linux's writes allocate blocks through the VHDX log;
+    the host finds the token and the pattern, vhdtool check clean (log empty), the file grew.
   - NTFS host: a fixed VHD on an NTFS partition (mkntfs, ntfscp); the table says NTFS. The cloud kernel has
     no ntfs3 (CONFIG_NTFS3_FS is not set): vhdboot-attach names the missing driver and attaches nothing.
 The matrix (fixed, dynamic with the custom init, differencing, mode=ro, mode=snapshot) and the
@@ -187,3 +190,30 @@ def test_vhd_on_ntfs_host(images, vhdtool):
         assert "NBDINIT attach rc=1" in text and "NBDINIT refused" in text, ctx
         assert "as /dev/nbd0:" not in text and "through device-mapper" not in text, ctx   # nothing served
         assert fh.sha256(after) == before, "the image changed although nothing was attached"
+
+
+def test_dynamic_vhdx_on_fat32_host(images, vhdtool):
+    """A dynamic VHDX in a file on the FAT32 host partition, served to Linux through vhdx/: the token and the
+    3 MiB pattern land in new blocks (allocated through the VHDX log, the file grows on the FAT), the log is
+    marked empty at the disconnect, and the host reads both back (vhdtool convert + debugfs)."""
+    host, _raw, vhdx, _ = ln.build(images["dir"], "vhdx-dynamic", tag="-vhdx")
+    run = boot([(0, host)], fh.ISO, images["dir"])
+    ctx = "\n" + run.describe(12000)
+    text = run.serial
+    assert "NBDINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
+    assert re.search(r"handover: table \d+ bytes at [0-9a-f]+ \(version 1\.2, 1 drive", text), ctx
+    assert re.search(r"drive 80h: VHDX, mode=rw, type 3, %d sectors, place file" % (ln.GUEST_MIB * 2048), text), ctx
+    assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic VHDX, chain of 1, read-write"
+                     % (ln.GUEST_MIB * 2048), text), ctx
+    assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
+    assert "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
+    after = ln.extract_vhd(host, os.path.join(images["dir"], "after.vhdx"), ln.VHDX_NAME)
+    fh.run_tool([vhdtool, "check", after])
+    info = fh.run_tool([vhdtool, "info", after]).stdout
+    assert re.search(r"pending:\s+no\b", info), info
+    assert os.path.getsize(after) > os.path.getsize(vhdx), \
+        "the dynamic VHDX did not grow (%d bytes, was %d)" % (os.path.getsize(after), os.path.getsize(vhdx))
+    tok = ln.read_guest_file(after, "vhdboot-token.txt", images["dir"])
+    assert tok and ln.TOKEN.encode() in tok, tok
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", images["dir"])
+    assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"

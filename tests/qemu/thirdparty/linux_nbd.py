@@ -34,6 +34,7 @@ GUEST_MIB = 64                    # the guest's virtual disk
 HOST_FAT_MIB = 160                # the host disk's FAT32 partition
 HOST_P1 = 2048
 VHD_NAME = "guest.vhd"
+VHDX_NAME = "guest.vhdx"
 PARENT_NAME = "guest-parent.vhd"          # a differencing guest's parent, beside it on the FAT
 # The modules the initramfs loads (each with its dependencies first).
 MODULES = ["ata_piix", "sd_mod", "nbd", "dm_mod", "vfat", "exfat", "nls_cp437", "nls_ascii", "nls_utf8"]
@@ -283,7 +284,7 @@ def fsck_exfat(vol):
     return p.returncode == 0 and "clean" in p.stdout, p.stdout + p.stderr
 
 
-def build_host_disk(out, vhd, workdir, parent=None, fat_mib=HOST_FAT_MIB, host_fs="fat32"):
+def build_host_disk(out, vhd, workdir, parent=None, fat_mib=HOST_FAT_MIB, host_fs="fat32", name=VHD_NAME):
     """A raw disk: MBR, partition 1 at HOST_P1 holding /guest.vhd (and its parent, by its own name): FAT32
     (mkfs.fat + mtools), exFAT (mkfs.exfat, 4 KiB clusters, files copied in through exfat-fuse; fsck.exfat -n
     clean) or NTFS (mkntfs -Q, 4 KiB clusters, ntfscp)."""
@@ -295,7 +296,7 @@ def build_host_disk(out, vhd, workdir, parent=None, fat_mib=HOST_FAT_MIB, host_f
     vol = os.path.join(workdir, "host.vol")
     if os.path.exists(vol):
         os.unlink(vol)
-    files = [(vhd, VHD_NAME)] + ([(parent, os.path.basename(parent))] if parent else [])
+    files = [(vhd, name)] + ([(parent, os.path.basename(parent))] if parent else [])
     if host_fs == "fat32":
         bi.run(["mkfs.fat", "-F", "32", "-n", "VHDHOST", "-h", str(HOST_P1), "-S", "512", "-C", vol, str(n1 // 2)])
         for src, name in files:
@@ -334,8 +335,8 @@ def host_volume(host, out):
 def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_tools_run=False, grubenv=False,
           host_fs="fat32"):
     """Host disk (raw) with /guest.vhd of kind (fixed, dynamic, diff: a child over /guest-parent.vhd, a
-    dynamic image of the same disk) on a host_fs partition (HOST_FS). Returns (host disk, guest raw, the VHD
-    as copied in, parent or None)."""
+    dynamic image of the same disk; vhdx-dynamic, vhdx-fixed: /guest.vhdx with 1 MiB blocks) on a host_fs
+    partition (HOST_FS). Returns (host disk, guest raw, the image as copied in, parent or None)."""
     os.makedirs(outdir, exist_ok=True)
     name = "linux-nbd-%s%s" % (kind, tag)
     work = os.path.join(outdir, name + ".work")
@@ -344,7 +345,8 @@ def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_
         raw = build_it_guest_raw(os.path.join(outdir, name + "-guest.raw"), work)
     else:
         raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib, grubenv)
-    vhd = os.path.join(outdir, name + ".vhd")
+    vhdx = kind.startswith("vhdx")
+    vhd = os.path.join(outdir, name + (".vhdx" if vhdx else ".vhd"))
     parent = None
     for p in (vhd,):
         if os.path.exists(p):
@@ -354,9 +356,10 @@ def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_
         bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", "dynamic", raw, parent])
         bi.run([bi.VHDTOOL, "create", "-p", parent, vhd])
     else:
-        bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", kind, raw, vhd])
+        bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", kind] + (["-b", "1M"] if vhdx else []) + [raw, vhd])
     fat_mib = HOST_FAT_MIB + 2 * GUEST_MIB + 2 * bench_mib
-    host = build_host_disk(os.path.join(outdir, name + "-host.raw"), vhd, work, parent, fat_mib, host_fs)
+    host = build_host_disk(os.path.join(outdir, name + "-host.raw"), vhd, work, parent, fat_mib, host_fs,
+                           VHDX_NAME if vhdx else VHD_NAME)
     if parent:
         kept = os.path.join(outdir, name + "-parent.vhd")
         os.replace(parent, kept)
