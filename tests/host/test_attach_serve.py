@@ -295,14 +295,17 @@ def overlay_image(capacity, sectors):
     return struct.pack("<%dI" % entries, *keys) + struct.pack("<%dI" % entries, *slots) + bytes(pool)
 
 
-def test_serve_snapshot_overlay(attach, vhdtool, tmp_path):
+@pytest.mark.parametrize("fmt", ["dynamic", "vhdx-dynamic"])
+def test_serve_snapshot_overlay(attach, vhdtool, tmp_path, fmt):
     """--overlay: the boot loader's sectors (from a memory dump in the firmware's layout) are seen first, writes
-    go to RAM and are read back, the image file is untouched; a damaged overlay is refused."""
+    go to RAM and are read back, the image file is untouched (a VHDX too: its reads through vhdx/ under the
+    layer); a damaged overlay is refused."""
     rng = random.Random(99)
     raw = str(tmp_path / "disk.raw")
     model = make_raw(raw, 8, rng)
-    vhd = str(tmp_path / "disk.vhd")
-    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, vhd], check=True, capture_output=True)
+    vhd = str(tmp_path / ("disk.vhdx" if fmt.startswith("vhdx") else "disk.vhd"))
+    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", fmt] + (["-b", "1M"] if fmt.startswith("vhdx") else [])
+                   + [raw, vhd], check=True, capture_output=True)
     with open(vhd, "rb") as f:
         before = f.read()
     boot = {5: b"\xA5" * 512, 4096: b"\x5A" * 512, 16383: b"\x11" * 512}   # in, between and at the end of blocks
