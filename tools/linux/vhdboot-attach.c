@@ -6,8 +6,9 @@
  * from /dev/mem below 1 MiB (the BIOS front end), finds the disk
  * whose size and sector 0 match (and serial, where the kernel tells it),
  * the partition by start and size, mounts the host file system (vfat,
- * exfat or ntfs3 as the table says) on /run/vhdboot/hostNN, opens the image with its whole chain
- * through vhd/ (tools/chain.c), checks the file's extents against the
+ * exfat or ntfs3 as the table says) on /run/vhdboot/hostNN, opens the
+ * image with its whole chain through vhd/ (tools/chain.c) or, a VHDX,
+ * vhdx/ (tools/vxchain.c), checks the file's extents against the
  * table (FIBMAP), and serves it through the kernel's NBD driver: NBD_SET_SOCK
  * on one end of a socketpair, the request loop on the other. Partitions are
  * scanned; the device name is printed on stdout. docs/handover.md.
@@ -1607,7 +1608,7 @@ static int do_disconnect(const char *dev)
 	return 0;
 }
 
-/* The fast paths' state for image v on file fd (buffers, pipe, block caches); 0 or -1 (no memory). */
+/* The server's state for image im on its leaf file fd (buffers; a VHD's fast paths: pipe, block caches); 0 or -1 (no memory). */
 static int srv_init(struct srv *S, const struct img *im, int fd, int img_ro)
 {
 	struct vhd *v = im->v;
