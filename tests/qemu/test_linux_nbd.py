@@ -16,6 +16,7 @@ Three boots (tests/qemu/thirdparty/linux_nbd.py builds the disks from the cached
   - mode=snapshot: GRUB's save_env writes /boot/grub/grubenv into vhdboot's RAM overlay; vhdboot-attach
     carries the overlay over (read through /dev/mem), Linux sees the grubenv line and writes into a RAM
     layer; the image file is unchanged.
+    The same over a dynamic VHDX.
   - exFAT host: the dynamic VHD in a file on an exFAT partition (mkfs.exfat, filled through exfat-fuse);
     the table says exFAT (1.2), vhdboot-attach mounts it with the kernel's exfat driver and serves the file,
     which grows through it; the host finds the token and the pattern, vhdtool check and fsck.exfat -n clean.
@@ -106,15 +107,17 @@ def test_no_table_without_vhdboot(images):
     assert run.rc == fh.EXIT_DONE, ctx
 
 
-def test_snapshot_carries_boot_loader_writes(images):
+@pytest.mark.parametrize("kind", ["dynamic", "vhdx-dynamic"])
+def test_snapshot_carries_boot_loader_writes(images, kind):
     """mode=snapshot: GRUB's save_env (a write in the BIOS phase) lands in vhdboot's RAM overlay; vhdboot-attach
     reads the overlay through /dev/mem and serves the image read-only under a RAM layer, so Linux sees GRUB's
     grubenv, its own writes work (token + pattern, read back by nothing but the guest), and the image file on
-    the FAT is unchanged afterwards."""
-    host, _raw, _vhd, _ = ln.build(images["dir"], "dynamic", tag="-snap", grubenv=True)
-    before = fh.sha256(ln.extract_vhd(host, os.path.join(images["dir"], "snap.before.vhd")))
-    iso = os.path.join(images["dir"], "snapshot.iso")
-    subprocess.run(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), "vhd=/guest.vhd mode=snapshot", iso],
+    the FAT is unchanged afterwards. A VHDX the same way (its reads through vhdx/ under the layer)."""
+    name = ln.VHDX_NAME if kind.startswith("vhdx") else ln.VHD_NAME
+    host, _raw, _vhd, _ = ln.build(images["dir"], kind, tag="-snap", grubenv=True)
+    before = fh.sha256(ln.extract_vhd(host, os.path.join(images["dir"], "snap.before." + name), name))
+    iso = os.path.join(images["dir"], "snapshot-%s.iso" % kind)
+    subprocess.run(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), "vhd=/%s mode=snapshot" % name, iso],
                    check=True, capture_output=True, timeout=300,
                    env=dict(os.environ, VHDBOOT_ELF=os.path.join(fh.ROOT, "build", "vhdboot.elf")))
     run = boot([(0, host)], iso, images["dir"])
@@ -125,7 +128,7 @@ def test_snapshot_carries_boot_loader_writes(images):
     assert m and int(m.group(1)) > 0, "vhdboot-attach did not carry the overlay over%s" % ctx
     assert "NBDINIT grubenv %s" % ln.GRUBENV_TOKEN in text, "Linux does not see GRUB's save_env%s" % ctx
     assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
-    after = fh.sha256(ln.extract_vhd(host, os.path.join(images["dir"], "snap.after.vhd")))
+    after = fh.sha256(ln.extract_vhd(host, os.path.join(images["dir"], "snap.after." + name), name))
     assert after == before, "the image file changed under mode=snapshot"
 
 
