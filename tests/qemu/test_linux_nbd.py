@@ -17,9 +17,10 @@ Three boots (tests/qemu/thirdparty/linux_nbd.py builds the disks from the cached
     carries the overlay over (read through /dev/mem), Linux sees the grubenv line and writes into a RAM
     layer; the image file is unchanged.
     The same over a dynamic VHDX.
-  - exFAT host: the dynamic VHD in a file on an exFAT partition (mkfs.exfat, filled through exfat-fuse);
-    the table says exFAT (1.2), vhdboot-attach mounts it with the kernel's exfat driver and serves the file,
-    which grows through it; the host finds the token and the pattern, vhdtool check and fsck.exfat -n clean.
+  - exFAT host: a dynamic and a fixed VHD in a file on an exFAT partition (mkfs.exfat, filled through
+    exfat-fuse); the table says exFAT (1.2), vhdboot-attach mounts it with the kernel's exfat driver and
+    serves the dynamic file through NBD (it grows through the mounted exFAT), the fixed one through
+    device-mapper; the host finds the token and the pattern, vhdtool check and fsck.exfat -n clean.
   - VHDX: a dynamic VHDX (1 MiB blocks) in a file on the FAT32 partition; the table's format says VHDX (1.2),
     vhdboot-attach serves it through vhdx/ over NBD, Linux's writes allocate blocks through the VHDX log;
     the host finds the token and the pattern, vhdtool check clean (log empty), the file grew.
@@ -132,23 +133,31 @@ def test_snapshot_carries_boot_loader_writes(images, kind):
     assert after == before, "the image file changed under mode=snapshot"
 
 
-def test_dynamic_vhd_on_exfat_host(images, vhdtool):
-    """A dynamic VHD in a file on an exFAT host partition: the firmware's table names exFAT and the file's
-    extents, vhdboot-attach mounts the volume with the kernel's exfat driver (module from the .deb), serves
+@pytest.mark.parametrize("kind", ["dynamic", "fixed"])
+def test_vhd_on_exfat_host(images, vhdtool, kind):
+    """A VHD in a file on an exFAT host partition: the firmware's table names exFAT and the file's extents.
+    dynamic: vhdboot-attach mounts the volume with the kernel's exfat driver (module from the .deb), serves
     the file through NBD, nbdinit writes its token and a 3 MiB pattern (new blocks: the file grows through
-    the mounted exFAT) and detaches. The host: token and pattern in the VHD, vhdtool check clean, the file
-    grew, fsck.exfat -n clean."""
-    host, _raw, vhd, _ = ln.build(images["dir"], "dynamic", tag="-exfat", host_fs="exfat")
+    the mounted exFAT) and detaches. fixed: the extents checked through exfat's FIBMAP, the volume unmounted,
+    the file mapped by device-mapper (/dev/mapper/vhdboot80p1). The host: token and pattern in the VHD,
+    vhdtool check clean, the file grew (dynamic) or kept its size (fixed), fsck.exfat -n clean."""
+    dm = kind == "fixed"
+    host, _raw, vhd, _ = ln.build(images["dir"], kind, tag="-exfat", host_fs="exfat",
+                                  extra_args=" vhdboot.dev=/dev/mapper/vhdboot80" if dm else "")
     run = boot([(0, host)], fh.ISO, images["dir"])
     ctx = "\n" + run.describe(12000)
     text = run.serial
     assert "NBDINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
     assert re.search(r"handover: table \d+ bytes at [0-9a-f]+ \(version 1\.2, 1 drive", text), ctx
     assert re.search(r"file: \d+ bytes, exFAT, cluster 4096, \d+ extent", text), ctx   # vhdboot-attach --info
-    assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
-                     % (ln.GUEST_MIB * 2048), text), ctx
+    if dm:
+        assert re.search(r"serving /dev/sda1's file as /dev/mapper/vhdboot80 through device-mapper \(dm-linear, "
+                         r"no daemon; 1 partition\(s\)\); read-write", text), ctx
+    else:
+        assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
+                         % (ln.GUEST_MIB * 2048), text), ctx
+        assert "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
     assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
-    assert "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
     assert "unmounting the host file system" not in text, ctx
     vol = ln.host_volume(host, os.path.join(images["dir"], "exfat-after.vol"))
     clean, out = ln.fsck_exfat(vol)
@@ -156,10 +165,13 @@ def test_dynamic_vhd_on_exfat_host(images, vhdtool):
     assert clean, "fsck.exfat -n after the boot: %s" % out
     after = ln.extract_vhd(host, os.path.join(images["dir"], "exfat-after.vhd"), host_fs="exfat")
     fh.run_tool([vhdtool, "check", after])
-    assert os.path.getsize(after) > os.path.getsize(vhd), \
-        "the dynamic VHD did not grow (%d bytes, was %d)" % (os.path.getsize(after), os.path.getsize(vhd))
+    if dm:
+        assert os.path.getsize(after) == os.path.getsize(vhd), "the fixed VHD changed size"
+    else:
+        assert os.path.getsize(after) > os.path.getsize(vhd), \
+            "the dynamic VHD did not grow (%d bytes, was %d)" % (os.path.getsize(after), os.path.getsize(vhd))
     tok = ln.read_guest_file(after, "vhdboot-token.txt", images["dir"])
-    assert tok and ln.TOKEN.encode() in tok and b"/dev/nbd0p1" in tok, tok
+    assert tok and ln.TOKEN.encode() in tok, tok
     fill = ln.read_guest_file(after, "vhdboot-fill.bin", images["dir"])
     assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"
 
