@@ -464,27 +464,22 @@ static int kernel_has_fs(const char *type)
 
 /*
  * Mount the host partition path (file system hf) on mnt: read-only with
- * img_ro. 0, or -1 with a message; a kernel without the driver is named
- * with the module and config symbol it lacks, and nothing else is tried.
+ * img_ro. 0, or -1 with a message. The mount is tried first (the kernel
+ * loads a missing module itself where it can); a kernel that then still
+ * lacks the driver is named with the module and config symbol it lacks.
  */
 static int mount_host(const char *path, const char *mnt, const struct host_fs *hf, int img_ro)
 {
-	if (kernel_has_fs(hf->type) == 0) {
+	if (mount(path, mnt, hf->type, (img_ro ? MS_RDONLY : 0) | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC, "") == 0)
+		return 0;
+	int e = errno;
+	if (e == ENODEV && kernel_has_fs(hf->type) != 1)
 		msg("the image's file is on %s: this kernel has no %s driver (module %s, %s; not in /proc/filesystems): not attached",
 		    hf->name, hf->type, hf->module, hf->config);
-		return -1;
-	}
-	if (mount(path, mnt, hf->type, (img_ro ? MS_RDONLY : 0) | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC, "")) {
-		int e = errno;
-		if (e == ENODEV)
-			msg("mounting %s (%s) on %s: this kernel has no %s driver (module %s, %s): not attached", path, hf->name,
-			    mnt, hf->type, hf->module, hf->config);
-		else
-			msg("mounting %s (%s) on %s as %s: %s (is the %s module loaded?)", path, hf->name, mnt, hf->type,
-			    strerror(e), hf->module);
-		return -1;
-	}
-	return 0;
+	else
+		msg("mounting %s (%s) on %s as %s: %s (is the %s module loaded?)", path, hf->name, mnt, hf->type, strerror(e),
+		    hf->module);
+	return -1;
 }
 
 /* The file's extents against the table's (FIBMAP: fs blocks relative to the partition). 0, or -1 with a message. */
