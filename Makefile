@@ -125,7 +125,7 @@ $(BUILD)/vhdxprobe-san: $(BUILD)/san/tests/host/vhdxprobe.o $(VHD_SRCS:%.c=$(BUI
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $^
 # build/linux/vhdboot-attach: the Linux side of the hand-over (docs/handover.md), a static program for an
 # initramfs over the same vhd/, block/, fs/ and handover/ libraries plus vhdtool's host chain opener.
-ATTACH_SRCS := tools/linux/vhdboot-attach.c tools/chain.c tools/hostdev.c $(VHD_SRCS) $(IMAGE_SRCS) $(HO_SRCS) $(FS_SRCS)
+ATTACH_SRCS := tools/linux/vhdboot-attach.c tools/chain.c tools/vxchain.c tools/hostdev.c $(VHD_SRCS) $(IMAGE_SRCS) $(HO_SRCS) $(FS_SRCS)
 linux: $(BUILD)/linux/vhdboot-attach
 $(BUILD)/linux/vhdboot-attach: $(ATTACH_SRCS:%.c=$(BUILD)/host/%.o)
 	@mkdir -p $(dir $@)

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """linux_nbd.py: the "Linux keeps the disk" matrix and its sequential-I/O ratio (issue 12; docs/handover.md).
 
-    bench/linux_nbd.py [--mib 256] [--repeat N] [--only fixed,dynamic,diff,ro,snapshot,perf,perf-fixed] [--keep DIR]
+    bench/linux_nbd.py [--mib 256] [--repeat N] [--keep DIR]
+        [--only fixed,dynamic,diff,exfat,vhdx,ntfs,ro,snapshot,perf,perf-fixed,perf-exfat,perf-vhdx]
 
 Each configuration boots tests/qemu/thirdparty/linux_nbd.py's guest (Debian cloud kernel, nbdinit.c,
 build/linux/vhdboot-attach) with qemu-system-x86_64 TCG, 512 MiB, the host disk (FAT32 holding
@@ -10,6 +11,10 @@ build/linux/vhdboot-attach) with qemu-system-x86_64 TCG, 512 MiB, the host disk 
                    vhdtool check is clean; dynamic: the file grew
   diff             mode=rw, /guest.vhd a differencing child of /guest-parent.vhd (both on the FAT): the
                    same, and the parent's sha256 is unchanged
+  exfat            dynamic, the host partition exFAT: as dynamic, and fsck.exfat -n clean
+  vhdx             /guest.vhdx, a dynamic VHDX (1 MiB blocks) on the FAT32: as dynamic (served through vhdx/)
+  ntfs             a fixed VHD on an NTFS host partition: vhdboot-attach attaches only where the kernel has
+                   ntfs3 (the cloud kernel has not: the refusal naming the module is the expected result)
   ro               mode=ro: /dev/nbd0 is read-only (opening it for writing fails), the root mounts ro;
                    the VHD's sha256 is unchanged
   snapshot         mode=snapshot: GRUB's save_env writes grubenv into vhdboot's RAM overlay; vhdboot-attach
@@ -21,6 +26,8 @@ build/linux/vhdboot-attach) with qemu-system-x86_64 TCG, 512 MiB, the host disk 
                    the medians; each boot also reports the guest's memcpy rate after the bench
   perf-fixed       the same with a fixed VHD, served by vhdboot-attach's device-mapper path
                    (/dev/mapper/vhdboot80p2; "fixed" above takes that path too)
+  perf-exfat       perf with the dynamic VHD on an exFAT host partition
+  perf-vhdx        perf with a dynamic VHDX (1 MiB blocks) on the FAT32, served through vhdx/ (no fast paths)
 Prints one line per configuration; exit 1 if a configuration failed its checks. No timing pass/fail.
 """
 import argparse
@@ -56,15 +63,21 @@ def boot(disk, iso_path, work, timeout=900):
                        qemu=QEMU, mem=512, stop_on=FAIL)
 
 
-def check_rw(name, run, host, vhd_before, parent, work):
-    """The token and pattern inside the VHD, check clean; returns a list of problems."""
+def check_rw(name, run, host, vhd_before, parent, work, image=ln.VHD_NAME, host_fs="fat32"):
+    """The token and pattern inside the image, check clean (exFAT: fsck.exfat -n too); returns a list of problems."""
     bad = []
     if "NBDINIT-DONE" not in run.serial or run.rc != fh.EXIT_DONE:
         return ["did not finish (rc %s)" % run.rc], 0
     d = os.path.join(work, name + ".after")
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
-    after = ln.extract_vhd(host, os.path.join(d, ln.VHD_NAME))
+    if host_fs == "exfat":
+        vol = ln.host_volume(host, os.path.join(d, "host.vol"))
+        clean, out = ln.fsck_exfat(vol)
+        os.unlink(vol)
+        if not clean:
+            bad.append("fsck.exfat: " + out.strip()[-300:])
+    after = ln.extract_vhd(host, os.path.join(d, image), image, host_fs)
     if parent:
         p_after = ln.extract_vhd(host, os.path.join(d, ln.PARENT_NAME), ln.PARENT_NAME)
         if fh.sha256(p_after) != fh.sha256(parent):
@@ -102,18 +115,30 @@ def measure_all(a, work):
     """Every configuration, measured and printed in work; the exit status."""
     only = a.only.split(",")
     failed = 0
-    for cfg in ("fixed", "dynamic", "diff"):
+    for cfg, kind, host_fs in (("fixed", "fixed", "fat32"), ("dynamic", "dynamic", "fat32"), ("diff", "diff", "fat32"),
+                               ("exfat", "dynamic", "exfat"), ("vhdx", "vhdx-dynamic", "fat32")):
         if cfg not in only:
             continue
-        host, _raw, vhd, parent = ln.build(work, cfg, extra_args=DM_ARGS if cfg == "fixed" else "")
-        run = boot(host, iso(work, "vhd=/guest.vhd"), work)
-        bad, grew = check_rw(cfg, run, host, os.path.getsize(vhd), parent, work)
+        host, _raw, vhd, parent = ln.build(work, kind, tag="-" + cfg, extra_args=DM_ARGS if cfg == "fixed" else "",
+                                           host_fs=host_fs)
+        image = ln.VHDX_NAME if kind.startswith("vhdx") else ln.VHD_NAME
+        run = boot(host, iso(work, "vhd=/" + image), work)
+        bad, grew = check_rw(cfg, run, host, os.path.getsize(vhd), parent, work, image, host_fs)
         if cfg != "fixed" and grew <= 0:
             bad.append("did not grow")
         t = [tm for tm, line in run.lines if "NBDINIT-DONE" in line]
         print("%-9s %s  grew %d bytes, done at %.1f s%s" % (cfg, "ok  " if not bad else "FAIL", grew,
               t[0] if t else -1, (": " + "; ".join(bad)) if bad else ""))
         if bad:
+            failed += 1
+            print(run.describe(6000), file=sys.stderr)
+    if "ntfs" in only:
+        host, _raw, vhd, _ = ln.build(work, "fixed", tag="-ntfs", host_fs="ntfs", extra_args=" vhdboot.expect=refuse")
+        run = boot(host, iso(work, "vhd=/guest.vhd"), work)
+        m = re.search(r"vhdboot-attach: (the image's file is on NTFS: [^\n]*)", run.serial)
+        ok = m and "NBDINIT refused" in run.serial and run.rc == fh.EXIT_DONE
+        print("%-9s %s%s" % ("ntfs", "ok  " if ok else "FAIL", (": refused: " + m.group(1)) if m else ": no refusal line"))
+        if not ok:
             failed += 1
             print(run.describe(6000), file=sys.stderr)
     for cfg, expect in (("ro", "ro"), ("snapshot", "")):
@@ -134,18 +159,20 @@ def measure_all(a, work):
         if bad:
             failed += 1
             print(run.describe(6000), file=sys.stderr)
-    for cfg, kind, extra in (("perf", "dynamic", ""), ("perf-fixed", "fixed", DM_ARGS)):
+    for cfg, kind, extra, host_fs in (("perf", "dynamic", "", "fat32"), ("perf-fixed", "fixed", DM_ARGS, "fat32"),
+                                      ("perf-exfat", "dynamic", "", "exfat"), ("perf-vhdx", "vhdx-dynamic", "", "fat32")):
         if cfg not in only:
             continue
         raws, vhds = [], []
-        host, raw, _vhd, _ = ln.build(work, kind, tag="-" + cfg, bench_mib=a.mib, extra_args=extra)
+        host, raw, _vhd, _ = ln.build(work, kind, tag="-" + cfg, bench_mib=a.mib, extra_args=extra, host_fs=host_fs)
+        image = ln.VHDX_NAME if kind.startswith("vhdx") else ln.VHD_NAME
         pristine = host + ".pristine"         # every VHD boot starts from it: the first write allocates each time
         shutil.copyfile(host, pristine)
         for rep in range(a.repeat):           # interleaved: raw, VHD, raw, VHD ...
             shutil.copyfile(pristine, host)
             for what, disk, isop, out in (("raw disk (SeaBIOS)", raw, None, raws),
-                                          ("%s VHD via %s" % (kind, "dm-linear" if extra else "nbd"), host,
-                                           iso(work, "vhd=/guest.vhd"), vhds)):
+                                          ("%s %s via %s" % (kind, host_fs, "dm-linear" if extra else "nbd"), host,
+                                           iso(work, "vhd=/" + image), vhds)):
                 run = boot(disk, isop, work)
                 m = re.search(r"NBDINIT bench dev=(\S+) mib=(\d+) write_ms=(\d+) rewrite_ms=(\d+) read_ms=(\d+)"
                               r"(?: memcpy_ms=(\d+))?", run.serial)
@@ -168,7 +195,7 @@ def measure_all(a, work):
             print("%-10s medians of %d/%d runs: raw %.1f / %.1f / %.1f, VHD %.1f / %.1f / %.1f MiB/s"
                   % ((cfg, len(raws), len(vhds)) + tuple(b) + tuple(v)))
             print("%-10s ratio VHD/raw: write %.2fx (%s), rewrite %.2fx, read %.2fx (target >= 0.5x)"
-                  % (cfg, v[0] / b[0], "allocating new blocks" if kind == "dynamic" else "fixed", v[1] / b[1], v[2] / b[2]))
+                  % (cfg, v[0] / b[0], "fixed" if kind == "fixed" else "allocating new blocks", v[1] / b[1], v[2] / b[2]))
     return 1 if failed else 0
 
 

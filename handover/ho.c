@@ -156,9 +156,10 @@ static int ho_range_ok(uint32_t data, uint32_t total, uint32_t off, uint32_t len
 /* Every field and offset of record d (of a table whose data area is [data, total)). */
 static int ho_check_drive(const uint8_t *t, uint32_t data, uint32_t total, const struct ho_drive *d)
 {
-	if (d->bios_drive < 0x80 || d->mode < HO_MODE_RW || d->mode > HO_MODE_SNAPSHOT || d->format != HO_FMT_VHD ||
-	    d->image_type < HO_TYPE_FIXED || d->image_type > HO_TYPE_DIFF || d->place < HO_PLACE_DISK ||
-	    d->place > HO_PLACE_RAM || d->fs > HO_FS_FAT32 || d->part_scheme > HO_SCHEME_GPT ||
+	if (d->bios_drive < 0x80 || d->mode < HO_MODE_RW || d->mode > HO_MODE_SNAPSHOT ||
+	    (d->format != HO_FMT_VHD && d->format != HO_FMT_VHDX) || d->image_type < HO_TYPE_FIXED ||
+	    d->image_type > HO_TYPE_DIFF || d->place < HO_PLACE_DISK || d->place > HO_PLACE_RAM || d->fs > HO_FS_NTFS ||
+	    d->part_scheme > HO_SCHEME_GPT ||
 	    d->disk_scheme > HO_SCHEME_GPT || d->iface < HO_IFACE_ATA || d->iface > HO_IFACE_EFI || d->chain_len == 0)
 		return HO_E_FIELD;
 	if ((d->place == HO_PLACE_FILE) != (d->fs != HO_FS_NONE))

@@ -22,7 +22,7 @@
 #define HO_SIGNATURE "$VHDBOOT"       /* 8 bytes, no NUL, at offset 0 */
 #define HO_SIG_BYTES 8u
 #define HO_VERSION_MAJOR 1u
-#define HO_VERSION_MINOR 1u            /* 1.1: iface HO_IFACE_EFI, header flag HO_F_EFI_VAR */
+#define HO_VERSION_MINOR 2u            /* 1.1: iface HO_IFACE_EFI, header flag HO_F_EFI_VAR; 1.2: fs HO_FS_EXFAT, HO_FS_NTFS, format HO_FMT_VHDX */
 #define HO_ALIGN 16u                  /* the table starts on a 16-byte boundary (it is placed page-aligned) */
 #define HO_MAX_BYTES 4096u            /* one page: the table never crosses a page (Linux reads it page by page) */
 #define HO_MAX_DRIVES 8u
@@ -67,13 +67,13 @@ _Static_assert(sizeof(struct ho_header) == 64, "ho_header is 64 bytes");
 /* ho_drive.mode */
 enum ho_mode { HO_MODE_RW = 1, HO_MODE_RO = 2, HO_MODE_SNAPSHOT = 3 };
 /* ho_drive.format */
-enum ho_format { HO_FMT_VHD = 1 };
-/* ho_drive.image_type: the VHD footer's disk type values */
+enum ho_format { HO_FMT_VHD = 1, HO_FMT_VHDX = 2 /* 1.2 */ };
+/* ho_drive.image_type: the VHD footer's disk type values (a VHDX: fixed = leave-blocks-allocated, differencing = has a parent) */
 enum ho_type { HO_TYPE_FIXED = 2, HO_TYPE_DYNAMIC = 3, HO_TYPE_DIFF = 4 };
 /* ho_drive.place: where the image lives */
 enum ho_place { HO_PLACE_DISK = 1, HO_PLACE_PART = 2, HO_PLACE_FILE = 3, HO_PLACE_RAM = 4 };
 /* ho_drive.fs: the file system holding a HO_PLACE_FILE image */
-enum ho_fs { HO_FS_NONE = 0, HO_FS_FAT12 = 1, HO_FS_FAT16 = 2, HO_FS_FAT32 = 3 };
+enum ho_fs { HO_FS_NONE = 0, HO_FS_FAT12 = 1, HO_FS_FAT16 = 2, HO_FS_FAT32 = 3, HO_FS_EXFAT = 4 /* 1.2 */, HO_FS_NTFS = 5 /* 1.2 */ };
 /* ho_drive.part_scheme, ho_drive.disk_scheme */
 enum ho_scheme { HO_SCHEME_NONE = 0, HO_SCHEME_MBR = 1, HO_SCHEME_GPT = 2 };
 /* ho_drive.iface: how vhdboot reached the backing disk */
@@ -122,7 +122,7 @@ struct ho_drive {
 	uint16_t extents_off;     /* 136: extents_count struct ho_extent of the leaf file */
 	uint16_t extents_count;   /* 138 */
 	uint32_t extents_total;   /* 140: runs the leaf file has */
-	uint32_t cluster_bytes;   /* 144: FAT cluster size (0 if not a file) */
+	uint32_t cluster_bytes;   /* 144: the host file system's cluster size (0 if not a file) */
 	uint8_t reserved2[12];    /* 148 */
 } __attribute__((packed));
 _Static_assert(sizeof(struct ho_drive) == 160, "ho_drive is 160 bytes");

@@ -10,7 +10,7 @@
 #include "mem.h"                  /* mem_res_base, mem_res_size */
 #include "../block/disk.h"
 #include "../fs/part.h"
-#include "../fs/fat.h"
+#include "../fs/fs.h"             /* fs_mount: the host file system's type and cluster size */
 
 #define HO_EXTENTS_MAX 64u        /* runs of one file kept in the table (the rest: HO_DF_EXT_PARTIAL) */
 
@@ -20,7 +20,7 @@ static struct ho_builder ho_b;
 static uint32_t ho_bytes;
 static struct part_iter ho_it;
 static struct part_info ho_pi;
-static struct fat_vol ho_vol;
+static struct fs_vol ho_vol;     /* ~28 KiB with NTFS's buffers: never on the stack */
 static uint8_t ho_sec[BLK_SECTOR];
 static uint32_t ho_ovl_phys[SEL_MAX_IMAGES], ho_ovl_bytes[SEL_MAX_IMAGES];
 
@@ -75,14 +75,15 @@ static const char *ho_fill(unsigned i, int mode)
 	const struct disk *dk = disk_get(c->disk);
 	struct img_info in;
 	si->fmt->info(si->leaf, &in);
-	if (strcmp(si->fmt->name, "VHD"))
-		return "the table (version 1.x) describes VHD images only";
+	int vhdx = !strcmp(si->fmt->name, "VHDX");
+	if (!vhdx && strcmp(si->fmt->name, "VHD"))
+		return "the table describes VHD and VHDX images only";
 
 	d->bios_drive = (uint8_t)(0x80 + i);
 	d->mode = mode == CMDLINE_MODE_RO ? HO_MODE_RO : mode == CMDLINE_MODE_SNAPSHOT ? HO_MODE_SNAPSHOT : HO_MODE_RW;
 	if (mode == CMDLINE_MODE_RO || (mode == CMDLINE_MODE_RW && in.read_only && !si->ram))
 		d->flags |= HO_DF_READ_ONLY;
-	d->format = HO_FMT_VHD;
+	d->format = vhdx ? HO_FMT_VHDX : HO_FMT_VHD;
 	d->image_type = ho_type_of(in.type);
 	d->place = c->kind == SEL_DISK ? HO_PLACE_DISK : c->kind == SEL_PART ? HO_PLACE_PART :
 		   c->kind == SEL_FILE ? HO_PLACE_FILE : HO_PLACE_RAM;
@@ -136,10 +137,19 @@ static const char *ho_fill(unsigned i, int mode)
 		im = ii.parent;
 	}
 	d->file_bytes = leaf->map.size_bytes;
-	if (fat_mount(&ho_vol, leaf->map.dev))
-		return "the image's file is not on FAT (the table and vhdboot-attach know FAT hosts only)";
-	d->fs = ho_vol.type == 12 ? HO_FS_FAT12 : ho_vol.type == 16 ? HO_FS_FAT16 : HO_FS_FAT32;
-	d->cluster_bytes = ho_vol.sec_per_clus * BLK_SECTOR;
+	if (fs_mount(&ho_vol, leaf->map.dev))
+		return "the image's host file system no longer mounts (FAT, exFAT or NTFS expected)";
+	if (ho_vol.type == FS_EXFAT) {
+		d->fs = HO_FS_EXFAT;
+		d->cluster_bytes = (uint32_t)BLK_SECTOR << ho_vol.u.exfat.clus_shift;
+	} else if (ho_vol.type == FS_NTFS) {
+		d->fs = HO_FS_NTFS;
+		d->cluster_bytes = (uint32_t)BLK_SECTOR << ho_vol.u.ntfs.clus_shift;
+	} else {
+		const struct fat_vol *fv = &ho_vol.u.fat;
+		d->fs = fv->type == 12 ? HO_FS_FAT12 : fv->type == 16 ? HO_FS_FAT16 : HO_FS_FAT32;
+		d->cluster_bytes = fv->sec_per_clus * BLK_SECTOR;
+	}
 	uint32_t runs = leaf->map.count, keep = runs > HO_EXTENTS_MAX ? HO_EXTENTS_MAX : runs;
 	d->extents_total = runs;
 	d->extents_off = keep ? ho_put(&ho_b, keep * (uint32_t)sizeof(struct ho_extent), 8) : 0;
@@ -163,7 +173,7 @@ uint32_t handover_build(int nimg, int mode)
 		return 0;
 	}
 	struct ho_header *h = ho_head(&ho_b);
-	h->firmware_off = ho_put_str(&ho_b, "vhdboot (hand-over table 1.1)", 64);
+	h->firmware_off = ho_put_str(&ho_b, "vhdboot (hand-over table 1.2)", 64);
 	h->resident_phys = mem_res_base;
 	h->resident_bytes = mem_res_size;
 	for (int i = 0; i < nimg; i++) {

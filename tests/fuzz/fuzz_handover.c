@@ -172,10 +172,10 @@ static void fz_build(const uint8_t *data, uint32_t n)
 		struct ho_drive *d = ho_drive_at(&b, i);
 		d->bios_drive = (uint8_t)(0x80 + i);
 		d->mode = (uint8_t)(HO_MODE_RW + FZ_NEXT() % 3);
-		d->format = HO_FMT_VHD;
+		d->format = (uint8_t)(HO_FMT_VHD + FZ_NEXT() % 2);
 		d->image_type = (uint8_t)(HO_TYPE_FIXED + FZ_NEXT() % 3);
 		d->place = (uint8_t)(HO_PLACE_DISK + FZ_NEXT() % 4);
-		d->fs = d->place == HO_PLACE_FILE ? (uint8_t)(HO_FS_FAT12 + FZ_NEXT() % 3) : HO_FS_NONE;
+		d->fs = d->place == HO_PLACE_FILE ? (uint8_t)(HO_FS_FAT12 + FZ_NEXT() % 5) : HO_FS_NONE;
 		d->iface = (uint8_t)(HO_IFACE_ATA + FZ_NEXT() % 4);
 		d->chain_len = (uint8_t)(1 + FZ_NEXT() % 4);
 		uint32_t from = FZ_NEXT() % (sl + 1);

@@ -19,9 +19,10 @@ ATTACH = os.path.join(BUILD, "linux", "vhdboot-attach")
 SCAN_LO, SCAN_HI = 0x80000, 0xA0000
 
 
-def encode_table(phys, major=1, minor=0, flags=0, iface=1):
+def encode_table(phys, major=1, minor=0, flags=0, iface=1, fs=3, cluster=512):
     """A one-drive table (a dynamic VHD file /images/x.vhd on FAT32, partition 1 of an ATA disk) at phys;
-    flags = the header's (1: built by vhdboot.efi for its EFI variable), iface = the drive's (4: EFI Block I/O)."""
+    flags = the header's (1: built by vhdboot.efi for its EFI variable), iface = the drive's (4: EFI Block I/O),
+    fs = the host file system (1.2: 4 exFAT, 5 NTFS), cluster = its cluster size."""
     data = bytearray()
     base = 64 + 160
 
@@ -39,12 +40,12 @@ def encode_table(phys, major=1, minor=0, flags=0, iface=1):
     path = put(b"/images/x.vhd\0")
     chain = put(struct.pack("<H", path), 2)
     ext = put(struct.pack("<IIQ", 0, 4096, 777), 8)
-    drive = struct.pack("<BBBBBBBBBBBBHH", 0x80, 1, 1, 3, 3, 3, 1, 1, 0, iface, 0, 0, 0x1F0, 0)
+    drive = struct.pack("<BBBBBBBBBBBBHH", 0x80, 1, 1, 3, 3, fs, 1, 1, 0, iface, 0, 0, 0x1F0, 0)
     drive += struct.pack("<QQII16s", 8192, 1000000, 0x48535431, 0xDEADBEEF, bytes(16))
     drive += struct.pack("<IBB2x", 1, 0x0C, 1)
     drive += struct.pack("<QQ16s", 2048, 900000, bytes(16))
     drive += struct.pack("<QQQQ", 4096 * 512, 0, 0, 0)
-    drive += struct.pack("<HHHHHHII12x", model, serial, where, chain, ext, 1, 1, 512)
+    drive += struct.pack("<HHHHHHII12x", model, serial, where, chain, ext, 1, 1, cluster)
     assert len(drive) == 160
     total = base + len(data)
     hdr = struct.pack("<8sHHII HHB3xIIIIIHHI8x".replace(" ", ""), b"$VHDBOOT", major, minor, total, 0, 64, 160, 1,
@@ -78,6 +79,19 @@ def test_info_prints_the_table(attach, tmp_path):
     assert "partition 1: start 2048, 900000 sectors, type 0c" in out, out
     assert "chain[0]: /images/x.vhd" in out, out
     assert "file: 2097152 bytes, FAT32, cluster 512, 1 extent(s) (1 in the table)" in out, out
+
+
+@pytest.mark.parametrize("fs,name,ok", [(4, "exFAT", True), (5, "NTFS", True), (6, None, False)])
+def test_host_fs_codes(attach, tmp_path, fs, name, ok):
+    """1.2's host file systems are printed by name; a code past NTFS is a damaged table (field), exit 3."""
+    t = encode_table(0x9F000, minor=2, fs=fs, cluster=4096)
+    if ok:
+        out = run([attach, "--table", dump(tmp_path, t), "--info"], text=True).stdout
+        assert "table: version 1.2, " in out, out
+        assert "file: 2097152 bytes, %s, cluster 4096, 1 extent(s) (1 in the table)" % name in out, out
+    else:
+        r = run([attach, "--table", dump(tmp_path, t), "--info"], rc=3, text=True)
+        assert "(field)" in r.stderr, r.stderr
 
 
 def test_no_table_exits_2(attach, tmp_path):

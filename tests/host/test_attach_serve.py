@@ -10,6 +10,7 @@ partly set bitmaps, a differencing chain). Afterwards the image checks clean and
 import hashlib
 import os
 import random
+import re
 import socket
 import struct
 import subprocess
@@ -26,9 +27,9 @@ MIB = 1 << 20
 
 
 class Client:
-    def __init__(self, image, ro=False):
+    def __init__(self, image, ro=False, extra=()):
         self.sock, theirs = socket.socketpair()
-        args = [ATTACH, "--serve-stdin", image] + (["--ro"] if ro else [])
+        args = [ATTACH, "--serve-stdin", image] + (["--ro"] if ro else []) + list(extra)
         self.p = subprocess.Popen(args, stdin=theirs, stderr=subprocess.PIPE)
         theirs.close()
         self.handle = 0
@@ -166,6 +167,118 @@ def test_serve_read_only(attach, vhdtool, tmp_path):
         assert f.read() == before
 
 
+@pytest.mark.parametrize("kind", ["dynamic", "diff"])
+def test_serve_no_grow(attach, vhdtool, tmp_path, kind):
+    """--no-grow (what an image on an NTFS host gets, which cannot grow there): a write into an allocated block
+    works, through both the spliced and the library path; a write touching an unallocated block answers EIO
+    (gathered writes never start), is logged once with the remedy, and leaves the image's file the same size;
+    reads of everything still work and the image checks clean and holds exactly the accepted writes."""
+    rng = random.Random(4321)
+    raw = str(tmp_path / "disk.raw")
+    model = make_raw(raw, 16, rng)          # blocks 0, 3, 6 hold data (allocated), the others are zeros
+    vhd = str(tmp_path / "disk.vhd")
+    if kind == "diff":
+        parent = str(tmp_path / "parent.vhd")
+        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, parent], check=True, capture_output=True)
+        subprocess.run([vhdtool, "create", "-p", parent, vhd], check=True, capture_output=True)
+        # the child allocates block 0 through one write while it may grow (a normal server), then no more
+        c = Client(vhd)
+        data = rng.randbytes(4096)
+        assert c.req(WRITE, 0, 4096, data)[0] == 0
+        model[0:4096] = data
+        assert c.close()[0] == 0
+    else:
+        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, vhd], check=True, capture_output=True)
+    size_before = os.path.getsize(vhd)
+    c = Client(vhd, extra=["--no-grow"])
+    # into allocated block 0: a whole-block-run write (spliced for the dynamic image) and a small one
+    for off, n in ((0, MIB), (4096, 512)):
+        data = rng.randbytes(n)
+        assert c.req(WRITE, off, n, data)[0] == 0, (off, n)
+        model[off:off + n] = data
+    # into unallocated block 1 (and across blocks 0..1): EIO, several times, in streams as the kernel sends them
+    for off, n in ((2 * MIB, 512), (2 * MIB - 4096, 8192), (2 * MIB, MIB), (3 * MIB, MIB)):
+        assert c.req(WRITE, off, n, rng.randbytes(n))[0] == 5, (off, n)    # EIO; the model keeps the old bytes
+    assert c.req(FLUSH, 0, 0)[0] == 0
+    for off in range(0, len(model), 4 * MIB):
+        err, body = c.req(READ, off, 4 * MIB)
+        assert err == 0 and body == bytes(model[off:off + 4 * MIB]), "read at %d differs" % off
+    rc, err = c.close()
+    assert rc == 0, err
+    assert err.count("refused (EIO): it needs a new block") == 1, err
+    assert "cannot grow on NTFS" in err and "vhdtool convert -O fixed" in err, err
+    assert "4 refused (no growth)" in err and "0 gathered allocating writes" in err, err
+    assert os.path.getsize(vhd) == size_before, "the file grew"
+    r = subprocess.run([vhdtool, "check", vhd], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert to_raw(vhdtool, vhd, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
+
+
+@pytest.mark.parametrize("kind", ["vhdx-dynamic", "vhdx-fixed", "vhdx-diff"])
+def test_serve_vhdx_matches_model(attach, vhdtool, tmp_path, kind):
+    """A VHDX (1 MiB blocks, so the 48 MiB disk has many) is served through vhdx/ (no fast paths: every request
+    through the library): random and sequential I/O against the model, new blocks allocated through the log;
+    afterwards vhdtool check is clean (the log was marked empty at the end), the image reads back as the model,
+    and a differencing child's parent is unchanged."""
+    rng = random.Random(77 + len(kind))
+    raw = str(tmp_path / "disk.raw")
+    model = make_raw(raw, 48, rng)
+    vhdx = str(tmp_path / "disk.vhdx")
+    parent = None
+    if kind == "vhdx-diff":
+        parent = str(tmp_path / "parent.vhdx")
+        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "vhdx-dynamic", "-b", "1M", raw, parent], check=True,
+                       capture_output=True)
+        subprocess.run([vhdtool, "create", "-p", parent, vhdx], check=True, capture_output=True)
+        with open(parent, "rb") as f:
+            parent_sha = hashlib.sha256(f.read()).hexdigest()
+    else:
+        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", kind, "-b", "1M", raw, vhdx], check=True,
+                       capture_output=True)
+    c = Client(vhdx)
+    exercise(c, model, rng, rounds=80)
+    rc, err = c.close()
+    assert rc == 0, err
+    assert "0 spliced reads, 0 spliced writes, 0 gathered allocating writes" in err, err
+    r = subprocess.run([vhdtool, "check", vhdx], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    info = subprocess.run([vhdtool, "info", vhdx], capture_output=True, text=True).stdout
+    assert re.search(r"pending:\s+no\b", info) and re.search(r"log guid:\s+\{0{8}-0{4}-0{4}-0{4}-0{12}\}", info), info
+    assert to_raw(vhdtool, vhdx, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
+    if parent:
+        with open(parent, "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == parent_sha, "the parent changed"
+
+
+def test_serve_vhdx_no_grow(attach, vhdtool, tmp_path):
+    """--no-grow on a dynamic VHDX (an NTFS host): writes into present blocks work, a write touching an
+    absent block answers EIO and the file keeps its size; the image checks clean and holds the accepted writes."""
+    rng = random.Random(5)
+    raw = str(tmp_path / "disk.raw")
+    model = make_raw(raw, 16, rng)          # 2 MiB blocks 0, 3, 6 hold data: 1 MiB VHDX blocks 0-1, 6-7, 12-13
+    vhdx = str(tmp_path / "disk.vhdx")
+    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "vhdx-dynamic", "-b", "1M", raw, vhdx], check=True,
+                   capture_output=True)
+    size_before = os.path.getsize(vhdx)
+    c = Client(vhdx, extra=["--no-grow"])
+    data = rng.randbytes(8192)
+    assert c.req(WRITE, 4096, 8192, data)[0] == 0
+    model[4096:4096 + 8192] = data
+    assert c.req(WRITE, 2 * MIB, 4096, rng.randbytes(4096))[0] == 5         # block 2: absent
+    assert c.req(WRITE, 2 * MIB - 4096, 8192, rng.randbytes(8192))[0] == 5  # across blocks 1 and 2
+    assert c.req(FLUSH, 0, 0)[0] == 0
+    for off in range(0, len(model), 4 * MIB):
+        err, body = c.req(READ, off, 4 * MIB)
+        assert err == 0 and body == bytes(model[off:off + 4 * MIB]), "read at %d differs" % off
+    rc, err = c.close()
+    assert rc == 0, err
+    assert err.count("refused (EIO): it needs a new block") == 1 and "2 refused (no growth)" in err, err
+    assert os.path.getsize(vhdx) == size_before, "the file grew"
+    r = subprocess.run([vhdtool, "check", vhdx], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert to_raw(vhdtool, vhdx, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
+
+
 def overlay_image(capacity, sectors):
     """kernel/overlay.c's memory layout (docs/handover.md): keys (lba + 1), slots, then the pool; sectors:
     {lba: 512 bytes}, stored in hash order as the firmware does (linear probing, Knuth's multiplier)."""
@@ -182,14 +295,17 @@ def overlay_image(capacity, sectors):
     return struct.pack("<%dI" % entries, *keys) + struct.pack("<%dI" % entries, *slots) + bytes(pool)
 
 
-def test_serve_snapshot_overlay(attach, vhdtool, tmp_path):
+@pytest.mark.parametrize("fmt", ["dynamic", "vhdx-dynamic"])
+def test_serve_snapshot_overlay(attach, vhdtool, tmp_path, fmt):
     """--overlay: the boot loader's sectors (from a memory dump in the firmware's layout) are seen first, writes
-    go to RAM and are read back, the image file is untouched; a damaged overlay is refused."""
+    go to RAM and are read back, the image file is untouched (a VHDX too: its reads through vhdx/ under the
+    layer); a damaged overlay is refused."""
     rng = random.Random(99)
     raw = str(tmp_path / "disk.raw")
     model = make_raw(raw, 8, rng)
-    vhd = str(tmp_path / "disk.vhd")
-    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, vhd], check=True, capture_output=True)
+    vhd = str(tmp_path / ("disk.vhdx" if fmt.startswith("vhdx") else "disk.vhd"))
+    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", fmt] + (["-b", "1M"] if fmt.startswith("vhdx") else [])
+                   + [raw, vhd], check=True, capture_output=True)
     with open(vhd, "rb") as f:
         before = f.read()
     boot = {5: b"\xA5" * 512, 4096: b"\x5A" * 512, 16383: b"\x11" * 512}   # in, between and at the end of blocks

@@ -16,6 +16,16 @@ Three boots (tests/qemu/thirdparty/linux_nbd.py builds the disks from the cached
   - mode=snapshot: GRUB's save_env writes /boot/grub/grubenv into vhdboot's RAM overlay; vhdboot-attach
     carries the overlay over (read through /dev/mem), Linux sees the grubenv line and writes into a RAM
     layer; the image file is unchanged.
+    The same over a dynamic VHDX.
+  - exFAT host: a dynamic and a fixed VHD in a file on an exFAT partition (mkfs.exfat, filled through
+    exfat-fuse); the table says exFAT (1.2), vhdboot-attach mounts it with the kernel's exfat driver and
+    serves the dynamic file through NBD (it grows through the mounted exFAT), the fixed one through
+    device-mapper; the host finds the token and the pattern, vhdtool check and fsck.exfat -n clean.
+  - VHDX: a dynamic VHDX (1 MiB blocks) in a file on the FAT32 partition; the table's format says VHDX (1.2),
+    vhdboot-attach serves it through vhdx/ over NBD, Linux's writes allocate blocks through the VHDX log;
+    the host finds the token and the pattern, vhdtool check clean (log empty), the file grew.
+  - NTFS host: a fixed VHD on an NTFS partition (mkntfs, ntfscp); the table says NTFS. The cloud kernel has
+    no ntfs3 (CONFIG_NTFS3_FS is not set): vhdboot-attach names the missing driver and attaches nothing.
 The matrix (fixed, dynamic with the custom init, differencing, mode=ro, mode=snapshot) and the
 sequential-I/O ratio are in bench/linux_nbd.py.
 """
@@ -56,7 +66,7 @@ def test_linux_root_on_dynamic_vhd_initramfs_tools(images, vhdtool):
     text = run.serial
     assert "ROOTINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
     # The firmware placed the table in a reserved page of low memory.
-    m = re.search(r"handover: table (\d+) bytes at ([0-9a-f]+) \(version 1\.1, 1 drive", text)
+    m = re.search(r"handover: table (\d+) bytes at ([0-9a-f]+) \(version 1\.2, 1 drive", text)
     assert m, "no handover line from vhdboot%s" % ctx
     at = int(m.group(2), 16)
     assert at % 4096 == 0 and 0x80000 <= at < 0xA0000, ctx
@@ -98,15 +108,17 @@ def test_no_table_without_vhdboot(images):
     assert run.rc == fh.EXIT_DONE, ctx
 
 
-def test_snapshot_carries_boot_loader_writes(images):
+@pytest.mark.parametrize("kind", ["dynamic", "vhdx-dynamic"])
+def test_snapshot_carries_boot_loader_writes(images, kind):
     """mode=snapshot: GRUB's save_env (a write in the BIOS phase) lands in vhdboot's RAM overlay; vhdboot-attach
     reads the overlay through /dev/mem and serves the image read-only under a RAM layer, so Linux sees GRUB's
     grubenv, its own writes work (token + pattern, read back by nothing but the guest), and the image file on
-    the FAT is unchanged afterwards."""
-    host, _raw, _vhd, _ = ln.build(images["dir"], "dynamic", tag="-snap", grubenv=True)
-    before = fh.sha256(ln.extract_vhd(host, os.path.join(images["dir"], "snap.before.vhd")))
-    iso = os.path.join(images["dir"], "snapshot.iso")
-    subprocess.run(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), "vhd=/guest.vhd mode=snapshot", iso],
+    the FAT is unchanged afterwards. A VHDX the same way (its reads through vhdx/ under the layer)."""
+    name = ln.VHDX_NAME if kind.startswith("vhdx") else ln.VHD_NAME
+    host, _raw, _vhd, _ = ln.build(images["dir"], kind, tag="-snap", grubenv=True)
+    before = fh.sha256(ln.extract_vhd(host, os.path.join(images["dir"], "snap.before." + name), name))
+    iso = os.path.join(images["dir"], "snapshot-%s.iso" % kind)
+    subprocess.run(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), "vhd=/%s mode=snapshot" % name, iso],
                    check=True, capture_output=True, timeout=300,
                    env=dict(os.environ, VHDBOOT_ELF=os.path.join(fh.ROOT, "build", "vhdboot.elf")))
     run = boot([(0, host)], iso, images["dir"])
@@ -117,5 +129,106 @@ def test_snapshot_carries_boot_loader_writes(images):
     assert m and int(m.group(1)) > 0, "vhdboot-attach did not carry the overlay over%s" % ctx
     assert "NBDINIT grubenv %s" % ln.GRUBENV_TOKEN in text, "Linux does not see GRUB's save_env%s" % ctx
     assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
-    after = fh.sha256(ln.extract_vhd(host, os.path.join(images["dir"], "snap.after.vhd")))
+    after = fh.sha256(ln.extract_vhd(host, os.path.join(images["dir"], "snap.after." + name), name))
     assert after == before, "the image file changed under mode=snapshot"
+
+
+@pytest.mark.parametrize("kind", ["dynamic", "fixed"])
+def test_vhd_on_exfat_host(images, vhdtool, kind):
+    """A VHD in a file on an exFAT host partition: the firmware's table names exFAT and the file's extents.
+    dynamic: vhdboot-attach mounts the volume with the kernel's exfat driver (module from the .deb), serves
+    the file through NBD, nbdinit writes its token and a 3 MiB pattern (new blocks: the file grows through
+    the mounted exFAT) and detaches. fixed: the extents checked through exfat's FIBMAP, the volume unmounted,
+    the file mapped by device-mapper (/dev/mapper/vhdboot80p1). The host: token and pattern in the VHD,
+    vhdtool check clean, the file grew (dynamic) or kept its size (fixed), fsck.exfat -n clean."""
+    dm = kind == "fixed"
+    host, _raw, vhd, _ = ln.build(images["dir"], kind, tag="-exfat", host_fs="exfat",
+                                  extra_args=" vhdboot.dev=/dev/mapper/vhdboot80" if dm else "")
+    run = boot([(0, host)], fh.ISO, images["dir"])
+    ctx = "\n" + run.describe(12000)
+    text = run.serial
+    assert "NBDINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
+    assert re.search(r"handover: table \d+ bytes at [0-9a-f]+ \(version 1\.2, 1 drive", text), ctx
+    assert re.search(r"file: \d+ bytes, exFAT, cluster 4096, \d+ extent", text), ctx   # vhdboot-attach --info
+    if dm:
+        assert re.search(r"serving /dev/sda1's file as /dev/mapper/vhdboot80 through device-mapper \(dm-linear, "
+                         r"no daemon; 1 partition\(s\)\); read-write", text), ctx
+    else:
+        assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
+                         % (ln.GUEST_MIB * 2048), text), ctx
+        assert "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
+    assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
+    assert "unmounting the host file system" not in text, ctx
+    vol = ln.host_volume(host, os.path.join(images["dir"], "exfat-after.vol"))
+    clean, out = ln.fsck_exfat(vol)
+    os.unlink(vol)
+    assert clean, "fsck.exfat -n after the boot: %s" % out
+    after = ln.extract_vhd(host, os.path.join(images["dir"], "exfat-after.vhd"), host_fs="exfat")
+    fh.run_tool([vhdtool, "check", after])
+    if dm:
+        assert os.path.getsize(after) == os.path.getsize(vhd), "the fixed VHD changed size"
+    else:
+        assert os.path.getsize(after) > os.path.getsize(vhd), \
+            "the dynamic VHD did not grow (%d bytes, was %d)" % (os.path.getsize(after), os.path.getsize(vhd))
+    tok = ln.read_guest_file(after, "vhdboot-token.txt", images["dir"])
+    assert tok and ln.TOKEN.encode() in tok, tok
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", images["dir"])
+    assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"
+
+
+def test_vhd_on_ntfs_host(images, vhdtool):
+    """A fixed VHD in a file on an NTFS host partition: the table names NTFS. With ntfs3 in the kernel the
+    image is served (device-mapper path) and the host finds the token; without it (the cloud kernel:
+    CONFIG_NTFS3_FS is not set) vhdboot-attach names the missing driver and attaches nothing (exit 1), and
+    the image file is unchanged."""
+    has_ntfs3 = any(f == "ntfs3.ko" for _r, _d, files in os.walk(os.path.join(ln.kernel_tree(), "lib", "modules"))
+                    for f in files)
+    extra = " vhdboot.dev=/dev/mapper/vhdboot80" if has_ntfs3 else " vhdboot.expect=refuse"
+    host, _raw, vhd, _ = ln.build(images["dir"], "fixed", tag="-ntfs", host_fs="ntfs", extra_args=extra)
+    before = fh.sha256(vhd)
+    run = boot([(0, host)], fh.ISO, images["dir"])
+    ctx = "\n" + run.describe(12000)
+    text = run.serial
+    assert "NBDINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
+    assert re.search(r"handover: table \d+ bytes at [0-9a-f]+ \(version 1\.2, 1 drive", text), ctx
+    assert re.search(r"file: \d+ bytes, NTFS, cluster 4096, \d+ extent", text), ctx
+    after = ln.extract_vhd(host, os.path.join(images["dir"], "ntfs-after.vhd"), host_fs="ntfs")
+    fh.run_tool([vhdtool, "check", after])
+    if has_ntfs3:
+        assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
+        tok = ln.read_guest_file(after, "vhdboot-token.txt", images["dir"])
+        assert tok and ln.TOKEN.encode() in tok, tok
+        assert os.path.getsize(after) == os.path.getsize(vhd), "a fixed VHD changed size"
+    else:
+        assert ("the image's file is on NTFS: this kernel has no ntfs3 driver (module ntfs3, CONFIG_NTFS3_FS; "
+                "not in /proc/filesystems): not attached") in text, ctx
+        assert "NBDINIT attach rc=1" in text and "NBDINIT refused" in text, ctx
+        assert "as /dev/nbd0:" not in text and "through device-mapper" not in text, ctx   # nothing served
+        assert fh.sha256(after) == before, "the image changed although nothing was attached"
+
+
+def test_dynamic_vhdx_on_fat32_host(images, vhdtool):
+    """A dynamic VHDX in a file on the FAT32 host partition, served to Linux through vhdx/: the token and the
+    3 MiB pattern land in new blocks (allocated through the VHDX log, the file grows on the FAT), the log is
+    marked empty at the disconnect, and the host reads both back (vhdtool convert + debugfs)."""
+    host, _raw, vhdx, _ = ln.build(images["dir"], "vhdx-dynamic", tag="-vhdx")
+    run = boot([(0, host)], fh.ISO, images["dir"])
+    ctx = "\n" + run.describe(12000)
+    text = run.serial
+    assert "NBDINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
+    assert re.search(r"handover: table \d+ bytes at [0-9a-f]+ \(version 1\.2, 1 drive", text), ctx
+    assert re.search(r"drive 80h: VHDX, mode=rw, type 3, %d sectors, place file" % (ln.GUEST_MIB * 2048), text), ctx
+    assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic VHDX, chain of 1, read-write"
+                     % (ln.GUEST_MIB * 2048), text), ctx
+    assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
+    assert "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
+    after = ln.extract_vhd(host, os.path.join(images["dir"], "after.vhdx"), ln.VHDX_NAME)
+    fh.run_tool([vhdtool, "check", after])
+    info = fh.run_tool([vhdtool, "info", after]).stdout
+    assert re.search(r"pending:\s+no\b", info), info
+    assert os.path.getsize(after) > os.path.getsize(vhdx), \
+        "the dynamic VHDX did not grow (%d bytes, was %d)" % (os.path.getsize(after), os.path.getsize(vhdx))
+    tok = ln.read_guest_file(after, "vhdboot-token.txt", images["dir"])
+    assert tok and ln.TOKEN.encode() in tok, tok
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", images["dir"])
+    assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"

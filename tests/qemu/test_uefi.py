@@ -364,11 +364,11 @@ def test_linux_attach_from_efi_variable(tmp_path):
     rc, log, secs = eh.boot(str(tmp_path), [(host, eh.NVME)], timeout=TIMEOUT)
     ctx = "exit %s after %.0f s\n%s" % (rc, secs, log[-8000:])
     assert rc == eh.EXIT_PASS and "NBDINIT-DONE" in log, ctx
-    m = re.search(r"handover: table (\d+) bytes \(version 1\.1, 1 drive\(s\)\) in the volatile runtime variable "
+    m = re.search(r"handover: table (\d+) bytes \(version 1\.2, 1 drive\(s\)\) in the volatile runtime variable "
                   r"VhdbootHandover-bb45c8af-ef6d-4f0e-843d-8e342883d875", log)
     assert m, ctx
     # vhdboot-attach --info: the table came from the variable (not low memory), the disk is the firmware's.
-    assert re.search(r"table: version 1\.1, %s bytes in the EFI variable VhdbootHandover-" % m.group(1), log), ctx
+    assert re.search(r"table: version 1\.2, %s bytes in the EFI variable VhdbootHandover-" % m.group(1), log), ctx
     assert re.search(r'place file "hd0,1:/images/a\.vhd"', log), ctx
     assert re.search(r"iface 4 ", log), ctx
     assert "NBDINIT attach rc=0" in log, ctx

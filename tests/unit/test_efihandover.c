@@ -70,7 +70,10 @@ static char dir[] = "/tmp/vhdboot-efiho-XXXXXX";
 static struct hostdev dev;
 static uint8_t disk0[512], gpt_hdr[512], gpt_ent[512];
 
-/* host.img: GPT, partition 1 (2048, 100 MiB) an ESP with FAT32 holding /images/t.vhd (dynamic, 16 MiB) and a VHDX (qemu-img). */
+/*
+ * host.img: GPT, partition 1 (2048, 100 MiB) an ESP with FAT32 holding /images/t.vhd (dynamic, 16 MiB) and a
+ * VHDX (qemu-img); partition 2 (206848, 40 MiB) NTFS (mkntfs -Q, 4 KiB clusters) holding /n.vhd (ntfscp).
+ */
 static int setup(void **state)
 {
 	(void)state;
@@ -84,9 +87,12 @@ static int setup(void **state)
 		return -1;
 	sh("cd %s && %s create -t dynamic -s 16M t.vhd >/dev/null && qemu-img create -q -f vhdx x.vhdx 16M",
 	   dir, tool);
-	sh("cd %s && truncate -s 110M host.img && printf 'label: gpt\\nstart=2048, size=204800, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\\n' | "
+	sh("cd %s && truncate -s 150M host.img && printf 'label: gpt\\nstart=2048, size=204800, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\\n"
+	   "start=206848, size=81920, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\\n' | "
 	   "sfdisk -q host.img && mkfs.fat -F 32 --offset 2048 -n HOSTESP host.img 102400 >/dev/null 2>&1 && "
 	   "mmd -i host.img@@1M ::/images && mcopy -i host.img@@1M t.vhd ::/images/t.vhd && mcopy -i host.img@@1M x.vhdx ::/images/x.vhdx", dir);
+	sh("cd %s && truncate -s 40M ntfs.img && mkntfs -F -Q -q -c 4096 -p 206848 -H 16 -S 63 ntfs.img >/dev/null 2>&1 && "
+	   "ntfscp -q ntfs.img t.vhd /n.vhd && dd if=ntfs.img of=host.img bs=512 seek=206848 conv=notrunc status=none", dir);
 	char p[512];
 	snprintf(p, sizeof(p), "%s/host.img", dir);
 	FILE *f = fopen(p, "rb");
@@ -143,7 +149,7 @@ static void test_publish_fills_the_table(void **state)
 	assert_int_equal(ho_check(var.data, (uint32_t)var.size), HO_OK);
 	const struct ho_header *h = (const void *)var.data;
 	assert_int_equal(h->total_bytes, var.size);
-	assert_int_equal(h->version_minor, 1);
+	assert_int_equal(h->version_minor, 2);
 	assert_int_equal(h->flags, HO_F_EFI_VAR);
 	assert_int_equal(h->self_phys, 0);
 	assert_int_equal(h->resident_phys | h->resident_bytes | h->low_phys | h->low_bytes, 0);
@@ -155,7 +161,7 @@ static void test_publish_fills_the_table(void **state)
 	assert_int_equal(d->fs, HO_FS_FAT32);
 	assert_int_equal(d->image_type, HO_TYPE_DYNAMIC);
 	assert_int_equal(d->virt_sectors, 16 * 2048);
-	assert_int_equal(d->disk_sectors, 110 * 2048);
+	assert_int_equal(d->disk_sectors, 150 * 2048);
 	assert_int_equal(d->disk_lba0_crc, part_crc32(0, disk0, 512));
 	assert_int_equal(d->disk_scheme, HO_SCHEME_GPT);
 	assert_memory_equal(d->disk_guid, gpt_hdr + 56, 16);             /* the GPT header's DiskGUID */
@@ -211,14 +217,52 @@ static void test_setvariable_refused(void **state)
 	assert_int_equal(var.calls, calls);
 }
 
-/* A VHDX: the table (1.x) has no format code for it: no variable rather than a wrong one. */
-static void test_vhdx_not_published(void **state)
+/* A VHDX (1.2): format HO_FMT_VHDX, its type and size, the file's path and first extent as for a VHD. */
+static void test_vhdx_published(void **state)
 {
 	(void)state;
 	choose("/images/x.vhdx");
-	assert_int_equal(eho_publish(1, CMDLINE_MODE_RW), -1);
-	assert_int_equal(var.calls, 0);
-	assert_non_null(strstr(kstubs_log, "handover: no table for the OS: drive 80h: the table (version 1.x) describes VHD images only"));
+	assert_int_equal(eho_publish(1, CMDLINE_MODE_RW), 0);
+	assert_int_equal(var.calls, 1);
+	assert_int_equal(ho_check(var.data, (uint32_t)var.size), HO_OK);
+	const struct ho_drive *d = ho_drive_get(var.data, 0);
+	assert_int_equal(d->format, HO_FMT_VHDX);
+	assert_int_equal(d->image_type, HO_TYPE_DYNAMIC);
+	assert_int_equal(d->virt_sectors, 16 * 2048);
+	assert_int_equal(d->place, HO_PLACE_FILE);
+	assert_int_equal(d->fs, HO_FS_FAT32);
+	assert_string_equal(ho_chain_path(var.data, d, 0), "/images/x.vhdx");
+	struct ho_extent e;
+	assert_int_equal(ho_extent_get(var.data, d, 0, &e), HO_OK);
+	uint8_t s[512];
+	assert_int_equal(blk_read(&dev.dev, d->part_start + e.lba, 1, s), 0);
+	assert_memory_equal(s, "vhdxfile", 8);
+	eho_withdraw();
+}
+
+/* A file on NTFS (1.2): fs HO_FS_NTFS, the volume's 4 KiB clusters, partition 2, the first extent at the file's footer copy. */
+static void test_ntfs_file_published(void **state)
+{
+	(void)state;
+	choose("hd0,2:/n.vhd");
+	assert_int_equal(eho_publish(1, CMDLINE_MODE_RW), 0);
+	assert_int_equal(ho_check(var.data, (uint32_t)var.size), HO_OK);
+	const struct ho_drive *d = ho_drive_get(var.data, 0);
+	assert_int_equal(d->format, HO_FMT_VHD);
+	assert_int_equal(d->place, HO_PLACE_FILE);
+	assert_int_equal(d->fs, HO_FS_NTFS);
+	assert_int_equal(d->cluster_bytes, 4096);
+	assert_int_equal(d->part_number, 2);
+	assert_int_equal(d->part_start, 206848);
+	assert_string_equal(ho_chain_path(var.data, d, 0), "/n.vhd");
+	assert_true(d->extents_count >= 1 && d->extents_count == d->extents_total);
+	struct ho_extent e;
+	assert_int_equal(ho_extent_get(var.data, d, 0, &e), HO_OK);
+	assert_int_equal(e.file_sector, 0);
+	uint8_t s[512];
+	assert_int_equal(blk_read(&dev.dev, d->part_start + e.lba, 1, s), 0);
+	assert_memory_equal(s, "conectix", 8);
+	eho_withdraw();
 }
 
 int main(void)
@@ -227,7 +271,8 @@ int main(void)
 		cmocka_unit_test(test_publish_fills_the_table),
 		cmocka_unit_test(test_publish_ro),
 		cmocka_unit_test(test_setvariable_refused),
-		cmocka_unit_test(test_vhdx_not_published),
+		cmocka_unit_test(test_vhdx_published),
+		cmocka_unit_test(test_ntfs_file_published),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -234,6 +234,45 @@ static void test_find(void **state)
 	assert_non_null(ho_strerror(1000));
 }
 
+/* 1.2's codes: exFAT and NTFS files and VHDX images are accepted, values past them are not, and fs stays tied to place. */
+static void test_v12_codes(void **state)
+{
+	(void)state;
+	uint32_t n = build_sample(tbl, sizeof(tbl), TBL_PHYS);
+	struct ho_drive *d = (struct ho_drive *)(void *)(tbl + 64);
+	const uint8_t ok[] = {HO_FS_FAT12, HO_FS_FAT16, HO_FS_FAT32, HO_FS_EXFAT, HO_FS_NTFS};
+	for (unsigned i = 0; i < sizeof(ok); i++) {
+		d->fs = ok[i];
+		resign(tbl);
+		assert_int_equal(ho_check(tbl, n), HO_OK);
+	}
+	assert_int_equal(HO_FS_EXFAT, 4);
+	assert_int_equal(HO_FS_NTFS, 5);
+	d->fs = HO_FS_NTFS + 1;
+	resign(tbl);
+	assert_int_equal(ho_check(tbl, n), HO_E_FIELD);
+	d->fs = HO_FS_NONE;                                         /* a file with no file system */
+	resign(tbl);
+	assert_int_equal(ho_check(tbl, n), HO_E_FIELD);
+	d = (struct ho_drive *)(void *)(tbl + 64 + 160);            /* a whole disk with one */
+	d->fs = HO_FS_EXFAT;
+	resign(tbl);
+	assert_int_equal(ho_check(tbl, n), HO_E_FIELD);
+	d->fs = HO_FS_NONE;
+	d = (struct ho_drive *)(void *)(tbl + 64);
+	d->fs = HO_FS_FAT32;
+	d->format = HO_FMT_VHDX;
+	resign(tbl);
+	assert_int_equal(ho_check(tbl, n), HO_OK);
+	d->format = HO_FMT_VHDX + 1;
+	resign(tbl);
+	assert_int_equal(ho_check(tbl, n), HO_E_FIELD);
+	d->format = 0;
+	resign(tbl);
+	assert_int_equal(ho_check(tbl, n), HO_E_FIELD);
+	assert_int_equal(HO_VERSION_MINOR, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_builder_full),
 		cmocka_unit_test(test_find),
+		cmocka_unit_test(test_v12_codes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,10 @@
  * (efivarfs; mounted here when the firmware is UEFI and nobody did), else
  * from /dev/mem below 1 MiB (the BIOS front end), finds the disk
  * whose size and sector 0 match (and serial, where the kernel tells it),
- * the partition by start and size, mounts the host FAT file system
- * (vfat) on /run/vhdboot/hostNN, opens the image with its whole chain
- * through vhd/ (tools/chain.c), checks the file's extents against the
+ * the partition by start and size, mounts the host file system (vfat,
+ * exfat or ntfs3 as the table says) on /run/vhdboot/hostNN, opens the
+ * image with its whole chain through vhd/ (tools/chain.c) or, a VHDX,
+ * vhdx/ (tools/vxchain.c), checks the file's extents against the
  * table (FIBMAP), and serves it through the kernel's NBD driver: NBD_SET_SOCK
  * on one end of a socketpair, the request loop on the other. Partitions are
  * scanned; the device name is printed on stdout. docs/handover.md.
@@ -41,6 +42,7 @@
 #include "../../include/vhdboot_handover.h"
 #include "../../fs/part.h"        /* part_crc32 */
 #include "../chain.h"             /* chain_open: the image and its parents through vhd/ */
+#include "../vxchain.h"           /* vxc_open: a VHDX and its parents through vhdx/ */
 #include "../hostdev.h"           /* hostdev_pread_full, hostdev_pwrite_full */
 
 #define EXIT_NO_TABLE 2           /* not booted by vhdboot: an init hook does nothing */
@@ -64,6 +66,7 @@ struct opts {
 	int force_nbd;            /* --nbd: never the device-mapper path */
 	const char *serve_file;   /* --serve-stdin IMAGE: the request loop over fd 0, no table or device (tests) */
 	const char *overlay;      /* --overlay PHYS:BYTES with --serve-stdin: a snapshot overlay in --mem (tests) */
+	int no_grow;              /* --no-grow with --serve-stdin: writes needing a new block refused, as on NTFS (tests) */
 };
 
 static const char *prog = "vhdboot-attach";
@@ -247,6 +250,23 @@ static const char *place_name(int p)
 	return p == HO_PLACE_DISK ? "disk" : p == HO_PLACE_PART ? "partition" : p == HO_PLACE_FILE ? "file" : "ram";
 }
 
+/* A host file system as Linux knows it: the mount type, the module and config symbol that provide it, its name. */
+struct host_fs {
+	const char *type, *module, *config, *name;
+};
+
+/* The host file system of a file record (HO_FS_*; ho_check allows nothing else for a file). */
+static const struct host_fs *host_fs_of(const struct ho_drive *d)
+{
+	static const struct host_fs fat12 = {"vfat", "vfat", "CONFIG_VFAT_FS", "FAT12"},
+				    fat16 = {"vfat", "vfat", "CONFIG_VFAT_FS", "FAT16"},
+				    fat32 = {"vfat", "vfat", "CONFIG_VFAT_FS", "FAT32"},
+				    exfat = {"exfat", "exfat", "CONFIG_EXFAT_FS", "exFAT"},
+				    ntfs = {"ntfs3", "ntfs3", "CONFIG_NTFS3_FS", "NTFS"};
+	return d->fs == HO_FS_FAT12 ? &fat12 : d->fs == HO_FS_FAT16 ? &fat16 : d->fs == HO_FS_EXFAT ? &exfat :
+	       d->fs == HO_FS_NTFS ? &ntfs : &fat32;
+}
+
 /* --info: the table in readable form. */
 static void print_table(const uint8_t *t)
 {
@@ -262,7 +282,8 @@ static void print_table(const uint8_t *t)
 	       h->resident_phys, h->resident_phys + h->resident_bytes - 1);
 	for (unsigned i = 0; i < h->ndrives; i++) {
 		const struct ho_drive *d = ho_drive_get(t, i);
-		printf("drive %02xh: %s, mode=%s%s, type %u, %llu sectors, place %s \"%s\"\n", d->bios_drive, "VHD",
+		printf("drive %02xh: %s, mode=%s%s, type %u, %llu sectors, place %s \"%s\"\n", d->bios_drive,
+		       d->format == HO_FMT_VHDX ? "VHDX" : "VHD",
 		       mode_name(d->mode), (d->flags & HO_DF_READ_ONLY) ? " (read-only)" : "", d->image_type,
 		       (unsigned long long)d->virt_sectors, place_name(d->place), ho_str(t, d->where_off));
 		printf("  disk: \"%s\" serial \"%s\", %llu sectors, lba0 crc %08x, mbr id %08x, iface %u ch %u dev %u\n",
@@ -274,9 +295,9 @@ static void print_table(const uint8_t *t)
 		for (unsigned k = 0; k < d->chain_len && d->chain_off; k++)
 			printf("  chain[%u]: %s\n", k, ho_chain_path(t, d, k));
 		if (d->place == HO_PLACE_FILE)
-			printf("  file: %llu bytes, FAT%d, cluster %u, %u extent(s) (%u in the table)\n",
-			       (unsigned long long)d->file_bytes, d->fs == HO_FS_FAT12 ? 12 : d->fs == HO_FS_FAT16 ? 16 : 32,
-			       d->cluster_bytes, d->extents_total, d->extents_count);
+			printf("  file: %llu bytes, %s, cluster %u, %u extent(s) (%u in the table)\n",
+			       (unsigned long long)d->file_bytes, host_fs_of(d)->name, d->cluster_bytes, d->extents_total,
+			       d->extents_count);
 		if (d->overlay_bytes)
 			printf("  snapshot overlay: %llu bytes at %llx\n", (unsigned long long)d->overlay_bytes,
 			       (unsigned long long)d->overlay_phys);
@@ -424,6 +445,43 @@ static int find_part(const char *disk, const struct ho_drive *d, int wait_s, cha
 
 /* ---------------------------------------------------------------- the image */
 
+/* Does the running kernel have file system type (a line of /proc/filesystems)? 1 yes, 0 no, -1 unknown (no /proc). */
+static int kernel_has_fs(const char *type)
+{
+	FILE *f = fopen("/proc/filesystems", "re");
+	if (!f)
+		return -1;
+	char line[128];
+	int found = 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *name = strrchr(line, '\t') ? strrchr(line, '\t') + 1 : line;
+		name[strcspn(name, "\n")] = 0;
+		found = !strcmp(name, type);
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Mount the host partition path (file system hf) on mnt: read-only with
+ * img_ro. 0, or -1 with a message. The mount is tried first (the kernel
+ * loads a missing module itself where it can); a kernel that then still
+ * lacks the driver is named with the module and config symbol it lacks.
+ */
+static int mount_host(const char *path, const char *mnt, const struct host_fs *hf, int img_ro)
+{
+	if (mount(path, mnt, hf->type, (img_ro ? MS_RDONLY : 0) | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC, "") == 0)
+		return 0;
+	int e = errno;
+	if (e == ENODEV && kernel_has_fs(hf->type) != 1)
+		msg("the image's file is on %s: this kernel has no %s driver (module %s, %s; not in /proc/filesystems): not attached",
+		    hf->name, hf->type, hf->module, hf->config);
+	else
+		msg("mounting %s (%s) on %s as %s: %s (is the %s module loaded?)", path, hf->name, mnt, hf->type, strerror(e),
+		    hf->module);
+	return -1;
+}
+
 /* The file's extents against the table's (FIBMAP: fs blocks relative to the partition). 0, or -1 with a message. */
 static int check_extents(int fd, const uint8_t *t, const struct ho_drive *d, const char *path)
 {
@@ -433,10 +491,24 @@ static int check_extents(int fd, const uint8_t *t, const struct ho_drive *d, con
 		return 0;
 	}
 	unsigned per = (unsigned)bs / 512u;
+	/*
+	 * Probes stay inside the file's size: an extent ends at a cluster
+	 * boundary, and past the end of the data exfat's FIBMAP answers 0
+	 * (vfat maps the whole last cluster).
+	 */
+	struct stat st;
+	if (fstat(fd, &st)) {
+		msg("%s: fstat: %s: extents not checked", path, strerror(errno));
+		return 0;
+	}
+	uint64_t file_secs = ((uint64_t)st.st_size + 511) / 512;
 	for (unsigned k = 0; k < d->extents_count; k++) {
 		struct ho_extent e;
 		ho_extent_get(t, d, k, &e);
-		uint32_t probe[2] = {e.file_sector, e.file_sector + e.sectors - 1};
+		if (!e.sectors || e.file_sector >= file_secs)
+			continue;
+		uint64_t last = (uint64_t)e.file_sector + e.sectors - 1;
+		uint32_t probe[2] = {e.file_sector, (uint32_t)(last < file_secs ? last : file_secs - 1)};
 		for (int j = 0; j < 2; j++) {
 			int blk = (int)(probe[j] / per);
 			if (ioctl(fd, FIBMAP, &blk)) {
@@ -567,8 +639,44 @@ static int snap_write(struct snap *sn, uint64_t lba, uint32_t n, const void *buf
 	return snap_mark(sn, lba, n) ? ENOSPC : 0;
 }
 
-/* A read: layer sectors from the memfd, each run of the others through vhd_read. 0 or a vhd error. */
-static int snap_read(struct snap *sn, struct vhd *v, uint64_t lba, uint32_t n, uint8_t *buf)
+/* The image being served: a VHD chain (v) or a VHDX chain (vx); exactly one is set. */
+struct img {
+	struct vhd *v;
+	struct vxchain *vx;
+};
+
+/* count sectors at lba of the virtual disk into buf. 0 or the library's error. */
+static int img_read(const struct img *im, uint64_t lba, uint32_t n, void *buf)
+{
+	return im->vx ? vxc_read(im->vx, lba * 512, n * 512, buf) : vhd_read(im->v, lba, n, buf);
+}
+
+/* count sectors from buf at lba (new blocks allocated by the library, crash-safe). 0 or the library's error. */
+static int img_write(const struct img *im, uint64_t lba, uint32_t n, const void *buf)
+{
+	return im->vx ? vhdx_write(vxc_leaf(im->vx), lba, n, buf) : vhd_write(im->v, lba, n, buf);
+}
+
+/* Flush the leaf's file. 0 or the library's error. */
+static int img_flush(const struct img *im)
+{
+	return im->vx ? vhdx_flush(vxc_leaf(im->vx)) : vhd_flush(im->v);
+}
+
+/* The message for an error of img_*. */
+static const char *img_strerror(const struct img *im, int e)
+{
+	return im->vx ? vhdx_strerror(e) : vhd_strerror(e);
+}
+
+/* The errno a failed write answers: ENOSPC when the host has no room for a new block, else EIO. */
+static int img_write_errno(const struct img *im, int e)
+{
+	return (im->vx ? e == VHDX_E_NOSPACE : e == VHD_E_NOSPACE) ? ENOSPC : EIO;
+}
+
+/* A read: layer sectors from the memfd, each run of the others through the image. 0 or an image error (-1: the layer). */
+static int snap_read(struct snap *sn, const struct img *im, uint64_t lba, uint32_t n, uint8_t *buf)
 {
 	uint32_t i = 0;
 	while (i < n) {
@@ -579,9 +687,9 @@ static int snap_read(struct snap *sn, struct vhd *v, uint64_t lba, uint32_t n, u
 		if (in) {
 			if (hostdev_pread_full(sn->fd, buf + (size_t)i * 512, (size_t)(j - i) * 512, (lba + i) * 512) !=
 			    (ssize_t)(j - i) * 512)
-				return VHD_E_IO;
+				return -1;
 		} else {
-			int e = vhd_read(v, lba + i, j - i, buf + (size_t)i * 512);
+			int e = img_read(im, lba + i, j - i, buf + (size_t)i * 512);
 			if (e)
 				return e;
 		}
@@ -768,7 +876,8 @@ static int reply(int s, const uint8_t *handle, uint32_t error, const void *data,
 
 struct srv {
 	int s, nbd, ro;
-	struct vhd *v;
+	struct img im;            /* what is served */
+	struct vhd *v;            /* a VHD: im.v (the fast paths below); a VHDX: NULL, everything through the library */
 	uint64_t sectors;
 	int fd;                   /* the leaf file (buffered, the library's) */
 	int pipe[2];              /* for splice, or -1 */
@@ -780,7 +889,9 @@ struct srv {
 	uint8_t *full;            /* per block: 0 unknown, 1 allocated with every bitmap bit set, 2 not */
 	uint8_t *bm;              /* one block's bitmap, read by block_full */
 	struct snap *snap;        /* mode=snapshot: every write goes to this RAM layer, the image is read-only */
+	int no_grow;              /* the file cannot grow (NTFS host): writes needing a new block answer EIO */
 	unsigned long spliced, spliced_in, gathered, library;   /* requests by path, logged at the end */
+	unsigned long refused;    /* writes refused under no_grow */
 };
 
 /* Commit the gathered writes through vhd_write (allocating their blocks together). */
@@ -788,11 +899,11 @@ static void pend_commit(struct srv *S)
 {
 	if (!S->pend_n)
 		return;
-	int e = vhd_write(S->v, S->pend_lba, S->pend_n, S->pend);
+	int e = img_write(&S->im, S->pend_lba, S->pend_n, S->pend);
 	if (e) {
 		msg("write-back of %u sectors at %llu failed: %s (answered on the next flush)", S->pend_n,
-		    (unsigned long long)S->pend_lba, vhd_strerror(e));
-		S->pend_err = e == VHD_E_NOSPACE ? ENOSPC : EIO;
+		    (unsigned long long)S->pend_lba, img_strerror(&S->im, e));
+		S->pend_err = img_write_errno(&S->im, e);
 	}
 	S->pend_n = 0;
 }
@@ -823,8 +934,8 @@ static int block_full(struct srv *S, uint32_t blk)
 static int map_run(struct srv *S, uint64_t lba, uint32_t n, uint64_t *off, uint32_t *first)
 {
 	struct vhd *v = S->v;
-	if (S->snap)
-		return 0;                 /* the layer may hold any sector */
+	if (S->snap || !v)
+		return 0;                 /* the layer may hold any sector; a VHDX goes through its library */
 	if (v->footer.type == VHD_TYPE_FIXED) {
 		*off = lba * 512;
 		*first = n;
@@ -851,6 +962,29 @@ static int all_unallocated(const struct vhd *v, uint64_t lba, uint32_t n)
 		if (v->bat[b] != VHD_BAT_FREE)
 			return 0;
 	return 1;
+}
+
+/* Does a write of [lba, lba+n) need a block the leaf has not allocated (so its file would grow)? */
+static int needs_new_block(const struct srv *S, uint64_t lba, uint32_t n)
+{
+	const struct vhd *v = S->v;
+	if (!n)
+		return 0;
+	if (S->im.vx) {               /* VHDX: a payload block not (fully or partly) present is allocated by a write */
+		const struct vhdx *x = vxc_leaf(S->im.vx);
+		for (uint64_t b = lba / x->spb; b <= (lba + n - 1) / x->spb; b++) {
+			int st = vhdx_block_state(x, b * x->spb);
+			if (st != VHDX_PB_FULLY_PRESENT && st != VHDX_PB_PARTIALLY_PRESENT)
+				return 1;
+		}
+		return 0;
+	}
+	if (v->footer.type == VHD_TYPE_FIXED)
+		return 0;
+	for (uint64_t b = lba >> v->spb_shift; b <= (lba + n - 1) >> v->spb_shift; b++)
+		if (v->bat[b] == VHD_BAT_FREE)
+			return 1;
+	return 0;
 }
 
 /* Splice len bytes of the file at off into the socket; more: data follow. 0, or -1 (connection lost). */
@@ -974,7 +1108,7 @@ static int serve(struct srv *S)
 	for (;;) {
 		if (stop_req && !asked) {     /* SIGTERM: flush, then ask the kernel to disconnect */
 			pend_commit(S);
-			vhd_flush(v);
+			img_flush(&S->im);
 			ioctl(S->nbd, NBD_DISCONNECT);
 			asked = 1;
 		}
@@ -999,14 +1133,14 @@ static int serve(struct srv *S)
 		uint32_t cmd = type & 0xFFFF;
 		if (cmd == NBD_CMD_DISC) {
 			pend_commit(S);
-			vhd_flush(v);
+			img_flush(&S->im);
 			break;
 		}
 		if (cmd == NBD_CMD_FLUSH) {
 			pend_commit(S);
-			int e = vhd_flush(v);
+			int e = img_flush(&S->im);
 			if (e)
-				msg("flush failed: %s", vhd_strerror(e));
+				msg("flush failed: %s", img_strerror(&S->im, e));
 			int err = S->pend_err ? S->pend_err : e ? EIO : 0;
 			S->pend_err = 0;
 			if (reply(S->s, handle, (uint32_t)err, NULL, 0))
@@ -1029,7 +1163,7 @@ static int serve(struct srv *S)
 				continue;
 			}
 			S->library++;
-			int e = bad ? EINVAL : (S->snap ? snap_read(S->snap, v, lba, n, S->buf) : vhd_read(v, lba, n, S->buf)) ? EIO : 0;
+			int e = bad ? EINVAL : (S->snap ? snap_read(S->snap, &S->im, lba, n, S->buf) : img_read(&S->im, lba, n, S->buf)) ? EIO : 0;
 			if (e)
 				msg("read %llu+%u refused: %s", (unsigned long long)from, len, bad ? "outside the image" : "I/O error");
 			if (reply(S->s, handle, (uint32_t)e, S->buf, e ? 0 : len))
@@ -1039,6 +1173,17 @@ static int serve(struct srv *S)
 				msg("write of %u bytes: larger than %u, stopping", len, MAX_IO);
 				rc = -1;
 				break;
+			}
+			if (!bad && !S->ro && !S->snap && S->no_grow && needs_new_block(S, lba, n)) {
+				if (read_full(S->s, S->buf, len))
+					break;
+				if (!S->refused++)
+					msg("write %llu+%u refused (EIO): it needs a new block of the image, and its file cannot grow on "
+					    "NTFS (the firmware refuses it too); writes into allocated blocks work. Remedy: vhdtool convert "
+					    "-O fixed, or a FAT32/exFAT host", (unsigned long long)from, len);
+				if (reply(S->s, handle, EIO, NULL, 0))
+					break;
+				continue;
 			}
 			int fua = (type & NBD_CMD_FLAG_FUA) != 0;
 			int gather = !bad && !S->ro && S->pend && !fua && all_unallocated(v, lba, n) &&
@@ -1062,7 +1207,7 @@ static int serve(struct srv *S)
 				if (e < 0)
 					break;
 				if (!e && fua)
-					e = vhd_flush(v) ? EIO : 0;
+					e = img_flush(&S->im) ? EIO : 0;
 				S->spliced_in++;
 				if (reply(S->s, handle, (uint32_t)e, NULL, 0))
 					break;
@@ -1080,16 +1225,16 @@ static int serve(struct srv *S)
 			} else {
 				pend_commit(S);       /* writes reach the library in order */
 				S->library++;
-				int ve = vhd_write(v, lba, n, S->buf);
+				int ve = img_write(&S->im, lba, n, S->buf);
 				if (S->full && v->footer.type != VHD_TYPE_FIXED)   /* bitmaps may have changed */
 					for (uint64_t b = lba >> v->spb_shift; n && b <= (lba + n - 1) >> v->spb_shift; b++)
 						if (S->full[b] == 2)
 							S->full[b] = 0;
 				if (!ve && fua)
-					ve = vhd_flush(v);
+					ve = img_flush(&S->im);
 				if (ve) {
-					msg("write %llu+%u failed: %s", (unsigned long long)from, len, vhd_strerror(ve));
-					e = ve == VHD_E_NOSPACE ? ENOSPC : EIO;
+					msg("write %llu+%u failed: %s", (unsigned long long)from, len, img_strerror(&S->im, ve));
+					e = img_write_errno(&S->im, ve);
 				}
 			}
 			if (reply(S->s, handle, (uint32_t)e, NULL, 0))
@@ -1458,11 +1603,17 @@ static int do_disconnect(const char *dev)
 	return 0;
 }
 
-/* The fast paths' state for image v on file fd (buffers, pipe, block caches); 0 or -1 (no memory). */
-static int srv_init(struct srv *S, struct vhd *v, int fd, int img_ro)
+/* The server's state for image im on its leaf file fd (buffers; a VHD's fast paths: pipe, block caches); 0 or -1 (no memory). */
+static int srv_init(struct srv *S, const struct img *im, int fd, int img_ro)
 {
-	S->v = v, S->sectors = v->sectors, S->fd = fd;
+	struct vhd *v = im->v;
+	S->im = *im;
+	S->v = v, S->sectors = v ? v->sectors : vxc_leaf(im->vx)->sectors, S->fd = fd;
 	S->pipe[0] = S->pipe[1] = -1;
+	if (!v) {                     /* a VHDX: no fast paths, every request through vhdx/ */
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		return posix_memalign((void **)&S->buf, 4096, MAX_IO) ? -1 : 0;
+	}
 	if (pipe2(S->pipe, O_CLOEXEC) == 0)
 		fcntl(S->pipe[1], F_SETPIPE_SZ, (int)MAX_IO);   /* fewer splice rounds; a smaller pipe only costs more */
 	else
@@ -1493,22 +1644,102 @@ static void srv_free(struct srv *S)
 		close(S->pipe[0]), close(S->pipe[1]);
 }
 
+/* Does the file at path start with the VHDX file identifier? */
+static int is_vhdx_file(const char *path)
+{
+	char sig[8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int yes = fd >= 0 && read(fd, sig, sizeof(sig)) == (ssize_t)sizeof(sig) && !memcmp(sig, "vhdxfile", 8);
+	if (fd >= 0)
+		close(fd);
+	return yes;
+}
+
+/* Chains behind struct img: one of each (static: large, and one image is served per process). */
+static struct chain img_ch;
+static struct vxchain img_vx;
+
+/*
+ * Open path (a VHDX when vhdx, else a VHD) with its parents, the leaf
+ * read-only with rdonly (a VHDX's pending log then replayed in memory only).
+ * Fills *im; 0, or -1 with a message (call img_close in every case).
+ */
+static int img_open(struct img *im, const char *path, int vhdx, int rdonly)
+{
+	memset(im, 0, sizeof(*im));
+	memset(&img_ch, 0, sizeof(img_ch));
+	memset(&img_vx, 0, sizeof(img_vx));
+	if (vhdx) {
+		int e = vxc_open(&img_vx, path, rdonly ? VXC_RDONLY : 0);
+		im->vx = &img_vx;
+		if (e)
+			return msg("%s: %s", path, img_vx.err_msg[0] ? img_vx.err_msg : vhdx_strerror(e)), -1;
+		return 0;
+	}
+	int e = chain_open(&img_ch, path, rdonly ? CHAIN_RDONLY : 0);
+	if (e)
+		return msg("%s: %s", path, img_ch.err[0] ? img_ch.err : vhd_strerror(e)), -1;
+	im->v = chain_leaf(&img_ch);
+	return 0;
+}
+
+/* The leaf's descriptor, size, chain length, and member k's file (for fsync). */
+static int img_fd(const struct img *im)
+{
+	return im->vx ? im->vx->m[0]->hd.fd : img_ch.m[0]->hd.fd;
+}
+
+static uint64_t img_sectors(const struct img *im)
+{
+	return im->vx ? vxc_leaf(im->vx)->sectors : im->v->sectors;
+}
+
+static int img_chain_len(const struct img *im)
+{
+	return im->vx ? im->vx->n : img_ch.n;
+}
+
+/*
+ * Flush, end a VHDX's session (its log marked empty: vhdx_close) unless
+ * read-only, fsync every member and close the chain. 0, or the flush's /
+ * close's error (logged).
+ */
+static int img_close(struct img *im, int rdonly)
+{
+	int e = 0;
+	if (im->vx) {
+		if (im->vx->n && !rdonly && (e = vhdx_close(vxc_leaf(im->vx))))
+			msg("closing the VHDX: %s", vhdx_strerror(e));
+		for (int i = 0; i < im->vx->n; i++)
+			if (hostdev_sync(&im->vx->m[i]->hd) && !rdonly)
+				msg("%s: fsync: %s", im->vx->m[i]->path, strerror(errno));
+		vxc_close(im->vx);
+	} else {
+		if (im->v && !rdonly && (e = vhd_flush(im->v)))
+			msg("final flush failed: %s", vhd_strerror(e));
+		for (int i = 0; i < img_ch.n; i++)
+			if (hostdev_sync(&img_ch.m[i]->hd) && !rdonly)
+				msg("%s: fsync: %s", img_ch.m[i]->path, strerror(errno));
+		chain_close(&img_ch);
+	}
+	memset(im, 0, sizeof(*im));
+	return e;
+}
+
 /* --serve-stdin IMAGE: the request loop on fd 0 (a socket) over IMAGE and its chain; no table, no NBD device. */
 static int serve_stdin(const struct opts *o)
 {
-	static struct chain ch;
 	static struct snap sn;
 	const char *path = o->serve_file;
 	int ro = o->read_only, snap = o->overlay != NULL;
-	int e = chain_open(&ch, path, ro || snap ? CHAIN_RDONLY : 0);
-	if (e) {
-		msg("%s: %s", path, ch.err[0] ? ch.err : vhd_strerror(e));
-		chain_close(&ch);
+	struct img im;
+	if (img_open(&im, path, is_vhdx_file(path), ro || snap)) {
+		img_close(&im, 1);
 		return EXIT_FAIL;
 	}
 	struct srv S;
 	memset(&S, 0, sizeof(S));
-	S.s = 0, S.nbd = -1, S.ro = ro;
+	S.s = 0, S.nbd = -1, S.ro = ro, S.no_grow = o->no_grow;
 	if (snap) {               /* the overlay as the table would give it: PHYS:BYTES in --mem */
 		struct ho_drive d;
 		memset(&d, 0, sizeof(d));
@@ -1516,24 +1747,23 @@ static int serve_stdin(const struct opts *o)
 		unsigned long long phys = 0, bytes = 0;
 		if (sscanf(o->overlay, "%llx:%llu", &phys, &bytes) != 2) {
 			msg("--overlay %s: not PHYS:BYTES (hex address, decimal size)", o->overlay);
-			chain_close(&ch);
+			img_close(&im, 1);
 			return EXIT_FAIL;
 		}
 		d.overlay_phys = phys, d.overlay_bytes = bytes;
-		if (snap_load(&sn, o->mem, &d, chain_leaf(&ch)->sectors)) {
-			chain_close(&ch);
+		if (snap_load(&sn, o->mem, &d, img_sectors(&im))) {
+			img_close(&im, 1);
 			return EXIT_FAIL;
 		}
 		msg("mode=snapshot: %llu sector(s) the boot loader wrote carried over", (unsigned long long)sn.stored);
 		S.snap = &sn;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	int rc = srv_init(&S, chain_leaf(&ch), ch.m[0]->hd.fd, ro || snap) ? -1 : serve(&S);
-	msg("requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library",
-	    S.spliced, S.spliced_in, S.gathered, S.library);
-	e = ro || snap ? 0 : vhd_flush(chain_leaf(&ch));
+	int rc = srv_init(&S, &im, img_fd(&im), ro || snap) ? -1 : serve(&S);
+	msg("requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library, "
+	    "%lu refused (no growth)", S.spliced, S.spliced_in, S.gathered, S.library, S.refused);
 	srv_free(&S);
-	chain_close(&ch);
+	int e = img_close(&im, ro || snap);
 	return rc || e ? EXIT_FAIL : 0;
 }
 
@@ -1555,6 +1785,7 @@ static void usage(void)
 		"      --efivar FILE    vhdboot.efi's variable (default " EFIVAR_DEFAULT ")\n"
 		"      --serve-stdin IMG  serve IMG's requests on fd 0, a socket (tests: no table, no device)\n"
 		"      --overlay PHYS:BYTES  with --serve-stdin: a mode=snapshot overlay at PHYS in --mem\n"
+		"      --no-grow        with --serve-stdin: writes needing a new block fail (EIO), as on an NTFS host\n"
 		"exit: 0 attached; 2 no table (not booted by vhdboot); 3 damaged table; 1 other failure\n",
 		HO_SCAN_LO, HO_SCAN_HI - 1);
 }
@@ -1575,11 +1806,11 @@ static void mkdirs(const char *path)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, EFIVAR_DEFAULT, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL, 0, NULL, NULL };
+	struct opts o = { "/dev/nbd0", "/dev/mem", NULL, EFIVAR_DEFAULT, "/run/vhdboot", 0x80, 10, 0, 0, 0, NULL, 0, NULL, NULL, 0 };
 	static const struct option lo[] = {
 		{"device", 1, 0, 'd'}, {"drive", 1, 0, 'r'}, {"wait", 1, 0, 'w'}, {"mount", 1, 0, 'm'},
 		{"foreground", 0, 0, 'f'}, {"info", 0, 0, 'i'}, {"ro", 0, 0, 'R'}, {"mem", 1, 0, 'M'},
-		{"table", 1, 0, 'T'}, {"efivar", 1, 0, 'E'}, {"disconnect", 1, 0, 'D'}, {"nbd", 0, 0, 'N'}, {"serve-stdin", 1, 0, 'S'}, {"overlay", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"table", 1, 0, 'T'}, {"efivar", 1, 0, 'E'}, {"disconnect", 1, 0, 'D'}, {"nbd", 0, 0, 'N'}, {"serve-stdin", 1, 0, 'S'}, {"overlay", 1, 0, 'O'}, {"no-grow", 0, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "d:r:w:m:fiD:h", lo, NULL)) != -1) {
@@ -1598,6 +1829,7 @@ int main(int argc, char **argv)
 		case 'N': o.force_nbd = 1; break;
 		case 'S': o.serve_file = optarg; break;
 		case 'O': o.overlay = optarg; break;
+		case 'G': o.no_grow = 1; break;
 		case 'h': usage(); return 0;
 		default: usage(); return EXIT_FAIL;
 		}
@@ -1651,30 +1883,26 @@ int main(int argc, char **argv)
 	if (d->place == HO_PLACE_FILE) {
 		snprintf(mnt, sizeof(mnt), "%s/host%02x", o.mount_dir, d->bios_drive);
 		mkdirs(mnt);
-		if (mount(path, mnt, "vfat", (img_ro ? MS_RDONLY : 0) | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC, "")) {
-			msg("mounting %s (FAT) on %s: %s (is the vfat module loaded?)", path, mnt, strerror(errno));
+		if (mount_host(path, mnt, host_fs_of(d), img_ro))
 			return EXIT_FAIL;
-		}
 		mnt_fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);   /* switch_root moves /run: unmount through this */
 		snprintf(path, sizeof(path), "%s%s", mnt, ho_chain_path(t, d, 0));
 	}
-	struct chain ch;
-	int e = chain_open(&ch, path, img_ro ? CHAIN_RDONLY : 0);
-	if (e) {
-		msg("%s: %s", path, ch.err[0] ? ch.err : vhd_strerror(e));
-		chain_close(&ch);
+	struct img im;
+	int vhdx = d->format == HO_FMT_VHDX;
+	if (img_open(&im, path, vhdx, img_ro)) {
+		img_close(&im, 1);
 		if (mnt[0])
 			umount(mnt);
 		return EXIT_FAIL;
 	}
-	struct vhd *v = chain_leaf(&ch);
-	uint64_t sectors = v->sectors;
-	if (sectors != d->virt_sectors || ch.n != d->chain_len) {
+	uint64_t sectors = img_sectors(&im);
+	if (sectors != d->virt_sectors || img_chain_len(&im) != d->chain_len) {
 		msg("%s: %llu sectors in a chain of %d, vhdboot served %llu in a chain of %u: not the same image; nothing attached",
-		    path, (unsigned long long)sectors, ch.n, (unsigned long long)d->virt_sectors, d->chain_len);
+		    path, (unsigned long long)sectors, img_chain_len(&im), (unsigned long long)d->virt_sectors, d->chain_len);
 		goto fail;
 	}
-	if (d->place == HO_PLACE_FILE && check_extents(ch.m[0]->hd.fd, t, d, path))
+	if (d->place == HO_PLACE_FILE && check_extents(img_fd(&im), t, d, path))
 		goto fail;
 
 	/* A fixed image whose extents are all known: device-mapper, no daemon (else, or with --nbd, NBD). */
@@ -1684,12 +1912,12 @@ int main(int argc, char **argv)
 	if (snap)
 		msg("mode=snapshot: %llu sector(s) the boot loader wrote carried over from vhdboot's overlay; Linux's writes stay in RAM too, the image is not written",
 		    (unsigned long long)sn.stored);
-	if (!o.force_nbd && !snap && d->image_type == HO_TYPE_FIXED) {
+	if (!o.force_nbd && !snap && !vhdx && d->image_type == HO_TYPE_FIXED) {
 		const char *why = dm_unsuitable(t, d);
 		if (why) {
 			msg("device-mapper path not taken: %s; serving through NBD", why);
 		} else {
-			int r = dm_attach(t, d, &ch, path_part, mnt, &mnt_fd, ro);
+			int r = dm_attach(t, d, &img_ch, path_part, mnt, &mnt_fd, ro);
 			if (r <= 0)
 				return r ? EXIT_FAIL : 0;
 		}
@@ -1835,33 +2063,33 @@ int main(int argc, char **argv)
 		_exit(0);
 	}
 	close(ready[1]);
-	msg("serving %s%s%s as %s: %llu sectors, %s, chain of %d, %s", disk, d->part_number ? " partition " : "",
+	msg("serving %s%s%s as %s: %llu sectors, %s%s, chain of %d, %s", disk, d->part_number ? " partition " : "",
 	    d->part_number ? part : "", o.nbd, (unsigned long long)sectors,
 	    d->image_type == HO_TYPE_FIXED ? "fixed" : d->image_type == HO_TYPE_DYNAMIC ? "dynamic" : "differencing",
-	    ch.n, ro ? "read-only" : snap ? "read-write into RAM (mode=snapshot)" : "read-write");
+	    vhdx ? " VHDX" : "", img_chain_len(&im), ro ? "read-only" : snap ? "read-write into RAM (mode=snapshot)" : "read-write");
 	struct srv S;
 	memset(&S, 0, sizeof(S));
 	S.s = sv[1], S.nbd = nbd, S.ro = ro;
 	S.snap = snap ? &sn : NULL;
-	if (srv_init(&S, v, ch.m[0]->hd.fd, img_ro)) {
+	S.no_grow = d->fs == HO_FS_NTFS && d->image_type != HO_TYPE_FIXED && !img_ro;
+	if (S.no_grow)
+		msg("%s host: the image's file cannot grow (as under vhdboot): writes that need a new block fail with EIO, "
+		    "writes into allocated blocks work", host_fs_of(d)->name);
+	if (srv_init(&S, &im, img_fd(&im), img_ro)) {
 		msg("no memory for the request buffer");
 		goto fail;
 	}
 	rc = serve(&S);
-	msg("%s: requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library",
-	    o.nbd, S.spliced, S.spliced_in, S.gathered, S.library);
+	msg("%s: requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library%s",
+	    o.nbd, S.spliced, S.spliced_in, S.gathered, S.library, S.refused ? ", some refused (no growth)" : "");
+	if (S.refused)
+		msg("%s: %lu write(s) refused: they needed new blocks on a host that cannot grow the file", o.nbd, S.refused);
 	srv_free(&S);
-	e = vhd_flush(v);
-	if (e)
-		msg("final flush failed: %s", vhd_strerror(e));
 	close(sv[1]);
 	waitpid(k, NULL, 0);
 	if (helper > 0)
 		waitpid(helper, NULL, 0);
-	for (int i = 0; i < ch.n; i++)
-		if (hostdev_sync(&ch.m[i]->hd) && !img_ro)
-			msg("%s: fsync: %s", ch.m[i]->path, strerror(errno));
-	chain_close(&ch);
+	int e = img_close(&im, img_ro);           /* flushed, a VHDX's log marked empty, every member fsynced */
 	if (mnt[0])
 		unmount_host(mnt, mnt_fd);
 	close(nbd);
@@ -1869,7 +2097,7 @@ int main(int argc, char **argv)
 	return rc || e ? EXIT_FAIL : 0;
 
 fail:
-	chain_close(&ch);
+	img_close(&im, 1);
 	if (mnt[0])
 		umount(mnt);
 	return EXIT_FAIL;

@@ -34,9 +34,10 @@ GUEST_MIB = 64                    # the guest's virtual disk
 HOST_FAT_MIB = 160                # the host disk's FAT32 partition
 HOST_P1 = 2048
 VHD_NAME = "guest.vhd"
+VHDX_NAME = "guest.vhdx"
 PARENT_NAME = "guest-parent.vhd"          # a differencing guest's parent, beside it on the FAT
 # The modules the initramfs loads (each with its dependencies first).
-MODULES = ["ata_piix", "sd_mod", "nbd", "dm_mod", "vfat", "nls_cp437", "nls_ascii", "nls_utf8"]
+MODULES = ["ata_piix", "sd_mod", "nbd", "dm_mod", "vfat", "exfat", "nls_cp437", "nls_ascii", "nls_utf8"]
 ARGS = bi.LINUX_ARGS + " vhdboot.token=%s vhdboot.fill=%d" % (TOKEN, FILL_KIB)
 
 
@@ -252,26 +253,90 @@ def build_guest_raw(out, workdir, extra_args="", bench_mib=0, grubenv=False):
     return out
 
 
-def build_host_disk(out, vhd, workdir, parent=None, fat_mib=HOST_FAT_MIB):
-    """A raw disk: MBR, FAT32 partition 1 at HOST_P1 holding /guest.vhd (and its parent, by its own name)."""
+class ExfatMounted:
+    """An exFAT volume image mounted through a loop device and exfat-fuse (context manager; root, /dev/fuse)."""
+
+    def __init__(self, path, mnt, ro=False):
+        self.path, self.mnt, self.ro, self.loop = path, mnt, ro, None
+
+    def __enter__(self):
+        self.loop = bi.run(["losetup", "-f", "--show", self.path]).strip()
+        os.makedirs(self.mnt, exist_ok=True)
+        try:
+            bi.run(["mount.exfat-fuse"] + (["-o", "ro"] if self.ro else []) + [self.loop, self.mnt])
+        except Exception:
+            bi.run(["losetup", "-d", self.loop])
+            raise
+        return self.mnt
+
+    def __exit__(self, *exc):
+        subprocess.run(["sync"], timeout=60)
+        bi.run(["umount", self.mnt])
+        bi.run(["losetup", "-d", self.loop])
+
+
+HOST_FS = ("fat32", "exfat", "ntfs")      # the host partition's file system (build_host_disk)
+
+
+def fsck_exfat(vol):
+    """fsck.exfat -n on an exFAT volume image: (clean?, its output)."""
+    p = subprocess.run(["fsck.exfat", "-n", vol], capture_output=True, text=True, timeout=120)
+    return p.returncode == 0 and "clean" in p.stdout, p.stdout + p.stderr
+
+
+def build_host_disk(out, vhd, workdir, parent=None, fat_mib=HOST_FAT_MIB, host_fs="fat32", name=VHD_NAME):
+    """A raw disk: MBR, partition 1 at HOST_P1 holding /guest.vhd (and its parent, by its own name): FAT32
+    (mkfs.fat + mtools), exFAT (mkfs.exfat, 4 KiB clusters, files copied in through exfat-fuse; fsck.exfat -n
+    clean) or NTFS (mkntfs -Q, 4 KiB clusters, ntfscp)."""
+    assert host_fs in HOST_FS, host_fs
     n1 = fat_mib * bi.MiB // bi.SECTOR
     bi.new_disk(out, HOST_P1 + n1)
-    bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table([(HOST_P1, n1, 0x0C, True)], signature=0x48535431))
-    fat = os.path.join(workdir, "host.fat")
-    if os.path.exists(fat):
-        os.unlink(fat)
-    bi.run(["mkfs.fat", "-F", "32", "-n", "VHDHOST", "-h", str(HOST_P1), "-S", "512", "-C", fat, str(n1 // 2)])
-    bi.run(["mcopy", "-i", fat, vhd, "::/" + VHD_NAME], env=bi.MTOOLS_ENV)
-    if parent:
-        bi.run(["mcopy", "-i", fat, parent, "::/" + os.path.basename(parent)], env=bi.MTOOLS_ENV)
-    bi.copy_into(out, HOST_P1, fat)
-    os.unlink(fat)
+    ptype = 0x0C if host_fs == "fat32" else 0x07
+    bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table([(HOST_P1, n1, ptype, True)], signature=0x48535431))
+    vol = os.path.join(workdir, "host.vol")
+    if os.path.exists(vol):
+        os.unlink(vol)
+    files = [(vhd, name)] + ([(parent, os.path.basename(parent))] if parent else [])
+    if host_fs == "fat32":
+        bi.run(["mkfs.fat", "-F", "32", "-n", "VHDHOST", "-h", str(HOST_P1), "-S", "512", "-C", vol, str(n1 // 2)])
+        for src, name in files:
+            bi.run(["mcopy", "-i", vol, src, "::/" + name], env=bi.MTOOLS_ENV)
+    elif host_fs == "exfat":
+        with open(vol, "wb") as fh:
+            fh.truncate(n1 * bi.SECTOR)
+        bi.run(["mkfs.exfat", "-L", "VHDHOST", "-c", "4K", vol])
+        with ExfatMounted(vol, vol + ".mnt") as mnt:
+            for src, name in files:
+                shutil.copyfile(src, os.path.join(mnt, name))
+        os.rmdir(vol + ".mnt")
+        ok, text = fsck_exfat(vol)
+        if not ok:
+            raise bi.BuildError("the new exFAT host volume does not check clean: %s" % text)
+    else:
+        with open(vol, "wb") as fh:
+            fh.truncate(n1 * bi.SECTOR)
+        bi.run(["mkntfs", "-F", "-Q", "-q", "-c", "4096", "-L", "VHDHOST", "-p", str(HOST_P1), "-H", "16", "-S", "63",
+                vol])
+        for src, name in files:
+            bi.run(["ntfscp", "-q", vol, src, "/" + name])
+    bi.copy_into(out, HOST_P1, vol)
+    os.unlink(vol)
     return out
 
 
-def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_tools_run=False, grubenv=False):
+def host_volume(host, out):
+    """The host disk's partition 1 (HOST_P1 to the end) copied to out: the volume image."""
+    with open(host, "rb") as src, open(out, "wb") as dst:
+        src.seek(HOST_P1 * bi.SECTOR)
+        shutil.copyfileobj(src, dst, 4 * bi.MiB)
+    return out
+
+
+def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_tools_run=False, grubenv=False,
+          host_fs="fat32"):
     """Host disk (raw) with /guest.vhd of kind (fixed, dynamic, diff: a child over /guest-parent.vhd, a
-    dynamic image of the same disk). Returns (host disk, guest raw, the VHD as copied in, parent or None)."""
+    dynamic image of the same disk; vhdx-dynamic, vhdx-fixed: /guest.vhdx with 1 MiB blocks) on a host_fs
+    partition (HOST_FS). Returns (host disk, guest raw, the image as copied in, parent or None)."""
     os.makedirs(outdir, exist_ok=True)
     name = "linux-nbd-%s%s" % (kind, tag)
     work = os.path.join(outdir, name + ".work")
@@ -280,7 +345,8 @@ def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_
         raw = build_it_guest_raw(os.path.join(outdir, name + "-guest.raw"), work)
     else:
         raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib, grubenv)
-    vhd = os.path.join(outdir, name + ".vhd")
+    vhdx = kind.startswith("vhdx")
+    vhd = os.path.join(outdir, name + (".vhdx" if vhdx else ".vhd"))
     parent = None
     for p in (vhd,):
         if os.path.exists(p):
@@ -290,9 +356,10 @@ def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_
         bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", "dynamic", raw, parent])
         bi.run([bi.VHDTOOL, "create", "-p", parent, vhd])
     else:
-        bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", kind, raw, vhd])
+        bi.run([bi.VHDTOOL, "convert", "-f", "raw", "-O", kind] + (["-b", "1M"] if vhdx else []) + [raw, vhd])
     fat_mib = HOST_FAT_MIB + 2 * GUEST_MIB + 2 * bench_mib
-    host = build_host_disk(os.path.join(outdir, name + "-host.raw"), vhd, work, parent, fat_mib)
+    host = build_host_disk(os.path.join(outdir, name + "-host.raw"), vhd, work, parent, fat_mib, host_fs,
+                           VHDX_NAME if vhdx else VHD_NAME)
     if parent:
         kept = os.path.join(outdir, name + "-parent.vhd")
         os.replace(parent, kept)
@@ -364,11 +431,25 @@ def build_efi_guest_raw(out, workdir, full_root=False):
 
 # ------------------------------------------------------------------ after the boot
 
-def extract_vhd(host, out, name=VHD_NAME):
-    """Copy /name (default /guest.vhd) out of the host disk's FAT (mtools, partition at HOST_P1)."""
+def extract_vhd(host, out, name=VHD_NAME, host_fs="fat32"):
+    """Copy /name (default /guest.vhd) out of the host disk's partition at HOST_P1: FAT (mtools), exFAT
+    (exfat-fuse, read-only, over a copy of the volume) or NTFS (ntfscat over a copy)."""
     if os.path.exists(out):
         os.unlink(out)
-    bi.run(["mcopy", "-i", "%s@@%d" % (host, HOST_P1 * bi.SECTOR), "::/" + name, out], env=bi.MTOOLS_ENV)
+    if host_fs == "fat32":
+        bi.run(["mcopy", "-i", "%s@@%d" % (host, HOST_P1 * bi.SECTOR), "::/" + name, out], env=bi.MTOOLS_ENV)
+        return out
+    vol = host_volume(host, out + ".vol")
+    try:
+        if host_fs == "exfat":
+            with ExfatMounted(vol, vol + ".mnt", ro=True) as mnt:
+                shutil.copyfile(os.path.join(mnt, name), out)
+            os.rmdir(vol + ".mnt")
+        else:
+            with open(out, "wb") as fh:
+                subprocess.run(["ntfscat", vol, "/" + name], stdout=fh, check=True, timeout=300)
+    finally:
+        os.unlink(vol)
     return out
 
 

@@ -9,6 +9,7 @@ depends() {
 }
 installkernel() {
 	instmods nbd dm_mod vfat fat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1 efivarfs
+	instmods exfat ntfs3 || :               # exFAT and NTFS hosts, where the kernel has them (6.1's Debian kernels: no ntfs3)
 }
 install() {
 	inst_binary vhdboot-attach /sbin/vhdboot-attach

@@ -3,7 +3,7 @@
 [ -e /sys/block/nbd0/pid ] && exit 0
 [ -e /dev/mapper/vhdboot80 ] && exit 0
 [ -e /run/vhdboot.done ] && exit 0
-for m in nbd dm_mod vfat nls_cp437 nls_ascii nls_utf8 efivarfs; do
+for m in nbd dm_mod vfat exfat ntfs3 nls_cp437 nls_ascii nls_utf8 efivarfs; do
 	modprobe -q "$m" 2>/dev/null
 done
 force=""
