@@ -529,8 +529,11 @@ static void power_cut_sweep(const char *mkfs, uint32_t mib, int exfat, int links
 		views[v]++;
 		ramdev_free(r);
 	}
-	print_message("%s: %d device writes; cut after each: fsck clean %d, lost clusters %d, chain longer than the size %d"
-		      " (after write %d)\n", mkfs, total, views[FSCK_CLEAN], views[FSCK_LOST], views[FSCK_LONG], long_at);
+	char at[32] = "";
+	if (long_at >= 0)
+		snprintf(at, sizeof(at), " (after write %d)", long_at);
+	print_message("%s: %d device writes; cut after each: fsck clean %d, lost clusters %d, chain longer than the size %d%s\n",
+		      mkfs, total, views[FSCK_CLEAN], views[FSCK_LOST], views[FSCK_LONG], at);
 	assert_int_equal(cut_long, links);
 	/* The link's write and the size's are consecutive: one write later the size is the new one. */
 	if (long_at >= 0) {
