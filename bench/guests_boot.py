@@ -53,6 +53,15 @@ def main():
         sys.exit("%s missing: run make first" % fh.ISO)
     work = a.keep or tempfile.mkdtemp(prefix="guests-bench-")
     os.makedirs(work, exist_ok=True)
+    try:
+        return measure_all(a, work)
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_all(a, work):
+    """Every configuration, measured and printed in work; the exit status."""
     kinds = [k for k in a.kinds.split(",") if k]
     guests = [g for g in a.guests.split(",") if g]
     configs = []  # (guest, label, disk, iso)
@@ -95,8 +104,6 @@ def main():
                 "%.2f" % ph if ph is not None else "-",
                 "%.3f" % (ph / b) if b and ph is not None else "-"))
     print("target: ratio <= 1.10 (vhdboot total / SeaBIOS raw total)")
-    if not a.keep:
-        shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
 
 

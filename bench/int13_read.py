@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """int13_read.py: sequential INT 13h AH=42h read throughput: SeaBIOS on a raw disk vs vhdboot on fixed and dynamic VHDs.
 
-    bench/int13_read.py [--mib N] [--repeat N] [--configs abcde] [--ram] [--no-127g] [--keep]
+    bench/int13_read.py [--mib N] [--repeat N] [--configs abcde] [--ram] [--icount] [--no-127g] [--keep]
 
 One run measures, on the same machine and the same data:
   (a) the raw disk read through SeaBIOS's own INT 13h (raw image booted directly, no ISO)
@@ -18,6 +18,10 @@ d/c, e/c (VHDX vs the same data as a dynamic VHD: target >= 0.95).
 Then boots an empty 127 GiB dynamic VHD (vhdtool create + write of the guest)
 and the same as a 127 GiB dynamic VHDX (qemu-img create + qemu-io write), and
 reports the firmware's logged time from kernel entry to the guest jump.
+With --icount QEMU runs with -icount shift=0,sleep=off: the guest's clock (TSC, PIT) advances one
+nanosecond per guest instruction, so MiB/s become MiB per 10^9 instructions, which host load cannot
+change (for --ram, where no emulated device sits in the loop, this is the firmware's own work per byte;
+with a disk, device time is not modelled and the figure is the CPU work only).
 With --repeat N the five configurations run N times interleaved (a b c d e, a b c d e, ...) and
 every ratio is the median of the N per-round ratios, printed with its min-max spread.
 No pass/fail: numbers only (a read error is reported, and makes the exit status 1).
@@ -49,8 +53,12 @@ def build_image(path, mib):
             out.write(rnd.randbytes(1 << 20))
 
 
-def measure(name, drives, iso, mib, workdir, mem=256):
-    run = fh.run_qemu(drives, iso=iso, timeout=900, workdir=workdir, mem=mem)
+ICOUNT = ("-icount", "shift=0,sleep=off")
+
+
+def measure(name, drives, iso, mib, workdir, mem=256, extra=()):
+    """One boot of configuration name: MiB/s by the guest's TSC and by the host's clock, the firmware's jump ms."""
+    run = fh.run_qemu(drives, iso=iso, timeout=900, workdir=workdir, mem=mem, extra=extra)
     b = run.log.bench
     if run.rc != fh.EXIT_DONE or not {"CAL", "START", "END"} <= set(b):
         print("%s: the guest did not finish (rc=%s)\n%s" % (name, run.rc, run.describe()), file=sys.stderr)
@@ -88,6 +96,8 @@ def main():
     ap.add_argument("--ram", action="store_true",
                     help="serve b..e from RAM (each image a GRUB module, drivers/ramdisk.c) instead of an IDE disk: "
                          "no emulated disk I/O, so the format's own cost is what differs")
+    ap.add_argument("--icount", action="store_true",
+                    help="count guest instructions (-icount shift=0,sleep=off): guest-clock figures host load cannot change")
     ap.add_argument("--no-127g", action="store_true", help="skip the 127 GiB time-to-jump run")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
@@ -129,14 +139,16 @@ def main():
         # each round's ratios compare runs made minutes apart under the same host load.
         rounds = []
         for rnd in range(a.repeat):
-            rounds.append([measure(name, drives, iso, a.mib, work, mem) for name, drives, iso in images])
+            rounds.append([measure(name, drives, iso, a.mib, work, mem, ICOUNT if a.icount else ())
+                           for name, drives, iso in images])
             if a.repeat > 1:
                 print("round %d/%d: %s" % (rnd + 1, a.repeat, "  ".join(
                     "%s %.1f" % (r["name"][0], r["mibs"]) for r in rounds[-1] if r)), flush=True)
         res = [r for rr in rounds for r in rr]
 
-        print("int13_read: %d MiB sequential, AH=42h x 64 sectors, QEMU TCG (%s), -m %d, %d round(s)%s"
-              % (a.mib, fh.QEMU, mem, a.repeat, ", images in RAM (GRUB modules)" if a.ram else ""))
+        print("int13_read: %d MiB sequential, AH=42h x 64 sectors, QEMU TCG (%s), -m %d, %d round(s)%s%s"
+              % (a.mib, fh.QEMU, mem, a.repeat, ", images in RAM (GRUB modules)" if a.ram else "",
+                 ", -icount shift=0 (guest s = 10^9 guest instructions)" if a.icount else ""))
         print("%-28s %10s %10s %12s %10s %5s" % ("configuration", "guest s", "MiB/s", "wall MiB/s", "jump ms", "errs"))
         for i, (name, _, _) in enumerate(images):
             got = [rr[i] for rr in rounds if rr[i]]

@@ -91,6 +91,15 @@ def main():
     a = ap.parse_args()
     work = a.keep or tempfile.mkdtemp(prefix="linux-nbd-bench.")
     os.makedirs(work, exist_ok=True)
+    try:
+        return measure_all(a, work)
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_all(a, work):
+    """Every configuration, measured and printed in work; the exit status."""
     only = a.only.split(",")
     failed = 0
     for cfg in ("fixed", "dynamic", "diff"):
@@ -160,8 +169,6 @@ def main():
                   % ((cfg, len(raws), len(vhds)) + tuple(b) + tuple(v)))
             print("%-10s ratio VHD/raw: write %.2fx (%s), rewrite %.2fx, read %.2fx (target >= 0.5x)"
                   % (cfg, v[0] / b[0], "allocating new blocks" if kind == "dynamic" else "fixed", v[1] / b[1], v[2] / b[2]))
-    if not a.keep:
-        shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
 
 

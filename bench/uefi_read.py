@@ -59,6 +59,15 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="uefi-bench-", dir=os.path.join(eh.BUILD))
+    try:
+        return measure_all(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_all(args, work):
+    """Every configuration, measured and printed in work; the exit status."""
     raw = os.path.join(work, "guest.raw")
     eh.guest_raw(raw, size=args.mib * eh.MIB, probe=EFIBENCH)
     status = 0
@@ -71,8 +80,6 @@ def main():
         served, rawr, ratio, ms = r
         print("%-8s served %7.1f MiB/s   raw disk %7.1f MiB/s   ratio %.2f   vhdboot.efi start -> StartImage %d ms"
               % (kind, served, rawr, ratio, ms))
-    if not args.keep:
-        shutil.rmtree(work)
     return status
 
 

@@ -10,6 +10,7 @@
 struct eblk {
 	struct blk_dev blk;
 	EFI_BLOCK_IO *bio;
+	EFI_HANDLE handle;        /* the firmware's handle of the disk (efi/efsync.c reinstalls its Block I/O) */
 	uint8_t *bounce;          /* IoAlign-aligned, EBLK_BOUNCE_SECTORS sectors (NULL: IoAlign <= 1) */
 	char name[12];
 	int media_logged;
@@ -137,6 +138,17 @@ static int eblk_flush(struct blk_dev *d)
 	return eblk_status(e, e->bio->FlushBlocks(e->bio), "flush", 0, 0);
 }
 
+/* eblk_handle, the contract in efi.h. */
+EFI_HANDLE eblk_handle(const struct blk_dev *d, EFI_BLOCK_IO **bio)
+{
+	if (!d || d->read != eblk_read)
+		return NULL;
+	const struct eblk *e = d->priv;
+	if (bio)
+		*bio = e->bio;
+	return e->handle;
+}
+
 /* eblk_register_all, the contract in efi.h. */
 int eblk_register_all(void)
 {
@@ -169,6 +181,7 @@ int eblk_register_all(void)
 		struct eblk *e = &eblk_tab[count];
 		memset(e, 0, sizeof(*e));
 		e->bio = b;
+		e->handle = h[i];
 		if (b->Media->IoAlign > 1) {
 			uint32_t al = b->Media->IoAlign;
 			void *p;

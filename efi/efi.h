@@ -39,6 +39,8 @@ void eopts_read(struct cmdline *cmd, char *loader, size_t n);
 /* ---- eblk.c: the firmware's disks */
 /* Register every whole disk the firmware offers as Block I/O (not partitions, not our own) in block/disk.h's registry; returns how many. */
 int eblk_register_all(void);
+/* The firmware's handle of a disk eblk_register_all registered (and its Block I/O in *bio, if bio); NULL for any other blk_dev. */
+EFI_HANDLE eblk_handle(const struct blk_dev *d, EFI_BLOCK_IO **bio);
 /* Nonzero when dp's first node is our vendor node (a disk vhdboot serves). */
 int eblk_is_ours(const EFI_DEVICE_PATH *dp);
 /* Device path size in bytes up to and including its End node (bounded by 4 KiB; 0: malformed). */
@@ -63,6 +65,34 @@ EFI_HANDLE esrv_handle(const struct esrv *s);
 const EFI_DEVICE_PATH *esrv_devpath(const struct esrv *s);
 /* Log the request counters (reads, writes, flushes, errors). */
 void esrv_log_stats(const struct esrv *s);
+/* Call fn(ctx) after every WriteBlocks that reached the image (also a failed one: it may have grown a file first), at TPL_CALLBACK; NULL: none. */
+void esrv_set_after_write(struct esrv *s, void (*fn)(void *ctx), void *ctx);
+
+/* ---- efsync.c: the firmware's caches of a host disk after an image file on it grew */
+/*
+ * Watch served disk s, whose image file lies on host disk host (a disk of
+ * eblk_register_all; anything else is not watched): after a WriteBlocks that
+ * made the file longer (kernel/imgopen.c iop_growths), the firmware's file
+ * system drivers on host are made to drop what they cached (efs_after_growth),
+ * once the request and any firmware file-system call around it are over (a
+ * TPL_CALLBACK event). 0, or -1 (logged) when the event cannot be made.
+ */
+int efs_watch(struct esrv *s, struct blk_dev *host, const char *what);
+/* efs_watch with the host disk given by its handle and Block I/O (efs_watch's lookup done; the unit test calls it). */
+int efs_watch_disk(struct esrv *s, EFI_HANDLE disk, EFI_BLOCK_IO *bio, const char *what);
+/*
+ * The decision of the hook: nonzero when the growth counter moved from
+ * seen to now (a file grew) and the host disk is known (have_handle).
+ */
+int efs_should_sync(uint32_t seen, uint32_t now, int have_handle);
+/*
+ * Reinstall host disk handle's Block I/O with the same interface: the
+ * firmware disconnects the drivers on it (Disk I/O, partitions, FAT, which
+ * drop their caches) and connects them again, reading the grown FAT and
+ * directory afresh. Our own pointer to that Block I/O stays valid. Returns
+ * the firmware's status (logged once, and every failure).
+ */
+EFI_STATUS efs_after_growth(EFI_HANDLE disk, EFI_BLOCK_IO *bio, const char *what);
 
 /* ---- ehandover.c: the hand-over table for the OS */
 /*

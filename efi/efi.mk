@@ -57,12 +57,12 @@ $(EBUILD)/efiprobe.efi $(EBUILD)/efibench.efi $(EBUILD)/efibootent.efi: $(EBUILD
 	$(EFI_OBJCOPY) $(EFI_SECTIONS) --target efi-app-x86_64 --subsystem=10 $< $@
 
 # tests/unit/test_efi*.c: efi/ files built hosted with gnu-efi's headers, over models of the firmware's services:
-# test_efiserve (serve.c and eblk.c's device-path helpers), test_efiopts (eopts.c with kernel/cmdline.c), test_efihandover.
+# test_efiserve (serve.c, its after-write hook and efsync.c, eblk.c's device-path helpers), test_efiopts (eopts.c with kernel/cmdline.c), test_efihandover.
 EFI_HOST_FLAGS := -isystem $(EFI_INC) -isystem $(EFI_INC)/x86_64 -DGNU_EFI_USE_MS_ABI
 $(BUILD)/host/efi/%.o $(BUILD)/san/efi/%.o $(BUILD)/host/tests/unit/test_efi%.o $(BUILD)/san/tests/unit/test_efi%.o: \
 	HOST_CFLAGS += $(EFI_HOST_FLAGS)
-$(BUILD)/unit/test_efiserve: $(BUILD)/host/efi/serve.o $(BUILD)/host/efi/eblk.o
-$(BUILD)/unit/test_efiserve-san: $(BUILD)/san/efi/serve.o $(BUILD)/san/efi/eblk.o
+$(BUILD)/unit/test_efiserve: $(BUILD)/host/efi/serve.o $(BUILD)/host/efi/eblk.o $(BUILD)/host/efi/efsync.o
+$(BUILD)/unit/test_efiserve-san: $(BUILD)/san/efi/serve.o $(BUILD)/san/efi/eblk.o $(BUILD)/san/efi/efsync.o
 $(BUILD)/unit/test_efiopts: $(BUILD)/host/efi/eopts.o $(BUILD)/host/kernel/cmdline.o
 $(BUILD)/unit/test_efiopts-san: $(BUILD)/san/efi/eopts.o $(BUILD)/san/kernel/cmdline.o
 # test_efihandover: ehandover.c over kernel/handover.c, handover/ho.c and the hosted selection (test_select's objects).

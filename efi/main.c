@@ -94,6 +94,10 @@ static EFI_STATUS boot_serve(int i, int nimg)
 	if (!boot_srv[i])
 		return boot_fail("the firmware refused the new Block I/O handle", "report this as a bug, with the firmware's name",
 				 EFI_DEVICE_ERROR);
+	/* A writable image file may grow on its host volume: the firmware's drivers there must then drop their caches. */
+	const struct disk *host = disk_get(si->cand->disk);
+	if (!ro && boot_cmd.mode == CMDLINE_MODE_RW && si->cand->kind == SEL_FILE && host)
+		efs_watch(boot_srv[i], host->blk, boot_names[i]);
 	return EFI_SUCCESS;
 }
 
@@ -116,6 +120,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	efi_bs = st->BootServices;
 	efi_bs->SetWatchdogTimer(0, 0, 0, NULL);   /* a menu may wait: the firmware's 5-minute watchdog would reset */
 	econ_init();
+	img_set_refusal("EFI_DEVICE_ERROR");   /* the adapters' and imgopen's refusal lines: WriteBlocks' answer */
 	con_printf("\nvhdboot: UEFI front end (vhdboot.efi, x86_64); firmware revision %08x\n", st->FirmwareRevision);
 	eopts_read(&boot_cmd, boot_loader, sizeof(boot_loader));
 	con_printf("cmdline: \"%s\"\n", boot_cmd.raw);

@@ -22,6 +22,8 @@ struct esrv {
 	struct blk_dev *dev;
 	int trace;
 	const char *what;
+	void (*after_write)(void *ctx);   /* esrv_set_after_write */
+	void *after_ctx;
 	uint64_t reads, writes, flushes, errors, sectors_read, sectors_written;
 };
 
@@ -122,6 +124,8 @@ static EFI_STATUS EFIAPI esrv_write(EFI_BLOCK_IO *This, UINT32 MediaId, EFI_LBA 
 			p += (size_t)n * BLK_SECTOR;
 			done += n;
 		}
+		if (s->after_write)
+			s->after_write(s->after_ctx);
 		efi_bs->RestoreTPL(old);
 		st = rc == BLK_E_RO ? EFI_WRITE_PROTECTED : rc ? EFI_DEVICE_ERROR : EFI_SUCCESS;
 		s->writes++;
@@ -226,6 +230,12 @@ EFI_HANDLE esrv_handle(const struct esrv *s)
 const EFI_DEVICE_PATH *esrv_devpath(const struct esrv *s)
 {
 	return (const EFI_DEVICE_PATH *)&s->path;
+}
+
+void esrv_set_after_write(struct esrv *s, void (*fn)(void *ctx), void *ctx)
+{
+	s->after_write = fn;
+	s->after_ctx = ctx;
 }
 
 void esrv_log_stats(const struct esrv *s)

@@ -784,19 +784,7 @@ int exfat_extents(struct exfat_vol *v, const struct exfat_file *f, struct ext_ma
 	} else {
 		/* Bounded by nclus <= clusters steps, as on FAT. */
 		for (k = 0;; k++) {
-			uint64_t lba = exfat_cluster_lba(v, c);
-			if (map->needed && lba == run_end) {
-				if (map->needed <= cap)
-					runs[map->needed - 1].sectors += spc;
-			} else {
-				if (map->needed < cap) {
-					runs[map->needed].file_sector = file_sector;
-					runs[map->needed].sectors = spc;
-					runs[map->needed].lba = lba;
-				}
-				map->needed++;
-			}
-			run_end = lba + spc;
+			ext_append(map, &run_end, file_sector, exfat_cluster_lba(v, c), spc);
 			file_sector += spc;
 			if (k + 1 == nclus)
 				break;
@@ -812,14 +800,11 @@ int exfat_extents(struct exfat_vol *v, const struct exfat_file *f, struct ext_ma
 	}
 	if (map->needed > cap)
 		return EXT_E_OVERFLOW;
+	if (ext_overlap(map)) {
+		map->fat_err = EXFAT_E_CHAIN_LOOP;
+		return EXT_E_CHAIN;
+	}
 	for (k = 0; k < map->needed; k++) {
-		for (uint32_t j = k + 1; j < map->needed; j++) {
-			if (runs[k].lba < runs[j].lba + runs[j].sectors && runs[j].lba < runs[k].lba + runs[k].sectors) {
-				map->fat_err = EXFAT_E_CHAIN_LOOP;
-				map->needed = 0;
-				return EXT_E_CHAIN;
-			}
-		}
 		/* Every cluster of the file must be marked in use, or another file may own it tomorrow. */
 		rc = exfat_check_alloc(v, (uint32_t)(2 + ((runs[k].lba - v->heap_start) >> v->clus_shift)),
 				       runs[k].sectors >> v->clus_shift);

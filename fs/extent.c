@@ -55,19 +55,7 @@ int ext_build(struct fat_vol *v, const struct fat_file *f, struct ext_map *map, 
 	}
 	/* The walk stops after nclus <= clusters steps, so a looping chain cannot hang it. */
 	for (k = 0;; k++) {
-		uint64_t lba = fat_cluster_lba(v, c);
-		if (map->needed && lba == run_end) {
-			if (map->needed <= cap)
-				runs[map->needed - 1].sectors += spc;
-		} else {
-			if (map->needed < cap) {
-				runs[map->needed].file_sector = file_sector;
-				runs[map->needed].sectors = spc;
-				runs[map->needed].lba = lba;
-			}
-			map->needed++;
-		}
-		run_end = lba + spc;
+		ext_append(map, &run_end, file_sector, fat_cluster_lba(v, c), spc);
 		file_sector += spc;
 		rc = fat_next_cluster(v, c, &c);
 		if (k + 1 == nclus) {
@@ -87,17 +75,11 @@ int ext_build(struct fat_vol *v, const struct fat_file *f, struct ext_map *map, 
 	/*
 	 * A chain that loops back inside the walked length would make two parts
 	 * of the file share sectors (a write to one would change the other):
-	 * any such revisit shows up as two overlapping runs. O(n^2), no memory.
+	 * any such revisit shows up as two overlapping runs.
 	 */
-	for (k = 0; k < map->needed; k++) {
-		uint32_t j;
-		for (j = k + 1; j < map->needed; j++) {
-			if (runs[k].lba < runs[j].lba + runs[j].sectors && runs[j].lba < runs[k].lba + runs[k].sectors) {
-				map->fat_err = FAT_E_CHAIN_LOOP;
-				map->needed = 0;
-				return EXT_E_CHAIN;
-			}
-		}
+	if (ext_overlap(map)) {
+		map->fat_err = FAT_E_CHAIN_LOOP;
+		return EXT_E_CHAIN;
 	}
 	map->count = map->needed;
 	return EXT_OK;

@@ -54,6 +54,45 @@ struct ext_map {
 };
 
 /*
+ * Append secs volume sectors at lba as the file's next sectors, from
+ * file_sector, to map->runs: merged into the last run when it ends at
+ * *run_end, else a new run (counted in map->needed even past map->cap,
+ * stored only below it); *run_end becomes lba + secs.
+ */
+static inline void ext_append(struct ext_map *map, uint64_t *run_end, uint32_t file_sector, uint64_t lba, uint32_t secs)
+{
+	if (map->needed && lba == *run_end) {
+		if (map->needed <= map->cap)
+			map->runs[map->needed - 1].sectors += secs;
+	} else {
+		if (map->needed < map->cap) {
+			map->runs[map->needed].file_sector = file_sector;
+			map->runs[map->needed].sectors = secs;
+			map->runs[map->needed].lba = lba;
+		}
+		map->needed++;
+	}
+	*run_end = lba + secs;
+}
+
+/*
+ * 1 if two of map's first map->needed runs overlap on the volume (a chain
+ * that loops back would make two parts of the file share sectors); O(n^2),
+ * no memory. Also sets map->needed = 0 then.
+ */
+static inline int ext_overlap(struct ext_map *map)
+{
+	const struct ext_run *r = map->runs;
+	for (uint32_t k = 0; k < map->needed; k++)
+		for (uint32_t j = k + 1; j < map->needed; j++)
+			if (r[k].lba < r[j].lba + r[j].sectors && r[j].lba < r[k].lba + r[k].sectors) {
+				map->needed = 0;
+				return 1;
+			}
+	return 0;
+}
+
+/*
  * Walk f's cluster chain (only as far as its size needs, so it is bounded)
  * on v and merge physically contiguous clusters into runs[0..cap). A chain
  * that revisits a cluster (overlapping runs, O(n^2) check) is EXT_E_CHAIN

@@ -896,9 +896,7 @@ int ntfs_open_path(struct ntfs_vol *v, const char *path, struct ntfs_file *out)
 
 /* What ntfs_extents is building. */
 struct ntfs_xb {
-	struct ext_map *map;
-	struct ext_run *runs;
-	uint32_t cap;
+	struct ext_map *map;       /* runs and cap in map */
 	uint64_t nclus;            /* clusters the data size needs */
 	uint64_t next_vcn;         /* runs must follow each other */
 	uint64_t run_end;
@@ -924,19 +922,7 @@ static int ntfs_add_segment(struct ntfs_vol *v, const uint8_t *a, uint32_t l, st
 		if (r.lcn < 0)
 			return NTFS_E_SPARSE_HOLES;
 		uint64_t lba = (uint64_t)r.lcn << v->clus_shift, secs = len << v->clus_shift;
-		struct ext_map *m = b->map;
-		if (m->needed && lba == b->run_end) {
-			if (m->needed <= b->cap)
-				b->runs[m->needed - 1].sectors += (uint32_t)secs;
-		} else {
-			if (m->needed < b->cap) {
-				b->runs[m->needed].file_sector = (uint32_t)(r.vcn << v->clus_shift);
-				b->runs[m->needed].sectors = (uint32_t)secs;
-				b->runs[m->needed].lba = lba;
-			}
-			m->needed++;
-		}
-		b->run_end = lba + secs;
+		ext_append(b->map, &b->run_end, (uint32_t)(r.vcn << v->clus_shift), lba, (uint32_t)secs);
 		b->next_vcn = r.vcn + r.len;
 	}
 	if (k < 0)
@@ -1036,8 +1022,6 @@ int ntfs_extents(struct ntfs_vol *v, const struct ntfs_file *f, struct ext_map *
 		return EXT_E_IS_DIR;
 	FS_MEMSET(&b, 0, sizeof(b));
 	b.map = map;
-	b.runs = runs;
-	b.cap = cap;
 	no = f->mft_ref & NTFS_REF_MASK;
 	rc = ntfs_read_record(v, no, v->rec);
 	if (rc == NTFS_OK && (!(fs_le16(v->rec + 0x16) & 1) ||
@@ -1072,13 +1056,10 @@ int ntfs_extents(struct ntfs_vol *v, const struct ntfs_file *f, struct ext_map *
 	}
 	if (map->needed > cap)
 		return EXT_E_OVERFLOW;
-	for (uint32_t k = 0; k < map->needed; k++)
-		for (uint32_t j = k + 1; j < map->needed; j++)
-			if (runs[k].lba < runs[j].lba + runs[j].sectors && runs[j].lba < runs[k].lba + runs[k].sectors) {
-				map->fat_err = NTFS_E_RUNLIST;
-				map->needed = 0;
-				return EXT_E_CHAIN;
-			}
+	if (ext_overlap(map)) {
+		map->fat_err = NTFS_E_RUNLIST;
+		return EXT_E_CHAIN;
+	}
 	map->count = map->needed;
 	return EXT_OK;
 }

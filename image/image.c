@@ -136,3 +136,17 @@ struct blk_dev *img_blk_init(struct img_blk *b, void *im, const struct img_place
 	b->blk.priv = b;
 	return &b->blk;
 }
+
+static const char *img_refusal_text = "INT 13h CCh";
+
+/* img_set_refusal, the contract in image.h. */
+void img_set_refusal(const char *text)
+{
+	img_refusal_text = text ? text : "INT 13h CCh";
+}
+
+/* img_refusal, the contract in image.h. */
+const char *img_refusal(void)
+{
+	return img_refusal_text;
+}

@@ -158,4 +158,14 @@ uint32_t img_state_max(void);
 /* The format that opens a place no probe recognised, so its library explains why (VHD). */
 const struct img_format *img_fallback(void);
 
+/*
+ * How the front end answers a write it refuses (a full disk, an image that
+ * cannot grow), for the adapters' and kernel/imgopen.c's log lines: "INT 13h
+ * CCh" (the default, BIOS) or "EFI_DEVICE_ERROR" (vhdboot.efi). text must
+ * stay valid (a string literal).
+ */
+void img_set_refusal(const char *text);
+/* The text img_set_refusal gave ("INT 13h CCh" until then). */
+const char *img_refusal(void);
+
 #endif

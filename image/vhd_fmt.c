@@ -191,15 +191,15 @@ static void ivhd_log_write(struct img_blk *vb, uint64_t lba, uint32_t count, con
 	if (err == VHD_E_NOSPACE && blk >= 0) {
 		const struct img_place *p = vb->place;
 		if (p && p->layout == VHD_LAYOUT_PREFIX)
-			con_printf("vhd: no room to allocate block %lld: the disk is full (image ends at sector %llu of %llu); write LBA %llu count %u refused (INT 13h CCh), nothing written\n",
+			con_printf("vhd: no room to allocate block %lld: the disk is full (image ends at sector %llu of %llu); write LBA %llu count %u refused (%s), nothing written\n",
 				   (long long)blk, (unsigned long long)v->dev->sectors,
-				   (unsigned long long)v->dev->max_sectors, (unsigned long long)lba, count);
+				   (unsigned long long)v->dev->max_sectors, (unsigned long long)lba, count, img_refusal());
 		else if (!p && v->dev->name)  /* a file on FAT or a GRUB module (kernel/imgopen.c names it) */
-			con_printf("vhd: %s: no room to allocate block %lld: the image cannot grow (a file grows only on FAT16/32 or exFAT, never on NTFS or with grow=no, and not past a full volume: the boot log's extent line says which; a module's memory is fixed); write LBA %llu count %u refused (INT 13h CCh), nothing written; remedy: use a fixed VHD, free space on the volume, or boot with mode=snapshot\n",
-				   v->dev->name, (long long)blk, (unsigned long long)lba, count);
+			con_printf("vhd: %s: no room to allocate block %lld: the image cannot grow (a file grows only on FAT16/32 or exFAT, never on NTFS or with grow=no, and not past a full volume: the boot log's extent line says which; a module's memory is fixed); write LBA %llu count %u refused (%s), nothing written; remedy: use a fixed VHD, free space on the volume, or boot with mode=snapshot\n",
+				   v->dev->name, (long long)blk, (unsigned long long)lba, count, img_refusal());
 		else
-			con_printf("vhd: no room to allocate block %lld: the disk ends at the image's footer; write LBA %llu count %u refused (INT 13h CCh), nothing written; remedy: dd the image onto a larger disk (the space after it is used), convert it to fixed, or boot with mode=snapshot\n",
-				   (long long)blk, (unsigned long long)lba, count);
+			con_printf("vhd: no room to allocate block %lld: the disk ends at the image's footer; write LBA %llu count %u refused (%s), nothing written; remedy: dd the image onto a larger disk (the space after it is used), convert it to fixed, or boot with mode=snapshot\n",
+				   (long long)blk, (unsigned long long)lba, count, img_refusal());
 		return;
 	}
 	con_printf("vhd: %s LBA %llu count %u failed: %s (%s)\n", what, (unsigned long long)lba, count,

@@ -209,9 +209,9 @@ static void ivx_describe(const void *im, int drive, const char *name)
 static void ivx_log_write(struct img_blk *b, uint64_t lba, uint32_t count, const char *what, int err)
 {
 	if (err == VHDX_E_NOSPACE) {
-		con_printf("vhdx: %s: no room for a new block: the image cannot grow (%s); write LBA %llu count %u refused (INT 13h CCh), nothing written; remedy: use a fixed VHDX, or boot with mode=snapshot\n",
-			   b->name, b->place ? "it fills its disk" : "vhdboot never changes a file system; a module's memory is fixed",
-			   (unsigned long long)lba, count);
+		con_printf("vhdx: %s: no room for a new block: the image cannot grow (%s); write LBA %llu count %u refused (%s), nothing written; remedy: use a fixed VHDX, or boot with mode=snapshot\n",
+			   b->name, b->place ? "it fills its disk" : "a file grows only on FAT16/32 or exFAT, never on NTFS or with grow=no, and not past a full volume: the boot log's extent line says which; a module's memory is fixed",
+			   (unsigned long long)lba, count, img_refusal());
 		return;
 	}
 	con_printf("vhdx: %s LBA %llu count %u failed: %s (%s)\n", what, (unsigned long long)lba, count,

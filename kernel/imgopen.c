@@ -32,6 +32,7 @@ static int sel_resident;
 static uint32_t sel_need;         /* bytes the resident copy of what is opened would take */
 static int sel_ignore_timestamp;
 static int sel_grow = 1;          /* grow=yes (default) */
+static uint32_t sel_growths;      /* writes that made a file longer (iop_growths) */
 /* Resident bytes a growable leaf file adds: its spare runs and its growth state. */
 #define SEL_GROW_BYTES ((uint32_t)(GROW_SPARE_RUNS * sizeof(struct ext_run) + sizeof(struct fs_grow) + 32))
 static uint8_t *sel_ovl_tmp;      /* resident open: temporary memory for vhd_check_overlaps */
@@ -74,6 +75,11 @@ void iop_release(uint32_t mark)
 void iop_set_grow(int on)
 {
 	sel_grow = on;
+}
+
+uint32_t iop_growths(void)
+{
+	return sel_growths;
 }
 
 void iop_set_ignore_timestamp(int on)
@@ -177,28 +183,34 @@ static int sel_file_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *
 	return blk_read(&m->fdev, lba, count, buf);
 }
 
+/* iop_nogrow, the contract in imgopen.h. */
+void iop_nogrow(const struct iop_member *m, const char **why, const char **remedy)
+{
+	if (m->grow && m->grow->err) {
+		*why = grow_strerror(m->grow->err);
+		*remedy = m->grow->err == GROW_E_FULL ? "free space on that volume (or copy the image to a larger one)"
+			  : m->grow->err == GROW_E_FRAGMENTS ? "defragment the volume, or use a fixed VHD"
+			  : "use a fixed VHD, or mode=snapshot";
+	} else if (m->grow_err) {
+		*why = grow_strerror(m->grow_err);
+		*remedy = m->grow_err == GROW_E_NTFS
+			  ? "use a fixed VHD (or a dynamic one with every block allocated: `vhdtool convert`), a FAT32 or exFAT volume, or mode=snapshot"
+			  : "use a fixed VHD, or mode=snapshot";
+	} else {
+		*why = "growing files is off (grow=no)";
+		*remedy = "boot without grow=no, use a fixed VHD, or mode=snapshot";
+	}
+}
+
 /* The first time a write needs the file to grow and it can't: why, and the remedy. */
 static void sel_log_nospace(struct iop_member *m, uint64_t lba)
 {
 	const char *why, *remedy;
 	if (m->nospace_logged++)
 		return;
-	if (m->grow && m->grow->err) {
-		why = grow_strerror(m->grow->err);
-		remedy = m->grow->err == GROW_E_FULL ? "free space on that volume (or copy the image to a larger one)"
-			 : m->grow->err == GROW_E_FRAGMENTS ? "defragment the volume, or use a fixed VHD"
-			 : "use a fixed VHD, or mode=snapshot";
-	} else if (m->grow_err) {
-		why = grow_strerror(m->grow_err);
-		remedy = m->grow_err == GROW_E_NTFS
-			 ? "use a fixed VHD (or a dynamic one with every block allocated: `vhdtool convert`), a FAT32 or exFAT volume, or mode=snapshot"
-			 : "use a fixed VHD, or mode=snapshot";
-	} else {
-		why = "growing files is off (grow=no)";
-		remedy = "boot without grow=no, use a fixed VHD, or mode=snapshot";
-	}
-	con_printf("vhd: %s: write refused (INT 13h status CCh): the image file would have to grow "
-		   "(file sector %llu, file has %llu): %s; remedy: %s\n", m->image, (unsigned long long)lba,
+	iop_nogrow(m, &why, &remedy);
+	con_printf("vhd: %s: write refused (%s): the image file would have to grow "
+		   "(file sector %llu, file has %llu): %s; remedy: %s\n", m->image, img_refusal(), (unsigned long long)lba,
 		   (unsigned long long)m->fdev.sectors, why, remedy);
 }
 
@@ -217,6 +229,8 @@ static int sel_file_write(struct blk_dev *d, uint64_t lba, uint32_t count, const
 			   "(at worst lost clusters, or the file's chain longer than its size); no further growth; remedy: check the volume (fsck.fat / fsck.exfat, "
 			   "chkdsk) and the image (`vhdtool check`) on another machine\n", m->image,
 			   grow_strerror(m->grow->err));
+	if (m->fdev.sectors > before)
+		sel_growths++;
 	if (rc == BLK_OK && m->fdev.sectors > before && !m->grow_logged++)
 		con_printf("vhd: %s: the file grew from %llu to %llu sectors (clusters marked, linked, size written; "
 			   "later growths are not logged)\n", m->image, (unsigned long long)before,

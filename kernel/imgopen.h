@@ -51,6 +51,10 @@ uint32_t iop_mark(void);
 void iop_release(uint32_t mark);
 /* grow=yes|no: may a leaf image file on FAT16/32 or exFAT grow when its format writes past its end (default yes)? */
 void iop_set_grow(int on);
+/* Why leaf file m cannot grow (m->grow NULL, or its growth failed) and what to do, as static text for log lines. */
+void iop_nogrow(const struct iop_member *m, const char **why, const char **remedy);
+/* How many writes so far made an image file longer (a front end whose firmware caches the host volume resyncs it when this moves). */
+uint32_t iop_growths(void);
 /* vhd_ignore_timestamp: accept a parent whose time stamp differs from what its child recorded. */
 void iop_set_ignore_timestamp(int on);
 /*

@@ -235,10 +235,19 @@ static void sel_log_image(int i, const struct sel_image *img)
 			con_printf("vhd: %s: %u extent(s) on disk, %u sectors; the file grows when the image needs room "
 				   "(up to %llu MiB by the file system's limit; grow=no keeps it as it is)\n", c->path,
 				   m->map.count, m->map.sectors, (unsigned long long)(m->map.max_bytes >> 20));
-		else
-			con_printf("vhd: %s: %u extent(s) on disk, %u sectors; the file can't grow (%s): writes beyond "
-				   "its clusters fail\n", c->path, m->map.count, m->map.sectors,
-				   m->grow_err ? grow_strerror(m->grow_err) : "grow=no, or opened read-only");
+		else {
+			/* A writable leaf that cannot grow: the cause, the answer a write into a new block gets, the remedy. */
+			const char *why, *remedy;
+			img->fmt->info(img->leaf, &in);
+			iop_nogrow(m, &why, &remedy);
+			if (in.read_only && !m->grow_err)
+				con_printf("vhd: %s: %u extent(s) on disk, %u sectors; the file can't grow (grow=no, or opened "
+					   "read-only): writes beyond its clusters fail\n", c->path, m->map.count, m->map.sectors);
+			else
+				con_printf("vhd: %s: %u extent(s) on disk, %u sectors; the file can't grow (%s): writes beyond "
+					   "its clusters fail (%s); remedy: %s\n", c->path, m->map.count, m->map.sectors,
+					   m->grow_err ? why : "grow=no, or opened read-only", img_refusal(), remedy);
+		}
 	}
 	img->fmt->info(img->leaf, &in);
 	for (void *p = in.parent; p; p = in.parent) {

@@ -126,7 +126,7 @@ def test_full_volume_answers_cch(work):
     ctx = run.describe()
     writes = [kv for k, kv in wg.records(run.serial) if k == "W"]
     assert [(kv["ah"], kv["cf"]) for kv in writes] == [(0xCC, 1), (0, 0)], ctx
-    assert re.search(r"write refused \(INT 13h status CCh\): the image file would have to grow .*: the volume has too "
+    assert re.search(r"write refused \(INT 13h CCh\): the image file would have to grow .*: the volume has too "
                      r"few free clusters left .*; remedy: free space on that volume", run.serial), ctx
     part = fv.extract(disk, w / "part.vol")
     verdict, text = fsck("fat32", part)

@@ -285,7 +285,8 @@ def test_grub_efi_guest(tmp_path):
 
 def test_differencing_chain(tmp_path, guest):
     """A differencing VHD whose parent lies beside it on the host FAT: read through the chain, the write lands in the
-    child (its block was allocated on the host first: vhdboot never grows a file on FAT), the parent never changes."""
+    child (its block was allocated on the host first, so the write needs no growth; growth: test_uefi_grow.py), the
+    parent never changes."""
     raw, p2, _ = guest
     d = tmp_path / "chain"
     d.mkdir()

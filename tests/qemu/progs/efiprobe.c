@@ -13,6 +13,24 @@
  * (the same pattern; each logged as "PROBE w LBA COUNT", hex) and reads
  * checked against what was written so far.
  * Exit through isa-debug-exit at 0xF4: 0x10 pass, 0x11 fail.
+ *
+ * Optional, for tests/qemu/test_uefi_grow.py: a file \EFI\BOOT\GROW.TXT on
+ * our own ESP, one command a line (numbers decimal), run after the checks
+ * above, in order:
+ *   w LBA COUNT       WriteBlocks of the write pattern (logged "PROBE w", as
+ *                     the random writes), then read back and checked
+ *   refuse LBA COUNT  WriteBlocks must answer EFI_DEVICE_ERROR; the sectors
+ *                     then read back as zeros (the block was never made)
+ *   size PATH         the size of file PATH on the host volume (the first
+ *                     Simple File System not on a disk of ours) through the
+ *                     firmware's FAT driver: "PROBE host size PATH=HEX"
+ *   note PATH BYTES   create PATH there and write BYTES bytes (byte i =
+ *                     (i * 7 + 3) & 0xFF) through the firmware's FAT driver,
+ *                     flushed and closed: "PROBE host note written"
+ *   selfnote PATH BYTES  the same on our own ESP (the served disk: the
+ *                     firmware's FAT driver writes the image through our
+ *                     Block I/O, holding its lock): "PROBE self note written"
+ * A command that fails ends the run with PROBE FAIL.
  */
 #define PROBE_EXIT_PASS 0x10
 #define PROBE_EXIT_FAIL 0x11
@@ -25,7 +43,8 @@
 #define PROBE_MAX_WRITE 16
 
 static EFI_GUID guid_bio = EFI_BLOCK_IO_PROTOCOL_GUID, guid_dp = EFI_DEVICE_PATH_PROTOCOL_GUID,
-		guid_li = EFI_LOADED_IMAGE_PROTOCOL_GUID;
+		guid_li = EFI_LOADED_IMAGE_PROTOCOL_GUID, guid_sfs = EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID,
+		guid_finfo = EFI_FILE_INFO_ID;
 static uint8_t buf[(PROBE_MAX_COUNT + 1) * 512];
 
 /* Leave QEMU with code (isa-debug-exit); if there is no such device, return to the firmware. */
@@ -119,6 +138,224 @@ static EFI_BLOCK_IO *find_disk(EFI_HANDLE image, int *vendor)
 			return b;
 	}
 	return NULL;
+}
+
+
+/* ------------------------------------------------------------ GROW.TXT (test_uefi_grow.py) */
+
+#define GROW_TXT_MAX 4096
+#define GROW_MAX_COUNT 128        /* sectors per GROW.TXT write (a 127-sector write spans two new blocks) */
+static char grow_txt[GROW_TXT_MAX + 1];
+static uint8_t gbuf[GROW_MAX_COUNT * 512];
+static uint8_t note_buf[4096];
+
+/* The root of the Simple File System on handle h, or NULL. */
+static EFI_FILE_HANDLE sfs_root(EFI_HANDLE h)
+{
+	EFI_FILE_IO_INTERFACE *fs;
+	EFI_FILE_HANDLE root;
+	if (bs->HandleProtocol(h, &guid_sfs, (void **)&fs) != EFI_SUCCESS || fs->OpenVolume(fs, &root) != EFI_SUCCESS)
+		return NULL;
+	return root;
+}
+
+/* The root of the host volume: the first Simple File System whose device path does not start with a vendor node (our disks). Looked up each time: the handle changes when vhdboot reconnects the host disk's drivers. */
+static EFI_FILE_HANDLE host_root(void)
+{
+	UINTN n;
+	EFI_HANDLE *h;
+	if (bs->LocateHandleBuffer(ByProtocol, &guid_sfs, NULL, &n, &h) != EFI_SUCCESS)
+		return NULL;
+	EFI_FILE_HANDLE root = NULL;
+	for (UINTN i = 0; i < n && !root; i++) {
+		EFI_DEVICE_PATH *dp;
+		if (bs->HandleProtocol(h[i], &guid_dp, (void **)&dp) != EFI_SUCCESS ||
+		    (dp->Type == HARDWARE_DEVICE_PATH && dp->SubType == HW_VENDOR_DP))
+			continue;
+		root = sfs_root(h[i]);
+	}
+	bs->FreePool(h);
+	return root;
+}
+
+/* ASCII path (/ or \) into a CHAR16 path with backslashes. */
+static void wpath(CHAR16 *w, size_t n, const char *s, size_t len)
+{
+	size_t k = 0;
+	for (; k < len && k + 1 < n; k++)
+		w[k] = s[k] == '/' ? '\\' : (CHAR16)s[k];
+	w[k] = 0;
+}
+
+/* Read GROW.TXT from our own ESP (LoadedImage->DeviceHandle) into grow_txt; 0 when there is none. */
+static int grow_read(EFI_HANDLE image)
+{
+	EFI_LOADED_IMAGE *li;
+	EFI_FILE_HANDLE root, f;
+	if (bs->HandleProtocol(image, &guid_li, (void **)&li) != EFI_SUCCESS || !(root = sfs_root(li->DeviceHandle)))
+		return 0;
+	CHAR16 name[] = L"\\EFI\\BOOT\\GROW.TXT";
+	int got = 0;
+	if (root->Open(root, &f, name, EFI_FILE_MODE_READ, 0) == EFI_SUCCESS) {
+		UINTN n = GROW_TXT_MAX;
+		if (f->Read(f, &n, grow_txt) == EFI_SUCCESS) {
+			grow_txt[n] = 0;
+			got = n > 0;
+		}
+		f->Close(f);
+	}
+	root->Close(root);
+	return got;
+}
+
+/* The next blank-separated word of *p (its length in *len), or NULL at the end of the line. */
+static const char *word(const char **p, size_t *len)
+{
+	while (**p == ' ' || **p == '\t' || **p == '\r')
+		(*p)++;
+	if (!**p || **p == '\n')
+		return NULL;
+	const char *w = *p;
+	while (**p && **p != ' ' && **p != '\t' && **p != '\r' && **p != '\n')
+		(*p)++;
+	*len = (size_t)(*p - w);
+	return w;
+}
+
+static int64_t number(const char *w, size_t len)
+{
+	int64_t v = 0;
+	if (!w || !len)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (w[i] < '0' || w[i] > '9')
+			return -1;
+		v = v * 10 + (w[i] - '0');
+	}
+	return v;
+}
+
+static int same(const char *w, size_t len, const char *s)
+{
+	size_t k = 0;
+	while (s[k])
+		k++;
+	return w && len == k && !memcmp(w, s, k);
+}
+
+/* "size PATH": the file's size through the firmware's FAT driver, logged; -1 when it cannot be read. */
+static int64_t grow_size(const char *path, size_t len)
+{
+	EFI_FILE_HANDLE root = host_root(), f;
+	CHAR16 w[128];
+	uint8_t info[512];
+	UINTN n = sizeof(info);
+	int64_t size = -1;
+	if (!root)
+		return -1;
+	wpath(w, 128, path, len);
+	if (root->Open(root, &f, w, EFI_FILE_MODE_READ, 0) == EFI_SUCCESS) {
+		if (f->GetInfo(f, &guid_finfo, &n, info) == EFI_SUCCESS)
+			size = (int64_t)((EFI_FILE_INFO *)info)->FileSize;
+		f->Close(f);
+	}
+	root->Close(root);
+	return size;
+}
+
+/* "note PATH BYTES" / "selfnote": create the file on the host volume (or root) through the firmware's FAT driver; 0 or -1. */
+static int grow_note(EFI_FILE_HANDLE root, const char *path, size_t len, int64_t bytes)
+{
+	EFI_FILE_HANDLE f;
+	CHAR16 w[128];
+	int ok = 0;
+	if (!root)
+		return -1;
+	wpath(w, 128, path, len);
+	if (root->Open(root, &f, w, EFI_FILE_MODE_READ | EFI_FILE_MODE_WRITE | EFI_FILE_MODE_CREATE, 0) == EFI_SUCCESS) {
+		ok = 1;
+		for (int64_t done = 0; done < bytes && ok;) {
+			UINTN n = bytes - done < (int64_t)sizeof(note_buf) ? (UINTN)(bytes - done) : sizeof(note_buf);
+			for (UINTN i = 0; i < n; i++)
+				note_buf[i] = (uint8_t)(((uint64_t)(done + (int64_t)i) * 7 + 3) & 0xFF);
+			ok = f->Write(f, &n, note_buf) == EFI_SUCCESS;
+			done += (int64_t)n;
+		}
+		ok = ok && f->Flush(f) == EFI_SUCCESS;
+		ok = f->Close(f) == EFI_SUCCESS && ok;
+	}
+	root->Close(root);
+	return ok ? 0 : -1;
+}
+
+/* Run GROW.TXT's commands on disk b (image: ours, for selfnote); 0, or finish()'s failure. */
+static EFI_STATUS grow_run(EFI_BLOCK_IO *b, EFI_HANDLE image)
+{
+	UINT32 id = b->Media->MediaId;
+	for (const char *p = grow_txt; *p; p += *p == '\n') {
+		size_t l0 = 0, l1 = 0, l2 = 0;
+		const char *cmd = word(&p, &l0);
+		if (!cmd || cmd[0] == '#') {
+			while (*p && *p != '\n')
+				p++;
+			continue;
+		}
+		const char *a1 = word(&p, &l1), *a2 = word(&p, &l2);
+		if (same(cmd, l0, "w") || same(cmd, l0, "refuse")) {
+			int64_t lba = number(a1, l1), count = number(a2, l2);
+			if (lba < 0 || count <= 0 || count > GROW_MAX_COUNT)
+				return finish(0, "GROW.TXT: bad LBA or count on a line ", lba);
+			int refuse = cmd[0] == 'r';
+			for (int64_t k = 0; k < count; k++)
+				fill_written(gbuf + k * 512, (uint64_t)(lba + k));
+			EFI_STATUS s = b->WriteBlocks(b, id, (EFI_LBA)lba, (UINTN)count * 512, gbuf);
+			if (refuse && s != EFI_DEVICE_ERROR)
+				return finish(0, "grow: a write that must be refused did not answer EFI_DEVICE_ERROR at LBA ", lba);
+			if (!refuse && s != EFI_SUCCESS)
+				return finish(0, "grow: WriteBlocks failed at LBA ", lba);
+			if (!refuse) {
+				say("PROBE w ", lba, 0);
+				say(" ", count, 1);
+			}
+			memset(gbuf, 0xEE, sizeof(gbuf));
+			if (b->ReadBlocks(b, id, (EFI_LBA)lba, (UINTN)count * 512, gbuf) != EFI_SUCCESS)
+				return finish(0, "grow: read back failed at LBA ", lba);
+			for (int64_t k = 0; k < count; k++) {
+				const uint8_t *q = gbuf + k * 512;
+				int zero = 1;
+				for (int i = 0; i < 512; i++)
+					zero &= q[i] == 0;
+				if (refuse ? !zero : !sector_ok(q, (uint64_t)(lba + k), 1))
+					return finish(0, refuse ? "grow: a refused write left data at LBA " : "grow: read back differs at LBA ",
+						      lba + k);
+			}
+			say(refuse ? "PROBE grow refused lba=" : "PROBE grow write ok lba=", lba, 1);
+		} else if (same(cmd, l0, "size")) {
+			int64_t size = grow_size(a1, l1);
+			if (size < 0)
+				return finish(0, "grow: the host file's size is unreadable", -1);
+			say("PROBE host size ", -1, 0);
+			for (size_t i = 0; i < l1; i++) {
+				char c[2] = { a1[i], 0 };
+				say(c, -1, 0);
+			}
+			say("=", size, 1);
+		} else if (same(cmd, l0, "note")) {
+			if (grow_note(host_root(), a1, l1, number(a2, l2)))
+				return finish(0, "grow: writing the note on the host volume failed", -1);
+			say("PROBE host note written", -1, 1);
+		} else if (same(cmd, l0, "selfnote")) {
+			EFI_LOADED_IMAGE *li;
+			if (bs->HandleProtocol(image, &guid_li, (void **)&li) != EFI_SUCCESS ||
+			    grow_note(sfs_root(li->DeviceHandle), a1, l1, number(a2, l2)))
+				return finish(0, "grow: writing the note on our own ESP failed", -1);
+			say("PROBE self note written", -1, 1);
+		} else {
+			return finish(0, "GROW.TXT: unknown command", -1);
+		}
+	}
+	say("PROBE grow ok", -1, 1);
+	return EFI_SUCCESS;
 }
 
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
@@ -236,5 +473,10 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 				return finish(0, "random read: wrong data at LBA ", (int64_t)(lba + k));
 	}
 	say("PROBE random ok", -1, 1);
+	if (grow_read(image)) {
+		say("PROBE grow commands from GROW.TXT", -1, 1);
+		if (grow_run(b, image) != EFI_SUCCESS)
+			return EFI_DEVICE_ERROR;   /* finish() has ended the run */
+	}
 	return finish(1, "", -1);
 }

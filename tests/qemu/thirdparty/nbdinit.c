@@ -156,6 +156,64 @@ static long ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000L + (t.tv_nsec - t0->tv_nsec) / 1000000L;
 }
 
+/* /proc/stat's totals: context switches, interrupts, and the cpu line's user/system/idle/irq+softirq ticks. */
+struct pstat {
+	unsigned long long ctxt, intr, user, sys, idle, irq;
+};
+
+/* Read /proc/stat into *p (zeros where a line is missing). */
+static void pstat_read(struct pstat *p)
+{
+	char b[8192];
+	memset(p, 0, sizeof(*p));
+	int fd = open("/proc/stat", O_RDONLY);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	b[n] = 0;
+	unsigned long long nice = 0, iow = 0, sirq = 0;
+	sscanf(b, "cpu %llu %llu %llu %llu %llu %llu %llu", &p->user, &nice, &p->sys, &p->idle, &iow, &p->irq, &sirq);
+	p->user += nice;
+	p->idle += iow;
+	p->irq += sirq;
+	char *c = strstr(b, "\nctxt ");
+	if (c)
+		sscanf(c + 6, "%llu", &p->ctxt);
+	c = strstr(b, "\nintr ");
+	if (c)
+		sscanf(c + 6, "%llu", &p->intr);
+}
+
+/*
+ * ms for mib copies of 1 MiB (src to a fresh 1 MiB buffer), and what else
+ * the guest did meanwhile: context switches, interrupts, CPU ticks by kind
+ * (printed as "memcpy-WHEN ms=.. ctxt=.. intr=.. ticks user/sys/idle/irq").
+ */
+static long memcpy_probe(const char *when, unsigned char *src, int mib)
+{
+	unsigned char *dst = malloc(1 << 20);
+	if (!dst)
+		fail("malloc");
+	memset(dst, 0, 1 << 20);
+	struct pstat a, z;
+	struct timespec t0;
+	pstat_read(&a);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < mib; i++) {
+		src[i & 0xFFFFF] = (unsigned char)i;
+		memcpy(dst, src, 1 << 20);
+	}
+	long c = ms_since(&t0) + (dst[mib & 0xFFFFF] & 0);
+	pstat_read(&z);
+	free(dst);
+	say("NBDINIT memcpy-%s ms=%ld ctxt=%llu intr=%llu ticks=%llu/%llu/%llu/%llu\n", when, c, z.ctxt - a.ctxt,
+	    z.intr - a.intr, z.user - a.user, z.sys - a.sys, z.idle - a.idle, z.irq - a.irq);
+	return c;
+}
+
 /* Sequential O_DIRECT write then read of mib MiB on dev (1 MiB requests, a pattern checked on read). */
 static void bench(const char *dev, int mib)
 {
@@ -167,6 +225,8 @@ static void bench(const char *dev, int mib)
 	unsigned char *buf;
 	if (posix_memalign((void **)&buf, 4096, 1 << 20))
 		fail("posix_memalign");
+	memset(buf, 0, 1 << 20);
+	memcpy_probe("before", buf, mib);
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < mib; i++) {
@@ -196,16 +256,7 @@ static void bench(const char *dev, int mib)
 	long r = ms_since(&t0);
 	close(fd);
 	/* What one copy of every byte costs this CPU (TCG emulates it): the ceiling of any path that copies. */
-	unsigned char *dst = malloc(1 << 20);
-	if (!dst)
-		fail("malloc");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (int i = 0; i < mib; i++) {
-		buf[i & 0xFFFFF] = (unsigned char)i;
-		memcpy(dst, buf, 1 << 20);
-	}
-	long c = ms_since(&t0) + (dst[mib & 0xFFFFF] & 0);
-	free(dst);
+	long c = memcpy_probe("after", buf, mib);
 	free(buf);
 	say("NBDINIT bench dev=%s mib=%d write_ms=%ld rewrite_ms=%ld read_ms=%ld memcpy_ms=%ld\n", dev, mib, w, rw, r, c);
 }
@@ -269,6 +320,14 @@ int main(void)
 		snprintf(rootdev, sizeof(rootdev), "%sp1", dev);
 	snprintf(part2, sizeof(part2), "%sp2", dev);
 	int bench_mib = atoi(benchs);
+	if (bench_mib) {                       /* the CPU's copy rate before vhdboot-attach runs */
+		unsigned char *src = malloc(1 << 20);
+		if (!src)
+			fail("malloc");
+		memset(src, 0, 1 << 20);
+		memcpy_probe("boot", src, bench_mib);
+		free(src);
+	}
 	char *info[] = {"/vhdboot-attach", "--info", NULL};
 	run(info);
 	char *attach[] = {"/vhdboot-attach", "--wait", "20", NULL};
