@@ -33,17 +33,8 @@ import re  # noqa: E402
 MIB = 1 << 20
 
 
-def iso_for(work, cmdline):
-    out = os.path.join(work, "vhdboot-%s.iso" % re.sub(r"\W+", "_", cmdline or "default"))
-    if not os.path.exists(out):
-        env = dict(os.environ, VHDBOOT_ELF=os.path.join(fh.BUILD, "vhdboot.elf"))
-        subprocess.run(["sh", os.path.join(ROOT, "tools", "mkiso.sh"), cmdline, out], env=env, check=True,
-                       capture_output=True, timeout=300)
-    return out
-
-
 def one(work, disk, cmdline, want):
-    run = fh.run_qemu([(0, disk)], iso=iso_for(work, cmdline), timeout=600, workdir=work)
+    run = fh.run_qemu([(0, disk)], iso=fh.iso_for(cmdline, work), timeout=600, workdir=work)
     jump = fh.firmware_facts(run.serial).get("jump_ms")
     m = re.search(r"vhdx: the image was not closed cleanly: (\d+) log entries replayed", run.serial)
     got = int(m.group(1)) if m else 0

@@ -20,6 +20,8 @@ int blk_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
 {
 	if (blk_out_of_range(lba, count, d->sectors))
 		return BLK_E_RANGE;
+	d->read_reqs++;
+	d->read_sectors += count;
 	return blk_split(d, lba, count, buf, 0);
 }
 

@@ -43,6 +43,8 @@ struct blk_dev {
 	/* Optional (may be NULL): write count zero sectors at lba, faster than write(). */
 	int (*write_zeroes)(struct blk_dev *d, uint64_t lba, uint64_t count);
 	void *priv;            /* backend state */
+	/* Counted by blk_read (statistics for the boot log; never reset): requests and sectors read. */
+	uint64_t read_reqs, read_sectors;
 };
 
 /* Nonzero when [lba, lba + count) does not fit in [0, limit): the one range test (overflow-safe). */
@@ -51,7 +53,7 @@ static inline int blk_out_of_range(uint64_t lba, uint64_t count, uint64_t limit)
 	return lba > limit || count > limit - lba;
 }
 
-/* Read count sectors at lba: BLK_E_RANGE past d->sectors; split by d->max_count. */
+/* Read count sectors at lba: BLK_E_RANGE past d->sectors; split by d->max_count; counted in d->read_reqs/read_sectors. */
 int blk_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf);
 /* Write count sectors at lba: BLK_E_RO on a read-only device, BLK_E_NOSPACE past d->max_sectors; split by d->max_count. */
 int blk_write(struct blk_dev *d, uint64_t lba, uint32_t count, const void *buf);

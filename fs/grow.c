@@ -1,4 +1,4 @@
-/* grow.c: growing a FAT16/FAT32 or exFAT file in the crash-safe order of grow.h: mark, link, tail, size; every step flushed. */
+/* grow.c: growing a FAT16/FAT32 or exFAT file in the crash-safe order of grow.h: mark and tail, link, size; every step flushed. */
 #include <stddef.h>
 #include "grow.h"
 #include "fat_format.h"
@@ -49,7 +49,11 @@ const char *grow_errname(int err)
 
 /* ------------------------------------------------------------------ the sectors being changed */
 
-/* Write slot k back if it changed: every FAT copy for a FAT sector of a mirrored FAT volume. */
+/*
+ * Write slot k back if it changed: every FAT copy for a FAT sector of a mirrored
+ * FAT volume, the first FAT last (it is the one fsck.fat and drivers read when the
+ * copies differ, so a cut between the copies' writes leaves the old state readable).
+ */
 static int grow_sync_one(struct fs_grow *g, int k)
 {
 	struct grow_sec *s = &g->sec[k];
@@ -57,7 +61,7 @@ static int grow_sync_one(struct fs_grow *g, int k)
 		return GROW_OK;
 	if (g->type == FS_FAT && k == 0 && g->v.fat.mirror) {
 		uint64_t rel = s->lba - g->v.fat.fat_start;
-		for (uint32_t i = 0; i < g->v.fat.nfats; i++)
+		for (uint32_t i = g->v.fat.nfats; i-- > 0;)
 			if (blk_write(g->dev, g->v.fat.fat0_start + (uint64_t)i * g->v.fat.fat_sectors + rel, 1, s->b))
 				return GROW_E_IO;
 	} else if (blk_write(g->dev, s->lba, 1, s->b)) {
@@ -366,7 +370,7 @@ static int grow_check_entry(struct fs_grow *g, const struct ext_map *map)
 	return FS_MEMCMP(b + g->ent_off[0], g->set, 64) ? GROW_E_CHAIN : GROW_OK;
 }
 
-/* Step (c): the directory entry says bytes (and first cluster, NoFatChain), in one sector write, then flush. */
+/* Step (d): the directory entry says bytes (and first cluster, NoFatChain), in one sector write, then flush. */
 static int grow_write_entry(struct fs_grow *g, uint64_t bytes, uint32_t first, int contig)
 {
 	uint8_t *b = g->tmp;
@@ -463,16 +467,9 @@ static int grow_extend(void *ctx, struct ext_map *map, uint64_t bytes)
 			if (!rc)
 				rc = grow_step(g);
 		}
-		/* (a) the new clusters marked in use (every FAT copy, the bitmap). */
+		/* (a) the new clusters marked in use (every FAT copy, the bitmap), still owned by no file. */
 		if (!rc)
 			rc = grow_find(g, map, need, 1, !contig, &fd);
-		if (!rc)
-			rc = grow_step(g);
-		/* (b) the file's last cluster linked to them. */
-		if (!rc && g->nclus && !contig)
-			rc = grow_fat_set(g, g->last, fd.first);
-		if (!rc)
-			rc = grow_sync(g);
 		if (rc)
 			goto broken;
 		grow_commit_runs(map, fd.runs, want << g->spc_shift);
@@ -480,7 +477,11 @@ static int grow_extend(void *ctx, struct ext_map *map, uint64_t bytes)
 			first = fd.first;
 		last = fd.last;
 	}
-	/* The file's last sector goes to its new last sector: a trailer (the VHD footer) still ends the file. */
+	/*
+	 * (b) The file's last sector goes to its new last sector, in the same step
+	 * as the marks: the new clusters are no file's yet, so this can't be seen
+	 * (a trailer, the VHD footer, then still ends the grown file).
+	 */
 	if (old_sec && new_sec - 1 > old_sec - 1) {
 		uint64_t from, to;
 		rc = grow_file_lba(map, old_sec - 1, &from);
@@ -491,10 +492,22 @@ static int grow_extend(void *ctx, struct ext_map *map, uint64_t bytes)
 		if (rc)
 			goto broken;
 	}
-	rc = blk_flush(g->dev) ? GROW_E_IO : GROW_OK;
-	/* (c) the size in the directory entry. */
-	if (!rc)
-		rc = grow_write_entry(g, bytes, first, contig);
+	rc = grow_step(g);
+	/*
+	 * (c) The file's last cluster linked to the new ones (the first FAT last),
+	 * flushed, and the size written next: the only moment the chain is longer
+	 * than the size is between these two device writes (docs/grow.md: why FAT
+	 * can't do without it).
+	 */
+	if (!rc && need && g->nclus && !contig) {
+		rc = grow_fat_set(g, g->last, fd.first);
+		if (!rc)
+			rc = grow_step(g);
+	}
+	if (rc)
+		goto broken;
+	/* (d) the size in the directory entry. */
+	rc = grow_write_entry(g, bytes, first, contig);
 	if (rc)
 		goto broken;
 	map->size_bytes = bytes;

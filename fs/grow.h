@@ -1,4 +1,4 @@
-/* grow.h: growing a file on FAT16/FAT32 or exFAT crash-safely (clusters marked, linked, size written, each step flushed), as the ext_map grow hook. */
+/* grow.h: growing a file on FAT16/FAT32 or exFAT crash-safely (clusters marked and the tail copied, linked, size written, each step flushed), as the ext_map grow hook. */
 #ifndef GROW_H
 #define GROW_H
 
@@ -78,13 +78,15 @@ struct fs_grow {
  *
  * Each growth, in this order, each step flushed before the next: FSInfo's
  * free count and hint invalidated (FAT32, once); free clusters (after the
- * file's last one first) marked in every FAT copy, or in the exFAT bitmap
- * (and FAT chain; a NoFatChain file that can't stay contiguous gets its
- * chain written first; a file in one run whose new clusters follow it
- * becomes NoFatChain, so it needs no link); the file's last cluster linked to them; the file's
- * last sector copied to its new last sector (so a file that ends in a
- * trailer, the VHD footer, still does); the size in the directory entry
- * (exFAT: both lengths, NoFatChain, the set checksum, in one sector write).
+ * file's last one first) marked in every FAT copy (the first FAT last), or in
+ * the exFAT bitmap (and FAT chain; a NoFatChain file that can't stay
+ * contiguous gets its chain written first; a file in one run whose new
+ * clusters follow it becomes NoFatChain, so it needs no link), and the file's
+ * last sector copied to its new last sector (so a file that ends in a trailer,
+ * the VHD footer, still does); the file's last cluster linked to them; the
+ * size in the directory entry (exFAT: both lengths, NoFatChain, the set
+ * checksum, in one sector write). Only between the link's write and the
+ * size's is the chain longer than the size.
  */
 int fs_grow_init(struct fs_grow *g, const struct fs_vol *v, const struct fs_file *f, struct ext_map *map);
 

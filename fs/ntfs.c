@@ -279,10 +279,12 @@ static int ntfs_attr_read(struct ntfs_vol *v, const uint8_t *a, uint32_t l, uint
 	}
 	if (off + len > fs_le64(a + 40))             /* allocated size */
 		return NTFS_E_ATTR;
-	for (uint32_t done = 0; done < len; done += BLK_SECTOR) {
+	/* One request per run piece (an index block is one request, not one per sector). */
+	for (uint32_t done = 0; done < len;) {
 		struct ntfs_rl rl;
 		struct ntfs_run r;
-		uint64_t vcn = (off + done) >> (9 + v->clus_shift), lba;
+		uint64_t vcn = (off + done) >> (9 + v->clus_shift), lba, left;
+		uint32_t n = (len - done) >> 9;
 		int rc = ntfs_rl_init(&rl, a, l), k;
 		if (rc)
 			return rc;
@@ -293,8 +295,16 @@ static int ntfs_attr_read(struct ntfs_vol *v, const uint8_t *a, uint32_t l, uint
 		if (k == 0 || r.lcn < 0)
 			return NTFS_E_RUNLIST;
 		lba = (((uint64_t)r.lcn + (vcn - r.vcn)) << v->clus_shift) + (((off + done) >> 9) & ((1u << v->clus_shift) - 1));
-		if (lba >= v->dev->sectors || blk_read(v->dev, lba, 1, out + done) != BLK_OK)
+		/* Sectors from lba to the run's end: clusters left (>= 1: vcn is in the run), capped before the shift. */
+		left = r.vcn + r.len - vcn;
+		if (left > n)
+			left = n;
+		left = (left << v->clus_shift) - (((off + done) >> 9) & ((1u << v->clus_shift) - 1));
+		if (n > left)
+			n = (uint32_t)left;
+		if (lba >= v->dev->sectors || n > v->dev->sectors - lba || blk_read(v->dev, lba, n, out + done) != BLK_OK)
 			return NTFS_E_IO;
+		done += n << 9;
 	}
 	return NTFS_OK;
 }

@@ -226,7 +226,7 @@ static int sel_file_write(struct blk_dev *d, uint64_t lba, uint32_t count, const
 		sel_log_nospace(m, lba);
 	else if (rc == BLK_E_IO && m->grow && m->grow->broken && !m->nospace_logged++)
 		con_printf("vhd: %s: growing the file failed part-way (%s): the volume is left as after a power cut "
-			   "(at worst lost clusters); no further growth; remedy: check the volume (fsck.fat / fsck.exfat, "
+			   "(at worst lost clusters, or the file's chain longer than its size); no further growth; remedy: check the volume (fsck.fat / fsck.exfat, "
 			   "chkdsk) and the image (`vhdtool check`) on another machine\n", m->image,
 			   grow_strerror(m->grow->err));
 	if (m->fdev.sectors > before)

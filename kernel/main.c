@@ -159,6 +159,17 @@ static void boot_log_disks(void)
 	}
 }
 
+/* One line per registered disk: what the boot read from it so far (blk_read's counts: the scan, the open, the MBR). */
+static void boot_log_reads(void)
+{
+	for (int i = 0; i < disk_count(); i++) {
+		const struct disk *d = disk_get(i);
+		con_printf("boot: %s: %llu sectors read in %llu requests before the guest jump (disk %llu sectors)\n",
+			   d->label, (unsigned long long)d->blk->read_sectors, (unsigned long long)d->blk->read_reqs,
+			   (unsigned long long)d->blk->sectors);
+	}
+}
+
 void kmain(uint32_t magic, uint32_t mbi_phys)
 {
 	con_init();
@@ -265,6 +276,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	uint64_t now = rdtsc();
 	con_printf("boot: %u ms from kernel entry to the guest jump (TSC %u kHz)\n",
 		   tsc_ms(boot_tsc, now, boot_tsc_per_ms), boot_tsc_per_ms);
+	boot_log_reads();
 	trace_summary("at the guest jump");
 	resident_checksum_log();
 	con_printf("boot: jumping to the guest MBR at 0000:7C00 with DL=80h; further vhdboot messages on COM1 only\n");

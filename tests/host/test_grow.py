@@ -208,8 +208,9 @@ def cut_points(total):
 @pytest.mark.parametrize("kind", ["fat32", "exfat"])
 def test_power_cut_during_growth(growprobe, vhdtool, qemu_img, tmp_path, kind):
     """Cut the power after the N-th device write of a run that grows the file by 3 blocks (around another file, so
-    chains are linked across fragments): fsck clean or lost clusters only, the image valid (leaks only), every
-    acknowledged write present."""
+    chains are linked across fragments): fsck clean or lost clusters only, or the chain longer than the size at
+    no more cut points than there were growths (the one between a growth's link and its size), the image valid
+    (leaks only), every acknowledged write present."""
     img = tmp_path / "vol.img"
     make_volume(kind, img, 40 if kind == "fat32" else 16, [("d.vhd", empty_vhd(vhdtool, tmp_path)),
                                                              ("after.bin", os.urandom(30000))],
@@ -218,7 +219,7 @@ def test_power_cut_during_growth(growprobe, vhdtool, qemu_img, tmp_path, kind):
     pristine = tmp_path / "pristine.img"
     shutil.copy(img, pristine)
     out, summ = grow(growprobe, img, *spec(writes))
-    total = int(summ["writes"])
+    total, grows = int(summ["writes"]), int(summ["grows"])
     verdicts, examples = {}, {}
     for n in cut_points(total):
         trial = tmp_path / "cut.img"
@@ -240,5 +241,8 @@ def test_power_cut_during_growth(growprobe, vhdtool, qemu_img, tmp_path, kind):
             for s in range(lba, lba + cnt):
                 assert disk[s * SECTOR:(s + 1) * SECTOR] == pattern(s, seed), "cut %d: LBA %d lost" % (n, s)
     print("%s: %d device writes; cut after N writes: %s" % (kind, total, {k: len(v) for k, v in verdicts.items()}))
+    # The chain is longer than the size only between a growth's link and its size write: one cut point per growth.
+    assert len(verdicts.get("long-chain", [])) <= grows, "cuts %s left the chain longer than the size (%d growths)" % (
+        verdicts["long-chain"], grows)
     for k, text in examples.items():
         print("  %s, e.g. after %d writes:\n    %s" % (k, verdicts[k][0], text.replace("\n", "\n    ")))

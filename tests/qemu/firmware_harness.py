@@ -1,6 +1,6 @@
 """firmware_harness.py: build guest test images, boot them in QEMU (SeaBIOS alone or through vhdboot), parse the serial log.
 
-Stdlib only. Used by tests/qemu/test_firmware.py and bench/int13_read.py.
+Stdlib only. Used by tests/qemu/test_firmware.py and the QEMU benchmarks in bench/.
 
 The guest (tests/qemu/progs/int13test.asm, built to build/guest/int13test.bin)
 sits at LBA 0..GUEST_SECTORS-1 of the disk it tests. LBA 1 is its parameter
@@ -497,6 +497,27 @@ def firmware_facts(text):
             else:
                 d[k] = v
         out[name] = d
+    return out
+
+
+_READS = re.compile(r"boot: (\S+): (\d+) sectors read in (\d+) requests before the guest jump \(disk (\d+) sectors\)")
+
+
+def disk_reads(text):
+    """{label: (sectors read, requests, the disk's sectors)} from the firmware's per-disk read counts at the jump."""
+    return {m.group(1): (int(m.group(2)), int(m.group(3)), int(m.group(4))) for m in _READS.finditer(text)}
+
+
+def iso_for(cmdline, workdir):
+    """An ISO (tools/mkiso.sh, build/vhdboot.elf) booting vhdboot with cmdline; made once per workdir and cmdline."""
+    tag = re.sub(r"\W+", "_", cmdline or "default")[:40] + "-" + hashlib.sha256(cmdline.encode()).hexdigest()[:8]
+    out = os.path.join(workdir, "vhdboot-%s.iso" % tag)
+    if not os.path.exists(out):
+        env = dict(os.environ, VHDBOOT_ELF=os.path.join(BUILD, "vhdboot.elf"))
+        p = subprocess.run(["sh", os.path.join(ROOT, "tools", "mkiso.sh"), cmdline, out], env=env,
+                           capture_output=True, text=True, timeout=300)
+        if p.returncode:
+            raise RuntimeError("tools/mkiso.sh %r failed: %s%s" % (cmdline, p.stdout, p.stderr))
     return out
 
 

@@ -115,13 +115,23 @@ def exdisk(work):
     return disk, {"/images/Ünïcødé dynamic image.vhd": r1, "/vhd/fixed.vhd": r2}
 
 
+def assert_few_reads(run, disk):
+    """Finding and opening the file read under 1% of the disk before the jump (the firmware's "boot: hdN: S sectors
+    read" line for this disk): the volume is not read whole."""
+    size = os.path.getsize(disk) // SECTOR
+    got = [r for r in fh.disk_reads(run.serial).values() if r[2] == size]
+    assert got, "no read count logged for the %d-sector disk\n%s" % (size, run.describe())
+    assert got[0][0] < size // 100, "%d of %d sectors read before the jump\n%s" % (got[0][0], size, run.describe())
+
+
 def test_exfat_vhd_named(work, exdisk):
     """vhd="hd0,1:/IMAGES/<non-ASCII name with spaces, in another case>" (quoted in grub.cfg) and
     vhd=/VHD/FIXED.VHD (searched on every volume): each boots, and the guest's checksums of the whole virtual
-    disk match the image."""
+    disk match the image; the first read under 1% of the disk before the jump."""
     disk, exp = exdisk
     run = ts.run_fw(work, [(0, disk)], 'vhd="hd0,1:/IMAGES/ÜNÏCØDÉ DYNAMIC image.VHD"', timeout=150)
     ts.check_sums(run, exp["/images/Ünïcødé dynamic image.vhd"], "exFAT vhd= non-ASCII")
+    assert_few_reads(run, disk)
     run = ts.run_fw(work, [(0, disk)], "vhd=/VHD/FIXED.VHD", timeout=150)
     ts.check_sums(run, exp["/vhd/fixed.vhd"], "exFAT vhd= searched")
     assert "select: drive 80h = hd0,1:/VHD/FIXED.VHD" in run.serial, run.describe()
@@ -318,7 +328,7 @@ def ntfsfix_clean(path):
 def test_ntfs_scan_named_and_write(work):
     """An NTFS partition (fragmented first) with a dynamic VHD in /images and a fixed one (the write guest) in
     /vhd: the scan lists both (type and label in the log), vhd= with a quoted non-ASCII name boots the first and
-    reads it exactly, and the write guest's writes land in the file (read back through ntfs-3g, ntfsfix -n
+    reads it exactly (under 1% of the disk read before the jump), and the write guest's writes land in the file (read back through ntfs-3g, ntfsfix -n
     clean). Compressed, sparse and encrypted files are refused in tests/host/test_ntfs_images.py."""
     import writeguest as wg
     w = work / "ntfs"
@@ -333,6 +343,7 @@ def test_ntfs_scan_named_and_write(work):
     disk = disk_with(vol, w / "nt.img")
     run = ts.run_fw(work, [(0, disk)], 'vhd="hd0,1:/IMAGES/DONNÉES SYSTÈME.VHD"', timeout=150)
     ts.check_sums(run, r1, "NTFS vhd= non-ASCII")
+    assert_few_reads(run, disk)
     run = ts.run_fw(work, [(0, disk)], "timeout=0", timeout=150)
     assert 'select: hd0,1: NTFS "NTQEMU": 2 *.vhd, *.vhdx file(s) in /, /vhd, /images' in run.serial, run.describe()
     run = ts.run_fw(work, [(0, disk)], "vhd=/vhd/w.vhd", timeout=150)

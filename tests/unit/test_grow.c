@@ -170,6 +170,63 @@ static int fsck_ram(struct ramdev *r, const char *tool)
 	return rc;
 }
 
+/* fsck's view of a volume after a power cut. */
+enum fsck_view { FSCK_CLEAN, FSCK_LOST, FSCK_LONG, FSCK_DAMAGED };
+
+static const char *const fsck_view_name[] = { "clean", "lost clusters", "chain longer than the size", "damaged" };
+
+/* Is line one of fsck.fat -n's reports of lost clusters, differing FAT copies or an over-long chain (or its chatter)? */
+static int fsck_fat_line_ok(const char *ln)
+{
+	static const char *const ok[] = { "fsck.fat", "Leaving filesystem unchanged", " files, ", "Free cluster summary",
+					  "Reclaimed", "unused cluster", "FATs differ", "Using first FAT",
+					  "cluster chain length is > ", "Truncating file", "/D.VHD" };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strstr(ln, ok[i]))
+			return 1;
+	return ln[strspn(ln, " \t\r\n")] == 0;
+}
+
+/*
+ * fsck.fat -n's (exfat 0) or fsck.exfat -n's (exfat 1) view of r: clean (exit 0),
+ * lost clusters (FAT: only "Reclaimed ... unused clusters" / differing FAT copies),
+ * a chain longer than the size (fsck.fat "chain length is >", fsck.exfat "more
+ * clusters are allocated", nothing else wrong), or damaged (anything else).
+ */
+static enum fsck_view fsck_view_ram(struct ramdev *r, int exfat, char *text, size_t cap)
+{
+	char path[] = "/tmp/test_grow-fsck-XXXXXX", cmd[256], ln[512];
+	int fd = mkstemp(path), bad = 0;
+	size_t used = 0;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, r->data, r->cap), (ssize_t)r->cap);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "%s -n %s 2>&1", exfat ? "fsck.exfat" : "fsck.fat", path);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	text[0] = 0;
+	while (fgets(ln, sizeof(ln), p)) {
+		size_t n = strlen(ln);
+		if (used + n < cap) {
+			memcpy(text + used, ln, n + 1);
+			used += n;
+		}
+		if (exfat)
+			bad |= !!strstr(ln, "ERROR") && !strstr(ln, "more clusters are allocated");
+		else
+			bad |= !fsck_fat_line_ok(ln);
+	}
+	int st = pclose(p);
+	unlink(path);
+	if (st == 0)
+		return FSCK_CLEAN;
+	if (bad)
+		return FSCK_DAMAGED;
+	if (strstr(text, exfat ? "more clusters are allocated" : "chain length is >"))
+		return FSCK_LONG;
+	return exfat ? FSCK_DAMAGED : FSCK_LOST;   /* fsck.exfat 1.2 reports no lost bitmap bits: a failure is something else */
+}
+
 /* ------------------------------------------------------------------ FAT */
 
 static void test_fat32_grows(void **state)
@@ -385,8 +442,12 @@ static void test_exfat_full_and_refusals(void **state)
  * far past its end; the power cut after every device write k. Afterwards the file
  * must open and map (size old or new, every cluster accounted for); with the new
  * size its last sector holds the old last sector or the write; the old data is whole.
+ * fsck -n judges every cut state: clean or lost clusters only, except at most one
+ * cut (links links: 1 for a chained file, 0 when the link is the entry's) whose
+ * chain is longer than the size, exactly where fs/ sees it so, and the very next
+ * device write is the size's.
  */
-static void power_cut_sweep(const char *mkfs, uint32_t mib, int exfat)
+static void power_cut_sweep(const char *mkfs, uint32_t mib, int exfat, int links)
 {
 	struct ramdev *base = mkfs_ram(mkfs, mib);
 	add_empty_file(base, exfat);
@@ -397,12 +458,22 @@ static void power_cut_sweep(const char *mkfs, uint32_t mib, int exfat)
 		exfat_take(base, &gf->vol.u.exfat, last + 1);
 	} else {
 		struct fat_vol *fv = &gf->vol.u.fat;
-		for (uint32_t k = 0; k < fv->nfats; k++) {   /* a one-cluster "file" nobody names: a lost cluster */
+		for (uint32_t k = 0; k < fv->nfats; k++) {   /* a one-cluster file in the root, so no cluster is lost before */
 			uint8_t *p = base->data + ((uint64_t)fv->fat0_start + k * fv->fat_sectors) * 512 + (last + 1) * 4;
 			p[0] = 0xFF; p[1] = 0xFF; p[2] = 0xFF; p[3] = 0x0F;
 		}
+		uint8_t *e = root_slot(base, &gf->vol, 1);
+		memcpy(e, "TAKEN   BIN", 11);
+		e[11] = 0x20;
+		put16(e + 26, (uint16_t)(last + 1));
+		put16(e + 20, (uint16_t)((last + 1) >> 16));
+		e[28] = 1;                                    /* 1 byte */
 	}
 	free(gf);
+	if (!exfat) {
+		char text[4096];
+		assert_int_equal(fsck_view_ram(base, 0, text, sizeof(text)), FSCK_CLEAN);
+	}
 	/* How many device writes the whole growth takes. */
 	struct ramdev *r = ramdev_clone(base);
 	gf = gopen(r, GROW_OK);
@@ -412,7 +483,8 @@ static void power_cut_sweep(const char *mkfs, uint32_t mib, int exfat)
 	assert_true(total >= 5);
 	free(gf);
 	ramdev_free(r);
-	int cut_long = 0;
+	int cut_long = 0, long_at = -1, views[4] = { 0 };
+	uint64_t *sizes = calloc((size_t)total + 1, sizeof(*sizes));
 	for (int k = 0; k <= total; k++) {
 		r = ramdev_clone(base);
 		gf = gopen(r, GROW_OK);
@@ -427,12 +499,17 @@ static void power_cut_sweep(const char *mkfs, uint32_t mib, int exfat)
 		r->writes_left = -1;
 		uint64_t size = reopen_check(r, 0, 10, 1);
 		assert_true(size == 10 * 512 || size == 301 * 512);
+		sizes[k] = size;
+		int longer;
 		{
 			struct gfile *g3 = gopen(r, -1);
 			/* A cut between the link and the size leaves the chain longer than the size: growth is refused. */
-			if (g3->map.chain_longer)
+			longer = g3->map.chain_longer;
+			if (longer)
 				assert_int_equal(fs_grow_init(&g3->g, &g3->vol, &g3->f, &g3->map), GROW_E_CHAIN);
-			cut_long += g3->map.chain_longer;
+			cut_long += longer;
+			if (longer)
+				long_at = k;
 			free(g3);
 		}
 		if (size == 301 * 512) {
@@ -444,22 +521,39 @@ static void power_cut_sweep(const char *mkfs, uint32_t mib, int exfat)
 			assert_true(!memcmp(got, old + 9 * 512, 512) || !memcmp(got, data, 512));
 			free(g2);
 		}
+		char text[4096];
+		enum fsck_view v = fsck_view_ram(r, exfat, text, sizeof(text));
+		if (v == FSCK_DAMAGED || (v == FSCK_LONG) != longer)
+			fail_msg("cut after %d of %d writes: fsck: %s (fs/: chain %s the size)\n%s", k, total,
+				 fsck_view_name[v], longer ? "longer than" : "matches", text);
+		views[v]++;
 		ramdev_free(r);
 	}
-	print_message("%s: %d device writes; cut after each: %d left the chain longer than the size\n", mkfs, total, cut_long);
+	char at[32] = "";
+	if (long_at >= 0)
+		snprintf(at, sizeof(at), " (after write %d)", long_at);
+	print_message("%s: %d device writes; cut after each: fsck clean %d, lost clusters %d, chain longer than the size %d%s\n",
+		      mkfs, total, views[FSCK_CLEAN], views[FSCK_LOST], views[FSCK_LONG], at);
+	assert_int_equal(cut_long, links);
+	/* The link's write and the size's are consecutive: one write later the size is the new one. */
+	if (long_at >= 0) {
+		assert_int_equal(sizes[long_at], 10 * 512);
+		assert_int_equal(sizes[long_at + 1], 301 * 512);
+	}
+	free(sizes);
 	ramdev_free(base);
 }
 
 static void test_power_cut_fat32(void **state)
 {
 	(void)state;
-	power_cut_sweep("mkfs.fat -F 32 -s 1", 34, 0);
+	power_cut_sweep("mkfs.fat -F 32 -s 1", 34, 0, 1);
 }
 
 static void test_power_cut_exfat(void **state)
 {
 	(void)state;
-	power_cut_sweep("mkfs.exfat -c 512", 4, 1);
+	power_cut_sweep("mkfs.exfat -c 512", 4, 1, 0);
 }
 
 int main(void)
