@@ -3,7 +3,7 @@
 set -e
 PKGS="make gcc nasm gcc-i686-linux-gnu binutils-i686-linux-gnu grub-pc-bin grub-common xorriso mtools
 qemu-system-x86 qemu-utils libvhdi-utils syslinux syslinux-common dosfstools fdisk python3 python3-pytest python3-pytest-xdist
-libcmocka-dev clang libclang-rt-14-dev memtest86+ libc6-dev e2fsprogs initramfs-tools kmod
+libcmocka-dev clang libclang-rt-14-dev memtest86+ libc6-dev e2fsprogs initramfs-tools dracut-core kmod
 gnu-efi ovmf grub-efi-amd64-bin
 exfatprogs exfat-fuse fuse3 util-linux ntfs-3g attr"
 missing=""

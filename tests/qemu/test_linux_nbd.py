@@ -26,6 +26,9 @@ Three boots (tests/qemu/thirdparty/linux_nbd.py builds the disks from the cached
     the host finds the token and the pattern, vhdtool check clean (log empty), the file grew.
   - NTFS host: a fixed VHD on an NTFS partition (mkntfs, ntfscp); the table says NTFS. The cloud kernel has
     no ntfs3 (CONFIG_NTFS3_FS is not set): vhdboot-attach names the missing driver and attaches nothing.
+  - dracut: the same as the initramfs-tools boot with an initrd made by dracut (dracut-core's shell init,
+    no systemd) with tools/linux/dracut/90vhdboot: its initqueue/settled hook attaches, dracut mounts the
+    root from /dev/nbd0p1, switch_roots; rootinit.c writes, the host checks the VHD.
 The matrix (fixed, dynamic with the custom init, differencing, mode=ro, mode=snapshot) and the
 sequential-I/O ratio are in bench/linux_nbd.py.
 """
@@ -94,6 +97,34 @@ def test_linux_root_on_dynamic_vhd_initramfs_tools(images, vhdtool):
     # Nothing outside the image changed on the host disk's FAT: the VHD is still the only file there.
     listing = fh.run_tool(["mdir", "-b", "-i", "%s@@%d" % (images["host"], ln.HOST_P1 * 512), "::/"]).stdout
     assert [x.strip().lower() for x in listing.strip().splitlines()] == ["::/%s" % ln.VHD_NAME], listing
+
+
+def test_linux_root_on_dynamic_vhd_dracut(tmp_path, vhdtool):
+    """dracut's initrd with our module: the settled hook attaches the VHD, dracut mounts /dev/nbd0p1 as the
+    root and switch_roots; the '@' server survives; the root's writes land in the image, which grows."""
+    out = str(tmp_path)
+    host, _raw, vhd, _ = ln.build(out, "dynamic", tag="-dracut", dracut_run=True)
+    vhd_bytes = os.path.getsize(vhd)
+    run = boot([(0, host)], fh.ISO, out)
+    ctx = "\n" + run.describe(12000)
+    text = run.serial
+    assert "ROOTINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
+    assert "Signal caught" not in text and "Entering emergency mode" not in text, ctx
+    assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
+                     % (ln.GUEST_MIB * 2048), text), ctx
+    assert "vhdboot: the image is /dev/nbd0" in text, ctx
+    assert "dracut: Mounted root filesystem /dev/nbd0p1" in text, ctx
+    assert "ROOTINIT root=/dev/nbd0p1" in text, ctx
+    assert re.search(r"ROOTINIT server @\S*vhdboot-attach", text), ctx
+    assert "ROOTINIT wrote vhdboot-fill.bin" in text and "ROOTINIT detached" in text, ctx
+    assert "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
+    after = ln.extract_vhd(host, os.path.join(out, "after.vhd"))
+    fh.run_tool([vhdtool, "check", after])
+    assert os.path.getsize(after) > vhd_bytes, "the dynamic VHD did not grow"
+    token = ln.read_guest_file(after, "vhdboot-switched.txt", out)
+    assert token == b"VHDBOOT-SWITCHED written by the root's /sbin/init after switch_root\n", token
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", out)
+    assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"
 
 
 def test_no_table_without_vhdboot(images):

@@ -172,9 +172,48 @@ def initramfs_tools(workdir, modules=("ata_piix", "sd_mod")):
     return out
 
 
-def build_it_guest_raw(out, workdir):
-    """The guest disk for the initramfs-tools run: GRUB, ext2 root (partition 1) holding /boot (kernel, the
-    mkinitramfs initrd, grub.cfg with root=/dev/nbd0p1), /sbin/init = rootinit.c and the mount points."""
+def initramfs_dracut(workdir, modules=("ata_piix", "sd_mod")):
+    """An initramfs made by dracut (Debian's dracut-core, which installs beside initramfs-tools) with
+    tools/linux/dracut/90vhdboot for the cloud kernel of the cached .deb: dracut's shell init (no systemd),
+    the modules base, rootfs-block, kernel-modules, udev-rules and vhdboot, plus the drivers named. dracut
+    runs from a copy of /usr/lib/dracut with our module added (dracutbasedir), with the kernel tree
+    bind-mounted on /lib/modules in a private mount namespace (the host's own trees are not touched), and
+    finds build/linux/vhdboot-attach through VHDBOOT_ATTACH (the module's override of its search path)."""
+    if not shutil.which("dracut") or not os.path.isdir("/usr/lib/dracut/modules.d"):
+        raise bi.BuildError("dracut missing: install dracut-core (tools/install-deps.sh)")
+    tree = kernel_tree()
+    mods = os.path.join(tree, "lib", "modules")
+    version = os.listdir(mods)[0]
+    if not os.path.exists(os.path.join(mods, version, "modules.dep")):
+        bi.run(["depmod", "-b", tree, version])
+    base = os.path.join(workdir, "dracut")
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.copytree("/usr/lib/dracut", base, symlinks=True)
+    shutil.copytree(os.path.join(bi.ROOT, "tools", "linux", "dracut", "90vhdboot"),
+                    os.path.join(base, "modules.d", "90vhdboot"))
+    out = os.path.join(workdir, "initrd-dracut.img")
+    script = ("set -e; mkdir -p /lib/modules; mount --bind '%s' /lib/modules; "
+              "VHDBOOT_ATTACH='%s' dracutbasedir='%s' dracut --kver '%s' --kmoddir '%s' --no-hostonly "
+              "--no-hostonly-cmdline --no-early-microcode --modules 'base rootfs-block kernel-modules udev-rules vhdboot' "
+              "--add-drivers '%s' --force '%s'"
+              % (mods, ATTACH, base, version, os.path.join(mods, version), " ".join(modules), out))
+    had_modules = os.path.isdir("/lib/modules")
+    try:
+        bi.run(["unshare", "-m", "sh", "-c", script])
+    finally:
+        if not had_modules:       # the mount point this created on the host: gone again (it is empty)
+            try:
+                os.rmdir("/lib/modules")
+            except OSError:
+                pass
+        shutil.rmtree(base, ignore_errors=True)
+    return out
+
+
+def build_it_guest_raw(out, workdir, maker="initramfs-tools"):
+    """The guest disk for the initramfs-tools run (maker="dracut": the dracut run): GRUB, ext2 root
+    (partition 1) holding /boot (kernel, the initrd that maker made, grub.cfg with root=/dev/nbd0p1),
+    /sbin/init = rootinit.c and the mount points."""
     p1, n1 = 2048, GUEST_MIB * bi.MiB // bi.SECTOR - 2048
     bi.new_disk(out, p1 + n1)
     bi.write_at(out, 0, bytes(0x1B8) + bi.partition_table([(p1, n1, 0x83, True)]))
@@ -185,13 +224,16 @@ def build_it_guest_raw(out, workdir):
     bi.run(["gcc", "-static", "-Os", "-s", "-Wall", "-Werror", "-o", os.path.join(root, "sbin", "init"),
             os.path.join(HERE, "rootinit.c")])
     shutil.copyfile(bi.kernel(), os.path.join(root, "boot", "vmlinuz"))
-    shutil.copyfile(initramfs_tools(workdir), os.path.join(root, "boot", "initrd.img"))
+    initrd = initramfs_dracut(workdir) if maker == "dracut" else initramfs_tools(workdir)
+    shutil.copyfile(initrd, os.path.join(root, "boot", "initrd.img"))
+    # dracut: rd.retry bounds its wait for the root (the settled hook attaches on the first pass).
+    extra = " rd.retry=20 rd.timeout=120" if maker == "dracut" else ""
     with open(os.path.join(root, "boot", "grub", "grub.cfg"), "w") as fh:
-        fh.write(bi.GRUB_SERIAL + """menuentry "linux: initramfs-tools, root=/dev/nbd0p1" {
-	linux (hd0,msdos1)/boot/vmlinuz console=ttyS0,115200 panic=-1 root=/dev/nbd0p1 rw rootfstype=ext2
+        fh.write(bi.GRUB_SERIAL + """menuentry "linux: %s, root=/dev/nbd0p1" {
+	linux (hd0,msdos1)/boot/vmlinuz console=ttyS0,115200 panic=-1 root=/dev/nbd0p1 rw rootfstype=ext2%s
 	initrd (hd0,msdos1)/boot/initrd.img
 }
-""")
+""" % (maker, extra))
     e2 = os.path.join(workdir, "root.ext2")
     if os.path.exists(e2):
         os.unlink(e2)
@@ -333,7 +375,7 @@ def host_volume(host, out):
 
 
 def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_tools_run=False, grubenv=False,
-          host_fs="fat32"):
+          host_fs="fat32", dracut_run=False):
     """Host disk (raw) with /guest.vhd of kind (fixed, dynamic, diff: a child over /guest-parent.vhd, a
     dynamic image of the same disk; vhdx-dynamic, vhdx-fixed: /guest.vhdx with 1 MiB blocks) on a host_fs
     partition (HOST_FS). Returns (host disk, guest raw, the image as copied in, parent or None)."""
@@ -341,8 +383,9 @@ def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_
     name = "linux-nbd-%s%s" % (kind, tag)
     work = os.path.join(outdir, name + ".work")
     os.makedirs(work, exist_ok=True)
-    if initramfs_tools_run:
-        raw = build_it_guest_raw(os.path.join(outdir, name + "-guest.raw"), work)
+    if initramfs_tools_run or dracut_run:
+        raw = build_it_guest_raw(os.path.join(outdir, name + "-guest.raw"), work,
+                                 "dracut" if dracut_run else "initramfs-tools")
     else:
         raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib, grubenv)
     vhdx = kind.startswith("vhdx")

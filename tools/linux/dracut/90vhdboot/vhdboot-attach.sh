@@ -1,17 +1,25 @@
 #!/bin/sh
 # dracut initqueue/settled hook (vhdboot): attach the VHD vhdboot booted as /dev/nbd0 (a fixed one as /dev/mapper/vhdboot80) once; nothing without vhdboot.
-[ -e /sys/block/nbd0/pid ] && exit 0
-[ -e /dev/mapper/vhdboot80 ] && exit 0
-[ -e /run/vhdboot.done ] && exit 0
-for m in nbd dm_mod vfat exfat ntfs3 nls_cp437 nls_ascii nls_utf8 efivarfs; do
-	modprobe -q "$m" 2>/dev/null
-done
-force=""
-grep -qw vhdboot.nbd /proc/cmdline && force="--nbd"   # a fixed image through NBD too (root=/dev/nbd0pN)
-/sbin/vhdboot-attach --wait 5 $force >/run/vhdboot.dev
-rc=$?
-case $rc in
-0|2) : >/run/vhdboot.done ;;               # attached, or not booted by vhdboot
-*) echo "vhdboot-attach failed (exit $rc); will retry" >&2 ;;
-esac
-exit 0
+# dracut sources its hooks: no `exit` here (it would end init), and only shell builtins plus what dracut's base installs.
+vhdboot_attach_once() {
+	[ -e /sys/block/nbd0/pid ] && return 0
+	[ -e /dev/mapper/vhdboot80 ] && return 0
+	[ -e /run/vhdboot.done ] && return 0
+	local m force="" cmdline="" rc
+	for m in nbd dm_mod vfat nls_cp437 nls_ascii nls_utf8 exfat ntfs3 efivarfs; do
+		modprobe -q "$m" 2>/dev/null
+	done
+	read -r cmdline </proc/cmdline
+	case " $cmdline " in
+	*" vhdboot.nbd "*) force="--nbd" ;;   # a fixed image through NBD too (root=/dev/nbd0pN)
+	esac
+	/sbin/vhdboot-attach --wait 5 $force >/run/vhdboot.dev
+	rc=$?
+	case $rc in
+	0) : >/run/vhdboot.done; echo "vhdboot: the image is $(read -r d </run/vhdboot.dev; echo "$d")" >&2 ;;
+	2) : >/run/vhdboot.done ;;                 # not booted by vhdboot
+	*) echo "vhdboot-attach failed (exit $rc); will retry" >&2 ;;
+	esac
+	return 0
+}
+vhdboot_attach_once
