@@ -81,14 +81,24 @@ static EFI_STATUS boot_serve(int i, int nimg)
 	if (boot_cmd.mode == CMDLINE_MODE_SNAPSHOT) {
 		uint64_t bytes = (boot_cmd.snapshot_bytes ? boot_cmd.snapshot_bytes : EFI_SNAPSHOT_DEFAULT) / (uint64_t)nimg;
 		uint32_t cap = overlay_capacity_for(bytes);
+		/*
+		 * Reserved pages below 4 GiB, not pool: Linux keeps EfiReservedMemoryType
+		 * out of its allocator (and lets /dev/mem read it), so vhdboot-attach can
+		 * carry the boot loader's writes over after ExitBootServices, as on BIOS.
+		 */
+		EFI_PHYSICAL_ADDRESS a = 0xFFFFFFFFull;
+		uint64_t ob = cap ? overlay_bytes(cap) : 0;
 		void *mem = NULL;
-		if (cap && efi_bs->AllocatePool(EfiLoaderData, (UINTN)overlay_bytes(cap), &mem) != EFI_SUCCESS)
-			mem = NULL;
+		if (ob && efi_bs->AllocatePages(AllocateMaxAddress, EfiReservedMemoryType, (UINTN)((ob + 4095) / 4096), &a) ==
+				  EFI_SUCCESS)
+			mem = (void *)(uintptr_t)a;
 		vdev = mem ? overlay_init(&boot_overlay[i], vdev, mem, cap, "snapshot") : NULL;
 		if (!vdev)
 			return boot_fail("no memory for the snapshot overlay", "boot with a smaller snapshot=SIZE", EFI_OUT_OF_RESOURCES);
+		handover_set_overlay(i, (uint32_t)a, (uint32_t)ob);
 		ro = 0;
-		con_printf("snapshot: %u MiB of RAM (%u sectors) for writes\n", cap >> 11, cap);
+		con_printf("snapshot: %u MiB of RAM (%u sectors) for writes, reserved memory at %08x (the OS keeps it; "
+			   "vhdboot-attach carries the writes over)\n", cap >> 11, cap, (uint32_t)a);
 	}
 	boot_srv[i] = esrv_install(i, vdev, ro, boot_cmd.trace, boot_names[i]);
 	if (!boot_srv[i])

@@ -345,6 +345,34 @@ def test_linux_via_grub_efi(tmp_path):
     assert re.search(r"VHDBOOT-INIT cmdline=.*" + eh.LINUX_TOKEN, log)
 
 
+def test_linux_snapshot_from_efi_variable(tmp_path):
+    """mode=snapshot under UEFI: GRUB-EFI's save_env (a write before ExitBootServices) lands in vhdboot.efi's
+    overlay, which lives in EfiReservedMemoryType pages the table names; after ExitBootServices vhdboot-attach
+    reads the overlay through /dev/mem and serves the image under a RAM layer: Linux sees GRUB's grubenv,
+    its own writes work, and the image file on the host ESP is unchanged."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "thirdparty"))
+    import linux_nbd as ln
+    raw = ln.build_efi_guest_raw(str(tmp_path / "snap.raw"), str(tmp_path), grubenv=True)
+    vhd = str(tmp_path / "s.vhd")
+    eh.to_vhd(raw, vhd, "dynamic")
+    with open(vhd, "rb") as fh:
+        before = hashlib.sha256(fh.read()).hexdigest()
+    host, esp = make_host(tmp_path, raw, {"s.vhd": vhd}, cfg="vhd=/images/s.vhd mode=snapshot\n")
+    rc, log, secs = eh.boot(str(tmp_path), [(host, eh.NVME)], timeout=TIMEOUT)
+    ctx = "exit %s after %.0f s\n%s" % (rc, secs, log[-8000:])
+    assert rc == eh.EXIT_PASS and "NBDINIT-DONE" in log, ctx
+    assert re.search(r"snapshot: \d+ MiB of RAM \(\d+ sectors\) for writes, reserved memory at [0-9a-f]{8}", log), ctx
+    assert "GRUBEFI-SAVED-ENV" in log, ctx
+    m = re.search(r"mode=snapshot: (\d+) sector\(s\) the boot loader wrote carried over", log)
+    assert m and int(m.group(1)) > 0, "vhdboot-attach did not carry the overlay over\n" + ctx
+    assert "NBDINIT grubenv %s" % ln.GRUBENV_TOKEN in log, "Linux does not see GRUB-EFI's save_env\n" + ctx
+    assert "NBDINIT wrote vhdboot-token.txt" in log and "NBDINIT detached" in log, ctx
+    after = fetch(tmp_path, host, esp, "s.vhd")
+    with open(after, "rb") as fh:
+        assert hashlib.sha256(fh.read()).hexdigest() == before, "the image file changed under mode=snapshot"
+
+
 def test_linux_attach_from_efi_variable(tmp_path):
     """Issue 17 item 5, the hand-over under UEFI (initramfs-only Linux, no switch_root): GRUB-EFI + Debian's cloud
     kernel (EFI stub) inside a dynamic VHD on the NVMe host disk's ESP; vhdboot.efi publishes the hand-over table

@@ -433,24 +433,37 @@ boot
 """
 
 
-def build_efi_guest_raw(out, workdir, full_root=False):
+# mode=snapshot under UEFI: GRUB-EFI saves GRUBENV_TOKEN into the ext2's /boot/grub/grubenv (partition 2 of
+# the disk GRUB was started from) before booting Linux.
+EFI_GRUB_ENV = r"""insmod ext2
+insmod loadenv
+regexp --set=disk '^\(([^,]*),' "$cmdpath"
+set %s=%s
+save_env -f ($disk,gpt2)/boot/grub/grubenv %s
+echo "GRUBEFI-SAVED-ENV ($disk,gpt2)"
+"""
+
+
+def build_efi_guest_raw(out, workdir, full_root=False, grubenv=False):
     """The UEFI guest disk: GPT, partition 1 an ESP (FAT16) with GRUB-EFI (standalone) as \\EFI\\BOOT\\BOOTX64.EFI,
     /vmlinuz (EFI stub) and /initrd.img; partition 2 an ext2. Initramfs-only (default): the initrd is nbdinit +
     vhdboot-attach + EFI_MODULES, the ext2 is empty and nbdinit writes into it through /dev/nbd0p2 after
     vhdboot-attach served the image from vhdboot.efi's variable. full_root: the initrd is Debian's mkinitramfs
-    with tools/linux/initramfs-tools, root=/dev/nbd0p2, the ext2 holds /sbin/init = rootinit.c."""
+    with tools/linux/initramfs-tools, root=/dev/nbd0p2, the ext2 holds /sbin/init = rootinit.c. grubenv
+    (initramfs-only): the ext2 holds an empty /boot/grub/grubenv and GRUB-EFI saves GRUBENV_TOKEN into it."""
     sys.path.insert(0, os.path.dirname(HERE))
     import efi_harness as eh
     esp_mib, start = (EFI_IT_ESP_MIB, EFI_IT_ROOT_START) if full_root else (EFI_ESP_MIB, EFI_ROOT_START)
     parts = eh.gpt(out, GUEST_MIB * bi.MiB, [(2048, esp_mib * bi.MiB // bi.SECTOR, eh.ESP_TYPE, "esp"),
                                              (start, None, eh.DATA_TYPE, "root")])
     cfg = os.path.join(workdir, "grub-attach.cfg")
+    env = EFI_GRUB_ENV % (tuple(GRUBENV_TOKEN.split("=")) + (GRUBENV_TOKEN.split("=")[0],)) if grubenv else ""
     with open(cfg, "w") as fh:
-        fh.write(EFI_GRUB_CFG % (EFI_IT_ARGS if full_root else EFI_ARGS))
+        fh.write(env + EFI_GRUB_CFG % (EFI_IT_ARGS if full_root else EFI_ARGS))
     efi = os.path.join(workdir, "grubx64-attach.efi")
     eh.run(["grub-mkstandalone", "-O", "x86_64-efi", "-o", efi, "--locales=", "--fonts=", "--themes=",
-            "--modules=part_gpt fat", "--install-modules=part_gpt fat regexp echo linux normal",
-            "boot/grub/grub.cfg=" + cfg])
+            "--modules=part_gpt fat", "--install-modules=part_gpt fat regexp echo linux normal" +
+            (" ext2 loadenv" if grubenv else ""), "boot/grub/grub.cfg=" + cfg])
     initrd = initramfs_tools(workdir, modules=("sd_mod",)) if full_root else initramfs(workdir, EFI_MODULES)
     eh.fat_into(out, parts[0][0], parts[0][1], 16, {"EFI/BOOT/BOOTX64.EFI": efi, "vmlinuz": bi.kernel(),
                                                   "initrd.img": initrd}, label="GUESTESP")
@@ -465,6 +478,13 @@ def build_efi_guest_raw(out, workdir, full_root=False):
             os.makedirs(os.path.join(root, d), exist_ok=True)
         bi.run(["gcc", "-static", "-Os", "-s", "-Wall", "-Werror", "-o", os.path.join(root, "sbin", "init"),
                 os.path.join(HERE, "rootinit.c")])
+        populate = ["-E", "root_owner=0:0", "-d", root]
+    if grubenv:                  # the environment block GRUB overwrites in place (save_env never allocates)
+        root = os.path.join(workdir, "efienv.d")
+        shutil.rmtree(root, ignore_errors=True)
+        os.makedirs(os.path.join(root, "boot", "grub"))
+        with open(os.path.join(root, "boot", "grub", "grubenv"), "wb") as fh:
+            fh.write(grubenv_block())
         populate = ["-E", "root_owner=0:0", "-d", root]
     bi.run(["mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-L", "vhdroot"] + populate + [e2, str(parts[1][1] // 2)])
     bi.copy_into(out, parts[1][0], e2)
