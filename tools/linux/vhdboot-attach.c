@@ -715,7 +715,7 @@ static int snap_load(struct snap *sn, const char *mem, const struct ho_drive *d,
 {
 	uint64_t bytes = d->overlay_bytes, e = 0, cap = 0;
 	if (!bytes || !d->overlay_phys) {
-		msg("drive %02xh: mode=snapshot without an overlay in the table (vhdboot.efi's lives in boot-services memory, which Linux reclaims); refused",
+		msg("drive %02xh: mode=snapshot without an overlay in the table (a vhdboot.efi before this one kept it in boot-services memory, which Linux reclaims): the boot loader's writes cannot be carried over; refused",
 		    d->bios_drive);
 		return -1;
 	}
