@@ -22,7 +22,8 @@ With --icount QEMU runs with -icount shift=0,sleep=off: the guest's clock (TSC, 
 nanosecond per guest instruction, so MiB/s become MiB per 10^9 instructions, which host load cannot
 change (for --ram, where no emulated device sits in the loop, this is the firmware's own work per byte;
 with a disk, device time is not modelled and the figure is the CPU work only).
-With --repeat N the five configurations run N times interleaved (a b c d e, a b c d e, ...) and
+With --repeat N the five configurations run N times interleaved (a b c d e, e d c b a, ...: odd rounds
+reversed, since the first boot of a round ran faster here; --no-alternate keeps one order) and
 every ratio is the median of the N per-round ratios, printed with its min-max spread.
 No pass/fail: numbers only (a read error is reported, and makes the exit status 1).
 """
@@ -92,10 +93,13 @@ def main():
     ap.add_argument("--mib", type=int, default=256, help="MiB read per configuration (default 256)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds of all configurations (a b c d e, a b c d e, ...); ratios are per-round medians")
-    ap.add_argument("--configs", default="abcde", help="configurations to run, by letter (default abcde)")
+    ap.add_argument("--configs", default="abcde",
+                    help="configurations to run, by letter, in this order within each round (default abcde)")
     ap.add_argument("--ram", action="store_true",
                     help="serve b..e from RAM (each image a GRUB module, drivers/ramdisk.c) instead of an IDE disk: "
                          "no emulated disk I/O, so the format's own cost is what differs")
+    ap.add_argument("--no-alternate", dest="alternate", action="store_false",
+                    help="run every round in the same order (default: odd rounds reversed)")
     ap.add_argument("--icount", action="store_true",
                     help="count guest instructions (-icount shift=0,sleep=off): guest-clock figures host load cannot change")
     ap.add_argument("--no-127g", action="store_true", help="skip the 127 GiB time-to-jump run")
@@ -119,7 +123,8 @@ def main():
             fh.run_tool([fh.QEMU_IMG, "convert", "-f", "raw", "-O", "vhdx", "-o",
                          "subformat=dynamic,block_size=%s" % block, raw, vx])
             images.append(("%s dynamic VHDX %s, vhdboot" % (tag, block), [(0, vx)], fh.ISO))
-        images = [im for im in images if im[0][0] in a.configs]
+        # In the order --configs gives (each round runs them in that order: "dc" puts d first).
+        images = sorted((im for im in images if im[0][0] in a.configs), key=lambda im: a.configs.index(im[0][0]))
         mem = 256
         if a.ram:
             # The image as a GRUB module on the CD, no hard disk: vhdboot serves it from RAM (module0).
@@ -135,12 +140,20 @@ def main():
                                capture_output=True)
                 served.append((name.replace("vhdboot", "vhdboot RAM"), [], out))
             images = served
-        # Rounds: every configuration once per round, in the same order (a b c d e a b c d e ...), so
-        # each round's ratios compare runs made minutes apart under the same host load.
+        # Rounds: every configuration once per round, so each round's ratios compare runs made minutes
+        # apart under the same host load.
         rounds = []
+        # Odd rounds run the configurations in reverse (c d e, e d c, ...): on this machine the first boot of
+        # a round ran faster (c first: VHDX/VHD 0.85; e d c: 1.01), so the position's effect cancels out.
         for rnd in range(a.repeat):
-            rounds.append([measure(name, drives, iso, a.mib, work, mem, ICOUNT if a.icount else ())
-                           for name, drives, iso in images])
+            order = list(range(len(images)))
+            if a.alternate and rnd % 2:
+                order.reverse()
+            got = [None] * len(images)
+            for i in order:
+                name, drives, iso = images[i]
+                got[i] = measure(name, drives, iso, a.mib, work, mem, ICOUNT if a.icount else ())
+            rounds.append(got)
             if a.repeat > 1:
                 print("round %d/%d: %s" % (rnd + 1, a.repeat, "  ".join(
                     "%s %.1f" % (r["name"][0], r["mibs"]) for r in rounds[-1] if r)), flush=True)
