@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """disks.py: sequential INT 13h AH=42h read throughput per disk controller: vhdboot's backends vs SeaBIOS on the raw disk.
 
-    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--build DIR] [--keep]
+    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--build DIR] [--compare OLD_DIR] [--keep]
 
 For each controller QEMU emulates (IDE on PIIX3, AHCI on ICH9, NVMe), one run measures:
   SeaBIOS's own INT 13h reading the raw disk on that controller (the baseline), and
@@ -88,19 +88,22 @@ def measure_memdisk(raw, mib, work):
 FIRMWARE = {"iso": fh.ISO, "elf": os.path.join(ROOT, "build", "vhdboot.elf")}
 
 
-def iso_for(cmdline, work, cache={}):
+def iso_for(cmdline, work, fw=None, cache={}):
+    """The ISO of firmware fw (FIRMWARE by default) with cmdline (built once per firmware and command line)."""
+    fw = fw or FIRMWARE
     if cmdline == "":
-        return FIRMWARE["iso"]
-    if cmdline not in cache:
-        out = os.path.join(work, "vhdboot-%s.iso" % cmdline.replace("=", "-"))
+        return fw["iso"]
+    key = (fw["elf"], cmdline)
+    if key not in cache:
+        out = os.path.join(work, "vhdboot-%d-%s.iso" % (len(cache), cmdline.replace("=", "-")))
         subprocess.run(["sh", os.path.join(ROOT, "tools", "mkiso.sh"), cmdline, out], check=True, capture_output=True,
-                       env=dict(os.environ, VHDBOOT_ELF=FIRMWARE["elf"]))
-        cache[cmdline] = out
-    return cache[cmdline]
+                       env=dict(os.environ, VHDBOOT_ELF=fw["elf"]))
+        cache[key] = out
+    return cache[key]
 
 
-def measure(label, ctrl, cmdline, must, raw, fixed, mib, work):
-    iso = None if cmdline is None else iso_for(cmdline, work)
+def measure(label, ctrl, cmdline, must, raw, fixed, mib, work, fw=None):
+    iso = None if cmdline is None else iso_for(cmdline, work, fw)
     run = fh.run_qemu([], iso=iso, boot="d" if iso else "c", timeout=900, workdir=work,
                       extra=CONTROLLERS[ctrl](fixed if iso else raw))
     b = run.log.bench
@@ -144,15 +147,22 @@ def main():
                     help="the firmware's build directory (vhdboot.iso, vhdboot.elf); e.g. build/prof for the profile "
                          "build of `make BUILD=build/prof PROFILE=1 build/prof/vhdboot.iso`, whose per-call cycle "
                          "breakdown is printed")
+    ap.add_argument("--compare", default="",
+                    help="a second firmware's build directory (e.g. a copy of build/ before a change): every vhdboot "
+                         "configuration also runs with it, right after the first, as \"... [old]\" (an A/B in one run)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
     FIRMWARE["iso"] = os.path.join(a.build, "vhdboot.iso")
     FIRMWARE["elf"] = os.path.join(a.build, "vhdboot.elf")
-    for f in (FIRMWARE["iso"], FIRMWARE["elf"], fh.VHDTOOL, fh.GUEST_BIN):
+    old_fw = {"iso": os.path.join(a.compare, "vhdboot.iso"), "elf": os.path.join(a.compare, "vhdboot.elf")} \
+        if a.compare else None
+    for f in [FIRMWARE["iso"], FIRMWARE["elf"], fh.VHDTOOL, fh.GUEST_BIN] + (list(old_fw.values()) if old_fw else []):
         if not os.path.exists(f):
             sys.exit("disks.py: %s is missing (run make first)" % f)
     only = {c.strip().lower() for c in a.only.split(",") if c.strip()}
     configs = [c for c in CONFIGS if not only or c[1].lower() in only]
+    if old_fw:   # each vhdboot row twice: the firmware under test, then the --compare one (label "... [old]")
+        configs = [r for c in configs for r in ([c] if c[2] is None else [c, (c[0] + " [old]",) + c[1:] + (old_fw,)])]
     want_md = (not only or "ram" in only) and os.path.exists(MEMDISK)
     if (not only or "ram" in only) and not os.path.exists(MEMDISK):
         print("disks.py: %s missing (Debian package syslinux): no MEMDISK row" % MEMDISK, file=sys.stderr)
@@ -165,7 +175,7 @@ def main():
         for rnd in range(a.repeat):
             # One round: every configuration once, in table order (a controller's SeaBIOS baseline right
             # before its vhdboot runs), so baseline and candidates share the load of the same minutes.
-            res = {c[0]: measure(*c, raw, fixed, a.mib, work) for c in configs}
+            res = {c[0]: measure(*c[:4], raw, fixed, a.mib, work, *c[4:]) for c in configs}
             if want_md:
                 res["MEMDISK"] = measure_memdisk(raw, a.mib, work)
             failed |= any(r is None or r["errs"] for r in res.values())
@@ -175,26 +185,26 @@ def main():
                     "%s %.1f" % (k.split(" (")[0], r["mibs"]) for k, r in res.items() if r)), flush=True)
         print("disks: %d MiB sequential, AH=42h x 64 sectors, fixed VHD, QEMU TCG (%s), -m 256, %d round(s)%s"
               % (a.mib, fh.QEMU, a.repeat, "; ratios: median of the per-round ratios (min-max)" if a.repeat > 1 else ""))
-        print("%-28s %9s %9s %22s %22s %5s" % ("configuration", "guest s", "MiB/s", "vs SeaBIOS same ctl",
+        print("%-34s %9s %9s %22s %22s %5s" % ("configuration", "guest s", "MiB/s", "vs SeaBIOS same ctl",
                                                "vs MEMDISK", "errs"))
         base_label = {c[1]: c[0] for c in configs if c[2] is None}
-        for label, ctrl, cmdline, _ in configs + ([("MEMDISK", "RAM", None, None)] if want_md else []):
+        for label, ctrl, cmdline, *_ in configs + ([("MEMDISK", "RAM", None, None)] if want_md else []):
             got = [r[label] for r in rounds if r.get(label)]
             if not got:
-                print("%-28s %9s" % (label, "failed"))
+                print("%-34s %9s" % (label, "failed"))
                 continue
             secs = stats([g["s"] for g in got])[0]
             mibs = stats([g["mibs"] for g in got])[0]
             errs = sum(g["errs"] for g in got)
             if label == "MEMDISK":
-                print("%-28s %9.2f %9.1f %22s %22s %5d" % (got[0]["label"], secs, mibs, "-", "(baseline)", errs))
+                print("%-34s %9.2f %9.1f %22s %22s %5d" % (got[0]["label"], secs, mibs, "-", "(baseline)", errs))
                 continue
             vs_sea = "(baseline)" if cmdline is None else fmt_ratio(
                 [r[label]["mibs"] / r[base_label[ctrl]]["mibs"] for r in rounds
                  if r.get(label) and ctrl in base_label and r.get(base_label[ctrl])])
             vs_md = "-" if cmdline is None else fmt_ratio(
                 [r[label]["mibs"] / r["MEMDISK"]["mibs"] for r in rounds if r.get(label) and r.get("MEMDISK")])
-            print("%-28s %9.2f %9.1f %22s %22s %5d" % (label, secs, mibs, vs_sea, vs_md, errs))
+            print("%-34s %9.2f %9.1f %22s %22s %5d" % (label, secs, mibs, vs_sea, vs_md, errs))
         return 1 if failed else 0
     finally:
         if a.keep:

@@ -62,6 +62,12 @@ RM_STACK_B      equ 0x7C00          ; trip B real-mode stack top from the boot s
 RM_BOOT_LINEAR  equ 0x0600          ; the boot copy of the stub (free memory after the BDA)
 RM_DATA_OFF     equ 0x1000          ; the stub's variables, from its start (a page away from its code)
 RM_STACK_SIZE   equ 8192            ; trip A protected-mode stack
+RM_FAST_MAX     equ 4               ; rm_fast42 rows (drives 80h-83h); kernel/resident.h RESIDENT_FAST_MAX
+RM_FT_DRIVE     equ 0               ; row: the BIOS drive number (0: not served in real mode)
+RM_FT_BIT       equ 1               ; row: 1 << n for drive 80h+n (rm_fast_done)
+RM_FT_START     equ 4               ; row: the drive's sector 0 on the BIOS disk (64-bit)
+RM_FT_SECTORS   equ 12              ; row: the drive's size in sectors (32-bit)
+RM_FT_SIZE      equ 16
 BOOT_STACK_SIZE equ 16384
 
 %define R(x) ((x) - rm_stub_start)  ; offset of a label inside the stub
@@ -81,6 +87,7 @@ global rm_int13_entry, rm_int15_entry, rm_int18_entry, rm_int19_entry
 global rm_int13_body
 global rm_ndrives, rm_bios_hd, rm_orig13, rm_orig15, rm_orig18, rm_orig19
 global rm_calls, rm_v86_count, rm_busy_count, rm_tag, rm_trips, rm_trips_refused
+global rm_fast_tab, rm_fast_vec, rm_fast_lo, rm_fast_calls, rm_fast_fails, rm_fast_done
 
 ; ======================================================================
 section .data
@@ -538,6 +545,9 @@ rm_int13_body:
 	jmp far [cs:R(rm_orig13)]
 .ours:
 	pop ax
+	cmp ah, 0x42
+	je rm_fast42
+..@rm_int13_slow:                          ; (also where rm_fast42 gives a request back)
 	mov [cs:F(EAX)], eax
 	mov ax, 0x13
 	jmp rm_service
@@ -723,6 +733,134 @@ rm_ret_real:
 	mov byte [cs:R(rm_busy)], 0
 	iret
 
+; ----------------------------------------------------------------------
+; rm_fast42: AH=42h on one of our drives, served in real mode when it can
+; be: the drive's data is a plain copy of sectors on a BIOS disk
+; (rm_fast_tab, filled by kernel/resident.c: a fixed VHD that is a whole
+; disk or a partition on a disk the BIOS backend serves), the packet is an
+; ordinary one (size >= 10h, no flat address, 1-127 sectors, inside the
+; drive) and it and the buffer lie in conventional memory below ours
+; (rm_fast_lo; the buffer from 500h). Then the BIOS's INT 13h reads the
+; sectors straight into the guest's buffer in one call, on the guest's
+; stack (as if the guest had called it), with our own packet (LBA moved
+; by the drive's start, the buffer's address normalised so that it never
+; wraps a segment): no trip A, no trip B. The result is what the C path
+; gives for a success (AH=00h, CF clear, AL and every other register
+; kept, 40:74 = 0; the drive's stored status for AH=01h is cleared by
+; rm_dispatch through rm_fast_done). Anything else, and every BIOS error,
+; goes to rm_int13_slow untouched (registers as they came), so the C path
+; decides, retries, logs and answers as it always did.
+; Mode: real mode, IF as the INT left it (0), guest stack holds IP, CS,
+; FLAGS. In: guest registers, AH=42h, DL = one of our drives.
+; Out: IRET to the guest, or rm_int13_slow. Clobbers: AH (00h), CF.
+; ----------------------------------------------------------------------
+rm_fast42:
+	cmp byte [cs:R(rm_busy)], 0     ; re-entered: the C path's refusal decides
+	jne ..@rm_int13_slow
+	push bp
+	mov bp, sp                      ; [bp+2] IP, [bp+4] CS, [bp+6] FLAGS
+	pushad
+	push ds
+	push es
+	smsw ax
+	test al, 1                      ; V86: the C path refuses, so must we
+	jnz .back
+	movzx bx, dl
+	sub bl, 0x80
+	cmp bl, RM_FAST_MAX
+	jae .back
+	shl bx, 4
+	add bx, R(rm_fast_tab)          ; CS:BX = the drive's row
+	cmp byte [cs:bx + RM_FT_DRIVE], 0
+	je .back
+	cmp si, 0x10000 - 0x10          ; the packet must not wrap its segment
+	ja .back
+	mov ax, ds
+	movzx eax, ax
+	shl eax, 4
+	movzx ecx, si
+	add eax, ecx
+	add eax, 0x10                   ; end of the packet (linear)
+	cmp eax, [cs:R(rm_fast_lo)]
+	ja .back
+	mov al, [si]                    ; size
+	cmp al, 0x10
+	jb .back
+	cmp dword [si + 4], 0xFFFFFFFF  ; FFFF:FFFF with size >= 18h: a flat address
+	jne .seg_buffer
+	cmp al, 0x18
+	jae .back
+.seg_buffer:
+	movzx eax, word [si + 2]        ; count
+	test ax, ax
+	jz .back
+	cmp ax, 127
+	ja .back
+	cmp dword [si + 12], 0          ; LBA above 2^32: past any drive we serve this way
+	jne .back
+	mov edi, [si + 8]               ; LBA
+	mov ecx, edi
+	add ecx, eax
+	jc .back
+	cmp ecx, [cs:bx + RM_FT_SECTORS]
+	ja .back
+	movzx ecx, word [si + 6]        ; buffer segment
+	shl ecx, 4
+	movzx edx, word [si + 4]
+	add ecx, edx                    ; ECX = buffer (linear)
+	cmp ecx, 0x500
+	jb .back
+	mov edx, eax
+	shl edx, 9
+	add edx, ecx                    ; its end
+	cmp edx, [cs:R(rm_fast_lo)]
+	ja .back
+	mov byte [cs:R(rm_fast_dap)], 0x10
+	mov byte [cs:R(rm_fast_dap) + 1], 0
+	mov [cs:R(rm_fast_dap) + 2], ax
+	mov dx, cx
+	and dx, 15
+	mov [cs:R(rm_fast_dap) + 4], dx
+	shr ecx, 4
+	mov [cs:R(rm_fast_dap) + 6], cx
+	mov ecx, [cs:bx + RM_FT_START]
+	add ecx, edi
+	mov [cs:R(rm_fast_dap) + 8], ecx
+	mov ecx, [cs:bx + RM_FT_START + 4]
+	adc ecx, 0
+	mov [cs:R(rm_fast_dap) + 12], ecx
+	mov dl, [cs:bx + RM_FT_DRIVE]
+	mov ah, 0x42
+	push cs
+	pop ds
+	mov si, R(rm_fast_dap)
+	push bx
+	pushf
+	call far [cs:R(rm_fast_vec)]
+	pop bx
+	jc .failed
+	mov al, [cs:bx + RM_FT_BIT]
+	or [cs:R(rm_fast_done)], al
+	inc dword [cs:R(rm_fast_calls)]
+	push word 0x40
+	pop ds
+	mov byte [0x74], 0              ; 40:74: the last hard disk status
+	pop es
+	pop ds
+	popad
+	mov ah, 0
+	and byte [bp + 6], 0xFE         ; CF=0 in the caller's FLAGS image
+	pop bp
+	iret
+.failed:
+	inc dword [cs:R(rm_fast_fails)]
+.back:
+	pop es
+	pop ds
+	popad
+	pop bp
+	jmp ..@rm_int13_slow
+
 ;----------------------------------------------------------------------
 ; rm_int18_entry / rm_int19_entry: the guest gave up booting (INT 18h) or
 ; asked for a bootstrap (INT 19h): rm_service -> C (kernel/resident.c says
@@ -875,6 +1013,13 @@ rm_a20_saved:   db 0                    ; port 92h as the guest had it
 align 4
 rm_frame:       times RM_REGS_SIZE db 0 ; trip A: struct rm_regs
 rm_callframe:   times RM_REGS_SIZE db 0 ; trip B: struct rm_regs in/out
+rm_fast_tab:    times RM_FAST_MAX * RM_FT_SIZE db 0   ; rm_fast42: a row per drive (kernel/resident.c fills it)
+rm_fast_vec:    dd 0                    ; rm_fast42: the BIOS's INT 13h (seg:off)
+rm_fast_lo:     dd 0                    ; rm_fast42: packets and buffers must end at or below this linear address
+rm_fast_calls:  dd 0                    ; rm_fast42: requests served (statistics)
+rm_fast_fails:  dd 0                    ; rm_fast42: BIOS errors handed to the C path
+rm_fast_dap:    times 16 db 0           ; rm_fast42: the packet given to the BIOS
+rm_fast_done:   db 0                    ; rm_fast42: bit n: drive 80h+n succeeded since rm_dispatch last looked
 %ifdef VHDBOOT_PROFILE
 rm_prof_in:     dq 0                    ; TSC when trip A had saved the guest's registers
 rm_prof_out:    dq 0                    ; TSC when trip A was back in real mode

@@ -56,6 +56,18 @@ struct resident_lowbuf {
 };
 /* The low buffers for BIOS calls now: the boot-time ones before resident_install, the resident ones after. */
 void resident_lowbuf(struct resident_lowbuf *lb);
+#define RESIDENT_FAST_MAX 4u             /* drives the real-mode AH=42h fast path can serve (realmode.asm RM_FAST_MAX) */
+/*
+ * The stub's real-mode fast path (boot/realmode.asm rm_fast42): for every
+ * emulated drive whose data is a plain copy of a BIOS disk's sectors (its
+ * blk_dev's linear chain ends on a DISK_RMCALL | DISK_EDD disk: a fixed
+ * VHD as a whole disk or a partition on a disk the BIOS backend serves),
+ * let the stub hand AH=42h reads with buffers below our low memory
+ * straight to the BIOS. Off with `trace` (every call must reach C). Call
+ * after resident_install and int13's drives are set; logs one line per
+ * drive. Returns the drives served so.
+ */
+int resident_fast_setup(void);
 /* Undo resident_install (vectors only where they still point at us); for failures before the guest runs. */
 void resident_uninstall(void);
 /*
