@@ -62,9 +62,11 @@ RM_STACK_B      equ 0x7C00          ; trip B real-mode stack top from the boot s
 RM_BOOT_LINEAR  equ 0x0600          ; the boot copy of the stub (free memory after the BDA)
 RM_DATA_OFF     equ 0x1000          ; the stub's variables, from its start (a page away from its code)
 RM_STACK_SIZE   equ 8192            ; trip A protected-mode stack
-RM_FAST_MAX     equ 4               ; rm_fast42 rows (drives 80h-83h); kernel/resident.h RESIDENT_FAST_MAX
+RM_FAST_MAX     equ 4               ; rm_fast13 rows (drives 80h-83h); kernel/resident.h RESIDENT_FAST_MAX
 RM_FT_DRIVE     equ 0               ; row: the BIOS drive number (0: not served in real mode)
 RM_FT_BIT       equ 1               ; row: 1 << n for drive 80h+n (rm_fast_done)
+RM_FT_FLAGS     equ 2               ; row: RM_FT_WRITABLE
+RM_FT_WRITABLE  equ 1               ; AH=43h may be served too
 RM_FT_START     equ 4               ; row: the drive's sector 0 on the BIOS disk (64-bit)
 RM_FT_SECTORS   equ 12              ; row: the drive's size in sectors (32-bit)
 RM_FT_SIZE      equ 16
@@ -546,8 +548,10 @@ rm_int13_body:
 .ours:
 	pop ax
 	cmp ah, 0x42
-	je rm_fast42
-..@rm_int13_slow:                          ; (also where rm_fast42 gives a request back)
+	je rm_fast13
+	cmp ah, 0x43
+	je rm_fast13
+..@rm_int13_slow:                          ; (also where rm_fast13 gives a request back)
 	mov [cs:F(EAX)], eax
 	mov ax, 0x13
 	jmp rm_service
@@ -734,14 +738,18 @@ rm_ret_real:
 	iret
 
 ; ----------------------------------------------------------------------
-; rm_fast42: AH=42h on one of our drives, served in real mode when it can
-; be: the drive's data is a plain copy of sectors on a BIOS disk
+; rm_fast13: AH=42h/43h on one of our drives, served in real mode when it
+; can be: the drive's data is a plain copy of sectors on a BIOS disk
 ; (rm_fast_tab, filled by kernel/resident.c: a fixed VHD that is a whole
 ; disk or a partition on a disk the BIOS backend serves), the packet is an
 ; ordinary one (size >= 10h, no flat address, 1-127 sectors, inside the
 ; drive) and it and the buffer lie in conventional memory below ours
-; (rm_fast_lo; the buffer from 500h). Then the BIOS's INT 13h reads the
-; sectors straight into the guest's buffer in one call, on the guest's
+; (rm_fast_lo; the buffer from 500h); a write (43h) also needs a writable
+; drive (RM_FT_WRITABLE: not mode=ro, not a read-only image) and AL != 2
+; (write with verify reads back in C). Then the BIOS's INT 13h moves the
+; sectors straight between the disk and the guest's buffer in one call
+; (a write is as durable as the C path makes it: INT 13h has no flush, a
+; BIOS disk's write is done when the BIOS returns), on the guest's
 ; stack (as if the guest had called it), with our own packet (LBA moved
 ; by the drive's start, the buffer's address normalised so that it never
 ; wraps a segment): no trip A, no trip B. The result is what the C path
@@ -751,10 +759,10 @@ rm_ret_real:
 ; goes to rm_int13_slow untouched (registers as they came), so the C path
 ; decides, retries, logs and answers as it always did.
 ; Mode: real mode, IF as the INT left it (0), guest stack holds IP, CS,
-; FLAGS. In: guest registers, AH=42h, DL = one of our drives.
+; FLAGS. In: guest registers, AH=42h or 43h, DL = one of our drives.
 ; Out: IRET to the guest, or rm_int13_slow. Clobbers: AH (00h), CF.
 ; ----------------------------------------------------------------------
-rm_fast42:
+rm_fast13:
 	cmp byte [cs:R(rm_busy)], 0     ; re-entered: the C path's refusal decides
 	jne ..@rm_int13_slow
 	push bp
@@ -773,6 +781,14 @@ rm_fast42:
 	add bx, R(rm_fast_tab)          ; CS:BX = the drive's row
 	cmp byte [cs:bx + RM_FT_DRIVE], 0
 	je .back
+	mov ax, [bp - 4]                ; the guest's AX (pushad's first)
+	cmp ah, 0x42
+	je .function_ok
+	cmp al, 2                       ; 43h AL=2: write and verify (the C path reads back)
+	je .back
+	test byte [cs:bx + RM_FT_FLAGS], RM_FT_WRITABLE
+	jz .back
+.function_ok:
 	cmp si, 0x10000 - 0x10          ; the packet must not wrap its segment
 	ja .back
 	mov ax, ds
@@ -830,7 +846,8 @@ rm_fast42:
 	adc ecx, 0
 	mov [cs:R(rm_fast_dap) + 12], ecx
 	mov dl, [cs:bx + RM_FT_DRIVE]
-	mov ah, 0x42
+	mov ah, [bp - 3]                ; 42h or 43h
+	mov al, 0                       ; (43h: write without verify)
 	push cs
 	pop ds
 	mov si, R(rm_fast_dap)
@@ -1013,13 +1030,13 @@ rm_a20_saved:   db 0                    ; port 92h as the guest had it
 align 4
 rm_frame:       times RM_REGS_SIZE db 0 ; trip A: struct rm_regs
 rm_callframe:   times RM_REGS_SIZE db 0 ; trip B: struct rm_regs in/out
-rm_fast_tab:    times RM_FAST_MAX * RM_FT_SIZE db 0   ; rm_fast42: a row per drive (kernel/resident.c fills it)
-rm_fast_vec:    dd 0                    ; rm_fast42: the BIOS's INT 13h (seg:off)
-rm_fast_lo:     dd 0                    ; rm_fast42: packets and buffers must end at or below this linear address
-rm_fast_calls:  dd 0                    ; rm_fast42: requests served (statistics)
-rm_fast_fails:  dd 0                    ; rm_fast42: BIOS errors handed to the C path
-rm_fast_dap:    times 16 db 0           ; rm_fast42: the packet given to the BIOS
-rm_fast_done:   db 0                    ; rm_fast42: bit n: drive 80h+n succeeded since rm_dispatch last looked
+rm_fast_tab:    times RM_FAST_MAX * RM_FT_SIZE db 0   ; rm_fast13: a row per drive (kernel/resident.c fills it)
+rm_fast_vec:    dd 0                    ; rm_fast13: the BIOS's INT 13h (seg:off)
+rm_fast_lo:     dd 0                    ; rm_fast13: packets and buffers must end at or below this linear address
+rm_fast_calls:  dd 0                    ; rm_fast13: requests served (statistics)
+rm_fast_fails:  dd 0                    ; rm_fast13: BIOS errors handed to the C path
+rm_fast_dap:    times 16 db 0           ; rm_fast13: the packet given to the BIOS
+rm_fast_done:   db 0                    ; rm_fast13: bit n: drive 80h+n succeeded since rm_dispatch last looked
 %ifdef VHDBOOT_PROFILE
 rm_prof_in:     dq 0                    ; TSC when trip A had saved the guest's registers
 rm_prof_out:    dq 0                    ; TSC when trip A was back in real mode

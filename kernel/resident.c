@@ -45,12 +45,13 @@ static void resident_report_refusals(void)
 	uint32_t fails = *RM_LIVE(volatile uint32_t, rm_fast_fails);
 	uint32_t calls = *RM_LIVE(volatile uint32_t, rm_fast_calls);
 	if (fails != seen_fails)
-		con_printf("resident: fast path: %u AH=42h request(s) failed in the BIOS; handed to the handler, which retries\n",
+		con_printf("resident: fast path: %u AH=42h/43h request(s) failed in the BIOS; handed to the handler, which retries\n",
 			   (unsigned)(fails - seen_fails));
 	seen_fails = fails;
-	if (calls && !said_calls)     /* once: tests and logs see that the fast path is in use */
-		con_printf("resident: fast path in use: %u AH=42h request(s) served in real mode so far\n", (unsigned)calls);
-	said_calls = said_calls || calls;
+	if (calls >= 2 * said_calls && calls) {   /* at 1, 2, 4, 8, ...: tests and logs see that the fast path is in use */
+		con_printf("resident: fast path: %u AH=42h/43h request(s) served in real mode so far\n", (unsigned)calls);
+		said_calls = calls;
+	}
 }
 
 /* INT 18h/19h from the guest: say so on COM1 and the screen, then halt with interrupts on; never returns. */
@@ -242,20 +243,21 @@ int resident_fast_setup(void)
 		else if (vec && k->bios_vec != vec)
 			why = "another drive's BIOS disk is behind another INT 13h vector";
 		if (why) {
-			con_printf("resident: %02xh: AH=42h through the handler (%s)\n", 0x80 + n, why);
+			con_printf("resident: %02xh: AH=42h/43h through the handler (%s)\n", 0x80 + n, why);
 			continue;
 		}
 		uint8_t *row = tab + n * RM_FT_SIZE;
 		row[0] = k->channel;
 		row[1] = (uint8_t)(1u << n);
+		row[2] = d->read_only ? 0 : RESIDENT_FT_WRITABLE;
 		memcpy(row + 4, &start, 8);
 		uint32_t sectors = (uint32_t)d->sectors;
 		memcpy(row + 12, &sectors, 4);
 		vec = k->bios_vec;
 		served++;
-		con_printf("resident: %02xh: AH=42h reads below %05x go straight to the BIOS in real mode (%s = BIOS %02xh, from its sector %llu)\n",
-			   0x80 + n, (unsigned)resident.new_base_kb * 1024u, k->label, k->channel,
-			   (unsigned long long)start);
+		con_printf("resident: %02xh: AH=42h %swith buffers below %05x go straight to the BIOS in real mode (%s = BIOS %02xh, from its sector %llu)\n",
+			   0x80 + n, d->read_only ? "" : "and 43h ", (unsigned)resident.new_base_kb * 1024u, k->label,
+			   k->channel, (unsigned long long)start);
 	}
 	uint32_t lo = (uint32_t)resident.new_base_kb * 1024u;
 	memcpy(RM_LIVE(uint8_t, rm_fast_lo), &lo, 4);

@@ -56,14 +56,16 @@ struct resident_lowbuf {
 };
 /* The low buffers for BIOS calls now: the boot-time ones before resident_install, the resident ones after. */
 void resident_lowbuf(struct resident_lowbuf *lb);
-#define RESIDENT_FAST_MAX 4u             /* drives the real-mode AH=42h fast path can serve (realmode.asm RM_FAST_MAX) */
+#define RESIDENT_FAST_MAX 4u             /* drives the real-mode AH=42h/43h fast path can serve (realmode.asm RM_FAST_MAX) */
+#define RESIDENT_FT_WRITABLE 0x1u       /* fast path row flag: AH=43h too (realmode.asm RM_FT_WRITABLE) */
 /*
- * The stub's real-mode fast path (boot/realmode.asm rm_fast42): for every
+ * The stub's real-mode fast path (boot/realmode.asm rm_fast13): for every
  * emulated drive whose data is a plain copy of a BIOS disk's sectors (its
  * blk_dev's linear chain ends on a DISK_RMCALL | DISK_EDD disk: a fixed
  * VHD as a whole disk or a partition on a disk the BIOS backend serves),
- * let the stub hand AH=42h reads with buffers below our low memory
- * straight to the BIOS. Off with `trace` (every call must reach C). Call
+ * let the stub hand AH=42h reads (and AH=43h writes without verify, on a
+ * writable drive) with buffers below our low memory straight to the
+ * BIOS. Off with `trace` (every call must reach C). Call
  * after resident_install and int13's drives are set; logs one line per
  * drive. Returns the drives served so.
  */
