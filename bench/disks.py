@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """disks.py: sequential INT 13h AH=42h read throughput per disk controller: vhdboot's backends vs SeaBIOS on the raw disk.
 
-    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--build DIR] [--compare OLD_DIR] [--keep]
+    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--build DIR] [--compare OLD_DIR] [--match WORDS] [--keep]
 
 For each controller QEMU emulates (IDE on PIIX3, AHCI on ICH9, NVMe), one run measures:
   SeaBIOS's own INT 13h reading the raw disk on that controller (the baseline), and
@@ -82,7 +82,7 @@ def measure_memdisk(raw, mib, work):
         return None
     secs = b["END"]["tsc"] / (b["CAL"]["tsc50ms"] * 20)
     return {"label": "MEMDISK (RAM), raw image", "ctrl": "RAM", "base": True, "s": secs, "mibs": mib / secs,
-            "errs": b["END"]["errs"]}
+            "errs": b["END"]["errs"], "tsc": b["END"]["tsc"], "cal": b["CAL"]["tsc50ms"]}
 
 
 FIRMWARE = {"iso": fh.ISO, "elf": os.path.join(ROOT, "build", "vhdboot.elf")}
@@ -117,7 +117,8 @@ def measure(label, ctrl, cmdline, must, raw, fixed, mib, work, fw=None):
     prof = [line for _, line in run.lines if line.startswith("prof: ")]
     if prof:   # a PROFILE=1 firmware (--build): its last per-call breakdown
         print("%s: %s" % (label, prof[-1]), flush=True)
-    return {"label": label, "ctrl": ctrl, "base": cmdline is None, "s": secs, "mibs": mib / secs, "errs": b["END"]["errs"]}
+    return {"label": label, "ctrl": ctrl, "base": cmdline is None, "s": secs, "mibs": mib / secs, "errs": b["END"]["errs"],
+            "tsc": b["END"]["tsc"], "cal": b["CAL"]["tsc50ms"]}
 
 
 def stats(xs):
@@ -147,6 +148,9 @@ def main():
                     help="the firmware's build directory (vhdboot.iso, vhdboot.elf); e.g. build/prof for the profile "
                          "build of `make BUILD=build/prof PROFILE=1 build/prof/vhdboot.iso`, whose per-call cycle "
                          "breakdown is printed")
+    ap.add_argument("--match", default="",
+                    help="comma-separated words: only the vhdboot configurations whose label holds one of them "
+                         "(e.g. \"via BIOS\"); the SeaBIOS baselines always run")
     ap.add_argument("--compare", default="",
                     help="a second firmware's build directory (e.g. a copy of build/ before a change): every vhdboot "
                          "configuration also runs with it, right after the first, as \"... [old]\" (an A/B in one run)")
@@ -161,6 +165,8 @@ def main():
             sys.exit("disks.py: %s is missing (run make first)" % f)
     only = {c.strip().lower() for c in a.only.split(",") if c.strip()}
     configs = [c for c in CONFIGS if not only or c[1].lower() in only]
+    words = [w.strip().lower() for w in a.match.split(",") if w.strip()]
+    configs = [c for c in configs if c[2] is None or not words or any(w in c[0].lower() for w in words)]
     if old_fw:   # each vhdboot row twice: the firmware under test, then the --compare one (label "... [old]")
         configs = [r for c in configs for r in ([c] if c[2] is None else [c, (c[0] + " [old]",) + c[1:] + (old_fw,)])]
     want_md = (not only or "ram" in only) and os.path.exists(MEMDISK)
@@ -182,7 +188,20 @@ def main():
             rounds.append(res)
             if a.repeat > 1:
                 print("round %d/%d: %s" % (rnd + 1, a.repeat, "  ".join(
-                    "%s %.1f" % (k.split(" (")[0], r["mibs"]) for k, r in res.items() if r)), flush=True)
+                    "%s %.1f" % (k.split(" (")[0] + (" [old]" if k.endswith("[old]") else ""), r["mibs"])
+                    for k, r in res.items() if r)), flush=True)
+        # One TSC rate for the whole invocation: the median of every run's 50 ms PIT calibration. A guest
+        # descheduled by a loaded host during its own calibration can miss a PIT wrap and calibrate 2x too
+        # high (seen: a 256 MiB read "at" 1222 MiB/s); the TSC itself is the host's, the same for every run.
+        cals = sorted(r["cal"] for res in rounds for r in res.values() if r)
+        if cals:
+            cal = stats(cals)[0]
+            for res in rounds:
+                for r in res.values():
+                    if r:
+                        r["s"] = r["tsc"] / (cal * 20)
+                        r["mibs"] = a.mib / r["s"]
+            print("TSC: %.0f ticks per 50 ms (median of %d calibrations, %.0f-%.0f)" % (cal, len(cals), cals[0], cals[-1]))
         print("disks: %d MiB sequential, AH=42h x 64 sectors, fixed VHD, QEMU TCG (%s), -m 256, %d round(s)%s"
               % (a.mib, fh.QEMU, a.repeat, "; ratios: median of the per-round ratios (min-max)" if a.repeat > 1 else ""))
         print("%-34s %9s %9s %22s %22s %5s" % ("configuration", "guest s", "MiB/s", "vs SeaBIOS same ctl",

@@ -11,6 +11,7 @@
 
 #define BDA_BASE_KB 0x413u        /* 40:13 conventional memory in KiB (INT 12h) */
 #define BDA_NUM_HD 0x475u         /* 40:75 hard disk count */
+#define BLK_SECTOR_BYTES 512u     /* the least bounce buffer: one sector */
 
 struct resident_info resident;
 
@@ -152,6 +153,10 @@ int resident_install(uint8_t ndrives, int bios_calls, uint32_t table_bytes)
 	uint32_t vars = ((uint32_t)(rm_stub_end - rm_stub_data) + 15u) & ~15u;
 	uint32_t tab = (table_bytes + 15u) & ~15u;
 	uint32_t bounce = bios_calls ? RESIDENT_BOUNCE : 0;
+	/* A large hand-over table (a file in many extents) leaves less of the code page: a smaller bounce buffer,
+	 * at least one sector (guest buffers below 1 MiB never use it; see drivers/biosdisk.c). */
+	if (bounce && tab + code + bounce > 4096u && tab + code + BLK_SECTOR_BYTES <= 4096u)
+		bounce = (4096u - tab - code) & ~(BLK_SECTOR_BYTES - 1u);
 	uint32_t data_need = vars + (bios_calls ? RESIDENT_RM_STACK + RESIDENT_SCRATCH : 0);
 	uint16_t old_kb = rd16(BDA_BASE_KB);
 	uint32_t top = (uint32_t)old_kb * 1024u;
@@ -169,7 +174,7 @@ int resident_install(uint8_t ndrives, int bios_calls, uint32_t table_bytes)
 	resident.stub_bytes = data_off + (uint32_t)(rm_stub_end - rm_stub_data);   /* code to the last variable */
 	resident.table_linear = table_bytes ? page : 0;
 	if (bios_calls) {
-		resident.bounce_bytes = RESIDENT_BOUNCE;
+		resident.bounce_bytes = bounce;
 		resident.bounce_linear = lin + code;
 		resident.scratch_linear = top - RESIDENT_SCRATCH;
 		resident.stack_top = resident.scratch_linear - lin;   /* the stack: from the variables up to the scratch */

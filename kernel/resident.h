@@ -6,7 +6,7 @@
 
 #define RESIDENT_MAX_LOW_KB 12u         /* most conventional memory we take (a code page, a data page, rounding) */
 #define RESIDENT_RM_STACK 768u          /* least real-mode stack kept for BIOS calls from the resident handler */
-#define RESIDENT_BOUNCE 2048u           /* resident bounce buffer for BIOS disk calls (4 sectors) */
+#define RESIDENT_BOUNCE 2048u           /* resident bounce buffer for BIOS disk calls (4 sectors; less, down to 1, beside a large hand-over table) */
 #define RESIDENT_SCRATCH 96u            /* resident scratch for a BIOS call's packet (DAP, AH=48h buffer) */
 #define RESIDENT_BOOT_SCRATCH 0x1780u   /* boot-time scratch: linear 1780h-17FFh (after the boot copy's variables at 1600h) */
 #define RESIDENT_BOOT_BOUNCE 0x1800u    /* boot-time bounce buffer: linear 1800h-6FFFh (free until the guest runs) */
