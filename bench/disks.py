@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """disks.py: sequential INT 13h AH=42h read throughput per disk controller: vhdboot's backends vs SeaBIOS on the raw disk.
 
-    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--build DIR] [--compare OLD_DIR] [--match WORDS] [--keep]
+    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--build DIR] [--compare OLD_DIR] [--match WORDS] [--ab] [--keep]
 
 For each controller QEMU emulates (IDE on PIIX3, AHCI on ICH9, NVMe), one run measures:
   SeaBIOS's own INT 13h reading the raw disk on that controller (the baseline), and
@@ -121,6 +121,45 @@ def measure(label, ctrl, cmdline, must, raw, fixed, mib, work, fw=None):
             "tsc": b["END"]["tsc"], "cal": b["CAL"]["tsc50ms"]}
 
 
+def measure_ab(label, ctrl, cmdline, must, fixed, work, fw=None):
+    """--ab: one boot of vhdboot (cmdline) over the fixed VHD on ctrl whose guest reads the bench range in 128 KiB
+    pieces from 80h (vhdboot's path) and 81h (the same sectors through the BIOS itself) by turns. Returns
+    t81 / t80 (80h's speed relative to the BIOS's in the same minutes), or None."""
+    run = fh.run_qemu([], iso=iso_for(cmdline, work, fw), boot="d", timeout=1800, workdir=work,
+                      extra=CONTROLLERS[ctrl](fixed))
+    b = run.log.bench.get("AB")
+    if run.rc != fh.EXIT_DONE or not b or b["errs"] or not b["t80"]:
+        print("%s: the A/B guest did not finish cleanly (rc=%s, %s)\n%s" % (label, run.rc, b, run.describe()),
+              file=sys.stderr)
+        return None
+    if must and must not in run.serial:
+        print("%s: the boot log lacks %r: not the backend meant\n%s" % (label, must, run.describe()), file=sys.stderr)
+        return None
+    return b["t81"] / b["t80"]
+
+
+def main_ab(a, configs, work):
+    """--ab: per round every vhdboot configuration once; per configuration the median (min-max) of t81/t80."""
+    raw = os.path.join(work, "ab.raw")
+    build_image(raw, a.mib, fh.F_BENCHAB)
+    fixed = fh.vhdtool_vhd(raw, os.path.join(work, "ab-fixed.vhd"), "fixed")
+    configs = [c for c in configs if c[2] is not None]
+    got = {c[0]: [] for c in configs}
+    for rnd in range(a.repeat):
+        for c in configs:
+            r = measure_ab(c[0], c[1], c[2], c[3], fixed, work, *c[4:])
+            if r is not None:
+                got[c[0]].append(r)
+        print("round %d/%d: %s" % (rnd + 1, a.repeat, "  ".join(
+            "%s %.2f" % (k, v[-1]) for k, v in got.items() if v)), flush=True)
+    print("disks --ab: %d MiB in 128 KiB pieces read from 80h (vhdboot) and 81h (the same sectors through the BIOS "
+          "directly), alternately, 64 sectors per AH=42h call, fixed VHD, QEMU TCG, %d round(s)" % (a.mib, a.repeat))
+    print("%-34s %22s %7s" % ("configuration", "80h speed / 81h speed", "rounds"))
+    for c in configs:
+        print("%-34s %22s %7d" % (c[0], fmt_ratio(got[c[0]]), len(got[c[0]])))
+    return 0 if all(got.values()) else 1
+
+
 def stats(xs):
     """(median, min, max) of a non-empty list."""
     xs = sorted(xs)
@@ -154,6 +193,11 @@ def main():
     ap.add_argument("--compare", default="",
                     help="a second firmware's build directory (e.g. a copy of build/ before a change): every vhdboot "
                          "configuration also runs with it, right after the first, as \"... [old]\" (an A/B in one run)")
+    ap.add_argument("--ab", action="store_true",
+                    help="instead of separate boots: each vhdboot configuration boots once per round and its guest "
+                         "reads the range in 128 KiB pieces from 80h (vhdboot) and from 81h (the same disk through the "
+                         "BIOS itself, the stub only shifting DL) by turns; prints 80h's speed relative to 81h's, "
+                         "which a loaded host cannot skew between two boots")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
     FIRMWARE["iso"] = os.path.join(a.build, "vhdboot.iso")
@@ -174,6 +218,8 @@ def main():
         print("disks.py: %s missing (Debian package syslinux): no MEMDISK row" % MEMDISK, file=sys.stderr)
     work = tempfile.mkdtemp(prefix="disksbench-", dir=os.path.join(ROOT, "build"))
     try:
+        if a.ab:
+            return main_ab(a, configs, work)
         raw = os.path.join(work, "data.raw")
         build_image(raw, a.mib)
         fixed = fh.vhdtool_vhd(raw, os.path.join(work, "fixed.vhd"), "fixed")
