@@ -737,6 +737,18 @@ rm_ret_real:
 	mov byte [cs:R(rm_busy)], 0
 	iret
 
+; FAST_RESTORE: the guest's registers as rm_fast13 saved them (flags untouched).
+%macro FAST_RESTORE 0
+	mov eax, [cs:R(rm_fast_regs) + 0]
+	mov ebx, [cs:R(rm_fast_regs) + 4]
+	mov ecx, [cs:R(rm_fast_regs) + 8]
+	mov edx, [cs:R(rm_fast_regs) + 12]
+	mov esi, [cs:R(rm_fast_regs) + 16]
+	mov edi, [cs:R(rm_fast_regs) + 20]
+	mov ebp, [cs:R(rm_fast_regs) + 24]
+	mov ds, [cs:R(rm_fast_regs) + 28]
+%endmacro
+
 ; ----------------------------------------------------------------------
 ; rm_fast13: AH=42h/43h on one of our drives, served in real mode when it
 ; can be: the drive's data is a plain copy of sectors on a BIOS disk
@@ -752,7 +764,8 @@ rm_ret_real:
 ; BIOS disk's write is done when the BIOS returns), on the guest's
 ; stack (as if the guest had called it), with our own packet (LBA moved
 ; by the drive's start, the buffer's address normalised so that it never
-; wraps a segment): no trip A, no trip B. The result is what the C path
+; wraps a segment): no trip A, no trip B, and nothing of ours on the
+; guest's stack but the far call's frame. The result is what the C path
 ; gives for a success (AH=00h, CF clear, AL and every other register
 ; kept, 40:74 = 0; the drive's stored status for AH=01h is cleared by
 ; rm_dispatch through rm_fast_done). Anything else, and every BIOS error,
@@ -765,11 +778,14 @@ rm_ret_real:
 rm_fast13:
 	cmp byte [cs:R(rm_busy)], 0     ; re-entered: the C path's refusal decides
 	jne ..@rm_int13_slow
-	push bp
-	mov bp, sp                      ; [bp+2] IP, [bp+4] CS, [bp+6] FLAGS
-	pushad
-	push ds
-	push es
+	mov [cs:R(rm_fast_regs) + 0], eax   ; saved in our variables' page, not on the guest's stack:
+	mov [cs:R(rm_fast_regs) + 4], ebx   ; a boot sector's stack shares a page with its code, and
+	mov [cs:R(rm_fast_regs) + 8], ecx   ; every write there takes QEMU TCG's slow path (docs/perf.md)
+	mov [cs:R(rm_fast_regs) + 12], edx
+	mov [cs:R(rm_fast_regs) + 16], esi
+	mov [cs:R(rm_fast_regs) + 20], edi
+	mov [cs:R(rm_fast_regs) + 24], ebp
+	mov [cs:R(rm_fast_regs) + 28], ds
 	smsw ax
 	test al, 1                      ; V86: the C path refuses, so must we
 	jnz .back
@@ -781,7 +797,7 @@ rm_fast13:
 	add bx, R(rm_fast_tab)          ; CS:BX = the drive's row
 	cmp byte [cs:bx + RM_FT_DRIVE], 0
 	je .back
-	mov ax, [bp - 4]                ; the guest's AX (pushad's first)
+	mov ax, [cs:R(rm_fast_regs)]    ; the guest's AX
 	cmp ah, 0x42
 	je .function_ok
 	cmp al, 2                       ; 43h AL=2: write and verify (the C path reads back)
@@ -845,37 +861,34 @@ rm_fast13:
 	mov ecx, [cs:bx + RM_FT_START + 4]
 	adc ecx, 0
 	mov [cs:R(rm_fast_dap) + 12], ecx
+	mov [cs:R(rm_fast_row)], bx
 	mov dl, [cs:bx + RM_FT_DRIVE]
-	mov ah, [bp - 3]                ; 42h or 43h
+	mov ah, [cs:R(rm_fast_regs) + 1] ; 42h or 43h
 	mov al, 0                       ; (43h: write without verify)
-	push cs
-	pop ds
+	mov si, cs
+	mov ds, si
 	mov si, R(rm_fast_dap)
-	push bx
+	mov byte [cs:R(rm_busy)], 1     ; an INT 13h on our drives from inside the BIOS is refused, as in trip B
 	pushf
 	call far [cs:R(rm_fast_vec)]
-	pop bx
+	mov byte [cs:R(rm_busy)], 0     ; (MOV keeps the BIOS's CF)
 	jc .failed
+	mov bx, [cs:R(rm_fast_row)]
 	mov al, [cs:bx + RM_FT_BIT]
 	or [cs:R(rm_fast_done)], al
 	inc dword [cs:R(rm_fast_calls)]
-	push word 0x40
-	pop ds
+	mov ax, 0x40
+	mov ds, ax
 	mov byte [0x74], 0              ; 40:74: the last hard disk status
-	pop es
-	pop ds
-	popad
+	mov bp, sp                      ; [bp] IP, [bp+2] CS, [bp+4] FLAGS
+	and byte [bp + 4], 0xFE         ; CF=0 in the caller's FLAGS image
+	FAST_RESTORE
 	mov ah, 0
-	and byte [bp + 6], 0xFE         ; CF=0 in the caller's FLAGS image
-	pop bp
 	iret
 .failed:
 	inc dword [cs:R(rm_fast_fails)]
 .back:
-	pop es
-	pop ds
-	popad
-	pop bp
+	FAST_RESTORE
 	jmp ..@rm_int13_slow
 
 ;----------------------------------------------------------------------
@@ -1037,6 +1050,9 @@ rm_fast_calls:  dd 0                    ; rm_fast13: requests served (statistics
 rm_fast_fails:  dd 0                    ; rm_fast13: BIOS errors handed to the C path
 rm_fast_dap:    times 16 db 0           ; rm_fast13: the packet given to the BIOS
 rm_fast_done:   db 0                    ; rm_fast13: bit n: drive 80h+n succeeded since rm_dispatch last looked
+align 4
+rm_fast_regs:   times 32 db 0           ; rm_fast13: the guest's EAX EBX ECX EDX ESI EDI EBP DS while it works
+rm_fast_row:    dw 0                    ; rm_fast13: its row (CS:offset) across the BIOS call
 %ifdef VHDBOOT_PROFILE
 rm_prof_in:     dq 0                    ; TSC when trip A had saved the guest's registers
 rm_prof_out:    dq 0                    ; TSC when trip A was back in real mode
