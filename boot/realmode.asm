@@ -767,7 +767,7 @@ rm_ret_real:
 ; wraps a segment): no trip A, no trip B, and nothing of ours on the
 ; guest's stack but the far call's frame. The result is what the C path
 ; gives for a success (AH=00h, CF clear, AL and every other register
-; kept, 40:74 = 0; the drive's stored status for AH=01h is cleared by
+; kept, the packet's count written back, 40:74 = 0; the drive's stored status for AH=01h is cleared by
 ; rm_dispatch through rm_fast_done). Anything else, and every BIOS error,
 ; goes to rm_int13_slow untouched (registers as they came), so the C path
 ; decides, retries, logs and answers as it always did.
@@ -882,6 +882,10 @@ rm_fast13:
 	mov byte [0x74], 0              ; 40:74: the last hard disk status
 	mov bp, sp                      ; [bp] IP, [bp+2] CS, [bp+4] FLAGS
 	and byte [bp + 4], 0xFE         ; CF=0 in the caller's FLAGS image
+	mov ax, [cs:R(rm_fast_dap) + 2] ; the count moved, into the guest's packet as the C path (and SeaBIOS) write it
+	mov ds, [cs:R(rm_fast_regs) + 28]
+	mov si, [cs:R(rm_fast_regs) + 16]
+	mov [si + 2], ax
 	FAST_RESTORE
 	mov ah, 0
 	iret
