@@ -761,11 +761,11 @@ rm_ret_real:
 ; (write with verify reads back in C). Then the BIOS's INT 13h moves the
 ; sectors straight between the disk and the guest's buffer in one call
 ; (a write is as durable as the C path makes it: INT 13h has no flush, a
-; BIOS disk's write is done when the BIOS returns), on the guest's
-; stack (as if the guest had called it), with our own packet (LBA moved
+; BIOS disk's write is done when the BIOS returns), on trip B's resident
+; real-mode stack (rm_b_ss:rm_b_sp), with our own packet (LBA moved
 ; by the drive's start, the buffer's address normalised so that it never
-; wraps a segment): no trip A, no trip B, and nothing of ours on the
-; guest's stack but the far call's frame. The result is what the C path
+; wraps a segment): no trip A, no trip B, and nothing of ours or the
+; BIOS's on the guest's stack but its INT frame. The result is what the C path
 ; gives for a success (AH=00h, CF clear, AL and every other register
 ; kept, the packet's count written back, 40:74 = 0; the drive's stored status for AH=01h is cleared by
 ; rm_dispatch through rm_fast_done). Anything else, and every BIOS error,
@@ -869,9 +869,15 @@ rm_fast13:
 	mov ds, si
 	mov si, R(rm_fast_dap)
 	mov byte [cs:R(rm_busy)], 1     ; an INT 13h on our drives from inside the BIOS is refused, as in trip B
+	mov [cs:R(rm_fast_ss)], ss      ; the BIOS runs on trip B's resident stack (variables' page), not on the
+	mov [cs:R(rm_fast_sp)], sp      ; guest's: the BIOS's register frame would land in a boot sector's code page
+	mov ss, [cs:R(rm_b_ss)]         ; (MOV SS holds interrupts off for the next instruction)
+	mov sp, [cs:R(rm_b_sp)]
 	pushf
 	call far [cs:R(rm_fast_vec)]
-	mov byte [cs:R(rm_busy)], 0     ; (MOV keeps the BIOS's CF)
+	mov ss, [cs:R(rm_fast_ss)]      ; (MOV and IF=0 from the BIOS's IRET keep the BIOS's CF and no IRQ here)
+	mov sp, [cs:R(rm_fast_sp)]
+	mov byte [cs:R(rm_busy)], 0
 	jc .failed
 	mov bx, [cs:R(rm_fast_row)]
 	mov al, [cs:bx + RM_FT_BIT]
@@ -1057,6 +1063,8 @@ rm_fast_done:   db 0                    ; rm_fast13: bit n: drive 80h+n succeede
 align 4
 rm_fast_regs:   times 32 db 0           ; rm_fast13: the guest's EAX EBX ECX EDX ESI EDI EBP DS while it works
 rm_fast_row:    dw 0                    ; rm_fast13: its row (CS:offset) across the BIOS call
+rm_fast_ss:     dw 0                    ; rm_fast13: the guest's stack across the BIOS call
+rm_fast_sp:     dw 0
 %ifdef VHDBOOT_PROFILE
 rm_prof_in:     dq 0                    ; TSC when trip A had saved the guest's registers
 rm_prof_out:    dq 0                    ; TSC when trip A was back in real mode

@@ -241,6 +241,8 @@ int resident_fast_setup(void)
 			why = "trace logs every call";
 		else if (!(k->flags & DISK_EDD))
 			why = "the BIOS has no AH=42h for that disk";
+		else if (!resident.stack_top)
+			why = "no real-mode stack was reserved for BIOS calls";
 		else if (n >= RESIDENT_FAST_MAX)
 			why = "only the first 4 drives have a row";
 		else if (d->sectors >> 32)
