@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """disks.py: sequential INT 13h AH=42h read throughput per disk controller: vhdboot's backends vs SeaBIOS on the raw disk.
 
-    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--build DIR] [--keep]
+    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--build DIR] [--compare OLD_DIR] [--match WORDS] [--ab] [--keep]
 
 For each controller QEMU emulates (IDE on PIIX3, AHCI on ICH9, NVMe), one run measures:
   SeaBIOS's own INT 13h reading the raw disk on that controller (the baseline), and
@@ -82,25 +82,28 @@ def measure_memdisk(raw, mib, work):
         return None
     secs = b["END"]["tsc"] / (b["CAL"]["tsc50ms"] * 20)
     return {"label": "MEMDISK (RAM), raw image", "ctrl": "RAM", "base": True, "s": secs, "mibs": mib / secs,
-            "errs": b["END"]["errs"]}
+            "errs": b["END"]["errs"], "tsc": b["END"]["tsc"], "cal": b["CAL"]["tsc50ms"]}
 
 
 FIRMWARE = {"iso": fh.ISO, "elf": os.path.join(ROOT, "build", "vhdboot.elf")}
 
 
-def iso_for(cmdline, work, cache={}):
+def iso_for(cmdline, work, fw=None, cache={}):
+    """The ISO of firmware fw (FIRMWARE by default) with cmdline (built once per firmware and command line)."""
+    fw = fw or FIRMWARE
     if cmdline == "":
-        return FIRMWARE["iso"]
-    if cmdline not in cache:
-        out = os.path.join(work, "vhdboot-%s.iso" % cmdline.replace("=", "-"))
+        return fw["iso"]
+    key = (fw["elf"], cmdline)
+    if key not in cache:
+        out = os.path.join(work, "vhdboot-%d-%s.iso" % (len(cache), cmdline.replace("=", "-")))
         subprocess.run(["sh", os.path.join(ROOT, "tools", "mkiso.sh"), cmdline, out], check=True, capture_output=True,
-                       env=dict(os.environ, VHDBOOT_ELF=FIRMWARE["elf"]))
-        cache[cmdline] = out
-    return cache[cmdline]
+                       env=dict(os.environ, VHDBOOT_ELF=fw["elf"]))
+        cache[key] = out
+    return cache[key]
 
 
-def measure(label, ctrl, cmdline, must, raw, fixed, mib, work):
-    iso = None if cmdline is None else iso_for(cmdline, work)
+def measure(label, ctrl, cmdline, must, raw, fixed, mib, work, fw=None):
+    iso = None if cmdline is None else iso_for(cmdline, work, fw)
     run = fh.run_qemu([], iso=iso, boot="d" if iso else "c", timeout=900, workdir=work,
                       extra=CONTROLLERS[ctrl](fixed if iso else raw))
     b = run.log.bench
@@ -114,7 +117,47 @@ def measure(label, ctrl, cmdline, must, raw, fixed, mib, work):
     prof = [line for _, line in run.lines if line.startswith("prof: ")]
     if prof:   # a PROFILE=1 firmware (--build): its last per-call breakdown
         print("%s: %s" % (label, prof[-1]), flush=True)
-    return {"label": label, "ctrl": ctrl, "base": cmdline is None, "s": secs, "mibs": mib / secs, "errs": b["END"]["errs"]}
+    return {"label": label, "ctrl": ctrl, "base": cmdline is None, "s": secs, "mibs": mib / secs, "errs": b["END"]["errs"],
+            "tsc": b["END"]["tsc"], "cal": b["CAL"]["tsc50ms"]}
+
+
+def measure_ab(label, ctrl, cmdline, must, fixed, work, fw=None):
+    """--ab: one boot of vhdboot (cmdline) over the fixed VHD on ctrl whose guest reads the bench range in 128 KiB
+    pieces from 80h (vhdboot's path) and 81h (the same sectors through the BIOS itself) by turns. Returns
+    t81 / t80 (80h's speed relative to the BIOS's in the same minutes), or None."""
+    run = fh.run_qemu([], iso=iso_for(cmdline, work, fw), boot="d", timeout=1800, workdir=work,
+                      extra=CONTROLLERS[ctrl](fixed))
+    b = run.log.bench.get("AB")
+    if run.rc != fh.EXIT_DONE or not b or b["errs"] or not b["t80"]:
+        print("%s: the A/B guest did not finish cleanly (rc=%s, %s)\n%s" % (label, run.rc, b, run.describe()),
+              file=sys.stderr)
+        return None
+    if must and must not in run.serial:
+        print("%s: the boot log lacks %r: not the backend meant\n%s" % (label, must, run.describe()), file=sys.stderr)
+        return None
+    return b["t81"] / b["t80"]
+
+
+def main_ab(a, configs, work):
+    """--ab: per round every vhdboot configuration once; per configuration the median (min-max) of t81/t80."""
+    raw = os.path.join(work, "ab.raw")
+    build_image(raw, a.mib, fh.F_BENCHAB)
+    fixed = fh.vhdtool_vhd(raw, os.path.join(work, "ab-fixed.vhd"), "fixed")
+    configs = [c for c in configs if c[2] is not None]
+    got = {c[0]: [] for c in configs}
+    for rnd in range(a.repeat):
+        for c in configs:
+            r = measure_ab(c[0], c[1], c[2], c[3], fixed, work, *c[4:])
+            if r is not None:
+                got[c[0]].append(r)
+        print("round %d/%d: %s" % (rnd + 1, a.repeat, "  ".join(
+            "%s %.2f" % (k, v[-1]) for k, v in got.items() if v)), flush=True)
+    print("disks --ab: %d MiB in 128 KiB pieces read from 80h (vhdboot) and 81h (the same sectors through the BIOS "
+          "directly), alternately, 64 sectors per AH=42h call, fixed VHD, QEMU TCG, %d round(s)" % (a.mib, a.repeat))
+    print("%-34s %22s %7s" % ("configuration", "80h speed / 81h speed", "rounds"))
+    for c in configs:
+        print("%-34s %22s %7d" % (c[0], fmt_ratio(got[c[0]]), len(got[c[0]])))
+    return 0 if all(got.values()) else 1
 
 
 def stats(xs):
@@ -144,20 +187,39 @@ def main():
                     help="the firmware's build directory (vhdboot.iso, vhdboot.elf); e.g. build/prof for the profile "
                          "build of `make BUILD=build/prof PROFILE=1 build/prof/vhdboot.iso`, whose per-call cycle "
                          "breakdown is printed")
+    ap.add_argument("--match", default="",
+                    help="comma-separated words: only the vhdboot configurations whose label holds one of them "
+                         "(e.g. \"via BIOS\"); the SeaBIOS baselines always run")
+    ap.add_argument("--compare", default="",
+                    help="a second firmware's build directory (e.g. a copy of build/ before a change): every vhdboot "
+                         "configuration also runs with it, right after the first, as \"... [old]\" (an A/B in one run)")
+    ap.add_argument("--ab", action="store_true",
+                    help="instead of separate boots: each vhdboot configuration boots once per round and its guest "
+                         "reads the range in 128 KiB pieces from 80h (vhdboot) and from 81h (the same disk through the "
+                         "BIOS itself, the stub only shifting DL) by turns; prints 80h's speed relative to 81h's, "
+                         "which a loaded host cannot skew between two boots")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
     FIRMWARE["iso"] = os.path.join(a.build, "vhdboot.iso")
     FIRMWARE["elf"] = os.path.join(a.build, "vhdboot.elf")
-    for f in (FIRMWARE["iso"], FIRMWARE["elf"], fh.VHDTOOL, fh.GUEST_BIN):
+    old_fw = {"iso": os.path.join(a.compare, "vhdboot.iso"), "elf": os.path.join(a.compare, "vhdboot.elf")} \
+        if a.compare else None
+    for f in [FIRMWARE["iso"], FIRMWARE["elf"], fh.VHDTOOL, fh.GUEST_BIN] + (list(old_fw.values()) if old_fw else []):
         if not os.path.exists(f):
             sys.exit("disks.py: %s is missing (run make first)" % f)
     only = {c.strip().lower() for c in a.only.split(",") if c.strip()}
     configs = [c for c in CONFIGS if not only or c[1].lower() in only]
+    words = [w.strip().lower() for w in a.match.split(",") if w.strip()]
+    configs = [c for c in configs if c[2] is None or not words or any(w in c[0].lower() for w in words)]
+    if old_fw:   # each vhdboot row twice: the firmware under test, then the --compare one (label "... [old]")
+        configs = [r for c in configs for r in ([c] if c[2] is None else [c, (c[0] + " [old]",) + c[1:] + (old_fw,)])]
     want_md = (not only or "ram" in only) and os.path.exists(MEMDISK)
     if (not only or "ram" in only) and not os.path.exists(MEMDISK):
         print("disks.py: %s missing (Debian package syslinux): no MEMDISK row" % MEMDISK, file=sys.stderr)
     work = tempfile.mkdtemp(prefix="disksbench-", dir=os.path.join(ROOT, "build"))
     try:
+        if a.ab:
+            return main_ab(a, configs, work)
         raw = os.path.join(work, "data.raw")
         build_image(raw, a.mib)
         fixed = fh.vhdtool_vhd(raw, os.path.join(work, "fixed.vhd"), "fixed")
@@ -165,36 +227,49 @@ def main():
         for rnd in range(a.repeat):
             # One round: every configuration once, in table order (a controller's SeaBIOS baseline right
             # before its vhdboot runs), so baseline and candidates share the load of the same minutes.
-            res = {c[0]: measure(*c, raw, fixed, a.mib, work) for c in configs}
+            res = {c[0]: measure(*c[:4], raw, fixed, a.mib, work, *c[4:]) for c in configs}
             if want_md:
                 res["MEMDISK"] = measure_memdisk(raw, a.mib, work)
             failed |= any(r is None or r["errs"] for r in res.values())
             rounds.append(res)
             if a.repeat > 1:
                 print("round %d/%d: %s" % (rnd + 1, a.repeat, "  ".join(
-                    "%s %.1f" % (k.split(" (")[0], r["mibs"]) for k, r in res.items() if r)), flush=True)
+                    "%s %.1f" % (k.split(" (")[0] + (" [old]" if k.endswith("[old]") else ""), r["mibs"])
+                    for k, r in res.items() if r)), flush=True)
+        # One TSC rate for the whole invocation: the median of every run's 50 ms PIT calibration. A guest
+        # descheduled by a loaded host during its own calibration can miss a PIT wrap and calibrate 2x too
+        # high (seen: a 256 MiB read "at" 1222 MiB/s); the TSC itself is the host's, the same for every run.
+        cals = sorted(r["cal"] for res in rounds for r in res.values() if r)
+        if cals:
+            cal = stats(cals)[0]
+            for res in rounds:
+                for r in res.values():
+                    if r:
+                        r["s"] = r["tsc"] / (cal * 20)
+                        r["mibs"] = a.mib / r["s"]
+            print("TSC: %.0f ticks per 50 ms (median of %d calibrations, %.0f-%.0f)" % (cal, len(cals), cals[0], cals[-1]))
         print("disks: %d MiB sequential, AH=42h x 64 sectors, fixed VHD, QEMU TCG (%s), -m 256, %d round(s)%s"
               % (a.mib, fh.QEMU, a.repeat, "; ratios: median of the per-round ratios (min-max)" if a.repeat > 1 else ""))
-        print("%-28s %9s %9s %22s %22s %5s" % ("configuration", "guest s", "MiB/s", "vs SeaBIOS same ctl",
+        print("%-34s %9s %9s %22s %22s %5s" % ("configuration", "guest s", "MiB/s", "vs SeaBIOS same ctl",
                                                "vs MEMDISK", "errs"))
         base_label = {c[1]: c[0] for c in configs if c[2] is None}
-        for label, ctrl, cmdline, _ in configs + ([("MEMDISK", "RAM", None, None)] if want_md else []):
+        for label, ctrl, cmdline, *_ in configs + ([("MEMDISK", "RAM", None, None)] if want_md else []):
             got = [r[label] for r in rounds if r.get(label)]
             if not got:
-                print("%-28s %9s" % (label, "failed"))
+                print("%-34s %9s" % (label, "failed"))
                 continue
             secs = stats([g["s"] for g in got])[0]
             mibs = stats([g["mibs"] for g in got])[0]
             errs = sum(g["errs"] for g in got)
             if label == "MEMDISK":
-                print("%-28s %9.2f %9.1f %22s %22s %5d" % (got[0]["label"], secs, mibs, "-", "(baseline)", errs))
+                print("%-34s %9.2f %9.1f %22s %22s %5d" % (got[0]["label"], secs, mibs, "-", "(baseline)", errs))
                 continue
             vs_sea = "(baseline)" if cmdline is None else fmt_ratio(
                 [r[label]["mibs"] / r[base_label[ctrl]]["mibs"] for r in rounds
                  if r.get(label) and ctrl in base_label and r.get(base_label[ctrl])])
             vs_md = "-" if cmdline is None else fmt_ratio(
                 [r[label]["mibs"] / r["MEMDISK"]["mibs"] for r in rounds if r.get(label) and r.get("MEMDISK")])
-            print("%-28s %9.2f %9.1f %22s %22s %5d" % (label, secs, mibs, vs_sea, vs_md, errs))
+            print("%-34s %9.2f %9.1f %22s %22s %5d" % (label, secs, mibs, vs_sea, vs_md, errs))
         return 1 if failed else 0
     finally:
         if a.keep:

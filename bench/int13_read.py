@@ -43,9 +43,10 @@ SECTOR = fh.SECTOR
 START_LBA = 2048
 
 
-def build_image(path, mib):
-    """Guest at LBA 0 (bench parameters), pseudo-random data in every sector read (so every dynamic block is allocated)."""
-    prm = fh.Params(flags=fh.F_BENCH, bench=(START_LBA, mib * 2048))
+def build_image(path, mib, flags=fh.F_BENCH):
+    """Guest at LBA 0 (bench parameters; flags F_BENCH, or F_BENCHAB for bench/disks.py --ab), pseudo-random data in
+    every sector read (so every dynamic block is allocated)."""
+    prm = fh.Params(flags=flags, bench=(START_LBA, mib * 2048))
     rnd = random.Random(42)
     with open(path, "wb") as out:
         out.write(fh.guest_image(prm))

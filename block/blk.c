@@ -50,7 +50,31 @@ int blk_flush(struct blk_dev *d)
 	return d->flush ? d->flush(d) : BLK_OK;
 }
 
+struct blk_dev *blk_linear_bottom(struct blk_dev *d, uint64_t *start)
+{
+	uint64_t at = 0, need = d->sectors;
+	struct blk_dev *under;
+	uint64_t s;
+	for (int depth = 0; depth < 8 && d->linear && d->linear(d, &under, &s); depth++) {
+		if (!under || blk_out_of_range(at + s, need, under->sectors) || at + s < at)
+			break;            /* a view past its device's end: stop where it still holds */
+		at += s;
+		d = under;
+	}
+	*start = at;
+	return d;
+}
+
 /* ------------------------------------------------------------------ the window */
+
+/* Window linear: the same sectors of the device below, from start. */
+static int blk_window_linear(const struct blk_dev *d, struct blk_dev **under, uint64_t *start)
+{
+	const struct blk_window *w = d->priv;
+	*under = w->under;
+	*start = w->start;
+	return 1;
+}
 
 /* Window read: the same sectors of the device below. */
 static int blk_window_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
@@ -117,6 +141,7 @@ struct blk_dev *blk_window_init(struct blk_window *w, struct blk_dev *under, uin
 	d->write = d->read_only ? 0 : blk_window_write;
 	d->flush = blk_window_flush;
 	d->write_zeroes = under->write_zeroes && !d->read_only ? blk_window_zeroes : 0;
+	d->linear = blk_window_linear;
 	d->priv = w;
 	return d;
 }

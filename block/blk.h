@@ -42,6 +42,13 @@ struct blk_dev {
 	int (*flush)(struct blk_dev *d);
 	/* Optional (may be NULL): write count zero sectors at lba, faster than write(). */
 	int (*write_zeroes)(struct blk_dev *d, uint64_t lba, uint64_t count);
+	/*
+	 * Optional (may be NULL): when sector lba of d is sector *start + lba of
+	 * *under for every lba < sectors, unchanged (a window, a fixed image's
+	 * data), fill both and return 1; else 0. Lets a caller hand a request to
+	 * the device below as it is (kernel/resident.c: the real-mode fast path).
+	 */
+	int (*linear)(const struct blk_dev *d, struct blk_dev **under, uint64_t *start);
 	void *priv;            /* backend state */
 	/* Counted by blk_read (statistics for the boot log; never reset): requests and sectors read. */
 	uint64_t read_reqs, read_sectors;
@@ -66,6 +73,13 @@ static inline int blk_has_write_zeroes(const struct blk_dev *d)
 {
 	return d->write_zeroes != 0;
 }
+
+/*
+ * The device at the bottom of d's chain of linear views (blk_dev.linear),
+ * with *start = where d's sector 0 lies on it; d itself (start 0) when d
+ * is no view. Every level is checked to hold d's sectors.
+ */
+struct blk_dev *blk_linear_bottom(struct blk_dev *d, uint64_t *start);
 
 /*
  * A window onto another device: a partition, or a prefix of a disk that

@@ -54,6 +54,7 @@ int disk_add(struct blk_dev *blk, const char *driver, const char *where, const c
 	d->io_base = 0;
 	d->channel = 0;
 	d->device = 0;
+	d->bios_vec = 0;
 	disk_copy(d->where, where, sizeof(d->where));
 	disk_copy(d->model, model, sizeof(d->model));
 	disk_name(d->label, (flags & DISK_RAM) ? "module" : "hd", same_kind);

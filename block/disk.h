@@ -8,6 +8,7 @@
 #define DISK_MAX 16               /* disks the registry holds */
 #define DISK_RAM 0x1u             /* a RAM image (GRUB module): named moduleN, writes lost at reset */
 #define DISK_RMCALL 0x2u          /* served through real-mode BIOS calls (the resident handler needs low buffers) */
+#define DISK_EDD 0x4u             /* DISK_RMCALL: the BIOS takes AH=42h/43h packets for it (up to 127 sectors), at bios_vec */
 
 /* One registered disk. */
 struct disk {
@@ -23,6 +24,7 @@ struct disk {
 	uint16_t io_base;         /* ATA: command block base (1F0h/170h) */
 	uint8_t channel;          /* ATA: 0 primary, 1 secondary; BIOS: the BIOS drive number */
 	uint8_t device;           /* ATA: 0 master, 1 slave */
+	uint32_t bios_vec;        /* DISK_RMCALL: the BIOS's INT 13h (seg << 16 | off) its requests go to */
 };
 
 /*

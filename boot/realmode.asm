@@ -62,6 +62,14 @@ RM_STACK_B      equ 0x7C00          ; trip B real-mode stack top from the boot s
 RM_BOOT_LINEAR  equ 0x0600          ; the boot copy of the stub (free memory after the BDA)
 RM_DATA_OFF     equ 0x1000          ; the stub's variables, from its start (a page away from its code)
 RM_STACK_SIZE   equ 8192            ; trip A protected-mode stack
+RM_FAST_MAX     equ 4               ; rm_fast13 rows (drives 80h-83h); kernel/resident.h RESIDENT_FAST_MAX
+RM_FT_DRIVE     equ 0               ; row: the BIOS drive number (0: not served in real mode)
+RM_FT_BIT       equ 1               ; row: 1 << n for drive 80h+n (rm_fast_done)
+RM_FT_FLAGS     equ 2               ; row: RM_FT_WRITABLE
+RM_FT_WRITABLE  equ 1               ; AH=43h may be served too
+RM_FT_START     equ 4               ; row: the drive's sector 0 on the BIOS disk (64-bit)
+RM_FT_SECTORS   equ 12              ; row: the drive's size in sectors (32-bit)
+RM_FT_SIZE      equ 16
 BOOT_STACK_SIZE equ 16384
 
 %define R(x) ((x) - rm_stub_start)  ; offset of a label inside the stub
@@ -81,6 +89,7 @@ global rm_int13_entry, rm_int15_entry, rm_int18_entry, rm_int19_entry
 global rm_int13_body
 global rm_ndrives, rm_bios_hd, rm_orig13, rm_orig15, rm_orig18, rm_orig19
 global rm_calls, rm_v86_count, rm_busy_count, rm_tag, rm_trips, rm_trips_refused
+global rm_fast_tab, rm_fast_vec, rm_fast_lo, rm_fast_calls, rm_fast_fails, rm_fast_done
 
 ; ======================================================================
 section .data
@@ -538,6 +547,11 @@ rm_int13_body:
 	jmp far [cs:R(rm_orig13)]
 .ours:
 	pop ax
+	cmp ah, 0x42
+	je rm_fast13
+	cmp ah, 0x43
+	je rm_fast13
+..@rm_int13_slow:                          ; (also where rm_fast13 gives a request back)
 	mov [cs:F(EAX)], eax
 	mov ax, 0x13
 	jmp rm_service
@@ -723,6 +737,170 @@ rm_ret_real:
 	mov byte [cs:R(rm_busy)], 0
 	iret
 
+; FAST_RESTORE: the guest's registers as rm_fast13 saved them (flags untouched).
+%macro FAST_RESTORE 0
+	mov eax, [cs:R(rm_fast_regs) + 0]
+	mov ebx, [cs:R(rm_fast_regs) + 4]
+	mov ecx, [cs:R(rm_fast_regs) + 8]
+	mov edx, [cs:R(rm_fast_regs) + 12]
+	mov esi, [cs:R(rm_fast_regs) + 16]
+	mov edi, [cs:R(rm_fast_regs) + 20]
+	mov ebp, [cs:R(rm_fast_regs) + 24]
+	mov ds, [cs:R(rm_fast_regs) + 28]
+%endmacro
+
+; ----------------------------------------------------------------------
+; rm_fast13: AH=42h/43h on one of our drives, served in real mode when it
+; can be: the drive's data is a plain copy of sectors on a BIOS disk
+; (rm_fast_tab, filled by kernel/resident.c: a fixed VHD that is a whole
+; disk or a partition on a disk the BIOS backend serves), the packet is an
+; ordinary one (size >= 10h, no flat address, 1-127 sectors, inside the
+; drive) and it and the buffer lie in conventional memory below ours
+; (rm_fast_lo; the buffer from 500h); a write (43h) also needs a writable
+; drive (RM_FT_WRITABLE: not mode=ro, not a read-only image) and AL != 2
+; (write with verify reads back in C). Then the BIOS's INT 13h moves the
+; sectors straight between the disk and the guest's buffer in one call
+; (a write is as durable as the C path makes it: INT 13h has no flush, a
+; BIOS disk's write is done when the BIOS returns), on trip B's resident
+; real-mode stack (rm_b_ss:rm_b_sp), with our own packet (LBA moved
+; by the drive's start, the buffer's address normalised so that it never
+; wraps a segment): no trip A, no trip B, and nothing of ours or the
+; BIOS's on the guest's stack but its INT frame. The result is what the C path
+; gives for a success (AH=00h, CF clear, AL and every other register
+; kept, the packet's count written back, 40:74 = 0; the drive's stored status for AH=01h is cleared by
+; rm_dispatch through rm_fast_done). Anything else, and every BIOS error,
+; goes to rm_int13_slow untouched (registers as they came), so the C path
+; decides, retries, logs and answers as it always did.
+; Mode: real mode, IF as the INT left it (0), guest stack holds IP, CS,
+; FLAGS. In: guest registers, AH=42h or 43h, DL = one of our drives.
+; Out: IRET to the guest, or rm_int13_slow. Clobbers: AH (00h), CF.
+; ----------------------------------------------------------------------
+rm_fast13:
+	cmp byte [cs:R(rm_busy)], 0     ; re-entered: the C path's refusal decides
+	jne ..@rm_int13_slow
+	mov [cs:R(rm_fast_regs) + 0], eax   ; saved in our variables' page, not on the guest's stack:
+	mov [cs:R(rm_fast_regs) + 4], ebx   ; a boot sector's stack shares a page with its code, and
+	mov [cs:R(rm_fast_regs) + 8], ecx   ; every write there takes QEMU TCG's slow path (docs/perf.md)
+	mov [cs:R(rm_fast_regs) + 12], edx
+	mov [cs:R(rm_fast_regs) + 16], esi
+	mov [cs:R(rm_fast_regs) + 20], edi
+	mov [cs:R(rm_fast_regs) + 24], ebp
+	mov [cs:R(rm_fast_regs) + 28], ds
+	smsw ax
+	test al, 1                      ; V86: the C path refuses, so must we
+	jnz .back
+	movzx bx, dl
+	sub bl, 0x80
+	cmp bl, RM_FAST_MAX
+	jae .back
+	shl bx, 4
+	add bx, R(rm_fast_tab)          ; CS:BX = the drive's row
+	cmp byte [cs:bx + RM_FT_DRIVE], 0
+	je .back
+	mov ax, [cs:R(rm_fast_regs)]    ; the guest's AX
+	cmp ah, 0x42
+	je .function_ok
+	cmp al, 2                       ; 43h AL=2: write and verify (the C path reads back)
+	je .back
+	test byte [cs:bx + RM_FT_FLAGS], RM_FT_WRITABLE
+	jz .back
+.function_ok:
+	cmp si, 0x10000 - 0x10          ; the packet must not wrap its segment
+	ja .back
+	mov ax, ds
+	movzx eax, ax
+	shl eax, 4
+	movzx ecx, si
+	add eax, ecx
+	add eax, 0x10                   ; end of the packet (linear)
+	cmp eax, [cs:R(rm_fast_lo)]
+	ja .back
+	mov al, [si]                    ; size
+	cmp al, 0x10
+	jb .back
+	cmp dword [si + 4], 0xFFFFFFFF  ; FFFF:FFFF with size >= 18h: a flat address
+	jne .seg_buffer
+	cmp al, 0x18
+	jae .back
+.seg_buffer:
+	movzx eax, word [si + 2]        ; count
+	test ax, ax
+	jz .back
+	cmp ax, 127
+	ja .back
+	cmp dword [si + 12], 0          ; LBA above 2^32: past any drive we serve this way
+	jne .back
+	mov edi, [si + 8]               ; LBA
+	mov ecx, edi
+	add ecx, eax
+	jc .back
+	cmp ecx, [cs:bx + RM_FT_SECTORS]
+	ja .back
+	movzx ecx, word [si + 6]        ; buffer segment
+	shl ecx, 4
+	movzx edx, word [si + 4]
+	add ecx, edx                    ; ECX = buffer (linear)
+	cmp ecx, 0x500
+	jb .back
+	mov edx, eax
+	shl edx, 9
+	add edx, ecx                    ; its end
+	cmp edx, [cs:R(rm_fast_lo)]
+	ja .back
+	mov byte [cs:R(rm_fast_dap)], 0x10
+	mov byte [cs:R(rm_fast_dap) + 1], 0
+	mov [cs:R(rm_fast_dap) + 2], ax
+	mov dx, cx
+	and dx, 15
+	mov [cs:R(rm_fast_dap) + 4], dx
+	shr ecx, 4
+	mov [cs:R(rm_fast_dap) + 6], cx
+	mov ecx, [cs:bx + RM_FT_START]
+	add ecx, edi
+	mov [cs:R(rm_fast_dap) + 8], ecx
+	mov ecx, [cs:bx + RM_FT_START + 4]
+	adc ecx, 0
+	mov [cs:R(rm_fast_dap) + 12], ecx
+	mov [cs:R(rm_fast_row)], bx
+	mov dl, [cs:bx + RM_FT_DRIVE]
+	mov ah, [cs:R(rm_fast_regs) + 1] ; 42h or 43h
+	mov al, 0                       ; (43h: write without verify)
+	mov si, cs
+	mov ds, si
+	mov si, R(rm_fast_dap)
+	mov byte [cs:R(rm_busy)], 1     ; an INT 13h on our drives from inside the BIOS is refused, as in trip B
+	mov [cs:R(rm_fast_ss)], ss      ; the BIOS runs on trip B's resident stack (variables' page), not on the
+	mov [cs:R(rm_fast_sp)], sp      ; guest's: the BIOS's register frame would land in a boot sector's code page
+	mov ss, [cs:R(rm_b_ss)]         ; (MOV SS holds interrupts off for the next instruction)
+	mov sp, [cs:R(rm_b_sp)]
+	pushf
+	call far [cs:R(rm_fast_vec)]
+	mov ss, [cs:R(rm_fast_ss)]      ; (MOV and IF=0 from the BIOS's IRET keep the BIOS's CF and no IRQ here)
+	mov sp, [cs:R(rm_fast_sp)]
+	mov byte [cs:R(rm_busy)], 0
+	jc .failed
+	mov bx, [cs:R(rm_fast_row)]
+	mov al, [cs:bx + RM_FT_BIT]
+	or [cs:R(rm_fast_done)], al
+	inc dword [cs:R(rm_fast_calls)]
+	mov ax, 0x40
+	mov ds, ax
+	mov byte [0x74], 0              ; 40:74: the last hard disk status
+	mov bp, sp                      ; [bp] IP, [bp+2] CS, [bp+4] FLAGS
+	and byte [bp + 4], 0xFE         ; CF=0 in the caller's FLAGS image
+	mov ax, [cs:R(rm_fast_dap) + 2] ; the count moved, into the guest's packet as the C path (and SeaBIOS) write it
+	mov ds, [cs:R(rm_fast_regs) + 28]
+	mov si, [cs:R(rm_fast_regs) + 16]
+	mov [si + 2], ax
+	FAST_RESTORE
+	mov ah, 0
+	iret
+.failed:
+	inc dword [cs:R(rm_fast_fails)]
+.back:
+	FAST_RESTORE
+	jmp ..@rm_int13_slow
+
 ;----------------------------------------------------------------------
 ; rm_int18_entry / rm_int19_entry: the guest gave up booting (INT 18h) or
 ; asked for a bootstrap (INT 19h): rm_service -> C (kernel/resident.c says
@@ -875,6 +1053,18 @@ rm_a20_saved:   db 0                    ; port 92h as the guest had it
 align 4
 rm_frame:       times RM_REGS_SIZE db 0 ; trip A: struct rm_regs
 rm_callframe:   times RM_REGS_SIZE db 0 ; trip B: struct rm_regs in/out
+rm_fast_tab:    times RM_FAST_MAX * RM_FT_SIZE db 0   ; rm_fast13: a row per drive (kernel/resident.c fills it)
+rm_fast_vec:    dd 0                    ; rm_fast13: the BIOS's INT 13h (seg:off)
+rm_fast_lo:     dd 0                    ; rm_fast13: packets and buffers must end at or below this linear address
+rm_fast_calls:  dd 0                    ; rm_fast13: requests served (statistics)
+rm_fast_fails:  dd 0                    ; rm_fast13: BIOS errors handed to the C path
+rm_fast_dap:    times 16 db 0           ; rm_fast13: the packet given to the BIOS
+rm_fast_done:   db 0                    ; rm_fast13: bit n: drive 80h+n succeeded since rm_dispatch last looked
+align 4
+rm_fast_regs:   times 32 db 0           ; rm_fast13: the guest's EAX EBX ECX EDX ESI EDI EBP DS while it works
+rm_fast_row:    dw 0                    ; rm_fast13: its row (CS:offset) across the BIOS call
+rm_fast_ss:     dw 0                    ; rm_fast13: the guest's stack across the BIOS call
+rm_fast_sp:     dw 0
 %ifdef VHDBOOT_PROFILE
 rm_prof_in:     dq 0                    ; TSC when trip A had saved the guest's registers
 rm_prof_out:    dq 0                    ; TSC when trip A was back in real mode

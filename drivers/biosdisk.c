@@ -311,13 +311,14 @@ static int bd_probe(const struct drv_boot_info *bi)
 				   twin->driver, twin->where);
 			continue;
 		}
-		int k = disk_add(&b->blk, "bios", b->where, b->model, DISK_RMCALL);
+		int k = disk_add(&b->blk, "bios", b->where, b->model, DISK_RMCALL | (b->edd ? DISK_EDD : 0u));
 		if (k < 0) {
 			con_printf("biosdisk: disk registry full; %02xh ignored\n", b->drive);
 			continue;
 		}
 		k_strlcpy(b->name, disk_get(k)->label, sizeof(b->name));
-		disk_get(k)->channel = b->drive;  /* identity for the hand-over table */
+		disk_get(k)->channel = b->drive;  /* identity for the hand-over table, and the resident fast path's drive */
+		disk_get(k)->bios_vec = bd_vec;
 		b->blk.name = b->name;
 		con_printf("biosdisk: %02xh = %s: %llu sectors, %s, up to %u sectors per call\n", b->drive, b->name,
 			   (unsigned long long)sectors, b->edd ? "EDD (AH=42h/43h)" : "CHS (AH=02h/03h)",

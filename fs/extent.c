@@ -188,6 +188,18 @@ static int ext_blk_flush(struct blk_dev *d)
 	return blk_flush(m->dev);
 }
 
+/* blk_dev.linear: a file in one run from its first sector, whole sectors only, is that run of the volume as it is. */
+static int ext_blk_linear(const struct blk_dev *d, struct blk_dev **under, uint64_t *start)
+{
+	const struct ext_map *m = d->priv;
+	if (!m->dev || m->count != 1 || m->runs[0].file_sector != 0 || m->runs[0].sectors < m->sectors ||
+	    (m->size_bytes & (BLK_SECTOR - 1)))
+		return 0;
+	*under = m->dev;
+	*start = m->runs[0].lba;
+	return 1;
+}
+
 void ext_blk_init(struct ext_map *map, struct blk_dev *out)
 {
 	FS_MEMSET(out, 0, sizeof(*out));
@@ -201,5 +213,6 @@ void ext_blk_init(struct ext_map *map, struct blk_dev *out)
 	out->write = ext_blk_write;
 	out->flush = ext_blk_flush;
 	out->write_zeroes = map->dev && map->dev->write_zeroes ? ext_blk_zeroes : NULL;
+	out->linear = ext_blk_linear;
 	out->priv = map;
 }

@@ -242,12 +242,26 @@ static int ivhd_flush(struct blk_dev *d)
 	return ivhd_status(err);
 }
 
+/* blk_dev.linear: a fixed VHD's data is its file's first sectors as they are; dynamic and differencing data is not. */
+static int ivhd_linear(const struct blk_dev *d, struct blk_dev **under, uint64_t *start)
+{
+	const struct img_blk *vb = d->priv;
+	const struct vhd *v = vb->im;
+	if (v->footer.type != VHD_TYPE_FIXED || v->parent)
+		return 0;
+	*under = v->dev;
+	*start = 0;
+	return 1;
+}
+
 /* img_format.as_blk: read-only if the VHD was opened read-only; errors logged with LBA, count and the library's error name. */
 static struct blk_dev *ivhd_as_blk(struct img_blk *vb, void *im, const struct img_place *place, const char *name)
 {
 	struct vhd *v = im;
-	return img_blk_init(vb, v, place, name, v->sectors, (v->flags & VHD_OPEN_RDONLY) != 0, ivhd_read, ivhd_write,
-			    ivhd_flush);
+	struct blk_dev *d = img_blk_init(vb, v, place, name, v->sectors, (v->flags & VHD_OPEN_RDONLY) != 0, ivhd_read,
+					 ivhd_write, ivhd_flush);
+	d->linear = ivhd_linear;
+	return d;
 }
 
 static const char *const ivhd_suffixes[] = { ".vhd", NULL };

@@ -202,6 +202,15 @@ void iop_nogrow(const struct iop_member *m, const char **why, const char **remed
 	}
 }
 
+/* blk_dev.linear of a file: fdev's sectors as they are (fdev says whether they are one run of the volume). */
+static int sel_file_linear(const struct blk_dev *d, struct blk_dev **under, uint64_t *start)
+{
+	struct iop_member *m = d->priv;
+	*under = &m->fdev;
+	*start = 0;
+	return 1;
+}
+
 /* The first time a write needs the file to grow and it can't: why, and the remedy. */
 static void sel_log_nospace(struct iop_member *m, uint64_t lba)
 {
@@ -389,6 +398,7 @@ static int sel_open_member(const struct sel_cand *c, const struct img_format *fm
 		m->ldev.write = sel_file_write;
 		m->ldev.flush = sel_file_flush;
 		m->ldev.write_zeroes = NULL;
+		m->ldev.linear = sel_file_linear;   /* not fdev's: its priv is the map, ours the member */
 		m->ldev.priv = m;
 		dev = &m->ldev;
 	}

@@ -238,6 +238,13 @@ void int13_handle(struct rm_regs *r)
 	int13_trace_hook(&in, r);
 }
 
+void int13_note_ok(uint8_t mask)
+{
+	for (int i = 0; i < int13_ndrives && i < 8; i++)
+		if (mask & (1u << i))
+			int13_drives[i].last_status = INT13_OK;
+}
+
 void int13_init(uint8_t bios_disks)
 {
 	__builtin_memset(int13_drives, 0, sizeof(int13_drives));

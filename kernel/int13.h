@@ -44,6 +44,8 @@ int int13_drive_count(void);
 struct int13_drive *int13_get_drive(uint8_t number);
 /* Handle one INT 13h call for an emulated drive (DL in 0x80..0x80+count-1); sets AH, CF, 40:74. */
 void int13_handle(struct rm_regs *r);
+/* Drives 80h+n for every bit n of mask completed a call without C (the stub's fast path): their stored status becomes 00h. */
+void int13_note_ok(uint8_t mask);
 /* Pick a BIOS geometry: one the MBR's CHS fields agree with, else 255x63 above 504 MiB, 16x63 below, fewer heads when tiny; cyl clamps to 65535. */
 void int13_geometry(uint64_t sectors, const uint8_t *mbr, uint16_t *cyl, uint16_t *heads, uint8_t *spt);
 

@@ -271,6 +271,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 	con_printf("resident: hooked INT 13h/15h/18h/19h (old 13h %04x:%04x); extended memory now %u KiB\n",
 		   resident.orig13 >> 16, resident.orig13 & 0xFFFF, int15_ext_kb());
 	int15_log();
+	resident_fast_setup();
 
 	boot_read_mbr();
 	uint64_t now = rdtsc();

@@ -7,9 +7,11 @@
 #include "console.h"
 #include "string.h"
 #include "../boot/realmode.h"
+#include "../block/disk.h"        /* disk_get: which BIOS disk a drive's data lies on */
 
 #define BDA_BASE_KB 0x413u        /* 40:13 conventional memory in KiB (INT 12h) */
 #define BDA_NUM_HD 0x475u         /* 40:75 hard disk count */
+#define BLK_SECTOR_BYTES 512u     /* the least bounce buffer: one sector */
 
 struct resident_info resident;
 
@@ -38,6 +40,19 @@ static void resident_report_refusals(void)
 			   (unsigned)(uint16_t)(busy - seen_busy));
 	seen_v86 = v86;
 	seen_busy = busy;
+	if (!rm_low)
+		return;
+	static uint32_t seen_fails, said_calls;
+	uint32_t fails = *RM_LIVE(volatile uint32_t, rm_fast_fails);
+	uint32_t calls = *RM_LIVE(volatile uint32_t, rm_fast_calls);
+	if (fails != seen_fails)
+		con_printf("resident: fast path: %u AH=42h/43h request(s) failed in the BIOS; handed to the handler, which retries\n",
+			   (unsigned)(fails - seen_fails));
+	seen_fails = fails;
+	if (calls >= 2 * said_calls && calls) {   /* at 1, 2, 4, 8, ...: tests and logs see that the fast path is in use */
+		con_printf("resident: fast path: %u AH=42h/43h request(s) served in real mode so far\n", (unsigned)calls);
+		said_calls = calls;
+	}
 }
 
 /* INT 18h/19h from the guest: say so on COM1 and the screen, then halt with interrupts on; never returns. */
@@ -91,6 +106,13 @@ void rm_dispatch(struct rm_regs *r)
 	uint64_t t0 = rdtsc();
 #endif
 	resident_report_refusals();
+	if (rm_low) {                 /* calls the stub's fast path answered: their drives' stored status is 00h */
+		volatile uint8_t *done = RM_LIVE(volatile uint8_t, rm_fast_done);
+		if (*done) {
+			int13_note_ok(*done);
+			*done = 0;
+		}
+	}
 	switch (r->vector) {
 	case 0x13:
 		int13_handle(r);
@@ -131,6 +153,10 @@ int resident_install(uint8_t ndrives, int bios_calls, uint32_t table_bytes)
 	uint32_t vars = ((uint32_t)(rm_stub_end - rm_stub_data) + 15u) & ~15u;
 	uint32_t tab = (table_bytes + 15u) & ~15u;
 	uint32_t bounce = bios_calls ? RESIDENT_BOUNCE : 0;
+	/* A large hand-over table (a file in many extents) leaves less of the code page: a smaller bounce buffer,
+	 * at least one sector (guest buffers below 1 MiB never use it; see drivers/biosdisk.c). */
+	if (bounce && tab + code + bounce > 4096u && tab + code + BLK_SECTOR_BYTES <= 4096u)
+		bounce = (4096u - tab - code) & ~(BLK_SECTOR_BYTES - 1u);
 	uint32_t data_need = vars + (bios_calls ? RESIDENT_RM_STACK + RESIDENT_SCRATCH : 0);
 	uint16_t old_kb = rd16(BDA_BASE_KB);
 	uint32_t top = (uint32_t)old_kb * 1024u;
@@ -148,7 +174,7 @@ int resident_install(uint8_t ndrives, int bios_calls, uint32_t table_bytes)
 	resident.stub_bytes = data_off + (uint32_t)(rm_stub_end - rm_stub_data);   /* code to the last variable */
 	resident.table_linear = table_bytes ? page : 0;
 	if (bios_calls) {
-		resident.bounce_bytes = RESIDENT_BOUNCE;
+		resident.bounce_bytes = bounce;
 		resident.bounce_linear = lin + code;
 		resident.scratch_linear = top - RESIDENT_SCRATCH;
 		resident.stack_top = resident.scratch_linear - lin;   /* the stack: from the variables up to the scratch */
@@ -182,6 +208,68 @@ int resident_install(uint8_t ndrives, int bios_calls, uint32_t table_bytes)
 	wr32(0x18 * 4, (uint32_t)seg << 16 | RM_OFF(rm_int18_entry));
 	wr32(0x19 * 4, (uint32_t)seg << 16 | RM_OFF(rm_int19_entry));
 	return 0;
+}
+
+/* The disk registry's entry whose whole-disk device is blk, or NULL. */
+static struct disk *resident_disk_of(const struct blk_dev *blk)
+{
+	for (int i = 0; i < disk_count(); i++)
+		if (disk_get(i)->blk == blk)
+			return disk_get(i);
+	return 0;
+}
+
+int resident_fast_setup(void)
+{
+	if (!rm_low)
+		return 0;
+	uint8_t *tab = RM_LIVE(uint8_t, rm_fast_tab);
+	uint32_t vec = 0;
+	int served = 0;
+	memset(tab, 0, RESIDENT_FAST_MAX * RM_FT_SIZE);
+	for (unsigned n = 0; n < resident.ndrives; n++) {
+		struct int13_drive *d = int13_get_drive((uint8_t)(0x80 + n));
+		if (!d)
+			break;
+		uint64_t start = 0;
+		struct blk_dev *bottom = blk_linear_bottom(d->dev, &start);
+		struct disk *k = resident_disk_of(bottom);
+		const char *why = 0;
+		if (!k || !(k->flags & DISK_RMCALL))
+			continue;         /* a native driver, a module, a dynamic image, a file: nothing to say */
+		if (int13_trace_hook)
+			why = "trace logs every call";
+		else if (!(k->flags & DISK_EDD))
+			why = "the BIOS has no AH=42h for that disk";
+		else if (!resident.stack_top)
+			why = "no real-mode stack was reserved for BIOS calls";
+		else if (n >= RESIDENT_FAST_MAX)
+			why = "only the first 4 drives have a row";
+		else if (d->sectors >> 32)
+			why = "the drive has 2^32 sectors or more";
+		else if (vec && k->bios_vec != vec)
+			why = "another drive's BIOS disk is behind another INT 13h vector";
+		if (why) {
+			con_printf("resident: %02xh: AH=42h/43h through the handler (%s)\n", 0x80 + n, why);
+			continue;
+		}
+		uint8_t *row = tab + n * RM_FT_SIZE;
+		row[0] = k->channel;
+		row[1] = (uint8_t)(1u << n);
+		row[2] = d->read_only ? 0 : RESIDENT_FT_WRITABLE;
+		memcpy(row + 4, &start, 8);
+		uint32_t sectors = (uint32_t)d->sectors;
+		memcpy(row + 12, &sectors, 4);
+		vec = k->bios_vec;
+		served++;
+		con_printf("resident: %02xh: AH=42h %swith buffers below %05x go straight to the BIOS in real mode (%s = BIOS %02xh, from its sector %llu)\n",
+			   0x80 + n, d->read_only ? "" : "and 43h ", (unsigned)resident.new_base_kb * 1024u, k->label,
+			   k->channel, (unsigned long long)start);
+	}
+	uint32_t lo = (uint32_t)resident.new_base_kb * 1024u;
+	memcpy(RM_LIVE(uint8_t, rm_fast_lo), &lo, 4);
+	memcpy(RM_LIVE(uint8_t, rm_fast_vec), &vec, 4);   /* the rows last: a drive byte of 0 keeps a row off */
+	return served;
 }
 
 /* Restore one vector saved in orig if it still holds ours. */

@@ -6,7 +6,7 @@
 
 #define RESIDENT_MAX_LOW_KB 12u         /* most conventional memory we take (a code page, a data page, rounding) */
 #define RESIDENT_RM_STACK 768u          /* least real-mode stack kept for BIOS calls from the resident handler */
-#define RESIDENT_BOUNCE 2048u           /* resident bounce buffer for BIOS disk calls (4 sectors) */
+#define RESIDENT_BOUNCE 2048u           /* resident bounce buffer for BIOS disk calls (4 sectors; less, down to 1, beside a large hand-over table) */
 #define RESIDENT_SCRATCH 96u            /* resident scratch for a BIOS call's packet (DAP, AH=48h buffer) */
 #define RESIDENT_BOOT_SCRATCH 0x1780u   /* boot-time scratch: linear 1780h-17FFh (after the boot copy's variables at 1600h) */
 #define RESIDENT_BOOT_BOUNCE 0x1800u    /* boot-time bounce buffer: linear 1800h-6FFFh (free until the guest runs) */
@@ -56,6 +56,20 @@ struct resident_lowbuf {
 };
 /* The low buffers for BIOS calls now: the boot-time ones before resident_install, the resident ones after. */
 void resident_lowbuf(struct resident_lowbuf *lb);
+#define RESIDENT_FAST_MAX 4u             /* drives the real-mode AH=42h/43h fast path can serve (realmode.asm RM_FAST_MAX) */
+#define RESIDENT_FT_WRITABLE 0x1u       /* fast path row flag: AH=43h too (realmode.asm RM_FT_WRITABLE) */
+/*
+ * The stub's real-mode fast path (boot/realmode.asm rm_fast13): for every
+ * emulated drive whose data is a plain copy of a BIOS disk's sectors (its
+ * blk_dev's linear chain ends on a DISK_RMCALL | DISK_EDD disk: a fixed
+ * VHD as a whole disk or a partition on a disk the BIOS backend serves),
+ * let the stub hand AH=42h reads (and AH=43h writes without verify, on a
+ * writable drive) with buffers below our low memory straight to the
+ * BIOS. Off with `trace` (every call must reach C). Call
+ * after resident_install and int13's drives are set; logs one line per
+ * drive. Returns the drives served so.
+ */
+int resident_fast_setup(void);
 /* Undo resident_install (vectors only where they still point at us); for failures before the guest runs. */
 void resident_uninstall(void);
 /*

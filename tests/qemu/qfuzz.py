@@ -554,8 +554,11 @@ def fw_forbidden(serial):
 
 def mutable_sectors(vhd_file, vhd_end, scratch, sectors):
     """[(first, end)] file sectors of a dynamic VHD (at the start of a disk) that writes to virtual sectors
-    [scratch, sectors) may change: the BAT, the footer, the scratch blocks, everything past the file's end."""
+    [scratch, sectors) may change: the BAT, the footer, the scratch blocks, everything past the file's end.
+    A fixed VHD (no footer copy at its start): the scratch sectors themselves and its footer."""
     foot = vhd_file[:SECTOR]
+    if foot[:8] != b"conectix":
+        return [(scratch, sectors), (vhd_end - 1, 1 << 40)]
     hoff = struct.unpack(">Q", foot[16:24])[0]
     table, _v, entries, bsize = struct.unpack(">QIII", vhd_file[hoff + 16:hoff + 36])
     spb = bsize // SECTOR
@@ -679,8 +682,20 @@ def _fmt(d):
     return " ".join("%s=%x" % (k, d[k]) for k in ("cf",) + REG_NAMES + ("ds", "es", "dapw", "bda", "hash") if k in d)
 
 
-def run_one(work, seed, calls, block=64, sectors=16168, scratch_sectors=1024, timeout=None, log=None):
-    """Build a dynamic VHD for seed, boot it through vhdboot, check the log and the image. Returns (problems, info)."""
+def iso_with(cmdline, work):
+    """vhdboot.iso with another command line (tools/mkiso.sh over ELF), made once per work directory."""
+    out = os.path.join(work, "qf-%s.iso" % re.sub(r"[^A-Za-z0-9]+", "-", cmdline))
+    if not os.path.exists(out):
+        subprocess.run(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), cmdline, out], check=True,
+                       capture_output=True, env=dict(os.environ, VHDBOOT_ELF=ELF))
+    return out
+
+
+def run_one(work, seed, calls, block=64, sectors=16168, scratch_sectors=1024, timeout=None, log=None,
+            vhd_type="dynamic", cmdline=""):
+    """Build a VHD (vhd_type dynamic: 512 KiB blocks at the start of a bigger disk; fixed: the whole disk) for seed,
+    boot it through vhdboot (cmdline: e.g. "disk=bios", the IDE disk through SeaBIOS's INT 13h, where a fixed VHD's
+    AH=42h reads take the stub's real-mode fast path), check the log and the image. Returns (problems, info)."""
     facts = elf_facts()
     with open(ELF, "rb") as f:
         elf = f.read()
@@ -693,14 +708,21 @@ def run_one(work, seed, calls, block=64, sectors=16168, scratch_sectors=1024, ti
         f.write(disk)
     if os.path.exists(vhd):
         os.unlink(vhd)
-    fh.vhdtool_vhd(raw, vhd, "dynamic", block="512K")
-    # the VHD at the start of a bigger disk, so that writes to unallocated blocks have room to grow it
-    # (on a disk exactly its size they answer CCh: correct, but then the model would have to know the BAT)
-    vhd_end = os.path.getsize(vhd) // SECTOR
-    hd = wg.on_bigger_disk(vhd, os.path.join(work, "qf-%d.disk" % seed), sectors * SECTOR)
+    if vhd_type == "fixed":
+        fh.vhdtool_vhd(raw, vhd, "fixed")
+        vhd_end = os.path.getsize(vhd) // SECTOR
+        hd = os.path.join(work, "qf-%d.disk" % seed)
+        os.replace(vhd, hd)
+    else:
+        fh.vhdtool_vhd(raw, vhd, "dynamic", block="512K")
+        # the VHD at the start of a bigger disk, so that writes to unallocated blocks have room to grow it
+        # (on a disk exactly its size they answer CCh: correct, but then the model would have to know the BAT)
+        vhd_end = os.path.getsize(vhd) // SECTOR
+        hd = wg.on_bigger_disk(vhd, os.path.join(work, "qf-%d.disk" % seed), sectors * SECTOR)
     with open(hd, "rb") as f:
         vhd_file = f.read()
-    run = fh.run_qemu([(0, hd)], iso=fh.ISO, timeout=timeout or (120 + calls // 20), workdir=work)
+    iso = iso_with(cmdline, work) if cmdline else fh.ISO
+    run = fh.run_qemu([(0, hd)], iso=iso, timeout=timeout or (120 + calls // 20), workdir=work)
     if log:
         with open(log, "w") as f:
             f.write(run.serial)
@@ -716,7 +738,12 @@ def run_one(work, seed, calls, block=64, sectors=16168, scratch_sectors=1024, ti
     problems += p
     # the image file, read back by qemu-img, must be the model's disk: writes landed where they should, nothing else
     back = os.path.join(work, "qf-%d.back" % seed)
-    wg.extract_prefix(hd, vhd)
+    if vhd_type == "fixed":
+        os.replace(hd, vhd)
+        hd = vhd + ".gone"
+        open(hd, "wb").close()
+    else:
+        wg.extract_prefix(hd, vhd)
     fh.run_tool([fh.QEMU_IMG, "convert", "-f", "vpc", "-O", "raw", vhd, back])
     with open(back, "rb") as f:
         img = f.read()[:sectors * SECTOR]
@@ -754,6 +781,11 @@ def main():
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--block", type=int, default=64)
+    ap.add_argument("--type", default="dynamic", choices=("dynamic", "fixed"),
+                    help="the VHD: dynamic (512 KiB blocks, default) or fixed")
+    ap.add_argument("--cmdline", default="",
+                    help="vhdboot's command line, e.g. disk=bios (the IDE disk through the BIOS backend; with "
+                         "--type fixed the stub's real-mode AH=42h fast path serves the reads it can)")
     ap.add_argument("--keep", help="directory for images and logs (default: a temporary one)")
     a = ap.parse_args()
     work = a.keep or tempfile.mkdtemp(prefix="qfuzz-")
@@ -761,7 +793,7 @@ def main():
     total = bad = 0
     for seed in range(a.first_seed, a.first_seed + a.seeds):
         log = os.path.join(work, "qf-%d.log" % seed)
-        problems, info = run_one(work, seed, a.calls, a.block, log=log)
+        problems, info = run_one(work, seed, a.calls, a.block, log=log, vhd_type=a.type, cmdline=a.cmdline)
         total += a.calls
         c = info.get("counts", {})
         print("seed %d: %d calls (%s), %d scratch sectors written, %.0f s: %s" % (

@@ -262,6 +262,8 @@ VHD_CASES = {
     # disks only the BIOS reads (drivers/biosdisk.c: rm_farcall into SeaBIOS's INT 13h, at boot and resident)
     "vhdtool-dynamic-2M-nvme-bios": ("small", _vt("dynamic", "2M"), "nvme"),
     "qemu-img-fixed-usb-bios": ("small", _qemu("fixed"), "usb"),
+    # fixed VHDs on BIOS disks: AH=42h/43h go through the stub's real-mode fast path (rm_fast13)
+    "vhdtool-fixed-nvme-bios": ("small", _vt("fixed"), "nvme"),
     "vhdtool-dynamic-2M-usb-ehci-bios": ("small", _vt("dynamic", "2M"), "usb-ehci"),
     "vhdtool-dynamic-2M-virtio-blk-bios": ("small", _vt("dynamic", "2M"), "virtio-blk"),
     "vhdtool-dynamic-2M-virtio-scsi-bios": ("small", _vt("dynamic", "2M"), "virtio-scsi"),
@@ -275,6 +277,7 @@ VHD_CASES = {
     # a SATA disk on an AHCI controller: the native driver (drivers/ahci.c), and the BIOS with disk=bios
     "vhdtool-dynamic-2M-ahci": ("small", _vt("dynamic", "2M"), "ahci"),
     "vhdtool-dynamic-2M-ahci-disk-bios": ("small", _vt("dynamic", "2M"), "ahci", "disk=bios"),
+    "vhdtool-fixed-ahci-disk-bios": ("small", _vt("fixed"), "ahci", "disk=bios"),
 }
 
 # where -> the QEMU device that carries the VHD when it is not on IDE
@@ -373,6 +376,16 @@ def test_vhd_boot(case, runs, work, small_raw, big_raw, raw2):
             assert "resident: BIOS calls from the handler" not in run.serial, run.describe()
             assert not re.search(r": port reset$", run.serial, re.M), run.describe()
     check_guest(run, raw, total, prm, dmap, hd_count=3)
+    # the real-mode AH=42h/43h fast path: on for a fixed VHD on a BIOS disk (and used: the guest's checks passed
+    # through it), never for a dynamic image or a natively served disk (their data is not a plain copy)
+    bios_served = VHD_CASES[case][2] in BIOS_ONLY_DEVICES or VHD_CASES[case][3:] == ("disk=bios",)
+    fast = [int(n) for n in re.findall(r"^resident: fast path: (\d+) AH=42h/43h request", run.serial, re.M)]
+    if bios_served and "vhdx" not in case and info["type"] == 2:
+        assert re.search(r"^resident: 80h: AH=42h (?:and 43h )?with buffers below [0-9a-f]+ go straight to the BIOS in real mode",
+                         run.serial, re.M), run.describe()
+        assert fast and max(fast) >= 16, (fast, run.describe())
+    else:
+        assert "go straight to the BIOS" not in run.serial and not fast, run.describe()
     assert fw["int13"]["drive"] == 0x80 and fw["int13"]["sectors"] == total, fw
     assert run.vhd_unchanged, "the VHD file changed during a read-only boot"
 
@@ -514,6 +527,9 @@ def test_failing_bios_disk(work, small_raw, raw2):
     assert re.search(r"^biosdisk: 81h: read LBA \d+ count \d+: BIOS status [0-9a-f]{2}h, resetting the disk and retrying",
                      run.serial, re.M), ctx
     assert re.search(r"^biosdisk: 81h: read LBA \d+ count \d+: BIOS status [0-9a-f]{2}h, giving up", run.serial, re.M), ctx
+    # the fixed VHD's reads take the stub's real-mode fast path; the failing one was handed to the handler
+    assert re.search(r"^resident: fast path: \d+ AH=42h/43h request\(s\) failed in the BIOS; handed to the handler",
+                     run.serial, re.M), ctx
 # ------------------------------------------------------------------ a failing disk (QEMU blkdebug)
 
 BAD_LBA = 20100                 # inside a data region of the small image, read by the guest's 42h pass

@@ -332,14 +332,20 @@ def test_vhdboot_trace(case, boots, images):
         assert any(c["ax"] >> 8 == 0x42 for c in reads), "no AH=42h reads traced" + ctx
 
 
-@pytest.mark.parametrize("on,backend", [("ahci", "ahci p0"), ("nvme", "bios 80h")])
-def test_vhdboot_linux_on_controller(on, backend, images, tmp_path):
+@pytest.mark.parametrize("on,backend,kind", [("ahci", "ahci p0", "dynamic"), ("nvme", "bios 80h", "dynamic"),
+                                             ("nvme", "bios 80h", "fixed")])
+def test_vhdboot_linux_on_controller(on, backend, kind, images, tmp_path):
     """GRUB + Linux from a dynamic VHD on a SATA disk behind AHCI (native driver) and on NVMe (the BIOS
-    backend): the guest reaches its marker, with the VHD read through the named backend."""
+    backend), and from a fixed VHD on NVMe, whose AH=42h/43h the stub's real-mode fast path answers: the
+    guest reaches its marker, with the VHD read through the named backend."""
     v = images.vhd("grub")
-    before = fh.sha256(v["dynamic"])
-    run = gb.boot("grub", v["dynamic"], iso=images.iso(""), workdir=str(tmp_path), on=on)
-    run.unchanged = fh.sha256(v["dynamic"]) == before
+    before = fh.sha256(v[kind])
+    run = gb.boot("grub", v[kind], iso=images.iso(""), workdir=str(tmp_path), on=on)
+    run.unchanged = fh.sha256(v[kind]) == before
     assert "vhd: using %s " % backend in run.serial, run.describe(8000)
-    check_vhdboot("grub", "dynamic", run, images)
+    if kind == "fixed":
+        assert re.search(r"^resident: 80h: AH=42h and 43h with buffers below [0-9a-f]+ go straight to the BIOS",
+                         run.serial, re.M), run.describe(8000)
+        assert re.search(r"^resident: fast path: \d+ AH=42h/43h request", run.serial, re.M), run.describe(8000)
+    check_vhdboot("grub", kind, run, images)
 

@@ -349,6 +349,32 @@ def test_chain_on_usb_stick(work, gpt):
     assert fh.sha256(path) == before, "the stick changed during a read-only boot"
 
 
+FAST_CASES = [("hd0,2", "hd0,2"), ("hd0,1:/vhd/fixed.vhd", "/vhd/fixed.vhd"),
+              ("hd0,1:/images/fragmented-fixed.vhd", "/images/fragmented-fixed.vhd")]
+
+
+@pytest.mark.parametrize("spec,key", FAST_CASES, ids=[c[0] for c in FAST_CASES])
+def test_fixed_through_bios_fast_path(work, gpt, mbr, spec, key):
+    """disk=bios: a fixed VHD that is a GPT partition, and one that is a file in one run on FAT32, are served by
+    the stub's real-mode AH=42h/43h fast path from their own first sector on the disk (the partition's, the
+    file's first cluster), not from sector 0; a fixed VHD scattered over 40 extents is not (its data is no
+    plain copy of one range): the guest reads exactly each image's contents either way."""
+    path, exp = mbr if "fragmented" in key else gpt
+    before = fh.sha256(path)
+    run = run_fw(work, [(0, path)], "disk=bios vhd=" + spec)
+    check_sums(run, exp[key], spec)
+    assert re.search(r"^disk: hd0 = bios 80h,", run.serial, re.M), run.describe()
+    m = re.search(r"^resident: 80h: AH=42h and 43h with buffers below [0-9a-f]+ go straight to the BIOS in real "
+                  r"mode \(hd0 = BIOS 80h, from its sector (\d+)\)", run.serial, re.M)
+    served = re.findall(r"^resident: fast path: (\d+) AH=42h/43h request", run.serial, re.M)
+    if "fragmented" in key:
+        assert not m and not served, run.describe()
+    else:
+        assert m and int(m.group(1)) > 0 and served, run.describe()
+    if spec.startswith("hd0,1:"):
+        assert fh.sha256(path) == before, "the disk changed during a read-only boot"
+
+
 @pytest.mark.parametrize("mode", ["native", "bios"])
 def test_file_on_ahci(work, gpt, mode):
     """A dynamic VHD that is a file on the FAT32 partition of a SATA disk on an AHCI controller: read by the

@@ -21,7 +21,8 @@ def isos(tmp_path_factory):
         assert os.path.exists(f), "%s missing: run make" % f
     d = tmp_path_factory.mktemp("isos")
     out = {"": fh.ISO}
-    for cmd in ("mode=ro", "mode=snapshot", "mode=snapshot snapshot=64K", "mode=rw trace", "disk=bios", "disk=pio", "disk=native"):
+    for cmd in ("mode=ro", "mode=snapshot", "mode=snapshot snapshot=64K", "mode=rw trace", "disk=bios", "disk=pio", "disk=native",
+                "mode=ro disk=bios", "mode=snapshot disk=bios", "disk=bios trace"):
         path = str(d / (cmd.replace(" ", "_").replace("=", "-") + ".iso"))
         subprocess.run(["sh", os.path.join(fh.ROOT, "tools", "mkiso.sh"), cmd, path], check=True,
                        env=dict(os.environ, VHDBOOT_ELF=ELF), capture_output=True, timeout=120)
@@ -140,19 +141,48 @@ def test_dynamic_on_bigger_disk(tmp_path, isos, backend):
     assert_reads_back(img, model, tmp_path)
 
 
-def test_fixed_whole_disk(tmp_path, isos):
-    """Fixed VHD: writes in place with 43h, 43h verify and 03h; checks clean, reads back."""
+# fixed-VHD backends: (ISO command line, where the disk sits, what the stub's AH=42h/43h fast path must say)
+FIXED_BACKENDS = {"ata": ("", "ide", None), "bios-nvme": ("", "nvme", "42h and 43h"),
+                  "bios-ide": ("disk=bios", "ide", "42h and 43h"), "bios-ide-trace": ("disk=bios trace", "ide", "off"),
+                  "bios-ide-ro": ("mode=ro disk=bios", "ide", "42h"), "bios-ide-snapshot": ("mode=snapshot disk=bios", "ide", None)}
+
+
+@pytest.mark.parametrize("backend", list(FIXED_BACKENDS))
+def test_fixed_whole_disk(tmp_path, isos, backend):
+    """Fixed VHD: writes in place with 43h, 43h verify and 03h; checks clean, reads back. On a BIOS disk the
+    stub's real-mode fast path (rm_fast13) serves the 42h reads and the 43h writes without verify (never with
+    trace, whose lines need every call in C); mode=ro: every write answers 03h, the image unchanged;
+    mode=snapshot: the guest reads its writes back from RAM, the image unchanged, no fast path (not a plain copy)."""
+    cmdline, on, fast = FIXED_BACKENDS[backend]
     size = 16 << 20
     ops = [(W, wg.FN_43, 100, 127, 0x1), (W, wg.FN_43V, 5000, 64, 0x2), (W, wg.FN_03, 20000, 33, 0x3),
            (W, wg.FN_43, 32768 - 5, 5, 0x4)]
     ops += [(R, 0x42, lba, n, 0) for (_, _, lba, n, _) in ops]
     vhd = wg.make_vhd(str(tmp_path / "f.vhd"), "fixed", size, wg.Params(ops=ops))
-    model = virtual(vhd, size // S)
-    run = boot(vhd, isos[""], tmp_path)
+    model, before = virtual(vhd, size // S), fh.sha256(vhd)
+    run = boot(vhd, isos[cmdline], tmp_path, on=on)
     res = wg.records(run.serial)
+    served = [int(n) for n in re.findall(r"^resident: fast path: (\d+) AH=42h/43h request", run.serial, re.M)]
+    if fast in (None, "off"):
+        assert "go straight to the BIOS" not in run.serial and not served, run.describe()
+        if fast == "off":
+            assert "resident: 80h: AH=42h/43h through the handler (trace logs every call)" in run.serial, run.describe()
+    else:
+        assert re.search(r"^resident: 80h: AH=%s with buffers below [0-9a-f]+ go straight to the BIOS" % fast,
+                         run.serial, re.M), run.describe()
+        assert served, run.describe()
+    if "mode=ro" in cmdline:
+        assert all(kv["ah"] == 3 for k, kv in res if k == "W") and len([k for k, _ in res if k == "W"]) == 4, \
+            run.describe()
+        check_reads(ops, res, virtual(vhd, size // S), run)
+        assert fh.sha256(vhd) == before, "mode=ro changed the image"
+        return
     assert all(kv["ah"] == 0 for k, kv in res if k == "W"), run.describe()
     apply(model, ops, res)
     check_reads(ops, res, model, run)
+    if "mode=snapshot" in cmdline:
+        assert fh.sha256(vhd) == before, "mode=snapshot changed the image"
+        return
     assert_clean(vhd)
     assert_reads_back(vhd, model, tmp_path)
 

@@ -118,11 +118,76 @@ static void test_windows(void **state)
 	ramdev_free(r);
 }
 
+/* A view that claims to be linear over `under` from `start` (or refuses: start == UINT64_MAX). */
+struct fake_view {
+	struct blk_dev dev;
+	struct blk_dev *under;
+	uint64_t start;
+};
+
+static int fake_linear(const struct blk_dev *d, struct blk_dev **under, uint64_t *start)
+{
+	const struct fake_view *f = d->priv;
+	if (f->start == UINT64_MAX)
+		return 0;
+	*under = f->under;
+	*start = f->start;
+	return 1;
+}
+
+static void fake_init(struct fake_view *f, struct blk_dev *under, uint64_t start, uint64_t sectors)
+{
+	memset(f, 0, sizeof(*f));
+	f->dev.sectors = sectors;
+	f->dev.linear = fake_linear;
+	f->dev.priv = f;
+	f->under = under;
+	f->start = start;
+}
+
+static void test_linear_bottom(void **state)
+{
+	(void)state;
+	struct ramdev *r = rec_new(64, 4);
+	struct blk_window w1, w2;
+	uint64_t start = 99;
+	/* A device with no linear view is its own bottom. */
+	assert_ptr_equal(blk_linear_bottom(&r->blk, &start), &r->blk);
+	assert_int_equal(start, 0);
+	/* A partition (sectors 10..49) and a window inside it (its 5..24): the offsets add up. */
+	struct blk_dev *p = blk_window_init(&w1, &r->blk, 10, 40, 40, NULL);
+	struct blk_dev *q = blk_window_init(&w2, p, 5, 20, 20, NULL);
+	assert_ptr_equal(blk_linear_bottom(q, &start), &r->blk);
+	assert_int_equal(start, 15);
+	/* A view on top that is linear too (a fixed image over q from 0), and one that is not (a dynamic image). */
+	struct fake_view f;
+	fake_init(&f, q, 0, 20);
+	assert_ptr_equal(blk_linear_bottom(&f.dev, &start), &r->blk);
+	assert_int_equal(start, 15);
+	f.start = UINT64_MAX;
+	assert_ptr_equal(blk_linear_bottom(&f.dev, &start), &f.dev);
+	assert_int_equal(start, 0);
+	/* A view that claims more than the device below holds stops the walk where it still holds. */
+	fake_init(&f, q, 1, 20);
+	assert_ptr_equal(blk_linear_bottom(&f.dev, &start), &f.dev);
+	assert_int_equal(start, 0);
+	fake_init(&f, q, UINT64_MAX - 1, 20);
+	assert_ptr_equal(blk_linear_bottom(&f.dev, &start), &f.dev);
+	/* A loop of views ends after a bounded number of steps. */
+	struct fake_view a, b;
+	fake_init(&a, &b.dev, 0, 8);
+	fake_init(&b, &a.dev, 0, 8);
+	struct blk_dev *end = blk_linear_bottom(&a.dev, &start);
+	assert_true(end == &a.dev || end == &b.dev);
+	ramdev_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_split_and_range),
 		cmocka_unit_test(test_windows),
+		cmocka_unit_test(test_linear_bottom),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,8 @@ F_XREADS  equ 0x04
 F_MEMORY  equ 0x08               ; 12, BDA, IVT, E820, E801, 88
 F_BENCH   equ 0x10
 F_HALT    equ 0x20               ; halt at the end instead of exiting
+F_BENCHAB equ 0x40               ; bench A/B: the bench range read in 128 KiB pieces from 80h and 81h by turns
+AB_PIECE  equ 256                ; sectors per A/B piece (4 calls): finer than a loaded host's scheduling bursts
 
 FNV_BASIS equ 0x811C9DC5
 FNV_PRIME equ 0x01000193
@@ -94,6 +96,11 @@ v_e820i   equ VAR_FREE + 0x4C    ; word
 v_oorlba  equ VAR_FREE + 0x50    ; qword
 v_oorn    equ VAR_FREE + 0x58    ; word
 DAP       equ VAR_FREE + 0x60    ; 16-byte disk address packet
+v_ab_lba  equ VAR_FREE + 0x70    ; dword: t_bench_ab: the piece's first LBA
+v_ab_left equ VAR_FREE + 0x74    ; dword: sectors left
+v_ab_t    equ VAR_FREE + 0x78    ; 2 qwords: TSC ticks spent on 80h, on 81h
+v_ab_k    equ VAR_FREE + 0x88    ; dword: pieces done
+v_ab_n    equ VAR_FREE + 0x8C    ; dword: sectors in this piece
 DAP_SIZE  equ DAP + 0
 DAP_COUNT equ DAP + 2
 DAP_OFF   equ DAP + 4
@@ -173,6 +180,10 @@ stage2:
 	jz .nobench
 	call t_bench
 .nobench:
+	test byte [v_flags], F_BENCHAB
+	jz .noab
+	call t_bench_ab
+.noab:
 	P `DONE`
 	call crlf
 	test byte [v_flags], F_HALT
@@ -1008,6 +1019,108 @@ t_bench:
 	mov eax, [v_errs]
 	call hex32
 	call crlf
+	ret
+
+;---------------------------------------------------------------------------
+; t_bench_ab: the bench range in pieces of up to AB_PIECE sectors (128 KiB), each piece read (64 sectors per 42h
+; call) from drive 80h and from drive 81h, the order swapped every piece, TSC ticks summed per drive:
+; BENCH AB t80=<ticks> t81=<ticks> pieces=<n> errs=<n>. Under vhdboot with a fixed VHD as the whole of the
+; only disk, 80h is the image (vhdboot's path) and 81h the same sectors through the BIOS directly (the
+; stub only shifts DL), so one run compares both paths minute by minute on a loaded host.
+t_bench_ab:
+	mov eax, [PARAM_BLBA]
+	mov [v_ab_lba], eax
+	mov eax, [PARAM_BCNT]
+	mov [v_ab_left], eax
+	xor eax, eax
+	mov [v_ab_t], eax
+	mov [v_ab_t + 4], eax
+	mov [v_ab_t + 8], eax
+	mov [v_ab_t + 12], eax
+	mov [v_ab_k], eax
+	mov [v_errs], eax
+.piece:
+	mov eax, [v_ab_left]
+	test eax, eax
+	jz .end
+	cmp eax, AB_PIECE
+	jbe .n
+	mov eax, AB_PIECE
+.n:
+	mov [v_ab_n], eax
+	mov al, [v_ab_k]
+	and al, 1                     ; even pieces: 80h first; odd: 81h first
+	call ab_read
+	xor al, 1
+	call ab_read
+	mov eax, [v_ab_n]
+	add [v_ab_lba], eax
+	sub [v_ab_left], eax
+	inc dword [v_ab_k]
+	jmp .piece
+.end:
+	mov byte [v_drive], 0x80
+	P `BENCH AB t80=`
+	mov eax, [v_ab_t + 4]
+	call hex32
+	mov eax, [v_ab_t]
+	call hex32
+	P ` t81=`
+	mov eax, [v_ab_t + 12]
+	call hex32
+	mov eax, [v_ab_t + 8]
+	call hex32
+	P ` pieces=`
+	mov eax, [v_ab_k]
+	call hex32
+	P ` errs=`
+	mov eax, [v_errs]
+	call hex32
+	call crlf
+	ret
+
+; ab_read: the current piece from drive 80h + AL (AL = 0 or 1), its TSC ticks added to v_ab_t[AL]. Keeps AL.
+ab_read:
+	push ax
+	add al, 0x80
+	mov [v_drive], al
+	mov eax, [v_ab_lba]
+	mov [v_cur], eax
+	mov dword [v_cur + 4], 0
+	mov eax, [v_ab_n]
+	mov [v_left], eax
+	rdtsc
+	mov [v_t0], eax
+	mov [v_t0 + 4], edx
+.rd:
+	cmp dword [v_left], 0
+	je .done
+	mov ecx, 64
+	cmp ecx, [v_left]
+	jbe .c
+	mov ecx, [v_left]
+.c:
+	mov [v_n], cx
+	mov si, v_cur
+	call read42
+	jnc .ok
+	inc dword [v_errs]
+.ok:
+	movzx eax, word [v_n]
+	add [v_cur], eax
+	sub [v_left], eax
+	jmp .rd
+.done:
+	rdtsc
+	sub eax, [v_t0]
+	sbb edx, [v_t0 + 4]
+	pop bx
+	push bx
+	movzx bx, bl
+	shl bx, 3
+	add [v_ab_t + bx], eax
+	adc [v_ab_t + bx + 4], edx
+	pop ax
 	ret
 
 %include "tsccal.inc"
