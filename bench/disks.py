@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """disks.py: sequential INT 13h AH=42h read throughput per disk controller: vhdboot's backends vs SeaBIOS on the raw disk.
 
-    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--build DIR] [--compare OLD_DIR] [--match WORDS] [--ab] [--keep]
+    bench/disks.py [--mib N] [--repeat N] [--only IDE,AHCI,NVMe,RAM] [--kind fixed|dynamic] [--build DIR] [--compare OLD_DIR] [--match WORDS] [--ab] [--keep]
 
 For each controller QEMU emulates (IDE on PIIX3, AHCI on ICH9, NVMe), one run measures:
   SeaBIOS's own INT 13h reading the raw disk on that controller (the baseline), and
-  vhdboot serving the same data as a fixed VHD on the same controller, through each backend
+  vhdboot serving the same data as a fixed VHD (--kind dynamic: a dynamic one, 2 MiB blocks) on the same controller, through each backend
   that applies: IDE PIO (disk=pio), IDE bus-master DMA (default), AHCI native (default),
   AHCI via the BIOS (disk=bios), NVMe via the BIOS (default: SeaBIOS runs the controller, so the
   native driver leaves it alone), NVMe native (disk=native: the native driver takes it over).
@@ -198,6 +198,8 @@ def main():
                          "reads the range in 128 KiB pieces from 80h (vhdboot) and from 81h (the same disk through the "
                          "BIOS itself, the stub only shifting DL) by turns; prints 80h's speed relative to 81h's, "
                          "which a loaded host cannot skew between two boots")
+    ap.add_argument("--kind", choices=("fixed", "dynamic"), default="fixed",
+                    help="the VHD vhdboot serves: fixed (default) or dynamic (2 MiB blocks, every block allocated)")
     ap.add_argument("--no-alternate", dest="alternate", action="store_false",
                     help="run every round in table order (default: odd rounds reversed)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -224,7 +226,10 @@ def main():
             return main_ab(a, configs, work)
         raw = os.path.join(work, "data.raw")
         build_image(raw, a.mib)
-        fixed = fh.vhdtool_vhd(raw, os.path.join(work, "fixed.vhd"), "fixed")
+        if a.kind == "dynamic":
+            fixed = fh.vhdtool_vhd(raw, os.path.join(work, "dynamic.vhd"), "dynamic", "2M")
+        else:
+            fixed = fh.vhdtool_vhd(raw, os.path.join(work, "fixed.vhd"), "fixed")
         rounds, failed = [], False
         for rnd in range(a.repeat):
             # One round: every configuration once, in table order (a controller's SeaBIOS baseline right
@@ -254,8 +259,8 @@ def main():
                         r["s"] = r["tsc"] / (cal * 20)
                         r["mibs"] = a.mib / r["s"]
             print("TSC: %.0f ticks per 50 ms (median of %d calibrations, %.0f-%.0f)" % (cal, len(cals), cals[0], cals[-1]))
-        print("disks: %d MiB sequential, AH=42h x 64 sectors, fixed VHD, QEMU TCG (%s), -m 256, %d round(s)%s"
-              % (a.mib, fh.QEMU, a.repeat, "; ratios: median of the per-round ratios (min-max)" if a.repeat > 1 else ""))
+        print("disks: %d MiB sequential, AH=42h x 64 sectors, %s VHD, QEMU TCG (%s), -m 256, %d round(s)%s"
+              % (a.mib, a.kind, fh.QEMU, a.repeat, "; ratios: median of the per-round ratios (min-max)" if a.repeat > 1 else ""))
         print("%-34s %9s %9s %22s %22s %5s" % ("configuration", "guest s", "MiB/s", "vs SeaBIOS same ctl",
                                                "vs MEMDISK", "errs"))
         base_label = {c[1]: c[0] for c in configs if c[2] is None}
