@@ -238,22 +238,14 @@ static void map_html(FILE *f, const char *path, struct vhd *v, const struct map_
 {
 	char d[256];
 
-	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>vhdtool map: ");
-	out_xml(f, path);
-	fprintf(f, "</title></head>\n<body>\n<h1>");
-	out_xml(f, path);
-	fprintf(f, "</h1>\n");
+	map_html_begin(f, path);
 	map_svg(f, path, v, x, n);
-	fprintf(f, "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">\n<tr><th>file sectors</th><th>kind</th>"
-	        "<th>what</th></tr>\n");
+	map_html_table(f, "file sectors");
 	for (long i = 0; i < n; i++) {
 		map_describe(v, &x[i], d, sizeof(d));
-		fprintf(f, "<tr data-kind=\"%s\"><td>%llu-%llu</td><td>%s</td><td>", map_kind_name[x[i].kind],
-		        (unsigned long long)x[i].s, (unsigned long long)(x[i].e - 1), map_kind_name[x[i].kind]);
-		out_xml(f, d);
-		fprintf(f, "</td></tr>\n");
+		map_html_row(f, map_kind_name[x[i].kind], (unsigned long long)x[i].s, (unsigned long long)(x[i].e - 1), d);
 	}
-	fprintf(f, "</table>\n</body></html>\n");
+	map_html_end(f);
 }
 
 /* Write a picture file with fn; 0 or exit code. */

@@ -95,6 +95,14 @@ struct out {
 void out_json_string(const char *s);
 /* Write s to f with <, >, & and " escaped for XML/HTML text and attributes (map --svg/--html). */
 void out_xml(FILE *f, const char *s);
+/* map --html's page for path: the head, title and heading (then the caller's SVG, then map_html_table). */
+void map_html_begin(FILE *f, const char *path);
+/* The region table's header row; unit names the first column ("file sectors", "file bytes"). */
+void map_html_table(FILE *f, const char *unit);
+/* One region row: its kind's name, the range s-e (inclusive) and what it holds (escaped). */
+void map_html_row(FILE *f, const char *kind, unsigned long long s, unsigned long long e, const char *what);
+/* The table's and the page's end. */
+void map_html_end(FILE *f);
 /* Start an item: JSON comma/indent/key, or the text indent and "key:" label. */
 void out_key(struct out *o, const char *key);
 /* A string value. */

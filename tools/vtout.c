@@ -20,6 +20,37 @@ void out_xml(FILE *f, const char *s)
 		fputs(*s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : *s == '"' ? "&quot;" : (char[2]){ *s, 0 }, f);
 }
 
+/* map_html_begin; see vhdtool.h. */
+void map_html_begin(FILE *f, const char *path)
+{
+	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>vhdtool map: ");
+	out_xml(f, path);
+	fprintf(f, "</title></head>\n<body>\n<h1>");
+	out_xml(f, path);
+	fprintf(f, "</h1>\n");
+}
+
+/* map_html_table; see vhdtool.h. */
+void map_html_table(FILE *f, const char *unit)
+{
+	fprintf(f, "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">\n<tr><th>%s</th><th>kind</th>"
+	        "<th>what</th></tr>\n", unit);
+}
+
+/* map_html_row; see vhdtool.h. */
+void map_html_row(FILE *f, const char *kind, unsigned long long s, unsigned long long e, const char *what)
+{
+	fprintf(f, "<tr data-kind=\"%s\"><td>%llu-%llu</td><td>%s</td><td>", kind, s, e, kind);
+	out_xml(f, what);
+	fprintf(f, "</td></tr>\n");
+}
+
+/* map_html_end; see vhdtool.h. */
+void map_html_end(FILE *f)
+{
+	fprintf(f, "</table>\n</body></html>\n");
+}
+
 /* Write s as a JSON string literal (invalid UTF-8 bytes become U+FFFD). */
 void out_json_string(const char *s)
 {

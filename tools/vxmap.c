@@ -197,22 +197,14 @@ static void vxm_html(FILE *f, const char *path, struct vxc_member *m, const stru
 {
 	char d[256];
 
-	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>vhdtool map: ");
-	out_xml(f, path);
-	fprintf(f, "</title></head>\n<body>\n<h1>");
-	out_xml(f, path);
-	fprintf(f, "</h1>\n");
+	map_html_begin(f, path);
 	vxm_svg(f, path, m, x, n);
-	fprintf(f, "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">\n<tr><th>file bytes</th><th>kind</th>"
-	        "<th>what</th></tr>\n");
+	map_html_table(f, "file bytes");
 	for (uint64_t i = 0; i < n; i++) {
 		vxm_describe(&m->v, &x[i], d, sizeof(d));
-		fprintf(f, "<tr data-kind=\"%s\"><td>%llu-%llu</td><td>%s</td><td>", vxm_name[x[i].kind],
-		        (unsigned long long)x[i].s, (unsigned long long)(x[i].e - 1), vxm_name[x[i].kind]);
-		out_xml(f, d);
-		fprintf(f, "</td></tr>\n");
+		map_html_row(f, vxm_name[x[i].kind], (unsigned long long)x[i].s, (unsigned long long)(x[i].e - 1), d);
 	}
-	fprintf(f, "</table>\n</body></html>\n");
+	map_html_end(f);
 }
 
 /* Write one picture file; 0 or 1. */
