@@ -49,6 +49,14 @@ struct blk_dev {
 	 * the device below as it is (kernel/resident.c: the real-mode fast path).
 	 */
 	int (*linear)(const struct blk_dev *d, struct blk_dev **under, uint64_t *start);
+	/*
+	 * Optional (may be NULL): when sectors [*lo, *hi) around lba of d are
+	 * sectors *start + s of *under, unchanged, for as long as d stays open
+	 * (a dynamic image's fully written block), fill them and return 1; else
+	 * 0. May read (a bitmap). kernel/resident.c: the fast path's window.
+	 */
+	int (*window)(struct blk_dev *d, uint64_t lba, struct blk_dev **under, uint64_t *start, uint64_t *lo,
+		      uint64_t *hi);
 	void *priv;            /* backend state */
 	/* Counted by blk_read (statistics for the boot log; never reset): requests and sectors read. */
 	uint64_t read_reqs, read_sectors;

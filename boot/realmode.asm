@@ -68,8 +68,9 @@ RM_FT_BIT       equ 1               ; row: 1 << n for drive 80h+n (rm_fast_done)
 RM_FT_FLAGS     equ 2               ; row: RM_FT_WRITABLE
 RM_FT_WRITABLE  equ 1               ; AH=43h may be served too
 RM_FT_START     equ 4               ; row: the drive's sector 0 on the BIOS disk (64-bit)
-RM_FT_SECTORS   equ 12              ; row: the drive's size in sectors (32-bit)
-RM_FT_SIZE      equ 16
+RM_FT_SECTORS   equ 12              ; row: the end of the sectors it serves (32-bit; the drive's size, or a window's end)
+RM_FT_LO        equ 16              ; row: the first sector it serves (32-bit; 0, or a window's start)
+RM_FT_SIZE      equ 32
 BOOT_STACK_SIZE equ 16384
 
 %define R(x) ((x) - rm_stub_start)  ; offset of a label inside the stub
@@ -753,7 +754,9 @@ rm_ret_real:
 ; rm_fast13: AH=42h/43h on one of our drives, served in real mode when it
 ; can be: the drive's data is a plain copy of sectors on a BIOS disk
 ; (rm_fast_tab, filled by kernel/resident.c: a fixed VHD that is a whole
-; disk or a partition on a disk the BIOS backend serves), the packet is an
+; disk or a partition on a disk the BIOS backend serves, or the window
+; [RM_FT_LO, RM_FT_SECTORS) of a dynamic image's fully written block the
+; C path moved last, which resident_fast_moved keeps current), the packet is an
 ; ordinary one (size >= 10h, no flat address, 1-127 sectors, inside the
 ; drive) and it and the buffer lie in conventional memory below ours
 ; (rm_fast_lo; the buffer from 500h); a write (43h) also needs a writable
@@ -793,7 +796,7 @@ rm_fast13:
 	sub bl, 0x80
 	cmp bl, RM_FAST_MAX
 	jae .back
-	shl bx, 4
+	shl bx, 5                       ; RM_FT_SIZE
 	add bx, R(rm_fast_tab)          ; CS:BX = the drive's row
 	cmp byte [cs:bx + RM_FT_DRIVE], 0
 	je .back
@@ -836,6 +839,8 @@ rm_fast13:
 	jc .back
 	cmp ecx, [cs:bx + RM_FT_SECTORS]
 	ja .back
+	cmp edi, [cs:bx + RM_FT_LO]     ; a window (a dynamic image's block) starts there
+	jb .back
 	movzx ecx, word [si + 6]        ; buffer segment
 	shl ecx, 4
 	movzx edx, word [si + 4]

@@ -254,6 +254,23 @@ static int ivhd_linear(const struct blk_dev *d, struct blk_dev **under, uint64_t
 	return 1;
 }
 
+/* blk_dev.window: a dynamic or differencing VHD's fully written block is its file's sectors as they are (start + s). */
+static int ivhd_window(struct blk_dev *d, uint64_t lba, struct blk_dev **under, uint64_t *start, uint64_t *lo,
+		       uint64_t *hi)
+{
+	struct img_blk *vb = d->priv;
+	struct vhd *v = vb->im;
+	uint64_t first, fs;
+	uint32_t n;
+	if (vhd_plain_block(v, lba, &first, &n, &fs) != 1)
+		return 0;
+	*under = v->dev;
+	*start = fs - first;      /* modulo 2^64: start + s is the file sector of virtual sector s */
+	*lo = first;
+	*hi = first + n;
+	return 1;
+}
+
 /* img_format.as_blk: read-only if the VHD was opened read-only; errors logged with LBA, count and the library's error name. */
 static struct blk_dev *ivhd_as_blk(struct img_blk *vb, void *im, const struct img_place *place, const char *name)
 {
@@ -261,6 +278,7 @@ static struct blk_dev *ivhd_as_blk(struct img_blk *vb, void *im, const struct im
 	struct blk_dev *d = img_blk_init(vb, v, place, name, v->sectors, (v->flags & VHD_OPEN_RDONLY) != 0, ivhd_read,
 					 ivhd_write, ivhd_flush);
 	d->linear = ivhd_linear;
+	d->window = ivhd_window;
 	return d;
 }
 

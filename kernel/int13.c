@@ -69,6 +69,7 @@
 #define INT13_E_UNDEFINED 0xBB
 
 void (*int13_trace_hook)(const struct rm_regs *in, const struct rm_regs *out);
+void (*int13_moved_hook)(struct int13_drive *d, uint64_t lba, uint32_t count);
 
 static struct int13_drive int13_drives[INT13_MAX_DRIVES];
 static int int13_ndrives;

@@ -35,6 +35,9 @@ struct int13_drive {
 /* Optional (NULL = off): called after every int13_handle() with the registers before and after. */
 extern void (*int13_trace_hook)(const struct rm_regs *in, const struct rm_regs *out);
 
+/* Optional (NULL = off): called after every successful transfer (read or write) of [lba, lba+count) on drive d. */
+extern void (*int13_moved_hook)(struct int13_drive *d, uint64_t lba, uint32_t count);
+
 /* Reset the table; bios_disks = hard disks the BIOS had before we shifted them up. */
 void int13_init(uint8_t bios_disks);
 /* Add an emulated drive (numbered 0x80 + order added; returns that number, -1 if full); geometry from int13_geometry() on its LBA 0. */

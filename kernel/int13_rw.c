@@ -82,6 +82,8 @@ static uint8_t int13_transfer(struct int13_drive *d, enum int13_op op, uint64_t 
 		}
 	}
 	*moved = count;
+	if (int13_moved_hook)
+		int13_moved_hook(d, lba, count);
 	return INT13_OK;
 }
 

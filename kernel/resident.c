@@ -219,6 +219,77 @@ static struct disk *resident_disk_of(const struct blk_dev *blk)
 	return 0;
 }
 
+/* Drives whose row is a window (a dynamic image's block), moved by resident_fast_moved; 0: not one. */
+static uint8_t resident_win[RESIDENT_FAST_MAX];
+
+/*
+ * Why drive 80h+n on BIOS disk k cannot have a fast row (vec: the INT 13h
+ * vector the rows share so far, 0: none yet), or NULL.
+ */
+static const char *resident_fast_refusal(unsigned n, const struct int13_drive *d, const struct disk *k, uint32_t vec)
+{
+	if (int13_trace_hook)
+		return "trace logs every call";
+	if (!(k->flags & DISK_EDD))
+		return "the BIOS has no AH=42h for that disk";
+	if (!resident.stack_top)
+		return "no real-mode stack was reserved for BIOS calls";
+	if (n >= RESIDENT_FAST_MAX)
+		return "only the first 4 drives have a row";
+	if (d->sectors >> 32)
+		return "the drive has 2^32 sectors or more";
+	if (vec && k->bios_vec != vec)
+		return "another drive's BIOS disk is behind another INT 13h vector";
+	return 0;
+}
+
+/* Fill row n: BIOS drive of k, writable unless d is read-only, virtual [lo, hi) at start + s of the disk. */
+static void resident_fast_row(unsigned n, const struct int13_drive *d, const struct disk *k, uint64_t start,
+			      uint32_t lo, uint32_t hi)
+{
+	uint8_t *row = RM_LIVE(uint8_t, rm_fast_tab) + n * RM_FT_SIZE;
+	row[0] = 0;               /* off while it changes (nothing runs the stub meanwhile; kept simple) */
+	row[1] = (uint8_t)(1u << n);
+	row[2] = d->read_only ? 0 : RESIDENT_FT_WRITABLE;
+	memcpy(row + 4, &start, 8);
+	memcpy(row + 12, &hi, 4);
+	memcpy(row + 16, &lo, 4);
+	row[0] = k->channel;
+}
+
+/*
+ * int13_moved_hook: after the C path moved sectors of a window drive, the
+ * block it touched becomes the row's window when it is a plain copy of a
+ * BIOS disk's sectors (ivhd_window over a file that is one run of the
+ * disk); otherwise the row is switched off until the next such block.
+ */
+static void resident_fast_moved(struct int13_drive *d, uint64_t lba, uint32_t count)
+{
+	(void)count;
+	unsigned n = 0;
+	while (n < RESIDENT_FAST_MAX && int13_get_drive((uint8_t)(0x80 + n)) != d)
+		n++;
+	if (n >= RESIDENT_FAST_MAX || !resident_win[n])
+		return;
+	uint8_t *row = RM_LIVE(uint8_t, rm_fast_tab) + n * RM_FT_SIZE;
+	struct blk_dev *under;
+	uint64_t start, lo, hi, below = 0;
+	uint32_t vec;
+	memcpy(&vec, RM_LIVE(uint8_t, rm_fast_vec), 4);
+	if (!d->dev->window || !d->dev->window(d->dev, lba, &under, &start, &lo, &hi) || hi > d->sectors) {
+		row[0] = 0;
+		return;
+	}
+	struct disk *k = resident_disk_of(blk_linear_bottom(under, &below));
+	if (!k || !(k->flags & DISK_RMCALL) || resident_fast_refusal(n, d, k, vec)) {
+		row[0] = 0;
+		return;
+	}
+	if (!vec)
+		memcpy(RM_LIVE(uint8_t, rm_fast_vec), &k->bios_vec, 4);
+	resident_fast_row(n, d, k, below + start, (uint32_t)lo, (uint32_t)hi);
+}
+
 int resident_fast_setup(void)
 {
 	if (!rm_low)
@@ -234,32 +305,23 @@ int resident_fast_setup(void)
 		uint64_t start = 0;
 		struct blk_dev *bottom = blk_linear_bottom(d->dev, &start);
 		struct disk *k = resident_disk_of(bottom);
-		const char *why = 0;
+		if (!k && d->dev->window && n < RESIDENT_FAST_MAX && !int13_trace_hook && resident.stack_top &&
+		    !(d->sectors >> 32)) {
+			/* A dynamic image: its row follows the block the C path last moved (resident_fast_moved). */
+			resident_win[n] = 1;
+			int13_moved_hook = resident_fast_moved;
+			con_printf("resident: %02xh: AH=42h/43h inside a fully written block the handler served last go "
+				   "straight to the BIOS in real mode, when the image's file is one run of a BIOS disk\n", 0x80 + n);
+			continue;
+		}
 		if (!k || !(k->flags & DISK_RMCALL))
-			continue;         /* a native driver, a module, a dynamic image, a file: nothing to say */
-		if (int13_trace_hook)
-			why = "trace logs every call";
-		else if (!(k->flags & DISK_EDD))
-			why = "the BIOS has no AH=42h for that disk";
-		else if (!resident.stack_top)
-			why = "no real-mode stack was reserved for BIOS calls";
-		else if (n >= RESIDENT_FAST_MAX)
-			why = "only the first 4 drives have a row";
-		else if (d->sectors >> 32)
-			why = "the drive has 2^32 sectors or more";
-		else if (vec && k->bios_vec != vec)
-			why = "another drive's BIOS disk is behind another INT 13h vector";
+			continue;         /* a native driver, a module, a file in pieces: nothing to say */
+		const char *why = resident_fast_refusal(n, d, k, vec);
 		if (why) {
 			con_printf("resident: %02xh: AH=42h/43h through the handler (%s)\n", 0x80 + n, why);
 			continue;
 		}
-		uint8_t *row = tab + n * RM_FT_SIZE;
-		row[0] = k->channel;
-		row[1] = (uint8_t)(1u << n);
-		row[2] = d->read_only ? 0 : RESIDENT_FT_WRITABLE;
-		memcpy(row + 4, &start, 8);
-		uint32_t sectors = (uint32_t)d->sectors;
-		memcpy(row + 12, &sectors, 4);
+		resident_fast_row(n, d, k, start, 0, (uint32_t)d->sectors);
 		vec = k->bios_vec;
 		served++;
 		con_printf("resident: %02xh: AH=42h %swith buffers below %05x go straight to the BIOS in real mode (%s = BIOS %02xh, from its sector %llu)\n",

@@ -586,6 +586,32 @@ int vhd_read(struct vhd *v, uint64_t lba, uint32_t count, void *buf)
 	return vhd_for_blocks(v, lba, count, buf, vhd_read_block, NULL);
 }
 
+int vhd_plain_block(struct vhd *v, uint64_t lba, uint64_t *lo, uint32_t *n, uint64_t *file_sector)
+{
+	if (v->footer.type == VHD_TYPE_FIXED || lba >= v->sectors)
+		return 0;
+	uint32_t blk = (uint32_t)(lba >> v->spb_shift);
+	uint32_t entry = v->bat[blk];
+	if (entry == VHD_BAT_FREE)
+		return 0;
+	uint64_t first = (uint64_t)blk << v->spb_shift;
+	uint32_t len = v->sectors - first < v->spb ? (uint32_t)(v->sectors - first) : v->spb;
+	for (uint32_t s = 0; s < len;) {
+		int set;
+		uint32_t run;
+		int r = vhd_bitmap_run(v, blk, entry, s, len - s, &set, &run);
+		if (r)
+			return -r;
+		if (!set || !run)
+			return 0;
+		s += run;
+	}
+	*lo = first;
+	*n = len;
+	*file_sector = (uint64_t)entry + v->bitmap_sectors;
+	return 1;
+}
+
 /* ------------------------------------------------------------------ writes */
 
 /* True if n sectors at buf are all zero. */

@@ -163,6 +163,17 @@ int vhd_check_overlaps(const struct vhd *v, uint32_t *scratch);
 
 /* Read count sectors at lba (virtual disk) into buf. Needs the BAT (and parent, if differencing). */
 int vhd_read(struct vhd *v, uint64_t lba, uint32_t count, void *buf);
+
+/*
+ * Is the dynamic or differencing block holding virtual sector lba a plain
+ * copy of file sectors: allocated, every bitmap bit set (so reads of it
+ * are the file's data and in-place writes change nothing else)? 1 with
+ * *lo, *n = the block's virtual sectors [lo, lo+n) and *file_sector = the
+ * file sector of virtual sector lo; 0 if not (or a fixed image: its
+ * whole data is plain, see the caller's linear view); minus a VHD_E_* code if a
+ * bitmap cannot be read. Reads bitmap sectors through the cache.
+ */
+int vhd_plain_block(struct vhd *v, uint64_t lba, uint64_t *lo, uint32_t *n, uint64_t *file_sector);
 /* Write count sectors at lba; allocates blocks crash-safely; writes only this image, never a parent. VHD_E_NOSPACE (nothing written) if the device cannot hold every block the write needs. */
 int vhd_write(struct vhd *v, uint64_t lba, uint32_t count, const void *buf);
 /* Flush the backing device. */
