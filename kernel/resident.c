@@ -265,13 +265,17 @@ static void resident_fast_row(unsigned n, const struct int13_drive *d, const str
  */
 static void resident_fast_moved(struct int13_drive *d, uint64_t lba, uint32_t count)
 {
-	(void)count;
 	unsigned n = 0;
 	while (n < RESIDENT_FAST_MAX && int13_get_drive((uint8_t)(0x80 + n)) != d)
 		n++;
 	if (n >= RESIDENT_FAST_MAX || !resident_win[n])
 		return;
 	uint8_t *row = RM_LIVE(uint8_t, rm_fast_tab) + n * RM_FT_SIZE;
+	uint32_t cur_lo, cur_hi;
+	memcpy(&cur_hi, row + 12, 4);
+	memcpy(&cur_lo, row + 16, 4);
+	if (row[0] && lba >= cur_lo && lba + count <= cur_hi)
+		return;           /* the block is the window already (the stub passed it on: buffer, flags, a BIOS error) */
 	struct blk_dev *under;
 	uint64_t start, lo, hi, below = 0;
 	uint32_t vec;

@@ -208,6 +208,47 @@ static void test_range_and_readonly(void **state)
 	ramdev_free(m);
 }
 
+/* vhd_plain_block: only an allocated block with every bitmap bit set is a plain copy of the file's sectors. */
+static void test_plain_block(void **state)
+{
+	(void)state;
+	struct ramdev *m = make_image(VHD_TYPE_DYNAMIC, 4u << 20, 512 * 1024);   /* 1024-sector blocks */
+	struct img im;
+	assert_int_equal(img_open(&im, m, 0), VHD_OK);
+	uint64_t lo = 1, fs = 1;
+	uint32_t n = 1;
+	assert_int_equal(vhd_plain_block(&im.v, 10, &lo, &n, &fs), 0);         /* not allocated */
+	static uint8_t buf[1024 * 512];
+	fill_pattern(buf, 1024, 1024, 3);
+	assert_int_equal(vhd_write(&im.v, 1024, 1024, buf), VHD_OK);           /* block 1, every sector */
+	assert_int_equal(vhd_write(&im.v, 2048, 8, buf), VHD_OK);              /* block 2, 8 sectors only */
+	assert_int_equal(vhd_plain_block(&im.v, 1500, &lo, &n, &fs), 1);
+	assert_int_equal(lo, 1024);
+	assert_int_equal(n, 1024);
+	assert_int_equal(fs, (uint64_t)im.v.bat[1] + im.v.bitmap_sectors);
+	static uint8_t raw[1024 * 512];                                        /* the file's sectors are the data */
+	assert_int_equal(blk_read(&m->blk, fs, 1024, raw), 0);
+	assert_memory_equal(raw, buf, sizeof(raw));
+	assert_int_equal(vhd_plain_block(&im.v, 2048, &lo, &n, &fs), 1);       /* dynamic: the zero fill is data too */
+	assert_int_equal(vhd_plain_block(&im.v, 4u << 11, &lo, &n, &fs), 0);   /* past the end */
+	uint64_t bm = im.v.bat[1];
+	img_close(&im);
+	uint8_t sec[512];                                                      /* block 1's last sector not in use */
+	assert_int_equal(blk_read(&m->blk, bm, 1, sec), 0);
+	sec[1023 / 8] &= (uint8_t)~(0x80 >> (1023 % 8));
+	assert_int_equal(blk_write(&m->blk, bm, 1, sec), 0);
+	assert_int_equal(img_open(&im, m, 0), VHD_OK);
+	assert_int_equal(vhd_plain_block(&im.v, 1500, &lo, &n, &fs), 0);       /* bitmap partly set */
+	assert_int_equal(vhd_plain_block(&im.v, 2048, &lo, &n, &fs), 1);
+	img_close(&im);
+	ramdev_free(m);
+	struct ramdev *f = make_image(VHD_TYPE_FIXED, 1 << 20, 0);
+	assert_int_equal(img_open(&im, f, 0), VHD_OK);
+	assert_int_equal(vhd_plain_block(&im.v, 0, &lo, &n, &fs), 0);          /* fixed: the caller's linear view */
+	img_close(&im);
+	ramdev_free(f);
+}
+
 static void test_backup_footer_and_short_footer(void **state)
 {
 	(void)state;
@@ -732,6 +773,7 @@ int main(void)
 		cmocka_unit_test(test_nospace_refuses_whole_write),
 		cmocka_unit_test(test_check_finds_defects),
 		cmocka_unit_test(test_check_gap_severity),
+		cmocka_unit_test(test_plain_block),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
