@@ -171,9 +171,13 @@ include efi/efi.mk
 deps:
 	@sh tools/install-deps.sh
 
+# Test files go to build/pytest (emptied by pytest at each start, removed after a passing run), never
+# piling up in /tmp; tools/diskcheck.sh stops early with a clear message when the disk is nearly full.
+PYTEST_TMP ?= $(BUILD)/pytest
 test: deps
+	@sh tools/diskcheck.sh $(dir $(abspath $(PYTEST_TMP))) 12
 	$(MAKE) all unit fuzz-build
-	$(PYTEST) -q $(PYTEST_PAR) tests
+	$(PYTEST) -q $(PYTEST_PAR) --basetemp=$(PYTEST_TMP) tests && rm -rf $(PYTEST_TMP)
 
 # Benchmarks print ratios against a baseline measured in the same run; they never fail on time.
 bench: deps

@@ -65,6 +65,24 @@ def read_file(path):
         return fh.read()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (rep_setup, rep_call, rep_teardown) for _tmp_cleanup."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture(autouse=True)
+def _tmp_cleanup(request, tmp_path):
+    """Delete a test's tmp_path once it passed (images of many GiB add up over 800 tests and filled the
+    disk of a CI machine); a failed test's files stay for the post-mortem."""
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.passed:
+        shutil.rmtree(str(tmp_path), ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def vhdtool():
     """Path of build/vhdtool (or $VHDTOOL); `make` builds it."""
