@@ -176,12 +176,8 @@ chs_write:
 
 ; pr_res: " ah=.. cf=..\r\n"-less tail: prints ah= and cf= from AX/flags saved in BX (BH=ah, BL=cf).
 pr_res:
-	P ` ah=`
-	mov al, bh
-	call hex8
-	P ` cf=`
-	mov al, bl
-	call hex8
+	PH8 ` ah=`, bh
+	PH8 ` cf=`, bl
 	ret
 
 ;---------------------------------------------------------------------------
@@ -226,17 +222,11 @@ run_ops:
 .wdone:
 	setc bl
 	mov bh, ah
-	P `W i=`
-	mov ax, [v_i]
-	call hex16
+	PH16 `W i=`, [v_i]
 	call pr_lba_n
-	P ` fn=`
-	mov al, [v_fn]
-	call hex8
+	PH8 ` fn=`, [v_fn]
 	call pr_res
-	P ` dapcnt=`
-	mov ax, [DAP_COUNT]
-	call hex16
+	PH16 ` dapcnt=`, [DAP_COUNT]
 	call crlf
 	jmp .step
 .read:
@@ -254,9 +244,7 @@ run_ops:
 	call dap_io
 	setc bl
 	mov bh, ah
-	P `H i=`
-	mov ax, [v_i]
-	call hex16
+	PH16 `H i=`, [v_i]
 	call pr_lba_n
 	call pr_res
 	P ` fnv=`
@@ -271,12 +259,8 @@ run_ops:
 
 ; pr_lba_n: " lba=.. n=.." from v_lba, v_n.
 pr_lba_n:
-	P ` lba=`
-	mov eax, [v_lba]
-	call hex32
-	P ` n=`
-	mov ax, [v_n]
-	call hex16
+	PH32 ` lba=`, [v_lba]
+	PH16 ` n=`, [v_n]
 	ret
 
 ;---------------------------------------------------------------------------
@@ -315,21 +299,15 @@ powercut:
 	mov ax, 0x4300
 	call dap_io
 	jc .err
-	P `C k=`
-	mov eax, [v_k]
-	call hex32
+	PH32 `C k=`, [v_k]
 	call pr_lba_n
 	call crlf
 	jmp .next
 .err:
 	mov bh, ah
-	P `E k=`
-	mov eax, [v_k]
-	call hex32
+	PH32 `E k=`, [v_k]
 	call pr_lba_n
-	P ` ah=`
-	mov al, bh
-	call hex8
+	PH8 ` ah=`, bh
 	call crlf
 	mov al, EXIT_FATAL
 	jmp guest_exit
@@ -346,16 +324,10 @@ bench:
 	mov eax, [WP_BCNT]
 	mov [v_left], eax
 	mov dword [v_errs], 0
-	P `BENCH START lba=`
-	mov eax, [v_lba]
-	call hex32
-	P ` n=`
-	mov eax, [v_left]
-	call hex32
+	PH32 `BENCH START lba=`, [v_lba]
+	PH32 ` n=`, [v_left]
 	call crlf
-	rdtsc
-	mov [v_t0], eax
-	mov [v_t0 + 4], edx
+	call tsc_start
 .wr:
 	cmp dword [v_left], 64
 	jb .end
@@ -368,18 +340,7 @@ bench:
 	sub dword [v_left], 64
 	jmp .wr
 .end:
-	rdtsc
-	sub eax, [v_t0]
-	sbb edx, [v_t0 + 4]
-	P `BENCH END tsc=`
-	xchg eax, edx
-	call hex32
-	xchg eax, edx
-	call hex32
-	P ` errs=`
-	mov eax, [v_errs]
-	call hex32
-	call crlf
+	call bench_end
 	jmp finish
 
 %include "tsccal.inc"
