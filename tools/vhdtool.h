@@ -55,6 +55,10 @@ void cmd_fourcc(uint32_t v, char out[5]);
 void cmd_bytes_to_text(const uint8_t *b, size_t len, char *out, size_t n);
 /* Relative path from directory from (absolute, canonical) to file to (absolute, canonical). */
 void cmd_relpath(const char *from, const char *to, char *out, size_t n);
+/* parent's canonical path into abs (PATH_MAX bytes) and its path relative to child's directory into rel; 0, or 1 with the message printed. */
+int cmd_parent_paths(const char *child, const char *parent, char *abs, char *rel, size_t reln);
+/* Nonzero when paths a and b both exist and are the same file (device and inode). */
+int cmd_same_inode(const char *a, const char *b);
 /* Nonzero when path ends in ".vhd" (any case). */
 int cmd_ends_vhd(const char *path);
 
