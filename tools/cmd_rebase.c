@@ -129,14 +129,9 @@ int cmd_rebase(int argc, char **argv)
 			if ((rc = cmd_opt_fmt(optarg, &npfmt)))
 				return rc;
 			break;
-		case 'f':
-			if ((rc = cmd_opt_fmt(optarg, &fmt)))
+		default:
+			if (cmd_opt_shared(opt, argv, "rebase", &fmt, &do_sync, &flags, &rc))
 				return rc;
-			break;
-		case 'h': return cmd_help("rebase");
-		case OPT_SYNC: do_sync = 1; break;
-		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
-		default: return cmd_bad_option(opt, argv);
 		}
 	}
 	if (argc - optind != 1)
