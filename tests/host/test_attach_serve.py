@@ -92,6 +92,18 @@ def make_child(vhdtool, raw, parent, child, fmt):
     subprocess.run([vhdtool, "create", "-p", parent, child], check=True, capture_output=True)
 
 
+def make_image(vhdtool, raw, tmp_path, kind):
+    """The image under test holding raw: kind is a vhdtool convert -O format, or "diff" / "vhdx-diff" (an empty
+    child over a dynamic parent); returns (its path, the parent's path and sha256, or None, None)."""
+    ext = ".vhdx" if kind.startswith("vhdx") else ".vhd"
+    img = str(tmp_path / ("disk" + ext))
+    if kind.endswith("diff"):
+        parent = str(tmp_path / ("parent" + ext))
+        make_child(vhdtool, raw, parent, img, kind.replace("diff", "dynamic"))
+        return img, parent, sha256(parent)
+    return convert(vhdtool, raw, img, kind), None, None
+
+
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -154,14 +166,7 @@ def exercise(c, model, rng, rounds=120):
 def test_serve_matches_model(attach, vhdtool, tmp_path, kind):
     rng = random.Random(1234 + len(kind))
     raw, model = raw_disk(tmp_path, 48, rng)
-    vhd = str(tmp_path / "disk.vhd")
-    parent = None
-    if kind == "diff":
-        parent = str(tmp_path / "parent.vhd")
-        make_child(vhdtool, raw, parent, vhd, "dynamic")
-        parent_sha = sha256(parent)
-    else:
-        convert(vhdtool, raw, vhd, kind)
+    vhd, parent, parent_sha = make_image(vhdtool, raw, tmp_path, kind)
     c = Client(vhd)
     exercise(c, model, rng)
     rc, err = c.close()
@@ -203,17 +208,14 @@ def test_serve_no_grow(attach, vhdtool, tmp_path, kind):
     reads of everything still work and the image checks clean and holds exactly the accepted writes."""
     rng = random.Random(4321)
     raw, model = raw_disk(tmp_path, 16, rng)   # blocks 0, 3, 6 hold data (allocated), the others are zeros
-    vhd = str(tmp_path / "disk.vhd")
+    vhd = make_image(vhdtool, raw, tmp_path, kind)[0]
     if kind == "diff":
-        make_child(vhdtool, raw, str(tmp_path / "parent.vhd"), vhd, "dynamic")
         # the child allocates block 0 through one write while it may grow (a normal server), then no more
         c = Client(vhd)
         data = rng.randbytes(4096)
         assert c.req(WRITE, 0, 4096, data)[0] == 0
         model[0:4096] = data
         assert c.close()[0] == 0
-    else:
-        convert(vhdtool, raw, vhd, "dynamic")
     size_before = os.path.getsize(vhd)
     c = Client(vhd, extra=["--no-grow"])
     # into allocated block 0: a whole-block-run write (spliced for the dynamic image) and a small one
@@ -243,14 +245,7 @@ def test_serve_vhdx_matches_model(attach, vhdtool, tmp_path, kind):
     and a differencing child's parent is unchanged."""
     rng = random.Random(77 + len(kind))
     raw, model = raw_disk(tmp_path, 48, rng)
-    vhdx = str(tmp_path / "disk.vhdx")
-    parent = None
-    if kind == "vhdx-diff":
-        parent = str(tmp_path / "parent.vhdx")
-        make_child(vhdtool, raw, parent, vhdx, "vhdx-dynamic")
-        parent_sha = sha256(parent)
-    else:
-        convert(vhdtool, raw, vhdx, kind)
+    vhdx, parent, parent_sha = make_image(vhdtool, raw, tmp_path, kind)
     c = Client(vhdx)
     exercise(c, model, rng, rounds=80)
     rc, err = c.close()
