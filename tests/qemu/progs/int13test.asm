@@ -482,26 +482,6 @@ t_oor:
 	ret
 
 ;---------------------------------------------------------------------------
-; fnv_buf: EAX = FNV-1a (dwords) of CX sectors at BUF_SEG:0 (CX <= 64). Preserves other regs.
-fnv_buf:
-	push es
-	push di
-	push cx
-	push BUF_SEG
-	pop es
-	xor di, di
-	shl cx, 7
-	mov eax, FNV_BASIS
-.l:
-	xor eax, [es:di]
-	imul eax, eax, FNV_PRIME
-	add di, 4
-	loop .l
-	pop cx
-	pop di
-	pop es
-	ret
-
 ; fill_buf: fill CX sectors at BUF_SEG:0 with DEADBEEFh so a read that moves nothing shows. Preserves regs.
 fill_buf:
 	push es
@@ -998,6 +978,7 @@ ab_read:
 	ret
 
 %include "tsccal.inc"
+%include "fnv.inc"
 
 ; (assembly fails here, with a negative count, if the guest outgrows GUEST_SECTORS)
 	times GUEST_SECTORS * 512 - ($ - $$) db 0

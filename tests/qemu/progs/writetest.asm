@@ -122,23 +122,6 @@ fill:
 	pop es
 	ret
 
-; fnv: EAX = FNV-1a over [v_n] sectors at BUF_SEG:0. Clobbers CX, DI, ES.
-fnv:
-	push BUF_SEG
-	pop es
-	xor di, di
-	mov cx, [v_n]
-	shl cx, 7
-	mov eax, FNV_BASIS
-.l:
-	xor eax, [es:di]
-	imul eax, eax, FNV_PRIME
-	add di, 4
-	loop .l
-	push 0
-	pop es
-	ret
-
 ; dap_io: AH = 42h/43h (AL = verify flag) on [v_n] sectors at [v_lba] <-> BUF_SEG:0, drive [v_boot_drive]. CF/AH as returned.
 dap_io:
 	mov word [DAP], 0x10
@@ -248,7 +231,8 @@ run_ops:
 	call pr_lba_n
 	call pr_res
 	P ` fnv=`
-	call fnv
+	mov cx, [v_n]
+	call fnv_buf
 	call hex32
 	call crlf
 .step:
@@ -344,6 +328,7 @@ bench:
 	jmp finish
 
 %include "tsccal.inc"
+%include "fnv.inc"
 
 ; (assembly fails here, with a negative count, if the guest outgrows GUEST_SECTORS)
 	times GUEST_SECTORS * 512 - ($ - $$) db 0
