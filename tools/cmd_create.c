@@ -49,9 +49,11 @@ void cmd_relpath(const char *from, const char *to, char *out, size_t n)
 		common = i + 1;
 	if (!strcmp(from, "/"))
 		common = 1;
-	for (const char *p = from + common; *p; p++)
-		if (*p == '/' || p == from + common)
-			ups += (*p == '/' && p[1]) || p == from + common;
+	/* All of from shared (to goes on with '/'): common is one past from's NUL, and nothing of from is left. */
+	const char *rest = common <= strlen(from) ? from + common : "";
+	for (const char *p = rest; *p; p++)
+		if (*p == '/' || p == rest)
+			ups += (*p == '/' && p[1]) || p == rest;
 	out[0] = 0;
 	if (ups == 0)
 		w += (size_t)snprintf(out, n, "./");
