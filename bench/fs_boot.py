@@ -23,14 +23,13 @@ makes the exit status 1).
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "qemu"))
 import firmware_harness as fh  # noqa: E402
+import benchlib as bl  # noqa: E402
 
 SECTOR = 512
 PART_START = 2048
@@ -114,11 +113,8 @@ def main():
     ap.add_argument("--files", type=int, default=10000, help="small files before the image in NTFS /images")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
-    for f in (fh.ISO, fh.VHDTOOL, fh.GUEST_BIN):
-        if not os.path.exists(f):
-            sys.exit("fs_boot.py: %s is missing (run make first)" % f)
-    work = tempfile.mkdtemp(prefix="fsboot-", dir=os.path.join(ROOT, "build"))
-    try:
+    bl.require("fs_boot.py", fh.ISO, fh.VHDTOOL, fh.GUEST_BIN)
+    with bl.work_dir("fsboot-", a.keep) as work:
         vhd = os.path.join(work, "guest.vhd")
         guest_vhd(vhd)
         disks = {name: make_disk(work, name, mib, ptype, inner, vhd, a.files) for name, mib, ptype, inner in VOLUMES}
@@ -148,20 +144,15 @@ def main():
                 continue
             base = res[("fat32", w)]
             per_round = [x[0] / b[0] for x, b in zip(v, base) if b[0]] if len(v) == len(base) else []
-            ratio = "%.2f" % statistics.median(per_round) if per_round else "-"
-            secs = statistics.median(x[1] for x in v)
-            reqs = statistics.median(x[2] for x in v)
+            ratio = "%.2f" % bl.median(per_round) if per_round else "-"
+            secs = bl.median(x[1] for x in v)
+            reqs = bl.median(x[2] for x in v)
             size = os.path.getsize(disk) // SECTOR
-            print("%-6s %-5s %9d %8s  %10d %9d %11.5f%%   %s" % (n, w, statistics.median(x[0] for x in v), ratio,
+            print("%-6s %-5s %9d %8s  %10d %9d %11.5f%%   %s" % (n, w, bl.median(x[0] for x in v), ratio,
                                                                secs, reqs, 100.0 * secs / size,
                                                                " ".join(str(x[0]) for x in v)))
         print("ratio: this volume's time over the FAT32 baseline's, same way, median of the per-round ratios")
         return 0 if ok else 1
-    finally:
-        if a.keep:
-            print("work directory kept: %s" % work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -30,14 +30,13 @@ No pass/fail: numbers only (a read error is reported, and makes the exit status 
 import argparse
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "qemu"))
 import firmware_harness as fh  # noqa: E402
+import benchlib as bl  # noqa: E402
 
 SECTOR = fh.SECTOR
 START_LBA = 2048
@@ -74,19 +73,9 @@ def measure(name, drives, iso, mib, workdir, mem=256, extra=()):
             "total_s": run.elapsed}
 
 
-def median(xs):
-    """Median of a non-empty list."""
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
-
-
 def spread(rounds, i, j, key):
     """'median (min-max)' of configuration i's key over configuration j's, per round; '-' if none."""
-    rs = [rr[i][key] / rr[j][key] for rr in rounds if rr[i] and rr[j]]
-    if not rs:
-        return "-"
-    return "%.2f (%.2f-%.2f)" % (median(rs), min(rs), max(rs)) if len(rs) > 1 else "%.2f" % rs[0]
+    return bl.median_range([rr[i][key] / rr[j][key] for rr in rounds if rr[i] and rr[j]])
 
 
 def main():
@@ -106,12 +95,9 @@ def main():
     ap.add_argument("--no-127g", action="store_true", help="skip the 127 GiB time-to-jump run")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
-    for f in (fh.ISO, fh.VHDTOOL, fh.GUEST_BIN):
-        if not os.path.exists(f):
-            sys.exit("int13_read.py: %s is missing (run make first)" % f)
+    bl.require("int13_read.py", fh.ISO, fh.VHDTOOL, fh.GUEST_BIN)
 
-    work = tempfile.mkdtemp(prefix="int13bench-", dir=os.path.join(ROOT, "build"))
-    try:
+    with bl.work_dir("int13bench-", a.keep) as work:
         raw = os.path.join(work, "data.raw")
         build_image(raw, a.mib)
         fixed = fh.vhdtool_vhd(raw, os.path.join(work, "fixed.vhd"), "fixed")
@@ -171,8 +157,8 @@ def main():
                 continue
             jumps = [g["jump_ms"] for g in got if g["jump_ms"] is not None]
             print("%-28s %10.2f %10.1f %12.1f %10s %5d" % (
-                name, median([g["guest_s"] for g in got]), median([g["mibs"] for g in got]),
-                median([g["wall_mibs"] for g in got]), median(jumps) if jumps else "-", sum(g["errs"] for g in got)))
+                name, bl.median([g["guest_s"] for g in got]), bl.median([g["mibs"] for g in got]),
+                bl.median([g["wall_mibs"] for g in got]), bl.median(jumps) if jumps else "-", sum(g["errs"] for g in got)))
         note = "median (min-max) of %d per-round ratios" % a.repeat if a.repeat > 1 else "one round"
         at = {name[0]: i for i, (name, _, _) in enumerate(images)}
         for tag in "bcde":
@@ -212,11 +198,6 @@ def main():
             if run.rc != fh.EXIT_DONE:
                 print(run.describe(), file=sys.stderr)
         return 0 if all(res) and not any(r["errs"] for r in res) else 1
-    finally:
-        if a.keep:
-            print("work directory kept: %s" % work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,12 @@ exit status 1 only if a write failed.
 """
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "qemu"))
 import firmware_harness as fh  # noqa: E402
+import benchlib as bl  # noqa: E402
 import writeguest as wg  # noqa: E402
 
 START_LBA = 2048
@@ -45,11 +44,8 @@ def main():
     ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    for f in (fh.ISO, fh.VHDTOOL, wg.GUEST_BIN):
-        if not os.path.exists(f):
-            sys.exit("int13_write.py: %s is missing (run make first)" % f)
-    work = tempfile.mkdtemp(prefix="int13write-", dir=fh.BUILD)
-    try:
+    bl.require("int13_write.py", fh.ISO, fh.VHDTOOL, wg.GUEST_BIN)
+    with bl.work_dir("int13write-", a.keep) as work:
         size = (a.mib + 2) << 20
         prm = wg.Params(mode=wg.MODE_BENCH, bench=(START_LBA, a.mib * 2048))
         raw = os.path.join(work, "raw.img")
@@ -76,11 +72,6 @@ def main():
             print("dynamic image after the run: %d blocks allocated; vhdtool check: %s"
                   % (fh.vhd_info(img)["allocated"], out.strip().splitlines()[-1]))
         return 0 if all(res) and not any(r["errs"] for r in res) else 1
-    finally:
-        if a.keep:
-            print("work directory kept: %s" % work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,15 +18,14 @@ another number of entries makes the exit status 1).
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "qemu"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
 import firmware_harness as fh  # noqa: E402
+import benchlib as bl  # noqa: E402
 import make_vhdx_full_log as fl  # noqa: E402
 import re  # noqa: E402
 
@@ -52,11 +51,8 @@ def main():
     ap.add_argument("--log-size", default="1M")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    for f in (fh.ISO, fh.VHDTOOL):
-        if not os.path.exists(f):
-            sys.exit("vhdx_full_log.py: %s is missing (run make first)" % f)
-    work = tempfile.mkdtemp(prefix="vxlogbench-", dir=os.path.join(ROOT, "build"))
-    try:
+    bl.require("vhdx_full_log.py", fh.ISO, fh.VHDTOOL)
+    with bl.work_dir("vxlogbench-", a.keep) as work:
         clean = os.path.join(work, "clean.vhdx")
         subprocess.run([fh.VHDTOOL, "create", "-t", "vhdx-dynamic", "-s", a.size, "--log-size", a.log_size, "-f",
                         clean], check=True, capture_output=True)
@@ -84,13 +80,8 @@ def main():
                     res[name].append(ms)
         print("%-8s %10s   %s" % ("mode", "median ms", "runs (ms, kernel entry -> guest jump)"))
         for name, v in res.items():
-            print("%-8s %10s   %s" % (name, "%d" % statistics.median(v) if v else "-", " ".join(map(str, v))))
+            print("%-8s %10s   %s" % (name, "%d" % bl.median(v) if v else "-", " ".join(map(str, v))))
         return 0 if ok else 1
-    finally:
-        if a.keep:
-            print("work directory kept: %s" % work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

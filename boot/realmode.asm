@@ -77,6 +77,23 @@ BOOT_STACK_SIZE equ 16384
 %define F(f) (R(rm_frame) + RM_REGS_ %+ f)
 %define CF_(f) (R(rm_callframe) + RM_REGS_ %+ f)
 
+; PM16_TO_REAL ptr: the drop from 16-bit protected mode to real mode shared by rm_ret16 and rm16_call:
+; every data segment register gets SEL_DATA16 (64 KiB limits in the hidden caches, as real mode wants),
+; CR0.PE is cleared, and a far jump through the 16:16 pointer at [cs:R(ptr)] reloads CS in real mode.
+; Mode in: 16-bit PM, IF=0. Clobbers EAX.
+%macro PM16_TO_REAL 1
+	mov ax, SEL_DATA16
+	mov ds, ax
+	mov es, ax
+	mov fs, ax
+	mov gs, ax
+	mov ss, ax
+	mov eax, cr0
+	and al, 0xFE
+	mov cr0, eax
+	jmp far [cs:R(%1)]
+%endmacro
+
 extern kmain, rm_dispatch
 extern mb_load_phys, __bss_start, __bss_end
 
@@ -693,16 +710,7 @@ rm_service:
 ; GS, IDTR and A20 state. Interrupt flag: the caller's (from its FLAGS).
 ; ----------------------------------------------------------------------
 rm_ret16:
-	mov ax, SEL_DATA16              ; 64 KiB limits in the hidden caches
-	mov ds, ax
-	mov es, ax
-	mov fs, ax
-	mov gs, ax
-	mov ss, ax
-	mov eax, cr0
-	and al, 0xFE
-	mov cr0, eax
-	jmp far [cs:R(rm_ret_ptr)]
+	PM16_TO_REAL rm_ret_ptr
 rm_ret_real:
 	o32 lidt [cs:R(rm_save_idtr)]
 	mov al, [cs:R(rm_a20_saved)]
@@ -929,16 +937,7 @@ rm_int19_entry:
 ; to the MBR on 0:7C00) or HALT.
 ; ----------------------------------------------------------------------
 rm16_call:
-	mov ax, SEL_DATA16
-	mov ds, ax
-	mov es, ax
-	mov fs, ax
-	mov gs, ax
-	mov ss, ax
-	mov eax, cr0
-	and al, 0xFE
-	mov cr0, eax
-	jmp far [cs:R(rm_callrm_ptr)]
+	PM16_TO_REAL rm_callrm_ptr
 rm_call_real:
 	mov ss, [cs:R(rm_go_ss)]
 	movzx esp, word [cs:R(rm_go_sp)]

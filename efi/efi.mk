@@ -18,7 +18,7 @@ EFI_LDFLAGS := -nostdlib -shared -Bsymbolic -znocombreloc --no-undefined
 # The shared sources: the pure libraries, the format adapters, the selection of kernel/ and its printf/string/overlay.
 EFI_SHARED := $(BLOCK_SRCS) $(wildcard vhd/*.c) $(VHDX_SRCS) $(wildcard image/*.c) $(FS_SRCS) \
               kernel/scan.c kernel/imgopen.c kernel/select.c kernel/cmdline.c kernel/fmt.c kernel/string.c \
-              kernel/overlay.c kernel/handover.c handover/ho.c
+              kernel/overlay.c kernel/handover.c handover/ho.c kernel/menukey.c
 EFI_SRCS   := $(wildcard efi/*.c)
 EFI_OBJS   := $(EFI_SHARED:%.c=$(EBUILD)/%.o) $(EFI_SRCS:%.c=$(EBUILD)/%.o)
 # The sections of the PE image (gnu-efi's list).

@@ -743,12 +743,9 @@ int exfat_extents(struct exfat_vol *v, const struct exfat_file *f, struct ext_ma
 	int rc;
 	if (!v || !f || !map || (!runs && cap))
 		return EXT_E_BAD_ARG;
-	FS_MEMSET(map, 0, sizeof(*map));
-	map->dev = v->dev;
-	map->runs = runs;
-	map->cap = cap;
-	if (f->flags & EXFAT_F_DIR)
-		return EXT_E_IS_DIR;
+	rc = ext_map_begin(map, v->dev, runs, cap, f->flags & EXFAT_F_DIR);
+	if (rc)
+		return rc;
 	spc = 1u << v->clus_shift;
 	nclus = (f->size + (512ull << v->clus_shift) - 1) >> (9 + v->clus_shift);
 	sectors = (f->size + BLK_SECTOR - 1) >> 9;
@@ -798,22 +795,18 @@ int exfat_extents(struct exfat_vol *v, const struct exfat_file *f, struct ext_ma
 			}
 		}
 	}
-	if (map->needed > cap)
-		return EXT_E_OVERFLOW;
-	if (ext_overlap(map)) {
-		map->fat_err = EXFAT_E_CHAIN_LOOP;
-		return EXT_E_CHAIN;
-	}
-	for (k = 0; k < map->needed; k++) {
+	rc = ext_map_end(map, EXFAT_E_CHAIN_LOOP);
+	if (rc)
+		return rc;
+	for (k = 0; k < map->count; k++) {
 		/* Every cluster of the file must be marked in use, or another file may own it tomorrow. */
 		rc = exfat_check_alloc(v, (uint32_t)(2 + ((runs[k].lba - v->heap_start) >> v->clus_shift)),
 				       runs[k].sectors >> v->clus_shift);
 		if (rc) {
 			map->fat_err = rc;
-			map->needed = 0;
+			map->needed = map->count = 0;
 			return EXT_E_CHAIN;
 		}
 	}
-	map->count = map->needed;
 	return EXT_OK;
 }

@@ -23,6 +23,32 @@ const char *ext_errname(int err)
 	return errtab_name(ext_msgs, EXT_E_COUNT, err, "unknown");
 }
 
+int ext_map_begin(struct ext_map *map, struct blk_dev *dev, struct ext_run *runs, uint32_t cap, int is_dir)
+{
+	FS_MEMSET(map, 0, sizeof(*map));
+	map->dev = dev;
+	map->runs = runs;
+	map->cap = cap;
+	return is_dir ? EXT_E_IS_DIR : EXT_OK;
+}
+
+int ext_map_end(struct ext_map *map, int loop_err)
+{
+	if (map->needed > map->cap)
+		return EXT_E_OVERFLOW;
+	/*
+	 * A chain that loops back inside the walked length would make two parts
+	 * of the file share sectors (a write to one would change the other):
+	 * any such revisit shows up as two overlapping runs.
+	 */
+	if (ext_overlap(map)) {
+		map->fat_err = loop_err;
+		return EXT_E_CHAIN;
+	}
+	map->count = map->needed;
+	return EXT_OK;
+}
+
 int ext_build(struct fat_vol *v, const struct fat_file *f, struct ext_map *map, struct ext_run *runs, uint32_t cap)
 {
 	uint32_t spc, c, k, nclus, file_sector = 0;
@@ -30,12 +56,9 @@ int ext_build(struct fat_vol *v, const struct fat_file *f, struct ext_map *map, 
 	int rc;
 	if (!v || !f || !map || (!runs && cap))
 		return EXT_E_BAD_ARG;
-	FS_MEMSET(map, 0, sizeof(*map));
-	map->dev = v->dev;
-	map->runs = runs;
-	map->cap = cap;
-	if (f->attr & FAT_ATTR_DIR)
-		return EXT_E_IS_DIR;
+	rc = ext_map_begin(map, v->dev, runs, cap, f->attr & FAT_ATTR_DIR);
+	if (rc)
+		return rc;
 	spc = v->sec_per_clus;
 	clus_bytes = (uint64_t)spc << 9;
 	nclus = (uint32_t)((f->size + clus_bytes - 1) >> (9 + v->clus_shift));
@@ -70,19 +93,7 @@ int ext_build(struct fat_vol *v, const struct fat_file *f, struct ext_map *map, 
 			return EXT_E_CHAIN;
 		}
 	}
-	if (map->needed > cap)
-		return EXT_E_OVERFLOW;
-	/*
-	 * A chain that loops back inside the walked length would make two parts
-	 * of the file share sectors (a write to one would change the other):
-	 * any such revisit shows up as two overlapping runs.
-	 */
-	if (ext_overlap(map)) {
-		map->fat_err = FAT_E_CHAIN_LOOP;
-		return EXT_E_CHAIN;
-	}
-	map->count = map->needed;
-	return EXT_OK;
+	return ext_map_end(map, FAT_E_CHAIN_LOOP);
 }
 
 int32_t ext_find(const struct ext_map *map, uint64_t s)

@@ -54,6 +54,12 @@ struct ext_map {
 };
 
 /*
+ * Start a mapping: *map zeroed, then dev, runs and cap set (what every
+ * builder does first); EXT_E_IS_DIR if is_dir (nothing to map), else EXT_OK.
+ */
+int ext_map_begin(struct ext_map *map, struct blk_dev *dev, struct ext_run *runs, uint32_t cap, int is_dir);
+
+/*
  * Append secs volume sectors at lba as the file's next sectors, from
  * file_sector, to map->runs: merged into the last run when it ends at
  * *run_end, else a new run (counted in map->needed even past map->cap,
@@ -91,6 +97,13 @@ static inline int ext_overlap(struct ext_map *map)
 			}
 	return 0;
 }
+
+/*
+ * End a mapping whose map->needed runs were appended: EXT_E_OVERFLOW past
+ * map->cap; EXT_E_CHAIN with map->fat_err = loop_err (the file system's own
+ * code) if two runs overlap; else map->count = map->needed and EXT_OK.
+ */
+int ext_map_end(struct ext_map *map, int loop_err);
 
 /*
  * Walk f's cluster chain (only as far as its size needs, so it is bounded)

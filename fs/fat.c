@@ -516,7 +516,7 @@ int fat_open_path(struct fat_vol *v, const char *path, struct fat_file *out)
 }
 
 /* Nonzero when name ends with one of suffixes (NULL-terminated), ignoring ASCII case. */
-static int fat_has_suffix(const char *name, const char *const *suffixes)
+int fat_has_suffix(const char *name, const char *const *suffixes)
 {
 	size_t n = 0;
 	while (name[n])

@@ -151,5 +151,7 @@ int fat_list_dirs(struct fat_vol *v, const char *const *dirs, const char *const 
 
 /* Nonzero when a and b are equal ignoring ASCII case. */
 int fat_name_eq(const char *a, const char *b);
+/* Nonzero when name ends with one of suffixes (a NULL-terminated list), ignoring ASCII case. */
+int fat_has_suffix(const char *name, const char *const *suffixes);
 
 #endif

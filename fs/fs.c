@@ -122,22 +122,6 @@ int fs_extents(struct fs_vol *v, const struct fs_file *f, struct ext_map *map, s
 	return ext_build(&v->u.fat, &f->u.fat, map, runs, cap);
 }
 
-/* Nonzero when name ends with one of suffixes (NULL-terminated), ignoring ASCII case. */
-static int fs_has_suffix(const char *name, const char *const *suffixes)
-{
-	size_t n = 0;
-	while (name[n])
-		n++;
-	for (; *suffixes; suffixes++) {
-		size_t s = 0;
-		while ((*suffixes)[s])
-			s++;
-		if (s <= n && fat_name_eq(name + n - s, *suffixes))
-			return 1;
-	}
-	return 0;
-}
-
 /* fs_list_dirs for one folder. */
 static int fs_list_one(struct fs_vol *v, const char *dir, const char *const *suffixes, fs_list_fn fn, void *ctx)
 {
@@ -150,7 +134,7 @@ static int fs_list_one(struct fs_vol *v, const char *dir, const char *const *suf
 	if (rc)
 		return rc;
 	while ((rc = fs_dir_next(d, f)) == 0) {
-		if (fs_file_is_dir(f) || !fs_has_suffix(fs_file_name(f), suffixes))
+		if (fs_file_is_dir(f) || !fat_has_suffix(fs_file_name(f), suffixes))
 			continue;
 		rc = fn(ctx, dir, f);
 		if (rc)

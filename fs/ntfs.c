@@ -1014,12 +1014,9 @@ int ntfs_extents(struct ntfs_vol *v, const struct ntfs_file *f, struct ext_map *
 	int rc;
 	if (!v || !f || !map || (!runs && cap))
 		return EXT_E_BAD_ARG;
-	FS_MEMSET(map, 0, sizeof(*map));
-	map->dev = v->dev;
-	map->runs = runs;
-	map->cap = cap;
-	if (f->flags & NTFS_F_DIR)
-		return EXT_E_IS_DIR;
+	rc = ext_map_begin(map, v->dev, runs, cap, f->flags & NTFS_F_DIR);
+	if (rc)
+		return rc;
 	FS_MEMSET(&b, 0, sizeof(b));
 	b.map = map;
 	no = f->mft_ref & NTFS_REF_MASK;
@@ -1054,12 +1051,5 @@ int ntfs_extents(struct ntfs_vol *v, const struct ntfs_file *f, struct ext_map *
 				       rc == NTFS_E_FIXUP || rc == NTFS_E_ATTR || rc == NTFS_E_NOT_IN_USE ?
 			       EXT_E_CHAIN : EXT_E_FS;
 	}
-	if (map->needed > cap)
-		return EXT_E_OVERFLOW;
-	if (ext_overlap(map)) {
-		map->fat_err = NTFS_E_RUNLIST;
-		return EXT_E_CHAIN;
-	}
-	map->count = map->needed;
-	return EXT_OK;
+	return ext_map_end(map, NTFS_E_RUNLIST);
 }

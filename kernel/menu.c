@@ -1,6 +1,5 @@
 /* menu.c: the boot menu's input: keyboard controller and COM1 polled in protected mode (no BIOS call, works with -display none). */
 #include "menu.h"
-#include "console.h"
 #include "io.h"
 
 #define KBC_DATA 0x60
@@ -10,9 +9,6 @@
 #define COM1_DATA 0x3F8
 #define COM1_LSR 0x3FD
 #define COM1_LSR_READY 0x01
-
-/* Keys the menu understands. */
-enum menu_key { MENU_NONE = 0, MENU_UP = 0x100, MENU_DOWN, MENU_ENTER };
 
 /* Scan code set 1 (what the controller delivers with translation on): digits 1..9, 0. */
 static const uint8_t menu_digit_codes[10] = { 0x0B, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A };
@@ -74,58 +70,29 @@ static int menu_serial_key(void)
 	return MENU_NONE;
 }
 
-/* Show which line is highlighted. */
-static void menu_show(const char *const *names, int cur)
-{
-	con_printf("menu: > %d  %s\n", cur + 1, names[cur]);
-}
-
+/* The contract in menu.h: keys from the keyboard controller, then COM1; the timeout from the TSC. */
 int menu_choose(const char *const *names, int n, int def, int timeout_s, uint32_t tsc_per_ms, int *by_user)
 {
-	int cur = def, num = 0, counting = timeout_s > 0 && tsc_per_ms;
+	struct menu_sel s;
 	uint64_t deadline = rdtsc() + (uint64_t)timeout_s * 1000u * tsc_per_ms;
-	*by_user = 0;
+	menu_sel_init(&s, names, n, def, timeout_s, timeout_s > 0 && tsc_per_ms, by_user);
 	if (timeout_s == 0)
 		return def;
 	/* Drop keys typed before the menu existed. */
 	for (int i = 0; i < 64 && (inb(KBC_STATUS) & KBC_ST_FULL); i++)
 		(void)inb(KBC_DATA);
 	for (;;) {
-		int k = menu_kbd_key();
+		int k = menu_kbd_key(), chosen;
 		if (k == MENU_NONE)
 			k = menu_serial_key();
 		if (k == MENU_NONE) {
-			if (counting && rdtsc() >= deadline) {
-				con_printf("menu: timeout after %d s: booting %d\n", timeout_s, def + 1);
-				return def;
-			}
+			if (s.counting && rdtsc() >= deadline)
+				return menu_sel_timeout(&s);
 			cpu_relax();
 			continue;
 		}
-		if (counting) {
-			counting = 0;
-			con_printf("menu: countdown stopped; Enter boots the highlighted line\n");
-		}
-		*by_user = 1;
-		if (k == MENU_UP || k == MENU_DOWN) {
-			cur = (cur + (k == MENU_UP ? n - 1 : 1)) % n;
-			num = 0;
-			menu_show(names, cur);
-		} else if (k == MENU_ENTER) {
-			if (num >= 1 && num <= n)
-				cur = num - 1;
-			return cur;
-		} else {
-			num = num * 10 + (k - '0');
-			if (num < 1 || num > n) {
-				con_printf("menu: no line %d (1-%d)\n", num, n);
-				num = 0;
-				continue;
-			}
-			cur = num - 1;
-			menu_show(names, cur);
-			if (num * 10 > n)      /* no further digit can make a valid number */
-				return cur;
-		}
+		chosen = menu_sel_key(&s, k);
+		if (chosen >= 0)
+			return chosen;
 	}
 }

@@ -14,4 +14,29 @@
  */
 int menu_choose(const char *const *names, int n, int def, int timeout_s, uint32_t tsc_per_ms, int *by_user);
 
+/* Keys the menu understands besides the digits '0'..'9' (kernel/menukey.c). */
+enum menu_key { MENU_NONE = 0, MENU_UP = 0x100, MENU_DOWN, MENU_ENTER };
+
+/* One menu_choose call's state, shared by the BIOS (menu.c) and UEFI (efi/emenu.c) inputs. */
+struct menu_sel {
+	const char *const *names;
+	int n, def, timeout_s;
+	int cur;                   /* the highlighted line */
+	int num;                   /* the number typed so far (0: none) */
+	int counting;              /* the timeout still runs */
+	int *by_user;              /* set to 1 by the first key */
+};
+
+/* Start a choice over n lines with def highlighted; counting tells whether the timeout runs; *by_user = 0. */
+void menu_sel_init(struct menu_sel *s, const char *const *names, int n, int def, int timeout_s, int counting,
+		   int *by_user);
+/*
+ * Apply key k (MENU_UP, MENU_DOWN, MENU_ENTER, '0'..'9'; anything else only
+ * stops the countdown): -1 while the choice goes on (a move shows the
+ * highlighted line), else the chosen index 0..n-1.
+ */
+int menu_sel_key(struct menu_sel *s, int k);
+/* The timeout ran out: say so; returns def. */
+int menu_sel_timeout(const struct menu_sel *s);
+
 #endif

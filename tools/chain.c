@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include "chain.h"
 #include "../image/resolve.h"
+#include "hostres.h"     /* hostres_seen, hostres_admit */
 
 /* Format a 16-byte unique id as 8-4-4-4-12 lower-case hex (res_uuid_str). */
 void chain_uuid_str(const uint8_t u[16], char out[37])
@@ -116,8 +117,7 @@ fail:
 /* The resolver's context: the chain being built and the files seen by this lookup. */
 struct chain_res {
 	struct chain *c;
-	struct stat seen[RES_MAX_TRIES];
-	int nseen;
+	struct hostres_seen seen;
 };
 
 /* res_ops.open_path: a host file, deduplicated by inode within one lookup; pushed onto the chain. */
@@ -126,17 +126,10 @@ static int chain_res_open(void *ctx, const struct res_try *t, struct vhd **paren
 {
 	struct chain_res *r = ctx;
 	struct chain_member *p;
-	struct stat st;
+	int skip = hostres_admit(&r->seen, t);
 
-	if (t->idx == 0)
-		r->nseen = 0;
-	if (stat(t->path, &st) < 0)
-		return RES_NOT_FOUND;
-	for (int j = 0; j < r->nseen; j++)
-		if (r->seen[j].st_dev == st.st_dev && r->seen[j].st_ino == st.st_ino)
-			return RES_DUPLICATE;
-	if (r->nseen < RES_MAX_TRIES)
-		r->seen[r->nseen++] = st;
+	if (skip)
+		return skip;
 	*err = chain_open_member(r->c, t->path, VHD_OPEN_RDONLY, HOSTDEV_RDONLY, 1, 0, &p);
 	if (*err) {
 		if (wn)

@@ -55,16 +55,8 @@ int cmd_commit(int argc, char **argv)
 	const char *path;
 
 	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			if ((rc = cmd_opt_fmt(optarg, &fmt)))
-				return rc;
-			break;
-		case 'h': return cmd_help("commit");
-		case OPT_SYNC: do_sync = 1; break;
-		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
-		default: return cmd_bad_option(opt, argv);
-		}
+		if (cmd_opt_shared(opt, argv, "commit", &fmt, &do_sync, &flags, &rc))
+			return rc;
 	}
 	if (argc - optind != 1)
 		return cmd_bad_args("expected exactly one CHILD");

@@ -68,10 +68,10 @@ int cmd_compare(int argc, char **argv)
 				return rc;
 			break;
 		case 's': strict = 1; break;
-		case 'h': return cmd_help("compare");
 		case OPT_JSON: o.json = 1; break;
-		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
-		default: return cmd_bad_option(opt, argv);
+		default:
+			if (cmd_opt_shared(opt, argv, "compare", NULL, NULL, &flags, &rc))
+				return rc;
 		}
 	}
 	if (argc - optind != 2)

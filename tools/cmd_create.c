@@ -49,9 +49,11 @@ void cmd_relpath(const char *from, const char *to, char *out, size_t n)
 		common = i + 1;
 	if (!strcmp(from, "/"))
 		common = 1;
-	for (const char *p = from + common; *p; p++)
-		if (*p == '/' || p == from + common)
-			ups += (*p == '/' && p[1]) || p == from + common;
+	/* All of from shared (to goes on with '/'): common is one past from's NUL, and nothing of from is left. */
+	const char *rest = common <= strlen(from) ? from + common : "";
+	for (const char *p = rest; *p; p++)
+		if (*p == '/' || p == rest)
+			ups += (*p == '/' && p[1]) || p == rest;
 	out[0] = 0;
 	if (ups == 0)
 		w += (size_t)snprintf(out, n, "./");
@@ -59,6 +61,34 @@ void cmd_relpath(const char *from, const char *to, char *out, size_t n)
 		w += (size_t)snprintf(out + w, n - w, "../");
 	if (w < n)
 		snprintf(out + w, n - w, "%s", to + common);
+}
+
+/* The parent's canonical path and its path relative to child's directory; 0 or 1 with the message printed. */
+int cmd_parent_paths(const char *child, const char *parent, char *abs, char *rel, size_t reln)
+{
+	char dir[PATH_MAX], absdir[PATH_MAX];
+	const char *slash = strrchr(child, '/');
+
+	if (!realpath(parent, abs))
+		return cmd_fail(1, "%s: %s", parent, strerror(errno));
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == child)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - child), child);
+	if (!realpath(dir, absdir))
+		return cmd_fail(1, "%s: %s", dir, strerror(errno));
+	cmd_relpath(absdir, abs, rel, reln);
+	return 0;
+}
+
+/* Nonzero when a and b both exist and are one file. */
+int cmd_same_inode(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* vhdtool create: a new fixed, dynamic or differencing image. */
@@ -75,9 +105,8 @@ int cmd_create(int argc, char **argv)
 	struct vhd_create_opts o;
 	struct chain pc;
 	struct hostdev hd;
-	char w2ku[PATH_MAX], dir[PATH_MAX], absdir[PATH_MAX], w2ru[PATH_MAX * 2];
+	char w2ku[PATH_MAX], w2ru[PATH_MAX * 2];
 	const char *pname;
-	struct stat st_out, st_p;
 
 	memset(&o, 0, sizeof(o));
 	memset(&pc, 0, sizeof(pc));
@@ -175,34 +204,18 @@ int cmd_create(int argc, char **argv)
 	}
 
 	if (parent) {
-		const char *slash;
 		if ((rc = img_open_vhd(&pc, parent, pfmt, CHAIN_RDONLY)))
 			return rc;
 		o.parent = chain_leaf(&pc);
-		if (!realpath(parent, w2ku)) {
-			rc = cmd_fail(1, "%s: %s", parent, strerror(errno));
+		if ((rc = cmd_parent_paths(out, parent, w2ku, w2ru, sizeof(w2ru))))
 			goto out_chain;
-		}
-		slash = strrchr(out, '/');
-		if (!slash)
-			snprintf(dir, sizeof(dir), ".");
-		else if (slash == out)
-			snprintf(dir, sizeof(dir), "/");
-		else
-			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - out), out);
-		if (!realpath(dir, absdir)) {
-			rc = cmd_fail(1, "%s: %s", dir, strerror(errno));
-			goto out_chain;
-		}
-		cmd_relpath(absdir, w2ku, w2ru, sizeof(w2ru));
 		/* The name, like the locators, is the real file's (not a symlink's) name. */
 		pname = strrchr(w2ku, '/');
 		pname = pname ? pname + 1 : w2ku;
 		o.parent_name = pname;
 		o.w2ru = w2ru;
 		o.w2ku = w2ku;
-		if (stat(out, &st_out) == 0 && stat(parent, &st_p) == 0 &&
-		    st_out.st_dev == st_p.st_dev && st_out.st_ino == st_p.st_ino) {
+		if (cmd_same_inode(out, parent)) {
 			rc = cmd_fail(EXIT_USAGE, "%s: the child cannot be its own parent", out);
 			goto out_chain;
 		}

@@ -232,14 +232,10 @@ int cmd_info(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
 		switch (opt) {
-		case 'f':
-			if ((fmt = img_fmt_parse(optarg)) < 0)
-				return cmd_bad_args("-f must be raw, vhd or vhdx");
-			break;
-		case 'h': return cmd_help("info");
 		case OPT_JSON: o.json = 1; break;
-		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
-		default: return cmd_bad_option(opt, argv);
+		default:
+			if (cmd_opt_shared(opt, argv, "info", &fmt, NULL, &flags, &rc))
+				return rc;
 		}
 	}
 	if (argc - optind != 1)

@@ -279,15 +279,11 @@ int cmd_map(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
 		switch (opt) {
-		case 'f':
-			if ((rc = cmd_opt_fmt(optarg, &fmt)))
-				return rc;
-			break;
-		case 'h': return cmd_help("map");
 		case OPT_SVG: svg = optarg; break;
 		case OPT_HTML: html = optarg; break;
-		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
-		default: return cmd_bad_option(opt, argv);
+		default:
+			if (cmd_opt_shared(opt, argv, "map", &fmt, NULL, &flags, &rc))
+				return rc;
 		}
 	}
 	if (argc - optind != 1)

@@ -76,10 +76,6 @@ int cmd_measure(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, ":f:O:b:h", lopts, NULL)) != -1) {
 		switch (opt) {
-		case 'f':
-			if ((rc = cmd_opt_fmt(optarg, &fmt)))
-				return rc;
-			break;
 		case 'O':
 			if (!strcmp(optarg, "raw"))
 				kind = 0;
@@ -94,11 +90,11 @@ int cmd_measure(int argc, char **argv)
 			if (cmd_parse_size(optarg, &bs) || bs < VHD_SECTOR || !cmd_is_pow2(bs) || bs > VHD_MAX_BLOCK_SIZE)
 				return cmd_bad_args("-b must be a power of two from 512 to 1G");
 			break;
-		case 'h': return cmd_help("measure");
 		case OPT_JSON: json = 1; break;
 		case OPT_SIZE: size_s = optarg; break;
-		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
-		default: return cmd_bad_option(opt, argv);
+		default:
+			if (cmd_opt_shared(opt, argv, "measure", &fmt, NULL, &flags, &rc))
+				return rc;
 		}
 	}
 	if (size_s ? argc - optind != 0 : argc - optind != 1)

@@ -116,7 +116,7 @@ int cmd_rebase(int argc, char **argv)
 	struct vhd *child, *npv;
 	uint8_t hdr[1024];
 	uint64_t copied = 0;
-	char abs_np[PATH_MAX], dir[PATH_MAX], absdir[PATH_MAX], rel[PATH_MAX * 2];
+	char abs_np[PATH_MAX], rel[PATH_MAX * 2];
 
 	memset(&old, 0, sizeof(old));
 	memset(&np, 0, sizeof(np));
@@ -129,14 +129,9 @@ int cmd_rebase(int argc, char **argv)
 			if ((rc = cmd_opt_fmt(optarg, &npfmt)))
 				return rc;
 			break;
-		case 'f':
-			if ((rc = cmd_opt_fmt(optarg, &fmt)))
+		default:
+			if (cmd_opt_shared(opt, argv, "rebase", &fmt, &do_sync, &flags, &rc))
 				return rc;
-			break;
-		case 'h': return cmd_help("rebase");
-		case OPT_SYNC: do_sync = 1; break;
-		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
-		default: return cmd_bad_option(opt, argv);
 		}
 	}
 	if (argc - optind != 1)
@@ -173,22 +168,8 @@ int cmd_rebase(int argc, char **argv)
 			rc = cmd_fail(1, "%s is %s or one of its descendants' parents: the chain would loop (chain-loop)", np_path, path);
 			goto out;
 		}
-	if (!realpath(np_path, abs_np)) {
-		rc = cmd_fail(1, "%s: %s", np_path, strerror(errno));
+	if ((rc = cmd_parent_paths(path, np_path, abs_np, rel, sizeof(rel))))
 		goto out;
-	}
-	slash = strrchr(path, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	if (!realpath(dir, absdir)) {
-		rc = cmd_fail(1, "%s: %s", dir, strerror(errno));
-		goto out;
-	}
-	cmd_relpath(absdir, abs_np, rel, sizeof(rel));
 	/* The child, writable, on its own. */
 	if ((rc = chain_open(&w, path, CHAIN_LEAF_ONLY | (do_sync ? 0 : CHAIN_NOSYNC)))) {
 		rc = cmd_fail(1, "%s cannot be opened for writing: %s", path, w.err);

@@ -189,14 +189,10 @@ int cmd_repair(int argc, char **argv)
 	fmt = IMG_FMT_AUTO;
 	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
 		switch (opt) {
-		case 'f':
-			if ((rc = cmd_opt_fmt(optarg, &fmt)))
-				return rc;
-			break;
-		case 'h': return cmd_help("repair");
 		case OPT_DRY_RUN: dry = 1; break;
-		case OPT_SYNC: do_sync = 1; break;
-		default: return cmd_bad_option(opt, argv);
+		default:
+			if (cmd_opt_shared(opt, argv, "repair", &fmt, &do_sync, NULL, &rc))
+				return rc;
 		}
 	}
 	if (argc - optind != 1)

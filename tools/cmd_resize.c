@@ -186,14 +186,10 @@ int cmd_resize(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
 		switch (opt) {
-		case 'f':
-			if ((rc = cmd_opt_fmt(optarg, &fmt)))
-				return rc;
-			break;
-		case 'h': return cmd_help("resize");
 		case OPT_SHRINK: shrink = 1; break;
-		case OPT_SYNC: do_sync = 1; break;
-		default: return cmd_bad_option(opt, argv);
+		default:
+			if (cmd_opt_shared(opt, argv, "resize", &fmt, &do_sync, NULL, &rc))
+				return rc;
 		}
 	}
 	if (argc - optind != 2)

@@ -35,15 +35,8 @@ int cmd_read(int argc, char **argv)
 	int opt, rc = 0, fmt = IMG_FMT_AUTO;
 
 	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			if ((fmt = img_fmt_parse(optarg)) < 0)
-				return cmd_bad_args("-f must be raw, vhd or vhdx");
-			break;
-		case 'h': return cmd_help("read");
-		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
-		default: return cmd_bad_option(opt, argv);
-		}
+		if (cmd_opt_shared(opt, argv, "read", &fmt, NULL, &flags, &rc))
+			return rc;
 	}
 	if (argc - optind != 3)
 		return cmd_bad_args("expected IMAGE LBA COUNT");
@@ -156,15 +149,8 @@ int cmd_write(int argc, char **argv)
 	int opt, rc = 0, stream, fmt = IMG_FMT_AUTO;
 
 	while ((opt = getopt_long(argc, argv, ":f:h", lopts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			if ((fmt = img_fmt_parse(optarg)) < 0)
-				return cmd_bad_args("-f must be raw, vhd or vhdx");
-			break;
-		case 'h': return cmd_help("write");
-		case OPT_IGNORE_TS: flags |= CHAIN_IGNORE_TIMESTAMP; break;
-		default: return cmd_bad_option(opt, argv);
-		}
+		if (cmd_opt_shared(opt, argv, "write", &fmt, NULL, &flags, &rc))
+			return rc;
 	}
 	if (argc - optind != 2)
 		return cmd_bad_args("expected IMAGE LBA (data on stdin)");

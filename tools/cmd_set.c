@@ -101,15 +101,8 @@ int cmd_set(int argc, char **argv)
 	const char *path;
 
 	while ((opt = getopt_long(argc, argv, "+:f:h", lopts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			if ((rc = cmd_opt_fmt(optarg, &fmt)))
-				return rc;
-			break;
-		case 'h': return cmd_help("set");
-		case OPT_SYNC: do_sync = 1; break;
-		default: return cmd_bad_option(opt, argv);
-		}
+		if (cmd_opt_shared(opt, argv, "set", &fmt, &do_sync, NULL, &rc))
+			return rc;
 	}
 	if (argc - optind < 2)
 		return cmd_bad_args("expected IMAGE and at least one FIELD=VALUE");

@@ -468,7 +468,7 @@ int vx_create(int type, uint64_t size, uint32_t block, uint32_t log, const char 
 	struct vhdx_create_opts o;
 	struct vxchain pc;
 	struct hostdev hd;
-	char absp[PATH_MAX], dir[PATH_MAX], absdir[PATH_MAX], rel[PATH_MAX * 2];
+	char absp[PATH_MAX], rel[PATH_MAX * 2];
 	int rc;
 
 	memset(&o, 0, sizeof(o));
@@ -480,31 +480,15 @@ int vx_create(int type, uint64_t size, uint32_t block, uint32_t log, const char 
 	if (vxc_random_guid(&o.file_write) || vxc_random_guid(&o.data_write) || vxc_random_guid(&o.page83))
 		return cmd_fail(1, "getrandom: %s", strerror(errno));
 	if (parent) {
-		struct stat so, sp;
-		const char *slash;
 		/* The parent is opened with its own chain: a child of a broken chain is refused now, not at first read. */
 		if ((rc = img_open_vhdx(&pc, parent, VXC_RDONLY)))
 			return rc;
 		o.parent = vxc_leaf(&pc);
-		if (!realpath(parent, absp)) {
-			rc = cmd_fail(1, "%s: %s", parent, strerror(errno));
+		if ((rc = cmd_parent_paths(out, parent, absp, rel, sizeof(rel))))
 			goto done;
-		}
-		slash = strrchr(out, '/');
-		if (!slash)
-			snprintf(dir, sizeof(dir), ".");
-		else if (slash == out)
-			snprintf(dir, sizeof(dir), "/");
-		else
-			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - out), out);
-		if (!realpath(dir, absdir)) {
-			rc = cmd_fail(1, "%s: %s", dir, strerror(errno));
-			goto done;
-		}
-		cmd_relpath(absdir, absp, rel, sizeof(rel));
 		o.relative_path = rel;
 		o.absolute_win32_path = absp;
-		if (stat(out, &so) == 0 && stat(parent, &sp) == 0 && so.st_dev == sp.st_dev && so.st_ino == sp.st_ino) {
+		if (cmd_same_inode(out, parent)) {
 			rc = cmd_fail(EXIT_USAGE, "%s: the child cannot be its own parent", out);
 			goto done;
 		}

@@ -145,26 +145,6 @@ static int vxe_guid(const char *s, struct vhdx_guid *g)
 	return vhdx_guid_parse(s, strlen(s), g);
 }
 
-/* The parent's canonical path and its path relative to child's directory; 0 or 1 with the message printed. */
-static int vxe_paths(const char *child, const char *parent, char *abs, char *rel, size_t reln)
-{
-	char dir[PATH_MAX], absdir[PATH_MAX];
-	const char *slash = strrchr(child, '/');
-
-	if (!realpath(parent, abs))
-		return cmd_fail(1, "%s: %s", parent, strerror(errno));
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == child)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - child), child);
-	if (!realpath(dir, absdir))
-		return cmd_fail(1, "%s: %s", dir, strerror(errno));
-	cmd_relpath(absdir, abs, rel, reln);
-	return 0;
-}
-
 /* ------------------------------------------------------------------ set */
 
 /* set on a VHDX: page83 and the parent locator's entries, one log entry, FileWriteGuid changed. */
@@ -578,7 +558,7 @@ int vx_rebase(const char *path, const char *np_path, int unsafe, int do_sync)
 				goto out;
 			}
 		}
-	if ((rc = vxe_paths(path, np_path, abs_np, rel, sizeof(rel))))
+	if ((rc = cmd_parent_paths(path, np_path, abs_np, rel, sizeof(rel))))
 		goto out;
 	if ((rc = img_open_vhdx(&w, path, VXC_LEAF_ONLY | (do_sync ? 0 : VXC_NOSYNC))))
 		goto out;

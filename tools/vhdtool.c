@@ -244,6 +244,31 @@ int cmd_opt_fmt(const char *arg, int *fmt)
 	return 0;
 }
 
+/* One of the shared options into the verb's variables, or the code the verb returns (see vhdtool.h). */
+int cmd_opt_shared(int opt, char **argv, const char *verb, int *fmt, int *do_sync, unsigned *chain_flags, int *exit)
+{
+	if (opt == 'f' && fmt) {
+		int rc = cmd_opt_fmt(optarg, fmt);
+		if (rc)
+			*exit = rc;
+		return rc != 0;
+	}
+	if (opt == 'h') {
+		*exit = cmd_help(verb);
+		return 1;
+	}
+	if (opt == OPT_SYNC && do_sync) {
+		*do_sync = 1;
+		return 0;
+	}
+	if (opt == OPT_IGNORE_TS && chain_flags) {
+		*chain_flags |= CHAIN_IGNORE_TIMESTAMP;
+		return 0;
+	}
+	*exit = cmd_bad_option(opt, argv);
+	return 1;
+}
+
 /* fsync at the end of a verb that wrote without per-step flushes. */
 int cmd_sync(struct hostdev *hd, const char *path)
 {

@@ -55,6 +55,10 @@ void cmd_fourcc(uint32_t v, char out[5]);
 void cmd_bytes_to_text(const uint8_t *b, size_t len, char *out, size_t n);
 /* Relative path from directory from (absolute, canonical) to file to (absolute, canonical). */
 void cmd_relpath(const char *from, const char *to, char *out, size_t n);
+/* parent's canonical path into abs (PATH_MAX bytes) and its path relative to child's directory into rel; 0, or 1 with the message printed. */
+int cmd_parent_paths(const char *child, const char *parent, char *abs, char *rel, size_t reln);
+/* Nonzero when paths a and b both exist and are the same file (device and inode). */
+int cmd_same_inode(const char *a, const char *b);
 /* Nonzero when path ends in ".vhd" (any case). */
 int cmd_ends_vhd(const char *path);
 
@@ -66,6 +70,14 @@ int cmd_bad_option(int opt, char **argv);
 int cmd_bad_args(const char *what);
 /* Parse a -f argument into *fmt; 0, or EXIT_USAGE with the message printed. */
 int cmd_opt_fmt(const char *arg, int *fmt);
+/*
+ * The getopt results the verbs share: -f into *fmt, -h/--help (verb's help),
+ * --sync (*do_sync = 1), --ignore-timestamp (CHAIN_IGNORE_TIMESTAMP into
+ * *chain_flags); a NULL pointer: the verb has no such option. 0 when opt was
+ * taken (*exit untouched); 1 with *exit set when the verb must return it (0 after the help,
+ * EXIT_USAGE after a bad -f, a missing argument or an unknown option).
+ */
+int cmd_opt_shared(int opt, char **argv, const char *verb, int *fmt, int *do_sync, unsigned *chain_flags, int *exit);
 /* fsync a file a verb opened with HOSTDEV_NOSYNC/CHAIN_NOSYNC; 0, or 1 with the message printed. */
 int cmd_sync(struct hostdev *hd, const char *path);
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include "vxchain.h"
 #include "../image/resolve.h"   /* res_vhdx_open_chain */
+#include "hostres.h"            /* hostres_seen, hostres_admit */
 
 /* 16 random bytes from getrandom(); 0 or -1 with errno. */
 int vxc_random_guid(struct vhdx_guid *g)
@@ -157,8 +158,7 @@ static int vxc_open_member(struct vxchain *c, const char *path, unsigned flags, 
 /* The resolver's context: the chain being built and the files seen by this lookup. */
 struct vxc_res {
 	struct vxchain *c;
-	struct stat seen[RES_MAX_TRIES];
-	int nseen;
+	struct hostres_seen seen;
 };
 
 /* res_vhdx_ops.open_path: a host file deduplicated by inode; a VHDX parent is pushed onto the chain. */
@@ -167,18 +167,11 @@ static int vxc_res_open(void *ctx, const struct res_try *t, struct vhdx **parent
 {
 	struct vxc_res *r = ctx;
 	struct vxc_member *p;
-	struct stat st;
 	uint8_t sec[512];
+	int skip = hostres_admit(&r->seen, t);
 
-	if (t->idx == 0)
-		r->nseen = 0;
-	if (stat(t->path, &st) < 0)
-		return RES_NOT_FOUND;
-	for (int j = 0; j < r->nseen; j++)
-		if (r->seen[j].st_dev == st.st_dev && r->seen[j].st_ino == st.st_ino)
-			return RES_DUPLICATE;
-	if (r->nseen < RES_MAX_TRIES)
-		r->seen[r->nseen++] = st;
+	if (skip)
+		return skip;
 	{
 		struct hostdev h;
 		int is_vhdx = 0;

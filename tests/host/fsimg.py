@@ -126,6 +126,29 @@ def write_across_runs(binary, path, name, data, lba):
     return data[:lba * SECTOR] + b"\x5a" * 3 * SECTOR + data[(lba + 3) * SECTOR:]
 
 
+def check_fragmented_file(probe, path, mounted, mnt, clean, data, min_runs, cross_run, drop_last=False):
+    """The fragmented-file round trip on a fresh volume at path (mounted(path, mnt): the host's FUSE mount;
+    clean(path): its fsck): fill it, free every other file, write /frag.vhd = data; then more than min_runs
+    runs covering the file exactly, its bytes read back by fsprobe, a write across the start of run cross_run
+    (and one refused past the end) with the volume clean after it, and the host reading the new bytes."""
+    with mounted(path, mnt) as m:
+        fill_and_free_every_other(m, drop_last=drop_last)
+        with open(os.path.join(m, "frag.vhd"), "wb") as fh:
+            fh.write(data)
+    clean(path)
+    out = fsprobe(probe[0], "fs-extents", path, 0, "/frag.vhd")
+    runs = runs_of(out)
+    assert len(runs) > min_runs, out[:400]
+    assert sum(r[1] for r in runs) == len(data) // SECTOR
+    assert fsprobe(probe[1], "fs-cat", path, 0, "/frag.vhd", text=False) == data
+    # Writes across run boundaries land in the file's own sectors only.
+    data = write_across_runs(probe[0], path, "/frag.vhd", data, runs[cross_run][0] - 1)
+    clean(path)
+    with mounted(path, mnt) as m:
+        with open(os.path.join(m, "frag.vhd"), "rb") as fh:
+            assert fh.read() == data
+
+
 def survives(binary, img, *args, what=""):
     """fsprobe-san ARGS[0] img 0 ARGS[1:] ends with 0 or 1, within a minute, with no signal or sanitizer report;
     what (the damage case) heads the failure message."""

@@ -73,10 +73,60 @@ def make_raw(path, mib, rng):
     return data
 
 
+def raw_disk(tmp_path, mib, rng):
+    """tmp_path/disk.raw made by make_raw: (its path, the model)."""
+    raw = str(tmp_path / "disk.raw")
+    return raw, make_raw(raw, mib, rng)
+
+
+def convert(vhdtool, raw, out, fmt):
+    """raw -> out with vhdtool convert -O fmt (VHDX formats with 1 MiB blocks); returns out."""
+    extra = ["-b", "1M"] if fmt.startswith("vhdx") else []
+    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", fmt] + extra + [raw, out], check=True, capture_output=True)
+    return out
+
+
+def make_child(vhdtool, raw, parent, child, fmt):
+    """A dynamic parent (fmt "dynamic" or "vhdx-dynamic") holding raw and an empty differencing child over it."""
+    convert(vhdtool, raw, parent, fmt)
+    subprocess.run([vhdtool, "create", "-p", parent, child], check=True, capture_output=True)
+
+
+def make_image(vhdtool, raw, tmp_path, kind):
+    """The image under test holding raw: kind is a vhdtool convert -O format, or "diff" / "vhdx-diff" (an empty
+    child over a dynamic parent); returns (its path, the parent's path and sha256, or None, None)."""
+    ext = ".vhdx" if kind.startswith("vhdx") else ".vhd"
+    img = str(tmp_path / ("disk" + ext))
+    if kind.endswith("diff"):
+        parent = str(tmp_path / ("parent" + ext))
+        make_child(vhdtool, raw, parent, img, kind.replace("diff", "dynamic"))
+        return img, parent, sha256(parent)
+    return convert(vhdtool, raw, img, kind), None, None
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def to_raw(vhdtool, vhd, out):
     subprocess.run([vhdtool, "convert", "-O", "raw", vhd, out], check=True, capture_output=True)
     with open(out, "rb") as f:
         return f.read()
+
+
+def read_all(c, model, msg="read"):
+    """The whole disk in 4 MiB reads, each compared with the model."""
+    for off in range(0, len(model), 4 * MIB):
+        err, body = c.req(READ, off, 4 * MIB)
+        assert err == 0 and body == bytes(model[off:off + 4 * MIB]), "%s at %d differs" % (msg, off)
+
+
+def check_holds(vhdtool, img, model, tmp_path):
+    """vhdtool check is clean on img and img reads back as the model."""
+    r = subprocess.run([vhdtool, "check", img], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert to_raw(vhdtool, img, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
 
 
 def exercise(c, model, rng, rounds=120):
@@ -109,26 +159,14 @@ def exercise(c, model, rng, rounds=120):
         else:
             assert c.req(FLUSH, 0, 0)[0] == 0
     # the whole disk once more
-    for off in range(0, size, 4 * MIB):
-        err, body = c.req(READ, off, 4 * MIB)
-        assert err == 0 and body == bytes(model[off:off + 4 * MIB]), "final read at %d differs" % off
+    read_all(c, model, "final read")
 
 
 @pytest.mark.parametrize("kind", ["dynamic", "fixed", "diff"])
 def test_serve_matches_model(attach, vhdtool, tmp_path, kind):
     rng = random.Random(1234 + len(kind))
-    raw = str(tmp_path / "disk.raw")
-    model = make_raw(raw, 48, rng)
-    vhd = str(tmp_path / "disk.vhd")
-    parent = None
-    if kind == "diff":
-        parent = str(tmp_path / "parent.vhd")
-        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, parent], check=True, capture_output=True)
-        subprocess.run([vhdtool, "create", "-p", parent, vhd], check=True, capture_output=True)
-        with open(parent, "rb") as f:
-            parent_sha = hashlib.sha256(f.read()).hexdigest()
-    else:
-        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", kind, raw, vhd], check=True, capture_output=True)
+    raw, model = raw_disk(tmp_path, 48, rng)
+    vhd, parent, parent_sha = make_image(vhdtool, raw, tmp_path, kind)
     c = Client(vhd)
     exercise(c, model, rng)
     rc, err = c.close()
@@ -140,20 +178,15 @@ def test_serve_matches_model(attach, vhdtool, tmp_path, kind):
         assert counts.get("spliced writes", 0) > 0, err
     if kind == "dynamic":
         assert counts.get("gathered allocating writes", 0) > 0, err
-    r = subprocess.run([vhdtool, "check", vhd], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert to_raw(vhdtool, vhd, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
+    check_holds(vhdtool, vhd, model, tmp_path)
     if parent:
-        with open(parent, "rb") as f:
-            assert hashlib.sha256(f.read()).hexdigest() == parent_sha, "the parent changed"
+        assert sha256(parent) == parent_sha, "the parent changed"
 
 
 def test_serve_read_only(attach, vhdtool, tmp_path):
     rng = random.Random(7)
-    raw = str(tmp_path / "disk.raw")
-    model = make_raw(raw, 8, rng)
-    vhd = str(tmp_path / "disk.vhd")
-    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, vhd], check=True, capture_output=True)
+    raw, model = raw_disk(tmp_path, 8, rng)
+    vhd = convert(vhdtool, raw, str(tmp_path / "disk.vhd"), "dynamic")
     with open(vhd, "rb") as f:
         before = f.read()
     c = Client(vhd, ro=True)
@@ -174,21 +207,15 @@ def test_serve_no_grow(attach, vhdtool, tmp_path, kind):
     (gathered writes never start), is logged once with the remedy, and leaves the image's file the same size;
     reads of everything still work and the image checks clean and holds exactly the accepted writes."""
     rng = random.Random(4321)
-    raw = str(tmp_path / "disk.raw")
-    model = make_raw(raw, 16, rng)          # blocks 0, 3, 6 hold data (allocated), the others are zeros
-    vhd = str(tmp_path / "disk.vhd")
+    raw, model = raw_disk(tmp_path, 16, rng)   # blocks 0, 3, 6 hold data (allocated), the others are zeros
+    vhd = make_image(vhdtool, raw, tmp_path, kind)[0]
     if kind == "diff":
-        parent = str(tmp_path / "parent.vhd")
-        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, parent], check=True, capture_output=True)
-        subprocess.run([vhdtool, "create", "-p", parent, vhd], check=True, capture_output=True)
         # the child allocates block 0 through one write while it may grow (a normal server), then no more
         c = Client(vhd)
         data = rng.randbytes(4096)
         assert c.req(WRITE, 0, 4096, data)[0] == 0
         model[0:4096] = data
         assert c.close()[0] == 0
-    else:
-        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "dynamic", raw, vhd], check=True, capture_output=True)
     size_before = os.path.getsize(vhd)
     c = Client(vhd, extra=["--no-grow"])
     # into allocated block 0: a whole-block-run write (spliced for the dynamic image) and a small one
@@ -200,18 +227,14 @@ def test_serve_no_grow(attach, vhdtool, tmp_path, kind):
     for off, n in ((2 * MIB, 512), (2 * MIB - 4096, 8192), (2 * MIB, MIB), (3 * MIB, MIB)):
         assert c.req(WRITE, off, n, rng.randbytes(n))[0] == 5, (off, n)    # EIO; the model keeps the old bytes
     assert c.req(FLUSH, 0, 0)[0] == 0
-    for off in range(0, len(model), 4 * MIB):
-        err, body = c.req(READ, off, 4 * MIB)
-        assert err == 0 and body == bytes(model[off:off + 4 * MIB]), "read at %d differs" % off
+    read_all(c, model)
     rc, err = c.close()
     assert rc == 0, err
     assert err.count("refused (EIO): it needs a new block") == 1, err
     assert "cannot grow on NTFS" in err and "vhdtool convert -O fixed" in err, err
     assert "4 refused (no growth)" in err and "0 gathered allocating writes" in err, err
     assert os.path.getsize(vhd) == size_before, "the file grew"
-    r = subprocess.run([vhdtool, "check", vhd], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert to_raw(vhdtool, vhd, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
+    check_holds(vhdtool, vhd, model, tmp_path)
 
 
 @pytest.mark.parametrize("kind", ["vhdx-dynamic", "vhdx-fixed", "vhdx-diff"])
@@ -221,44 +244,26 @@ def test_serve_vhdx_matches_model(attach, vhdtool, tmp_path, kind):
     afterwards vhdtool check is clean (the log was marked empty at the end), the image reads back as the model,
     and a differencing child's parent is unchanged."""
     rng = random.Random(77 + len(kind))
-    raw = str(tmp_path / "disk.raw")
-    model = make_raw(raw, 48, rng)
-    vhdx = str(tmp_path / "disk.vhdx")
-    parent = None
-    if kind == "vhdx-diff":
-        parent = str(tmp_path / "parent.vhdx")
-        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "vhdx-dynamic", "-b", "1M", raw, parent], check=True,
-                       capture_output=True)
-        subprocess.run([vhdtool, "create", "-p", parent, vhdx], check=True, capture_output=True)
-        with open(parent, "rb") as f:
-            parent_sha = hashlib.sha256(f.read()).hexdigest()
-    else:
-        subprocess.run([vhdtool, "convert", "-f", "raw", "-O", kind, "-b", "1M", raw, vhdx], check=True,
-                       capture_output=True)
+    raw, model = raw_disk(tmp_path, 48, rng)
+    vhdx, parent, parent_sha = make_image(vhdtool, raw, tmp_path, kind)
     c = Client(vhdx)
     exercise(c, model, rng, rounds=80)
     rc, err = c.close()
     assert rc == 0, err
     assert "0 spliced reads, 0 spliced writes, 0 gathered allocating writes" in err, err
-    r = subprocess.run([vhdtool, "check", vhdx], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
+    check_holds(vhdtool, vhdx, model, tmp_path)
     info = subprocess.run([vhdtool, "info", vhdx], capture_output=True, text=True).stdout
     assert re.search(r"pending:\s+no\b", info) and re.search(r"log guid:\s+\{0{8}-0{4}-0{4}-0{4}-0{12}\}", info), info
-    assert to_raw(vhdtool, vhdx, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
     if parent:
-        with open(parent, "rb") as f:
-            assert hashlib.sha256(f.read()).hexdigest() == parent_sha, "the parent changed"
+        assert sha256(parent) == parent_sha, "the parent changed"
 
 
 def test_serve_vhdx_no_grow(attach, vhdtool, tmp_path):
     """--no-grow on a dynamic VHDX (an NTFS host): writes into present blocks work, a write touching an
     absent block answers EIO and the file keeps its size; the image checks clean and holds the accepted writes."""
     rng = random.Random(5)
-    raw = str(tmp_path / "disk.raw")
-    model = make_raw(raw, 16, rng)          # 2 MiB blocks 0, 3, 6 hold data: 1 MiB VHDX blocks 0-1, 6-7, 12-13
-    vhdx = str(tmp_path / "disk.vhdx")
-    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", "vhdx-dynamic", "-b", "1M", raw, vhdx], check=True,
-                   capture_output=True)
+    raw, model = raw_disk(tmp_path, 16, rng)   # 2 MiB blocks 0, 3, 6 hold data: 1 MiB VHDX blocks 0-1, 6-7, 12-13
+    vhdx = convert(vhdtool, raw, str(tmp_path / "disk.vhdx"), "vhdx-dynamic")
     size_before = os.path.getsize(vhdx)
     c = Client(vhdx, extra=["--no-grow"])
     data = rng.randbytes(8192)
@@ -267,16 +272,12 @@ def test_serve_vhdx_no_grow(attach, vhdtool, tmp_path):
     assert c.req(WRITE, 2 * MIB, 4096, rng.randbytes(4096))[0] == 5         # block 2: absent
     assert c.req(WRITE, 2 * MIB - 4096, 8192, rng.randbytes(8192))[0] == 5  # across blocks 1 and 2
     assert c.req(FLUSH, 0, 0)[0] == 0
-    for off in range(0, len(model), 4 * MIB):
-        err, body = c.req(READ, off, 4 * MIB)
-        assert err == 0 and body == bytes(model[off:off + 4 * MIB]), "read at %d differs" % off
+    read_all(c, model)
     rc, err = c.close()
     assert rc == 0, err
     assert err.count("refused (EIO): it needs a new block") == 1 and "2 refused (no growth)" in err, err
     assert os.path.getsize(vhdx) == size_before, "the file grew"
-    r = subprocess.run([vhdtool, "check", vhdx], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert to_raw(vhdtool, vhdx, str(tmp_path / "after.raw")) == bytes(model), "the image does not hold the model"
+    check_holds(vhdtool, vhdx, model, tmp_path)
 
 
 def overlay_image(capacity, sectors):
@@ -301,11 +302,8 @@ def test_serve_snapshot_overlay(attach, vhdtool, tmp_path, fmt):
     go to RAM and are read back, the image file is untouched (a VHDX too: its reads through vhdx/ under the
     layer); a damaged overlay is refused."""
     rng = random.Random(99)
-    raw = str(tmp_path / "disk.raw")
-    model = make_raw(raw, 8, rng)
-    vhd = str(tmp_path / ("disk.vhdx" if fmt.startswith("vhdx") else "disk.vhd"))
-    subprocess.run([vhdtool, "convert", "-f", "raw", "-O", fmt] + (["-b", "1M"] if fmt.startswith("vhdx") else [])
-                   + [raw, vhd], check=True, capture_output=True)
+    raw, model = raw_disk(tmp_path, 8, rng)
+    vhd = convert(vhdtool, raw, str(tmp_path / ("disk.vhdx" if fmt.startswith("vhdx") else "disk.vhd")), fmt)
     with open(vhd, "rb") as f:
         before = f.read()
     boot = {5: b"\xA5" * 512, 4096: b"\x5A" * 512, 16383: b"\x11" * 512}   # in, between and at the end of blocks
@@ -316,12 +314,7 @@ def test_serve_snapshot_overlay(attach, vhdtool, tmp_path, fmt):
     mem = str(tmp_path / "mem.bin")
     with open(mem, "wb") as f:
         f.write(bytes(phys) + ov)
-    c = Client.__new__(Client)
-    c.sock, theirs = socket.socketpair()
-    c.p = subprocess.Popen([ATTACH, "--serve-stdin", vhd, "--mem", mem, "--overlay", "%x:%d" % (phys, len(ov))],
-                           stdin=theirs, stderr=subprocess.PIPE)
-    theirs.close()
-    c.handle = 0
+    c = Client(vhd, extra=["--mem", mem, "--overlay", "%x:%d" % (phys, len(ov))])
     exercise(c, model, rng, rounds=60)
     rc, err = c.close()
     assert rc == 0, err

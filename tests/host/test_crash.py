@@ -55,6 +55,30 @@ def count_writes(vhdtool, setup, args, work):
     return lo
 
 
+def copy_setup(src):
+    """A setup for count_writes and kill_each_point: src copied to the folder given."""
+    def setup(d):
+        shutil.copytree(src, d)
+        return d
+    return setup
+
+
+def kill_each_point(vhdtool, setup, args, work, seed, check, min_writes=0):
+    """Count a full run's writes (more than min_writes expected), then for each kill point n (all, or a sample
+    drawn with seed) run the verb on a fresh setup killed after n writes and call check(d, n, total); returns
+    total."""
+    total = count_writes(vhdtool, setup, args, work)
+    print("kill points: %d" % total)
+    assert total > min_writes, "%s made only %d writes" % (args(work)[0], total)
+    for n in kill_points(total, seed):
+        d = setup(work / ("k%d" % n))
+        killed, _ = run_killed(vhdtool, args(d), n, d)
+        assert killed
+        check(d, n, total)
+        shutil.rmtree(d)
+    return total
+
+
 def check_names(vhdtool, img):
     p = subprocess.run([vhdtool, "check", str(img)], capture_output=True, text=True, timeout=60)
     names = {m.group(1) for m in (CHECK_LINE.match(l) for l in p.stdout.splitlines() if not l.endswith("(note)")) if m}
@@ -119,27 +143,20 @@ def test_crash_commit(vhdtool, tmp_path):
     model = bytes(model)
     assert virtual(vhdtool, src / "child.vhd", tmp_path) == model
 
-    def setup(d):
-        shutil.copytree(src, d)
-        return d
+    setup = copy_setup(src)
 
     def args(d):
         return ["commit", d / "child.vhd"]
 
-    total = count_writes(vhdtool, setup, args, tmp_path)
-    print("kill points: %d" % total)
-    assert total > 5, "commit made only %d writes" % total
-    for n in kill_points(total, "commit"):
-        d = setup(tmp_path / ("k%d" % n))
-        killed, _ = run_killed(vhdtool, args(d), n, d)
-        assert killed
+    def check(d, n, total):
         what = "commit killed after %d of %d writes" % (n, total)
         assert_valid(vhdtool, d / "base.vhd", what + " (parent)")
         assert virtual(vhdtool, d / "child.vhd", tmp_path) == model, what + ": the chain reads differently"
         got = virtual(vhdtool, d / "base.vhd", tmp_path)
         for s in range(0, size, SEC):
             assert got[s:s + SEC] in (base_raw[s:s + SEC], model[s:s + SEC]), "%s: parent sector %d" % (what, s // SEC)
-        shutil.rmtree(d)
+
+    kill_each_point(vhdtool, setup, args, tmp_path, "commit", check, min_writes=5)
     # and a complete run: the parent alone is the flattened chain
     d = setup(tmp_path / "full")
     run([vhdtool, "commit", d / "child.vhd"])
@@ -165,23 +182,17 @@ def test_crash_resize(vhdtool, tmp_path, case):
     new = {"grow-in-table": size + 7 * bs + 3 * SEC, "grow-new-table": size + 300 * bs, "shrink": size // 2}[case]
     old_view, new_view = bytes(raw), (bytes(raw) + bytes(max(0, new - size)))[:new]
 
-    def setup(d):
-        shutil.copytree(src, d)
-        return d
+    setup = copy_setup(src)
 
     def args(d):
         return ["resize"] + (["--shrink"] if new < size else []) + [d / "img.vhd", new]
 
-    total = count_writes(vhdtool, setup, args, tmp_path)
-    print("kill points: %d" % total)
-    for n in kill_points(total, case):
-        d = setup(tmp_path / ("k%d" % n))
-        killed, _ = run_killed(vhdtool, args(d), n, d)
-        assert killed
+    def check(d, n, total):
         what = "resize %s killed after %d of %d writes" % (case, n, total)
         assert_valid(vhdtool, d / "img.vhd", what)
         assert virtual(vhdtool, d / "img.vhd", tmp_path) in (old_view, new_view), what + ": content"
-        shutil.rmtree(d)
+
+    kill_each_point(vhdtool, setup, args, tmp_path, case, check)
     d = setup(tmp_path / "full")
     run([vhdtool] + args(d))
     assert virtual(vhdtool, d / "img.vhd", tmp_path) == new_view
@@ -211,24 +222,17 @@ def test_crash_compact(vhdtool, tmp_path):
     assert virtual(vhdtool, img, tmp_path) == view
     before = os.path.getsize(img)
 
-    def setup(d):
-        shutil.copytree(src, d)
-        return d
+    setup = copy_setup(src)
 
     def args(d):
         return ["compact", d / "img.vhd"]
 
-    total = count_writes(vhdtool, setup, args, tmp_path)
-    print("kill points: %d" % total)
-    assert total > 10
-    for n in kill_points(total, "compact"):
-        d = setup(tmp_path / ("k%d" % n))
-        killed, _ = run_killed(vhdtool, args(d), n, d)
-        assert killed
+    def check(d, n, total):
         what = "compact killed after %d of %d writes" % (n, total)
         assert_valid(vhdtool, d / "img.vhd", what)
         assert virtual(vhdtool, d / "img.vhd", tmp_path) == view, what + ": content"
-        shutil.rmtree(d)
+
+    kill_each_point(vhdtool, setup, args, tmp_path, "compact", check, min_writes=10)
     d = setup(tmp_path / "full")
     run([vhdtool] + args(d))
     assert virtual(vhdtool, d / "img.vhd", tmp_path) == view
@@ -258,23 +262,17 @@ def test_crash_rebase(vhdtool, tmp_path):
     run([vhdtool, "write", src / "c.vhd", 77], input=b"\x33" * 4096)
     view = virtual(vhdtool, src / "c.vhd", tmp_path)
 
-    def setup(d):
-        shutil.copytree(src, d)
-        return d
+    setup = copy_setup(src)
 
     def args(d):
         return ["rebase", "-b", d / "new.vhd", d / "c.vhd"]
 
-    total = count_writes(vhdtool, setup, args, tmp_path)
-    print("kill points: %d" % total)
-    for n in kill_points(total, "rebase"):
-        d = setup(tmp_path / ("k%d" % n))
-        killed, _ = run_killed(vhdtool, args(d), n, d)
-        assert killed
+    def check(d, n, total):
         what = "rebase killed after %d of %d writes" % (n, total)
         assert_valid(vhdtool, d / "c.vhd", what)
         assert virtual(vhdtool, d / "c.vhd", tmp_path) == view, what + ": the child reads differently"
-        shutil.rmtree(d)
+
+    kill_each_point(vhdtool, setup, args, tmp_path, "rebase", check)
 
 
 def test_crash_set(vhdtool, tmp_path):
@@ -285,23 +283,17 @@ def test_crash_set(vhdtool, tmp_path):
     run([vhdtool, "write", src / "c.vhd", 9], input=b"\x44" * 1024)
     view = virtual(vhdtool, src / "c.vhd", tmp_path)
 
-    def setup(d):
-        shutil.copytree(src, d)
-        return d
+    setup = copy_setup(src)
 
     def args(d):
         return ["set", d / "c.vhd", "w2ru=./p.vhd", "w2ku=" + str(d / "p.vhd"), "creator-app=xyz", "geometry=10/4/17"]
 
-    total = count_writes(vhdtool, setup, args, tmp_path)
-    print("kill points: %d" % total)
-    for n in kill_points(total, "set"):
-        d = setup(tmp_path / ("k%d" % n))
-        killed, _ = run_killed(vhdtool, args(d), n, d)
-        assert killed
+    def check(d, n, total):
         what = "set killed after %d of %d writes" % (n, total)
         assert_valid(vhdtool, d / "c.vhd", what)
         assert virtual(vhdtool, d / "c.vhd", tmp_path) == view, what
-        shutil.rmtree(d)
+
+    kill_each_point(vhdtool, setup, args, tmp_path, "set", check)
 
 
 @pytest.mark.parametrize("name", ["end-footer-checksum-backup-ok", "both-footers-checksum", "header-checksum"])
@@ -314,27 +306,22 @@ def test_crash_repair(vhdtool, tmp_path, name):
         fh.seek(len(data) - 512)
         fh.write(os.urandom(64 * 1024) + data[-512:])
 
-    def setup(d):
-        shutil.copytree(src, d)
-        return d
+    setup = copy_setup(src)
 
     def args(d):
         return ["repair", d / "img.vhd"]
 
-    total = count_writes(vhdtool, setup, args, tmp_path)
-    print("kill points: %d" % total)
     want = bytes(mc.good_raw({"end-footer-checksum-backup-ok": "c1", "both-footers-checksum": "c2",
                               "header-checksum": "c15"}[name]))
-    for n in kill_points(total, name):
-        d = setup(tmp_path / ("k%d" % n))
-        killed, _ = run_killed(vhdtool, args(d), n, d)
-        assert killed
+
+    def check(d, n, total):
         # whatever a kill leaves, repair finishes the job
         run([vhdtool, "repair", d / "img.vhd"])
         rc, names, out = check_names(vhdtool, d / "img.vhd")
         assert rc == 0, "%s killed after %d of %d writes, then repaired: %s" % (name, n, total, out)
         assert virtual(vhdtool, d / "img.vhd", tmp_path) == want
-        shutil.rmtree(d)
+
+    kill_each_point(vhdtool, setup, args, tmp_path, name, check)
 
 
 def test_crash_compact_moves_locators(vhdtool, tmp_path):
@@ -358,16 +345,12 @@ def test_crash_compact_moves_locators(vhdtool, tmp_path):
     def args(d):
         return ["compact", d / "c.vhd"]
 
-    total = count_writes(vhdtool, setup, args, tmp_path)
-    print("kill points: %d" % total)
-    for n in kill_points(total, "compact-loc"):
-        d = setup(tmp_path / ("k%d" % n))
-        killed, _ = run_killed(vhdtool, args(d), n, d)
-        assert killed
+    def check(d, n, total):
         what = "compact killed after %d of %d writes" % (n, total)
         assert_valid(vhdtool, d / "c.vhd", what)
         assert virtual(vhdtool, d / "c.vhd", tmp_path) == view, what
-        shutil.rmtree(d)
+
+    kill_each_point(vhdtool, setup, args, tmp_path, "compact-loc", check)
     d = setup(tmp_path / "full")
     size = os.path.getsize(d / "c.vhd")
     run([vhdtool] + args(d))

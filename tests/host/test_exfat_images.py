@@ -13,8 +13,8 @@ import subprocess
 import pytest
 
 from conftest import run
-from fsimg import (SECTOR, TREE_FILES, build_probe, fill_and_free_every_other, fsprobe, fuse_mounted, host_tree,
-                   populate, probe_tree, runs_of, survives, write_across_runs)
+from fsimg import (SECTOR, TREE_FILES, build_probe, check_fragmented_file, fsprobe, fuse_mounted, host_tree, populate,
+                   probe_tree, runs_of, survives)
 
 
 @pytest.fixture(scope="session")
@@ -77,23 +77,7 @@ def test_fragmented_file_and_writes(probe, tmp_path):
     rng = random.Random(7)
     path = tmp_path / "frag.img"
     mkexfat(path, 16, "4K")
-    with mounted(path, tmp_path / "mnt") as mnt:
-        fill_and_free_every_other(mnt)
-        data = rng.randbytes(2 << 20)
-        with open(os.path.join(mnt, "frag.vhd"), "wb") as fh:
-            fh.write(data)
-    fsck_clean(path)
-    out = fsprobe(probe[0], "fs-extents", path, 0, "/frag.vhd")
-    runs = runs_of(out)
-    assert len(runs) > 100, out[:400]
-    assert sum(r[1] for r in runs) == (2 << 20) // SECTOR
-    assert fsprobe(probe[1], "fs-cat", path, 0, "/frag.vhd", text=False) == data
-    # Writes across run boundaries land in the file's own sectors only.
-    data = write_across_runs(probe[0], path, "/frag.vhd", data, runs[3][0] - 1)
-    fsck_clean(path)
-    with mounted(path, tmp_path / "mnt") as mnt:
-        with open(os.path.join(mnt, "frag.vhd"), "rb") as fh:
-            assert fh.read() == data
+    check_fragmented_file(probe, path, mounted, tmp_path / "mnt", fsck_clean, rng.randbytes(2 << 20), 100, 3)
 
 
 def test_file_over_4gib(probe, tmp_path):

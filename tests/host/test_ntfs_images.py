@@ -14,8 +14,8 @@ import subprocess
 import pytest
 
 from conftest import run
-from fsimg import (SECTOR, TREE_FILES, build_probe, fill_and_free_every_other, fsprobe, fuse_mounted, host_tree,
-                   populate, probe_tree, runs_of, survives, write_across_runs)
+from fsimg import (SECTOR, TREE_FILES, build_probe, check_fragmented_file, fsprobe, fuse_mounted, host_tree, populate,
+                   probe_tree, runs_of, survives)
 
 
 @pytest.fixture(scope="session")
@@ -96,21 +96,8 @@ def test_fragmented_file_and_writes(probe, tmp_path):
     rng = random.Random(5)
     path = tmp_path / "frag.img"
     mkntfs(path, 24)
-    with mounted(path, tmp_path / "mnt") as mnt:
-        fill_and_free_every_other(mnt, drop_last=True)
-        data = rng.randbytes(3 << 20)
-        with open(os.path.join(mnt, "frag.vhd"), "wb") as fh:
-            fh.write(data)
-    ntfsfix_clean(path)
-    out = fsprobe(probe[0], "fs-extents", path, 0, "/frag.vhd")
-    runs = runs_of(out)
-    assert len(runs) > 20, out[:300]
-    assert fsprobe(probe[1], "fs-cat", path, 0, "/frag.vhd", text=False) == data
-    data = write_across_runs(probe[0], path, "/frag.vhd", data, runs[5][0] - 1)
-    ntfsfix_clean(path)
-    with mounted(path, tmp_path / "mnt") as mnt:
-        with open(os.path.join(mnt, "frag.vhd"), "rb") as fh:
-            assert fh.read() == data
+    check_fragmented_file(probe, path, mounted, tmp_path / "mnt", ntfsfix_clean, rng.randbytes(3 << 20), 20, 5,
+                          drop_last=True)
 
 
 def test_refused_files(probe, tmp_path):

@@ -386,6 +386,28 @@ def test_differencing_chain_and_subdir(vhdtool, qemu_img, tmp_path):
     run([vhdtool, "check", moved / "top" / "leaf.vhd"])
 
 
+@pytest.mark.parametrize("child,parent", [
+    ("c.vhd", "p.vhd"),                  # the parent in the child's own directory (from fully shared)
+    ("ab/c.vhd", "abc/p.vhd"),           # a common prefix that is not a whole component
+    ("abc/x/c.vhd", "abc/p.vhd"),
+    ("c.vhd", "abc/p.vhd"),
+    ("y/z/c.vhd", "p.vhd"),
+])
+def test_relative_locator(vhdtool, tmp_path, child, parent):
+    """W2ru is the parent's path from the child's directory ('./' before a path that does not climb), whatever
+    the two paths share; W2ku is the parent's absolute path."""
+    p, c = tmp_path / parent, tmp_path / child
+    p.parent.mkdir(parents=True, exist_ok=True)
+    c.parent.mkdir(parents=True, exist_ok=True)
+    run([vhdtool, "create", "-t", "dynamic", "-s", MIB, p])
+    run([vhdtool, "create", "-p", p, c])
+    info = json.loads(run([vhdtool, "info", "--json", c], text=True).stdout)
+    locs = {loc["code"]: loc["path"] for loc in info["header"]["locators"]}
+    rel = os.path.relpath(p.resolve(), c.parent.resolve())
+    assert locs["W2ru"] == (rel if rel.startswith("..") else "./" + rel), locs
+    assert locs["W2ku"] == str(p.resolve()), locs
+
+
 # ------------------------------------------------------------------ convert
 
 def test_convert_round_trip(vhdtool, tmp_path):

@@ -199,6 +199,22 @@ def fat32_volume(path, label, files):
         tool(["mcopy", "-i", str(path), str(src), "::" + name])
 
 
+def two_volume_disk(out, first, second):
+    """An MBR disk at out: the volume image first (exFAT/NTFS, type 07) at PART_START, the FAT32 volume image
+    second (type 0c, FAT_SECTORS) right after it; returns out."""
+    p2 = PART_START + PART_SECTORS
+    with open(out, "wb") as f:
+        f.truncate((p2 + FAT_SECTORS + 2048) * SECTOR)
+    tool(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", out],
+         input=("label: dos\nstart=%d, size=%d, type=07\nstart=%d, size=%d, type=0c\n"
+                % (PART_START, PART_SECTORS, p2, FAT_SECTORS)).encode())
+    for vol, start in ((first, PART_START), (second, p2)):
+        with open(vol, "rb") as src, open(out, "r+b") as dst:
+            dst.seek(start * SECTOR)
+            shutil.copyfileobj(src, dst)
+    return out
+
+
 def chain(work, seed):
     """base.vhd (dynamic) and child.vhd (differencing, its own writes) made side by side; returns
     (base, child, expected raw of the child)."""
@@ -230,17 +246,7 @@ def test_parent_on_other_partition(work):
     w.mkdir()
     exfat_volume(w / "c.vol", "EXCHILD", {"/vhd/child.vhd": child}, fragment=False)
     fat32_volume(w / "b.vol", "BASES", {"/vhd/base.vhd": base})
-    disk = str(w / "disk.img")
-    p2 = PART_START + PART_SECTORS
-    with open(disk, "wb") as f:
-        f.truncate((p2 + FAT_SECTORS + 2048) * SECTOR)
-    tool(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", disk],
-         input=("label: dos\nstart=%d, size=%d, type=07\nstart=%d, size=%d, type=0c\n"
-                % (PART_START, PART_SECTORS, p2, FAT_SECTORS)).encode())
-    for vol, start in ((w / "c.vol", PART_START), (w / "b.vol", p2)):
-        with open(vol, "rb") as src, open(disk, "r+b") as dst:
-            dst.seek(start * SECTOR)
-            shutil.copyfileobj(src, dst)
+    disk = two_volume_disk(str(w / "disk.img"), w / "c.vol", w / "b.vol")
     run = ts.run_fw(work, [(0, disk)], "vhd=label=excHILD:/vhd/child.vhd", timeout=150)
     ts.check_sums(run, exp, "parent on another partition")
     assert "vhd: hd0,1:/vhd/child.vhd: parent /vhd/base.vhd found on hd0,2 (not on its child's volume)" \
@@ -262,17 +268,7 @@ def test_parent_on_other_disk_by_guid(work):
     w.mkdir()
     exfat_volume(w / "c.vol", "EXCHILD2", {"/vhd/child.vhd": child}, fragment=False)
     fat32_volume(w / "d.vol", "DECOY", {"/vhd/base.vhd": decoy})
-    disk0 = str(w / "disk0.img")
-    p2 = PART_START + PART_SECTORS
-    with open(disk0, "wb") as f:
-        f.truncate((p2 + FAT_SECTORS + 2048) * SECTOR)
-    tool(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", disk0],
-         input=("label: dos\nstart=%d, size=%d, type=07\nstart=%d, size=%d, type=0c\n"
-                % (PART_START, PART_SECTORS, p2, FAT_SECTORS)).encode())
-    for vol, start in ((w / "c.vol", PART_START), (w / "d.vol", p2)):
-        with open(vol, "rb") as src, open(disk0, "r+b") as dst:
-            dst.seek(start * SECTOR)
-            shutil.copyfileobj(src, dst)
+    disk0 = two_volume_disk(str(w / "disk0.img"), w / "c.vol", w / "d.vol")
     fat32_volume(w / "b.vol", "BASES2", {"/vhd/base.vhd": base})
     guid = "3B2C6E0A-1D4F-4E8B-9A6C-5F1E2D3C4B5A"
     disk1 = str(w / "disk1.img")

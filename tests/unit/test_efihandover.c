@@ -134,26 +134,43 @@ static void choose(const char *vhd)
 	var.answer = EFI_SUCCESS;
 }
 
+/* Choose vhd, publish it with mode and check the variable's table; returns its drive 0. */
+static const struct ho_drive *publish(const char *vhd, int mode)
+{
+	choose(vhd);
+	assert_int_equal(eho_publish(1, mode), 0);
+	assert_int_equal(ho_check(var.data, (uint32_t)var.size), HO_OK);
+	return ho_drive_get(var.data, 0);
+}
+
+/* d's first extent starts the file (file sector 0) and its first sector on the disk begins with the 8 bytes magic. */
+static void assert_first_extent(const struct ho_drive *d, const char *magic)
+{
+	struct ho_extent e;
+	uint8_t s[512];
+	assert_int_equal(ho_extent_get(var.data, d, 0, &e), HO_OK);
+	assert_int_equal(e.file_sector, 0);
+	assert_int_equal(blk_read(&dev.dev, d->part_start + e.lba, 1, s), 0);
+	assert_memory_equal(s, magic, 8);
+}
+
 /* ------------------------------------------------------------ tests */
 
 /* The variable: our name and GUID, volatile boot+runtime access, a table that checks, every identity field of the disk. */
 static void test_publish_fills_the_table(void **state)
 {
 	(void)state;
-	choose("/images/t.vhd");
-	assert_int_equal(eho_publish(1, CMDLINE_MODE_RW), 0);
+	const struct ho_drive *d = publish("/images/t.vhd", CMDLINE_MODE_RW);
 	assert_int_equal(var.calls, 1);
 	assert_string_equal(var.name, HO_EFI_VAR_NAME);
 	assert_memory_equal(&var.guid, &efi_guid_vhdboot, sizeof(EFI_GUID));
 	assert_int_equal(var.attrs, EFI_VARIABLE_BOOTSERVICE_ACCESS | EFI_VARIABLE_RUNTIME_ACCESS);
-	assert_int_equal(ho_check(var.data, (uint32_t)var.size), HO_OK);
 	const struct ho_header *h = (const void *)var.data;
 	assert_int_equal(h->total_bytes, var.size);
 	assert_int_equal(h->version_minor, 2);
 	assert_int_equal(h->flags, HO_F_EFI_VAR);
 	assert_int_equal(h->self_phys, 0);
 	assert_int_equal(h->resident_phys | h->resident_bytes | h->low_phys | h->low_bytes, 0);
-	const struct ho_drive *d = ho_drive_get(var.data, 0);
 	assert_int_equal(d->bios_drive, 0x80);
 	assert_int_equal(d->mode, HO_MODE_RW);
 	assert_int_equal(d->iface, HO_IFACE_EFI);
@@ -176,12 +193,7 @@ static void test_publish_fills_the_table(void **state)
 	assert_string_equal(ho_chain_path(var.data, d, 0), "/images/t.vhd");
 	assert_true(d->extents_count >= 1 && d->extents_count == d->extents_total);
 	/* The first extent is where the file starts: its first sector is the dynamic VHD's footer copy. */
-	struct ho_extent e;
-	assert_int_equal(ho_extent_get(var.data, d, 0, &e), HO_OK);
-	assert_int_equal(e.file_sector, 0);
-	uint8_t s[512];
-	assert_int_equal(blk_read(&dev.dev, d->part_start + e.lba, 1, s), 0);
-	assert_memory_equal(s, "conectix", 8);
+	assert_first_extent(d, "conectix");
 	assert_non_null(strstr(kstubs_log, "in the volatile runtime variable " HO_EFI_VAR_NAME "-" HO_EFI_VAR_GUID));
 	/* Taken back: the variable is deleted (size 0), once. */
 	eho_withdraw();
@@ -195,9 +207,7 @@ static void test_publish_fills_the_table(void **state)
 static void test_publish_ro(void **state)
 {
 	(void)state;
-	choose("/images/t.vhd");
-	assert_int_equal(eho_publish(1, CMDLINE_MODE_RO), 0);
-	const struct ho_drive *d = ho_drive_get(var.data, 0);
+	const struct ho_drive *d = publish("/images/t.vhd", CMDLINE_MODE_RO);
 	assert_int_equal(d->mode, HO_MODE_RO);
 	assert_true(d->flags & HO_DF_READ_ONLY);
 	eho_withdraw();
@@ -221,22 +231,15 @@ static void test_setvariable_refused(void **state)
 static void test_vhdx_published(void **state)
 {
 	(void)state;
-	choose("/images/x.vhdx");
-	assert_int_equal(eho_publish(1, CMDLINE_MODE_RW), 0);
+	const struct ho_drive *d = publish("/images/x.vhdx", CMDLINE_MODE_RW);
 	assert_int_equal(var.calls, 1);
-	assert_int_equal(ho_check(var.data, (uint32_t)var.size), HO_OK);
-	const struct ho_drive *d = ho_drive_get(var.data, 0);
 	assert_int_equal(d->format, HO_FMT_VHDX);
 	assert_int_equal(d->image_type, HO_TYPE_DYNAMIC);
 	assert_int_equal(d->virt_sectors, 16 * 2048);
 	assert_int_equal(d->place, HO_PLACE_FILE);
 	assert_int_equal(d->fs, HO_FS_FAT32);
 	assert_string_equal(ho_chain_path(var.data, d, 0), "/images/x.vhdx");
-	struct ho_extent e;
-	assert_int_equal(ho_extent_get(var.data, d, 0, &e), HO_OK);
-	uint8_t s[512];
-	assert_int_equal(blk_read(&dev.dev, d->part_start + e.lba, 1, s), 0);
-	assert_memory_equal(s, "vhdxfile", 8);
+	assert_first_extent(d, "vhdxfile");
 	eho_withdraw();
 }
 
@@ -244,10 +247,7 @@ static void test_vhdx_published(void **state)
 static void test_ntfs_file_published(void **state)
 {
 	(void)state;
-	choose("hd0,2:/n.vhd");
-	assert_int_equal(eho_publish(1, CMDLINE_MODE_RW), 0);
-	assert_int_equal(ho_check(var.data, (uint32_t)var.size), HO_OK);
-	const struct ho_drive *d = ho_drive_get(var.data, 0);
+	const struct ho_drive *d = publish("hd0,2:/n.vhd", CMDLINE_MODE_RW);
 	assert_int_equal(d->format, HO_FMT_VHD);
 	assert_int_equal(d->place, HO_PLACE_FILE);
 	assert_int_equal(d->fs, HO_FS_NTFS);
@@ -256,12 +256,7 @@ static void test_ntfs_file_published(void **state)
 	assert_int_equal(d->part_start, 206848);
 	assert_string_equal(ho_chain_path(var.data, d, 0), "/n.vhd");
 	assert_true(d->extents_count >= 1 && d->extents_count == d->extents_total);
-	struct ho_extent e;
-	assert_int_equal(ho_extent_get(var.data, d, 0, &e), HO_OK);
-	assert_int_equal(e.file_sector, 0);
-	uint8_t s[512];
-	assert_int_equal(blk_read(&dev.dev, d->part_start + e.lba, 1, s), 0);
-	assert_memory_equal(s, "conectix", 8);
+	assert_first_extent(d, "conectix");
 	eho_withdraw();
 }
 

@@ -225,28 +225,18 @@ pr_dl:
 
 ; pr_abcd: print " ax= bx= cx= dx=" from r_*. Preserves all.
 pr_abcd:
+	call pr_ax
 	push ax
-	P ` ax=`
-	mov ax, [r_eax]
-	call hex16
-	P ` bx=`
-	mov ax, [r_ebx]
-	call hex16
-	P ` cx=`
-	mov ax, [r_ecx]
-	call hex16
-	P ` dx=`
-	mov ax, [r_edx]
-	call hex16
+	PH16 ` bx=`, [r_ebx]
+	PH16 ` cx=`, [r_ecx]
+	PH16 ` dx=`, [r_edx]
 	pop ax
 	ret
 
 ; pr_cf: print " cf=N" and end the line. Preserves all.
 pr_cf:
 	push ax
-	P ` cf=`
-	mov al, [r_cf]
-	call hex8
+	PH8 ` cf=`, [r_cf]
 	call crlf
 	pop ax
 	ret
@@ -259,6 +249,24 @@ pr_q:
 	mov eax, [si]
 	call hex32
 	pop eax
+	ret
+
+; pr_ax: print " ax=" and the AX the last call returned (r_eax). Preserves all.
+pr_ax:
+	push ax
+	PH16 ` ax=`, [r_eax]
+	pop ax
+	ret
+
+; pr_lnad: print "lba=<qword [SI]> n=<AX> ax=<r_eax> dapcnt=<DAP count>" after a 42h read. Preserves all.
+pr_lnad:
+	push ax
+	P `lba=`
+	call pr_q
+	PH16 ` n=`, ax
+	call pr_ax
+	PH16 ` dapcnt=`, [DAP_COUNT]
+	pop ax
 	ret
 
 ;---------------------------------------------------------------------------
@@ -289,12 +297,8 @@ t08:
 	push 0
 	pop es
 	call pr_abcd
-	P ` di=`
-	mov ax, [r_edi]
-	call hex16
-	P ` es=`
-	mov ax, [r_es]
-	call hex16
+	PH16 ` di=`, [r_edi]
+	PH16 ` es=`, [r_es]
 	call pr_cf
 	pop ax
 	ret
@@ -342,35 +346,19 @@ t_basic:
 	mov ah, 0x48
 	mov si, EDD_BUF
 	call do13
-	P ` ax=`
-	mov ax, [r_eax]
-	call hex16
-	P ` size=`
-	mov ax, [EDD_BUF + 0x00]
-	call hex16
-	P ` flags=`
-	mov ax, [EDD_BUF + 0x02]
-	call hex16
-	P ` cyl=`
-	mov eax, [EDD_BUF + 0x04]
-	call hex32
-	P ` heads=`
-	mov eax, [EDD_BUF + 0x08]
-	call hex32
-	P ` spt=`
-	mov eax, [EDD_BUF + 0x0C]
-	call hex32
+	call pr_ax
+	PH16 ` size=`, [EDD_BUF + 0x00]
+	PH16 ` flags=`, [EDD_BUF + 0x02]
+	PH32 ` cyl=`, [EDD_BUF + 0x04]
+	PH32 ` heads=`, [EDD_BUF + 0x08]
+	PH32 ` spt=`, [EDD_BUF + 0x0C]
 	P ` sectors=`
 	mov si, EDD_BUF + 0x10
 	call pr_q
-	P ` bps=`
-	mov ax, [EDD_BUF + 0x18]
-	call hex16
+	PH16 ` bps=`, [EDD_BUF + 0x18]
 	cmp word [EDD_BUF], 0x1E
 	jb .nodpte
-	P ` dpte=`
-	mov eax, [EDD_BUF + 0x1A]
-	call hex32
+	PH32 ` dpte=`, [EDD_BUF + 0x1A]
 .nodpte:
 	call pr_cf
 	cmp byte [r_cf], 0
@@ -391,12 +379,8 @@ t_basic:
 	mov ah, 0x48
 	mov si, EDD_BUF
 	call do13
-	P ` ax=`
-	mov ax, [r_eax]
-	call hex16
-	P ` size=`
-	mov ax, [EDD_BUF]
-	call hex16
+	call pr_ax
+	PH16 ` size=`, [EDD_BUF]
 	P ` over=`
 	mov si, EDD_BUF + 0x1A
 	xor ax, ax
@@ -416,9 +400,7 @@ t_basic:
 	mov dl, [v_drive]
 	mov ah, 0x50
 	call do13
-	P ` ax=`
-	mov ax, [r_eax]
-	call hex16
+	call pr_ax
 	call pr_cf
 
 	; out of range: at the end, straddling it, far beyond, wrapping 2^64
@@ -431,12 +413,8 @@ t_basic:
 	mov dl, [v_drive]
 	mov ah, 0x01
 	call do13
-	P ` ax=`
-	mov ax, [r_eax]
-	call hex16
-	P ` bda74=`
-	mov al, [0x474]
-	call hex8
+	call pr_ax
+	PH8 ` bda74=`, [0x474]
 	call pr_cf
 	mov eax, [v_total]
 	mov edx, [v_total + 4]
@@ -467,31 +445,14 @@ t_oor:
 	rep stosd
 	push 0
 	pop es
-	mov word [DAP_SIZE], 0x10
-	mov ax, [v_oorn]
-	mov [DAP_COUNT], ax
-	mov word [DAP_OFF], 0
-	mov word [DAP_SEG], OOR_SEG
-	mov eax, [v_oorlba]
-	mov [DAP_LBA], eax
-	mov eax, [v_oorlba + 4]
-	mov [DAP_LBA + 4], eax
-	mov dl, [v_drive]
-	mov ah, 0x42
-	mov si, DAP
-	call do13
-	P `T OOR lba=`
+	mov cx, [v_oorn]
 	mov si, v_oorlba
-	call pr_q
-	P ` n=`
+	mov bx, OOR_SEG
+	call read42_to
+	P `T OOR `
+	mov si, v_oorlba
 	mov ax, [v_oorn]
-	call hex16
-	P ` ax=`
-	mov ax, [r_eax]
-	call hex16
-	P ` dapcnt=`
-	mov ax, [DAP_COUNT]
-	call hex16
+	call pr_lnad
 	P ` dirty=`
 	; bit i set if sector i of the buffer no longer holds the fill
 	push OOR_SEG
@@ -521,26 +482,6 @@ t_oor:
 	ret
 
 ;---------------------------------------------------------------------------
-; fnv_buf: EAX = FNV-1a (dwords) of CX sectors at BUF_SEG:0 (CX <= 64). Preserves other regs.
-fnv_buf:
-	push es
-	push di
-	push cx
-	push BUF_SEG
-	pop es
-	xor di, di
-	shl cx, 7
-	mov eax, FNV_BASIS
-.l:
-	xor eax, [es:di]
-	imul eax, eax, FNV_PRIME
-	add di, 4
-	loop .l
-	pop cx
-	pop di
-	pop es
-	ret
-
 ; fill_buf: fill CX sectors at BUF_SEG:0 with DEADBEEFh so a read that moves nothing shows. Preserves regs.
 fill_buf:
 	push es
@@ -559,12 +500,15 @@ fill_buf:
 	pop es
 	ret
 
-; read42: AH=42h read of CX sectors at qword [SI] from drive [v_drive] into BUF_SEG:0. CF as returned.
+; read42: AH=42h read of CX sectors at qword [SI] from drive [v_drive] into BUF_SEG:0. CF as returned. Clobbers BX.
 read42:
+	mov bx, BUF_SEG
+; read42_to: the same into BX:0.
+read42_to:
 	mov [DAP_COUNT], cx
 	mov word [DAP_SIZE], 0x10
 	mov word [DAP_OFF], 0
-	mov word [DAP_SEG], BUF_SEG
+	mov [DAP_SEG], bx
 	mov eax, [si]
 	mov [DAP_LBA], eax
 	mov eax, [si + 4]
@@ -615,18 +559,10 @@ t_ranges:
 	mov si, v_cur
 	call read42
 	jnc .rok
-	P `ERR 42 lba=`
+	P `ERR 42 `
 	mov si, v_cur
-	call pr_q
-	P ` n=`
 	mov ax, [v_n]
-	call hex16
-	P ` ax=`
-	mov ax, [r_eax]
-	call hex16
-	P ` dapcnt=`
-	mov ax, [DAP_COUNT]
-	call hex16
+	call pr_lnad
 	call pr_cf
 .rok:
 	mov cx, [v_n]
@@ -649,12 +585,8 @@ t_ranges:
 	P `SUM 42 lba=`
 	mov si, v_gstart
 	call pr_q
-	P ` count=`
-	mov eax, [v_gcount]
-	call hex32
-	P ` fnv=`
-	mov eax, [v_ghash]
-	call hex32
+	PH32 ` count=`, [v_gcount]
+	PH32 ` fnv=`, [v_ghash]
 	call crlf
 	jmp .line
 .nextrange:
@@ -720,9 +652,7 @@ t_chs:
 	movzx eax, word [v_k]
 	add eax, [PARAM_CHSLBA]
 	call hex32
-	P ` ax=`
-	mov ax, [r_eax]
-	call hex16
+	call pr_ax
 	call pr_cf
 .sum:
 	mov cx, [v_n]
@@ -744,9 +674,7 @@ t_chs:
 	P ` fnv=`
 	pop eax
 	call hex32
-	P ` calls=`
-	mov ax, [v_calls]
-	call hex16
+	PH16 ` calls=`, [v_calls]
 	call crlf
 .ret:
 	ret
@@ -781,21 +709,11 @@ t_xreads:
 	call fill_buf
 	mov si, v_cur
 	call read42
-	P `T XREAD dl=`
-	mov al, [v_drive]
-	call hex8
-	P ` lba=`
+	PH8 `T XREAD dl=`, [v_drive]
+	P ` `
 	mov si, v_cur
-	call pr_q
-	P ` n=`
 	mov ax, [v_n]
-	call hex16
-	P ` ax=`
-	mov ax, [r_eax]
-	call hex16
-	P ` dapcnt=`
-	mov ax, [DAP_COUNT]
-	call hex16
+	call pr_lnad
 	P ` fnv=`
 	mov cx, [v_n]
 	call fnv_buf
@@ -815,15 +733,9 @@ t_memory:
 	P `T 12 ax=`
 	call hex16
 	call crlf
-	P `T BDA mem=`
-	mov ax, [0x413]
-	call hex16
-	P ` hd=`
-	mov al, [0x475]
-	call hex8
-	P ` st=`
-	mov al, [0x474]
-	call hex8
+	PH16 `T BDA mem=`, [0x413]
+	PH8 ` hd=`, [0x475]
+	PH8 ` st=`, [0x474]
 	call crlf
 	P `T IVT`
 	mov al, 0x13
@@ -856,24 +768,16 @@ t_memory:
 	jne .e820end
 	cmp dword [r_eax], 0x534D4150
 	jne .e820end
-	P `T E820 i=`
-	mov ax, [v_e820i]
-	call hex16
+	PH16 `T E820 i=`, [v_e820i]
 	P ` base=`
 	mov si, E820_BUF
 	call pr_q
 	P ` len=`
 	mov si, E820_BUF + 8
 	call pr_q
-	P ` type=`
-	mov eax, [E820_BUF + 16]
-	call hex32
-	P ` ext=`
-	mov eax, [E820_BUF + 20]
-	call hex32
-	P ` size=`
-	mov eax, [r_ecx]
-	call hex32
+	PH32 ` type=`, [E820_BUF + 16]
+	PH32 ` ext=`, [E820_BUF + 20]
+	PH32 ` size=`, [r_ecx]
 	call crlf
 	inc word [v_e820i]
 	mov ebx, [r_ebx]
@@ -882,12 +786,8 @@ t_memory:
 	cmp word [v_e820i], 64
 	jb .e820
 .e820end:
-	P `T E820END n=`
-	mov ax, [v_e820i]
-	call hex16
-	P ` sig=`
-	mov eax, [r_eax]
-	call hex32
+	PH16 `T E820END n=`, [v_e820i]
+	PH32 ` sig=`, [r_eax]
 	call pr_cf
 
 	P `T E801`
@@ -902,9 +802,7 @@ t_memory:
 	P `T 88`
 	mov ah, 0x88
 	call do15
-	P ` ax=`
-	mov ax, [r_eax]
-	call hex16
+	call pr_ax
 	call pr_cf
 	ret
 
@@ -924,15 +822,9 @@ pr_hook13:
 	lea si, [bx + 11]
 	mov cx, 8
 	call pr_esbytes
-	P ` old=`
-	mov ax, [es:bx + 21]
-	call hex16
-	P `:`
-	mov ax, [es:bx + 19]
-	call hex16
-	P ` flags=`
-	mov eax, [es:bx + 23]
-	call hex32
+	PH16 ` old=`, [es:bx + 21]
+	PH16 `:`, [es:bx + 19]
+	PH32 ` flags=`, [es:bx + 23]
 	call crlf
 	pop cx
 	pop si
@@ -954,14 +846,10 @@ pr_vec:
 	push bx
 	P ` `
 	call hex8
-	P `=`
 	movzx bx, al
 	shl bx, 2
-	mov ax, [bx + 2]
-	call hex16
-	P `:`
-	mov ax, [bx]
-	call hex16
+	PH16 `=`, [bx + 2]
+	PH16 `:`, [bx]
 	pop bx
 	pop ax
 	ret
@@ -980,14 +868,16 @@ t_bench:
 	P `BENCH START lba=`
 	mov si, v_cur
 	call pr_q
-	P ` n=`
-	mov eax, [v_left]
-	call hex32
+	PH32 ` n=`, [v_left]
 	call crlf
-	rdtsc
-	mov [v_t0], eax
-	mov [v_t0 + 4], edx
-.rd:
+	call tsc_start
+	call read_span
+	call bench_end
+	ret
+
+; read_span: [v_left] sectors from qword [v_cur] of drive [v_drive], 64 per 42h call into BUF_SEG:0, nothing
+; hashed; each failed call counted in v_errs. Leaves v_cur after the span, v_left 0. Clobbers EAX-EDX, SI.
+read_span:
 	cmp dword [v_left], 0
 	je .end
 	mov ecx, 64
@@ -1005,20 +895,8 @@ t_bench:
 	add [v_cur], eax
 	adc dword [v_cur + 4], 0
 	sub [v_left], eax
-	jmp .rd
+	jmp read_span
 .end:
-	rdtsc
-	sub eax, [v_t0]
-	sbb edx, [v_t0 + 4]
-	P `BENCH END tsc=`
-	xchg eax, edx
-	call hex32
-	xchg eax, edx
-	call hex32
-	P ` errs=`
-	mov eax, [v_errs]
-	call hex32
-	call crlf
 	ret
 
 ;---------------------------------------------------------------------------
@@ -1070,12 +948,8 @@ t_bench_ab:
 	call hex32
 	mov eax, [v_ab_t + 8]
 	call hex32
-	P ` pieces=`
-	mov eax, [v_ab_k]
-	call hex32
-	P ` errs=`
-	mov eax, [v_errs]
-	call hex32
+	PH32 ` pieces=`, [v_ab_k]
+	PH32 ` errs=`, [v_errs]
 	call crlf
 	ret
 
@@ -1089,28 +963,8 @@ ab_read:
 	mov dword [v_cur + 4], 0
 	mov eax, [v_ab_n]
 	mov [v_left], eax
-	rdtsc
-	mov [v_t0], eax
-	mov [v_t0 + 4], edx
-.rd:
-	cmp dword [v_left], 0
-	je .done
-	mov ecx, 64
-	cmp ecx, [v_left]
-	jbe .c
-	mov ecx, [v_left]
-.c:
-	mov [v_n], cx
-	mov si, v_cur
-	call read42
-	jnc .ok
-	inc dword [v_errs]
-.ok:
-	movzx eax, word [v_n]
-	add [v_cur], eax
-	sub [v_left], eax
-	jmp .rd
-.done:
+	call tsc_start
+	call read_span
 	rdtsc
 	sub eax, [v_t0]
 	sbb edx, [v_t0 + 4]
@@ -1124,6 +978,7 @@ ab_read:
 	ret
 
 %include "tsccal.inc"
+%include "fnv.inc"
 
 ; (assembly fails here, with a negative count, if the guest outgrows GUEST_SECTORS)
 	times GUEST_SECTORS * 512 - ($ - $$) db 0

@@ -122,23 +122,6 @@ fill:
 	pop es
 	ret
 
-; fnv: EAX = FNV-1a over [v_n] sectors at BUF_SEG:0. Clobbers CX, DI, ES.
-fnv:
-	push BUF_SEG
-	pop es
-	xor di, di
-	mov cx, [v_n]
-	shl cx, 7
-	mov eax, FNV_BASIS
-.l:
-	xor eax, [es:di]
-	imul eax, eax, FNV_PRIME
-	add di, 4
-	loop .l
-	push 0
-	pop es
-	ret
-
 ; dap_io: AH = 42h/43h (AL = verify flag) on [v_n] sectors at [v_lba] <-> BUF_SEG:0, drive [v_boot_drive]. CF/AH as returned.
 dap_io:
 	mov word [DAP], 0x10
@@ -176,12 +159,8 @@ chs_write:
 
 ; pr_res: " ah=.. cf=..\r\n"-less tail: prints ah= and cf= from AX/flags saved in BX (BH=ah, BL=cf).
 pr_res:
-	P ` ah=`
-	mov al, bh
-	call hex8
-	P ` cf=`
-	mov al, bl
-	call hex8
+	PH8 ` ah=`, bh
+	PH8 ` cf=`, bl
 	ret
 
 ;---------------------------------------------------------------------------
@@ -226,17 +205,11 @@ run_ops:
 .wdone:
 	setc bl
 	mov bh, ah
-	P `W i=`
-	mov ax, [v_i]
-	call hex16
+	PH16 `W i=`, [v_i]
 	call pr_lba_n
-	P ` fn=`
-	mov al, [v_fn]
-	call hex8
+	PH8 ` fn=`, [v_fn]
 	call pr_res
-	P ` dapcnt=`
-	mov ax, [DAP_COUNT]
-	call hex16
+	PH16 ` dapcnt=`, [DAP_COUNT]
 	call crlf
 	jmp .step
 .read:
@@ -254,13 +227,12 @@ run_ops:
 	call dap_io
 	setc bl
 	mov bh, ah
-	P `H i=`
-	mov ax, [v_i]
-	call hex16
+	PH16 `H i=`, [v_i]
 	call pr_lba_n
 	call pr_res
 	P ` fnv=`
-	call fnv
+	mov cx, [v_n]
+	call fnv_buf
 	call hex32
 	call crlf
 .step:
@@ -271,12 +243,8 @@ run_ops:
 
 ; pr_lba_n: " lba=.. n=.." from v_lba, v_n.
 pr_lba_n:
-	P ` lba=`
-	mov eax, [v_lba]
-	call hex32
-	P ` n=`
-	mov ax, [v_n]
-	call hex16
+	PH32 ` lba=`, [v_lba]
+	PH16 ` n=`, [v_n]
 	ret
 
 ;---------------------------------------------------------------------------
@@ -315,21 +283,15 @@ powercut:
 	mov ax, 0x4300
 	call dap_io
 	jc .err
-	P `C k=`
-	mov eax, [v_k]
-	call hex32
+	PH32 `C k=`, [v_k]
 	call pr_lba_n
 	call crlf
 	jmp .next
 .err:
 	mov bh, ah
-	P `E k=`
-	mov eax, [v_k]
-	call hex32
+	PH32 `E k=`, [v_k]
 	call pr_lba_n
-	P ` ah=`
-	mov al, bh
-	call hex8
+	PH8 ` ah=`, bh
 	call crlf
 	mov al, EXIT_FATAL
 	jmp guest_exit
@@ -346,16 +308,10 @@ bench:
 	mov eax, [WP_BCNT]
 	mov [v_left], eax
 	mov dword [v_errs], 0
-	P `BENCH START lba=`
-	mov eax, [v_lba]
-	call hex32
-	P ` n=`
-	mov eax, [v_left]
-	call hex32
+	PH32 `BENCH START lba=`, [v_lba]
+	PH32 ` n=`, [v_left]
 	call crlf
-	rdtsc
-	mov [v_t0], eax
-	mov [v_t0 + 4], edx
+	call tsc_start
 .wr:
 	cmp dword [v_left], 64
 	jb .end
@@ -368,21 +324,11 @@ bench:
 	sub dword [v_left], 64
 	jmp .wr
 .end:
-	rdtsc
-	sub eax, [v_t0]
-	sbb edx, [v_t0 + 4]
-	P `BENCH END tsc=`
-	xchg eax, edx
-	call hex32
-	xchg eax, edx
-	call hex32
-	P ` errs=`
-	mov eax, [v_errs]
-	call hex32
-	call crlf
+	call bench_end
 	jmp finish
 
 %include "tsccal.inc"
+%include "fnv.inc"
 
 ; (assembly fails here, with a negative count, if the guest outgrows GUEST_SECTORS)
 	times GUEST_SECTORS * 512 - ($ - $$) db 0
