@@ -47,7 +47,8 @@ import linux_nbd as ln  # noqa: E402
 
 QEMU = os.environ.get("GUEST_QEMU", "qemu-system-x86_64")
 FAIL = r"Kernel panic|NBDINIT-FAIL|vhdboot: ERROR"
-DM_ARGS = " vhdboot.dev=/dev/mapper/vhdboot80"   # a fixed image takes vhdboot-attach's device-mapper path
+DM_ARGS = " vhdboot.dev=/dev/mapper/vhdboot80"   # a fixed image's dm-linear maps, a dynamic one's dm hybrid
+NBD_ARGS = " vhdboot.nbd=1"                      # vhdboot-attach --nbd: the pure NBD path (the hybrid's baseline)
 
 
 def iso(work, cmdline):
@@ -159,8 +160,9 @@ def measure_all(a, work):
         if bad:
             failed += 1
             print(run.describe(6000), file=sys.stderr)
-    for cfg, kind, extra, host_fs in (("perf", "dynamic", "", "fat32"), ("perf-fixed", "fixed", DM_ARGS, "fat32"),
-                                      ("perf-exfat", "dynamic", "", "exfat"), ("perf-vhdx", "vhdx-dynamic", "", "fat32")):
+    for cfg, kind, extra, host_fs in (("perf", "dynamic", DM_ARGS, "fat32"), ("perf-nbd", "dynamic", NBD_ARGS, "fat32"),
+                                      ("perf-fixed", "fixed", DM_ARGS, "fat32"),
+                                      ("perf-exfat", "dynamic", DM_ARGS, "exfat"), ("perf-vhdx", "vhdx-dynamic", "", "fat32")):
         if cfg not in only:
             continue
         raws, vhds = [], []
@@ -171,7 +173,8 @@ def measure_all(a, work):
         for rep in range(a.repeat):           # interleaved: raw, VHD, raw, VHD ...
             shutil.copyfile(pristine, host)
             for what, disk, isop, out in (("raw disk (SeaBIOS)", raw, None, raws),
-                                          ("%s %s via %s" % (kind, host_fs, "dm-linear" if extra else "nbd"), host,
+                                          ("%s %s via %s" % (kind, host_fs, "nbd" if extra in ("", NBD_ARGS) else
+                                                              "dm-linear" if kind == "fixed" else "dm hybrid"), host,
                                            iso(work, "vhd=/" + image), vhds)):
                 run = boot(disk, isop, work)
                 m = re.search(r"NBDINIT bench dev=(\S+) mib=(\d+) write_ms=(\d+) rewrite_ms=(\d+) read_ms=(\d+)"
@@ -185,6 +188,10 @@ def measure_all(a, work):
                            ([mib * 1000.0 / max(int(m.group(6)), 1)] if m.group(6) else []))
                 cp = " memcpy in the guest %.1f MiB/s," % (mib * 1000.0 / max(int(m.group(6)), 1)) if m.group(6) else ""
                 srv = re.search(r"requests: .*", run.serial)
+                hyb = re.search(r"hybrid: \d+ block\(s\) made linear.*", run.serial)
+                if hyb:
+                    srv = hyb if not srv else srv
+                    print("           %s" % hyb.group(0))
                 print("%-10s %-28s %s: write %.1f MiB/s, rewrite %.1f MiB/s, read %.1f MiB/s,%s (%d MiB, run %d)%s"
                       % ((cfg, what, m.group(1)) + tuple(out[-1][:3]) + (cp, mib, rep + 1,
                          ("\n           server " + srv.group(0)) if srv else "")))

@@ -17,7 +17,8 @@
  *                                       before and after the I/O, with what else ran meanwhile (memcpy_probe)
  * The token and the pattern file's size come from the kernel command line:
  * vhdboot.dev=DEV: the device vhdboot-attach serves (default /dev/nbd0; /dev/mapper/vhdboot80 for
- * a fixed image on the device-mapper path), its p1 the root, p2 the bench, -D DEV at the end.
+ * a fixed image's maps or a dynamic one's hybrid), its p1 the root, p2 the bench, -D DEV at the end.
+ * vhdboot.nbd=1: vhdboot-attach --nbd (the pure NBD path).
  * vhdboot.token=WORD, vhdboot.fill=KIB; vhdboot.expect=rw|ro|refuse (default rw); vhdboot.root=DEV: the
  * image's ext2 partition written in rw (default /dev/nbd0p1; the UEFI guest's is /dev/nbd0p2).
  */
@@ -390,7 +391,9 @@ int main(void)
 	}
 	char *info[] = {"/vhdboot-attach", "--info", NULL};
 	run(info);
-	char *attach[] = {"/vhdboot-attach", "--wait", "20", NULL};
+	char nbdflag[8];
+	cmdline_arg("vhdboot.nbd", nbdflag, sizeof(nbdflag));   /* vhdboot.nbd=1: attach --nbd (no device-mapper) */
+	char *attach[] = {"/vhdboot-attach", "--wait", "20", nbdflag[0] ? "--nbd" : NULL, NULL};
 	int rc = run(attach);
 	say("NBDINIT attach rc=%d\n", rc);
 	if (rc == 2) {
@@ -410,9 +413,11 @@ int main(void)
 	if (rc != 0)
 		fail("vhdboot-attach");
 	if (!strcmp(expect, "ro")) {
-		for (int i = 0; i < 100 && !exists("/dev/nbd0p1"); i++)
+		char p1[80];
+		snprintf(p1, sizeof(p1), "%sp1", dev);
+		for (int i = 0; i < 100 && !exists(p1); i++)
 			nap_ms(100);
-		int w = open("/dev/nbd0", O_WRONLY);  /* Linux opens a read-only disk for writing; the write fails */
+		int w = open(dev, O_WRONLY);          /* Linux opens a read-only disk for writing; the write fails */
 		char sec[512];
 		memset(sec, 0x5A, sizeof(sec));
 		if (w >= 0 && pwrite(w, sec, sizeof(sec), 4096 * 512) == (ssize_t)sizeof(sec) && fsync(w) == 0)
@@ -421,8 +426,8 @@ int main(void)
 		if (w >= 0)
 			close(w);
 		mkdir("/root", 0755);
-		if (mount("/dev/nbd0p1", "/root", "ext2", MS_RDONLY, NULL))
-			fail("mount -o ro /dev/nbd0p1");
+		if (mount(p1, "/root", "ext2", MS_RDONLY, NULL))
+			fail("mount -o ro the root partition");
 		if (!exists("/root/boot/vmlinuz"))
 			fail("no /boot/vmlinuz on the read-only root");
 		umount("/root");
