@@ -632,10 +632,15 @@ static uint64_t vhd_alloc_at(const struct vhd *v)
 	return fs > at ? fs : at;
 }
 
-/* Does writing n sectors from buf into block blk allocate it? Zeros into an unallocated block of a parentless image change nothing. */
+/*
+ * Does writing n sectors from buf into block blk allocate it? Zeros into an
+ * unallocated block of a parentless image change nothing (unless the
+ * caller asked for VHD_OPEN_ALLOC_ZEROS: then they allocate a plain block).
+ */
 static int vhd_piece_allocates(const struct vhd *v, uint32_t blk, uint32_t n, const uint8_t *buf)
 {
-	return v->bat[blk] == VHD_BAT_FREE && !(v->footer.type == VHD_TYPE_DYNAMIC && vhd_all_zero(buf, n));
+	return v->bat[blk] == VHD_BAT_FREE &&
+	       !(v->footer.type == VHD_TYPE_DYNAMIC && !(v->flags & VHD_OPEN_ALLOC_ZEROS) && vhd_all_zero(buf, n));
 }
 
 /* Pre-write pass: count the blocks a write will allocate (ctx: uint64_t sectors needed). */
