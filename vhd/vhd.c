@@ -632,15 +632,10 @@ static uint64_t vhd_alloc_at(const struct vhd *v)
 	return fs > at ? fs : at;
 }
 
-/*
- * Does writing n sectors from buf into block blk allocate it? Zeros into an
- * unallocated block of a parentless image change nothing (unless the
- * caller asked for VHD_OPEN_ALLOC_ZEROS: then they allocate a plain block).
- */
+/* Does writing n sectors from buf into block blk allocate it? Zeros into an unallocated block of a parentless image change nothing. */
 static int vhd_piece_allocates(const struct vhd *v, uint32_t blk, uint32_t n, const uint8_t *buf)
 {
-	return v->bat[blk] == VHD_BAT_FREE &&
-	       !(v->footer.type == VHD_TYPE_DYNAMIC && !(v->flags & VHD_OPEN_ALLOC_ZEROS) && vhd_all_zero(buf, n));
+	return v->bat[blk] == VHD_BAT_FREE && !(v->footer.type == VHD_TYPE_DYNAMIC && vhd_all_zero(buf, n));
 }
 
 /* Pre-write pass: count the blocks a write will allocate (ctx: uint64_t sectors needed). */
@@ -770,9 +765,8 @@ static int vhd_batch_piece(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n
 	}
 	uint64_t data = at + v->bitmap_sectors;
 	int r = vhd_batch_zero(v, b, data, off);
-	if (!r)   /* VHD_OPEN_ALLOC_ZEROS: zeros as data are a zero fill too */
-		r = (v->flags & VHD_OPEN_ALLOC_ZEROS) && vhd_all_zero(buf, n) ? vhd_batch_zero(v, b, data + off, n)
-									    : vhd_dev_write(v, data + off, n, buf);
+	if (!r)
+		r = vhd_dev_write(v, data + off, n, buf);
 	if (!r)
 		r = vhd_batch_zero(v, b, data + off + n, v->spb - off - n);
 	return r;

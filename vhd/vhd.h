@@ -67,9 +67,6 @@ const char *vhd_errname(int err);
 /* Open flags. */
 #define VHD_OPEN_RDONLY 0x1u       /* never write the image */
 #define VHD_OPEN_NO_BACKUP 0x2u    /* don't fall back to the footer copy at 0 */
-/* Zeros written into an unallocated block of a dynamic image allocate it (zero data, every bitmap bit
- * set: a plain block) instead of being skipped; may be set and cleared in v->flags between writes. */
-#define VHD_OPEN_ALLOC_ZEROS 0x4u
 
 /* Parent attach flags. */
 #define VHD_PARENT_IGNORE_TIMESTAMP 0x1u

@@ -897,7 +897,6 @@ struct hyb {
 	pthread_cond_t cv;
 	int want, stop;           /* a reload asked for; the server is ending */
 	unsigned long reloads, blocks;
-	unsigned long ahead, ahead_err;  /* blocks allocated ahead of a stream; failures */
 };
 
 struct srv {
@@ -930,64 +929,12 @@ static void hyb_kick(struct srv *S)
 	}
 }
 
-/*
- * Under the hybrid, a sequential stream into new blocks of a dynamic image
- * is committed every HYB_GATHER sectors and HYB_AHEAD blocks after it are
- * allocated at once as zeros (plain blocks: zero data, full bitmap; what an
- * unwritten dynamic block reads anyway), so after the next reload the rest
- * of the stream goes to the host partition linearly instead of through
- * NBD. Costs at most HYB_AHEAD blocks of file the guest never writes.
- */
-#define HYB_GATHER (4u << 11)     /* 4 MiB */
-#define HYB_AHEAD 32u             /* blocks (64 MiB of 2 MiB blocks) */
-
-/* Is a hybrid live that may allocate ahead for this (dynamic, writable) image? */
-static int hyb_streams(const struct srv *S)
-{
-	return S->hy && S->hy->on && !S->hy->broken && !S->hy->ro && S->v && S->v->footer.type == VHD_TYPE_DYNAMIC && S->pend;
-}
-
-/* Allocate up to HYB_AHEAD unallocated blocks from the one after virtual sector end as zero plain blocks (through pend). Caller holds mu. */
-static void hyb_ahead(struct srv *S, uint64_t end)
-{
-	struct vhd *v = S->v;
-	uint32_t per = PEND_MAX / 512 / v->spb, done = 0;
-	uint64_t b = (end + v->spb - 1) >> v->spb_shift;
-	int zeroed = 0;
-	while (done < HYB_AHEAD && b < v->blocks) {
-		uint32_t n = 0;
-		while (n < per && done + n < HYB_AHEAD && b + n < v->blocks && v->bat[b + n] == VHD_BAT_FREE)
-			n++;
-		if (!n)
-			break;                    /* the stream meets allocated data: nothing to win ahead */
-		uint64_t lba = b << v->spb_shift, cnt = (uint64_t)n << v->spb_shift;
-		if (lba + cnt > S->sectors)
-			cnt = S->sectors - lba;
-		if (!zeroed)
-			memset(S->pend, 0, PEND_MAX), zeroed = 1;
-		v->flags |= VHD_OPEN_ALLOC_ZEROS;
-		int e = vhd_write(v, lba, (uint32_t)cnt, S->pend);
-		v->flags &= ~VHD_OPEN_ALLOC_ZEROS;
-		if (e) {
-			if (!S->hy->ahead_err++)
-				msg("hybrid: allocating ahead at %llu: %s (the stream goes on through NBD)", (unsigned long long)lba,
-				    vhd_strerror(e));
-			break;
-		}
-		done += n;
-		b += n;
-	}
-	S->hy->ahead += done;
-}
-
 /* Commit the gathered writes through vhd_write (allocating their blocks together). */
 static void pend_commit(struct srv *S)
 {
 	if (!S->pend_n)
 		return;
 	int e = img_write(&S->im, S->pend_lba, S->pend_n, S->pend);
-	if (!e && S->pend_n >= HYB_GATHER && hyb_streams(S))
-		hyb_ahead(S, S->pend_lba + S->pend_n);
 	if (e) {
 		msg("write-back of %u sectors at %llu failed: %s (answered on the next flush)", S->pend_n,
 		    (unsigned long long)S->pend_lba, img_strerror(&S->im, e));
@@ -1294,8 +1241,6 @@ static int serve(struct srv *S)
 				S->gathered++;
 				if (reply(S->s, handle, 0, NULL, 0))
 					break;
-				if (S->pend_n >= HYB_GATHER && hyb_streams(S))
-					pend_commit(S);   /* a stream: commit, allocate ahead, reload (see HYB_AHEAD) */
 				continue;
 			}
 			uint64_t off;
@@ -2092,8 +2037,8 @@ static void hyb_stop(struct hyb *hy)
 	pthread_cond_signal(&hy->cv);
 	pthread_mutex_unlock(&hy->mu);
 	pthread_join(hy->th, NULL);
-	msg("hybrid: %lu block(s) made linear, %lu table reload(s), %lu block(s) allocated ahead of streams%s", hy->blocks,
-	    hy->reloads, hy->ahead, hy->broken ? " (reloads stopped by an error)" : "");
+	msg("hybrid: %lu block(s) made linear, %lu table reload(s)%s", hy->blocks, hy->reloads,
+	    hy->broken ? " (reloads stopped by an error)" : "");
 }
 
 /* What the hybrid's setup thread needs: the server, the helper's pipe, the parent's. */
