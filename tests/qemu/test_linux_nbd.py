@@ -283,8 +283,10 @@ def test_hybrid_new_blocks_linear_read_back(images, vhdtool, kind):
     daemon allocates them), unmounts; the reloader then maps them linearly onto the host partition. nbdinit
     finds every block of the pattern file (FIBMAP on the ext2) inside a target of the hybrid's live table
     that is not the NBD device (DM_TABLE_STATUS), drops the caches, mounts read-only and reads the pattern
-    back through those linear runs: equal. The host: vhdtool check clean, the image grew, token and pattern
-    inside (convert + debugfs), the FAT clean (fsck.vfat -n), a parent unchanged."""
+    back through those linear runs: equal. A differencing child: only blocks written whole become plain, so
+    the pattern's partly written blocks stay on NBD; read back right all the same. The host: vhdtool check
+    clean, the image grew, token and pattern inside (convert + debugfs), the FAT clean (fsck.vfat -n), a
+    parent unchanged."""
     host, _raw, vhd, parent = ln.build(images["dir"], kind, tag="-hyb", extra_args=DM + " vhdboot.verify=1")
     parent_sha = fh.sha256(parent) if parent else None
     run = boot([(0, host)], fh.ISO, images["dir"])
@@ -295,11 +297,17 @@ def test_hybrid_new_blocks_linear_read_back(images, vhdtool, kind):
                      % (ln.GUEST_MIB * 2048, "differencing" if parent else "dynamic", 2 if parent else 1), text), ctx
     assert HYBRID_UP.search(text), ctx
     m = re.search(r"NBDINIT linear (-?\d+)/(\d+)", text)
-    assert m and int(m.group(2)) == ln.FILL_KIB and m.group(1) == m.group(2), \
-        "the pattern's blocks are not all in linear runs%s" % ctx
-    assert "NBDINIT readback ok %d bytes" % (ln.FILL_KIB * 1024) in text, ctx
+    assert m and int(m.group(2)) == ln.FILL_KIB, ctx
     end = HYBRID_END.search(text)
-    assert end and int(end.group(2)) > 0, "no table reload%s" % ctx
+    if parent:
+        # A differencing child's block becomes plain only when the guest writes all of it (its other sectors
+        # are the parent's); the pattern's partly written blocks stay on NBD, and are still read back right.
+        assert int(m.group(1)) >= 0 and end, ctx
+    else:
+        assert m.group(1) == m.group(2), "the pattern's blocks are not all in linear runs%s" % ctx
+        assert end and int(end.group(2)) > 0, "no table reload%s" % ctx
+    assert "NBDINIT readback ok %d bytes" % (ln.FILL_KIB * 1024) in text, ctx
+    assert "removing vhdboot80host" not in text, ctx   # the host map went away after the unmount
     assert "NBDINIT detached" in text and "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
     assert "device-mapper hybrid not set up" not in text, ctx
     listing = fh.run_tool(["fsck.vfat", "-n", "%s" % ln.host_volume(host, os.path.join(images["dir"], "hyb.vol"))])

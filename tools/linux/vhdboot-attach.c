@@ -2075,7 +2075,10 @@ static void hyb_drop_host(const char *hostdm)
 	int ctl = dm_control();
 	if (ctl < 0)
 		return;
-	if (dm_remove(ctl, hostdm) && errno != ENXIO)
+	int r = -1;
+	for (int tries = 0; tries < 20 && (r = dm_remove(ctl, hostdm)) && errno == EBUSY; tries++)
+		nap(100);                 /* a probe (udev's blkid) may hold it a moment */
+	if (r && errno != ENXIO)
 		msg("removing %s: %s", hostdm, strerror(errno));
 	close(ctl);
 }
@@ -2658,6 +2661,8 @@ int main(int argc, char **argv)
 	int e = img_close(&im, img_ro);           /* flushed, a VHDX's log marked empty, every member fsynced */
 	if (mnt[0])
 		unmount_host(mnt, mnt_fd);
+	if (mnt_fd >= 0)
+		close(mnt_fd), mnt_fd = -1;       /* a detached mount is gone only with its last reference */
 	hyb_drop_host(hostdm);
 	close(nbd);
 	msg("%s: disconnected, image flushed and closed", o.nbd);
