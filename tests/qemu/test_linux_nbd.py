@@ -313,16 +313,20 @@ def test_hybrid_new_blocks_linear_read_back(images, vhdtool, kind):
     listing = fh.run_tool(["fsck.vfat", "-n", "%s" % ln.host_volume(host, os.path.join(images["dir"], "hyb.vol"))])
     assert listing.returncode == 0, listing.stdout
     os.unlink(os.path.join(images["dir"], "hyb.vol"))
-    after = ln.extract_vhd(host, os.path.join(images["dir"], "hyb-after.vhd"))
+    d = os.path.join(images["dir"], "hyb-after-" + kind)    # the child beside its parent, by their names
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    if parent:
+        p_after = ln.extract_vhd(host, os.path.join(d, ln.PARENT_NAME), ln.PARENT_NAME)
+        assert fh.sha256(p_after) == parent_sha, "the parent changed"
+    after = ln.extract_vhd(host, os.path.join(d, ln.VHD_NAME))
     fh.run_tool([vhdtool, "check", after])
     assert os.path.getsize(after) > os.path.getsize(vhd), "the VHD did not grow"
     tok = ln.read_guest_file(after, "vhdboot-token.txt", images["dir"])
     assert tok and ln.TOKEN.encode() in tok, tok
     fill = ln.read_guest_file(after, "vhdboot-fill.bin", images["dir"])
     assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"
-    if parent:
-        p_after = ln.extract_vhd(host, os.path.join(images["dir"], "hyb-parent-after.vhd"), ln.PARENT_NAME)
-        assert fh.sha256(p_after) == parent_sha, "the parent changed"
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def test_hybrid_fallback_without_dm(images, vhdtool):
