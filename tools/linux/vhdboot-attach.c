@@ -1968,8 +1968,6 @@ static int hyb_setup(struct srv *S, struct hyb *hy)
 	if (hy->csec < hy->per || hy->csec % hy->per)
 		hy->csec = hy->per;
 	hyb_collect(S, hy);
-	if (!S->v->blocks || hy->blocks == 0)
-		posix_fadvise(S->fd, 0, 0, POSIX_FADV_DONTNEED);
 	struct { uint32_t index; uint64_t start, sectors; } parts[16];
 	int np = 0;
 	static struct part_iter it;
@@ -2633,12 +2631,20 @@ int main(int argc, char **argv)
 				S.hy = NULL;
 		}
 	}
-	if (!hst_on) {                            /* no hybrid: the helper's word goes straight to the parent */
+	pid_t fwd = -1;
+	if (!hst_on) {                            /* no hybrid: the helper's word goes to the parent as it is */
 		if (up[0] >= 0) {
-			char ok = 'n';
-			if (read(up[0], &ok, 1) != 1 || write(ready[1], &ok, 1) != 1)
-				msg("the helper did not report");
+			/* Never waited for here: the helper's partition scan needs this process serving. */
 			msg("device-mapper hybrid not set up; serving through NBD only (%s)", o.nbd);
+			fwd = fork();
+			if (fwd == 0) {
+				char ok = 'n';
+				if (read(up[0], &ok, 1) != 1)
+					ok = 'n';
+				_exit(write(ready[1], &ok, 1) == 1 ? 0 : 1);
+			}
+			if (fwd < 0)
+				msg("fork: %s (the parent will not hear the server is up)", strerror(errno));
 		}
 		close(ready[1]);
 	}
@@ -2658,6 +2664,8 @@ int main(int argc, char **argv)
 	waitpid(k, NULL, 0);
 	if (helper > 0)
 		waitpid(helper, NULL, 0);
+	if (fwd > 0)
+		waitpid(fwd, NULL, 0);
 	int e = img_close(&im, img_ro);           /* flushed, a VHDX's log marked empty, every member fsynced */
 	if (mnt[0])
 		unmount_host(mnt, mnt_fd);
