@@ -194,4 +194,4 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/pytest -prune -o -type f -name '*.d' -print 2>/dev/null)

@@ -4,6 +4,7 @@ the sanitizer-clean read of a damaged image."""
 import contextlib
 import os
 import subprocess
+import time
 
 from conftest import ROOT, BUILD, run, have
 
@@ -36,7 +37,14 @@ def fuse_mounted(argv, mnt):
         yield str(mnt)
     finally:
         subprocess.run(["sync"], timeout=60)
-        run(["umount", str(mnt)], timeout=120)
+        # a FUSE driver can still be busy right after the last close on a loaded machine ("target is busy"):
+        # a few tries over about 10 s, then the last one asserts
+        for _ in range(20):
+            if subprocess.run(["umount", str(mnt)], capture_output=True, timeout=120).returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            run(["umount", str(mnt)], timeout=120)
 
 
 def host_tree(mnt):

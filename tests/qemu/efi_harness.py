@@ -153,7 +153,7 @@ GRUB_LINUX_CFG = r"""set pager=0
 regexp --set=dev '^\(([^)]*)\)' "$cmdpath"
 set root=($dev)
 echo "GRUBEFI-LINUX root=$root"
-linux /vmlinuz console=ttyS0 panic=-1 %s
+linux /vmlinuz console=ttyS0 panic=-1 no_timer_check %s
 initrd /initrd.img
 echo "GRUBEFI-LINUX booting"
 boot

@@ -57,7 +57,7 @@ DOS_MARKER = "DOSCHAIN-STAGE2-OK"
 
 # Kernel command line common part: serial console; a panic reboots at once, which
 # -no-reboot turns into QEMU exiting instead of a hang until the timeout.
-LINUX_ARGS = "console=ttyS0,115200 panic=-1 rdinit=/init"
+LINUX_ARGS = "console=ttyS0,115200 panic=-1 no_timer_check rdinit=/init"
 
 # doschain layout: partitions end on a cylinder boundary (QEMU, like old BIOSes, guesses the
 # geometry from the partition table's end CHS); partition at LBA 63 (DOS style: C0/H1/S1 under any 63-sector geometry);

@@ -234,7 +234,7 @@ def build_it_guest_raw(out, workdir, maker="initramfs-tools"):
     extra = " rd.retry=20 rd.timeout=120" if maker == "dracut" else ""
     with open(os.path.join(root, "boot", "grub", "grub.cfg"), "w") as fh:
         fh.write(bi.GRUB_SERIAL + """menuentry "linux: %s, root=%s" {
-	linux (hd0,msdos1)/boot/vmlinuz console=ttyS0,115200 panic=-1 root=%s rw rootfstype=ext2%s
+	linux (hd0,msdos1)/boot/vmlinuz console=ttyS0,115200 panic=-1 no_timer_check root=%s rw rootfstype=ext2%s
 	initrd (hd0,msdos1)/boot/initrd.img
 }
 """ % (maker, IT_ROOT, IT_ROOT, extra))
@@ -427,7 +427,7 @@ EFI_ARGS = bi.LINUX_ARGS + " vhdboot.token=%s vhdboot.fill=%d vhdboot.root=/dev/
 # The full root switch: Debian's mkinitramfs with our hook, root=/dev/nbd0p2, the root's /sbin/init = rootinit.c.
 EFI_IT_ESP_MIB = 40
 EFI_IT_ROOT_START = 2048 + EFI_IT_ESP_MIB * bi.MiB // bi.SECTOR
-EFI_IT_ARGS = "console=ttyS0,115200 panic=-1 root=/dev/nbd0p2 rw rootfstype=ext2"
+EFI_IT_ARGS = "console=ttyS0,115200 panic=-1 no_timer_check root=/dev/nbd0p2 rw rootfstype=ext2"
 EFI_GRUB_CFG = r"""set pager=0
 regexp --set=dev '^\(([^)]*)\)' "$cmdpath"
 set root=($dev)
