@@ -129,7 +129,7 @@ ATTACH_SRCS := tools/linux/vhdboot-attach.c tools/chain.c tools/vxchain.c tools/
 linux: $(BUILD)/linux/vhdboot-attach
 $(BUILD)/linux/vhdboot-attach: $(ATTACH_SRCS:%.c=$(BUILD)/host/%.o)
 	@mkdir -p $(dir $@)
-	$(HOST_CC) $(HOST_CFLAGS) -static -o $@ $^
+	$(HOST_CC) $(HOST_CFLAGS) -static -pthread -o $@ $^
 all: linux
 
 unit: $(UNIT_BINS) $(BUILD)/vhdtool

@@ -2,12 +2,13 @@
 """linux_nbd.py: the "Linux keeps the disk" matrix and its sequential-I/O ratio (issue 12; docs/handover.md).
 
     bench/linux_nbd.py [--mib 256] [--repeat N] [--keep DIR]
-        [--only fixed,dynamic,diff,exfat,vhdx,ntfs,ro,snapshot,perf,perf-fixed,perf-exfat,perf-vhdx]
+        [--only fixed,dynamic,diff,exfat,vhdx,ntfs,ro,snapshot,perf,perf-nbd,perf-fixed,perf-exfat,perf-vhdx]
 
 Each configuration boots tests/qemu/thirdparty/linux_nbd.py's guest (Debian cloud kernel, nbdinit.c,
 build/linux/vhdboot-attach) with qemu-system-x86_64 TCG, 512 MiB, the host disk (FAT32 holding
 /guest.vhd) as the IDE master, through an ISO made by tools/mkiso.sh with `vhd=/guest.vhd` and:
-  fixed, dynamic   mode=rw: Linux writes a token and a 3 MiB file into /dev/nbd0p1; the host finds them,
+  fixed, dynamic   mode=rw: Linux writes a token and a 3 MiB file into /dev/mapper/vhdboot80p1 (a fixed
+                   image's dm-linear maps, a dynamic one's dm hybrid over NBD); the host finds them,
                    vhdtool check is clean; dynamic: the file grew
   diff             mode=rw, /guest.vhd a differencing child of /guest-parent.vhd (both on the FAT): the
                    same, and the parent's sha256 is unchanged
@@ -15,15 +16,17 @@ build/linux/vhdboot-attach) with qemu-system-x86_64 TCG, 512 MiB, the host disk 
   vhdx             /guest.vhdx, a dynamic VHDX (1 MiB blocks) on the FAT32: as dynamic (served through vhdx/)
   ntfs             a fixed VHD on an NTFS host partition: vhdboot-attach attaches only where the kernel has
                    ntfs3 (the cloud kernel has not: the refusal naming the module is the expected result)
-  ro               mode=ro: /dev/nbd0 is read-only (opening it for writing fails), the root mounts ro;
+  ro               mode=ro: the hybrid is read-only (a write fails), the root mounts ro;
                    the VHD's sha256 is unchanged
   snapshot         mode=snapshot: GRUB's save_env writes grubenv into vhdboot's RAM overlay; vhdboot-attach
                    carries it over, Linux sees it and writes into RAM; the VHD's sha256 is unchanged
   perf             --mib MiB O_DIRECT sequential write, rewrite, read on partition 2, inside the booted Linux:
-                   on /dev/nbd0p2 (dynamic VHD through vhdboot-attach) vs /dev/sda2 (the same guest disk,
+                   on /dev/mapper/vhdboot80p2 (dynamic VHD through vhdboot-attach's device-mapper hybrid)
+                   vs /dev/sda2 (the same guest disk,
                    raw, under SeaBIOS alone), same QEMU, same run; prints MiB/s and the ratios; --repeat N
                    interleaves N pairs of boots (each VHD boot from the pristine host disk) and reports
                    the medians; each boot also reports the guest's memcpy rate after the bench
+  perf-nbd         perf through NBD alone (vhdboot.nbd=1: vhdboot-attach --nbd, /dev/nbd0p2): the hybrid's baseline
   perf-fixed       the same with a fixed VHD, served by vhdboot-attach's device-mapper path
                    (/dev/mapper/vhdboot80p2; "fixed" above takes that path too)
   perf-exfat       perf with the dynamic VHD on an exFAT host partition
@@ -47,7 +50,8 @@ import linux_nbd as ln  # noqa: E402
 
 QEMU = os.environ.get("GUEST_QEMU", "qemu-system-x86_64")
 FAIL = r"Kernel panic|NBDINIT-FAIL|vhdboot: ERROR"
-DM_ARGS = " vhdboot.dev=/dev/mapper/vhdboot80"   # a fixed image takes vhdboot-attach's device-mapper path
+DM_ARGS = " vhdboot.dev=/dev/mapper/vhdboot80"   # a fixed image's dm-linear maps, a dynamic one's dm hybrid
+NBD_ARGS = " vhdboot.nbd=1"                      # vhdboot-attach --nbd: the pure NBD path (the hybrid's baseline)
 
 
 def iso(work, cmdline):
@@ -119,7 +123,7 @@ def measure_all(a, work):
                                ("exfat", "dynamic", "exfat"), ("vhdx", "vhdx-dynamic", "fat32")):
         if cfg not in only:
             continue
-        host, _raw, vhd, parent = ln.build(work, kind, tag="-" + cfg, extra_args=DM_ARGS if cfg == "fixed" else "",
+        host, _raw, vhd, parent = ln.build(work, kind, tag="-" + cfg, extra_args=DM_ARGS if cfg != "vhdx" else "",
                                            host_fs=host_fs)
         image = ln.VHDX_NAME if kind.startswith("vhdx") else ln.VHD_NAME
         run = boot(host, iso(work, "vhd=/" + image), work)
@@ -145,7 +149,7 @@ def measure_all(a, work):
         if cfg not in only:
             continue
         host, _raw, vhd, _ = ln.build(work, "dynamic", tag="-" + cfg, grubenv=cfg == "snapshot",
-                                      extra_args=" vhdboot.expect=" + expect if expect else "")
+                                      extra_args=" vhdboot.expect=" + expect + DM_ARGS if expect else "")
         before = fh.sha256(ln.extract_vhd(host, os.path.join(work, cfg + ".before.vhd")))
         run = boot(host, iso(work, "vhd=/guest.vhd mode=" + cfg), work)
         after = fh.sha256(ln.extract_vhd(host, os.path.join(work, cfg + ".after.vhd")))
@@ -159,8 +163,9 @@ def measure_all(a, work):
         if bad:
             failed += 1
             print(run.describe(6000), file=sys.stderr)
-    for cfg, kind, extra, host_fs in (("perf", "dynamic", "", "fat32"), ("perf-fixed", "fixed", DM_ARGS, "fat32"),
-                                      ("perf-exfat", "dynamic", "", "exfat"), ("perf-vhdx", "vhdx-dynamic", "", "fat32")):
+    for cfg, kind, extra, host_fs in (("perf", "dynamic", DM_ARGS, "fat32"), ("perf-nbd", "dynamic", NBD_ARGS, "fat32"),
+                                      ("perf-fixed", "fixed", DM_ARGS, "fat32"),
+                                      ("perf-exfat", "dynamic", DM_ARGS, "exfat"), ("perf-vhdx", "vhdx-dynamic", "", "fat32")):
         if cfg not in only:
             continue
         raws, vhds = [], []
@@ -171,7 +176,8 @@ def measure_all(a, work):
         for rep in range(a.repeat):           # interleaved: raw, VHD, raw, VHD ...
             shutil.copyfile(pristine, host)
             for what, disk, isop, out in (("raw disk (SeaBIOS)", raw, None, raws),
-                                          ("%s %s via %s" % (kind, host_fs, "dm-linear" if extra else "nbd"), host,
+                                          ("%s %s via %s" % (kind, host_fs, "nbd" if extra in ("", NBD_ARGS) else
+                                                              "dm-linear" if kind == "fixed" else "dm hybrid"), host,
                                            iso(work, "vhd=/" + image), vhds)):
                 run = boot(disk, isop, work)
                 m = re.search(r"NBDINIT bench dev=(\S+) mib=(\d+) write_ms=(\d+) rewrite_ms=(\d+) read_ms=(\d+)"
@@ -185,9 +191,11 @@ def measure_all(a, work):
                            ([mib * 1000.0 / max(int(m.group(6)), 1)] if m.group(6) else []))
                 cp = " memcpy in the guest %.1f MiB/s," % (mib * 1000.0 / max(int(m.group(6)), 1)) if m.group(6) else ""
                 srv = re.search(r"requests: .*", run.serial)
+                hyb = re.search(r"hybrid: \d+ block\(s\) made linear.*", run.serial)
+                tail = (("\n           server " + srv.group(0)) if srv else "") + \
+                       (("\n           " + hyb.group(0)) if hyb else "")
                 print("%-10s %-28s %s: write %.1f MiB/s, rewrite %.1f MiB/s, read %.1f MiB/s,%s (%d MiB, run %d)%s"
-                      % ((cfg, what, m.group(1)) + tuple(out[-1][:3]) + (cp, mib, rep + 1,
-                         ("\n           server " + srv.group(0)) if srv else "")))
+                      % ((cfg, what, m.group(1)) + tuple(out[-1][:3]) + (cp, mib, rep + 1, tail)))
                 sys.stdout.flush()
         if raws and vhds:
             b = [statistics.median(x[i] for x in raws) for i in range(3)]

@@ -60,6 +60,8 @@ struct blk_dev {
 	void *priv;            /* backend state */
 	/* Counted by blk_read (statistics for the boot log; never reset): requests and sectors read. */
 	uint64_t read_reqs, read_sectors;
+	/* Sectors a write past the end skips over read as zeros afterwards (a regular file: POSIX); 0 unknown. */
+	int zero_extend;
 };
 
 /* Nonzero when [lba, lba + count) does not fit in [0, limit): the one range test (overflow-safe). */

@@ -275,6 +275,7 @@ int hostdev_open(struct hostdev *h, const char *path, unsigned flags)
 	h->dev.write = hostdev_write;
 	h->dev.flush = hostdev_flush;
 	h->dev.write_zeroes = hostdev_write_zeroes;
+	h->dev.zero_extend = !S_ISBLK(st.st_mode);   /* a regular file: a write past the end leaves zeros behind */
 	h->is_blkdev = S_ISBLK(st.st_mode);
 	h->dev.priv = h;
 	return 0;

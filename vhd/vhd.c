@@ -728,7 +728,14 @@ static int vhd_alloc_block(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n
 struct vhd_batch {
 	uint64_t at;               /* where the next new block goes */
 	uint64_t bat_sec;          /* BAT sector held in v->tmp (0 = none) */
+	uint64_t zeros_from;       /* sectors from here read as zeros already (past the old end of a zero_extend device) */
 };
+
+/* Zero fill of a new block in a batch: nothing to write where the device already reads zeros. */
+static int vhd_batch_zero(struct vhd *v, const struct vhd_batch *b, uint64_t lba, uint64_t count)
+{
+	return lba >= b->zeros_from ? VHD_OK : vhd_dev_zero(v, lba, count);
+}
 
 /* Pass 2 of a batched write: one piece; new blocks go to ctx->at in order (memory untouched). */
 static int vhd_batch_piece(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n, uint8_t *buf, void *ctx)
@@ -757,11 +764,11 @@ static int vhd_batch_piece(struct vhd *v, uint32_t blk, uint32_t off, uint32_t n
 			return r;
 	}
 	uint64_t data = at + v->bitmap_sectors;
-	int r = vhd_dev_zero(v, data, off);
+	int r = vhd_batch_zero(v, b, data, off);
 	if (!r)
 		r = vhd_dev_write(v, data + off, n, buf);
 	if (!r)
-		r = vhd_dev_zero(v, data + off + n, v->spb - off - n);
+		r = vhd_batch_zero(v, b, data + off + n, v->spb - off - n);
 	return r;
 }
 
@@ -801,11 +808,11 @@ static int vhd_batch_commit(struct vhd *v, uint32_t blk, uint32_t off, uint32_t 
 /* A write that allocates need sectors of new blocks (more than one block), in the batched order above. */
 static int vhd_write_batched(struct vhd *v, uint64_t lba, uint32_t count, uint8_t *p, uint64_t need)
 {
-	uint64_t at0 = vhd_alloc_at(v), new_footer = at0 + need;
-	int r = vhd_dev_write(v, new_footer, 1, v->footer_raw);
+	uint64_t at0 = vhd_alloc_at(v), new_footer = at0 + need, old_end = v->dev->sectors;
+	int r = vhd_dev_write(v, new_footer, 1, v->footer_raw);   /* on a zero_extend device the gap now reads as zeros */
 	if (!r)
 		r = vhd_flush(v);
-	struct vhd_batch b = { at0, 0 };
+	struct vhd_batch b = { at0, 0, v->dev->zero_extend && new_footer >= old_end ? old_end : UINT64_MAX };
 	if (!r)
 		r = vhd_for_blocks(v, lba, count, p, vhd_batch_piece, &b);
 	if (!r)

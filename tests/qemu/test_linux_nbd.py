@@ -46,6 +46,12 @@ bi = ln.bi
 QEMU = os.environ.get("GUEST_QEMU", "qemu-system-x86_64")
 TIMEOUT = 300
 FAIL = r"Kernel panic|NBDINIT-FAIL|ROOTINIT-FAIL|vhdboot: ERROR|Gave up waiting"
+DM = " vhdboot.dev=/dev/mapper/vhdboot80"   # nbdinit's device: a fixed image's maps or a dynamic one's hybrid
+# vhdboot-attach's line when a dynamic/differencing VHD's device-mapper hybrid is up.
+HYBRID_UP = re.compile(r"serving the image as /dev/mapper/vhdboot80 through a device-mapper hybrid: (\d+) plain "
+                       r"block\(s\) linear on the host partition \((\d+) run\(s\)\), the rest through 43:0 \(NBD\); "
+                       r"(\d+) partition\(s\); read-write")
+HYBRID_END = re.compile(r"hybrid: (\d+) block\(s\) made linear, (\d+) table reload\(s\)")
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +83,10 @@ def test_linux_root_on_dynamic_vhd_initramfs_tools(images, vhdtool):
     # initramfs-tools' local-top ran vhdboot-attach (it read the table through /dev/mem and found the disk by identity).
     assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
                      % (ln.GUEST_MIB * 2048), text), ctx
-    assert "Success: vhdboot: the image is /dev/nbd0" in text, ctx
-    # The root came from /dev/nbd0p1 and the server survived switch_root.
-    assert "ROOTINIT root=/dev/nbd0p1" in text, ctx
+    assert HYBRID_UP.search(text), ctx
+    assert "Success: vhdboot: the image is /dev/mapper/vhdboot80" in text, ctx
+    # The root came from the hybrid's partition 1 and the server survived switch_root.
+    assert "ROOTINIT root=%s" % ln.IT_ROOT in text, ctx
     assert re.search(r"ROOTINIT server @\S*vhdboot-attach", text), ctx
     assert "ROOTINIT wrote vhdboot-fill.bin" in text and "ROOTINIT detached" in text, ctx
     assert "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
@@ -112,9 +119,10 @@ def test_linux_root_on_dynamic_vhd_dracut(tmp_path, vhdtool):
     assert "Signal caught" not in text and "Entering emergency mode" not in text, ctx
     assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
                      % (ln.GUEST_MIB * 2048), text), ctx
-    assert "vhdboot: the image is /dev/nbd0" in text, ctx
-    assert "dracut: Mounted root filesystem /dev/nbd0p1" in text, ctx
-    assert "ROOTINIT root=/dev/nbd0p1" in text, ctx
+    assert HYBRID_UP.search(text), ctx
+    assert "vhdboot: the image is /dev/mapper/vhdboot80" in text, ctx
+    assert "dracut: Mounted root filesystem %s" % ln.IT_ROOT in text, ctx
+    assert "ROOTINIT root=%s" % ln.IT_ROOT in text, ctx
     assert re.search(r"ROOTINIT server @\S*vhdboot-attach", text), ctx
     assert "ROOTINIT wrote vhdboot-fill.bin" in text and "ROOTINIT detached" in text, ctx
     assert "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
@@ -167,14 +175,14 @@ def test_snapshot_carries_boot_loader_writes(images, kind):
 @pytest.mark.parametrize("kind", ["dynamic", "fixed"])
 def test_vhd_on_exfat_host(images, vhdtool, kind):
     """A VHD in a file on an exFAT host partition: the firmware's table names exFAT and the file's extents.
-    dynamic: vhdboot-attach mounts the volume with the kernel's exfat driver (module from the .deb), serves
-    the file through NBD, nbdinit writes its token and a 3 MiB pattern (new blocks: the file grows through
-    the mounted exFAT) and detaches. fixed: the extents checked through exfat's FIBMAP, the volume unmounted,
+    dynamic: vhdboot-attach mounts the volume with the kernel's exfat driver (module from the .deb) through a
+    dm map of the partition, serves the file through its device-mapper hybrid (NBD under it), nbdinit writes
+    its token and a 3 MiB pattern (new blocks: the file grows through the mounted exFAT, then they are made
+    linear) and detaches. fixed: the extents checked through exfat's FIBMAP, the volume unmounted,
     the file mapped by device-mapper (/dev/mapper/vhdboot80p1). The host: token and pattern in the VHD,
     vhdtool check clean, the file grew (dynamic) or kept its size (fixed), fsck.exfat -n clean."""
     dm = kind == "fixed"
-    host, _raw, vhd, _ = ln.build(images["dir"], kind, tag="-exfat", host_fs="exfat",
-                                  extra_args=" vhdboot.dev=/dev/mapper/vhdboot80" if dm else "")
+    host, _raw, vhd, _ = ln.build(images["dir"], kind, tag="-exfat", host_fs="exfat", extra_args=DM)
     run = boot([(0, host)], fh.ISO, images["dir"])
     ctx = "\n" + run.describe(12000)
     text = run.serial
@@ -187,6 +195,9 @@ def test_vhd_on_exfat_host(images, vhdtool, kind):
     else:
         assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
                          % (ln.GUEST_MIB * 2048), text), ctx
+        assert HYBRID_UP.search(text), ctx          # the exFAT mounted through the partition's map, the file grows
+        m = HYBRID_END.search(text)
+        assert m and int(m.group(2)) > 0, ctx       # new blocks were made linear
         assert "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
     assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
     assert "unmounting the host file system" not in text, ctx
@@ -259,6 +270,84 @@ def test_dynamic_vhdx_on_fat32_host(images, vhdtool):
     assert re.search(r"pending:\s+no\b", info), info
     assert os.path.getsize(after) > os.path.getsize(vhdx), \
         "the dynamic VHDX did not grow (%d bytes, was %d)" % (os.path.getsize(after), os.path.getsize(vhdx))
+    tok = ln.read_guest_file(after, "vhdboot-token.txt", images["dir"])
+    assert tok and ln.TOKEN.encode() in tok, tok
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", images["dir"])
+    assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"
+
+
+@pytest.mark.parametrize("kind", ["dynamic", "diff"])
+def test_hybrid_new_blocks_linear_read_back(images, vhdtool, kind):
+    """The device-mapper hybrid of a dynamic VHD (and of a differencing child over a dynamic parent, both on
+    the FAT32): nbdinit writes the 3 MiB pattern into blocks the image has not allocated (through NBD: the
+    daemon allocates them), unmounts; the reloader then maps them linearly onto the host partition. nbdinit
+    finds every block of the pattern file (FIBMAP on the ext2) inside a target of the hybrid's live table
+    that is not the NBD device (DM_TABLE_STATUS), drops the caches, mounts read-only and reads the pattern
+    back through those linear runs: equal. A differencing child: only blocks written whole become plain, so
+    the pattern's partly written blocks stay on NBD; read back right all the same. The host: vhdtool check
+    clean, the image grew, token and pattern inside (convert + debugfs), the FAT clean (fsck.vfat -n), a
+    parent unchanged."""
+    host, _raw, vhd, parent = ln.build(images["dir"], kind, tag="-hyb", extra_args=DM + " vhdboot.verify=1")
+    parent_sha = fh.sha256(parent) if parent else None
+    run = boot([(0, host)], fh.ISO, images["dir"])
+    ctx = "\n" + run.describe(12000)
+    text = run.serial
+    assert "NBDINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
+    assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, %s, chain of %d, read-write"
+                     % (ln.GUEST_MIB * 2048, "differencing" if parent else "dynamic", 2 if parent else 1), text), ctx
+    assert HYBRID_UP.search(text), ctx
+    m = re.search(r"NBDINIT linear (-?\d+)/(\d+)", text)
+    assert m and int(m.group(2)) == ln.FILL_KIB, ctx
+    end = HYBRID_END.search(text)
+    if parent:
+        # A differencing child's block becomes plain only when the guest writes all of it (its other sectors
+        # are the parent's); the pattern's partly written blocks stay on NBD, and are still read back right.
+        assert int(m.group(1)) >= 0 and end, ctx
+    else:
+        assert m.group(1) == m.group(2), "the pattern's blocks are not all in linear runs%s" % ctx
+        assert end and int(end.group(2)) > 0, "no table reload%s" % ctx
+    assert "NBDINIT readback ok %d bytes" % (ln.FILL_KIB * 1024) in text, ctx
+    assert "removing vhdboot80host" not in text, ctx   # the host map went away after the unmount
+    assert "NBDINIT detached" in text and "/dev/nbd0: disconnected, image flushed and closed" in text, ctx
+    assert "device-mapper hybrid not set up" not in text, ctx
+    listing = fh.run_tool(["fsck.vfat", "-n", "%s" % ln.host_volume(host, os.path.join(images["dir"], "hyb.vol"))])
+    assert listing.returncode == 0, listing.stdout
+    os.unlink(os.path.join(images["dir"], "hyb.vol"))
+    d = os.path.join(images["dir"], "hyb-after-" + kind)    # the child beside its parent, by their names
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    if parent:
+        p_after = ln.extract_vhd(host, os.path.join(d, ln.PARENT_NAME), ln.PARENT_NAME)
+        assert fh.sha256(p_after) == parent_sha, "the parent changed"
+    after = ln.extract_vhd(host, os.path.join(d, ln.VHD_NAME))
+    fh.run_tool([vhdtool, "check", after])
+    assert os.path.getsize(after) > os.path.getsize(vhd), "the VHD did not grow"
+    tok = ln.read_guest_file(after, "vhdboot-token.txt", images["dir"])
+    assert tok and ln.TOKEN.encode() in tok, tok
+    fill = ln.read_guest_file(after, "vhdboot-fill.bin", images["dir"])
+    assert fill is not None and ln.sha(fill) == ln.sha(ln.fill_pattern()), "the pattern file differs"
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_hybrid_fallback_without_dm(images, vhdtool):
+    """No device-mapper in the initramfs (dm_mod left out): vhdboot-attach says why the hybrid is not set up
+    and serves the dynamic VHD through NBD alone as before (/dev/nbd0); nbdinit writes through /dev/nbd0p1,
+    the host finds the token and the pattern, vhdtool check clean, the image grew."""
+    mods = [m for m in ln.MODULES if m != "dm_mod"]
+    host, _raw, vhd, _ = ln.build(images["dir"], "dynamic", tag="-nodm", modules=mods)
+    run = boot([(0, host)], fh.ISO, images["dir"])
+    ctx = "\n" + run.describe(12000)
+    text = run.serial
+    assert "NBDINIT-DONE" in text and run.rc == fh.EXIT_DONE, "the guest did not finish%s" % ctx
+    assert ("device-mapper hybrid not set up: no /dev/mapper/control (is dm_mod loaded?); serving through NBD "
+            "only") in text, ctx
+    assert not HYBRID_UP.search(text), ctx
+    assert re.search(r"serving sda partition sda1 as /dev/nbd0: %d sectors, dynamic, chain of 1, read-write"
+                     % (ln.GUEST_MIB * 2048), text), ctx
+    assert "NBDINIT wrote vhdboot-token.txt" in text and "NBDINIT detached" in text, ctx
+    after = ln.extract_vhd(host, os.path.join(images["dir"], "nodm-after.vhd"))
+    fh.run_tool([vhdtool, "check", after])
+    assert os.path.getsize(after) > os.path.getsize(vhd), "the VHD did not grow"
     tok = ln.read_guest_file(after, "vhdboot-token.txt", images["dir"])
     assert tok and ln.TOKEN.encode() in tok, tok
     fill = ln.read_guest_file(after, "vhdboot-fill.bin", images["dir"])

@@ -23,6 +23,7 @@
 #include <linux/hdreg.h>
 #include <linux/nbd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -874,6 +875,30 @@ static int reply(int s, const uint8_t *handle, uint32_t error, const void *data,
  */
 #define PEND_MAX (32u << 20)
 
+/*
+ * The device-mapper hybrid of a dynamic or differencing VHD (see "hybrid"
+ * below): runs of plain blocks mapped linearly onto the host partition,
+ * every other range onto the NBD device at the same offset. The request
+ * loop and the reloader thread share the image under mu.
+ */
+struct hseg { uint64_t v, n, p; };   /* virtual sectors [v, v+n) are partition sectors [p, p+n) */
+struct hyb {
+	int on;                   /* the dm devices exist and route to nbd */
+	int broken;               /* a reload failed: the live table stays, no more reloads */
+	int ro;
+	char name[32];            /* vhdboot80 */
+	dev_t part, nbd, dev;     /* host partition, nbd device, the hybrid device itself */
+	struct hseg *seg;         /* linear runs, unordered */
+	size_t nseg, cap;
+	uint8_t *lin;             /* per block: 1 its runs are in seg[] (mapped linearly from the next load on) */
+	uint32_t per, csec;       /* file system block and cluster, in sectors */
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int want, stop;           /* a reload asked for; the server is ending */
+	unsigned long reloads, blocks;
+};
+
 struct srv {
 	int s, nbd, ro;
 	struct img im;            /* what is served */
@@ -892,7 +917,17 @@ struct srv {
 	int no_grow;              /* the file cannot grow (NTFS host): writes needing a new block answer EIO */
 	unsigned long spliced, spliced_in, gathered, library;   /* requests by path, logged at the end */
 	unsigned long refused;    /* writes refused under no_grow */
+	struct hyb *hy;           /* the dm hybrid over this server's nbd device, or NULL */
 };
+
+/* Ask the reloader for a new table (blocks may have become plain). Caller holds hy->mu. */
+static void hyb_kick(struct srv *S)
+{
+	if (S->hy && S->hy->on && !S->hy->broken && !S->hy->ro) {
+		S->hy->want = 1;
+		pthread_cond_signal(&S->hy->cv);
+	}
+}
 
 /* Commit the gathered writes through vhd_write (allocating their blocks together). */
 static void pend_commit(struct srv *S)
@@ -906,6 +941,7 @@ static void pend_commit(struct srv *S)
 		S->pend_err = img_write_errno(&S->im, e);
 	}
 	S->pend_n = 0;
+	hyb_kick(S);
 }
 
 /* Is block blk allocated in the leaf with all its sectors' bitmap bits set (so its data are one run in the file)? */
@@ -1104,16 +1140,24 @@ static int splice_in(struct srv *S, uint64_t lba, uint32_t n)
 static int serve(struct srv *S)
 {
 	struct vhd *v = S->v;
-	int rc = 0, asked = 0;
+	int rc = 0, asked = 0, locked = 0;
 	for (;;) {
+		if (locked)
+			pthread_mutex_unlock(&S->hy->mu), locked = 0;
 		if (stop_req && !asked) {     /* SIGTERM: flush, then ask the kernel to disconnect */
+			if (S->hy)
+				pthread_mutex_lock(&S->hy->mu);
 			pend_commit(S);
 			img_flush(&S->im);
+			if (S->hy)
+				pthread_mutex_unlock(&S->hy->mu);
 			ioctl(S->nbd, NBD_DISCONNECT);
 			asked = 1;
 		}
 		struct pollfd p = { S->s, POLLIN, 0 };
 		int pr = poll(&p, 1, 1000);
+		if (S->hy)                /* one request at a time against the reloader (never held while waiting) */
+			pthread_mutex_lock(&S->hy->mu), locked = 1;
 		if (pr <= 0) {
 			pend_commit(S);           /* idle: nothing stays gathered for long */
 			continue;
@@ -1230,6 +1274,7 @@ static int serve(struct srv *S)
 					for (uint64_t b = lba >> v->spb_shift; n && b <= (lba + n - 1) >> v->spb_shift; b++)
 						if (S->full[b] == 2)
 							S->full[b] = 0;
+				hyb_kick(S);          /* a block may have become plain (a differencing bitmap filled) */
 				if (!ve && fua)
 					ve = img_flush(&S->im);
 				if (ve) {
@@ -1244,7 +1289,11 @@ static int serve(struct srv *S)
 				break;
 		}
 	}
+	if (!locked && S->hy)
+		pthread_mutex_lock(&S->hy->mu), locked = 1;
 	pend_commit(S);
+	if (locked)
+		pthread_mutex_unlock(&S->hy->mu);
 	return rc;
 }
 
@@ -1559,7 +1608,9 @@ static int dm_attach(const uint8_t *t, const struct ho_drive *d, struct chain *c
 	return 0;
 }
 
-/* -D for a dm device this program made: remove its partitions' maps, then its own. */
+static int do_disconnect(const char *dev);
+
+/* -D for a dm device this program made (a fixed image's maps, or a hybrid: then its NBD server disconnected too): remove its partitions' maps, then its own. */
 static int dm_detach(const char *dev)
 {
 	const char *name = strrchr(dev, '/') ? strrchr(dev, '/') + 1 : dev;
@@ -1573,6 +1624,26 @@ static int dm_detach(const char *dev)
 		fsync(fd);                /* the host disk's cache flushed through the map */
 		close(fd);
 	}
+	/* A hybrid's table also maps onto an NBD device: after the maps, its server is disconnected too. */
+	static uint64_t dbuf[512];
+	struct dm_ioctl *io = (void *)dbuf;
+	memset(dbuf, 0, sizeof(dbuf));
+	io->data_size = sizeof(dbuf);
+	char nbdpath[320] = "";
+	if (dm_call(ctl, DM_TABLE_DEPS, io, name, 0) == 0) {
+		struct dm_target_deps *dp = (void *)((uint8_t *)io + io->data_start);
+		for (uint32_t i = 0; i < dp->count && (uint8_t *)&dp->dev[i + 1] <= (uint8_t *)dbuf + sizeof(dbuf); i++) {
+			char sl[64], tgt[300];
+			snprintf(sl, sizeof(sl), "/sys/dev/block/%u:%u", major((dev_t)dp->dev[i]), minor((dev_t)dp->dev[i]));
+			ssize_t l = readlink(sl, tgt, sizeof(tgt) - 1);
+			if (l <= 0)
+				continue;
+			tgt[l] = 0;
+			const char *base = strrchr(tgt, '/') ? strrchr(tgt, '/') + 1 : tgt;
+			if (!strncmp(base, "nbd", 3))
+				snprintf(nbdpath, sizeof(nbdpath), "/dev/%s", base);
+		}
+	}
 	char pname[300];
 	for (unsigned i = 1; i <= 128; i++) {
 		snprintf(pname, sizeof(pname), "%sp%u", name, i);
@@ -1583,7 +1654,431 @@ static int dm_detach(const char *dev)
 	if (rc)
 		msg("removing %s: %s", name, strerror(errno));
 	close(ctl);
+	if (nbdpath[0])
+		return do_disconnect(nbdpath) || rc ? EXIT_FAIL : 0;   /* the server flushes, unmounts the host, exits */
 	return rc ? EXIT_FAIL : 0;
+}
+
+/* ---------------------------------------------------------------- device-mapper hybrid (dynamic and differencing VHDs) */
+
+/*
+ * A dynamic or differencing VHD through NBD costs the guest a round trip
+ * and copies per request. Its plain blocks (allocated, every bitmap bit
+ * set: the file's bytes are the virtual disk's bytes) need no daemon, so
+ * the device the guest uses is a dm table: each plain block's data run
+ * linear onto the host partition at the file's sectors (FIBMAP per
+ * cluster), every other range (unallocated, partly written, a parent's)
+ * linear onto the NBD device at the same offset, where the daemon still
+ * serves the whole virtual disk correctly. The host file system stays
+ * mounted read-write (the file grows) through a dm device over the whole
+ * partition ("vhdboot80host"): a mount claims its device exclusively, but
+ * every dm table shares one claim, so the image's table may map onto the
+ * partition too. After the daemon allocates blocks, the reloader thread
+ * suspends the hybrid device (in-flight requests to nbd finish: the daemon
+ * is another thread), fsyncs the file, maps the new plain blocks, drops
+ * their page cache (the guest now writes behind it) and loads the new
+ * table. Only ever plain blocks are linear: a block never stops being
+ * plain while served (no discard, bitmaps only gain bits).
+ */
+#define HYB_HOST_FMT "vhdboot%02xhost"
+
+/* Create dm device name: one linear target over under from sector off, len sectors; its node in /dev/mapper. 0 or -1 (message). */
+static int dm_linear_dev(int ctl, const char *name, dev_t under, uint64_t off, uint64_t len, int ro, dev_t *out)
+{
+	static uint64_t buf[1024];
+	struct dm_ioctl *io = (void *)buf;
+	memset(buf, 0, sizeof(buf));
+	if (dm_call(ctl, DM_DEV_CREATE, io, name, 0))
+		return msg("DM_DEV_CREATE %s: %s", name, strerror(errno)), -1;
+	dev_t dev = (dev_t)io->dev;
+	memset(buf, 0, sizeof(buf));
+	struct dm_target_spec *sp = (void *)(io + 1);
+	char *params = (char *)(sp + 1);
+	sp->sector_start = 0, sp->length = len;
+	snprintf(sp->target_type, sizeof(sp->target_type), "linear");
+	int m = snprintf(params, 64, "%u:%u %llu", major(under), minor(under), (unsigned long long)off);
+	sp->next = (uint32_t)((sizeof(*sp) + (size_t)m + 1 + 7) & ~(size_t)7);
+	io->target_count = 1;
+	io->data_size = (uint32_t)(sizeof(*io) + sp->next);
+	if (dm_call(ctl, DM_TABLE_LOAD, io, name, ro ? DM_READONLY_FLAG : 0)) {
+		msg("DM_TABLE_LOAD %s: %s", name, strerror(errno));
+		goto undo;
+	}
+	memset(buf, 0, sizeof(buf));
+	if (dm_call(ctl, DM_DEV_SUSPEND, io, name, 0)) {
+		msg("DM resume %s: %s", name, strerror(errno));
+		goto undo;
+	}
+	char node[160];
+	mkdir("/dev/mapper", 0755);
+	snprintf(node, sizeof(node), "/dev/mapper/%s", name);
+	if (mknod(node, S_IFBLK | 0600, makedev(major(dev), minor(dev))) && errno != EEXIST)
+		msg("%s: %s (the device is /dev/dm-%u)", node, strerror(errno), minor(dev));
+	if (out)
+		*out = dev;
+	return 0;
+undo:
+	memset(buf, 0, sizeof(buf));
+	dm_call(ctl, DM_DEV_REMOVE, io, name, 0);
+	return -1;
+}
+
+/* Append partition run [v, v+n) -> p to hy's segments (merged with the last one when contiguous). 0 or -1 (no memory). */
+static int hyb_add(struct hyb *hy, uint64_t v, uint64_t n, uint64_t p)
+{
+	if (hy->nseg && hy->seg[hy->nseg - 1].v + hy->seg[hy->nseg - 1].n == v && hy->seg[hy->nseg - 1].p + hy->seg[hy->nseg - 1].n == p) {
+		hy->seg[hy->nseg - 1].n += n;
+		return 0;
+	}
+	if (hy->nseg == hy->cap) {
+		size_t c = hy->cap ? hy->cap * 2 : 256;
+		struct hseg *g = realloc(hy->seg, c * sizeof(*g));
+		if (!g)
+			return -1;
+		hy->seg = g, hy->cap = c;
+	}
+	hy->seg[hy->nseg++] = (struct hseg){v, n, p};
+	return 0;
+}
+
+/*
+ * Map plain block b (block_full said so) into hy's segments: its data run,
+ * cluster by cluster through FIBMAP on the leaf file. 0 mapped; -1 not (a
+ * hole or an error: the block stays on nbd, nothing added). Caller holds mu.
+ */
+static int hyb_map_block(struct srv *S, struct hyb *hy, uint32_t b)
+{
+	struct vhd *v = S->v;
+	uint64_t f0 = (uint64_t)v->bat[b] + v->bitmap_sectors, vb = (uint64_t)b << v->spb_shift, n = v->spb;
+	if (vb >= S->sectors)
+		return -1;
+	if (vb + n > S->sectors)
+		n = S->sectors - vb;
+	size_t keep = hy->nseg;
+	uint64_t at = 0;
+	while (at < n) {
+		uint64_t fs = f0 + at, cstart = fs - fs % hy->csec, cn = cstart + hy->csec - fs;
+		if (cn > n - at)
+			cn = n - at;
+		int blk = (int)(cstart / hy->per);
+		if (ioctl(S->fd, FIBMAP, &blk) || blk <= 0) {
+			hy->nseg = keep;
+			return -1;
+		}
+		uint64_t p = (uint64_t)(unsigned)blk * hy->per + (fs - cstart);
+		if (hyb_add(hy, vb + at, cn, p)) {
+			hy->nseg = keep;
+			return -1;
+		}
+		at += cn;
+	}
+	return 0;
+}
+
+/* Sort segments by virtual sector. */
+static int hyb_cmp(const void *a, const void *b)
+{
+	const struct hseg *x = a, *y = b;
+	return x->v < y->v ? -1 : x->v > y->v;
+}
+
+/*
+ * Build hy's table (segments linear onto the partition, the gaps onto nbd
+ * at the same offset) as a DM_TABLE_LOAD request; NULL (no memory). Caller
+ * holds mu; the load itself runs without it (opening nbd may read from it).
+ */
+static struct dm_ioctl *hyb_table(struct hyb *hy, uint64_t sectors)
+{
+	qsort(hy->seg, hy->nseg, sizeof(*hy->seg), hyb_cmp);
+	size_t bytes = sizeof(struct dm_ioctl) + (2 * hy->nseg + 1) * (sizeof(struct dm_target_spec) + 48);
+	uint64_t *buf = calloc(1, bytes + 8);
+	if (!buf)
+		return NULL;
+	struct dm_ioctl *io = (void *)buf;
+	uint8_t *p = (uint8_t *)(io + 1);
+	uint32_t n = 0;
+	uint64_t pos = 0;
+	for (size_t i = 0; i <= hy->nseg && pos < sectors; i++) {
+		uint64_t lo = i < hy->nseg ? hy->seg[i].v : sectors;
+		for (int part = 0; part < 2; part++) {
+			uint64_t start = part ? lo : pos, len = part ? (i < hy->nseg ? hy->seg[i].n : 0) : lo - pos;
+			if (!len)
+				continue;
+			dev_t to = part ? hy->part : hy->nbd;
+			uint64_t off = part ? hy->seg[i].p : start;
+			struct dm_target_spec *sp = (void *)p;
+			char *params = (char *)(sp + 1);
+			sp->sector_start = start, sp->length = len;
+			snprintf(sp->target_type, sizeof(sp->target_type), "linear");
+			int m = snprintf(params, 48, "%u:%u %llu", major(to), minor(to), (unsigned long long)off);
+			sp->next = (uint32_t)((sizeof(*sp) + (size_t)m + 1 + 7) & ~(size_t)7);
+			p += sp->next;
+			n++;
+		}
+		if (i < hy->nseg)
+			pos = hy->seg[i].v + hy->seg[i].n;
+	}
+	io->target_count = n;
+	io->data_size = (uint32_t)(p - (uint8_t *)io);
+	return io;
+}
+
+/* Load a table hyb_table built into name's inactive slot and free it. 0 or -1 (errno). */
+static int hyb_load(int ctl, struct hyb *hy, struct dm_ioctl *io)
+{
+	if (!io)
+		return errno = ENOMEM, -1;
+	int r = dm_call(ctl, DM_TABLE_LOAD, io, hy->name, hy->ro ? DM_READONLY_FLAG : 0);
+	int e = errno;
+	free(io);
+	errno = e;
+	return r;
+}
+
+/* Suspend (suspend=1, in-flight requests finished first) or resume name. 0 or -1 (errno). */
+static int hyb_suspend(int ctl, const char *name, int suspend)
+{
+	uint64_t buf[sizeof(struct dm_ioctl) / 8 + 1];
+	struct dm_ioctl *io = (void *)buf;
+	memset(buf, 0, sizeof(buf));
+	return dm_call(ctl, DM_DEV_SUSPEND, io, name, suspend ? DM_SUSPEND_FLAG | DM_SKIP_LOCKFS_FLAG : 0);
+}
+
+/* Map every plain block not mapped yet (after an fsync, their page cache dropped). The number mapped. Caller holds mu. */
+static uint32_t hyb_collect(struct srv *S, struct hyb *hy)
+{
+	struct vhd *v = S->v;
+	uint32_t got = 0;
+	int synced = 0;
+	for (uint32_t b = 0; b < v->blocks; b++) {
+		if (hy->lin[b] || v->bat[b] == VHD_BAT_FREE || !block_full(S, b))
+			continue;
+		if (!synced) {
+			if (fsync(S->fd)) {       /* the data and the FAT on disk before anything reads them past the file system */
+				msg("hybrid: fsync: %s; no new linear blocks", strerror(errno));
+				return 0;
+			}
+			synced = 1;
+		}
+		if (hyb_map_block(S, hy, b))
+			continue;
+		hy->lin[b] = 1;
+		got++;
+		/* The guest now reads and writes these sectors past the page cache: drop it (clean after the fsync). */
+		posix_fadvise(S->fd, (off_t)((uint64_t)v->bat[b] + v->bitmap_sectors) * 512, (off_t)v->spb * 512, POSIX_FADV_DONTNEED);
+	}
+	hy->blocks += got;
+	return got;
+}
+
+/* The reloader: waits for hyb_kick, then suspend, map the new plain blocks, load, resume. Runs until hy->stop. */
+static void *hyb_thread(void *arg)
+{
+	struct srv *S = arg;
+	struct hyb *hy = S->hy;
+	int ctl = dm_control();
+	if (ctl < 0) {
+		msg("hybrid: no /dev/mapper/control: no more reloads");
+		return NULL;
+	}
+	pthread_mutex_lock(&hy->mu);
+	for (;;) {
+		while (!hy->want && !hy->stop)
+			pthread_cond_wait(&hy->cv, &hy->mu);
+		if (hy->stop || hy->broken)
+			break;
+		hy->want = 0;
+		/* Anything to map? (Checked first: a suspend per commit of a partly written block would be wasted.) */
+		int any = 0;
+		for (uint32_t b = 0; b < S->v->blocks && !any; b++)
+			any = !hy->lin[b] && S->v->bat[b] != VHD_BAT_FREE && block_full(S, b);
+		if (!any)
+			continue;
+		pthread_mutex_unlock(&hy->mu);
+		/* Never holding mu here: the suspend waits for requests only the request loop can answer. */
+		if (hyb_suspend(ctl, hy->name, 1)) {
+			msg("hybrid: suspending %s: %s; no more reloads", hy->name, strerror(errno));
+			pthread_mutex_lock(&hy->mu);
+			hy->broken = 1;
+			break;
+		}
+		pthread_mutex_lock(&hy->mu);
+		uint32_t got = hy->stop ? 0 : hyb_collect(S, hy);
+		struct dm_ioctl *tab = got ? hyb_table(hy, S->sectors) : NULL;
+		pthread_mutex_unlock(&hy->mu);
+		int r = got ? hyb_load(ctl, hy, tab) : 0;
+		if (r) {
+			msg("hybrid: loading %s's table: %s; its live table stays, no more reloads", hy->name, strerror(errno));
+			pthread_mutex_lock(&hy->mu);
+			hy->broken = 1;
+			pthread_mutex_unlock(&hy->mu);
+		}
+		if (hyb_suspend(ctl, hy->name, 0))
+			msg("hybrid: resuming %s: %s", hy->name, strerror(errno));
+		pthread_mutex_lock(&hy->mu);
+		if (got && !r)
+			hy->reloads++;
+	}
+	pthread_mutex_unlock(&hy->mu);
+	close(ctl);
+	return NULL;
+}
+
+/* Read count sectors of the virtual disk for part_open (the image behind hyb_part_dev). */
+static struct vhd *hyb_part_vhd;
+static int hyb_part_read(struct blk_dev *d, uint64_t lba, uint32_t count, void *buf)
+{
+	(void)d;
+	return vhd_read(hyb_part_vhd, lba, count, buf);
+}
+
+/* Remove the hybrid's maps: partitions, then the whole disk. */
+static void hyb_remove(int ctl, const char *name)
+{
+	char pname[80];
+	for (unsigned i = 1; i <= 128; i++) {
+		snprintf(pname, sizeof(pname), "%sp%u", name, i);
+		dm_remove(ctl, pname);
+	}
+	dm_remove(ctl, name);
+}
+
+/*
+ * Make the hybrid over the running NBD device: the first table from the
+ * plain blocks there are now, the whole disk as hy->name and each
+ * partition of its MBR/GPT as <name>pN (linear over the whole disk's map,
+ * so a reload of that one table serves them all), then start the
+ * reloader. 0 up; -1 not (message; whatever was made is removed, NBD serves
+ * alone).
+ */
+static int hyb_setup(struct srv *S, struct hyb *hy)
+{
+	int ctl = dm_control();
+	if (ctl < 0)
+		return msg("device-mapper hybrid not set up: no /dev/mapper/control"), -1;
+	pthread_mutex_lock(&hy->mu);
+	hy->lin = calloc(S->v->blocks ? S->v->blocks : 1, 1);
+	int fbs = 0;
+	if (!hy->lin || ioctl(S->fd, FIGETBSZ, &fbs) || fbs < 512 || fbs % 512) {
+		pthread_mutex_unlock(&hy->mu);
+		close(ctl);
+		return msg("device-mapper hybrid not set up: %s", hy->lin ? "FIGETBSZ failed" : "no memory"), -1;
+	}
+	hy->per = (uint32_t)fbs / 512;
+	if (hy->csec < hy->per || hy->csec % hy->per)
+		hy->csec = hy->per;
+	hyb_collect(S, hy);
+	struct { uint32_t index; uint64_t start, sectors; } parts[16];
+	int np = 0;
+	static struct part_iter it;
+	struct blk_dev vd;
+	memset(&vd, 0, sizeof(vd));
+	hyb_part_vhd = S->v;
+	vd.name = "image", vd.sectors = vd.max_sectors = S->sectors, vd.size_bytes = S->sectors * 512, vd.read = hyb_part_read;
+	if (part_open(&it, &vd) == PART_OK) {
+		struct part_info pi;
+		while (np < 16 && part_next(&it, &pi) == PART_OK)
+			if (pi.start + pi.sectors <= S->sectors && pi.sectors)
+				parts[np].index = pi.index, parts[np].start = pi.start, parts[np++].sectors = pi.sectors;
+	}
+	static uint64_t buf[sizeof(struct dm_ioctl) / 8 + 1];
+	struct dm_ioctl *io = (void *)buf;
+	memset(buf, 0, sizeof(buf));
+	int ok = dm_call(ctl, DM_DEV_CREATE, io, hy->name, 0) == 0, made = ok;
+	if (!ok)
+		msg("device-mapper hybrid not set up: DM_DEV_CREATE %s: %s", hy->name, strerror(errno));
+	hy->dev = (dev_t)io->dev;
+	struct dm_ioctl *tab = ok ? hyb_table(hy, S->sectors) : NULL;
+	pthread_mutex_unlock(&hy->mu);
+	if (ok && hyb_load(ctl, hy, tab))
+		ok = 0, msg("device-mapper hybrid not set up: DM_TABLE_LOAD %s: %s", hy->name, strerror(errno));
+	if (ok && hyb_suspend(ctl, hy->name, 0))
+		ok = 0, msg("device-mapper hybrid not set up: resuming %s: %s", hy->name, strerror(errno));
+	char node[160], pname[80];
+	if (ok) {
+		mkdir("/dev/mapper", 0755);
+		snprintf(node, sizeof(node), "/dev/mapper/%s", hy->name);
+		if (mknod(node, S_IFBLK | 0600, hy->dev) && errno != EEXIST)
+			msg("%s: %s (the device is /dev/dm-%u)", node, strerror(errno), minor(hy->dev));
+	}
+	for (int i = 0; ok && i < np; i++) {
+		snprintf(pname, sizeof(pname), "%sp%u", hy->name, parts[i].index);
+		if (dm_linear_dev(ctl, pname, hy->dev, parts[i].start, parts[i].sectors, hy->ro, NULL))
+			ok = 0;
+	}
+	if (ok && pthread_create(&hy->th, NULL, hyb_thread, S))
+		ok = 0, msg("device-mapper hybrid not set up: no reloader thread");
+	if (!ok) {
+		if (made)                 /* never a device of that name someone else made */
+			hyb_remove(ctl, hy->name);
+		close(ctl);
+		free(hy->lin);
+		hy->lin = NULL;
+		return -1;
+	}
+	pthread_mutex_lock(&hy->mu);
+	hy->on = 1;
+	pthread_mutex_unlock(&hy->mu);
+	close(ctl);
+	msg("serving the image as /dev/mapper/%s through a device-mapper hybrid: %lu plain block(s) linear on the host partition (%zu run(s)), the rest through %u:%u (NBD); %d partition(s); %s",
+	    hy->name, hy->blocks, hy->nseg, major(hy->nbd), minor(hy->nbd), np, hy->ro ? "read-only" : "read-write");
+	return 0;
+}
+
+/* The server is ending: stop the reloader (the caller closed the socket first, so a pending suspend completes). */
+static void hyb_stop(struct hyb *hy)
+{
+	if (!hy->on)
+		return;
+	pthread_mutex_lock(&hy->mu);
+	hy->stop = 1;
+	pthread_cond_signal(&hy->cv);
+	pthread_mutex_unlock(&hy->mu);
+	pthread_join(hy->th, NULL);
+	msg("hybrid: %lu block(s) made linear, %lu table reload(s)%s", hy->blocks, hy->reloads,
+	    hy->broken ? " (reloads stopped by an error)" : "");
+}
+
+/* What the hybrid's setup thread needs: the server, the helper's pipe, the parent's. */
+struct hyb_start {
+	struct srv *S;
+	int up, ready;
+};
+
+/* Thread: wait for the helper (NBD up), set the hybrid up over it, tell the parent which device to name ('h' or 'y'). */
+static void *hyb_start(void *arg)
+{
+	struct hyb_start *hs = arg;
+	char ok = 'n';
+	if (read(hs->up, &ok, 1) != 1)
+		ok = 'n';
+	close(hs->up);
+	if (ok == 'y') {
+		if (hyb_setup(hs->S, hs->S->hy) == 0)
+			ok = 'h';
+		else
+			msg("serving through NBD only");
+	}
+	if (write(hs->ready, &ok, 1) != 1)
+		msg("the parent went away");
+	close(hs->ready);
+	return NULL;
+}
+
+/* Remove the map the host file system was mounted from (after its unmount), if there is one. */
+static void hyb_drop_host(const char *hostdm)
+{
+	if (!hostdm[0])
+		return;
+	int ctl = dm_control();
+	if (ctl < 0)
+		return;
+	int r = -1;
+	for (int tries = 0; tries < 20 && (r = dm_remove(ctl, hostdm)) && errno == EBUSY; tries++)
+		nap(100);                 /* a probe (udev's blkid) may hold it a moment */
+	if (r && errno != ENXIO)
+		msg("removing %s: %s", hostdm, strerror(errno));
+	close(ctl);
 }
 
 /* -D: disconnect a device this program serves (the daemon flushes and exits). */
@@ -1880,11 +2375,43 @@ int main(int argc, char **argv)
 	snprintf(path_part, sizeof(path_part), "%s", path);
 	char mnt[600] = "";
 	int mnt_fd = -1;
+	/*
+	 * A dynamic or differencing VHD in a file: the host file system mounted
+	 * through a dm map of the whole partition, so the image's hybrid table
+	 * (after NBD is up) may map onto the partition as well.
+	 */
+	static struct hyb hy;
+	char hostdm[64] = "";
+	const char *why_nohyb = o.force_nbd ? "--nbd" : snap ? "mode=snapshot" : d->format == HO_FMT_VHDX ? "a VHDX" :
+				d->place != HO_PLACE_FILE ? "not a file on a file system" : d->fs == HO_FS_NTFS ? "an NTFS host" : NULL;
+	if (!why_nohyb && d->image_type != HO_TYPE_FIXED) {
+		int ctl = dm_control();
+		struct stat pst;
+		if (ctl < 0) {
+			msg("device-mapper hybrid not set up: no /dev/mapper/control (is dm_mod loaded?); serving through NBD only");
+		} else if (stat(path, &pst) || !S_ISBLK(pst.st_mode)) {
+			msg("device-mapper hybrid not set up: %s is not a block device; serving through NBD only", path);
+		} else {
+			snprintf(hostdm, sizeof(hostdm), HYB_HOST_FMT, d->bios_drive);
+			if (dm_linear_dev(ctl, hostdm, pst.st_rdev, 0, d->part_sectors, img_ro, NULL)) {
+				msg("device-mapper hybrid not set up: no map of the host partition; serving through NBD only");
+				hostdm[0] = 0;
+			} else {
+				hy.part = pst.st_rdev, hy.ro = ro, hy.csec = d->cluster_bytes / 512;
+				snprintf(hy.name, sizeof(hy.name), DM_NAME_FMT, d->bios_drive);
+				snprintf(path, sizeof(path), "/dev/mapper/%s", hostdm);
+			}
+		}
+		if (ctl >= 0)
+			close(ctl);
+	}
 	if (d->place == HO_PLACE_FILE) {
 		snprintf(mnt, sizeof(mnt), "%s/host%02x", o.mount_dir, d->bios_drive);
 		mkdirs(mnt);
-		if (mount_host(path, mnt, host_fs_of(d), img_ro))
+		if (mount_host(path, mnt, host_fs_of(d), img_ro)) {
+			hyb_drop_host(hostdm);
 			return EXIT_FAIL;
+		}
 		mnt_fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);   /* switch_root moves /run: unmount through this */
 		snprintf(path, sizeof(path), "%s%s", mnt, ho_chain_path(t, d, 0));
 	}
@@ -1894,6 +2421,7 @@ int main(int argc, char **argv)
 		img_close(&im, 1);
 		if (mnt[0])
 			umount(mnt);
+		hyb_drop_host(hostdm);
 		return EXIT_FAIL;
 	}
 	uint64_t sectors = img_sectors(&im);
@@ -1963,11 +2491,14 @@ int main(int argc, char **argv)
 		if (p > 0) {
 			close(ready[1]);
 			char ok = 0;
-			if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
+			if (read(ready[0], &ok, 1) != 1 || (ok != 'y' && ok != 'h')) {
 				msg("the server did not come up");
 				return EXIT_FAIL;
 			}
-			printf("%s\n", o.nbd);
+			if (ok == 'h')
+				printf("/dev/mapper/%s\n", hy.name);
+			else
+				printf("%s\n", o.nbd);
 			fflush(stdout);
 			return 0;
 		}
@@ -2014,6 +2545,10 @@ int main(int argc, char **argv)
 	 * empty disk). Then re-read the partition table until a partition shows
 	 * (a few tries: a disk may have none).
 	 */
+	int up[2] = {-1, -1};                     /* helper -> hybrid setup thread, when there is a host map */
+	if (hostdm[0] && pipe(up))
+		up[0] = up[1] = -1;
+	int tell = up[1] >= 0 ? up[1] : ready[1];
 	pid_t helper = fork();
 	if (helper == 0) {
 		const char *base = strrchr(o.nbd, '/') ? strrchr(o.nbd, '/') + 1 : o.nbd;
@@ -2022,10 +2557,10 @@ int main(int argc, char **argv)
 		snprintf(pidf, sizeof(pidf), "/sys/block/%s/pid", base);
 		snprintf(sizef, sizeof(sizef), "/sys/block/%s/size", base);
 		snprintf(p1, sizeof(p1), "/sys/block/%s/%sp1", base, base);
-		int up = 0;
-		for (int tries = 0; tries < 100 && !up; tries++) {
+		int is_up = 0;
+		for (int tries = 0; tries < 100 && !is_up; tries++) {
 			if (read_sys(pidf, b, sizeof(b)) == 0 && read_sys_u64(sizef, &size) == 0 && size == sectors)
-				up = 1;
+				is_up = 1;
 			else
 				nap(100);
 		}
@@ -2049,7 +2584,7 @@ int main(int argc, char **argv)
 			close(q);
 		}
 		struct stat st;
-		for (int tries = 0; up && tries < 10 && stat(p1, &st) != 0; tries++) {
+		for (int tries = 0; is_up && tries < 10 && stat(p1, &st) != 0; tries++) {
 			int fd = open(o.nbd, O_RDONLY | O_CLOEXEC);
 			if (fd >= 0) {
 				ioctl(fd, BLKRRPART);
@@ -2057,12 +2592,13 @@ int main(int argc, char **argv)
 			}
 			nap(100);
 		}
-		char ok = up ? 'y' : 'n';
-		if (write(ready[1], &ok, 1) != 1)
+		char ok = is_up ? 'y' : 'n';
+		if (write(tell, &ok, 1) != 1)
 			_exit(1);
 		_exit(0);
 	}
-	close(ready[1]);
+	if (up[1] >= 0)
+		close(up[1]);
 	msg("serving %s%s%s as %s: %llu sectors, %s%s, chain of %d, %s", disk, d->part_number ? " partition " : "",
 	    d->part_number ? part : "", o.nbd, (unsigned long long)sectors,
 	    d->image_type == HO_TYPE_FIXED ? "fixed" : d->image_type == HO_TYPE_DYNAMIC ? "dynamic" : "differencing",
@@ -2079,19 +2615,63 @@ int main(int argc, char **argv)
 		msg("no memory for the request buffer");
 		goto fail;
 	}
+	static struct hyb_start hs;
+	pthread_t hst;
+	int hst_on = 0;
+	if (hostdm[0] && up[0] >= 0 && S.full) {
+		struct stat nst;
+		pthread_mutex_init(&hy.mu, NULL);
+		pthread_cond_init(&hy.cv, NULL);
+		if (fstat(nbd, &nst) == 0) {
+			hy.nbd = nst.st_rdev;
+			S.hy = &hy;
+			hs.S = &S, hs.up = up[0], hs.ready = ready[1];
+			hst_on = pthread_create(&hst, NULL, hyb_start, &hs) == 0;
+			if (!hst_on)
+				S.hy = NULL;
+		}
+	}
+	pid_t fwd = -1;
+	if (!hst_on) {                            /* no hybrid: the helper's word goes to the parent as it is */
+		if (up[0] >= 0) {
+			/* Never waited for here: the helper's partition scan needs this process serving. */
+			msg("device-mapper hybrid not set up; serving through NBD only (%s)", o.nbd);
+			fwd = fork();
+			if (fwd == 0) {
+				char ok = 'n';
+				if (read(up[0], &ok, 1) != 1)
+					ok = 'n';
+				_exit(write(ready[1], &ok, 1) == 1 ? 0 : 1);
+			}
+			if (fwd < 0)
+				msg("fork: %s (the parent will not hear the server is up)", strerror(errno));
+		}
+		close(ready[1]);
+	}
+	if (up[0] >= 0 && !hst_on)
+		close(up[0]);
 	rc = serve(&S);
 	msg("%s: requests: %lu spliced reads, %lu spliced writes, %lu gathered allocating writes, %lu through the library%s",
 	    o.nbd, S.spliced, S.spliced_in, S.gathered, S.library, S.refused ? ", some refused (no growth)" : "");
 	if (S.refused)
 		msg("%s: %lu write(s) refused: they needed new blocks on a host that cannot grow the file", o.nbd, S.refused);
+	close(sv[1]);                             /* requests still in flight fail: a reloader's suspend completes */
+	if (hst_on)
+		pthread_join(hst, NULL);
+	if (S.hy)
+		hyb_stop(S.hy);
 	srv_free(&S);
-	close(sv[1]);
 	waitpid(k, NULL, 0);
 	if (helper > 0)
 		waitpid(helper, NULL, 0);
+	if (fwd > 0)
+		waitpid(fwd, NULL, 0);
 	int e = img_close(&im, img_ro);           /* flushed, a VHDX's log marked empty, every member fsynced */
 	if (mnt[0])
 		unmount_host(mnt, mnt_fd);
+	if (mnt_fd >= 0)
+		close(mnt_fd), mnt_fd = -1;       /* a detached mount is gone only with its last reference */
+	hyb_drop_host(hostdm);
 	close(nbd);
 	msg("%s: disconnected, image flushed and closed", o.nbd);
 	return rc || e ? EXIT_FAIL : 0;
@@ -2100,5 +2680,6 @@ fail:
 	img_close(&im, 1);
 	if (mnt[0])
 		umount(mnt);
+	hyb_drop_host(hostdm);
 	return EXIT_FAIL;
 }

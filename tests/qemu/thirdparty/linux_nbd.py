@@ -210,9 +210,13 @@ def initramfs_dracut(workdir, modules=("ata_piix", "sd_mod")):
     return out
 
 
+# The root of the initramfs-tools and dracut runs: partition 1 of vhdboot-attach's device-mapper hybrid.
+IT_ROOT = "/dev/mapper/vhdboot80p1"
+
+
 def build_it_guest_raw(out, workdir, maker="initramfs-tools"):
     """The guest disk for the initramfs-tools run (maker="dracut": the dracut run): GRUB, ext2 root
-    (partition 1) holding /boot (kernel, the initrd that maker made, grub.cfg with root=/dev/nbd0p1),
+    (partition 1) holding /boot (kernel, the initrd that maker made, grub.cfg with root=IT_ROOT),
     /sbin/init = rootinit.c and the mount points."""
     p1, n1 = 2048, GUEST_MIB * bi.MiB // bi.SECTOR - 2048
     bi.new_disk(out, p1 + n1)
@@ -229,11 +233,11 @@ def build_it_guest_raw(out, workdir, maker="initramfs-tools"):
     # dracut: rd.retry bounds its wait for the root (the settled hook attaches on the first pass).
     extra = " rd.retry=20 rd.timeout=120" if maker == "dracut" else ""
     with open(os.path.join(root, "boot", "grub", "grub.cfg"), "w") as fh:
-        fh.write(bi.GRUB_SERIAL + """menuentry "linux: %s, root=/dev/nbd0p1" {
-	linux (hd0,msdos1)/boot/vmlinuz console=ttyS0,115200 panic=-1 no_timer_check root=/dev/nbd0p1 rw rootfstype=ext2%s
+        fh.write(bi.GRUB_SERIAL + """menuentry "linux: %s, root=%s" {
+	linux (hd0,msdos1)/boot/vmlinuz console=ttyS0,115200 panic=-1 no_timer_check root=%s rw rootfstype=ext2%s
 	initrd (hd0,msdos1)/boot/initrd.img
 }
-""" % (maker, extra))
+""" % (maker, IT_ROOT, IT_ROOT, extra))
     e2 = os.path.join(workdir, "root.ext2")
     if os.path.exists(e2):
         os.unlink(e2)
@@ -259,10 +263,11 @@ def grubenv_block():
     return head + b"#" * (1024 - len(head))
 
 
-def build_guest_raw(out, workdir, extra_args="", bench_mib=0, grubenv=False):
+def build_guest_raw(out, workdir, extra_args="", bench_mib=0, grubenv=False, modules=MODULES):
     """The guest disk: GRUB in the gap, ext2 partition 1 (root and /boot) of GUEST_MIB; with bench_mib a
     raw partition 2 of bench_mib MiB (nbdinit's sequential benchmark). extra_args: more kernel arguments.
-    grubenv: GRUB saves GRUBENV_TOKEN into /boot/grub/grubenv before booting Linux."""
+    grubenv: GRUB saves GRUBENV_TOKEN into /boot/grub/grubenv before booting Linux. modules: the initramfs's
+    (without dm_mod vhdboot-attach cannot make device-mapper maps and serves through NBD alone)."""
     p1, n1 = 2048, GUEST_MIB * bi.MiB // bi.SECTOR - 2048
     parts = [(p1, n1, 0x83, True)]
     if bench_mib:
@@ -282,7 +287,7 @@ def build_guest_raw(out, workdir, extra_args="", bench_mib=0, grubenv=False):
     cfgp = os.path.join(workdir, "grub.cfg")
     with open(cfgp, "w") as fh:
         fh.write(cfg)
-    files = {"boot/vmlinuz": bi.kernel(), "boot/initrd.img": initramfs(workdir), "boot/grub/grub.cfg": cfgp}
+    files = {"boot/vmlinuz": bi.kernel(), "boot/initrd.img": initramfs(workdir, modules), "boot/grub/grub.cfg": cfgp}
     if grubenv:
         envp = os.path.join(workdir, "grubenv")
         with open(envp, "wb") as fh:
@@ -375,7 +380,7 @@ def host_volume(host, out):
 
 
 def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_tools_run=False, grubenv=False,
-          host_fs="fat32", dracut_run=False):
+          host_fs="fat32", dracut_run=False, modules=MODULES):
     """Host disk (raw) with /guest.vhd of kind (fixed, dynamic, diff: a child over /guest-parent.vhd, a
     dynamic image of the same disk; vhdx-dynamic, vhdx-fixed: /guest.vhdx with 1 MiB blocks) on a host_fs
     partition (HOST_FS). Returns (host disk, guest raw, the image as copied in, parent or None)."""
@@ -387,7 +392,7 @@ def build(outdir, kind="dynamic", tag="", extra_args="", bench_mib=0, initramfs_
         raw = build_it_guest_raw(os.path.join(outdir, name + "-guest.raw"), work,
                                  "dracut" if dracut_run else "initramfs-tools")
     else:
-        raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib, grubenv)
+        raw = build_guest_raw(os.path.join(outdir, name + "-guest.raw"), work, extra_args, bench_mib, grubenv, modules)
     vhdx = kind.startswith("vhdx")
     vhd = os.path.join(outdir, name + (".vhdx" if vhdx else ".vhd"))
     parent = None

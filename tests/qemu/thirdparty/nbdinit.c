@@ -17,7 +17,11 @@
  *                                       before and after the I/O, with what else ran meanwhile (memcpy_probe)
  * The token and the pattern file's size come from the kernel command line:
  * vhdboot.dev=DEV: the device vhdboot-attach serves (default /dev/nbd0; /dev/mapper/vhdboot80 for
- * a fixed image on the device-mapper path), its p1 the root, p2 the bench, -D DEV at the end.
+ * a fixed image's maps or a dynamic one's hybrid), its p1 the root, p2 the bench, -D DEV at the end.
+ * vhdboot.nbd=1: vhdboot-attach --nbd (the pure NBD path).
+ * vhdboot.verify=1 (with a dm hybrid as DEV): after the pattern is written and the root unmounted, wait
+ * (bounded) until the hybrid's live table maps every block of the pattern file onto the host partition
+ * ("NBDINIT linear K/N"), drop the caches, mount read-only, read it back and compare ("NBDINIT readback ok").
  * vhdboot.token=WORD, vhdboot.fill=KIB; vhdboot.expect=rw|ro|refuse (default rw); vhdboot.root=DEV: the
  * image's ext2 partition written in rw (default /dev/nbd0p1; the UEFI guest's is /dev/nbd0p2).
  */
@@ -29,7 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <linux/dm-ioctl.h>
+#include <linux/fs.h>
 #include <sys/io.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -151,6 +158,87 @@ static void write_file(const char *path, const void *data, size_t len)
 	}
 	if (fsync(fd) || close(fd))
 		fail("fsync");
+}
+
+/*
+ * vhdboot.verify=1 (the dm hybrid): where the pattern file's sectors are in the virtual disk, and whether
+ * the live table of the hybrid (DEV) maps them onto the host partition rather than onto the NBD device.
+ * The file's blocks by FIBMAP on the ext2 (device sectors of the root partition), the partition's offset
+ * from its own table (linear over DEV), DEV's targets from DM_TABLE_STATUS with the table's parameters.
+ */
+#define VFY_MAX 8192
+static uint64_t vfy_sec[VFY_MAX];          /* virtual disk sector of each file block */
+static int vfy_n, vfy_per;
+
+/* DM_TABLE_STATUS (table parameters) of dm device name into buf; the targets, or -1. */
+static int dm_status(const char *name, uint64_t *buf, size_t bytes)
+{
+	int ctl = open("/dev/mapper/control", O_RDWR);
+	if (ctl < 0)
+		return -1;
+	struct dm_ioctl *io = (void *)buf;
+	memset(buf, 0, bytes);
+	io->version[0] = DM_VERSION_MAJOR;
+	io->data_size = (uint32_t)bytes;
+	io->data_start = sizeof(*io);
+	io->flags = DM_STATUS_TABLE_FLAG;
+	snprintf(io->name, sizeof(io->name), "%s", name);
+	int r = ioctl(ctl, DM_TABLE_STATUS, io);
+	close(ctl);
+	return r || (io->flags & DM_BUFFER_FULL_FLAG) ? -1 : (int)io->target_count;
+}
+
+/* The file's blocks as virtual-disk sectors (the root partition rootdev is dev's p1, linear over dev). */
+static void verify_map(const char *path, const char *rootdev)
+{
+	static uint64_t buf[4096];
+	const char *pn = strrchr(rootdev, '/') + 1;
+	if (dm_status(pn, buf, sizeof(buf)) != 1)
+		fail("DM_TABLE_STATUS of the root partition's map");
+	struct dm_ioctl *io = (void *)buf;
+	struct dm_target_spec *sp = (void *)((char *)io + io->data_start);
+	unsigned ma, mi;
+	unsigned long long start;
+	if (sscanf((char *)(sp + 1), "%u:%u %llu", &ma, &mi, &start) != 3)
+		fail("the root partition's map is not linear");
+	int fd = open(path, O_RDONLY);
+	int bs;
+	struct stat st;
+	if (fd < 0 || ioctl(fd, FIGETBSZ, &bs) || fstat(fd, &st))
+		fail("FIGETBSZ");
+	vfy_per = bs / 512;
+	for (off_t o = 0; o < st.st_size && vfy_n < VFY_MAX; o += bs) {
+		int b = (int)(o / bs);
+		if (ioctl(fd, FIBMAP, &b) || b <= 0)
+			fail("FIBMAP");
+		vfy_sec[vfy_n++] = start + (uint64_t)b * (unsigned)vfy_per;
+	}
+	close(fd);
+}
+
+/* How many of the file's blocks the live table of dev maps onto a device other than nbd (major 43). */
+static int verify_linear(const char *dev)
+{
+	static uint64_t buf[1 << 17];
+	int n = dm_status(strrchr(dev, '/') + 1, buf, sizeof(buf));
+	if (n <= 0)
+		return -1;
+	int lin = 0;
+	for (int i = 0; i < vfy_n; i++) {
+		struct dm_ioctl *io = (void *)buf;
+		char *p = (char *)io + io->data_start;
+		for (int t = 0; t < n; t++) {
+			struct dm_target_spec *sp = (void *)p;
+			unsigned ma;
+			if (vfy_sec[i] >= sp->sector_start && vfy_sec[i] + (unsigned)vfy_per <= sp->sector_start + sp->length) {
+				if (sscanf((char *)(sp + 1), "%u:", &ma) == 1 && ma != 43)
+					lin++;
+				break;
+			}
+			p = (char *)io + io->data_start + sp->next;   /* in a status reply, next is from the data's start */
+		}
+	}
+	return lin;
 }
 
 static long ms_since(const struct timespec *t0)
@@ -375,6 +463,8 @@ int main(void)
 	cmdline_arg("vhdboot.fill", fill, sizeof(fill));
 	cmdline_arg("vhdboot.expect", expect, sizeof(expect));
 	cmdline_arg("vhdboot.bench", benchs, sizeof(benchs));
+	char verify[8];
+	cmdline_arg("vhdboot.verify", verify, sizeof(verify));   /* 1: prove the pattern lies in the hybrid's linear runs */
 	char dev[64], part2[80];
 	cmdline_arg("vhdboot.root", rootdev, sizeof(rootdev));
 	cmdline_arg("vhdboot.dev", dev, sizeof(dev));     /* what attach serves: /dev/nbd0, or /dev/mapper/vhdboot80 (fixed) */
@@ -390,7 +480,9 @@ int main(void)
 	}
 	char *info[] = {"/vhdboot-attach", "--info", NULL};
 	run(info);
-	char *attach[] = {"/vhdboot-attach", "--wait", "20", NULL};
+	char nbdflag[8];
+	cmdline_arg("vhdboot.nbd", nbdflag, sizeof(nbdflag));   /* vhdboot.nbd=1: attach --nbd (no device-mapper) */
+	char *attach[] = {"/vhdboot-attach", "--wait", "20", nbdflag[0] ? "--nbd" : NULL, NULL};
 	int rc = run(attach);
 	say("NBDINIT attach rc=%d\n", rc);
 	if (rc == 2) {
@@ -410,9 +502,11 @@ int main(void)
 	if (rc != 0)
 		fail("vhdboot-attach");
 	if (!strcmp(expect, "ro")) {
-		for (int i = 0; i < 100 && !exists("/dev/nbd0p1"); i++)
+		char p1[80];
+		snprintf(p1, sizeof(p1), "%sp1", dev);
+		for (int i = 0; i < 100 && !exists(p1); i++)
 			nap_ms(100);
-		int w = open("/dev/nbd0", O_WRONLY);  /* Linux opens a read-only disk for writing; the write fails */
+		int w = open(dev, O_WRONLY);          /* Linux opens a read-only disk for writing; the write fails */
 		char sec[512];
 		memset(sec, 0x5A, sizeof(sec));
 		if (w >= 0 && pwrite(w, sec, sizeof(sec), 4096 * 512) == (ssize_t)sizeof(sec) && fsync(w) == 0)
@@ -421,8 +515,8 @@ int main(void)
 		if (w >= 0)
 			close(w);
 		mkdir("/root", 0755);
-		if (mount("/dev/nbd0p1", "/root", "ext2", MS_RDONLY, NULL))
-			fail("mount -o ro /dev/nbd0p1");
+		if (mount(p1, "/root", "ext2", MS_RDONLY, NULL))
+			fail("mount -o ro the root partition");
 		if (!exists("/root/boot/vmlinuz"))
 			fail("no /boot/vmlinuz on the read-only root");
 		umount("/root");
@@ -450,12 +544,52 @@ int main(void)
 				p[i] = (unsigned char)(x >> 16);
 			}
 			write_file("/root/vhdboot-fill.bin", p, len);
+			if (verify[0])
+				verify_map("/root/vhdboot-fill.bin", rootdev);
 			free(p);
 		}
 		if (umount("/root"))
 			fail("umount /root");
 		sync();
 		say("NBDINIT wrote vhdboot-token.txt %d\n", n);
+		if (verify[0] && kib) {       /* the hybrid: the pattern's sectors linear, then read back through them */
+			int lin = -1;
+			for (int i = 0; i < 300 && (lin = verify_linear(dev)) < vfy_n; i++)
+				nap_ms(100);       /* the reloader maps new blocks after the flush; bounded */
+			say("NBDINIT linear %d/%d\n", lin, vfy_n);
+			int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
+			if (dc >= 0) {
+				if (write(dc, "3", 1) != 1)
+					say("NBDINIT drop_caches failed\n");
+				close(dc);
+			}
+			if (mount(rootdev, "/root", "ext2", MS_RDONLY, NULL))
+				fail("remount the root partition");
+			size_t len = kib * 1024;
+			unsigned char *p = malloc(len), *q = malloc(len);
+			if (!p || !q)
+				fail("malloc");
+			int fd = open("/root/vhdboot-fill.bin", O_RDONLY);
+			size_t got = 0;
+			while (fd >= 0 && got < len) {
+				ssize_t r = read(fd, q + got, len - got);
+				if (r <= 0)
+					break;
+				got += (size_t)r;
+			}
+			uint32_t x = 0x12345678u;
+			for (size_t i = 0; i < len; i++) {
+				x = x * 1103515245u + 12345u;
+				p[i] = (unsigned char)(x >> 16);
+			}
+			if (fd < 0 || got != len || memcmp(p, q, len))
+				fail("the pattern read back differs");
+			close(fd);
+			free(p);
+			free(q);
+			umount("/root");
+			say("NBDINIT readback ok %zu bytes\n", len);
+		}
 		if (bench_mib)
 			bench(part2, bench_mib);
 	}

@@ -1,5 +1,5 @@
 #!/bin/sh
-# dracut initqueue/settled hook (vhdboot): attach the VHD vhdboot booted as /dev/nbd0 (a fixed one as /dev/mapper/vhdboot80) once; nothing without vhdboot.
+# dracut initqueue/settled hook (vhdboot): attach the VHD vhdboot booted as /dev/mapper/vhdboot80 (device-mapper; /dev/nbd0 with vhdboot.nbd or root=/dev/nbd0pN) once; nothing without vhdboot.
 # dracut sources its hooks: no `exit` here (it would end init), and only shell builtins plus what dracut's base installs.
 vhdboot_attach_once() {
 	[ -e /sys/block/nbd0/pid ] && return 0
@@ -11,7 +11,7 @@ vhdboot_attach_once() {
 	done
 	read -r cmdline </proc/cmdline
 	case " $cmdline " in
-	*" vhdboot.nbd "*) force="--nbd" ;;   # a fixed image through NBD too (root=/dev/nbd0pN)
+	*" vhdboot.nbd "* | *" vhdboot.nbd="* | *" root=/dev/nbd"*) force="--nbd" ;;   # root=/dev/nbd0pN: NBD only (no dm maps)
 	esac
 	/sbin/vhdboot-attach --wait 5 $force >/run/vhdboot.dev
 	rc=$?
