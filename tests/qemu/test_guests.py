@@ -156,6 +156,9 @@ def images(tmp_path_factory):
 def do_boot(images, case, workdir):
     mode, guest, kind = case
     if mode == "seabios":
+        # the image conversions of this guest first: a QEMU booting the raw image holds its write lock,
+        # and qemu-img convert (the VHDX) run by another boot's thread then fails to open it
+        images.vhd(guest)
         return gb.boot(guest, images.raw(guest), workdir=workdir)
     v = images.vhd(guest)
     iso = images.iso("trace" if mode == "trace" else "")
