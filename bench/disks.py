@@ -239,10 +239,12 @@ def main():
             # rounds in reverse order (bench/int13_read.py found the first boot of a round faster, which
             # favoured whatever always ran first: here the baselines).
             order = list(reversed(configs)) if a.alternate and rnd % 2 else configs
+            md_first = want_md and a.alternate and rnd % 2   # MEMDISK too: last in even rounds, first in odd ones
+            md = measure_memdisk(raw, a.mib, work) if md_first else None
             res = {c[0]: measure(*c[:4], raw, fixed, a.mib, work, *c[4:]) for c in order}
             res = {c[0]: res[c[0]] for c in configs}
             if want_md:
-                res["MEMDISK"] = measure_memdisk(raw, a.mib, work)
+                res["MEMDISK"] = md if md_first else measure_memdisk(raw, a.mib, work)
             failed |= any(r is None or r["errs"] for r in res.values())
             rounds.append(res)
             if a.repeat > 1:
