@@ -761,9 +761,11 @@ rm_ret_real:
 ; rm_fast13: AH=42h/43h on one of our drives, served in real mode when it
 ; can be: the drive's data is a plain copy of sectors on a BIOS disk
 ; (rm_fast_tab, filled by kernel/resident.c: a fixed VHD that is a whole
-; disk or a partition on a disk the BIOS backend serves, or the window
-; [RM_FT_LO, RM_FT_SECTORS) of a dynamic image's fully written block the
-; C path moved last, which resident_fast_moved keeps current), the packet is an
+; disk or a partition on a disk the BIOS backend serves; or, for a dynamic
+; image (RM_FT_TABLE), a block found in the row's window table rm_fast_wt:
+; RM_WT_K fully written blocks, direct-mapped by block number, each with
+; the disk's sector of its virtual sector 0, which resident_fast_moved
+; fills from the C path's misses; a request must then lie in one block), the packet is an
 ; ordinary one (size >= 10h, no flat address, 1-127 sectors, inside the
 ; drive) and it and the buffer lie in conventional memory below ours
 ; (rm_fast_lo; the buffer from 500h); a write (43h) also needs a writable
