@@ -423,8 +423,9 @@ static int ata_dma_cmd(struct ata_disk *d, uint64_t lba, uint32_t count, void *b
 	outl((uint16_t)(c->bm + BM_PRDT), virt_to_phys(t));
 	uint8_t keep = inb((uint16_t)(c->bm + BM_STATUS)) & BM_ST_KEEP;
 	outb((uint16_t)(c->bm + BM_STATUS), keep | BM_ST_ERR | BM_ST_IRQ);
-	/* No 400 ns wait: the engine is started first, and the loop reads the device's status only once the
-	 * engine stopped or every ATA_DMA_POLL_ST polls (a device error leaves the engine running). */
+	/* No separate 400 ns wait: the engine is started first, and the loop reads the device's status only
+	 * from its 5th poll on (4 port reads: ata_delay400's wait), once the engine stopped or every
+	 * ATA_DMA_POLL_ST polls (a device error leaves the engine running). */
 	int rc = ata_issue_nowait(d, cmd, lba, count, ext, (uint8_t)count);
 	if (rc) {
 		outl((uint16_t)(c->bm + BM_PRDT), old_prdt);
@@ -444,7 +445,8 @@ static int ata_dma_cmd(struct ata_disk *d, uint64_t lba, uint32_t count, void *b
 		}
 		/* nIEN is set, so the IRQ bit may never come: idle device + stopped engine is the end. */
 		int stopped = !(bm & BM_ST_ACTIVE) || (bm & BM_ST_IRQ);
-		if (stopped || i % ATA_DMA_POLL_ST == 0) {
+		/* Not before the 5th poll: 4 port reads are ata_delay400's 400 ns, after which Status is valid. */
+		if (i > 4 && (stopped || i % ATA_DMA_POLL_ST == 0)) {
 			st = inb(c->ctl + ATA_REG_ALTSTATUS);
 			if (!(st & ATA_SR_BSY) && (stopped || (st & (ATA_SR_ERR | ATA_SR_DF))))
 				break;
