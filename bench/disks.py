@@ -142,7 +142,9 @@ def main_ab(a, configs, work):
     """--ab: per round every vhdboot configuration once; per configuration the median (min-max) of t81/t80."""
     raw = os.path.join(work, "ab.raw")
     build_image(raw, a.mib, fh.F_BENCHAB)
-    fixed = fh.vhdtool_vhd(raw, os.path.join(work, "ab-fixed.vhd"), "fixed")
+    # --kind dynamic: 81h's sectors are the disk's (the VHD file's), not the image's: the same count read
+    # sequentially from the same disk through the BIOS, which is what 80h is measured against
+    fixed = fh.vhdtool_vhd(raw, os.path.join(work, "ab-%s.vhd" % a.kind), a.kind, *(["2M"] if a.kind == "dynamic" else []))
     configs = [c for c in configs if c[2] is not None]
     got = {c[0]: [] for c in configs}
     for rnd in range(a.repeat):
@@ -153,7 +155,7 @@ def main_ab(a, configs, work):
         print("round %d/%d: %s" % (rnd + 1, a.repeat, "  ".join(
             "%s %.2f" % (k, v[-1]) for k, v in got.items() if v)), flush=True)
     print("disks --ab: %d MiB in 128 KiB pieces read from 80h (vhdboot) and 81h (the same sectors through the BIOS "
-          "directly), alternately, 64 sectors per AH=42h call, fixed VHD, QEMU TCG, %d round(s)" % (a.mib, a.repeat))
+          "directly), alternately, 64 sectors per AH=42h call, %s VHD, QEMU TCG, %d round(s)" % (a.mib, a.kind, a.repeat))
     print("%-34s %22s %7s" % ("configuration", "80h speed / 81h speed", "rounds"))
     for c in configs:
         print("%-34s %22s %7d" % (c[0], fmt_ratio(got[c[0]]), len(got[c[0]])))
@@ -237,10 +239,12 @@ def main():
             # rounds in reverse order (bench/int13_read.py found the first boot of a round faster, which
             # favoured whatever always ran first: here the baselines).
             order = list(reversed(configs)) if a.alternate and rnd % 2 else configs
+            md_first = want_md and a.alternate and rnd % 2   # MEMDISK too: last in even rounds, first in odd ones
+            md = measure_memdisk(raw, a.mib, work) if md_first else None
             res = {c[0]: measure(*c[:4], raw, fixed, a.mib, work, *c[4:]) for c in order}
             res = {c[0]: res[c[0]] for c in configs}
             if want_md:
-                res["MEMDISK"] = measure_memdisk(raw, a.mib, work)
+                res["MEMDISK"] = md if md_first else measure_memdisk(raw, a.mib, work)
             failed |= any(r is None or r["errs"] for r in res.values())
             rounds.append(res)
             if a.repeat > 1:

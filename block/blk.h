@@ -57,6 +57,7 @@ struct blk_dev {
 	 */
 	int (*window)(struct blk_dev *d, uint64_t lba, struct blk_dev **under, uint64_t *start, uint64_t *lo,
 		      uint64_t *hi);
+	uint32_t window_unit;  /* with window: its windows are whole aligned blocks of this many sectors (a power of two) */
 	void *priv;            /* backend state */
 	/* Counted by blk_read (statistics for the boot log; never reset): requests and sectors read. */
 	uint64_t read_reqs, read_sectors;

@@ -69,8 +69,15 @@ RM_FT_FLAGS     equ 2               ; row: RM_FT_WRITABLE
 RM_FT_WRITABLE  equ 1               ; AH=43h may be served too
 RM_FT_START     equ 4               ; row: the drive's sector 0 on the BIOS disk (64-bit)
 RM_FT_SECTORS   equ 12              ; row: the end of the sectors it serves (32-bit; the drive's size, or a window's end)
-RM_FT_LO        equ 16              ; row: the first sector it serves (32-bit; 0, or a window's start)
+RM_FT_LO        equ 16              ; row: the first sector it serves (32-bit; 0 for a table row)
+RM_FT_SHIFT     equ 3               ; row: log2 of a table row's block size in sectors
+RM_FT_TABLE     equ 2               ; row flag: a dynamic image: sectors from the row's window table, not RM_FT_START
 RM_FT_SIZE      equ 32
+RM_WT_K         equ 8               ; window table: blocks per drive (direct-mapped by block & (K - 1)); kernel/resident.h RESIDENT_WT_K
+RM_WT_TAG       equ 0               ; entry: block + 1 (32-bit; 0: empty)
+RM_WT_START     equ 4               ; entry: the BIOS disk's sector of the block's virtual sector 0 (64-bit, mod 2^64)
+RM_WT_ENTRY     equ 12
+RM_WT_ROW       equ RM_WT_K * RM_WT_ENTRY
 BOOT_STACK_SIZE equ 16384
 
 %define R(x) ((x) - rm_stub_start)  ; offset of a label inside the stub
@@ -107,7 +114,7 @@ global rm_int13_entry, rm_int15_entry, rm_int18_entry, rm_int19_entry
 global rm_int13_body
 global rm_ndrives, rm_bios_hd, rm_orig13, rm_orig15, rm_orig18, rm_orig19
 global rm_calls, rm_v86_count, rm_busy_count, rm_tag, rm_trips, rm_trips_refused
-global rm_fast_tab, rm_fast_vec, rm_fast_lo, rm_fast_calls, rm_fast_fails, rm_fast_done
+global rm_fast_tab, rm_fast_wt, rm_stub_boot_end, rm_fast_vec, rm_fast_lo, rm_fast_calls, rm_fast_fails, rm_fast_done
 
 ; ======================================================================
 section .data
@@ -323,7 +330,7 @@ rm_copy_stub:
 	mov edi, [esp]
 	add edi, RM_DATA_OFF
 	mov esi, rm_stub_data
-	mov ecx, (rm_stub_end - rm_stub_data + 3) / 4
+	mov ecx, (rm_stub_boot_end - rm_stub_data + 3) / 4   ; the window tables after them: resident copy only (C zeroes them)
 	rep movsd
 	pop edi
 	ret
@@ -762,9 +769,11 @@ rm_ret_real:
 ; rm_fast13: AH=42h/43h on one of our drives, served in real mode when it
 ; can be: the drive's data is a plain copy of sectors on a BIOS disk
 ; (rm_fast_tab, filled by kernel/resident.c: a fixed VHD that is a whole
-; disk or a partition on a disk the BIOS backend serves, or the window
-; [RM_FT_LO, RM_FT_SECTORS) of a dynamic image's fully written block the
-; C path moved last, which resident_fast_moved keeps current), the packet is an
+; disk or a partition on a disk the BIOS backend serves; or, for a dynamic
+; image (RM_FT_TABLE), a block found in the row's window table rm_fast_wt:
+; RM_WT_K fully written blocks, direct-mapped by block number, each with
+; the disk's sector of its virtual sector 0, which resident_fast_moved
+; fills from the C path's misses; a request must then lie in one block), the packet is an
 ; ordinary one (size >= 10h, no flat address, 1-127 sectors, inside the
 ; drive) and it and the buffer lie in conventional memory below ours
 ; (rm_fast_lo; the buffer from 500h); a write (43h) also needs a writable
@@ -847,8 +856,37 @@ rm_fast13:
 	jc .back
 	cmp ecx, [cs:bx + RM_FT_SECTORS]
 	ja .back
-	cmp edi, [cs:bx + RM_FT_LO]     ; a window (a dynamic image's block) starts there
+	cmp edi, [cs:bx + RM_FT_LO]
 	jb .back
+	mov ecx, [cs:bx + RM_FT_START]  ; the disk's sector of the drive's sector 0: a fixed image's start
+	mov edx, [cs:bx + RM_FT_START + 4]
+	test byte [cs:bx + RM_FT_FLAGS], RM_FT_TABLE
+	jz .have_start
+	mov cl, [cs:bx + RM_FT_SHIFT]   ; a dynamic image: the block's entry in the row's window table
+	mov edx, edi
+	shr edx, cl                     ; the first sector's block
+	lea ebp, [edi + eax - 1]
+	shr ebp, cl                     ; the last sector's block: one block per request, else C
+	cmp ebp, edx
+	jne .back
+	and ebp, RM_WT_K - 1
+	imul bp, bp, RM_WT_ENTRY        ; the entry in its row of the table
+	movzx ecx, bx
+	sub cx, R(rm_fast_tab)
+	shr cx, 5                       ; RM_FT_SIZE: the row's index
+	imul cx, cx, RM_WT_ROW
+	add bp, cx
+	add bp, R(rm_fast_wt)           ; CS:BP = the entry
+	inc edx                         ; its tag: block + 1
+	cmp [cs:bp + RM_WT_TAG], edx
+	jne .back                       ; not a fully written block C has seen: C serves it (and fills the table)
+	mov ecx, [cs:bp + RM_WT_START]
+	mov edx, [cs:bp + RM_WT_START + 4]
+.have_start:
+	add ecx, edi                    ; the LBA on the BIOS disk
+	adc edx, 0
+	mov [cs:R(rm_fast_dap) + 8], ecx
+	mov [cs:R(rm_fast_dap) + 12], edx
 	movzx ecx, word [si + 6]        ; buffer segment
 	shl ecx, 4
 	movzx edx, word [si + 4]
@@ -868,12 +906,6 @@ rm_fast13:
 	mov [cs:R(rm_fast_dap) + 4], dx
 	shr ecx, 4
 	mov [cs:R(rm_fast_dap) + 6], cx
-	mov ecx, [cs:bx + RM_FT_START]
-	add ecx, edi
-	mov [cs:R(rm_fast_dap) + 8], ecx
-	mov ecx, [cs:bx + RM_FT_START + 4]
-	adc ecx, 0
-	mov [cs:R(rm_fast_dap) + 12], ecx
 	mov [cs:R(rm_fast_row)], bx
 	mov dl, [cs:bx + RM_FT_DRIVE]
 	mov ah, [cs:R(rm_fast_regs) + 1] ; 42h or 43h
@@ -1074,12 +1106,15 @@ rm_prof_in:     dq 0                    ; TSC when trip A had saved the guest's 
 rm_prof_out:    dq 0                    ; TSC when trip A was back in real mode
 %endif
 	align 4
+rm_stub_boot_end:                       ; the boot copy ends here: what follows is resident-only
+rm_fast_wt:     times RM_FAST_MAX * RM_WT_ROW db 0   ; rm_fast13: a window table row per drive (resident_fast_moved fills it)
+	align 4
 rm_stub_end:
 
 ; The boot copy's variables end below RESIDENT_BOOT_SCRATCH (kernel/resident.h, 1780h):
 ; this fails to assemble when they outgrow RM_BOOT_VARS_MAX.
 RM_BOOT_VARS_MAX equ 0x1780 - RM_BOOT_LINEAR - RM_DATA_OFF
 section .note.vhdboot.asserts noalloc noexec nowrite progbits
-	times RM_BOOT_VARS_MAX - (rm_stub_end - rm_stub_data) db 0
+	times RM_BOOT_VARS_MAX - (rm_stub_boot_end - rm_stub_data) db 0
 
 section .note.GNU-stack noalloc noexec nowrite progbits

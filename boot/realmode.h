@@ -42,7 +42,10 @@ extern uint8_t rm_ndrives[], rm_bios_hd[], rm_orig13[], rm_orig15[], rm_orig18[]
 extern uint8_t rm_calls[], rm_v86_count[], rm_busy_count[], rm_tag[];
 /* The AH=42h/43h real-mode fast path (rm_fast13): its rows, the BIOS vector, the buffer limit, counters, done mask. */
 extern uint8_t rm_fast_tab[], rm_fast_vec[], rm_fast_lo[], rm_fast_calls[], rm_fast_fails[], rm_fast_done[];
-#define RM_FT_SIZE 32u            /* one rm_fast_tab row: drive, bit, flags, pad, start (64-bit), end (32-bit), first (32-bit), pad */
+#define RM_FT_SIZE 32u            /* one rm_fast_tab row: drive, bit, flags, shift, start (64-bit), end (32-bit), first (32-bit), pad */
+/* Its window table (resident copy only, after rm_stub_boot_end): a row of RESIDENT_WT_K entries per drive. */
+extern uint8_t rm_fast_wt[], rm_stub_boot_end[];
+#define RM_WT_ENTRY 12u           /* one entry: tag (block + 1, 32-bit; 0 empty), start (64-bit: the disk's sector of its virtual 0) */
 
 /* Offset of a stub symbol from the stub's start (its real-mode offset). */
 #define RM_OFF(sym) ((uint16_t)((uint8_t *)(sym) - rm_stub_start))

@@ -112,6 +112,7 @@
 #define ATA_TMO_FLUSH_MS 30000u
 /* Polls between two rdtsc deadline checks. */
 #define ATA_POLL_BATCH 64u
+#define ATA_DMA_POLL_ST 16u            /* a DMA command's poll loop reads the device's status every 16 polls (and at the end) */
 
 #define ATA_TSC_FALLBACK_PER_MS 3000000u /* 3 GHz if kernel/tsc.c could not calibrate */
 
@@ -271,9 +272,12 @@ static void ata_select(struct ata_disk *d)
 
 /*
  * Select the disk, wait until it is ready, load the task file and write the
- * command. ext = LBA48 register loading. Returns 0 or BLK_E_IO (logged).
+ * command, without the 400 ns wait before Status is valid (ata_issue waits;
+ * a DMA command's end is the engine's: ata_dma_cmd). ext = LBA48 register
+ * loading. Returns 0 or BLK_E_IO (logged).
  */
-static int ata_issue(struct ata_disk *d, uint8_t cmd, uint64_t lba, uint32_t count, int ext, uint8_t nsect_val)
+static int ata_issue_nowait(struct ata_disk *d, uint8_t cmd, uint64_t lba, uint32_t count, int ext,
+			    uint8_t nsect_val)
 {
 	struct ata_chan *c = &ata_chans[d->channel];
 	uint8_t dev = (uint8_t)(ATA_DEV_OBS | ATA_DEV_LBA | (d->slave ? ATA_DEV_SLAVE : 0));
@@ -298,8 +302,16 @@ static int ata_issue(struct ata_disk *d, uint8_t cmd, uint64_t lba, uint32_t cou
 	outb(c->io + ATA_REG_LBA2, (uint8_t)(lba >> 16));
 	outb(c->io + ATA_REG_DEVICE, dev);
 	outb(c->io + ATA_REG_COMMAND, cmd);
-	ata_delay400(c);
 	return 0;
+}
+
+/* ata_issue_nowait, then the 400 ns before Status may be read. Returns 0 or BLK_E_IO (logged). */
+static int ata_issue(struct ata_disk *d, uint8_t cmd, uint64_t lba, uint32_t count, int ext, uint8_t nsect_val)
+{
+	int rc = ata_issue_nowait(d, cmd, lba, count, ext, nsect_val);
+	if (!rc)
+		ata_delay400(&ata_chans[d->channel]);
+	return rc;
 }
 
 /* Move sectors*512 bytes from the data port into buf, 32 or 16 bits at a time. */
@@ -411,25 +423,34 @@ static int ata_dma_cmd(struct ata_disk *d, uint64_t lba, uint32_t count, void *b
 	outl((uint16_t)(c->bm + BM_PRDT), virt_to_phys(t));
 	uint8_t keep = inb((uint16_t)(c->bm + BM_STATUS)) & BM_ST_KEEP;
 	outb((uint16_t)(c->bm + BM_STATUS), keep | BM_ST_ERR | BM_ST_IRQ);
-	int rc = ata_issue(d, cmd, lba, count, ext, (uint8_t)count);
+	/* No separate 400 ns wait: the engine is started first, and the loop reads the device's status only
+	 * from its 5th poll on (4 port reads: ata_delay400's wait), once the engine stopped or every
+	 * ATA_DMA_POLL_ST polls (a device error leaves the engine running). */
+	int rc = ata_issue_nowait(d, cmd, lba, count, ext, (uint8_t)count);
 	if (rc) {
 		outl((uint16_t)(c->bm + BM_PRDT), old_prdt);
 		return rc;
 	}
 	outb((uint16_t)(c->bm + BM_CMD), dir | BM_CMD_START);
 	uint64_t deadline = rdtsc() + (uint64_t)ATA_TMO_CMD_MS * ata_tsc_per_ms;
-	uint8_t st, bm;
+	uint8_t st = ATA_SR_BSY, bm;
 	const char *why = 0;
-	for (;;) {
+	for (uint32_t i = 1;; i++) {
+		/* One port read per poll while the transfer runs (each one is an exit to the emulator, which
+		 * completes the DMA meanwhile: docs/perf.md). */
 		bm = inb((uint16_t)(c->bm + BM_STATUS));
-		st = inb(c->ctl + ATA_REG_ALTSTATUS);
 		if (bm & BM_ST_ERR) {
 			why = "bus-master error";
 			break;
 		}
 		/* nIEN is set, so the IRQ bit may never come: idle device + stopped engine is the end. */
-		if (!(st & ATA_SR_BSY) && (!(bm & BM_ST_ACTIVE) || (bm & BM_ST_IRQ) || (st & (ATA_SR_ERR | ATA_SR_DF))))
-			break;
+		int stopped = !(bm & BM_ST_ACTIVE) || (bm & BM_ST_IRQ);
+		/* Not before the 5th poll: 4 port reads are ata_delay400's 400 ns, after which Status is valid. */
+		if (i > 4 && (stopped || i % ATA_DMA_POLL_ST == 0)) {
+			st = inb(c->ctl + ATA_REG_ALTSTATUS);
+			if (!(st & ATA_SR_BSY) && (stopped || (st & (ATA_SR_ERR | ATA_SR_DF))))
+				break;
+		}
 		if (rdtsc() > deadline) {
 			why = "timeout";
 			break;

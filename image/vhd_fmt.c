@@ -279,6 +279,7 @@ static struct blk_dev *ivhd_as_blk(struct img_blk *vb, void *im, const struct im
 					 ivhd_write, ivhd_flush);
 	d->linear = ivhd_linear;
 	d->window = ivhd_window;
+	d->window_unit = v->spb;  /* a block (vhd_plain_block's unit) */
 	return d;
 }
 

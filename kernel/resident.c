@@ -243,55 +243,109 @@ static const char *resident_fast_refusal(unsigned n, const struct int13_drive *d
 	return 0;
 }
 
-/* Fill row n: BIOS drive of k, writable unless d is read-only, virtual [lo, hi) at start + s of the disk. */
+/* Fill row n: BIOS drive of k, writable unless d is read-only, virtual [lo, hi) at start + s of the disk;
+ * shift > 0: a table row (RESIDENT_FT_TABLE, blocks of 2^shift sectors from its window table, start unused). */
 static void resident_fast_row(unsigned n, const struct int13_drive *d, const struct disk *k, uint64_t start,
-			      uint32_t lo, uint32_t hi)
+			      uint32_t lo, uint32_t hi, unsigned shift)
 {
 	uint8_t *row = RM_LIVE(uint8_t, rm_fast_tab) + n * RM_FT_SIZE;
 	row[0] = 0;               /* off while it changes (nothing runs the stub meanwhile; kept simple) */
 	row[1] = (uint8_t)(1u << n);
-	row[2] = d->read_only ? 0 : RESIDENT_FT_WRITABLE;
+	row[2] = (uint8_t)((d->read_only ? 0 : RESIDENT_FT_WRITABLE) | (shift ? RESIDENT_FT_TABLE : 0));
+	row[3] = (uint8_t)shift;
 	memcpy(row + 4, &start, 8);
 	memcpy(row + 12, &hi, 4);
 	memcpy(row + 16, &lo, 4);
 	row[0] = k->channel;
 }
 
+/* Drive n's window table entry for block blk (direct-mapped: slot blk & (K - 1)). */
+static uint8_t *resident_wt_entry(unsigned n, uint32_t blk)
+{
+	return RM_LIVE(uint8_t, rm_fast_wt) + (n * RESIDENT_WT_K + (blk & (RESIDENT_WT_K - 1u))) * RM_WT_ENTRY;
+}
+
+/* Does drive n's window table hold block blk? */
+static int resident_wt_has(unsigned n, uint32_t blk)
+{
+	uint32_t tag;
+	memcpy(&tag, resident_wt_entry(n, blk), 4);
+	return tag == blk + 1u;
+}
+
+/*
+ * Put block blk of drive n (d) into its window table when it is a plain
+ * copy of a BIOS disk's sectors (d->dev->window: a fully written block of
+ * a file that is one run of the disk; reads its bitmap), switching the
+ * row on as a table row the first time. Returns 1 if it went in, else 0
+ * (the slot keeps what it held: a window stays true while the image is
+ * open, so an older block's entry is still right).
+ */
+static int resident_wt_fill(unsigned n, struct int13_drive *d, uint32_t blk, unsigned shift)
+{
+	uint64_t lba = (uint64_t)blk << shift, start, lo, hi, below = 0;
+	struct blk_dev *under;
+	if (lba >= d->sectors || !d->dev->window(d->dev, lba, &under, &start, &lo, &hi) || hi > d->sectors ||
+	    lo != lba || hi - lo > d->dev->window_unit)
+		return 0;
+	struct disk *k = resident_disk_of(blk_linear_bottom(under, &below));
+	uint32_t vec;
+	memcpy(&vec, RM_LIVE(uint8_t, rm_fast_vec), 4);
+	if (!k || !(k->flags & DISK_RMCALL) || resident_fast_refusal(n, d, k, vec))
+		return 0;
+	uint8_t *row = RM_LIVE(uint8_t, rm_fast_tab) + n * RM_FT_SIZE;
+	if (row[0] && row[0] != k->channel)
+		return 0;         /* (one image file, one disk: cannot happen) */
+	if (!vec)
+		memcpy(RM_LIVE(uint8_t, rm_fast_vec), &k->bios_vec, 4);
+	uint8_t *e = resident_wt_entry(n, blk);
+	uint64_t at = below + start;  /* the disk's sector of virtual sector 0, mod 2^64: at + lba for lba in the block */
+	uint32_t tag = blk + 1u;
+	memcpy(e + 4, &at, 8);
+	memcpy(e, &tag, 4);
+	if (!row[0])
+		resident_fast_row(n, d, k, 0, 0, (uint32_t)d->sectors, shift);
+	return 1;
+}
+
+/* Per window drive: the block after the last one resident_fast_moved filled (a sequential reader's next miss). */
+static uint32_t resident_wt_next[RESIDENT_FAST_MAX];
+
 /*
  * int13_moved_hook: after the C path moved sectors of a window drive, the
- * block it touched becomes the row's window when it is a plain copy of a
- * BIOS disk's sectors (ivhd_window over a file that is one run of the
- * disk); otherwise the row is switched off until the next such block.
+ * block it touched goes into the row's window table when it is a plain
+ * copy of a BIOS disk's sectors (resident_wt_fill), and when that miss
+ * follows the last fill (a sequential reader) the next RESIDENT_WT_K - 1
+ * blocks too, so that the stub crosses K blocks before C sees the reader
+ * again: 1 C request per K blocks instead of one per block; a scattered
+ * reader costs one bitmap per miss, as before.
  */
 static void resident_fast_moved(struct int13_drive *d, uint64_t lba, uint32_t count)
 {
 	unsigned n = 0;
 	while (n < RESIDENT_FAST_MAX && int13_get_drive((uint8_t)(0x80 + n)) != d)
 		n++;
-	if (n >= RESIDENT_FAST_MAX || !resident_win[n])
+	if (n >= RESIDENT_FAST_MAX || !resident_win[n] || !d->dev->window || !count)
 		return;
-	uint8_t *row = RM_LIVE(uint8_t, rm_fast_tab) + n * RM_FT_SIZE;
-	uint32_t cur_lo, cur_hi;
-	memcpy(&cur_hi, row + 12, 4);
-	memcpy(&cur_lo, row + 16, 4);
-	if (row[0] && lba >= cur_lo && lba + count <= cur_hi)
-		return;           /* the block is the window already (the stub passed it on: buffer, flags, a BIOS error) */
-	struct blk_dev *under;
-	uint64_t start, lo, hi, below = 0;
-	uint32_t vec;
-	memcpy(&vec, RM_LIVE(uint8_t, rm_fast_vec), 4);
-	if (!d->dev->window || !d->dev->window(d->dev, lba, &under, &start, &lo, &hi) || hi > d->sectors) {
-		row[0] = 0;
+	unsigned shift = 0;
+	while (shift < 31 && (1u << shift) < d->dev->window_unit)
+		shift++;
+	if (!d->dev->window_unit || (1u << shift) != d->dev->window_unit || (lba + count) >> (shift + 32))
 		return;
+	uint32_t first = (uint32_t)(lba >> shift), last = (uint32_t)((lba + count - 1) >> shift);
+	if (resident_wt_has(n, first) && resident_wt_has(n, last))
+		return;           /* in the table already (the stub passed it on: buffer, flags, a BIOS error, two blocks) */
+	uint32_t ahead = first == resident_wt_next[n] ? RESIDENT_WT_K : 1u;
+	uint32_t end = last + ahead;
+	if (end < last)
+		end = last;
+	for (uint32_t b = first;; b++) {
+		if (!resident_wt_has(n, b))
+			resident_wt_fill(n, d, b, shift);
+		if (b == end - 1u || b == UINT32_MAX)
+			break;
 	}
-	struct disk *k = resident_disk_of(blk_linear_bottom(under, &below));
-	if (!k || !(k->flags & DISK_RMCALL) || resident_fast_refusal(n, d, k, vec)) {
-		row[0] = 0;
-		return;
-	}
-	if (!vec)
-		memcpy(RM_LIVE(uint8_t, rm_fast_vec), &k->bios_vec, 4);
-	resident_fast_row(n, d, k, below + start, (uint32_t)lo, (uint32_t)hi);
+	resident_wt_next[n] = end;
 }
 
 int resident_fast_setup(void)
@@ -302,6 +356,7 @@ int resident_fast_setup(void)
 	uint32_t vec = 0;
 	int served = 0;
 	memset(tab, 0, RESIDENT_FAST_MAX * RM_FT_SIZE);
+	memset(RM_LIVE(uint8_t, rm_fast_wt), 0, RESIDENT_FAST_MAX * RESIDENT_WT_K * RM_WT_ENTRY);   /* resident copy only: never copied */
 	for (unsigned n = 0; n < resident.ndrives; n++) {
 		struct int13_drive *d = int13_get_drive((uint8_t)(0x80 + n));
 		if (!d)
@@ -325,7 +380,7 @@ int resident_fast_setup(void)
 			con_printf("resident: %02xh: AH=42h/43h through the handler (%s)\n", 0x80 + n, why);
 			continue;
 		}
-		resident_fast_row(n, d, k, start, 0, (uint32_t)d->sectors);
+		resident_fast_row(n, d, k, start, 0, (uint32_t)d->sectors, 0);
 		vec = k->bios_vec;
 		served++;
 		con_printf("resident: %02xh: AH=42h %swith buffers below %05x go straight to the BIOS in real mode (%s = BIOS %02xh, from its sector %llu)\n",

@@ -58,6 +58,8 @@ struct resident_lowbuf {
 void resident_lowbuf(struct resident_lowbuf *lb);
 #define RESIDENT_FAST_MAX 4u             /* drives the real-mode AH=42h/43h fast path can serve (realmode.asm RM_FAST_MAX) */
 #define RESIDENT_FT_WRITABLE 0x1u       /* fast path row flag: AH=43h too (realmode.asm RM_FT_WRITABLE) */
+#define RESIDENT_FT_TABLE 0x2u          /* fast path row flag: a dynamic image's row: blocks from its window table (RM_FT_TABLE) */
+#define RESIDENT_WT_K 8u                /* window table entries per drive, direct-mapped by block & (K - 1) (realmode.asm RM_WT_K) */
 /*
  * The stub's real-mode fast path (boot/realmode.asm rm_fast13): for every
  * emulated drive whose data is a plain copy of a BIOS disk's sectors (its

@@ -209,6 +209,58 @@ def test_dynamic_allocated_in_place(tmp_path, isos):
     assert_reads_back(vhd, model, tmp_path, hidden=[1490])
 
 
+# backend -> (iso command line, where the disk sits): a dynamic VHD the stub's window table serves
+WINDOW_BACKENDS = {"bios-nvme": ("", "nvme"), "bios-ide": ("disk=bios", "ide")}
+
+
+@pytest.mark.parametrize("backend", list(WINDOW_BACKENDS))
+def test_dynamic_window_table(tmp_path, isos, backend):
+    """A dynamic VHD on a BIOS disk, 8 KiB blocks (16 sectors: one read per block): a sequential read over 10
+    blocks runs through the stub's window table (kernel/resident.c: a sequential C miss puts the next 8
+    fully written blocks in), then writes: in place into a block in the table (the stub's AH=43h), over the
+    clear bits of a partly written block (C: its bits set, so it joins the table), into an unallocated block
+    (C allocates it) and across two blocks; each read back at once and the whole range again at the end:
+    every read sees the writes, the grown image checks clean and reads back. (Reads are checked against the
+    data after all writes: no read comes before a write to its sectors.)"""
+    cmd, on = WINDOW_BACKENDS[backend]
+    spb, blocks = 16, 128
+    size = blocks * spb * S
+    raw = str(tmp_path / "src.raw")
+    # data everywhere but block 25 (left unallocated by convert)
+    fh.build_raw(raw, size, [(wg.GUEST_SECTORS, 25 * spb - wg.GUEST_SECTORS), (26 * spb, (blocks - 26) * spb)],
+                 fh.Params(flags=0), seed=7, guest_bin=fh.GUEST_BIN)
+    # blocks 10..19: the misses at 10, 11 and 19 leave blocks 19..26 in the table (those fully written)
+    ops = [(R, 0x42, lba, spb, 0) for lba in range(10 * spb, 20 * spb, spb)]
+    ops += [(W, wg.FN_43, 20 * spb + 2, 10, 0x1), (R, 0x42, 20 * spb, spb, 0),      # in the table: in place
+            (W, wg.FN_43, 21 * spb + 1, 12, 0x2), (R, 0x42, 21 * spb, spb, 0),      # the partly written block
+            (W, wg.FN_43, 25 * spb + 3, 10, 0x3), (R, 0x42, 25 * spb, spb, 0),      # a new block
+            (W, wg.FN_43, 23 * spb - 5, 10, 0x4), (R, 0x42, 23 * spb - 8, spb, 0)]  # across blocks 22 and 23
+    ops += [(R, 0x42, lba, spb, 0) for lba in range(19 * spb, 29 * spb, spb)]
+    with open(raw, "r+b") as f:
+        f.write(wg.guest_image(wg.Params(ops=ops)))
+    vhd = fh.vhdtool_vhd(raw, str(tmp_path / "w.vhd"), "dynamic", "8K")
+    fh.vhd_hide_sectors(vhd, list(range(21 * spb + 4, 21 * spb + 10)))   # block 21 not fully written
+    assert fh.vhd_info(vhd)["allocated"] == blocks - 1
+    model = virtual(vhd, size // S)
+    disk = wg.on_bigger_disk(vhd, str(tmp_path / "disk.raw"), 1 << 20)   # room after it for the new block
+    run = boot(disk, isos[cmd], tmp_path, on=on)
+    assert "vhd: using bios 80h " in run.serial, run.describe()
+    assert re.search(r"^resident: 80h: AH=42h/43h inside a fully written block the handler served last go straight",
+                     run.serial, re.M), run.describe()
+    served = [int(n) for n in re.findall(r"^resident: fast path: (\d+) AH=42h/43h request", run.serial, re.M)]
+    # of the 28 calls the C path sees about one in 8 blocks of the sequential ones and the four writes' misses
+    # (the count is logged at C entries when it reaches 1, 2, 4, 8, 16: the last C entry comes after most)
+    assert served and max(served) >= 8, (served, run.describe())
+    res = wg.records(run.serial)
+    assert all(kv["ah"] == 0 and kv["cf"] == 0 for k, kv in res if k == "W"), run.describe()
+    apply(model, ops, res)
+    check_reads(ops, res, model, run)
+    img = wg.extract_prefix(disk, str(tmp_path / "grown.vhd"))
+    assert fh.vhd_info(img)["allocated"] == blocks
+    assert_clean(img)
+    assert_reads_back(img, model, tmp_path)
+
+
 # ------------------------------------------------------------------ writes that must not reach the image
 
 def test_no_room_whole_disk(tmp_path, isos):
