@@ -1457,22 +1457,15 @@ static int dm_table(struct dm_ioctl *io, const uint8_t *t, const struct ho_drive
 	return n ? 0 : -1;
 }
 
-/* Create dm device name over [vs, vs+len) and its /dev/mapper node; 0 or -1 (message). */
-static int dm_make(int ctl, const char *name, const uint8_t *t, const struct ho_drive *d, dev_t host, uint64_t vs,
-		   uint64_t len, int ro)
+/* Load the table prepared in io (a buffer of size bytes) into dm device name (dev), resume it and make its
+ * /dev/mapper node; 0, or -1 (message) with the device removed. */
+static int dm_go_live(int ctl, struct dm_ioctl *io, size_t size, const char *name, dev_t dev, int ro)
 {
-	static uint64_t buf[DM_BUF / 8];
-	struct dm_ioctl *io = (void *)buf;
-	memset(buf, 0, sizeof(buf));
-	if (dm_call(ctl, DM_DEV_CREATE, io, name, 0))
-		return msg("DM_DEV_CREATE %s: %s", name, strerror(errno)), -1;
-	dev_t dev = (dev_t)io->dev;
-	memset(buf, 0, sizeof(buf));
-	if (dm_table(io, t, d, host, vs, len) || dm_call(ctl, DM_TABLE_LOAD, io, name, ro ? DM_READONLY_FLAG : 0)) {
+	if (dm_call(ctl, DM_TABLE_LOAD, io, name, ro ? DM_READONLY_FLAG : 0)) {
 		msg("DM_TABLE_LOAD %s: %s", name, strerror(errno));
 		goto undo;
 	}
-	memset(buf, 0, sizeof(buf));
+	memset(io, 0, size);
 	if (dm_call(ctl, DM_DEV_SUSPEND, io, name, 0)) {   /* no DM_SUSPEND_FLAG: resume, the table goes live */
 		msg("DM resume %s: %s", name, strerror(errno));
 		goto undo;
@@ -1484,9 +1477,29 @@ static int dm_make(int ctl, const char *name, const uint8_t *t, const struct ho_
 		msg("%s: %s (the device is /dev/dm-%u)", node, strerror(errno), minor(dev));
 	return 0;
 undo:
-	memset(buf, 0, sizeof(buf));
+	memset(io, 0, size);
 	dm_call(ctl, DM_DEV_REMOVE, io, name, 0);
 	return -1;
+}
+
+/* Create dm device name over [vs, vs+len) and its /dev/mapper node; 0 or -1 (message). */
+static int dm_make(int ctl, const char *name, const uint8_t *t, const struct ho_drive *d, dev_t host, uint64_t vs,
+		   uint64_t len, int ro)
+{
+	static uint64_t buf[DM_BUF / 8];
+	struct dm_ioctl *io = (void *)buf;
+	memset(buf, 0, sizeof(buf));
+	if (dm_call(ctl, DM_DEV_CREATE, io, name, 0))
+		return msg("DM_DEV_CREATE %s: %s", name, strerror(errno)), -1;
+	dev_t dev = (dev_t)io->dev;
+	memset(buf, 0, sizeof(buf));
+	if (dm_table(io, t, d, host, vs, len)) {
+		msg("device-mapper table for %s not built (no extent, or more than fit in %d bytes)", name, DM_BUF);
+		memset(buf, 0, sizeof(buf));
+		dm_call(ctl, DM_DEV_REMOVE, io, name, 0);
+		return -1;
+	}
+	return dm_go_live(ctl, io, sizeof(buf), name, dev, ro);
 }
 
 /* Remove dm device name (and its node); 0 or -1 with errno. */
@@ -1700,27 +1713,11 @@ static int dm_linear_dev(int ctl, const char *name, dev_t under, uint64_t off, u
 	sp->next = (uint32_t)((sizeof(*sp) + (size_t)m + 1 + 7) & ~(size_t)7);
 	io->target_count = 1;
 	io->data_size = (uint32_t)(sizeof(*io) + sp->next);
-	if (dm_call(ctl, DM_TABLE_LOAD, io, name, ro ? DM_READONLY_FLAG : 0)) {
-		msg("DM_TABLE_LOAD %s: %s", name, strerror(errno));
-		goto undo;
-	}
-	memset(buf, 0, sizeof(buf));
-	if (dm_call(ctl, DM_DEV_SUSPEND, io, name, 0)) {
-		msg("DM resume %s: %s", name, strerror(errno));
-		goto undo;
-	}
-	char node[160];
-	mkdir("/dev/mapper", 0755);
-	snprintf(node, sizeof(node), "/dev/mapper/%s", name);
-	if (mknod(node, S_IFBLK | 0600, makedev(major(dev), minor(dev))) && errno != EEXIST)
-		msg("%s: %s (the device is /dev/dm-%u)", node, strerror(errno), minor(dev));
+	if (dm_go_live(ctl, io, sizeof(buf), name, dev, ro))
+		return -1;
 	if (out)
 		*out = dev;
 	return 0;
-undo:
-	memset(buf, 0, sizeof(buf));
-	dm_call(ctl, DM_DEV_REMOVE, io, name, 0);
-	return -1;
 }
 
 /* Append partition run [v, v+n) -> p to hy's segments (merged with the last one when contiguous). 0 or -1 (no memory). */
